@@ -1,0 +1,151 @@
+package activities
+
+import (
+	"fmt"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// arg builds an ArgSpec; req marks it required.
+func arg(name string, t runbooks.ArgType, req bool, doc string) runbooks.ArgSpec {
+	return runbooks.ArgSpec{Name: name, Type: t, Required: req, Doc: doc}
+}
+
+var target = arg("target", runbooks.ArgString, true, "a target declared in spec.targets")
+
+// exactlyOne returns a Check that wants exactly one of the named arguments.
+func exactlyOne(names ...string) func(map[string]any) []string {
+	return func(args map[string]any) []string {
+		n := 0
+		for _, k := range names {
+			if _, ok := args[k]; ok {
+				n++
+			}
+		}
+		if n != 1 {
+			return []string{fmt.Sprintf("%s: give exactly one of %v", names[0], names)}
+		}
+		return nil
+	}
+}
+
+// table is the whole DESIGN §5 catalogue, in the order people read it.
+var table = []runbooks.ActionSpec{
+	{Name: TerraformApply, Doc: "terraform init + apply of a directory; outputs returned",
+		Args: []runbooks.ArgSpec{
+			arg("dir", runbooks.ArgString, true, "directory of the terraform configuration"),
+			arg("vars", runbooks.ArgObject, false, "input variables"),
+			arg("varFiles", runbooks.ArgStrings, false, "variable files, relative to dir"),
+		}},
+	{Name: TerraformOutput, Doc: "read terraform outputs of an applied directory",
+		Args: []runbooks.ArgSpec{
+			arg("dir", runbooks.ArgString, true, "directory of the terraform configuration"),
+			arg("names", runbooks.ArgStrings, false, "outputs to return (default: all)"),
+		}},
+	{Name: KubeApply, Doc: "server-side apply of a directory of manifests (field manager lifeboat)",
+		Args: []runbooks.ArgSpec{target,
+			arg("path", runbooks.ArgString, true, "file or directory of manifests"),
+			arg("namespace", runbooks.ArgString, false, "namespace for namespaced objects that name none"),
+		}},
+	{Name: KubeCanI, Doc: "SubjectAccessReview: may a user or service account do a verb on a resource",
+		Args: []runbooks.ArgSpec{target,
+			arg("as", runbooks.ArgString, true, "user, e.g. system:serviceaccount:NS:NAME"),
+			arg("verb", runbooks.ArgString, true, "get, list, create, …"),
+			arg("resource", runbooks.ArgString, true, "resource, e.g. secrets"),
+			arg("group", runbooks.ArgString, false, "API group (empty for core)"),
+			arg("namespace", runbooks.ArgString, false, "namespace of the check"),
+			arg("name", runbooks.ArgString, false, "object name"),
+		}},
+	{Name: KubeSecretsPresent, Doc: "named Secrets exist with their keys (names and keys only, never values)",
+		Args: []runbooks.ArgSpec{target,
+			arg("namespace", runbooks.ArgString, true, "namespace of the secrets"),
+			arg("names", runbooks.ArgStrings, true, "secret names"),
+			arg("keys", runbooks.ArgObject, false, "secret name → list of keys that must be present"),
+		}},
+	{Name: KubePVCBound, Doc: "PersistentVolumeClaims are Bound",
+		Args: []runbooks.ArgSpec{target,
+			arg("namespace", runbooks.ArgString, true, "namespace of the claims"),
+			arg("names", runbooks.ArgStrings, false, "claim names (default: all in the namespace)"),
+		}},
+	{Name: KubeCRDsEstablished, Doc: "CustomResourceDefinitions are Established",
+		Args: []runbooks.ArgSpec{target,
+			arg("names", runbooks.ArgStrings, true, "CRD names, e.g. restores.velero.io"),
+		}},
+	{Name: KubeScale, Doc: "scale Deployments/StatefulSets to replica counts",
+		Args: []runbooks.ArgSpec{target,
+			arg("namespace", runbooks.ArgString, true, "namespace of the workloads"),
+			arg("replicas", runbooks.ArgIntMap, true, "workload name → replicas"),
+		}},
+	{Name: KubeWaitReady, Doc: "wait until Deployments, StatefulSets and DaemonSets are ready", Heartbeats: true,
+		Args: []runbooks.ArgSpec{target,
+			arg("namespace", runbooks.ArgString, true, "namespace of the workloads"),
+			arg("names", runbooks.ArgStrings, false, "workload names (default: all in the namespace)"),
+		}},
+	{Name: KubeDeleteNamespace, Doc: "delete a namespace and wait until it is gone", Heartbeats: true,
+		Args: []runbooks.ArgSpec{target,
+			arg("namespace", runbooks.ArgString, true, "namespace to delete"),
+		}},
+	{Name: VeleroRestore, Doc: "Velero Restore from a backup or a schedule's latest backup; waits for completion",
+		RecoveryPoint: true, Heartbeats: true, Check: exactlyOne("backup", "schedule"),
+		Args: []runbooks.ArgSpec{target,
+			arg("backup", runbooks.ArgString, false, "backup name"),
+			arg("schedule", runbooks.ArgString, false, "schedule name: restore its latest completed backup"),
+			arg("namespaces", runbooks.ArgStrings, false, "namespaces to restore (default: all in the backup)"),
+			arg("namespaceMappings", runbooks.ArgStrMap, false, "source namespace → target namespace"),
+			arg("veleroNamespace", runbooks.ArgString, false, "namespace Velero runs in (default velero)"),
+		}},
+	{Name: VeleroLatestBackup, Doc: "latest completed backup of a schedule, its age checked against the RPO",
+		RecoveryPoint: true,
+		Args: []runbooks.ArgSpec{target,
+			arg("schedule", runbooks.ArgString, true, "schedule name"),
+			arg("maxAge", runbooks.ArgDuration, false, "oldest acceptable backup (default: the runbook's RPO)"),
+			arg("veleroNamespace", runbooks.ArgString, false, "namespace Velero runs in (default velero)"),
+		}},
+	{Name: ArgoCDSync, Doc: "sync an Argo CD Application and wait for Synced and Healthy", Heartbeats: true,
+		Args: []runbooks.ArgSpec{target,
+			arg("app", runbooks.ArgString, true, "Application name"),
+			arg("argocdNamespace", runbooks.ArgString, false, "namespace of the Application (default argocd)"),
+			arg("revision", runbooks.ArgString, false, "revision to sync (default: the Application's)"),
+			arg("prune", runbooks.ArgBool, false, "prune resources no longer in git"),
+		}},
+	{Name: CloudflareDNSSwitch, Doc: "point a DNS record at the DR target; returns the previous value for failback",
+		Args: []runbooks.ArgSpec{
+			arg("zone", runbooks.ArgString, true, "zone name, e.g. example.com"),
+			arg("record", runbooks.ArgString, true, "record name, e.g. case.example.com"),
+			arg("to", runbooks.ArgString, true, "new content: a hostname (CNAME) or an IP (A/AAAA)"),
+			arg("type", runbooks.ArgString, false, "record type (default: CNAME for a name, A/AAAA for an IP)"),
+			arg("ttl", runbooks.ArgInt, false, "TTL in seconds (1 = automatic)"),
+			arg("proxied", runbooks.ArgBool, false, "proxy through Cloudflare"),
+		}},
+	{Name: CloudflareLBFailover, Doc: "fail a load balancer over: disable the primary pool or make the DR pool default",
+		Args: []runbooks.ArgSpec{
+			arg("zone", runbooks.ArgString, true, "zone name"),
+			arg("loadBalancer", runbooks.ArgString, true, "load balancer hostname"),
+			arg("primaryPool", runbooks.ArgString, false, "pool to disable"),
+			arg("drPool", runbooks.ArgString, false, "pool to make the default"),
+		}},
+	{Name: HTTPCheck, Doc: "HTTP request that must answer with the expected status (and body text)",
+		Args: []runbooks.ArgSpec{
+			arg("url", runbooks.ArgString, true, "URL to request"),
+			arg("method", runbooks.ArgString, false, "HTTP method (default GET)"),
+			arg("expectStatus", runbooks.ArgInt, false, "expected status (default 200)"),
+			arg("expectBody", runbooks.ArgString, false, "text the body must contain"),
+			arg("headers", runbooks.ArgStrMap, false, "request headers"),
+			arg("requestTimeout", runbooks.ArgDuration, false, "per-request timeout (default 10s)"),
+		}},
+	{Name: NotifyWebhook, Doc: "post a Slack-compatible message to a webhook", Check: exactlyOne("url", "urlEnv"),
+		Args: []runbooks.ArgSpec{
+			arg("url", runbooks.ArgString, false, "webhook URL"),
+			arg("urlEnv", runbooks.ArgString, false, "name of the worker's environment variable holding the URL (for secret URLs)"),
+			arg("text", runbooks.ArgString, true, "message; {runbook}, {mode}, {step}, {workflowId} are filled in"),
+		}},
+	{Name: ManualTask, Doc: "a person does something, then acknowledges it (lifeboat ack RUN STEP)", Human: true,
+		Args: []runbooks.ArgSpec{
+			arg("instructions", runbooks.ArgString, true, "what to do, written for someone who did not design the system"),
+			arg("assignee", runbooks.ArgString, false, "who should do it"),
+		}},
+	{Name: EvidenceStore, Doc: "store the evidence so far (JSON and Markdown) in the worker's evidence sink",
+		Args: []runbooks.ArgSpec{
+			arg("label", runbooks.ArgString, false, "label of this checkpoint"),
+		}},
+}

@@ -1,0 +1,90 @@
+// Package httpcheck implements http.check: one HTTP request that must answer
+// with the expected status and, optionally, body text.
+package httpcheck
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Args are http.check's arguments.
+type Args struct {
+	URL            string            `json:"url"`
+	Method         string            `json:"method"`
+	ExpectStatus   int               `json:"expectStatus"`
+	ExpectBody     string            `json:"expectBody"`
+	Headers        map[string]string `json:"headers"`
+	RequestTimeout string            `json:"requestTimeout"`
+}
+
+// Checker runs http.check with an injected client.
+type Checker struct{ client *http.Client }
+
+// New returns a Checker using client.
+func New(client *http.Client) *Checker { return &Checker{client: client} }
+
+// Check performs the request. A wrong status or missing body text is a
+// retryable failure (the service may still be starting); a malformed URL is not.
+func (c *Checker) Check(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var a Args
+	if err := in.DecodeArgs(&a); err != nil {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+	}
+	u, err := url.Parse(a.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("http.check: %q is not an http(s) URL: fix with.url in step %s", a.URL, in.StepID), "InvalidArgument", nil)
+	}
+	method := a.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	want := a.ExpectStatus
+	if want == 0 {
+		want = http.StatusOK
+	}
+	timeout := 10 * time.Second
+	if a.RequestTimeout != "" {
+		d, err := runbooks.ParseDuration(a.RequestTimeout)
+		if err != nil {
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("http.check: requestTimeout: "+err.Error(), "InvalidArgument", nil)
+		}
+		timeout = d.D()
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, method, a.URL, nil)
+	if err != nil {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("http.check: "+err.Error(), "InvalidArgument", nil)
+	}
+	for k, v := range a.Headers {
+		req.Header.Set(k, v)
+	}
+	start := time.Now()
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("http.check: %s %s: %w (is the service up and reachable from the worker?)", method, a.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	elapsed := time.Since(start).Round(time.Millisecond)
+	if resp.StatusCode != want {
+		return runbooks.StepResult{}, fmt.Errorf("http.check: %s %s answered %d, expected %d", method, a.URL, resp.StatusCode, want)
+	}
+	if a.ExpectBody != "" && !strings.Contains(string(body), a.ExpectBody) {
+		return runbooks.StepResult{}, fmt.Errorf("http.check: %s %s answered %d but the body does not contain %q", method, a.URL, resp.StatusCode, a.ExpectBody)
+	}
+	return runbooks.StepResult{
+		Summary: fmt.Sprintf("%s %s → %d in %s", method, a.URL, resp.StatusCode, elapsed),
+		Outputs: map[string]any{"status": resp.StatusCode, "latencyMs": elapsed.Milliseconds()},
+	}, nil
+}

@@ -1,0 +1,97 @@
+// Package notify implements notify.webhook: a Slack-compatible JSON message
+// posted to a webhook.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Args are notify.webhook's arguments. URLEnv keeps secret webhook URLs out of
+// runbooks (and so out of history): the worker reads the URL from its environment.
+type Args struct {
+	URL    string `json:"url"`
+	URLEnv string `json:"urlEnv"`
+	Text   string `json:"text"`
+}
+
+// Message is the Slack-compatible body posted.
+type Message struct {
+	Text string `json:"text"`
+}
+
+// Notifier posts webhooks with an injected client.
+type Notifier struct {
+	client *http.Client
+	getenv func(string) string
+}
+
+// New returns a Notifier; getenv reads the worker's environment.
+func New(client *http.Client, getenv func(string) string) *Notifier {
+	return &Notifier{client: client, getenv: getenv}
+}
+
+// Send posts the message. 5xx, 429 and connection errors are retryable;
+// other 4xx answers are not (the URL or payload is wrong).
+func (n *Notifier) Send(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var a Args
+	if err := in.DecodeArgs(&a); err != nil {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+	}
+	target, shown := a.URL, a.URL
+	if a.URLEnv != "" {
+		if n.getenv != nil {
+			target = n.getenv(a.URLEnv)
+		}
+		shown = "$" + a.URLEnv
+		if target == "" {
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("notify.webhook: environment variable %s is empty on the worker: set it to the webhook URL and retry the step", a.URLEnv), "ConfigError", nil)
+		}
+	}
+	text := strings.NewReplacer("{runbook}", in.Runbook, "{mode}", in.Mode, "{step}", in.StepID, "{workflowId}", in.WorkflowID).Replace(a.Text)
+	status, err := Post(ctx, n.client, target, Message{Text: text})
+	if err != nil {
+		err = fmt.Errorf("notify.webhook to %s: %w", shown, err)
+		if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "WebhookRejected", nil)
+		}
+		return runbooks.StepResult{}, err
+	}
+	return runbooks.StepResult{Summary: fmt.Sprintf("posted to %s (%d)", shown, status)}, nil
+}
+
+// Post sends body as JSON and returns the HTTP status; a non-2xx status is an error.
+func Post(ctx context.Context, client *http.Client, url string, body any) (int, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("answered %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return resp.StatusCode, nil
+}

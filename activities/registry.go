@@ -1,0 +1,167 @@
+// Package activities is lifeboat's action registry: the explicit table of
+// action name → argument schema, one-line doc and implementation. The worker
+// registers the implementations under their action names; the validator checks
+// runbooks against the schema of the whole catalogue, implemented or not.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/activities/evidence"
+	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
+	"github.com/lifeboat-dr/lifeboat/activities/notify"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Action names: exactly the `action:` keys a runbook may use.
+const (
+	TerraformApply       = "terraform.apply"
+	TerraformOutput      = "terraform.output"
+	KubeApply            = "kube.apply"
+	KubeCanI             = "kube.canI"
+	KubeSecretsPresent   = "kube.secretsPresent"
+	KubePVCBound         = "kube.pvcBound"
+	KubeCRDsEstablished  = "kube.crdsEstablished"
+	KubeScale            = "kube.scale"
+	KubeWaitReady        = "kube.waitReady"
+	KubeDeleteNamespace  = "kube.deleteNamespace"
+	VeleroRestore        = "velero.restore"
+	VeleroLatestBackup   = "velero.latestBackup"
+	ArgoCDSync           = "argocd.sync"
+	CloudflareDNSSwitch  = "cloudflare.dnsSwitch"
+	CloudflareLBFailover = "cloudflare.lbFailover"
+	HTTPCheck            = "http.check"
+	NotifyWebhook        = "notify.webhook"
+	ManualTask           = "manual.task"
+	EvidenceStore        = "evidence.store"
+)
+
+// StepFunc is the shape of every action activity.
+type StepFunc func(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error)
+
+// Deps are what the implementations need from the worker; tests pass fakes.
+type Deps struct {
+	// HTTPClient is used by http.check and notify.webhook.
+	HTTPClient *http.Client
+	// EvidenceDir is where evidence.store writes JSON and Markdown.
+	EvidenceDir string
+	// Getenv reads the worker's environment (webhook URLs kept out of runbooks).
+	Getenv func(string) string
+}
+
+// Registry is the catalogue of actions, with implementations when built by New.
+// It implements runbooks.Schema.
+type Registry struct {
+	specs map[string]runbooks.ActionSpec
+	impls map[string]StepFunc
+}
+
+// Catalogue returns the registry's schemas only: enough to validate runbooks.
+func Catalogue() *Registry {
+	r := &Registry{specs: map[string]runbooks.ActionSpec{}, impls: map[string]StepFunc{}}
+	for _, s := range table {
+		r.specs[s.Name] = s
+	}
+	return r
+}
+
+// New returns the registry with the implementations this build has.
+func New(d Deps) *Registry {
+	r := Catalogue()
+	if d.HTTPClient == nil {
+		d.HTTPClient = http.DefaultClient
+	}
+	impls := map[string]StepFunc{
+		HTTPCheck:     httpcheck.New(d.HTTPClient).Check,
+		NotifyWebhook: notify.New(d.HTTPClient, d.Getenv).Send,
+		EvidenceStore: evidence.NewDirSink(d.EvidenceDir).Store,
+	}
+	for name, fn := range impls {
+		r.impls[name] = withAttempt(fn)
+	}
+	return r
+}
+
+// Action implements runbooks.Schema.
+func (r *Registry) Action(name string) (runbooks.ActionSpec, bool) {
+	s, ok := r.specs[name]
+	return s, ok
+}
+
+// ActionNames implements runbooks.Schema.
+func (r *Registry) ActionNames() []string {
+	names := make([]string, 0, len(r.specs))
+	for n := range r.specs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Implemented reports whether this build can run the action: it has an
+// activity, or it is a human step the workflow itself waits on.
+func (r *Registry) Implemented(name string) bool {
+	if s, ok := r.specs[name]; ok && s.Human {
+		return true
+	}
+	_, ok := r.impls[name]
+	return ok
+}
+
+// Activities returns the activity functions by registered name.
+func (r *Registry) Activities() map[string]StepFunc { return r.impls }
+
+// Specs returns every action declaration in name order.
+func (r *Registry) Specs() []runbooks.ActionSpec {
+	out := make([]runbooks.ActionSpec, 0, len(r.specs))
+	for _, n := range r.ActionNames() {
+		out = append(out, r.specs[n])
+	}
+	return out
+}
+
+// AttemptDetail is attached to an action's error so the workflow can record
+// which attempt failed.
+type AttemptDetail struct {
+	Attempt int `json:"attempt"`
+}
+
+// withAttempt records the attempt number on success and failure, keeping the
+// error's type and retryability.
+func withAttempt(fn StepFunc) StepFunc {
+	return func(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+		attempt := int(activity.GetInfo(ctx).Attempt)
+		res, err := fn(ctx, in)
+		res.Attempt = attempt
+		if err == nil {
+			return res, nil
+		}
+		var ae *temporal.ApplicationError
+		if errors.As(err, &ae) {
+			return res, temporal.NewApplicationErrorWithOptions(err.Error(), ae.Type(), temporal.ApplicationErrorOptions{
+				NonRetryable: ae.NonRetryable(), Details: []any{AttemptDetail{attempt}}, NextRetryDelay: ae.NextRetryDelay()})
+		}
+		if errors.Is(err, context.Canceled) {
+			return res, err
+		}
+		return res, temporal.NewApplicationErrorWithOptions(err.Error(), fmt.Sprintf("%T", err), temporal.ApplicationErrorOptions{
+			Details: []any{AttemptDetail{attempt}}})
+	}
+}
+
+// NewWithFuncs returns the catalogue with the given implementations instead of
+// this build's; tests use it to run workflows against fakes.
+func NewWithFuncs(impls map[string]StepFunc) *Registry {
+	r := Catalogue()
+	for name, fn := range impls {
+		r.impls[name] = withAttempt(fn)
+	}
+	return r
+}

@@ -1,0 +1,76 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Resolver resolves a runbook for a run: from the catalog directories (read
+// afresh each time, so a merged fix is picked up without a worker restart) or
+// from inline text; it validates it and refuses, before anything runs, a
+// non-tabletop run that names an action this build cannot run.
+type Resolver struct {
+	Dirs     []string
+	Registry *Registry
+}
+
+// Resolve is the lifeboat.resolveRunbook activity.
+func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
+	var rb *runbooks.Runbook
+	var src []byte
+	if in.Inline != "" {
+		src = []byte(in.Inline)
+		parsed, err := runbooks.Parse(src, "inline runbook")
+		if err != nil {
+			return runbooks.Resolved{}, refuse("RunbookInvalid", "the inline runbook does not parse:\n"+err.Error())
+		}
+		rb = parsed
+	} else {
+		cat, err := runbooks.LoadCatalog(r.Dirs...)
+		if cat == nil {
+			return runbooks.Resolved{}, err // the directory itself is unreadable: retryable
+		}
+		entry, getErr := cat.Get(in.Runbook)
+		if getErr != nil {
+			msg := getErr.Error()
+			var ps runbooks.Problems
+			if errors.As(err, &ps) {
+				msg += "\n(some catalog files do not parse and were left out:\n" + ps.Error() + ")"
+			}
+			return runbooks.Resolved{}, refuse("RunbookNotFound", msg)
+		}
+		rb, src = entry.Runbook, entry.Source
+	}
+	if errs := runbooks.Validate(rb, r.Registry).Errors(); len(errs) > 0 {
+		return runbooks.Resolved{}, refuse("RunbookInvalid", fmt.Sprintf("runbook %s is invalid (lifeboat validate shows the same):\n%s", rb.Metadata.Name, errs.Error()))
+	}
+	steps := rb.AllSteps()
+	if in.Mode == "drill" {
+		steps = append(steps, rb.TeardownSteps()...)
+	}
+	hints := map[string]runbooks.ActionHints{}
+	var missing []string
+	for _, s := range steps {
+		spec, _ := r.Registry.Action(s.Step.Action)
+		hints[s.Step.Action] = runbooks.ActionHints{Human: spec.Human, Heartbeats: spec.Heartbeats}
+		if !r.Registry.Implemented(s.Step.Action) {
+			missing = append(missing, fmt.Sprintf("%s (%s, step %s)", s.Step.Action, s.Path(), s.Step.ID))
+		}
+	}
+	if len(missing) > 0 && in.Mode != "tabletop" {
+		return runbooks.Resolved{}, refuse("ActionNotImplemented", fmt.Sprintf(
+			"runbook %s names actions this worker cannot run yet: %s. Nothing was executed. Run it as a tabletop (lifeboat tabletop %s) or on a worker that implements them.",
+			rb.Metadata.Name, strings.Join(missing, ", "), rb.Metadata.Name))
+	}
+	return runbooks.Resolved{Runbook: *rb, Hash: runbooks.HashOf(src), Source: string(src), Actions: hints}, nil
+}
+
+func refuse(kind, msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, kind, nil)
+}

@@ -1,0 +1,229 @@
+package runbooks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Evidence is the record one run leaves behind (DESIGN §4). The workflow
+// returns it, evidence.store writes it as JSON and Markdown, and it can be
+// rebuilt from the workflow's history alone.
+type Evidence struct {
+	ID          string     `json:"id"`
+	WorkflowID  string     `json:"workflowId"`
+	RunID       string     `json:"runId"`
+	Runbook     RunbookRef `json:"runbook"`
+	Mode        string     `json:"mode"`
+	Scope       string     `json:"scope"`
+	Disaster    string     `json:"disaster,omitempty"`
+	Strategy    string     `json:"strategy,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
+	RequestedBy string     `json:"requestedBy,omitempty"`
+	// Outcome is succeeded, failed or aborted.
+	Outcome       string `json:"outcome"`
+	OutcomeReason string `json:"outcomeReason,omitempty"`
+	// Level is the validation level reached (seed 004 §20), derived from what
+	// ran and passed; LevelReason says why.
+	Level       string    `json:"level,omitempty"`
+	LevelReason string    `json:"levelReason,omitempty"`
+	DeclaredAt  time.Time `json:"declaredAt"`
+	StartedAt   time.Time `json:"startedAt"`
+	EndedAt     time.Time `json:"endedAt"`
+
+	RPOTarget         Duration   `json:"rpoTarget"`
+	RPOActual         *Duration  `json:"rpoActual,omitempty"`
+	RecoveryPoint     *time.Time `json:"recoveryPoint,omitempty"`
+	RecoveryPointName string     `json:"recoveryPointName,omitempty"`
+	RTOTarget         Duration   `json:"rtoTarget"`
+	RTOActual         Duration   `json:"rtoActual"`
+	RTOBreached       bool       `json:"rtoBreached"`
+
+	Steps        []StepRecord  `json:"steps"`
+	FailedChecks []string      `json:"failedChecks,omitempty"`
+	Skipped      []string      `json:"skipped,omitempty"`
+	Notes        []NoteRecord  `json:"notes,omitempty"`
+	Events       []EventRecord `json:"events,omitempty"`
+	Invariant    string        `json:"invariant"`
+	NextDrill    *time.Time    `json:"nextDrill,omitempty"`
+}
+
+// RunbookRef names the exact runbook text that ran.
+type RunbookRef struct {
+	Name        string `json:"name"`
+	Version     int    `json:"version"`
+	Hash        string `json:"hash"`
+	Owner       string `json:"owner,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// StepRecord is one step's line in the timeline.
+type StepRecord struct {
+	ID     string `json:"id"`
+	Layer  string `json:"layer"`
+	Action string `json:"action"`
+	// State is succeeded, failed, skipped, rejected, aborted or not-run.
+	State        string           `json:"state"`
+	Started      *time.Time       `json:"started,omitempty"`
+	Ended        *time.Time       `json:"ended,omitempty"`
+	Duration     Duration         `json:"duration"`
+	RTOShare     float64          `json:"rtoShare"`
+	Attempts     int              `json:"attempts"`
+	Error        string           `json:"error,omitempty"`
+	Summary      string           `json:"summary,omitempty"`
+	Outputs      map[string]any   `json:"outputs,omitempty"`
+	Approvals    []ApprovalRecord `json:"approvals,omitempty"`
+	ApprovalWait Duration         `json:"approvalWait,omitempty"`
+	SkippedBy    string           `json:"skippedBy,omitempty"`
+	SkipReason   string           `json:"skipReason,omitempty"`
+}
+
+// ApprovalRecord is one decision at an approval gate or acknowledgement.
+type ApprovalRecord struct {
+	By       string    `json:"by"`
+	Decision string    `json:"decision"` // approved, rejected, acknowledged
+	Comment  string    `json:"comment,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// NoteRecord is an operator's note.
+type NoteRecord struct {
+	At   time.Time `json:"at"`
+	By   string    `json:"by,omitempty"`
+	Text string    `json:"text"`
+}
+
+// EventRecord is something that happened to the run as a whole (an operator
+// message, a refused signal, the RTO breach, an escalation).
+type EventRecord struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"`
+	Step string    `json:"step,omitempty"`
+	By   string    `json:"by,omitempty"`
+	Text string    `json:"text"`
+}
+
+// Markdown renders the evidence for people and auditors.
+func (e Evidence) Markdown() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Restore evidence %s\n\n", e.ID)
+	w("| | |\n|---|---|\n")
+	w("| Runbook | %s v%d (`%s`) |\n", e.Runbook.Name, e.Runbook.Version, e.Runbook.Hash)
+	w("| Mode | %s |\n| Outcome | **%s**%s |\n", e.Mode, e.Outcome, paren(e.OutcomeReason))
+	if e.Level != "" {
+		w("| Validation level | %s%s |\n", e.Level, paren(e.LevelReason))
+	}
+	w("| Scope | %s — %s |\n", e.Scope, e.Runbook.Description)
+	w("| Requested by | %s%s |\n", orDash(e.RequestedBy), paren(e.Reason))
+	w("| Workflow | %s / %s |\n", e.WorkflowID, e.RunID)
+	w("| Declared | %s |\n| Ended | %s |\n", e.DeclaredAt.UTC().Format(time.RFC3339), e.EndedAt.UTC().Format(time.RFC3339))
+	rpo := "not measured (no rpoSource step succeeded)"
+	if e.RPOActual != nil {
+		rpo = fmt.Sprintf("%s (recovery point %s, %s)", *e.RPOActual, orDash(e.RecoveryPointName), e.RecoveryPoint.UTC().Format(time.RFC3339))
+	}
+	w("| RPO target | <= %s |\n| Actual RPO | %s |\n", e.RPOTarget, rpo)
+	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual, yesNo(e.RTOBreached))
+	if e.NextDrill != nil {
+		w("| Next drill | %s |\n", e.NextDrill.UTC().Format("2006-01-02"))
+	}
+	w("\n## Timeline\n\n| T+ | Layer / step | Action | State | Duration | RTO share | Attempts | Approvals / notes |\n|---|---|---|---|---|---|---|---|\n")
+	for _, s := range e.Steps {
+		at := "—"
+		if s.Started != nil {
+			at = clock(s.Started.Sub(e.DeclaredAt))
+		}
+		w("| %s | %s/%s | %s | %s | %s | %.1f%% | %d | %s |\n", at, s.Layer, s.ID, s.Action, s.State, s.Duration, s.RTOShare*100, s.Attempts, stepDetail(s))
+	}
+	section := func(title string, items []string) {
+		w("\n## %s\n\n", title)
+		if len(items) == 0 {
+			w("None.\n")
+		}
+		for _, it := range items {
+			w("- %s\n", it)
+		}
+	}
+	section("Failed checks", e.FailedChecks)
+	section("Skipped", e.Skipped)
+	var notes []string
+	for _, n := range e.Notes {
+		notes = append(notes, fmt.Sprintf("%s %s: %s", n.At.UTC().Format("15:04:05"), orDash(n.By), n.Text))
+	}
+	section("Notes", notes)
+	var events []string
+	for _, ev := range e.Events {
+		events = append(events, fmt.Sprintf("%s [%s] %s", ev.At.UTC().Format("15:04:05"), ev.Kind, ev.Text))
+	}
+	section("Events", events)
+	w("\n## Recovery invariant\n\n%s\n", e.Invariant)
+	return b.String()
+}
+
+func stepDetail(s StepRecord) string {
+	var parts []string
+	for _, a := range s.Approvals {
+		parts = append(parts, fmt.Sprintf("%s by %s at %s%s", a.Decision, a.By, a.At.UTC().Format("15:04:05"), paren(a.Comment)))
+	}
+	if s.ApprovalWait > 0 {
+		parts = append(parts, "waited "+s.ApprovalWait.String())
+	}
+	if s.SkipReason != "" {
+		parts = append(parts, fmt.Sprintf("skipped by %s: %s", orDash(s.SkippedBy), s.SkipReason))
+	}
+	if s.Summary != "" {
+		parts = append(parts, s.Summary)
+	}
+	if s.Error != "" {
+		parts = append(parts, "error: "+s.Error)
+	}
+	return strings.ReplaceAll(strings.Join(parts, "; "), "|", "\\|")
+}
+
+// Derive fills the fields computed from the steps: failed checks and skips.
+func (e *Evidence) Derive() {
+	e.FailedChecks, e.Skipped = nil, nil
+	for _, s := range e.Steps {
+		switch s.State {
+		case "failed", "rejected":
+			e.FailedChecks = append(e.FailedChecks, fmt.Sprintf("%s/%s (%s): %s", s.Layer, s.ID, s.Action, orDash(s.Error)))
+		case "skipped":
+			e.Skipped = append(e.Skipped, fmt.Sprintf("%s/%s: %s (by %s)", s.Layer, s.ID, orDash(s.SkipReason), orDash(s.SkippedBy)))
+		}
+	}
+	sort.Strings(e.Skipped)
+}
+
+func clock(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	d = d.Round(time.Second)
+	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
+	if h > 0 {
+		return fmt.Sprintf("%d:%02d:%02d", h, m, s)
+	}
+	return fmt.Sprintf("%02d:%02d", m, s)
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

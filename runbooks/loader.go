@@ -1,0 +1,208 @@
+package runbooks
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MaxFileSize is the largest runbook file the loader reads (1 MiB).
+const MaxFileSize = 1 << 20
+
+// MaxAliases is how many YAML aliases (*name) a runbook may use. Runbooks are
+// read by tired people at 3 AM; a few anchors are fine, an alias maze is not.
+const MaxAliases = 16
+
+// Parse strictly decodes one runbook. file names the source in problems.
+// Unknown fields, wrong types, several documents, oversize input and alias
+// abuse are errors; every decoding problem is reported, with its line.
+// It does not validate semantics: call Validate for that.
+func Parse(data []byte, file string) (*Runbook, error) {
+	fail := func(ps ...Problem) error {
+		for i := range ps {
+			ps[i].File = file
+		}
+		return Problems(ps)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fail(Problem{Message: fmt.Sprintf("file is %d bytes; runbooks are limited to %d (1 MiB): split it into several runbooks", len(data), MaxFileSize)})
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fail(Problem{Message: "file is empty: a runbook starts with apiVersion: " + APIVersion})
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fail(yamlProblems(err, nil)...)
+	}
+	if n := countAliases(&root); n > MaxAliases {
+		return nil, fail(Problem{Message: fmt.Sprintf("uses %d YAML aliases; at most %d are allowed: write the values out", n, MaxAliases)})
+	}
+	lines := map[string]int{}
+	if len(root.Content) > 0 {
+		indexLines(root.Content[0], "", lines)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var rb Runbook
+	if err := dec.Decode(&rb); err != nil {
+		return nil, fail(yamlProblems(err, lines)...)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fail(Problem{Line: extra.Line, Message: "more than one YAML document: put one runbook in each file"})
+	}
+	rb.lines = lines
+	return &rb, nil
+}
+
+// LoadFile reads and parses one runbook file, returning its bytes too.
+func LoadFile(path string) (*Runbook, []byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if st.Size() > MaxFileSize {
+		return nil, nil, Problems{{File: path, Message: fmt.Sprintf("file is %d bytes; runbooks are limited to %d (1 MiB): split it into several runbooks", st.Size(), MaxFileSize)}}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rb, err := Parse(data, path)
+	return rb, data, err
+}
+
+// LineOf returns the line of the YAML node at path, or of its closest known
+// parent, or 0 when the runbook was not loaded from YAML.
+func (r *Runbook) LineOf(path string) int {
+	for p := path; p != ""; p = parentPath(p) {
+		if l, ok := r.lines[p]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+func parentPath(p string) string {
+	if strings.HasSuffix(p, "]") {
+		if i := strings.LastIndex(p, "["); i >= 0 {
+			return p[:i]
+		}
+	}
+	if i := strings.LastIndex(p, "."); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+func countAliases(n *yaml.Node) int {
+	c := 0
+	if n.Kind == yaml.AliasNode {
+		c++
+	}
+	for _, ch := range n.Content {
+		c += countAliases(ch)
+	}
+	return c
+}
+
+// indexLines records the line of every mapping key and sequence item by path.
+func indexLines(n *yaml.Node, path string, out map[string]int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if path != "" {
+				p = path + "." + p
+			}
+			if _, seen := out[p]; !seen {
+				out[p] = n.Content[i].Line
+			}
+			indexLines(n.Content[i+1], p, out)
+		}
+	case yaml.SequenceNode:
+		for i, ch := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			out[p] = ch.Line
+			indexLines(ch, p, out)
+		}
+	}
+}
+
+var (
+	reUnknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type runbooks\.(\w+)`)
+	reLine         = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+)
+
+// yamlProblems turns a yaml error (possibly listing many problems) into Problems,
+// rewording Go type names into the field names a runbook author knows.
+func yamlProblems(err error, lines map[string]int) Problems {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	var out Problems
+	for _, m := range msgs {
+		if sub := reUnknownField.FindStringSubmatch(m); sub != nil {
+			line, _ := strconv.Atoi(sub[1])
+			out = append(out, Problem{
+				Line: line, Path: pathAtLine(lines, line),
+				Message: fmt.Sprintf("unknown field %q (allowed here: %s)", sub[2], strings.Join(yamlFields(sub[3]), ", ")),
+			})
+			continue
+		}
+		if sub := reLine.FindStringSubmatch(m); sub != nil {
+			line, _ := strconv.Atoi(sub[1])
+			msg := strings.NewReplacer("!!str", "string", "!!int", "number", "!!map", "mapping", "!!seq", "list", "!!bool", "boolean",
+				"runbooks.", "", "[]", "list of ", "map[string]", "mapping of ").Replace(sub[2])
+			out = append(out, Problem{Line: line, Path: pathAtLine(lines, line), Message: msg})
+			continue
+		}
+		out = append(out, Problem{Message: strings.TrimPrefix(m, "yaml: ")})
+	}
+	return out
+}
+
+// pathAtLine finds the deepest path recorded at a line.
+func pathAtLine(lines map[string]int, line int) string {
+	best := ""
+	for p, l := range lines {
+		if l == line && len(p) > len(best) {
+			best = p
+		}
+	}
+	return best
+}
+
+var typesByName = map[string]reflect.Type{
+	"Runbook": reflect.TypeOf(Runbook{}), "Metadata": reflect.TypeOf(Metadata{}), "Spec": reflect.TypeOf(Spec{}),
+	"Objectives": reflect.TypeOf(Objectives{}), "Target": reflect.TypeOf(Target{}), "Layers": reflect.TypeOf(Layers{}),
+	"Step": reflect.TypeOf(Step{}), "Retry": reflect.TypeOf(Retry{}), "Approval": reflect.TypeOf(Approval{}),
+	"Drill": reflect.TypeOf(Drill{}),
+}
+
+// yamlFields lists the YAML keys a runbook type accepts.
+func yamlFields(typeName string) []string {
+	t, ok := typesByName[typeName]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		if tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+			out = append(out, tag)
+		}
+	}
+	return out
+}

@@ -1,0 +1,78 @@
+package runbooks
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// StepInput is what the workflow passes to every action activity.
+type StepInput struct {
+	WorkflowID string         `json:"workflowId"`
+	RunID      string         `json:"runId"`
+	Runbook    string         `json:"runbook"`
+	Mode       string         `json:"mode"`
+	StepID     string         `json:"stepId"`
+	Args       map[string]any `json:"args,omitempty"`
+	// Targets are the runbook's declared targets, resolved by the worker's config.
+	Targets map[string]Target `json:"targets,omitempty"`
+	// RPO is the runbook's RPO target, for actions that judge backup age.
+	RPO Duration `json:"rpo,omitempty"`
+	// NamespaceMappings are the drill's namespace mappings, already applied to
+	// Args; actions that restore whole namespaces (velero) use them as well.
+	NamespaceMappings map[string]string `json:"namespaceMappings,omitempty"`
+}
+
+// StepResult is what an action reports back. It must never hold secret values.
+type StepResult struct {
+	// Summary is one line for the timeline ("HTTP 200 in 35ms").
+	Summary string `json:"summary,omitempty"`
+	// Outputs are small values later steps or a failback may need.
+	Outputs map[string]any `json:"outputs,omitempty"`
+	// RecoveryPoint is the time of the data the step restored (the backup's
+	// completion), from which the achieved RPO is measured.
+	RecoveryPoint     *time.Time `json:"recoveryPoint,omitempty"`
+	RecoveryPointName string     `json:"recoveryPointName,omitempty"`
+	// Attempt is the attempt that succeeded, filled by the registry wrapper.
+	Attempt int `json:"attempt,omitempty"`
+}
+
+// DecodeArgs decodes the step's arguments into v (a struct with json tags).
+func (in StepInput) DecodeArgs(v any) error {
+	b, err := json.Marshal(in.Args)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("step %s: arguments: %w", in.StepID, err)
+	}
+	return nil
+}
+
+// ResolveInput asks the worker to resolve a runbook for a run.
+type ResolveInput struct {
+	Runbook string `json:"runbook,omitempty"`
+	// Inline is a whole runbook's YAML text, used instead of the catalog.
+	Inline string `json:"inline,omitempty"`
+	Mode   string `json:"mode"`
+}
+
+// Resolved is a runbook as resolved for one run; it is recorded in history so
+// a replay, the evidence and a later re-enactment all see the same text.
+type Resolved struct {
+	Runbook Runbook `json:"runbook"`
+	Hash    string  `json:"hash"`
+	Source  string  `json:"source"`
+	// Actions carries, per action the runbook uses, what the workflow must know
+	// about it (human step, heartbeats), so the workflow needs no registry.
+	Actions map[string]ActionHints `json:"actions"`
+}
+
+// ActionHints are the registry facts the workflow needs about an action.
+type ActionHints struct {
+	Human      bool `json:"human,omitempty"`
+	Heartbeats bool `json:"heartbeats,omitempty"`
+}

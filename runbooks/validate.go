@@ -1,0 +1,391 @@
+package runbooks
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+var (
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	stepID   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$`)
+)
+
+// Scopes a runbook may declare.
+var Scopes = []string{"pod", "namespace", "application", "cluster", "region", "provider", "journey"}
+
+// Strategies a runbook may declare.
+var Strategies = []string{"backup-restore", "pilot-light", "warm-standby", "active-active"}
+
+// Validate checks a runbook against the format and the action schema and
+// returns every problem it finds, each with its path and (when loaded from
+// YAML) its line. Warnings are included, marked as such.
+func Validate(rb *Runbook, schema Schema) Problems {
+	v := &validator{rb: rb, schema: schema}
+	v.header()
+	v.objectives()
+	v.approvers()
+	v.steps()
+	v.drill()
+	v.criticalPath()
+	v.out.sortByLine()
+	return v.out
+}
+
+type validator struct {
+	rb     *Runbook
+	schema Schema
+	out    Problems
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.out = append(v.out, Problem{Line: v.rb.LineOf(path), Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) warn(path, format string, args ...any) {
+	v.out = append(v.out, Problem{Line: v.rb.LineOf(path), Path: path, Message: fmt.Sprintf(format, args...), Warning: true})
+}
+
+func (v *validator) header() {
+	rb := v.rb
+	if rb.APIVersion != APIVersion {
+		v.add("apiVersion", "must be %q, got %q", APIVersion, rb.APIVersion)
+	}
+	if rb.Kind != Kind {
+		v.add("kind", "must be %q, got %q", Kind, rb.Kind)
+	}
+	switch {
+	case rb.Metadata.Name == "":
+		v.add("metadata.name", "missing: give the runbook a DNS-label name such as case-management-region-failover")
+	case len(rb.Metadata.Name) > 63 || !dnsLabel.MatchString(rb.Metadata.Name):
+		v.add("metadata.name", "%q is not a DNS label: use lower-case letters, digits and '-', at most 63 characters", rb.Metadata.Name)
+	}
+	if rb.Metadata.Version < 1 {
+		v.add("metadata.version", "missing or below 1: number the runbook's versions from 1 and raise it on every change")
+	}
+	if !contains(Scopes, rb.Spec.Scope) {
+		v.add("spec.scope", "%q is not a scope: use one of %s", rb.Spec.Scope, strings.Join(Scopes, ", "))
+	}
+	if rb.Spec.Strategy != "" && !contains(Strategies, rb.Spec.Strategy) {
+		v.add("spec.strategy", "%q is not a strategy: use one of %s", rb.Spec.Strategy, strings.Join(Strategies, ", "))
+	}
+	for _, name := range sortedKeys(rb.Spec.Targets) {
+		if !dnsLabel.MatchString(name) {
+			v.add("spec.targets."+name, "target name %q is not a DNS label", name)
+		}
+	}
+}
+
+func (v *validator) objectives() {
+	o := v.rb.Spec.Objectives
+	if o.RTO <= 0 {
+		v.add("spec.objectives.rto", "missing or not positive: set the recovery time objective, e.g. rto: 60m")
+	}
+	if o.RPO < 0 || o.MTD < 0 {
+		v.add("spec.objectives", "rpo and mtd cannot be negative")
+	}
+	if o.MTD > 0 && o.RTO >= o.MTD {
+		v.add("spec.objectives", "rto (%s) must be below mtd (%s): a plan that recovers after the maximum tolerable downtime is not a plan", o.RTO, o.MTD)
+	}
+}
+
+func (v *validator) approvers() {
+	for _, g := range sortedKeys(v.rb.Spec.Approvers) {
+		p := "spec.approvers." + g
+		people := v.rb.Spec.Approvers[g]
+		if len(people) == 0 {
+			v.add(p, "approver group %q has nobody in it", g)
+		}
+		seen := map[string]bool{}
+		for i, who := range people {
+			if strings.TrimSpace(who) == "" {
+				v.add(pathf("%s[%d]", p, i), "empty approver name")
+			} else if seen[who] {
+				v.add(pathf("%s[%d]", p, i), "%q is listed twice", who)
+			}
+			seen[who] = true
+		}
+	}
+}
+
+func (v *validator) steps() {
+	rb := v.rb
+	all := rb.AllSteps()
+	if len(all) == 0 {
+		v.add("spec.layers", "no steps: a runbook needs at least one step in network, identity, secrets, storage, workloads or edge")
+	}
+	layerIndex := map[string]int{}
+	for i, l := range LayerOrder {
+		layerIndex[l.Name] = i
+	}
+	where := map[string]LayeredStep{} // id → first definition
+	for _, s := range append(all, rb.TeardownSteps()...) {
+		if s.Step.ID == "" {
+			continue
+		}
+		if first, dup := where[s.Step.ID]; dup {
+			v.add(s.Path()+".id", "duplicate step id %q (first defined at %s): step ids are unique across the runbook", s.Step.ID, first.Path())
+			continue
+		}
+		where[s.Step.ID] = s
+	}
+	rpoSources := 0
+	for _, s := range append(all, rb.TeardownSteps()...) {
+		v.step(s)
+		if s.Step.RPOSource {
+			rpoSources++
+			if rpoSources > 1 {
+				v.add(s.Path()+".rpoSource", "only one step may be the rpoSource")
+			}
+		}
+		for i, n := range s.Step.Needs {
+			p := pathf("%s.needs[%d]", s.Path(), i)
+			dep, ok := where[n]
+			switch {
+			case !ok:
+				v.add(p, "unknown step %q%s", n, suggest(n, keysOf(where)))
+			case n == s.Step.ID:
+				v.add(p, "step %q needs itself", n)
+			case s.Layer == TeardownLayer && dep.Layer != TeardownLayer:
+				v.add(p, "teardown steps may only need other teardown steps; %q is in layer %s", n, dep.Layer)
+			case s.Layer != TeardownLayer && dep.Layer == TeardownLayer:
+				v.add(p, "%q is a teardown step, which runs after every layer", n)
+			case s.Layer != TeardownLayer && layerIndex[dep.Layer] > layerIndex[s.Layer]:
+				v.add(p, "%q is in the later layer %s: needs may only point to the same or an earlier layer", n, dep.Layer)
+			}
+		}
+	}
+	for _, l := range rb.Spec.Layers.Ordered() {
+		v.cycles(l.Name, l.Steps, func(i int) string { return pathf("spec.layers.%s[%d]", l.Name, i) })
+	}
+	if d := rb.Spec.Drill; d != nil {
+		v.cycles(TeardownLayer, d.Teardown, func(i int) string { return pathf("spec.drill.teardown[%d]", i) })
+	}
+}
+
+func (v *validator) step(ls LayeredStep) {
+	s, p := ls.Step, ls.Path()
+	if s.ID == "" {
+		v.add(p+".id", "missing: every step needs an id")
+	} else if len(s.ID) > 63 || !stepID.MatchString(s.ID) {
+		v.add(p+".id", "%q is not a valid step id: use lower-case letters, digits, '-', '_' or '.'", s.ID)
+	}
+	v.action(p, s)
+	if s.Timeout < 0 || s.Expect < 0 {
+		v.add(p, "timeout and expect must be positive")
+	}
+	if s.Approval != nil && s.Approval.Timeout < 0 {
+		v.add(p+".approval.timeout", "must be positive")
+	}
+	if s.Retry != nil && s.Retry.Backoff < 0 {
+		v.add(p+".retry.backoff", "must be positive")
+	}
+	if r := s.Retry; r != nil {
+		if r.Attempts < 1 || r.Attempts > 100 {
+			v.add(p+".retry.attempts", "must be between 1 and 100, got %d", r.Attempts)
+		}
+	}
+	switch s.OnFailure {
+	case "", OnFailurePause, OnFailureAbort, OnFailureContinue:
+	default:
+		v.add(p+".onFailure", "%q is not a failure policy: use pause, abort or continue", s.OnFailure)
+	}
+	if a := s.Approval; a != nil {
+		v.approval(p+".approval", *a)
+	}
+	if s.RPOSource {
+		if spec, ok := v.schema.Action(s.Action); ok && !spec.RecoveryPoint {
+			v.add(p+".rpoSource", "action %s does not report a recovery point; mark the restore step (e.g. velero.restore) instead", s.Action)
+		}
+	}
+}
+
+func (v *validator) action(p string, s Step) {
+	if s.Action == "" {
+		v.add(p+".action", "missing: name an action from the catalogue (lifeboat actions lists them)")
+		return
+	}
+	spec, ok := v.schema.Action(s.Action)
+	if !ok {
+		v.add(p+".action", "unknown action %q%s", s.Action, suggest(s.Action, v.schema.ActionNames()))
+		return
+	}
+	for _, msg := range spec.CheckArgs(s.With) {
+		arg, rest, _ := strings.Cut(msg, ": ")
+		v.add(p+".with."+arg, "%s", rest)
+	}
+	if t, ok := s.With["target"].(string); ok {
+		if _, declared := v.rb.Spec.Targets[t]; !declared {
+			v.add(p+".with.target", "target %q is not declared in spec.targets%s", t, suggest(t, sortedKeys(v.rb.Spec.Targets)))
+		}
+	}
+}
+
+func (v *validator) approval(p string, a Approval) {
+	if len(a.From) == 0 {
+		v.add(p+".from", "missing: name the approver groups that may approve")
+	}
+	people := map[string]bool{}
+	for i, g := range a.From {
+		members, ok := v.rb.Spec.Approvers[g]
+		if !ok {
+			v.add(pathf("%s.from[%d]", p, i), "unknown approver group %q%s", g, suggest(g, sortedKeys(v.rb.Spec.Approvers)))
+			continue
+		}
+		for _, m := range members {
+			people[m] = true
+		}
+	}
+	if a.Min < 0 {
+		v.add(p+".min", "must be at least 1")
+	} else if len(people) > 0 && a.Needed() > len(people) {
+		v.add(p+".min", "needs %d distinct approvers but the groups hold only %d people", a.Needed(), len(people))
+	}
+	switch a.OnTimeout {
+	case "", OnTimeoutAbort, OnTimeoutProceed, OnTimeoutEscalate:
+	default:
+		v.add(p+".onTimeout", "%q is not a timeout policy: use abort, proceed or escalate", a.OnTimeout)
+	}
+	if a.OnTimeout != "" && a.Timeout <= 0 {
+		v.add(p+".timeout", "onTimeout is set but timeout is not: say how long to wait, e.g. timeout: 15m")
+	}
+}
+
+// cycles reports needs-cycles among the steps of one layer.
+func (v *validator) cycles(layer string, steps []Step, path func(int) string) {
+	index := map[string]int{}
+	for i, s := range steps {
+		index[s.ID] = i
+	}
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	state := make([]int, len(steps))
+	var visit func(i int, chain []string) bool
+	visit = func(i int, chain []string) bool {
+		state[i] = visiting
+		chain = append(chain, steps[i].ID)
+		for _, n := range steps[i].Needs {
+			j, ok := index[n]
+			if !ok || n == steps[i].ID {
+				continue
+			}
+			if state[j] == visiting {
+				start := 0
+				for k, id := range chain {
+					if id == n {
+						start = k
+					}
+				}
+				v.add(path(i)+".needs", "cycle in layer %s: %s → %s", layer, strings.Join(chain[start:], " → "), n)
+				return true
+			}
+			if state[j] == unseen && visit(j, chain) {
+				return true
+			}
+		}
+		state[i] = done
+		return false
+	}
+	for i := range steps {
+		if state[i] == unseen {
+			visit(i, nil)
+		}
+	}
+}
+
+func (v *validator) drill() {
+	d := v.rb.Spec.Drill
+	if d == nil {
+		return
+	}
+	ids := map[string]bool{}
+	for _, s := range v.rb.AllSteps() {
+		ids[s.Step.ID] = true
+	}
+	for i, s := range d.Skip {
+		if !ids[s] {
+			v.add(pathf("spec.drill.skip[%d]", i), "unknown step %q%s", s, suggest(s, keysOf(ids)))
+		}
+	}
+	for _, from := range sortedKeys(d.NamespaceMappings) {
+		to := d.NamespaceMappings[from]
+		p := "spec.drill.namespaceMappings." + from
+		if !dnsLabel.MatchString(from) || !dnsLabel.MatchString(to) {
+			v.add(p, "namespace names must be DNS labels (%q → %q)", from, to)
+		}
+		if from == to {
+			v.add(p, "maps %q onto itself: a drill must restore into a different namespace", from)
+		}
+	}
+	if d.Every < 0 {
+		v.add("spec.drill.every", "must be positive")
+	}
+}
+
+// criticalPath warns when the longest chain of step timeouts exceeds the RTO.
+func (v *validator) criticalPath() {
+	rto := v.rb.Spec.Objectives.RTO.D()
+	if rto <= 0 || len(v.out.Errors()) > 0 {
+		return
+	}
+	total, path := criticalChain(v.rb, func(s Step) time.Duration { return s.EffectiveTimeout() })
+	if total > rto {
+		v.warn("spec.objectives.rto", "the critical path of step timeouts (%s: %s) adds up to %s, longer than the RTO %s: a run that uses its timeouts breaches the RTO",
+			strings.Join(path, " → "), Duration(total), Duration(total), v.rb.Spec.Objectives.RTO)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func keysOf[V any](m map[string]V) []string { return sortedKeys(m) }
+
+// suggest returns ` (did you mean "x"?)` for the closest candidate, if close enough.
+func suggest(got string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		if d := editDistance(got, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best != "" && bestD <= max(2, len(got)/3) {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	if len(candidates) > 0 && len(candidates) <= 12 {
+		c := append([]string(nil), candidates...)
+		sort.Strings(c)
+		return fmt.Sprintf(" (known: %s)", strings.Join(c, ", "))
+	}
+	return ""
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

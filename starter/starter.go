@@ -1,0 +1,180 @@
+// Package starter is the client side of lifeboat, used by the CLI and tests:
+// start runs with readable ids, send operator messages, read status and evidence.
+package starter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// Starter talks to RestoreWorkflow runs through a Temporal client.
+type Starter struct {
+	c         client.Client
+	taskQueue string
+}
+
+// New returns a Starter that starts runs on taskQueue.
+func New(c client.Client, taskQueue string) *Starter { return &Starter{c: c, taskQueue: taskQueue} }
+
+// Run identifies a started run.
+type Run struct {
+	WorkflowID string
+	RunID      string
+}
+
+// RefusedError is an operator message the run refused (its validator said no);
+// the run is unchanged.
+type RefusedError struct {
+	Message string
+}
+
+func (e *RefusedError) Error() string { return "refused: " + e.Message }
+
+// NewWorkflowID returns a readable, unique id: lifeboat-<runbook>-<mode>-<6 hex>.
+func NewWorkflowID(runbook, mode string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	name := runbook
+	if name == "" {
+		name = "inline"
+	}
+	return fmt.Sprintf("lifeboat-%s-%s-%s", name, mode, hex.EncodeToString(b))
+}
+
+// Start starts a run. The request is checked first so a typo fails here, not in the worker.
+func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error) {
+	if err := req.Check(); err != nil {
+		return Run{}, err
+	}
+	id := NewWorkflowID(req.Runbook, req.Mode)
+	summary := fmt.Sprintf("%s of %s", req.Mode, req.Runbook)
+	if req.Reason != "" {
+		summary += ": " + req.Reason
+	}
+	opts := client.StartWorkflowOptions{
+		ID: id, TaskQueue: s.taskQueue, StaticSummary: summary,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SARunbook.ValueSet(req.Runbook), workflows.SAMode.ValueSet(req.Mode),
+			workflows.SAState.ValueSet(workflows.RunResolving)),
+	}
+	we, err := s.c.ExecuteWorkflow(ctx, opts, workflows.RestoreWorkflowName, req)
+	if err != nil {
+		return Run{}, fmt.Errorf("starting %s: %w", id, err)
+	}
+	return Run{WorkflowID: we.GetID(), RunID: we.GetRunID()}, nil
+}
+
+// update sends an operator update and waits for the reply.
+func (s *Starter) update(ctx context.Context, workflowID, name string, arg any) (workflows.Reply, error) {
+	h, err := s.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: name, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var reply workflows.Reply
+	if err == nil {
+		err = h.Get(ctx, &reply)
+	}
+	if err != nil {
+		return reply, explain(workflowID, err)
+	}
+	return reply, nil
+}
+
+// explain turns client errors into messages an operator can act on.
+func explain(workflowID string, err error) error {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return &RefusedError{Message: ae.Error()}
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) || strings.Contains(err.Error(), "workflow execution already completed") {
+		return fmt.Errorf("run %s is not running (finished, or the id is wrong: `lifeboat evidence %s` shows a finished run): %w", workflowID, workflowID, err)
+	}
+	return err
+}
+
+// Approve approves a gated step.
+func (s *Starter) Approve(ctx context.Context, id string, m workflows.Approve) (workflows.Reply, error) {
+	return s.update(ctx, id, workflows.MsgApprove, m)
+}
+
+// Reject rejects a gated step.
+func (s *Starter) Reject(ctx context.Context, id string, m workflows.Reject) (workflows.Reply, error) {
+	return s.update(ctx, id, workflows.MsgReject, m)
+}
+
+// Ack acknowledges a manual or tabletop step.
+func (s *Starter) Ack(ctx context.Context, id string, m workflows.Ack) (workflows.Reply, error) {
+	return s.update(ctx, id, workflows.MsgAck, m)
+}
+
+// Retry retries a paused step.
+func (s *Starter) Retry(ctx context.Context, id string, m workflows.Retry) (workflows.Reply, error) {
+	return s.update(ctx, id, workflows.MsgRetry, m)
+}
+
+// Skip skips a step.
+func (s *Starter) Skip(ctx context.Context, id string, m workflows.Skip) (workflows.Reply, error) {
+	return s.update(ctx, id, workflows.MsgSkip, m)
+}
+
+// Abort aborts the run.
+func (s *Starter) Abort(ctx context.Context, id string, m workflows.Abort) (workflows.Reply, error) {
+	return s.update(ctx, id, workflows.MsgAbort, m)
+}
+
+// Note adds a note.
+func (s *Starter) Note(ctx context.Context, id string, m workflows.Note) (workflows.Reply, error) {
+	return s.update(ctx, id, workflows.MsgNote, m)
+}
+
+// Signal sends the signal mirror of an operator message (as the Temporal UI does).
+func (s *Starter) Signal(ctx context.Context, id, name string, arg any) error {
+	return explain(id, s.c.SignalWorkflow(ctx, id, "", name, arg))
+}
+
+// Status queries a run's status.
+func (s *Starter) Status(ctx context.Context, id string) (workflows.Status, error) {
+	var st workflows.Status
+	v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return st, explain(id, err)
+	}
+	return st, v.Get(&st)
+}
+
+// Wait blocks until the run ends and returns its evidence.
+func (s *Starter) Wait(ctx context.Context, id string) (runbooks.Evidence, error) {
+	var ev runbooks.Evidence
+	err := s.c.GetWorkflow(ctx, id, "").Get(ctx, &ev)
+	return ev, err
+}
+
+// Evidence returns a finished run's evidence (its result); a running run is an error.
+func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, error) {
+	d, err := s.c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return runbooks.Evidence{}, explain(id, err)
+	}
+	if d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return runbooks.Evidence{}, fmt.Errorf("run %s is still running: `lifeboat status %s` shows its progress", id, id)
+	}
+	ev, err := s.Wait(ctx, id)
+	if err != nil {
+		return ev, fmt.Errorf("run %s left no evidence: %w", id, err)
+	}
+	return ev, nil
+}

@@ -1,0 +1,197 @@
+// Package worker runs lifeboat's Temporal worker: a client built from a
+// config file plus environment, RestoreWorkflow and the action registry.
+package worker
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.temporal.io/sdk/client"
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultTaskQueue is the task queue lifeboat uses unless configured otherwise.
+const DefaultTaskQueue = "lifeboat"
+
+// Config is the worker's (and the CLI's) configuration. It is read from a
+// YAML file, then LIFEBOAT_* environment variables override it:
+//
+//	LIFEBOAT_ADDRESS  LIFEBOAT_NAMESPACE  LIFEBOAT_TASK_QUEUE  LIFEBOAT_API_KEY
+//	LIFEBOAT_TLS_CERT LIFEBOAT_TLS_KEY    LIFEBOAT_TLS_CA      LIFEBOAT_TLS_SERVER_NAME
+//	LIFEBOAT_CATALOG (dirs separated by ':')  LIFEBOAT_EVIDENCE_DIR
+type Config struct {
+	Temporal TemporalConfig `yaml:"temporal"`
+	// Catalog lists the runbook directories the worker resolves names from.
+	Catalog []string `yaml:"catalog"`
+	// EvidenceDir is where evidence.store writes (keep it outside the cluster being restored).
+	EvidenceDir string `yaml:"evidenceDir"`
+}
+
+// TemporalConfig says how to reach Temporal.
+type TemporalConfig struct {
+	Address   string    `yaml:"address"`
+	Namespace string    `yaml:"namespace"`
+	TaskQueue string    `yaml:"taskQueue"`
+	APIKey    string    `yaml:"apiKey"`
+	TLS       TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig holds TLS / mTLS files. Cert and Key together enable mTLS.
+type TLSConfig struct {
+	Enabled    bool   `yaml:"enabled"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	CA         string `yaml:"ca"`
+	ServerName string `yaml:"serverName"`
+}
+
+// Defaults returns the configuration of a local dev server.
+func Defaults() Config {
+	return Config{
+		Temporal:    TemporalConfig{Address: "localhost:7233", Namespace: "default", TaskQueue: DefaultTaskQueue},
+		Catalog:     []string{"runbooks/examples"},
+		EvidenceDir: ".lifeboat/evidence",
+	}
+}
+
+// Load reads path (if not empty) over the defaults, then applies the environment.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Defaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %v (see `lifeboat worker --help` for the fields)", path, err)
+		}
+	}
+	env := func(name string, into *string) {
+		if v := getenv(name); v != "" {
+			*into = v
+		}
+	}
+	env("LIFEBOAT_ADDRESS", &cfg.Temporal.Address)
+	env("LIFEBOAT_NAMESPACE", &cfg.Temporal.Namespace)
+	env("LIFEBOAT_TASK_QUEUE", &cfg.Temporal.TaskQueue)
+	env("LIFEBOAT_API_KEY", &cfg.Temporal.APIKey)
+	env("LIFEBOAT_TLS_CERT", &cfg.Temporal.TLS.Cert)
+	env("LIFEBOAT_TLS_KEY", &cfg.Temporal.TLS.Key)
+	env("LIFEBOAT_TLS_CA", &cfg.Temporal.TLS.CA)
+	env("LIFEBOAT_TLS_SERVER_NAME", &cfg.Temporal.TLS.ServerName)
+	env("LIFEBOAT_EVIDENCE_DIR", &cfg.EvidenceDir)
+	if v := getenv("LIFEBOAT_CATALOG"); v != "" {
+		cfg.Catalog = filepath.SplitList(v)
+	}
+	return cfg, nil
+}
+
+// CheckClient reports every problem with the client part of the config.
+func (c Config) CheckClient() error {
+	var errs []string
+	t := c.Temporal
+	if t.Address == "" {
+		errs = append(errs, "temporal.address is empty: set it (host:port) or LIFEBOAT_ADDRESS")
+	}
+	if t.Namespace == "" {
+		errs = append(errs, "temporal.namespace is empty: set it or LIFEBOAT_NAMESPACE")
+	}
+	if t.TaskQueue == "" {
+		errs = append(errs, "temporal.taskQueue is empty: set it or LIFEBOAT_TASK_QUEUE")
+	}
+	if (t.TLS.Cert == "") != (t.TLS.Key == "") {
+		errs = append(errs, "temporal.tls: cert and key go together for mTLS: set both or neither")
+	}
+	for name, f := range map[string]string{"cert": t.TLS.Cert, "key": t.TLS.Key, "ca": t.TLS.CA} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				errs = append(errs, fmt.Sprintf("temporal.tls.%s: %v", name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New("configuration: " + strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// CheckWorker reports every problem with the worker part of the config.
+func (c Config) CheckWorker() error {
+	var errs []string
+	if err := c.CheckClient(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(c.Catalog) == 0 {
+		errs = append(errs, "catalog is empty: list the runbook directories (or set LIFEBOAT_CATALOG)")
+	}
+	for _, d := range c.Catalog {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Sprintf("catalog directory %s does not exist", d))
+		}
+	}
+	if c.EvidenceDir == "" {
+		errs = append(errs, "evidenceDir is empty: say where evidence is written (or set LIFEBOAT_EVIDENCE_DIR)")
+	} else if err := os.MkdirAll(c.EvidenceDir, 0o755); err != nil {
+		errs = append(errs, fmt.Sprintf("evidenceDir %s: %v", c.EvidenceDir, err))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// ClientOptions builds the Temporal client options (TLS, mTLS, API key).
+func (c Config) ClientOptions() (client.Options, error) {
+	if err := c.CheckClient(); err != nil {
+		return client.Options{}, err
+	}
+	t := c.Temporal
+	opts := client.Options{HostPort: t.Address, Namespace: t.Namespace}
+	if t.TLS.Enabled || t.TLS.Cert != "" || t.TLS.CA != "" || t.APIKey != "" {
+		tc := &tls.Config{ServerName: t.TLS.ServerName, MinVersion: tls.VersionTLS12}
+		if t.TLS.Cert != "" {
+			pair, err := tls.LoadX509KeyPair(t.TLS.Cert, t.TLS.Key)
+			if err != nil {
+				return opts, fmt.Errorf("temporal.tls: loading client certificate: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{pair}
+		}
+		if t.TLS.CA != "" {
+			pem, err := os.ReadFile(t.TLS.CA)
+			if err != nil {
+				return opts, fmt.Errorf("temporal.tls.ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return opts, fmt.Errorf("temporal.tls.ca: %s holds no PEM certificate", t.TLS.CA)
+			}
+			tc.RootCAs = pool
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	if t.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)
+	}
+	return opts, nil
+}
+
+// Dial connects to Temporal with the config.
+func Dial(c Config) (client.Client, error) {
+	opts, err := c.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.Dial(opts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %s): %w — is the server up? (`lifeboat dev` starts a local one)", c.Temporal.Address, c.Temporal.Namespace, err)
+	}
+	return cl, nil
+}

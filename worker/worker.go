@@ -1,0 +1,38 @@
+package worker
+
+import (
+	"net/http"
+	"os"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// Registry returns the action registry with this build's implementations,
+// wired to the config's dependencies.
+func Registry(cfg Config) *activities.Registry {
+	return activities.New(activities.Deps{
+		HTTPClient:  &http.Client{Timeout: time.Minute},
+		EvidenceDir: cfg.EvidenceDir,
+		Getenv:      os.Getenv,
+	})
+}
+
+// New builds a worker on the config's task queue with RestoreWorkflow, the
+// runbook resolver and every implemented action registered by its name.
+func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.Options) sdkworker.Worker {
+	w := sdkworker.New(c, cfg.Temporal.TaskQueue, opts)
+	w.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
+	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg}
+	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
+	for name, fn := range reg.Activities() {
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	return w
+}

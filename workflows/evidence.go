@@ -1,0 +1,127 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// evidence assembles the Evidence record from the run's state. It is called
+// at the end (and for evidence.store checkpoints); it reads, never changes, r.
+func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
+	now := workflow.Now(ctx)
+	rb := r.rb()
+	info := workflow.GetInfo(ctx)
+	end := now
+	if r.finished {
+		end = r.endedAt
+	}
+	e := runbooks.Evidence{
+		ID:         fmt.Sprintf("DR-%s-%s-%s", r.declaredAt.UTC().Format("2006-01-02"), rb.Metadata.Name, shortID(info.WorkflowExecution.ID)),
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		Runbook: runbooks.RunbookRef{Name: rb.Metadata.Name, Version: rb.Metadata.Version, Hash: r.resolved.Hash,
+			Owner: rb.Metadata.Owner, Description: rb.Metadata.Description},
+		Mode: r.req.Mode, Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy,
+		Reason: r.req.Reason, RequestedBy: r.req.RequestedBy,
+		Outcome:    r.state,
+		DeclaredAt: r.declaredAt, StartedAt: r.startedAt, EndedAt: end,
+		RPOTarget: rb.Spec.Objectives.RPO, RTOTarget: rb.Spec.Objectives.RTO,
+		RTOActual: runbooks.Duration(end.Sub(r.declaredAt)), RTOBreached: r.breached,
+		Notes: append([]runbooks.NoteRecord(nil), r.notes...), Events: append([]runbooks.EventRecord(nil), r.events...),
+	}
+	if !r.finished {
+		e.Outcome = "in-progress"
+	}
+	if r.aborted {
+		e.OutcomeReason = r.abortReason
+		if r.abortedBy != "" {
+			e.OutcomeReason = fmt.Sprintf("aborted by %s: %s", r.abortedBy, r.abortReason)
+		}
+	}
+	rto := rb.Spec.Objectives.RTO.D()
+	for _, s := range r.order {
+		rec := runbooks.StepRecord{ID: s.spec.ID, Layer: s.layer, Action: s.spec.Action, State: s.state,
+			Attempts: s.attempts, Error: s.err, Summary: s.summary, Outputs: s.outputs,
+			Approvals: s.approvals, ApprovalWait: runbooks.Duration(s.approvalWait),
+			SkippedBy: s.skippedBy, SkipReason: s.skipReason}
+		if !terminal(s.state) && r.finished {
+			rec.State = StateNotRun
+		}
+		if !s.started.IsZero() {
+			started, ended := s.started, stepEnd(s, end)
+			rec.Started, rec.Ended = &started, &ended
+			rec.Duration = runbooks.Duration(ended.Sub(started))
+			if rto > 0 {
+				rec.RTOShare = float64(ended.Sub(started)) / float64(rto)
+			}
+		}
+		e.Steps = append(e.Steps, rec)
+		if s.recovery != nil && s.spec.RPOSource && s.state == StateSucceeded {
+			rp := *s.recovery.RecoveryPoint
+			rpo := runbooks.Duration(r.declaredAt.Sub(rp))
+			if rpo < 0 {
+				rpo = 0
+			}
+			e.RPOActual, e.RecoveryPoint, e.RecoveryPointName = &rpo, &rp, s.recovery.RecoveryPointName
+		}
+	}
+	e.Derive()
+	e.Invariant = r.invariant(e)
+	if d := rb.Spec.Drill; d != nil && d.Every > 0 && r.req.Mode == ModeDrill && e.Outcome == RunSucceeded {
+		next := r.declaredAt.Add(d.Every.D())
+		e.NextDrill = &next
+	}
+	return e
+}
+
+// invariant fills the recovery-invariant sentence (seed 004 §4) when this run
+// proves it, and otherwise says what is missing.
+func (r *run) invariant(e runbooks.Evidence) string {
+	rb := r.rb()
+	capability := rb.Metadata.Description
+	if capability == "" {
+		capability = rb.Metadata.Name
+	}
+	var missing []string
+	switch {
+	case e.Mode == ModeTabletop:
+		missing = append(missing, "a tabletop run executes nothing, so it cannot validate a restore")
+	case e.Outcome != RunSucceeded:
+		missing = append(missing, fmt.Sprintf("this run did not succeed (%s)", e.Outcome))
+	}
+	if e.RTOBreached {
+		missing = append(missing, fmt.Sprintf("the RTO was breached (actual %s > %s)", e.RTOActual, e.RTOTarget))
+	}
+	if e.RPOActual == nil {
+		missing = append(missing, "no rpoSource step measured the recovery point")
+	} else if *e.RPOActual > e.RPOTarget {
+		missing = append(missing, fmt.Sprintf("the achieved RPO %s is above the target %s", *e.RPOActual, e.RPOTarget))
+	}
+	if len(missing) > 0 {
+		return "Not established by this run: " + strings.Join(missing, "; ") + "."
+	}
+	return fmt.Sprintf("Given a total loss of the %s (%s), we can restore %s to RPO <= %s within RTO <= %s using runbook %s v%d, validated by %s %s on %s.",
+		rb.Spec.Scope, orWord(rb.Spec.Disaster, "disaster"), strings.TrimSuffix(capability, "."), e.RPOTarget, e.RTOTarget,
+		rb.Metadata.Name, rb.Metadata.Version, e.Mode, e.ID, e.EndedAt.UTC().Format("2006-01-02"))
+}
+
+func orWord(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// shortID is the last part of a lifeboat workflow id (lifeboat-<runbook>-<mode>-<short>).
+func shortID(id string) string {
+	if i := strings.LastIndex(id, "-"); i >= 0 && len(id)-i-1 >= 4 {
+		return id[i+1:]
+	}
+	if len(id) > 8 {
+		return id[len(id)-8:]
+	}
+	return id
+}

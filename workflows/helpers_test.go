@@ -1,0 +1,228 @@
+package workflows_test
+
+import (
+	"context"
+		"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// recorder is a fake action backend: it logs starts and ends and lets each
+// step's behaviour be scripted.
+type recorder struct {
+	mu      sync.Mutex
+	log     []string
+	calls   map[string]int
+	args    map[string]map[string]any
+	script  map[string]func(call int) (runbooks.StepResult, error)
+	barrier map[string]*sync.WaitGroup
+}
+
+func newRecorder() *recorder {
+	return &recorder{calls: map[string]int{}, args: map[string]map[string]any{},
+		script: map[string]func(int) (runbooks.StepResult, error){}, barrier: map[string]*sync.WaitGroup{}}
+}
+
+func (r *recorder) action(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	r.mu.Lock()
+	r.calls[in.StepID]++
+	call := r.calls[in.StepID]
+	r.args[in.StepID] = in.Args
+	r.log = append(r.log, "start:"+in.StepID)
+	fn := r.script[in.StepID]
+	wg := r.barrier[in.StepID]
+	r.mu.Unlock()
+	if wg != nil { // wait until every step of the barrier has started
+		wg.Done()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("barrier: parallel steps did not start together", "Barrier", nil)
+		}
+	}
+	res, err := runbooks.StepResult{Summary: "ok " + in.StepID}, error(nil)
+	if fn != nil {
+		res, err = fn(call)
+	}
+	r.mu.Lock()
+	r.log = append(r.log, "end:"+in.StepID)
+	r.mu.Unlock()
+	return res, err
+}
+
+// parallel makes the given steps wait for each other inside the activity: it
+// only completes if they really run at the same time.
+func (r *recorder) parallel(ids ...string) {
+	wg := &sync.WaitGroup{}
+	wg.Add(len(ids))
+	for _, id := range ids {
+		r.barrier[id] = wg
+	}
+}
+
+func (r *recorder) index(entry string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, e := range r.log {
+		if e == entry {
+			return i
+		}
+	}
+	return -1
+}
+
+func (r *recorder) count(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[id]
+}
+
+// fails returns a script failing the first n calls (retryable), then succeeding.
+func fails(n int) func(int) (runbooks.StepResult, error) {
+	return func(call int) (runbooks.StepResult, error) {
+		if call <= n {
+			return runbooks.StepResult{}, fmt.Errorf("transient failure %d", call)
+		}
+		return runbooks.StepResult{Summary: "recovered"}, nil
+	}
+}
+
+func nonRetryable(msg string) func(int) (runbooks.StepResult, error) {
+	return func(int) (runbooks.StepResult, error) {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(msg, "ConfigError", nil)
+	}
+}
+
+// harness is a test workflow environment with the real resolver and fakes.
+type harness struct {
+	t   *testing.T
+	env *testsuite.TestWorkflowEnvironment
+	rec  *recorder
+	sent []*sent
+}
+
+var start = time.Date(2026, 6, 15, 2, 0, 0, 0, time.UTC)
+
+// fakeActions are the actions the fake registry implements.
+var fakeActions = []string{activities.HTTPCheck, activities.NotifyWebhook, activities.VeleroRestore,
+	activities.KubeScale, activities.KubeWaitReady, activities.KubeDeleteNamespace, activities.KubeApply,
+	activities.KubeCanI, activities.CloudflareDNSSwitch, activities.TerraformApply}
+
+func newHarness(t *testing.T, implemented ...string) *harness {
+	s := &testsuite.WorkflowTestSuite{}
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(start)
+	env.SetTestTimeout(30 * time.Second)
+	h := &harness{t: t, env: env, rec: newRecorder()}
+	if implemented == nil {
+		implemented = fakeActions
+	}
+	impls := map[string]activities.StepFunc{}
+	for _, name := range implemented {
+		impls[name] = h.rec.action
+	}
+	reg := activities.NewWithFuncs(impls)
+	env.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
+	res := &activities.Resolver{Registry: reg}
+	env.RegisterActivityWithOptions(res.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
+	for name, fn := range reg.Activities() {
+		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	env.RegisterActivityWithOptions(func(context.Context, runbooks.StepInput) (runbooks.StepResult, error) {
+		return runbooks.StepResult{Summary: "stored"}, nil
+	}, activity.RegisterOptions{Name: workflows.StoreActivity})
+	return h
+}
+
+// run executes the workflow on an inline runbook and returns its evidence.
+func (h *harness) run(yaml, mode string) runbooks.Evidence {
+	h.t.Helper()
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: yaml, Mode: mode, RequestedBy: "alice", Reason: "test"})
+	require.True(h.t, h.env.IsWorkflowCompleted())
+	require.NoError(h.t, h.env.GetWorkflowError())
+	h.verifyUpdates()
+	var ev runbooks.Evidence
+	require.NoError(h.t, h.env.GetWorkflowResult(&ev))
+	return ev
+}
+
+// runErr executes the workflow and returns its error.
+func (h *harness) runErr(yaml, mode string) error {
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: yaml, Mode: mode, RequestedBy: "alice"})
+	require.True(h.t, h.env.IsWorkflowCompleted())
+	return h.env.GetWorkflowError()
+}
+
+// at schedules fn at mock time d after start.
+func (h *harness) at(d time.Duration, fn func()) { h.env.RegisterDelayedCallback(fn, d) }
+
+// sent is one update and what the workflow did with it (known after the run).
+type sent struct {
+	name     string
+	want     string // "" = must be accepted, else a substring of the refusal
+	accepted bool
+	refused  error
+}
+
+// mustUpdate sends an update that must be accepted (checked after the run).
+func (h *harness) mustUpdate(name string, arg any) { h.send(name, arg, "") }
+
+// refused sends an update whose validator must refuse it with want in the message.
+func (h *harness) refused(name string, arg any, want string) { h.send(name, arg, want) }
+
+func (h *harness) send(name string, arg any, want string) {
+	u := &sent{name: name, want: want}
+	h.sent = append(h.sent, u)
+	h.env.UpdateWorkflow(name, fmt.Sprintf("%s-%d", name, len(h.sent)), &testsuite.TestUpdateCallback{
+		OnAccept:   func() { u.accepted = true },
+		OnReject:   func(err error) { u.refused = err },
+		OnComplete: func(any, error) {},
+	}, arg)
+}
+
+// verifyUpdates checks every update sent against what was wanted.
+func (h *harness) verifyUpdates() {
+	h.t.Helper()
+	for i, u := range h.sent {
+		if u.want == "" {
+			assert.True(h.t, u.accepted, "update %d (%s) was not accepted: %v", i, u.name, u.refused)
+			continue
+		}
+		if assert.Error(h.t, u.refused, "update %d (%s) should be refused", i, u.name) {
+			assert.Contains(h.t, u.refused.Error(), u.want, "update %d (%s)", i, u.name)
+		}
+	}
+}
+
+func (h *harness) status() workflows.Status {
+	v, err := h.env.QueryWorkflow(workflows.QueryStatus)
+	require.NoError(h.t, err)
+	var st workflows.Status
+	require.NoError(h.t, v.Get(&st))
+	return st
+}
+
+func stepOf(t *testing.T, ev runbooks.Evidence, id string) runbooks.StepRecord {
+	t.Helper()
+	for _, s := range ev.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("no step %s in evidence", id)
+	return runbooks.StepRecord{}
+}

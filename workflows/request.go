@@ -1,0 +1,144 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Modes a run can have.
+const (
+	ModeFailover = "failover" // the real thing
+	ModeDrill    = "drill"    // spec.drill applied: mappings, skips, teardown
+	ModeTabletop = "tabletop" // paper drill: every step is acknowledged, nothing runs
+)
+
+// Request starts a RestoreWorkflow. It is small enough to type into the
+// Temporal UI's Start Workflow form:
+//
+//	{"runbook": "case-management-region-failover", "mode": "drill", "reason": "Q3 drill", "requestedBy": "alice"}
+type Request struct {
+	Runbook     string `json:"runbook"`
+	Mode        string `json:"mode"`
+	Reason      string `json:"reason,omitempty"`
+	RequestedBy string `json:"requestedBy,omitempty"`
+	// DeclaredAt starts the RTO clock (default: the workflow's start).
+	DeclaredAt *time.Time `json:"declaredAt,omitempty"`
+	// InlineRunbook is a whole runbook's YAML, used instead of the catalog.
+	InlineRunbook string `json:"inlineRunbook,omitempty"`
+}
+
+// Check returns a clear error for a request that cannot start.
+func (r Request) Check() error {
+	switch r.Mode {
+	case ModeFailover, ModeDrill, ModeTabletop:
+	case "":
+		return fmt.Errorf(`request: "mode" is missing: use "failover", "drill" or "tabletop"`)
+	default:
+		return fmt.Errorf(`request: mode %q is unknown: use "failover", "drill" or "tabletop"`, r.Mode)
+	}
+	if r.Runbook == "" && r.InlineRunbook == "" {
+		return fmt.Errorf(`request: "runbook" is missing: name a runbook of the worker's catalog, e.g. {"runbook": "case-management-region-failover", "mode": "drill"}`)
+	}
+	return nil
+}
+
+// Approve is an approver's yes at a step's approval gate.
+type Approve struct {
+	Step    string `json:"step"`
+	By      string `json:"by"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Reject is an approver's no; one rejection closes the gate.
+type Reject struct {
+	Step   string `json:"step"`
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+}
+
+// Ack acknowledges a manual.task step, or any step of a tabletop run.
+type Ack struct {
+	Step    string `json:"step"`
+	By      string `json:"by"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Retry re-runs a paused (failed or rejected) step.
+type Retry struct {
+	Step string `json:"step"`
+	By   string `json:"by,omitempty"`
+}
+
+// Skip skips a step that has not finished and is not running.
+type Skip struct {
+	Step   string `json:"step"`
+	By     string `json:"by,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Abort ends the run; drill teardown still runs.
+type Abort struct {
+	By     string `json:"by,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Note adds an operator's note to the evidence.
+type Note struct {
+	By   string `json:"by,omitempty"`
+	Text string `json:"text"`
+}
+
+// Reply is what an accepted update returns.
+type Reply struct {
+	Step    string `json:"step,omitempty"`
+	State   string `json:"state"`
+	Message string `json:"message"`
+}
+
+// Status is the answer to the status query.
+type Status struct {
+	WorkflowID  string            `json:"workflowId"`
+	Runbook     string            `json:"runbook"`
+	Version     int               `json:"version"`
+	Hash        string            `json:"hash,omitempty"`
+	Mode        string            `json:"mode"`
+	State       string            `json:"state"`
+	Layer       string            `json:"layer,omitempty"`
+	RequestedBy string            `json:"requestedBy,omitempty"`
+	DeclaredAt  time.Time         `json:"declaredAt"`
+	RTO         runbooks.Duration `json:"rto"`
+	Deadline    time.Time         `json:"rtoDeadline"`
+	// RTORemaining is as of the last workflow task; clients recompute from Deadline.
+	RTORemaining    runbooks.Duration `json:"rtoRemaining"`
+	ProjectedFinish time.Time         `json:"projectedFinish"`
+	RTOBreached     bool              `json:"rtoBreached"`
+	Steps           []StepStatus      `json:"steps"`
+	Pending         []Pending         `json:"pending,omitempty"`
+	Finished        bool              `json:"finished"`
+}
+
+// StepStatus is one step in the status query.
+type StepStatus struct {
+	ID       string            `json:"id"`
+	Layer    string            `json:"layer"`
+	Action   string            `json:"action"`
+	State    string            `json:"state"`
+	Attempts int               `json:"attempts"`
+	Started  *time.Time        `json:"started,omitempty"`
+	Duration runbooks.Duration `json:"duration"`
+	Error    string            `json:"error,omitempty"`
+}
+
+// Pending is something the run waits on a person for.
+type Pending struct {
+	Step string `json:"step"`
+	// Kind is approval, acknowledgement or operator (a paused step).
+	Kind    string    `json:"kind"`
+	From    []string  `json:"from,omitempty"`
+	Have    []string  `json:"have,omitempty"`
+	Need    int       `json:"need,omitempty"`
+	Since   time.Time `json:"since"`
+	Message string    `json:"message"`
+}

@@ -1,0 +1,210 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// RestoreWorkflow executes a runbook and returns its Evidence.
+//
+// The result is the evidence whatever the outcome (succeeded, failed or
+// aborted: see Evidence.Outcome and the LifeboatState search attribute); the
+// workflow itself fails only when the run cannot start (bad request, unknown
+// runbook, invalid runbook, or an action this build cannot run).
+func RestoreWorkflow(ctx workflow.Context, req Request) (*runbooks.Evidence, error) {
+	r := &run{req: req, steps: map[string]*step{}, state: RunResolving, startedAt: workflow.Now(ctx),
+		workflowID: workflow.GetInfo(ctx).WorkflowExecution.ID}
+	r.declaredAt = r.startedAt
+	if req.DeclaredAt != nil && !req.DeclaredAt.IsZero() {
+		r.declaredAt = *req.DeclaredAt
+	}
+	if err := r.registerHandlers(ctx); err != nil {
+		return nil, err
+	}
+	if err := req.Check(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadRequest", nil)
+	}
+	if err := r.resolve(ctx); err != nil {
+		return nil, err
+	}
+	r.setup(ctx)
+
+	mainCtx, cancelMain := workflow.WithCancel(ctx)
+	r.cancelMain = cancelMain
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	r.startRTOClock(timerCtx)
+
+	for _, l := range r.rb().Spec.Layers.Ordered() {
+		if len(l.Steps) == 0 {
+			continue
+		}
+		if r.aborted {
+			break
+		}
+		r.layer = l.Name
+		r.publish(ctx)
+		r.runLayer(mainCtx, l.Name)
+	}
+	if r.req.Mode == ModeDrill && len(r.rb().TeardownSteps()) > 0 {
+		r.layer = runbooks.TeardownLayer
+		r.state = RunTearingDown
+		r.publish(ctx)
+		// Teardown runs even after an abort, on a context the abort did not cancel.
+		tctx, _ := workflow.NewDisconnectedContext(ctx)
+		r.runLayer(tctx, runbooks.TeardownLayer)
+	}
+	cancelTimer()
+	r.finish(ctx)
+	ev := r.evidence(ctx)
+	r.store(ctx, &ev)
+	// Let update handlers that are mid-flight reply before the run closes.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	return &ev, nil
+}
+
+// resolve asks the worker for the runbook (catalog or inline) and records it.
+func (r *run) resolve(ctx workflow.Context) error {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Mode: r.req.Mode}
+	if err := workflow.ExecuteActivity(actx, ResolveActivity, in).Get(ctx, &r.resolved); err != nil {
+		return temporal.NewNonRetryableApplicationError("cannot start: "+causeMessage(err), "RunbookRefused", nil)
+	}
+	return nil
+}
+
+// setup builds the step table and publishes the run's identity.
+func (r *run) setup(ctx workflow.Context) {
+	rb := r.rb()
+	add := func(ls runbooks.LayeredStep) {
+		s := &step{spec: ls.Step, layer: ls.Layer, state: StatePending, hints: r.resolved.Actions[ls.Step.Action]}
+		r.steps[s.spec.ID] = s
+		r.order = append(r.order, s)
+	}
+	for _, ls := range rb.AllSteps() {
+		add(ls)
+	}
+	if r.req.Mode == ModeDrill {
+		for _, ls := range rb.TeardownSteps() {
+			add(ls)
+		}
+	}
+	r.ready = true
+	r.state = RunRunning
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SARunbook.ValueSet(rb.Metadata.Name), SAMode.ValueSet(r.req.Mode))
+	r.publish(ctx)
+}
+
+// startRTOClock marks the run breached when declaredAt+RTO passes.
+func (r *run) startRTOClock(ctx workflow.Context) {
+	rto := r.rb().Spec.Objectives.RTO.D()
+	if rto <= 0 {
+		return
+	}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		wait := r.declaredAt.Add(rto).Sub(workflow.Now(ctx))
+		if wait > 0 {
+			if err := workflow.NewTimer(ctx, wait).Get(ctx, nil); err != nil {
+				return // cancelled: the run ended first
+			}
+		}
+		r.breached = true
+		r.event(ctx, "rto-breached", "", "", fmt.Sprintf("RTO of %s passed at %s and the run has not finished",
+			r.rb().Spec.Objectives.RTO, r.declaredAt.Add(rto).UTC().Format(time.RFC3339)))
+		r.publish(ctx)
+	})
+}
+
+// runLayer runs one layer's steps, each in its own goroutine, and returns
+// when every one of them has ended: layers are barriers.
+func (r *run) runLayer(ctx workflow.Context, layer string) {
+	var steps []*step
+	for _, s := range r.order {
+		if s.layer == layer {
+			steps = append(steps, s)
+		}
+	}
+	wg := workflow.NewWaitGroup(ctx)
+	for _, s := range steps {
+		s.state = StateWaiting
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			r.runStep(ctx, s)
+			r.publish(ctx)
+		})
+	}
+	wg.Wait(ctx)
+}
+
+// finish fixes the run's final state.
+func (r *run) finish(ctx workflow.Context) {
+	r.endedAt = workflow.Now(ctx)
+	r.finished = true
+	switch {
+	case r.aborted:
+		r.state = RunAborted
+	case r.anyFailed():
+		r.state = RunFailed
+	default:
+		r.state = RunSucceeded
+	}
+	r.publish(ctx)
+}
+
+func (r *run) anyFailed() bool {
+	for _, s := range r.order {
+		if s.state == StateFailed || s.state == StateRejected {
+			return true
+		}
+	}
+	return false
+}
+
+// abort ends the run: waiting steps end, running activities are cancelled.
+func (r *run) abort(ctx workflow.Context, by, reason string) {
+	if r.aborted {
+		return
+	}
+	r.aborted, r.abortedBy, r.abortReason = true, by, reason
+	r.event(ctx, "abort", "", by, reason)
+	if r.cancelMain != nil {
+		r.cancelMain()
+	}
+	r.publish(ctx)
+}
+
+// store writes the evidence to the worker's sink; a sink failure is recorded
+// in the evidence itself, which is also the workflow's result.
+func (r *run) store(ctx workflow.Context, ev *runbooks.Evidence) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+	in := r.stepInput(ctx, "", map[string]any{"evidence": ev})
+	if err := workflow.ExecuteActivity(actx, StoreActivity, in).Get(ctx, nil); err != nil {
+		ev.Events = append(ev.Events, runbooks.EventRecord{At: workflow.Now(ctx), Kind: "evidence-sink-failed",
+			Text: "evidence.store failed: " + causeMessage(err) + "; rebuild with lifeboat evidence " + ev.WorkflowID})
+	}
+}
+
+// stepInput is the input of an action activity.
+func (r *run) stepInput(ctx workflow.Context, stepID string, args map[string]any) runbooks.StepInput {
+	info := workflow.GetInfo(ctx)
+	in := runbooks.StepInput{
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		Runbook: r.rb().Metadata.Name, Mode: r.req.Mode, StepID: stepID, Args: args,
+		Targets: r.rb().Spec.Targets, RPO: r.rb().Spec.Objectives.RPO,
+	}
+	if r.req.Mode == ModeDrill && r.rb().Spec.Drill != nil {
+		in.NamespaceMappings = r.rb().Spec.Drill.NamespaceMappings
+	}
+	return in
+}

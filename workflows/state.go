@@ -1,0 +1,123 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Step states, as shown in status, search attributes and evidence.
+const (
+	StatePending          = "pending"           // its layer has not started
+	StateWaiting          = "waiting"           // waiting for the steps it needs
+	StateAwaitingApproval = "awaiting-approval" // approval gate open
+	StateAwaitingAck      = "awaiting-ack"      // a person must acknowledge
+	StateRunning          = "running"
+	StatePaused           = "paused" // failed or rejected; an operator must retry, skip or abort
+	StateSucceeded        = "succeeded"
+	StateFailed           = "failed"
+	StateSkipped          = "skipped"
+	StateRejected         = "rejected"
+	StateAborted          = "aborted" // was running or waiting when the run was aborted
+	StateNotRun           = "not-run"
+)
+
+// Run states (LifeboatState) beyond the step states above.
+const (
+	RunResolving   = "resolving"
+	RunRunning     = "running"
+	RunTearingDown = "tearing-down"
+	RunSucceeded   = "succeeded"
+	RunFailed      = "failed"
+	RunAborted     = "aborted"
+)
+
+func terminal(state string) bool {
+	switch state {
+	case StateSucceeded, StateFailed, StateSkipped, StateRejected, StateAborted, StateNotRun:
+		return true
+	}
+	return false
+}
+
+// step is the workflow's live state of one step.
+type step struct {
+	spec  runbooks.Step
+	layer string
+	hints runbooks.ActionHints
+
+	state    string
+	started  time.Time
+	ended    time.Time
+	attempts int
+	err      string
+	summary  string
+	outputs  map[string]any
+	recovery *runbooks.StepResult // the result when the step reports a recovery point
+
+	approvals    []runbooks.ApprovalRecord
+	waitingSince time.Time // when the current human wait began
+	approvalWait time.Duration
+	gatePassed   bool
+	rejected     bool
+	acked        bool
+
+	// decision is an operator's pending retry/skip for a paused step, or a skip
+	// requested before the step started.
+	decision   string
+	skippedBy  string
+	skipReason string
+}
+
+// run is the whole workflow's state. Only the workflow goroutines touch it.
+type run struct {
+	req        Request
+	workflowID string
+	resolved   runbooks.Resolved
+	ready      bool
+
+	steps map[string]*step
+	order []*step // main layers in order, then teardown
+
+	startedAt   time.Time
+	declaredAt  time.Time
+	layer       string
+	state       string
+	aborted     bool
+	abortReason string
+	abortedBy   string
+	breached    bool
+	finished    bool
+	endedAt     time.Time
+
+	notes  []runbooks.NoteRecord
+	events []runbooks.EventRecord
+
+	cancelMain workflow.CancelFunc
+
+	// last values pushed to search attributes, to upsert only on change
+	saState, saLayer string
+	saBreached       bool
+}
+
+func (r *run) rb() *runbooks.Runbook { return &r.resolved.Runbook }
+
+func (r *run) event(ctx workflow.Context, kind, stepID, by, text string) {
+	r.events = append(r.events, runbooks.EventRecord{At: workflow.Now(ctx), Kind: kind, Step: stepID, By: by, Text: text})
+}
+
+// approvers returns the distinct people of the step's approval groups.
+func (r *run) approvers(s *step) map[string]bool {
+	people := map[string]bool{}
+	if s.spec.Approval == nil {
+		return people
+	}
+	for _, g := range s.spec.Approval.From {
+		for _, p := range r.rb().Spec.Approvers[g] {
+			people[p] = true
+		}
+	}
+	return people
+}

@@ -1,0 +1,305 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// runStep takes one step from waiting to a terminal state.
+func (r *run) runStep(ctx workflow.Context, s *step) {
+	teardown := s.layer == runbooks.TeardownLayer
+	_ = workflow.Await(ctx, func() bool { return (r.aborted && !teardown) || r.needsDone(s) })
+	switch {
+	case r.aborted && !teardown:
+		s.state = StateNotRun
+		return
+	case s.decision == MsgSkip:
+		r.endSkipped(ctx, s)
+		return
+	case r.req.Mode == ModeDrill && r.drillSkips(s.spec.ID):
+		s.skippedBy, s.skipReason = "runbook", "listed in spec.drill.skip"
+		r.endSkipped(ctx, s)
+		return
+	}
+	for {
+		// Teardown never waits on people: it must run after an abort too.
+		if s.spec.Approval != nil && !s.gatePassed && !teardown {
+			if !r.approvalGate(ctx, s) {
+				return
+			}
+		}
+		if r.req.Mode == ModeTabletop || s.hints.Human {
+			r.acknowledgement(ctx, s)
+			return
+		}
+		err := r.execute(ctx, s)
+		if err == nil {
+			s.state = StateSucceeded
+			return
+		}
+		if r.aborted && !teardown {
+			s.state = StateAborted
+			return
+		}
+		policy := s.spec.EffectiveOnFailure()
+		if teardown {
+			policy = runbooks.OnFailureContinue
+		}
+		switch policy {
+		case runbooks.OnFailureContinue:
+			s.state = StateFailed
+			return
+		case runbooks.OnFailureAbort:
+			s.state = StateFailed
+			r.abort(ctx, "runbook", fmt.Sprintf("step %s failed and its onFailure is abort: %s", s.spec.ID, s.err))
+			return
+		}
+		if !r.pause(ctx, s, StateFailed) {
+			return
+		}
+	}
+}
+
+// needsDone is true when every step s needs has ended.
+func (r *run) needsDone(s *step) bool {
+	for _, n := range s.spec.Needs {
+		if dep, ok := r.steps[n]; ok && !terminal(dep.state) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *run) drillSkips(id string) bool {
+	d := r.rb().Spec.Drill
+	if d == nil {
+		return false
+	}
+	for _, s := range d.Skip {
+		if s == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *run) endSkipped(ctx workflow.Context, s *step) {
+	s.state = StateSkipped
+	r.event(ctx, "skip", s.spec.ID, s.skippedBy, fmt.Sprintf("step %s skipped: %s", s.spec.ID, s.skipReason))
+}
+
+// approvalGate waits for the step's approval quorum. It returns true when the
+// step may run, false when the step has ended (skipped, rejected, aborted).
+func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
+	a := *s.spec.Approval
+	s.state = StateAwaitingApproval
+	s.waitingSince = workflow.Now(ctx)
+	s.approvals, s.rejected = nil, false
+	r.publish(ctx)
+	decided := func() bool {
+		return r.aborted || s.rejected || s.decision == MsgSkip || len(approvedBy(s)) >= a.Needed()
+	}
+	if a.Timeout > 0 {
+		ok, _ := workflow.AwaitWithTimeout(ctx, a.Timeout.D(), decided)
+		if !ok {
+			switch a.OnTimeout {
+			case runbooks.OnTimeoutProceed:
+				r.event(ctx, "approval-timeout", s.spec.ID, "", fmt.Sprintf("no approval for %s within %s; proceeding as onTimeout: proceed says", s.spec.ID, a.Timeout))
+				s.approvalWait += workflow.Now(ctx).Sub(s.waitingSince)
+				s.gatePassed = true
+				return true
+			case runbooks.OnTimeoutEscalate:
+				r.event(ctx, "approval-escalated", s.spec.ID, "", fmt.Sprintf("no approval for %s within %s; escalated, still waiting for %s", s.spec.ID, a.Timeout, strings.Join(a.From, " or ")))
+				r.publish(ctx)
+				_ = workflow.Await(ctx, decided)
+			default:
+				s.approvalWait += workflow.Now(ctx).Sub(s.waitingSince)
+				s.state = StateNotRun
+				r.abort(ctx, "runbook", fmt.Sprintf("no approval for step %s within %s (onTimeout: abort)", s.spec.ID, a.Timeout))
+				return false
+			}
+		}
+	} else {
+		_ = workflow.Await(ctx, decided)
+	}
+	s.approvalWait += workflow.Now(ctx).Sub(s.waitingSince)
+	switch {
+	case r.aborted:
+		s.state = StateNotRun
+		return false
+	case s.decision == MsgSkip:
+		r.endSkipped(ctx, s)
+		return false
+	case s.rejected:
+		// A rejection pauses the run like a failure: retry reopens the gate.
+		s.err = "approval rejected"
+		return r.pause(ctx, s, StateRejected) && r.approvalGate(ctx, s)
+	}
+	s.gatePassed = true
+	return true
+}
+
+func approvedBy(s *step) []string {
+	var out []string
+	for _, a := range s.approvals {
+		if a.Decision == "approved" {
+			out = append(out, a.By)
+		}
+	}
+	return out
+}
+
+// acknowledgement waits for a person to acknowledge the step (manual.task, or
+// every step of a tabletop run). Nothing is executed.
+func (r *run) acknowledgement(ctx workflow.Context, s *step) {
+	s.state = StateAwaitingAck
+	s.started = workflow.Now(ctx)
+	s.waitingSince = s.started
+	r.publish(ctx)
+	_ = workflow.Await(ctx, func() bool { return r.aborted || s.acked || s.decision == MsgSkip })
+	s.ended = workflow.Now(ctx)
+	switch {
+	case s.acked:
+		s.state = StateSucceeded
+		s.attempts = 1
+		if r.req.Mode == ModeTabletop && !s.hints.Human {
+			s.summary = "acknowledged (tabletop: nothing executed)"
+		} else {
+			s.summary = "acknowledged"
+		}
+	case s.decision == MsgSkip:
+		r.endSkipped(ctx, s)
+	default:
+		s.state = StateAborted
+	}
+}
+
+// pause waits for an operator after a failure or rejection (state is what the
+// step ends as if the operator aborts). It returns true to try again.
+func (r *run) pause(ctx workflow.Context, s *step, state string) bool {
+	s.state, s.decision = StatePaused, ""
+	s.waitingSince = workflow.Now(ctx)
+	r.event(ctx, "paused", s.spec.ID, "", fmt.Sprintf("step %s paused: %s — retry, skip or abort", s.spec.ID, s.err))
+	r.publish(ctx)
+	_ = workflow.Await(ctx, func() bool { return r.aborted || s.decision != "" })
+	switch {
+	case s.decision == MsgRetry:
+		s.decision = ""
+		return true
+	case s.decision == MsgSkip:
+		r.endSkipped(ctx, s)
+	default:
+		s.state = state
+	}
+	return false
+}
+
+// execute runs the step's action as an activity, with the step's timeout and
+// retry policy; attempts, result and error are recorded on the step.
+func (r *run) execute(ctx workflow.Context, s *step) error {
+	spec := s.spec
+	var nonRetryable []string
+	if spec.Retry != nil {
+		nonRetryable = spec.Retry.NonRetryable
+	}
+	opts := workflow.ActivityOptions{
+		StartToCloseTimeout: spec.EffectiveTimeout(),
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: spec.Backoff(), BackoffCoefficient: 1, MaximumInterval: spec.Backoff(),
+			MaximumAttempts: int32(spec.Attempts()), NonRetryableErrorTypes: nonRetryable,
+		},
+		ActivityID: spec.ID + "-" + fmt.Sprint(s.attempts),
+	}
+	if s.hints.Heartbeats {
+		opts.HeartbeatTimeout = time.Minute
+	}
+	actx := workflow.WithActivityOptions(ctx, opts)
+	args := r.stepArgs(ctx, s)
+	s.state, s.err, s.summary = StateRunning, "", ""
+	if s.started.IsZero() {
+		s.started = workflow.Now(ctx)
+	}
+	r.publish(ctx)
+	var res runbooks.StepResult
+	err := workflow.ExecuteActivity(actx, spec.Action, r.stepInput(ctx, spec.ID, args)).Get(ctx, &res)
+	s.ended = workflow.Now(ctx)
+	if err != nil {
+		s.attempts += failedAttempts(err, spec.Attempts())
+		s.err = causeMessage(err)
+		return err
+	}
+	s.attempts += max(res.Attempt, 1)
+	s.summary, s.outputs = res.Summary, res.Outputs
+	if res.RecoveryPoint != nil {
+		s.recovery = &res
+	}
+	return nil
+}
+
+// stepArgs applies drill namespace mappings and, for evidence.store, the
+// evidence so far.
+func (r *run) stepArgs(ctx workflow.Context, s *step) map[string]any {
+	args := make(map[string]any, len(s.spec.With)+1)
+	for k, v := range s.spec.With {
+		args[k] = v
+	}
+	if r.req.Mode == ModeDrill && r.rb().Spec.Drill != nil && s.layer != runbooks.TeardownLayer {
+		m := r.rb().Spec.Drill.NamespaceMappings
+		if ns, ok := args["namespace"].(string); ok && m[ns] != "" {
+			args["namespace"] = m[ns]
+		}
+		if as, ok := args["as"].(string); ok && strings.HasPrefix(as, "system:serviceaccount:") {
+			parts := strings.SplitN(as, ":", 4)
+			if len(parts) == 4 && m[parts[2]] != "" {
+				args["as"] = "system:serviceaccount:" + m[parts[2]] + ":" + parts[3]
+			}
+		}
+	}
+	if s.spec.Action == StoreActivity {
+		ev := r.evidence(ctx)
+		args["evidence"] = ev
+	}
+	return args
+}
+
+// failedAttempts reads how many attempts an activity failure used.
+func failedAttempts(err error, max int) int {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.HasDetails() {
+		var d struct {
+			Attempt int `json:"attempt"`
+		}
+		if ae.Details(&d) == nil && d.Attempt > 0 {
+			return d.Attempt
+		}
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return 1
+	}
+	return max
+}
+
+// causeMessage is the innermost readable message of an activity error.
+func causeMessage(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Error()
+	}
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("timed out (%s)", strings.ToLower(strings.TrimPrefix(te.TimeoutType().String(), "TIMEOUT_TYPE_")))
+	}
+	var ce *temporal.CanceledError
+	if errors.As(err, &ce) {
+		return "cancelled"
+	}
+	return err.Error()
+}
