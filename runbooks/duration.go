@@ -47,24 +47,24 @@ func (d Duration) String() string {
 		return fmt.Sprintf("%dd", v/(24*time.Hour))
 	}
 	s := v.String()
-	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
-	}
-	if s == "" {
-		return "0s"
 	}
 	return s
 }
 
-// UnmarshalYAML reads "15m"-style strings; errors carry the line number.
+// UnmarshalYAML reads "15m"-style strings. Errors are yaml.TypeErrors with
+// the line number, so the decoder carries on and reports every problem.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a duration such as 15m", n.Line)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: expected a duration such as 15m", n.Line)}}
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}
 	*d = v
 	return nil

@@ -157,7 +157,7 @@ func yamlProblems(err error, lines map[string]int) Problems {
 		if sub := reUnknownField.FindStringSubmatch(m); sub != nil {
 			line, _ := strconv.Atoi(sub[1])
 			out = append(out, Problem{
-				Line: line, Path: pathAtLine(lines, line),
+				Line: line, Path: keyAtLine(lines, line, sub[2]),
 				Message: fmt.Sprintf("unknown field %q (allowed here: %s)", sub[2], strings.Join(yamlFields(sub[3]), ", ")),
 			})
 			continue
@@ -172,6 +172,16 @@ func yamlProblems(err error, lines map[string]int) Problems {
 		out = append(out, Problem{Message: strings.TrimPrefix(m, "yaml: ")})
 	}
 	return out
+}
+
+// keyAtLine finds the path of the key named key at a line.
+func keyAtLine(lines map[string]int, line int, key string) string {
+	for p, l := range lines {
+		if l == line && (p == key || strings.HasSuffix(p, "."+key)) {
+			return p
+		}
+	}
+	return pathAtLine(lines, line)
 }
 
 // pathAtLine finds the deepest path recorded at a line.

@@ -335,8 +335,8 @@ func (v *validator) criticalPath() {
 	}
 	total, path := criticalChain(v.rb, func(s Step) time.Duration { return s.EffectiveTimeout() })
 	if total > rto {
-		v.warn("spec.objectives.rto", "the critical path of step timeouts (%s: %s) adds up to %s, longer than the RTO %s: a run that uses its timeouts breaches the RTO",
-			strings.Join(path, " → "), Duration(total), Duration(total), v.rb.Spec.Objectives.RTO)
+		v.warn("spec.objectives.rto", "the critical path of step timeouts adds up to %s, longer than the RTO %s (%s): a run that uses its timeouts breaches the RTO",
+			Duration(total), v.rb.Spec.Objectives.RTO, strings.Join(path, " → "))
 	}
 }
 

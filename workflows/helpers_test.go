@@ -2,7 +2,7 @@ package workflows_test
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -109,8 +109,8 @@ func nonRetryable(msg string) func(int) (runbooks.StepResult, error) {
 
 // harness is a test workflow environment with the real resolver and fakes.
 type harness struct {
-	t   *testing.T
-	env *testsuite.TestWorkflowEnvironment
+	t    *testing.T
+	env  *testsuite.TestWorkflowEnvironment
 	rec  *recorder
 	sent []*sent
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"flag"
+	"os"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/worker"
+)
+
+// loadConfig reads the config file (flag, LIFEBOAT_CONFIG, or ./lifeboat.yaml
+// when present) and the environment.
+func loadConfig(path string) (worker.Config, error) {
+	if path == "" {
+		if _, err := os.Stat("lifeboat.yaml"); err == nil {
+			path = "lifeboat.yaml"
+		}
+	}
+	return worker.Load(path, os.Getenv)
+}
+
+// clientFlags are the flags of every command that talks to Temporal.
+type clientFlags struct {
+	config *string
+	output *string
+}
+
+func addClientFlags(fs *flag.FlagSet) clientFlags {
+	return clientFlags{
+		config: fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file"),
+		output: fs.String("output", "text", "text or json"),
+	}
+}
+
+// connect dials Temporal and returns a starter.
+func (f clientFlags) connect() (*starter.Starter, client.Client, worker.Config, error) {
+	cfg, err := loadConfig(*f.config)
+	if err != nil {
+		return nil, nil, cfg, err
+	}
+	c, err := worker.Dial(cfg)
+	if err != nil {
+		return nil, nil, cfg, err
+	}
+	return starter.New(c, cfg.Temporal.TaskQueue), c, cfg, nil
+}

@@ -1,0 +1,128 @@
+// Command lifeboat executes disaster-recovery restore runbooks on Temporal.
+// This package only parses flags; the work is in runbooks, starter, worker
+// and testsuite.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	usage string
+	doc   string
+	run   func(ctx context.Context, args []string) error
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"dev":      {"dev [--catalog DIRS] [--port 7233] [--ui-port 8233]", "run the Temporal dev server (UI on :8233) and a worker with the catalog", cmdDev},
+		"worker":   {"worker [--config FILE]", "run a worker against a Temporal cluster or Temporal Cloud", cmdWorker},
+		"validate": {"validate FILE|DIR...", "check runbooks; every problem with its path; exit 1 on errors", cmdValidate},
+		"plan":     {"plan FILE|NAME", "layers, parallel groups and the critical path against the RTO", cmdPlan},
+		"actions":  {"actions", "list the action catalogue with arguments", cmdActions},
+		"failover": {"failover NAME --reason TEXT [--as NAME] [--declared-at RFC3339] [--follow]", "start a real failover", startMode("failover")},
+		"drill":    {"drill NAME [--reason TEXT] [--follow]", "start a drill (spec.drill applied: mappings, skips, teardown)", startMode("drill")},
+		"tabletop": {"tabletop NAME [--reason TEXT] [--follow]", "start a paper drill: every step is acknowledged, nothing runs", startMode("tabletop")},
+		"status":   {"status RUN [--follow] [--output json]", "steps, RTO budget and what the run waits for", cmdStatus},
+		"approve":  {"approve RUN STEP --as NAME [--comment TEXT] [--signal]", "approve a gated step", cmdApprove},
+		"reject":   {"reject RUN STEP --as NAME --reason TEXT [--signal]", "reject a gated step (the step pauses)", cmdReject},
+		"ack":      {"ack RUN STEP --as NAME [--comment TEXT] [--signal]", "acknowledge a manual.task or tabletop step", cmdAck},
+		"retry":    {"retry RUN STEP [--as NAME] [--signal]", "retry a paused step", cmdRetry},
+		"skip":     {"skip RUN STEP --reason TEXT [--as NAME] [--signal]", "skip a step that has not run", cmdSkip},
+		"abort":    {"abort RUN --reason TEXT [--as NAME] [--signal]", "abort the run (drill teardown still runs)", cmdAbort},
+		"note":     {"note RUN TEXT... [--as NAME] [--signal]", "add a note to the evidence", cmdNote},
+		"evidence": {"evidence RUN [--format md|json] [--out FILE]", "print or save a finished run's evidence", cmdEvidence},
+	}
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		os.Exit(2)
+	}
+	c, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "lifeboat: unknown command %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := c.run(ctx, os.Args[2:]); err != nil {
+		var ex exitError
+		if errors.As(err, &ex) {
+			os.Exit(ex.code)
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "lifeboat %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "lifeboat — disaster-recovery restore runbooks on Temporal\n\nUsage:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  lifeboat %-75s %s\n", commands[n].usage, commands[n].doc)
+	}
+	fmt.Fprintln(os.Stderr, "\nCommon flags: --config FILE (or LIFEBOAT_CONFIG); LIFEBOAT_ADDRESS, LIFEBOAT_NAMESPACE, … override it (see README).")
+}
+
+// exitError exits with a code after the command printed its own message.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// parse parses flags that may come before, between or after positional
+// arguments, and checks the number of positionals.
+func parse(fs *flag.FlagSet, args []string, minPos, maxPos int, name string) ([]string, error) {
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: lifeboat %s\n", commands[name].usage)
+		fs.PrintDefaults()
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) < minPos || (maxPos >= 0 && len(pos) > maxPos) {
+		fs.Usage()
+		return nil, flag.ErrHelp
+	}
+	return pos, nil
+}
+
+func defaultUser() string {
+	for _, k := range []string{"LIFEBOAT_USER", "USER", "LOGNAME"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func joinArgs(a []string) string { return strings.Join(a, " ") }

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// startMode returns the failover / drill / tabletop command.
+func startMode(mode string) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		fs := flag.NewFlagSet(mode, flag.ContinueOnError)
+		cf := addClientFlags(fs)
+		reason := fs.String("reason", "", "why this run (recorded in the evidence)")
+		as := fs.String("as", defaultUser(), "who requests the run")
+		declared := fs.String("declared-at", "", "when the disaster was declared (RFC3339); starts the RTO clock (default: now)")
+		follow := fs.Bool("follow", false, "follow the run until it ends, then print its evidence")
+		pos, err := parse(fs, args, 1, 1, mode)
+		if err != nil {
+			return err
+		}
+		if mode == workflows.ModeFailover && strings.TrimSpace(*reason) == "" {
+			return fmt.Errorf("a failover needs --reason: the evidence must say why traffic moved")
+		}
+		req := workflows.Request{Runbook: pos[0], Mode: mode, Reason: *reason, RequestedBy: *as}
+		if *declared != "" {
+			t, err := time.Parse(time.RFC3339, *declared)
+			if err != nil {
+				return fmt.Errorf("--declared-at %q: use RFC3339, e.g. 2026-11-21T02:37:00Z", *declared)
+			}
+			req.DeclaredAt = &t
+		}
+		st, c, cfg, err := cf.connect()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		run, err := st.Start(ctx, req)
+		if err != nil {
+			return err
+		}
+		if *cf.output == "json" && !*follow {
+			return printJSON(map[string]string{"workflowId": run.WorkflowID, "runId": run.RunID})
+		}
+		fmt.Printf("started %s %s\n  workflow: %s\n  status:   lifeboat status %s\n", mode, pos[0], run.WorkflowID, run.WorkflowID)
+		if ui := uiLink(cfg.Temporal.Namespace, run.WorkflowID); ui != "" {
+			fmt.Printf("  UI:       %s\n", ui)
+		}
+		if !*follow {
+			return nil
+		}
+		return followRun(ctx, st, run.WorkflowID, *cf.output)
+	}
+}
+
+// uiLink is the run's page in the local UI (LIFEBOAT_UI_URL overrides the base).
+func uiLink(namespace, id string) string {
+	base := os.Getenv("LIFEBOAT_UI_URL")
+	if base == "" {
+		base = "http://localhost:8233"
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimSuffix(base, "/"), namespace, id)
+}
+
+func cmdStatus(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	cf := addClientFlags(fs)
+	follow := fs.Bool("follow", false, "keep printing changes until the run ends")
+	pos, err := parse(fs, args, 1, 1, "status")
+	if err != nil {
+		return err
+	}
+	st, c, _, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if *follow {
+		return followRun(ctx, st, pos[0], *cf.output)
+	}
+	s, err := st.Status(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *cf.output == "json" {
+		return printJSON(s)
+	}
+	printStatus(s, time.Now())
+	return nil
+}
+
+func printStatus(s workflows.Status, now time.Time) {
+	fmt.Printf("%s  %s v%d  mode %s  state %s", s.WorkflowID, s.Runbook, s.Version, s.Mode, s.State)
+	if s.Layer != "" {
+		fmt.Printf("  layer %s", s.Layer)
+	}
+	fmt.Println()
+	if s.RTO > 0 {
+		remaining := s.Deadline.Sub(now)
+		if s.Finished {
+			remaining = s.RTORemaining.D()
+		}
+		fmt.Printf("RTO %s: %s  (deadline %s, projected finish %s)\n", s.RTO, budget(remaining, s.RTO.D(), s.RTOBreached),
+			s.Deadline.Local().Format("15:04:05"), s.ProjectedFinish.Local().Format("15:04:05"))
+	}
+	fmt.Printf("%-10s %-28s %-22s %-18s %8s %s\n", "LAYER", "STEP", "ACTION", "STATE", "DURATION", "ATTEMPTS")
+	for _, st := range s.Steps {
+		fmt.Printf("%-10s %-28s %-22s %-18s %8s %d", st.Layer, st.ID, st.Action, st.State, st.Duration, st.Attempts)
+		if st.Error != "" {
+			fmt.Printf("  %s", st.Error)
+		}
+		fmt.Println()
+	}
+	for _, p := range s.Pending {
+		fmt.Printf("WAITING: %s\n", p.Message)
+	}
+}
+
+// budget draws the RTO budget: used share as a bar, and what is left.
+func budget(remaining, rto time.Duration, breached bool) string {
+	const width = 30
+	used := 1 - float64(remaining)/float64(rto)
+	used = min(max(used, 0), 1)
+	n := int(used * width)
+	bar := "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+	if breached || remaining < 0 {
+		return bar + fmt.Sprintf(" BREACHED by %s", (-remaining).Round(time.Second))
+	}
+	return bar + fmt.Sprintf(" %s left", remaining.Round(time.Second))
+}
+
+// followRun prints status changes as plain lines until the run ends, then the evidence.
+func followRun(ctx context.Context, st *starter.Starter, id, output string) error {
+	seen := map[string]string{}
+	pendingSeen := map[string]bool{}
+	for {
+		s, err := st.Status(ctx, id)
+		if err != nil {
+			var refused *starter.RefusedError
+			if errors.As(err, &refused) {
+				return err
+			}
+			break // finished (or gone): fall through to the evidence
+		}
+		for _, step := range s.Steps {
+			if seen[step.ID] != step.State {
+				seen[step.ID] = step.State
+				line := fmt.Sprintf("%s %-10s %-28s %s", time.Now().Format("15:04:05"), step.Layer, step.ID, step.State)
+				if step.Error != "" {
+					line += "  " + step.Error
+				}
+				fmt.Println(line)
+			}
+		}
+		for _, p := range s.Pending {
+			key := p.Step + p.Kind + fmt.Sprint(len(p.Have))
+			if !pendingSeen[key] {
+				pendingSeen[key] = true
+				fmt.Printf("%s WAITING: %s\n", time.Now().Format("15:04:05"), p.Message)
+			}
+		}
+		if s.Finished {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	ev, err := st.Wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		return printJSON(ev)
+	}
+	fmt.Println()
+	fmt.Print(ev.Markdown())
+	return nil
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// message is the shared shape of the operator commands.
+type message struct {
+	name   string
+	minPos int
+	maxPos int
+	build  func(pos []string, as, comment, reason string) (any, error)
+	send   func(st *starter.Starter, ctx context.Context, id string, msg any) (workflows.Reply, error)
+}
+
+func operatorCommand(m message) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		fs := flag.NewFlagSet(m.name, flag.ContinueOnError)
+		cf := addClientFlags(fs)
+		as := fs.String("as", defaultUser(), "who you are (approvers are checked against the runbook's groups)")
+		comment := fs.String("comment", "", "comment recorded with the decision")
+		reason := fs.String("reason", "", "reason (required for reject, skip, abort)")
+		signal := fs.Bool("signal", false, "send as a signal (as the Temporal UI does) instead of a validated update")
+		pos, err := parse(fs, args, m.minPos, m.maxPos, m.name)
+		if err != nil {
+			return err
+		}
+		msg, err := m.build(pos, *as, *comment, *reason)
+		if err != nil {
+			return err
+		}
+		st, c, _, err := cf.connect()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if *signal {
+			if err := st.Signal(ctx, pos[0], m.name, msg); err != nil {
+				return err
+			}
+			fmt.Printf("%s signal sent to %s (a refused signal is recorded as a note; check lifeboat status)\n", m.name, pos[0])
+			return nil
+		}
+		reply, err := m.send(st, ctx, pos[0], msg)
+		if err != nil {
+			return err
+		}
+		if *cf.output == "json" {
+			return printJSON(reply)
+		}
+		fmt.Printf("%s: %s\n", pos[0], reply.Message)
+		return nil
+	}
+}
+
+var (
+	cmdApprove = operatorCommand(message{name: workflows.MsgApprove, minPos: 2, maxPos: 2,
+		build: func(p []string, as, comment, _ string) (any, error) {
+			return workflows.Approve{Step: p[1], By: as, Comment: comment}, nil
+		},
+		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
+			return st.Approve(ctx, id, m.(workflows.Approve))
+		}})
+	cmdReject = operatorCommand(message{name: workflows.MsgReject, minPos: 2, maxPos: 2,
+		build: func(p []string, as, comment, reason string) (any, error) {
+			return workflows.Reject{Step: p[1], By: as, Reason: firstNonEmpty(reason, comment)}, nil
+		},
+		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
+			return st.Reject(ctx, id, m.(workflows.Reject))
+		}})
+	cmdAck = operatorCommand(message{name: workflows.MsgAck, minPos: 2, maxPos: 2,
+		build: func(p []string, as, comment, _ string) (any, error) {
+			return workflows.Ack{Step: p[1], By: as, Comment: comment}, nil
+		},
+		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
+			return st.Ack(ctx, id, m.(workflows.Ack))
+		}})
+	cmdRetry = operatorCommand(message{name: workflows.MsgRetry, minPos: 2, maxPos: 2,
+		build: func(p []string, as, _, _ string) (any, error) { return workflows.Retry{Step: p[1], By: as}, nil },
+		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
+			return st.Retry(ctx, id, m.(workflows.Retry))
+		}})
+	cmdSkip = operatorCommand(message{name: workflows.MsgSkip, minPos: 2, maxPos: 2,
+		build: func(p []string, as, comment, reason string) (any, error) {
+			return workflows.Skip{Step: p[1], By: as, Reason: firstNonEmpty(reason, comment)}, nil
+		},
+		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
+			return st.Skip(ctx, id, m.(workflows.Skip))
+		}})
+	cmdAbort = operatorCommand(message{name: workflows.MsgAbort, minPos: 1, maxPos: 1,
+		build: func(_ []string, as, comment, reason string) (any, error) {
+			return workflows.Abort{By: as, Reason: firstNonEmpty(reason, comment)}, nil
+		},
+		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
+			return st.Abort(ctx, id, m.(workflows.Abort))
+		}})
+	cmdNote = operatorCommand(message{name: workflows.MsgNote, minPos: 2, maxPos: -1,
+		build: func(p []string, as, _, _ string) (any, error) {
+			return workflows.Note{By: as, Text: joinArgs(p[1:])}, nil
+		},
+		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
+			return st.Note(ctx, id, m.(workflows.Note))
+		}})
+)
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func cmdEvidence(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("evidence", flag.ContinueOnError)
+	cf := addClientFlags(fs)
+	format := fs.String("format", "md", "md or json")
+	out := fs.String("out", "", "write to this file instead of stdout")
+	pos, err := parse(fs, args, 1, 1, "evidence")
+	if err != nil {
+		return err
+	}
+	if *format != "md" && *format != "json" {
+		return fmt.Errorf("--format %q: use md or json", *format)
+	}
+	st, c, _, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ev, err := st.Evidence(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return writeEvidence(ev, *format, *out)
+}
+
+func writeEvidence(ev runbooks.Evidence, format, out string) error {
+	var data []byte
+	if format == "json" {
+		b, err := json.MarshalIndent(ev, "", "  ")
+		if err != nil {
+			return err
+		}
+		data = append(b, '\n')
+	} else {
+		data = []byte(ev.Markdown())
+	}
+	if out == "" {
+		_, err := os.Stdout.Write(data)
+		return err
+	}
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "evidence written to %s\n", out)
+	return nil
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// fileReport is validate's JSON output for one file.
+type fileReport struct {
+	File     string            `json:"file"`
+	Runbook  string            `json:"runbook,omitempty"`
+	Problems runbooks.Problems `json:"problems"`
+}
+
+func cmdValidate(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	output := fs.String("output", "text", "text or json")
+	paths, err := parse(fs, args, 1, -1, "validate")
+	if err != nil {
+		return err
+	}
+	schema := activities.Catalogue()
+	var reports []fileReport
+	names := map[string]string{}
+	for _, p := range paths {
+		files, err := runbooks.RunbookFiles(p)
+		if err != nil {
+			return err
+		}
+		if len(files) == 0 {
+			reports = append(reports, fileReport{File: p, Problems: runbooks.Problems{{File: p, Message: "no *.yaml runbooks in this directory"}}})
+		}
+		for _, f := range files {
+			rep := fileReport{File: f}
+			rb, _, err := runbooks.LoadFile(f)
+			if err != nil {
+				rep.Problems = asProblems(err, f)
+			} else {
+				rep.Runbook = rb.Metadata.Name
+				rep.Problems = runbooks.Validate(rb, schema)
+				for i := range rep.Problems {
+					rep.Problems[i].File = f
+				}
+				if prev, dup := names[rb.Metadata.Name]; dup && rb.Metadata.Name != "" {
+					rep.Problems = append(rep.Problems, runbooks.Problem{File: f, Line: rb.LineOf("metadata.name"), Path: "metadata.name",
+						Message: fmt.Sprintf("name %q is also used by %s: names are unique in a catalog", rb.Metadata.Name, prev)})
+				}
+				names[rb.Metadata.Name] = f
+			}
+			reports = append(reports, rep)
+		}
+	}
+	failed := false
+	for _, r := range reports {
+		failed = failed || len(r.Problems.Errors()) > 0
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(reports)
+	} else {
+		for _, r := range reports {
+			for _, p := range r.Problems {
+				fmt.Println(p.String())
+			}
+			errs, warns := len(r.Problems.Errors()), len(r.Problems.Warnings())
+			if errs == 0 {
+				fmt.Printf("ok    %s (%s)%s\n", r.File, r.Runbook, plural(warns, " warning"))
+			} else {
+				fmt.Printf("FAIL  %s: %d error%s%s\n", r.File, errs, pluralS(errs), plural(warns, " warning"))
+			}
+		}
+	}
+	if failed {
+		return exitError{1}
+	}
+	return nil
+}
+
+func asProblems(err error, file string) runbooks.Problems {
+	if ps, ok := err.(runbooks.Problems); ok {
+		return ps
+	}
+	return runbooks.Problems{{File: file, Message: err.Error()}}
+}
+
+func plural(n int, what string) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d%s%s", n, what, pluralS(n))
+}
+
+func pluralS(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func cmdPlan(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	output := fs.String("output", "text", "text or json")
+	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (for the catalog when NAME is given)")
+	pos, err := parse(fs, args, 1, 1, "plan")
+	if err != nil {
+		return err
+	}
+	rb, err := loadRunbook(pos[0], *configPath)
+	if err != nil {
+		return err
+	}
+	if errs := runbooks.Validate(rb, activities.Catalogue()).Errors(); len(errs) > 0 {
+		return fmt.Errorf("the runbook is invalid; fix these first:\n%s", errs.Error())
+	}
+	p := runbooks.MakePlan(rb)
+	if *output == "json" {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	p.WriteText(os.Stdout)
+	return nil
+}
+
+// loadRunbook reads a runbook file, or finds NAME in the configured catalog.
+func loadRunbook(ref, configPath string) (*runbooks.Runbook, error) {
+	if _, err := os.Stat(ref); err == nil || strings.HasSuffix(ref, ".yaml") || strings.HasSuffix(ref, ".yml") {
+		rb, _, err := runbooks.LoadFile(ref)
+		return rb, err
+	}
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := runbooks.LoadCatalog(cfg.Catalog...)
+	if cat == nil {
+		return nil, err
+	}
+	e, err := cat.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	return e.Runbook, nil
+}
+
+func cmdActions(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("actions", flag.ContinueOnError)
+	if _, err := parse(fs, args, 0, 0, "actions"); err != nil {
+		return err
+	}
+	reg := activities.New(activities.Deps{})
+	for _, s := range reg.Specs() {
+		impl := "implemented"
+		if !reg.Implemented(s.Name) {
+			impl = "schema only (tabletop)"
+		}
+		fmt.Printf("%s — %s [%s]\n", s.Name, s.Doc, impl)
+		for _, a := range s.Args {
+			req := ""
+			if a.Required {
+				req = " (required)"
+			}
+			fmt.Printf("    %-18s %-18s %s%s\n", a.Name, a.Type, a.Doc, req)
+		}
+	}
+	return nil
+}

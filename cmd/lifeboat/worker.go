@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/lifeboat-dr/lifeboat/testsuite"
+	"github.com/lifeboat-dr/lifeboat/worker"
+)
+
+func cmdWorker(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file")
+	if _, err := parse(fs, args, 0, 0, "worker"); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if err := cfg.CheckWorker(); err != nil {
+		return err
+	}
+	return runWorker(ctx, cfg)
+}
+
+// runWorker runs a worker until ctx ends.
+func runWorker(ctx context.Context, cfg worker.Config) error {
+	c, err := worker.Dial(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w := worker.New(c, cfg, worker.Registry(cfg), sdkworker.Options{})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	fmt.Printf("worker on %s (namespace %s, task queue %s); catalog %s; evidence in %s\n",
+		cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue, strings.Join(cfg.Catalog, ", "), cfg.EvidenceDir)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+func cmdDev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file")
+	catalog := fs.String("catalog", "", "runbook directories separated by ':' (default: the config's, runbooks/examples)")
+	port := fs.String("port", "7233", "Temporal frontend port")
+	uiPort := fs.String("ui-port", "8233", "Temporal UI port")
+	state := fs.String("state", ".lifeboat", "directory for the SQLite database and evidence")
+	if _, err := parse(fs, args, 0, 0, "dev"); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *catalog != "" {
+		cfg.Catalog = filepath.SplitList(*catalog)
+	}
+	if err := os.MkdirAll(*state, 0o755); err != nil {
+		return err
+	}
+	if os.Getenv("LIFEBOAT_EVIDENCE_DIR") == "" {
+		cfg.EvidenceDir = filepath.Join(*state, "evidence")
+	}
+	cfg.Temporal.Address = "localhost:" + *port
+	if err := cfg.CheckWorker(); err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(*state, "temporal.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	fmt.Println("starting the Temporal dev server…")
+	srv, err := testsuite.StartTemporal(ctx, testsuite.DevOptions{
+		HostPort: cfg.Temporal.Address, UIPort: *uiPort, DBFile: filepath.Join(*state, "temporal.db"), Log: logFile, Progress: os.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	fmt.Printf("Temporal dev server on %s, UI on %s (log: %s)\n", srv.HostPort, srv.UIURL, logFile.Name())
+	return runWorker(ctx, cfg)
+}

@@ -1,0 +1,87 @@
+package testsuite
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// CacheDir is where rig binaries are cached: $XDG_CACHE_HOME/lifeboat
+// (default ~/.cache/lifeboat).
+func CacheDir() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no user cache directory (set XDG_CACHE_HOME): %w", err)
+	}
+	return filepath.Join(base, "lifeboat"), nil
+}
+
+// GoInstall builds pkg@version into the cache (dir name+"-"+version) once and
+// returns the binary's path. While it builds it prints a progress line to
+// progress every 15 seconds.
+func GoInstall(ctx context.Context, name, pkg, version string, progress io.Writer) (string, error) {
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cache, name+"-"+version)
+	bin := filepath.Join(dir, name)
+	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	fmt.Fprintf(progress, "building %s %s from the Go module proxy into %s (first run only; a few minutes on 2 cores)…\n", name, version, dir)
+	// Build into a temporary GOBIN so an interrupted build never leaves a half binary.
+	tmp, err := os.MkdirTemp(dir, ".build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, "go", "install", "-trimpath", pkg+"@"+version)
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=-mod=mod")
+	out, err := runWithProgress(cmd, name, progress)
+	if err != nil {
+		return "", fmt.Errorf("building %s %s failed: %w\n%s", name, version, err, tail(out, 2000))
+	}
+	if err := os.Rename(filepath.Join(tmp, filepath.Base(pkg)), bin); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(progress, "built %s %s\n", name, version)
+	return bin, nil
+}
+
+func runWithProgress(cmd *exec.Cmd, name string, progress io.Writer) ([]byte, error) {
+	done := make(chan struct{})
+	started := time.Now()
+	go func() {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(progress, "  still building %s… %s\n", name, time.Since(started).Round(time.Second))
+			}
+		}
+	}()
+	out, err := cmd.CombinedOutput()
+	close(done)
+	return out, err
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
