@@ -94,3 +94,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	*d = Duration(n)
 	return nil
 }
+
+// Readable rounds for people: whole seconds from 10s up, milliseconds below.
+func (d Duration) Readable() string {
+	v := time.Duration(d)
+	if v >= 10*time.Second || v <= -10*time.Second {
+		return Duration(v.Round(time.Second)).String()
+	}
+	return v.Round(time.Millisecond).String()
+}

@@ -121,10 +121,10 @@ func (e Evidence) Markdown() string {
 	w("| Declared | %s |\n| Ended | %s |\n", e.DeclaredAt.UTC().Format(time.RFC3339), e.EndedAt.UTC().Format(time.RFC3339))
 	rpo := "not measured (no rpoSource step succeeded)"
 	if e.RPOActual != nil {
-		rpo = fmt.Sprintf("%s (recovery point %s, %s)", *e.RPOActual, orDash(e.RecoveryPointName), e.RecoveryPoint.UTC().Format(time.RFC3339))
+		rpo = fmt.Sprintf("%s (recovery point %s, %s)", e.RPOActual.Readable(), orDash(e.RecoveryPointName), e.RecoveryPoint.UTC().Format(time.RFC3339))
 	}
 	w("| RPO target | <= %s |\n| Actual RPO | %s |\n", e.RPOTarget, rpo)
-	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual, yesNo(e.RTOBreached))
+	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual.Readable(), yesNo(e.RTOBreached))
 	if e.NextDrill != nil {
 		w("| Next drill | %s |\n", e.NextDrill.UTC().Format("2006-01-02"))
 	}
@@ -134,7 +134,7 @@ func (e Evidence) Markdown() string {
 		if s.Started != nil {
 			at = clock(s.Started.Sub(e.DeclaredAt))
 		}
-		w("| %s | %s/%s | %s | %s | %s | %.1f%% | %d | %s |\n", at, s.Layer, s.ID, s.Action, s.State, s.Duration, s.RTOShare*100, s.Attempts, stepDetail(s))
+		w("| %s | %s/%s | %s | %s | %s | %.1f%% | %d | %s |\n", at, s.Layer, s.ID, s.Action, s.State, s.Duration.Readable(), s.RTOShare*100, s.Attempts, stepDetail(s))
 	}
 	section := func(title string, items []string) {
 		w("\n## %s\n\n", title)
@@ -167,7 +167,7 @@ func stepDetail(s StepRecord) string {
 		parts = append(parts, fmt.Sprintf("%s by %s at %s%s", a.Decision, a.By, a.At.UTC().Format("15:04:05"), paren(a.Comment)))
 	}
 	if s.ApprovalWait > 0 {
-		parts = append(parts, "waited "+s.ApprovalWait.String())
+		parts = append(parts, "waited "+s.ApprovalWait.Readable())
 	}
 	if s.SkipReason != "" {
 		parts = append(parts, fmt.Sprintf("skipped by %s: %s", orDash(s.SkippedBy), s.SkipReason))

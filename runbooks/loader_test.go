@@ -109,4 +109,4 @@ func FuzzParse(f *testing.F) {
 type schemaStub struct{}
 
 func (schemaStub) Action(string) (runbooks.ActionSpec, bool) { return runbooks.ActionSpec{}, false }
-func (schemaStub) ActionNames() []string                      { return nil }
+func (schemaStub) ActionNames() []string                     { return nil }

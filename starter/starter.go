@@ -95,6 +95,9 @@ func (s *Starter) update(ctx context.Context, workflowID, name string, arg any) 
 
 // explain turns client errors into messages an operator can act on.
 func explain(workflowID string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
 		return &RefusedError{Message: ae.Error()}

@@ -8,11 +8,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	"gopkg.in/yaml.v3"
 )
 
@@ -154,7 +156,7 @@ func (c Config) ClientOptions() (client.Options, error) {
 		return client.Options{}, err
 	}
 	t := c.Temporal
-	opts := client.Options{HostPort: t.Address, Namespace: t.Namespace}
+	opts := client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: stderrLogger()}
 	if t.TLS.Enabled || t.TLS.Cert != "" || t.TLS.CA != "" || t.APIKey != "" {
 		tc := &tls.Config{ServerName: t.TLS.ServerName, MinVersion: tls.VersionTLS12}
 		if t.TLS.Cert != "" {
@@ -181,6 +183,14 @@ func (c Config) ClientOptions() (client.Options, error) {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)
 	}
 	return opts, nil
+}
+
+// stderrLogger logs the SDK's messages to stderr (never stdout, which carries
+// command output) at LIFEBOAT_LOG_LEVEL (debug, info, warn (default), error).
+func stderrLogger() sdklog.Logger {
+	level := slog.LevelWarn
+	_ = level.UnmarshalText([]byte(os.Getenv("LIFEBOAT_LOG_LEVEL")))
+	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 }
 
 // Dial connects to Temporal with the config.

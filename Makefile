@@ -1,0 +1,38 @@
+# lifeboat — the two commands a newcomer needs are `make demo` and `make test`.
+GO      ?= go
+BIN     := bin/lifeboat
+PKGS    := ./...
+
+.PHONY: all build test lint unit integration demo fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/lifeboat
+
+## test: everything CI runs — formatting, vet, unit tests with the race
+## detector, integration tests on the real Temporal dev server.
+test: lint unit integration
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags integration $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+integration:
+	$(GO) test -tags integration -count=1 -timeout 40m ./testsuite/...
+
+## demo: builds the rig on first use, then runs the demo on the local dev
+## server and leaves the Temporal UI up (Ctrl-C stops it).
+demo: build
+	$(GO) run ./testsuite/demo --lifeboat $(BIN)
+
+fuzz:
+	$(GO) test ./runbooks/ -run '^$$' -fuzz FuzzParse -fuzztime 60s
+
+clean:
+	rm -rf bin .lifeboat

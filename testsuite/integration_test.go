@@ -1,0 +1,349 @@
+//go:build integration
+
+package testsuite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/testsuite"
+	"github.com/lifeboat-dr/lifeboat/worker"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// rig is one dev server, one catalog and one evidence directory for the package.
+type rig struct {
+	srv      *testsuite.DevServer
+	cfg      worker.Config
+	client   client.Client
+	starter  *starter.Starter
+	service  *service
+	webhooks *atomic.Int32
+}
+
+// service is the demo HTTP service the runbooks check; /slow answers after
+// a delay on its first request only.
+type service struct {
+	*httptest.Server
+	slowHits atomic.Int32
+	hits     chan string
+}
+
+func newService() *service {
+	s := &service{hits: make(chan string, 100)}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.hits <- r.URL.Path:
+		default:
+		}
+		if r.URL.Path == "/slow" && s.slowHits.Add(1) == 1 {
+			time.Sleep(8 * time.Second)
+		}
+		fmt.Fprintln(w, "ok: case-api healthy")
+	}))
+	return s
+}
+
+const approvalBook = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: %s, version: 1, description: the demo service}
+spec:
+  scope: application
+  objectives: {rto: 10m, rpo: 15m}
+  approvers:
+    incident-commander: [alice, bob]
+  layers:
+    workloads:
+      - id: health
+        action: http.check
+        with: {url: "%s/health", expectBody: healthy}
+        timeout: 30s
+    edge:
+      - id: announce
+        action: notify.webhook
+        approval: {from: [incident-commander], separate: true}
+        with: {url: "%s/hook", text: "{runbook} {mode}: traffic moved"}
+        timeout: 30s
+`
+
+const slowBook = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: slow-step, version: 1}
+spec:
+  scope: application
+  objectives: {rto: 10m}
+  layers:
+    workloads:
+      - id: slow
+        action: http.check
+        with: {url: "%s/slow"}
+        timeout: 5s
+        retry: {attempts: 3, backoff: 1s}
+`
+
+func setup(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{srv: testsuite.Temporal(t), service: newService(), webhooks: &atomic.Int32{}}
+	t.Cleanup(r.service.Close)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.webhooks.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(hook.Close)
+	dir := t.TempDir()
+	cat := filepath.Join(dir, "catalog")
+	require.NoError(t, os.MkdirAll(cat, 0o755))
+	for _, name := range []string{"approve-by-update", "approve-by-signal", "refused-update"} {
+		doc := fmt.Sprintf(approvalBook, name, r.service.URL, hook.URL)
+		require.NoError(t, os.WriteFile(filepath.Join(cat, name+".yaml"), []byte(doc), 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "slow.yaml"), []byte(fmt.Sprintf(slowBook, r.service.URL)), 0o644))
+	r.cfg = worker.Defaults()
+	r.cfg.Temporal.Address = r.srv.HostPort
+	r.cfg.Temporal.TaskQueue = "lifeboat-it-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	r.cfg.Catalog = []string{cat}
+	r.cfg.EvidenceDir = filepath.Join(dir, "evidence")
+	require.NoError(t, r.cfg.CheckWorker())
+	c, err := worker.Dial(r.cfg)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	r.client, r.starter = c, starter.New(c, r.cfg.Temporal.TaskQueue)
+	return r
+}
+
+func (r *rig) startWorker(t *testing.T) sdkworker.Worker {
+	w := worker.New(r.client, r.cfg, worker.Registry(r.cfg), sdkworker.Options{})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	return w
+}
+
+// waitFor polls the run's status until cond holds.
+func (r *rig) waitFor(t *testing.T, id string, what string, cond func(workflows.Status) bool) workflows.Status {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := r.starter.Status(context.Background(), id)
+		if err == nil && cond(st) {
+			return st
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("run %s: timed out waiting for %s", id, what)
+	return workflows.Status{}
+}
+
+func awaitingApproval(st workflows.Status) bool { return st.State == workflows.StateAwaitingApproval }
+
+func TestIntegration(t *testing.T) {
+	r := setup(t)
+	r.startWorker(t)
+	ctx := context.Background()
+
+	t.Run("approve through an update", func(t *testing.T) {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "approve-by-update", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "it"})
+		require.NoError(t, err)
+		assert.Regexp(t, `^lifeboat-approve-by-update-drill-[0-9a-f]{6}$`, run.WorkflowID)
+		st := r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+		require.Len(t, st.Pending, 1)
+		assert.Contains(t, st.Pending[0].Message, "lifeboat approve "+run.WorkflowID+" announce --as NAME")
+
+		before := r.webhooks.Load()
+		approved := time.Now()
+		reply, err := r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "announce", By: "bob", Comment: "go"})
+		require.NoError(t, err)
+		assert.Contains(t, reply.Message, "the step starts now")
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		resumed := stepOf(t, ev, "announce").Started.Sub(approved)
+		t.Logf("approval → gated step started: %s", resumed)
+		assert.Less(t, resumed, 3*time.Second, "the run should resume right after the approval")
+		assert.Equal(t, before+1, r.webhooks.Load())
+
+		assert.Equal(t, "succeeded", ev.Outcome)
+		assert.Equal(t, "bob", stepOf(t, ev, "announce").Approvals[0].By)
+		assert.Contains(t, stepOf(t, ev, "health").Summary, "→ 200")
+		// the evidence is the result, in the sink, and the same through starter.Evidence
+		got, err := r.starter.Evidence(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, ev.ID, got.ID)
+		stored, err := os.ReadFile(filepath.Join(r.cfg.EvidenceDir, run.WorkflowID+".json"))
+		require.NoError(t, err)
+		assert.Contains(t, string(stored), `"outcome": "succeeded"`)
+		md, err := os.ReadFile(filepath.Join(r.cfg.EvidenceDir, run.WorkflowID+".md"))
+		require.NoError(t, err)
+		assert.Contains(t, string(md), "workloads/health")
+	})
+
+	t.Run("approve through signals", func(t *testing.T) {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "approve-by-signal", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "it"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+		// alice requested the run and the gate demands separation: refused, recorded as a note
+		require.NoError(t, r.starter.Signal(ctx, run.WorkflowID, workflows.MsgApprove, workflows.Approve{Step: "announce", By: "alice"}))
+		r.waitFor(t, run.WorkflowID, "refused signal noted", awaitingApproval)
+		require.NoError(t, r.starter.Signal(ctx, run.WorkflowID, workflows.MsgNote, workflows.Note{By: "bob", Text: "primary region confirmed down"}))
+		require.NoError(t, r.starter.Signal(ctx, run.WorkflowID, workflows.MsgApprove, workflows.Approve{Step: "announce", By: "bob"}))
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, "succeeded", ev.Outcome)
+		require.Len(t, ev.Notes, 2)
+		assert.Contains(t, ev.Notes[0].Text, "separation of duties")
+		assert.Equal(t, "primary region confirmed down", ev.Notes[1].Text)
+		assert.Equal(t, "bob", stepOf(t, ev, "announce").Approvals[0].By)
+	})
+
+	t.Run("a refused update leaves the run waiting", func(t *testing.T) {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "refused-update", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "it"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+		_, err = r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "announce", By: "mallory"})
+		var refused *starter.RefusedError
+		require.True(t, errors.As(err, &refused), "want a RefusedError, got %v", err)
+		assert.Contains(t, refused.Message, "mallory is not in the approver groups of step announce (incident-commander: alice, bob)")
+		_, err = r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "nope", By: "bob"})
+		assert.ErrorContains(t, err, `unknown step "nope"`)
+		time.Sleep(300 * time.Millisecond)
+		st, err := r.starter.Status(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.StateAwaitingApproval, st.State)
+		_, err = r.starter.Abort(ctx, run.WorkflowID, workflows.Abort{By: "bob", Reason: "test over"})
+		require.NoError(t, err)
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, "aborted", ev.Outcome)
+		assert.Empty(t, stepOf(t, ev, "announce").Approvals, "the refused approval must leave no trace on the gate")
+	})
+
+	t.Run("unknown runbook fails fast with the name", func(t *testing.T) {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "approve-by-updat", Mode: workflows.ModeDrill})
+		require.NoError(t, err)
+		_, err = r.starter.Wait(ctx, run.WorkflowID)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `no runbook named "approve-by-updat" in the catalog (did you mean "approve-by-update"?)`)
+	})
+}
+
+// TestWorkerKilledMidStepRunFinishes kills -9 a worker process while a step
+// runs; a new worker picks the step up after its timeout and the run finishes.
+func TestWorkerKilledMidStepRunFinishes(t *testing.T) {
+	r := setup(t)
+	bin := buildLifeboat(t)
+	startProc := func() *exec.Cmd {
+		cmd := exec.Command(bin, "worker")
+		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+r.cfg.Temporal.Address, "LIFEBOAT_TASK_QUEUE="+r.cfg.Temporal.TaskQueue,
+			"LIFEBOAT_CATALOG="+strings.Join(r.cfg.Catalog, ":"), "LIFEBOAT_EVIDENCE_DIR="+r.cfg.EvidenceDir)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		require.NoError(t, cmd.Start())
+		return cmd
+	}
+	first := startProc()
+	ctx := context.Background()
+	run, err := r.starter.Start(ctx, workflows.Request{Runbook: "slow-step", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "kill test"})
+	require.NoError(t, err)
+	select {
+	case p := <-r.service.hits:
+		require.Equal(t, "/slow", p)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the slow step never reached the service")
+	}
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	_ = first.Wait()
+	second := startProc()
+	t.Cleanup(func() { _ = second.Process.Signal(syscall.SIGTERM); _ = second.Wait() })
+
+	ev, err := r.starter.Wait(ctx, run.WorkflowID)
+	require.NoError(t, err)
+	s := stepOf(t, ev, "slow")
+	assert.Equal(t, "succeeded", ev.Outcome)
+	assert.Equal(t, workflows.StateSucceeded, s.State)
+	assert.Equal(t, 2, s.Attempts, "the attempt on the killed worker timed out and the second one succeeded")
+	_, err = os.Stat(filepath.Join(r.cfg.EvidenceDir, run.WorkflowID+".json"))
+	assert.NoError(t, err, "the new worker stored the evidence")
+}
+
+// TestCLIRefusesAnApproverOutsideTheGroup drives the real binary.
+func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
+	r := setup(t)
+	r.startWorker(t)
+	bin := buildLifeboat(t)
+	cli := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+r.cfg.Temporal.Address, "LIFEBOAT_TASK_QUEUE="+r.cfg.Temporal.TaskQueue)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := cli("failover", "approve-by-update", "--reason", "cli test", "--as", "alice", "--output", "json")
+	require.NoError(t, err, out)
+	id := between(out, `"workflowId": "`, `"`)
+	r.waitFor(t, id, "approval gate", awaitingApproval)
+
+	out, err = cli("approve", id, "announce", "--as", "mallory")
+	require.Error(t, err)
+	assert.Equal(t, 1, err.(*exec.ExitError).ExitCode())
+	assert.Contains(t, out, "refused: mallory is not in the approver groups")
+
+	out, err = cli("status", id)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "WAITING: step announce needs 1 approval(s)")
+
+	out, err = cli("approve", id, "announce", "--as", "bob", "--comment", "looks good")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "approval 1 of 1 recorded; the step starts now")
+	_, err = r.starter.Wait(context.Background(), id)
+	require.NoError(t, err)
+
+	out, err = cli("evidence", id, "--format", "md")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "approved by bob")
+	assert.Contains(t, out, "| Outcome | **succeeded** |")
+}
+
+func buildLifeboat(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "lifeboat")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/lifeboat-dr/lifeboat/cmd/lifeboat").CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
+}
+
+func between(s, a, b string) string {
+	i := strings.Index(s, a)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(a):]
+	if j := strings.Index(s, b); j >= 0 {
+		return s[:j]
+	}
+	return s
+}
+
+func stepOf(t *testing.T, ev runbooks.Evidence, id string) runbooks.StepRecord {
+	t.Helper()
+	for _, s := range ev.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("no step %s", id)
+	return runbooks.StepRecord{}
+}
