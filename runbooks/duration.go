@@ -60,11 +60,11 @@ func (d Duration) String() string {
 // the line number, so the decoder carries on and reports every problem.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: expected a duration such as 15m", n.Line)}}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: column %d: expected a duration such as 15m", n.Line, n.Column)}}
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: column %d: %v", n.Line, n.Column, err)}}
 	}
 	*d = v
 	return nil

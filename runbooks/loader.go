@@ -40,20 +40,20 @@ func Parse(data []byte, file string) (*Runbook, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fail(yamlProblems(err, nil)...)
+		return nil, fail(yamlProblems(err, nil, nil)...)
 	}
 	if n := countAliases(&root); n > MaxAliases {
 		return nil, fail(Problem{Message: fmt.Sprintf("uses %d YAML aliases; at most %d are allowed: write the values out", n, MaxAliases)})
 	}
-	lines := map[string]int{}
+	lines, values := map[string]int{}, map[string]string{}
 	if len(root.Content) > 0 {
-		indexLines(root.Content[0], "", lines)
+		indexLines(root.Content[0], "", lines, values)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var rb Runbook
 	if err := dec.Decode(&rb); err != nil {
-		return nil, fail(yamlProblems(err, lines)...)
+		return nil, fail(yamlProblems(err, lines, values)...)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -114,8 +114,9 @@ func countAliases(n *yaml.Node) int {
 	return c
 }
 
-// indexLines records the line of every mapping key and sequence item by path.
-func indexLines(n *yaml.Node, path string, out map[string]int) {
+// indexLines records the line of every mapping key and sequence item by path,
+// and the path of every scalar value by "line:column".
+func indexLines(n *yaml.Node, path string, out map[string]int, values map[string]string) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -126,13 +127,15 @@ func indexLines(n *yaml.Node, path string, out map[string]int) {
 			if _, seen := out[p]; !seen {
 				out[p] = n.Content[i].Line
 			}
-			indexLines(n.Content[i+1], p, out)
+			indexLines(n.Content[i+1], p, out, values)
 		}
+	case yaml.ScalarNode:
+		values[fmt.Sprintf("%d:%d", n.Line, n.Column)] = path
 	case yaml.SequenceNode:
 		for i, ch := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
 			out[p] = ch.Line
-			indexLines(ch, p, out)
+			indexLines(ch, p, out, values)
 		}
 	}
 }
@@ -140,11 +143,12 @@ func indexLines(n *yaml.Node, path string, out map[string]int) {
 var (
 	reUnknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type runbooks\.(\w+)`)
 	reLine         = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	reColumn       = regexp.MustCompile(`^column (\d+): (.*)$`)
 )
 
 // yamlProblems turns a yaml error (possibly listing many problems) into Problems,
 // rewording Go type names into the field names a runbook author knows.
-func yamlProblems(err error, lines map[string]int) Problems {
+func yamlProblems(err error, lines map[string]int, values map[string]string) Problems {
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -164,6 +168,11 @@ func yamlProblems(err error, lines map[string]int) Problems {
 		}
 		if sub := reLine.FindStringSubmatch(m); sub != nil {
 			line, _ := strconv.Atoi(sub[1])
+			if col := reColumn.FindStringSubmatch(sub[2]); col != nil {
+				c, _ := strconv.Atoi(col[1])
+				out = append(out, Problem{Line: line, Path: values[fmt.Sprintf("%d:%d", line, c)], Message: col[2]})
+				continue
+			}
 			msg := strings.NewReplacer("!!str", "string", "!!int", "number", "!!map", "mapping", "!!seq", "list", "!!bool", "boolean",
 				"runbooks.", "", "[]", "list of ", "map[string]", "mapping of ").Replace(sub[2])
 			out = append(out, Problem{Line: line, Path: pathAtLine(lines, line), Message: msg})
@@ -184,11 +193,11 @@ func keyAtLine(lines map[string]int, line int, key string) string {
 	return pathAtLine(lines, line)
 }
 
-// pathAtLine finds the deepest path recorded at a line.
+// pathAtLine finds the deepest path recorded at a line (ties: the first in order).
 func pathAtLine(lines map[string]int, line int) string {
 	best := ""
 	for p, l := range lines {
-		if l == line && len(p) > len(best) {
+		if l == line && (len(p) > len(best) || (len(p) == len(best) && p < best)) {
 			best = p
 		}
 	}
