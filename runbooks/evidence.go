@@ -121,7 +121,11 @@ func (e Evidence) Markdown() string {
 	w("| Declared | %s |\n| Ended | %s |\n", e.DeclaredAt.UTC().Format(time.RFC3339), e.EndedAt.UTC().Format(time.RFC3339))
 	rpo := "not measured (no rpoSource step succeeded)"
 	if e.RPOActual != nil {
-		rpo = fmt.Sprintf("%s (recovery point %s, %s)", e.RPOActual.Readable(), orDash(e.RecoveryPointName), e.RecoveryPoint.UTC().Format(time.RFC3339))
+		at := "—"
+		if e.RecoveryPoint != nil {
+			at = e.RecoveryPoint.UTC().Format(time.RFC3339)
+		}
+		rpo = fmt.Sprintf("%s (recovery point %s, %s)", e.RPOActual.Readable(), orDash(e.RecoveryPointName), at)
 	}
 	w("| RPO target | <= %s |\n| Actual RPO | %s |\n", e.RPOTarget, rpo)
 	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual.Readable(), yesNo(e.RTOBreached))

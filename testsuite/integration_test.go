@@ -151,6 +151,18 @@ func (r *rig) waitFor(t *testing.T, id string, what string, cond func(workflows.
 	return workflows.Status{}
 }
 
+// record writes the run's history to testsuite/histories/NAME.json when
+// LIFEBOAT_RECORD_HISTORIES=1 (golden histories replayed by make test).
+func (r *rig) record(t *testing.T, id, name string) {
+	t.Helper()
+	if os.Getenv("LIFEBOAT_RECORD_HISTORIES") != "1" {
+		return
+	}
+	b, err := r.starter.HistoryJSON(context.Background(), id)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join("histories", name+".json"), b, 0o644))
+}
+
 func awaitingApproval(st workflows.Status) bool { return st.State == workflows.StateAwaitingApproval }
 
 func TestIntegration(t *testing.T) {
@@ -191,6 +203,7 @@ func TestIntegration(t *testing.T) {
 		md, err := os.ReadFile(filepath.Join(r.cfg.EvidenceDir, run.WorkflowID+".md"))
 		require.NoError(t, err)
 		assert.Contains(t, string(md), "workloads/health")
+		r.record(t, run.WorkflowID, "drill-approved-by-update")
 	})
 
 	t.Run("approve through signals", func(t *testing.T) {
@@ -209,6 +222,7 @@ func TestIntegration(t *testing.T) {
 		assert.Contains(t, ev.Notes[0].Text, "separation of duties")
 		assert.Equal(t, "primary region confirmed down", ev.Notes[1].Text)
 		assert.Equal(t, "bob", stepOf(t, ev, "announce").Approvals[0].By)
+		r.record(t, run.WorkflowID, "failover-approved-by-signal-after-refusal")
 	})
 
 	t.Run("a refused update leaves the run waiting", func(t *testing.T) {
@@ -231,6 +245,7 @@ func TestIntegration(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "aborted", ev.Outcome)
 		assert.Empty(t, stepOf(t, ev, "announce").Approvals, "the refused approval must leave no trace on the gate")
+		r.record(t, run.WorkflowID, "failover-refused-update-then-abort")
 	})
 
 	t.Run("unknown runbook fails fast with the name", func(t *testing.T) {

@@ -1,0 +1,175 @@
+package activities_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/evidence"
+	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
+	"github.com/lifeboat-dr/lifeboat/activities/notify"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+func in(args map[string]any) runbooks.StepInput {
+	return runbooks.StepInput{WorkflowID: "lifeboat-book-drill-abc123", Runbook: "book", Mode: "drill", StepID: "s", Args: args}
+}
+
+func nonRetryable(t *testing.T, err error) bool {
+	t.Helper()
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.NonRetryable()
+}
+
+func TestHTTPCheck(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "status: healthy")
+	}))
+	defer srv.Close()
+	c := httpcheck.New(srv.Client())
+	ctx := context.Background()
+
+	_, err := c.Check(ctx, in(map[string]any{"url": srv.URL + "/health"}))
+	require.Error(t, err, "503 must fail")
+	assert.False(t, nonRetryable(t, err), "a 503 is retryable: the service may be starting")
+	assert.Contains(t, err.Error(), "answered 503, expected 200")
+
+	res, err := c.Check(ctx, in(map[string]any{"url": srv.URL + "/health", "expectBody": "healthy"}))
+	require.NoError(t, err)
+	assert.Contains(t, res.Summary, "→ 200")
+	assert.Equal(t, 200, res.Outputs["status"])
+
+	_, err = c.Check(ctx, in(map[string]any{"url": srv.URL, "expectBody": "ready"}))
+	assert.ErrorContains(t, err, `body does not contain "ready"`)
+
+	_, err = c.Check(ctx, in(map[string]any{"url": "case-api/health"}))
+	require.Error(t, err)
+	assert.True(t, nonRetryable(t, err), "a malformed URL cannot be fixed by retrying")
+	assert.Contains(t, err.Error(), "fix with.url in step s")
+}
+
+func TestNotifyWebhook(t *testing.T) {
+	var got []notify.Message
+	status := atomic.Int32{}
+	status.Store(500)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		got = append(got, m)
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	env := map[string]string{"HOOK": srv.URL}
+	n := notify.New(srv.Client(), func(k string) string { return env[k] })
+	ctx := context.Background()
+	args := map[string]any{"urlEnv": "HOOK", "text": "{runbook} {mode} {workflowId}"}
+
+	_, err := n.Send(ctx, in(args))
+	require.Error(t, err)
+	assert.False(t, nonRetryable(t, err), "a 500 is retryable")
+	assert.NotContains(t, err.Error(), srv.URL, "the secret URL must not appear in errors")
+
+	status.Store(400)
+	_, err = n.Send(ctx, in(args))
+	assert.True(t, nonRetryable(t, err), "a 400 is not retryable")
+
+	status.Store(200)
+	res, err := n.Send(ctx, in(args))
+	require.NoError(t, err)
+	assert.Equal(t, "posted to $HOOK (200)", res.Summary)
+	assert.Equal(t, "book drill lifeboat-book-drill-abc123", got[len(got)-1].Text)
+
+	_, err = n.Send(ctx, in(map[string]any{"urlEnv": "MISSING", "text": "x"}))
+	require.Error(t, err)
+	assert.True(t, nonRetryable(t, err))
+	assert.Contains(t, err.Error(), "environment variable MISSING is empty on the worker")
+}
+
+func TestEvidenceStoreWritesJSONAndMarkdown(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "evidence")
+	sink := evidence.NewDirSink(dir)
+	rpo := runbooks.Duration(8 * time.Minute)
+	ev := runbooks.Evidence{ID: "DR-1", WorkflowID: "lifeboat-book-drill-abc123", Outcome: "succeeded", RPOActual: &rpo,
+		Steps: []runbooks.StepRecord{{ID: "restore", Layer: "storage", Action: "velero.restore", State: "succeeded"}}}
+	res, err := sink.Store(context.Background(), in(map[string]any{"evidence": ev}))
+	require.NoError(t, err)
+	assert.Contains(t, res.Summary, "lifeboat-book-drill-abc123.json")
+	back, err := sink.Load(ev.WorkflowID)
+	require.NoError(t, err)
+	assert.Equal(t, ev.ID, back.ID)
+	assert.Equal(t, rpo, *back.RPOActual)
+	md, err := os.ReadFile(filepath.Join(dir, ev.WorkflowID+".md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "storage/restore")
+	left, _ := filepath.Glob(filepath.Join(dir, ".evidence-*"))
+	assert.Empty(t, left, "no temporary files left behind")
+
+	_, err = evidence.NewDirSink("").Store(context.Background(), in(map[string]any{"evidence": ev}))
+	assert.True(t, nonRetryable(t, err))
+}
+
+func TestRegistryDeclaresTheWholeCatalogue(t *testing.T) {
+	design := []string{"terraform.apply", "terraform.output", "kube.apply", "kube.canI", "kube.secretsPresent", "kube.pvcBound",
+		"kube.crdsEstablished", "kube.scale", "kube.waitReady", "kube.deleteNamespace", "velero.restore", "velero.latestBackup",
+		"argocd.sync", "cloudflare.dnsSwitch", "cloudflare.lbFailover", "http.check", "notify.webhook", "manual.task", "evidence.store"}
+	reg := activities.New(activities.Deps{})
+	assert.ElementsMatch(t, design, reg.ActionNames())
+	var implemented []string
+	for _, n := range reg.ActionNames() {
+		spec, _ := reg.Action(n)
+		assert.NotEmpty(t, spec.Doc, n)
+		if reg.Implemented(n) {
+			implemented = append(implemented, n)
+		}
+	}
+	assert.ElementsMatch(t, []string{"http.check", "notify.webhook", "manual.task", "evidence.store"}, implemented)
+}
+
+func TestResolverRefusesUnimplementedActionsExceptInTabletop(t *testing.T) {
+	dir := t.TempDir()
+	doc := `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: needs-velero, version: 1}
+spec:
+  scope: namespace
+  objectives: {rto: 30m}
+  targets: {dr: {kubeContext: dr}}
+  layers:
+    storage:
+      - {id: restore, action: velero.restore, with: {target: dr, backup: b1}}
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(doc), 0o644))
+	res := &activities.Resolver{Dirs: []string{dir}, Registry: activities.New(activities.Deps{})}
+	_, err := res.Resolve(context.Background(), runbooks.ResolveInput{Runbook: "needs-velero", Mode: "drill"})
+	require.Error(t, err)
+	assert.True(t, nonRetryable(t, err))
+	assert.Contains(t, err.Error(), "velero.restore (spec.layers.storage[0], step restore)")
+
+	got, err := res.Resolve(context.Background(), runbooks.ResolveInput{Runbook: "needs-velero", Mode: "tabletop"})
+	require.NoError(t, err)
+	assert.Equal(t, runbooks.HashOf([]byte(doc)), got.Hash)
+	assert.Equal(t, doc, got.Source)
+
+	_, err = res.Resolve(context.Background(), runbooks.ResolveInput{Runbook: "needs-velro", Mode: "tabletop"})
+	assert.ErrorContains(t, err, `did you mean "needs-velero"`)
+	assert.True(t, strings.Contains(err.Error(), "no runbook named"))
+}

@@ -1,0 +1,50 @@
+package worker_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/worker"
+)
+
+func TestConfigFileThenEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "lifeboat.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`temporal:
+  address: temporal.example.internal:7233
+  namespace: dr
+  taskQueue: dr-queue
+catalog: [`+dir+`]
+evidenceDir: `+filepath.Join(dir, "ev")+`
+`), 0o644))
+	env := map[string]string{"LIFEBOAT_NAMESPACE": "dr-prod", "LIFEBOAT_API_KEY": "k"}
+	cfg, err := worker.Load(p, func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.Equal(t, "temporal.example.internal:7233", cfg.Temporal.Address)
+	assert.Equal(t, "dr-prod", cfg.Temporal.Namespace, "the environment overrides the file")
+	require.NoError(t, cfg.CheckWorker())
+	opts, err := cfg.ClientOptions()
+	require.NoError(t, err)
+	assert.NotNil(t, opts.ConnectionOptions.TLS, "an API key implies TLS")
+	assert.NotNil(t, opts.Credentials)
+}
+
+func TestConfigErrorsNameTheFieldAndTheFix(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("temporal: {adress: x}\n"), 0o644))
+	_, err := worker.Load(p, func(string) string { return "" })
+	assert.ErrorContains(t, err, "field adress not found")
+
+	cfg := worker.Defaults()
+	cfg.Temporal.TLS.Cert = "/nonexistent/cert.pem"
+	cfg.Catalog = []string{"/nonexistent/catalog"}
+	err = cfg.CheckWorker()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cert and key go together")
+	assert.Contains(t, err.Error(), "temporal.tls.cert")
+	assert.Contains(t, err.Error(), "catalog directory /nonexistent/catalog does not exist")
+}
