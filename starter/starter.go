@@ -77,8 +77,9 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 	return Run{WorkflowID: we.GetID(), RunID: we.GetRunID()}, nil
 }
 
-// update sends an operator update and waits for the reply.
-func (s *Starter) update(ctx context.Context, workflowID, name string, arg any) (workflows.Reply, error) {
+// Update sends the operator update name (workflows.Msg*) and waits for the
+// reply; a refusal by the run's validator is a *RefusedError.
+func (s *Starter) Update(ctx context.Context, workflowID, name string, arg any) (workflows.Reply, error) {
 	h, err := s.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflowID, UpdateName: name, Args: []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -111,37 +112,37 @@ func explain(workflowID string, err error) error {
 
 // Approve approves a gated step.
 func (s *Starter) Approve(ctx context.Context, id string, m workflows.Approve) (workflows.Reply, error) {
-	return s.update(ctx, id, workflows.MsgApprove, m)
+	return s.Update(ctx, id, workflows.MsgApprove, m)
 }
 
 // Reject rejects a gated step.
 func (s *Starter) Reject(ctx context.Context, id string, m workflows.Reject) (workflows.Reply, error) {
-	return s.update(ctx, id, workflows.MsgReject, m)
+	return s.Update(ctx, id, workflows.MsgReject, m)
 }
 
 // Ack acknowledges a manual or tabletop step.
 func (s *Starter) Ack(ctx context.Context, id string, m workflows.Ack) (workflows.Reply, error) {
-	return s.update(ctx, id, workflows.MsgAck, m)
+	return s.Update(ctx, id, workflows.MsgAck, m)
 }
 
 // Retry retries a paused step.
 func (s *Starter) Retry(ctx context.Context, id string, m workflows.Retry) (workflows.Reply, error) {
-	return s.update(ctx, id, workflows.MsgRetry, m)
+	return s.Update(ctx, id, workflows.MsgRetry, m)
 }
 
 // Skip skips a step.
 func (s *Starter) Skip(ctx context.Context, id string, m workflows.Skip) (workflows.Reply, error) {
-	return s.update(ctx, id, workflows.MsgSkip, m)
+	return s.Update(ctx, id, workflows.MsgSkip, m)
 }
 
 // Abort aborts the run.
 func (s *Starter) Abort(ctx context.Context, id string, m workflows.Abort) (workflows.Reply, error) {
-	return s.update(ctx, id, workflows.MsgAbort, m)
+	return s.Update(ctx, id, workflows.MsgAbort, m)
 }
 
 // Note adds a note.
 func (s *Starter) Note(ctx context.Context, id string, m workflows.Note) (workflows.Reply, error) {
-	return s.update(ctx, id, workflows.MsgNote, m)
+	return s.Update(ctx, id, workflows.MsgNote, m)
 }
 
 // Signal sends the signal mirror of an operator message (as the Temporal UI does).

@@ -200,8 +200,7 @@ type message struct {
 	name   string
 	minPos int
 	maxPos int
-	build  func(pos []string, as, comment, reason string) (any, error)
-	send   func(st *starter.Starter, ctx context.Context, id string, msg any) (workflows.Reply, error)
+	build  func(pos []string, as, comment, reason string) any
 }
 
 func operatorCommand(m message) func(context.Context, []string) error {
@@ -216,10 +215,7 @@ func operatorCommand(m message) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		msg, err := m.build(pos, *as, *comment, *reason)
-		if err != nil {
-			return err
-		}
+		msg := m.build(pos, *as, *comment, *reason)
 		st, c, _, err := cf.connect()
 		if err != nil {
 			return err
@@ -232,7 +228,7 @@ func operatorCommand(m message) func(context.Context, []string) error {
 			fmt.Printf("%s signal sent to %s (a refused signal is recorded as a note; check lifeboat status)\n", m.name, pos[0])
 			return nil
 		}
-		reply, err := m.send(st, ctx, pos[0], msg)
+		reply, err := st.Update(ctx, pos[0], m.name, msg)
 		if err != nil {
 			return err
 		}
@@ -246,51 +242,30 @@ func operatorCommand(m message) func(context.Context, []string) error {
 
 var (
 	cmdApprove = operatorCommand(message{name: workflows.MsgApprove, minPos: 2, maxPos: 2,
-		build: func(p []string, as, comment, _ string) (any, error) {
-			return workflows.Approve{Step: p[1], By: as, Comment: comment}, nil
-		},
-		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
-			return st.Approve(ctx, id, m.(workflows.Approve))
+		build: func(p []string, as, comment, _ string) any {
+			return workflows.Approve{Step: p[1], By: as, Comment: comment}
 		}})
 	cmdReject = operatorCommand(message{name: workflows.MsgReject, minPos: 2, maxPos: 2,
-		build: func(p []string, as, comment, reason string) (any, error) {
-			return workflows.Reject{Step: p[1], By: as, Reason: firstNonEmpty(reason, comment)}, nil
-		},
-		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
-			return st.Reject(ctx, id, m.(workflows.Reject))
+		build: func(p []string, as, comment, reason string) any {
+			return workflows.Reject{Step: p[1], By: as, Reason: firstNonEmpty(reason, comment)}
 		}})
 	cmdAck = operatorCommand(message{name: workflows.MsgAck, minPos: 2, maxPos: 2,
-		build: func(p []string, as, comment, _ string) (any, error) {
-			return workflows.Ack{Step: p[1], By: as, Comment: comment}, nil
-		},
-		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
-			return st.Ack(ctx, id, m.(workflows.Ack))
+		build: func(p []string, as, comment, _ string) any {
+			return workflows.Ack{Step: p[1], By: as, Comment: comment}
 		}})
 	cmdRetry = operatorCommand(message{name: workflows.MsgRetry, minPos: 2, maxPos: 2,
-		build: func(p []string, as, _, _ string) (any, error) { return workflows.Retry{Step: p[1], By: as}, nil },
-		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
-			return st.Retry(ctx, id, m.(workflows.Retry))
-		}})
+		build: func(p []string, as, _, _ string) any { return workflows.Retry{Step: p[1], By: as} }})
 	cmdSkip = operatorCommand(message{name: workflows.MsgSkip, minPos: 2, maxPos: 2,
-		build: func(p []string, as, comment, reason string) (any, error) {
-			return workflows.Skip{Step: p[1], By: as, Reason: firstNonEmpty(reason, comment)}, nil
-		},
-		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
-			return st.Skip(ctx, id, m.(workflows.Skip))
+		build: func(p []string, as, comment, reason string) any {
+			return workflows.Skip{Step: p[1], By: as, Reason: firstNonEmpty(reason, comment)}
 		}})
 	cmdAbort = operatorCommand(message{name: workflows.MsgAbort, minPos: 1, maxPos: 1,
-		build: func(_ []string, as, comment, reason string) (any, error) {
-			return workflows.Abort{By: as, Reason: firstNonEmpty(reason, comment)}, nil
-		},
-		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
-			return st.Abort(ctx, id, m.(workflows.Abort))
+		build: func(_ []string, as, comment, reason string) any {
+			return workflows.Abort{By: as, Reason: firstNonEmpty(reason, comment)}
 		}})
 	cmdNote = operatorCommand(message{name: workflows.MsgNote, minPos: 2, maxPos: -1,
-		build: func(p []string, as, _, _ string) (any, error) {
-			return workflows.Note{By: as, Text: joinArgs(p[1:])}, nil
-		},
-		send: func(st *starter.Starter, ctx context.Context, id string, m any) (workflows.Reply, error) {
-			return st.Note(ctx, id, m.(workflows.Note))
+		build: func(p []string, as, _, _ string) any {
+			return workflows.Note{By: as, Text: joinArgs(p[1:])}
 		}})
 )
 
