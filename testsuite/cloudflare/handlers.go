@@ -172,7 +172,9 @@ func (e *Emulator) applyRecord(w http.ResponseWriter, z *Zone, rec *Record, b re
 	return true
 }
 
-func hasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}
 
 func firstOf(a, b string) string {
 	if a != "" {
