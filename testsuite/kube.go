@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // KubeVersion is the Kubernetes release the rig builds and runs.
@@ -240,4 +242,9 @@ func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// RESTConfig is an admin client configuration for the rig.
+func (k *Kube) RESTConfig() *rest.Config {
+	return &rest.Config{Host: k.URL, BearerToken: k.Token, TLSClientConfig: rest.TLSClientConfig{CAFile: k.CAFile}, QPS: 100, Burst: 200}
 }

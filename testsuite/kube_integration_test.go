@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lifeboat-dr/lifeboat/testsuite"
@@ -52,4 +56,44 @@ func TestKubeRigStarts(t *testing.T) {
 	kc, err := os.ReadFile(k.Kubeconfig)
 	require.NoError(t, err)
 	assert.Contains(t, string(kc), "current-context: dr-ca-west-1")
+}
+
+// TestDeploymentBecomesReadyThroughTheRealControllerManager shows the node
+// simulator and the real controllers together: a Deployment's pods are
+// created by the ReplicaSet controller, bound and made Ready by the simulator,
+// and the Deployment reports ready replicas; a crash-looping pod keeps it not ready.
+func TestDeploymentBecomesReadyThroughTheRealControllerManager(t *testing.T) {
+	rig := testsuite.StartKubeRig(t, "dr")
+	ctx := context.Background()
+	c, err := kubernetes.NewForConfig(rig.RESTConfig())
+	require.NoError(t, err)
+	_, err = c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "case-management"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	rig.Nodes.CrashLoop("worker-")
+	for name, replicas := range map[string]int32{"case-api": 2, "worker": 1} {
+		_, err = c.AppsV1().Deployments("case-management").Create(ctx, deployment(name, replicas), metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		d, err := c.AppsV1().Deployments("case-management").Get(ctx, "case-api", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas == 2
+	}, 2*time.Minute, 200*time.Millisecond, "case-api never became ready")
+	d, err := c.AppsV1().Deployments("case-management").Get(ctx, "worker", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(0), d.Status.ReadyReplicas, "the crash-looping worker must not be ready")
+}
+
+func deployment(name string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.example/" + name + ":1.0"}}},
+			},
+		},
+	}
 }

@@ -25,3 +25,28 @@ func Temporal(tb testing.TB) *DevServer {
 	tb.Cleanup(func() { _ = srv.Stop() })
 	return srv
 }
+
+// KubeRig is a running control plane with the node simulator.
+type KubeRig struct {
+	*Kube
+	Nodes *NodeSim
+}
+
+// StartKubeRig starts a fresh control plane (own etcd data dir) and the node
+// simulator for a test; failing to start fails the test, in CI and out of it.
+func StartKubeRig(tb testing.TB, kubeContext string) *KubeRig {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	k, err := StartKube(ctx, KubeOptions{Dir: tb.TempDir(), Context: kubeContext, Progress: os.Stderr})
+	if err != nil {
+		tb.Fatalf("the kube rig did not start (CI=%v): %v", InCI(), err)
+	}
+	tb.Cleanup(k.Stop)
+	nodes, err := StartNodeSim(ctx, k.RESTConfig())
+	if err != nil {
+		tb.Fatalf("the node simulator did not start: %v", err)
+	}
+	tb.Cleanup(nodes.Stop)
+	return &KubeRig{Kube: k, Nodes: nodes}
+}
