@@ -16,6 +16,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/notify"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -54,6 +55,10 @@ type Deps struct {
 	EvidenceDir string
 	// Getenv reads the worker's environment (webhook URLs kept out of runbooks).
 	Getenv func(string) string
+	// Kube resolves kubeContexts to cluster clients; nil leaves kube.* unimplemented.
+	Kube kube.Source
+	// BaseDir resolves relative paths in runbooks (manifests, terraform dirs).
+	BaseDir string
 }
 
 // Registry is the catalogue of actions, with implementations when built by New.
@@ -82,6 +87,12 @@ func New(d Deps) *Registry {
 		HTTPCheck:     httpcheck.New(d.HTTPClient).Check,
 		NotifyWebhook: notify.New(d.HTTPClient, d.Getenv).Send,
 		EvidenceStore: evidence.NewDirSink(d.EvidenceDir).Store,
+	}
+	if d.Kube != nil {
+		k := &kube.Actions{Source: d.Kube, BaseDir: d.BaseDir}
+		impls[KubeApply], impls[KubeCanI], impls[KubeSecretsPresent] = k.Apply, k.CanI, k.SecretsPresent
+		impls[KubePVCBound], impls[KubeCRDsEstablished], impls[KubeScale] = k.PVCBound, k.CRDsEstablished, k.Scale
+		impls[KubeWaitReady], impls[KubeDeleteNamespace] = k.WaitReady, k.DeleteNamespace
 	}
 	for name, fn := range impls {
 		r.impls[name] = withAttempt(fn)

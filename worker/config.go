@@ -16,6 +16,8 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"gopkg.in/yaml.v3"
+
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
 )
 
 // DefaultTaskQueue is the task queue lifeboat uses unless configured otherwise.
@@ -26,13 +28,27 @@ const DefaultTaskQueue = "lifeboat"
 //
 //	LIFEBOAT_ADDRESS  LIFEBOAT_NAMESPACE  LIFEBOAT_TASK_QUEUE  LIFEBOAT_API_KEY
 //	LIFEBOAT_TLS_CERT LIFEBOAT_TLS_KEY    LIFEBOAT_TLS_CA      LIFEBOAT_TLS_SERVER_NAME
-//	LIFEBOAT_CATALOG (dirs separated by ':')  LIFEBOAT_EVIDENCE_DIR
+//	LIFEBOAT_CATALOG (dirs separated by ':')  LIFEBOAT_EVIDENCE_DIR  LIFEBOAT_BASE_DIR
+//	LIFEBOAT_KUBECONFIG (default kubeconfig for runbook targets)
 type Config struct {
 	Temporal TemporalConfig `yaml:"temporal"`
 	// Catalog lists the runbook directories the worker resolves names from.
 	Catalog []string `yaml:"catalog"`
 	// EvidenceDir is where evidence.store writes (keep it outside the cluster being restored).
 	EvidenceDir string `yaml:"evidenceDir"`
+	// BaseDir resolves relative paths runbooks name (manifests, terraform
+	// directories); default: the worker's working directory.
+	BaseDir string `yaml:"baseDir"`
+	// Kube says where the kubeContexts that runbook targets name are found.
+	Kube KubeConfig `yaml:"kube"`
+}
+
+// KubeConfig maps runbook kubeContexts to kubeconfig files.
+type KubeConfig struct {
+	// Kubeconfig is the default file ($KUBECONFIG or ~/.kube/config when empty).
+	Kubeconfig string `yaml:"kubeconfig"`
+	// Contexts overrides the file (and the context name) per kubeContext.
+	Contexts map[string]kube.ContextRef `yaml:"contexts"`
 }
 
 // TemporalConfig says how to reach Temporal.
@@ -90,6 +106,8 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("LIFEBOAT_TLS_CA", &cfg.Temporal.TLS.CA)
 	env("LIFEBOAT_TLS_SERVER_NAME", &cfg.Temporal.TLS.ServerName)
 	env("LIFEBOAT_EVIDENCE_DIR", &cfg.EvidenceDir)
+	env("LIFEBOAT_BASE_DIR", &cfg.BaseDir)
+	env("LIFEBOAT_KUBECONFIG", &cfg.Kube.Kubeconfig)
 	if v := getenv("LIFEBOAT_CATALOG"); v != "" {
 		cfg.Catalog = filepath.SplitList(v)
 	}
@@ -137,6 +155,18 @@ func (c Config) CheckWorker() error {
 	for _, d := range c.Catalog {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
 			errs = append(errs, fmt.Sprintf("catalog directory %s does not exist", d))
+		}
+	}
+	for name, ref := range c.Kube.Contexts {
+		if ref.Kubeconfig != "" {
+			if _, err := os.Stat(ref.Kubeconfig); err != nil {
+				errs = append(errs, fmt.Sprintf("kube.contexts.%s.kubeconfig: %v", name, err))
+			}
+		}
+	}
+	if c.Kube.Kubeconfig != "" {
+		if _, err := os.Stat(c.Kube.Kubeconfig); err != nil {
+			errs = append(errs, fmt.Sprintf("kube.kubeconfig: %v", err))
 		}
 	}
 	if c.EvidenceDir == "" {

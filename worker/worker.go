@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -21,6 +22,8 @@ func Registry(cfg Config) *activities.Registry {
 		HTTPClient:  &http.Client{Timeout: time.Minute},
 		EvidenceDir: cfg.EvidenceDir,
 		Getenv:      os.Getenv,
+		BaseDir:     cfg.BaseDir,
+		Kube:        &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts},
 	})
 }
 

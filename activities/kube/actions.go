@@ -1,0 +1,290 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	authv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Actions implements the kube.* actions. BaseDir resolves relative manifest paths.
+type Actions struct {
+	Source  Source
+	BaseDir string
+	// Poll is how often waits look again (default 1s).
+	Poll time.Duration
+}
+
+func (a *Actions) poll() time.Duration {
+	if a.Poll > 0 {
+		return a.Poll
+	}
+	return time.Second
+}
+
+// heartbeat records progress when running as an activity.
+func heartbeat(ctx context.Context, details string) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details)
+	}
+}
+
+// CanIArgs are kube.canI's arguments.
+type CanIArgs struct {
+	Target    string `json:"target"`
+	As        string `json:"as"`
+	Verb      string `json:"verb"`
+	Resource  string `json:"resource"`
+	Group     string `json:"group"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// CanI asks the API server (SubjectAccessReview) whether the user or service
+// account may do the verb. A denial is retryable: RBAC bindings applied by an
+// earlier step can take a moment to reach the authorizer.
+func (a *Actions) CanI(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args CanIArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, badArgs("%v", err)
+	}
+	c, err := a.clientFor(in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	sar := &authv1.SubjectAccessReview{Spec: authv1.SubjectAccessReviewSpec{User: args.As,
+		ResourceAttributes: &authv1.ResourceAttributes{Namespace: args.Namespace, Verb: args.Verb, Group: args.Group, Resource: args.Resource, Name: args.Name}}}
+	if parts := strings.Split(args.As, ":"); len(parts) == 4 && parts[0] == "system" && parts[1] == "serviceaccount" {
+		sar.Spec.Groups = []string{"system:serviceaccounts", "system:serviceaccounts:" + parts[2], "system:authenticated"}
+	}
+	res, err := c.Typed.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+	if err != nil {
+		return runbooks.StepResult{}, classify("kube.canI", err)
+	}
+	what := fmt.Sprintf("%s can %s %s", args.As, args.Verb, args.Resource)
+	if args.Namespace != "" {
+		what += " in " + args.Namespace
+	}
+	if !res.Status.Allowed {
+		reason := res.Status.Reason
+		if reason == "" {
+			reason = "no RBAC rule allows it"
+		}
+		return runbooks.StepResult{}, fmt.Errorf("kube.canI: NO — %s is denied (%s): check the identity layer's Role/RoleBinding for this subject", what, reason)
+	}
+	return runbooks.StepResult{Summary: "yes: " + what, Outputs: map[string]any{"allowed": true}}, nil
+}
+
+// SecretsArgs are kube.secretsPresent's arguments.
+type SecretsArgs struct {
+	Target    string              `json:"target"`
+	Namespace string              `json:"namespace"`
+	Names     []string            `json:"names"`
+	Keys      map[string][]string `json:"keys"`
+}
+
+// SecretsPresent checks the named Secrets exist with their keys. Only names
+// and key names are read back into the result: values never leave the cluster.
+func (a *Actions) SecretsPresent(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args SecretsArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, badArgs("%v", err)
+	}
+	c, err := a.clientFor(in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	found := map[string]any{}
+	var missing []string
+	for _, name := range args.Names {
+		s, err := c.Typed.CoreV1().Secrets(args.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			missing = append(missing, fmt.Sprintf("secret %s/%s does not exist", args.Namespace, name))
+			continue
+		}
+		if err != nil {
+			return runbooks.StepResult{}, classify("kube.secretsPresent", err)
+		}
+		keys := make([]string, 0, len(s.Data))
+		for k := range s.Data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		found[name] = keys
+		for _, want := range args.Keys[name] {
+			if _, ok := s.Data[want]; !ok {
+				missing = append(missing, fmt.Sprintf("secret %s/%s has no key %q (keys: %s)", args.Namespace, name, want, strings.Join(keys, ", ")))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return runbooks.StepResult{}, fmt.Errorf("kube.secretsPresent: %s — restore them from the secret manager (or wait for the secrets operator) and retry", strings.Join(missing, "; "))
+	}
+	return runbooks.StepResult{Summary: fmt.Sprintf("%d secret(s) present in %s", len(args.Names), args.Namespace), Outputs: map[string]any{"secrets": found}}, nil
+}
+
+// PVCArgs are kube.pvcBound's arguments.
+type PVCArgs struct {
+	Target    string   `json:"target"`
+	Namespace string   `json:"namespace"`
+	Names     []string `json:"names"`
+}
+
+// PVCBound checks claims are Bound; an unbound claim is retryable.
+func (a *Actions) PVCBound(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args PVCArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, badArgs("%v", err)
+	}
+	c, err := a.clientFor(in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	list, err := c.Typed.CoreV1().PersistentVolumeClaims(args.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return runbooks.StepResult{}, classify("kube.pvcBound", err)
+	}
+	phase := map[string]corev1.PersistentVolumeClaimPhase{}
+	for _, p := range list.Items {
+		phase[p.Name] = p.Status.Phase
+	}
+	names := args.Names
+	if len(names) == 0 {
+		names = sortedKeys(phase)
+		if len(names) == 0 {
+			return runbooks.StepResult{}, fmt.Errorf("kube.pvcBound: no PersistentVolumeClaims in %s yet (has the storage restore run?)", args.Namespace)
+		}
+	}
+	var bad []string
+	for _, n := range names {
+		switch p, ok := phase[n]; {
+		case !ok:
+			bad = append(bad, n+" (missing)")
+		case p != corev1.ClaimBound:
+			bad = append(bad, fmt.Sprintf("%s (%s)", n, p))
+		}
+	}
+	if len(bad) > 0 {
+		return runbooks.StepResult{}, fmt.Errorf("kube.pvcBound: not bound in %s: %s — check the storage class and the CSI driver in the target cluster", args.Namespace, strings.Join(bad, ", "))
+	}
+	return runbooks.StepResult{Summary: fmt.Sprintf("%d claim(s) bound in %s", len(names), args.Namespace)}, nil
+}
+
+// CRDArgs are kube.crdsEstablished's arguments.
+type CRDArgs struct {
+	Target string   `json:"target"`
+	Names  []string `json:"names"`
+}
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// CRDsEstablished checks CRDs exist and are Established.
+func (a *Actions) CRDsEstablished(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args CRDArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, badArgs("%v", err)
+	}
+	c, err := a.clientFor(in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	var bad []string
+	for _, n := range args.Names {
+		u, err := c.Dynamic.Resource(crdGVR).Get(ctx, n, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			bad = append(bad, n+" (missing)")
+			continue
+		}
+		if err != nil {
+			return runbooks.StepResult{}, classify("kube.crdsEstablished", err)
+		}
+		conds, _, _ := unstructuredSlice(u.Object, "status", "conditions")
+		if !conditionTrue(conds, "Established") {
+			bad = append(bad, n+" (not established)")
+		}
+	}
+	if len(bad) > 0 {
+		return runbooks.StepResult{}, fmt.Errorf("kube.crdsEstablished: %s — install the operators' CRDs (platform bootstrap) before restoring their objects", strings.Join(bad, ", "))
+	}
+	return runbooks.StepResult{Summary: fmt.Sprintf("%d CRD(s) established", len(args.Names))}, nil
+}
+
+// NamespaceArgs are kube.deleteNamespace's arguments.
+type NamespaceArgs struct {
+	Target    string `json:"target"`
+	Namespace string `json:"namespace"`
+}
+
+// DeleteNamespace deletes a namespace and waits until it is gone. A namespace
+// already gone counts as done (idempotent).
+func (a *Actions) DeleteNamespace(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args NamespaceArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, badArgs("%v", err)
+	}
+	c, err := a.clientFor(in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	err = c.Typed.CoreV1().Namespaces().Delete(ctx, args.Namespace, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return runbooks.StepResult{Summary: "namespace " + args.Namespace + " already gone"}, nil
+	}
+	if err != nil {
+		return runbooks.StepResult{}, classify("kube.deleteNamespace", err)
+	}
+	start := time.Now()
+	for {
+		_, err := c.Typed.CoreV1().Namespaces().Get(ctx, args.Namespace, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return runbooks.StepResult{Summary: fmt.Sprintf("namespace %s deleted in %s", args.Namespace, time.Since(start).Round(time.Second))}, nil
+		}
+		heartbeat(ctx, "waiting for namespace "+args.Namespace+" to be gone")
+		select {
+		case <-ctx.Done():
+			return runbooks.StepResult{}, fmt.Errorf("kube.deleteNamespace: %s still terminating after %s (a finalizer may be stuck: kubectl get ns %s -o yaml)", args.Namespace, time.Since(start).Round(time.Second), args.Namespace)
+		case <-time.After(a.poll()):
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func unstructuredSlice(obj map[string]any, fields ...string) ([]any, bool, error) {
+	cur := any(obj)
+	for _, f := range fields {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false, nil
+		}
+		cur = m[f]
+	}
+	s, ok := cur.([]any)
+	return s, ok, nil
+}
+
+func conditionTrue(conds []any, typ string) bool {
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == typ && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,112 @@
+// Package kube implements the kube.* actions with client-go against the
+// cluster a runbook target names.
+package kube
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Client is what an action needs to talk to one cluster.
+type Client struct {
+	Typed   kubernetes.Interface
+	Dynamic dynamic.Interface
+	Mapper  meta.RESTMapper
+	Context string
+}
+
+// Source returns the client of a kubeContext named by a runbook target.
+type Source interface {
+	For(kubeContext string) (*Client, error)
+}
+
+// ContextRef points a kubeContext at a kubeconfig file (and, optionally, a
+// context of another name in it).
+type ContextRef struct {
+	Kubeconfig string `yaml:"kubeconfig"`
+	Context    string `yaml:"context"`
+}
+
+// KubeconfigSource resolves kubeContexts through kubeconfig files: a context
+// listed in Contexts uses its own file, any other the Default file
+// ($KUBECONFIG or ~/.kube/config when empty). Clients are cached.
+type KubeconfigSource struct {
+	Default  string
+	Contexts map[string]ContextRef
+
+	mu    sync.Mutex
+	cache map[string]*Client
+}
+
+// For implements Source.
+func (s *KubeconfigSource) For(kubeContext string) (*Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cache[kubeContext]; ok {
+		return c, nil
+	}
+	file, name := s.Default, kubeContext
+	if ref, ok := s.Contexts[kubeContext]; ok {
+		if ref.Kubeconfig != "" {
+			file = ref.Kubeconfig
+		}
+		if ref.Context != "" {
+			name = ref.Context
+		}
+	}
+	if file == "" {
+		file = os.Getenv("KUBECONFIG")
+	}
+	if file == "" {
+		home, _ := os.UserHomeDir()
+		file = filepath.Join(home, ".kube", "config")
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: file},
+		&clientcmd.ConfigOverrides{CurrentContext: name}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kube context %q (kubeconfig %s): %w — declare it under kube.contexts in the worker config", kubeContext, file, err)
+	}
+	c, err := NewClient(cfg, kubeContext)
+	if err != nil {
+		return nil, err
+	}
+	if s.cache == nil {
+		s.cache = map[string]*Client{}
+	}
+	s.cache[kubeContext] = c
+	return c, nil
+}
+
+// NewClient builds a Client from a REST config.
+func NewClient(cfg *rest.Config, name string) (*Client, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
+	typed, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	return &Client{Typed: typed, Dynamic: dyn, Mapper: mapper, Context: name}, nil
+}

@@ -1,0 +1,229 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// ScaleArgs are kube.scale's arguments.
+type ScaleArgs struct {
+	Target    string         `json:"target"`
+	Namespace string         `json:"namespace"`
+	Replicas  map[string]int `json:"replicas"`
+}
+
+// Scale sets replica counts of Deployments (or StatefulSets) through their
+// scale subresource, returning the previous counts for a failback step.
+// Setting the same count again is a no-op (idempotent).
+func (a *Actions) Scale(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args ScaleArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, badArgs("%v", err)
+	}
+	c, err := a.clientFor(in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	previous := map[string]any{}
+	var done []string
+	for _, name := range sortedKeys(args.Replicas) {
+		want := int32(args.Replicas[name])
+		apps := c.Typed.AppsV1()
+		sc, err := apps.Deployments(args.Namespace).GetScale(ctx, name, metav1.GetOptions{})
+		update := func(s *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+			return apps.Deployments(args.Namespace).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+		}
+		kind := "deployment"
+		if apierrors.IsNotFound(err) {
+			sc, err = apps.StatefulSets(args.Namespace).GetScale(ctx, name, metav1.GetOptions{})
+			update = func(s *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+				return apps.StatefulSets(args.Namespace).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+			}
+			kind = "statefulset"
+		}
+		if apierrors.IsNotFound(err) {
+			return runbooks.StepResult{}, fmt.Errorf("kube.scale: no Deployment or StatefulSet %s/%s (has the workload been restored yet?)", args.Namespace, name)
+		}
+		if err != nil {
+			return runbooks.StepResult{}, classify("kube.scale", err)
+		}
+		previous[name] = int(sc.Spec.Replicas)
+		if sc.Spec.Replicas != want {
+			sc.Spec.Replicas = want
+			if _, err := update(sc); err != nil {
+				return runbooks.StepResult{}, classify("kube.scale", err)
+			}
+		}
+		done = append(done, fmt.Sprintf("%s/%s %d→%d", kind, name, previous[name], want))
+	}
+	return runbooks.StepResult{Summary: "scaled " + strings.Join(done, ", "), Outputs: map[string]any{"previousReplicas": previous}}, nil
+}
+
+// WaitArgs are kube.waitReady's arguments.
+type WaitArgs struct {
+	Target    string   `json:"target"`
+	Namespace string   `json:"namespace"`
+	Names     []string `json:"names"`
+}
+
+// WaitReady waits until the namespace's Deployments, StatefulSets and
+// DaemonSets (or the named ones) are ready, heartbeating while it waits. When
+// the step's timeout comes it fails naming what is not ready and why, pod by pod.
+func (a *Actions) WaitReady(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args WaitArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, badArgs("%v", err)
+	}
+	c, err := a.clientFor(in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	// Stop a little before the activity's deadline so the report gets out.
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-min(2*time.Second, time.Until(dl)/5)))
+		defer cancel()
+	}
+	start := time.Now()
+	for {
+		ready, notReady, selectors, err := a.readiness(ctx, c, args)
+		if err != nil {
+			if ctx.Err() == nil {
+				return runbooks.StepResult{}, classify("kube.waitReady", err)
+			}
+		} else if len(notReady) == 0 && len(ready) > 0 {
+			return runbooks.StepResult{Summary: fmt.Sprintf("%d workload(s) ready in %s after %s", len(ready), args.Namespace, time.Since(start).Round(time.Second)),
+				Outputs: map[string]any{"ready": ready}}, nil
+		}
+		heartbeat(ctx, fmt.Sprintf("%d ready, waiting for %s", len(ready), strings.Join(notReady, ", ")))
+		select {
+		case <-ctx.Done():
+			if len(ready) == 0 && len(notReady) == 0 {
+				return runbooks.StepResult{}, fmt.Errorf("kube.waitReady: no workloads in %s after %s (has the restore run, or is the namespace right?)", args.Namespace, time.Since(start).Round(time.Second))
+			}
+			return runbooks.StepResult{}, fmt.Errorf("kube.waitReady: not ready after %s in %s: %s%s", time.Since(start).Round(time.Second),
+				args.Namespace, strings.Join(notReady, ", "), a.podReport(context.Background(), c, args.Namespace, selectors))
+		case <-time.After(a.poll()):
+		}
+	}
+}
+
+// readiness lists the workloads and sorts them into ready and not ready
+// (with their counts), and returns the selectors of the ones not ready.
+func (a *Actions) readiness(ctx context.Context, c *Client, args WaitArgs) (ready, notReady []string, selectors []labels.Selector, err error) {
+	want := map[string]bool{}
+	for _, n := range args.Names {
+		want[n] = true
+	}
+	seen := map[string]bool{}
+	add := func(kind, name string, ok bool, have, total int32, sel *metav1.LabelSelector) {
+		if len(want) > 0 && !want[name] {
+			return
+		}
+		seen[name] = true
+		if ok {
+			ready = append(ready, kind+"/"+name)
+			return
+		}
+		notReady = append(notReady, fmt.Sprintf("%s/%s (%d/%d ready)", kind, name, have, total))
+		if s, err := metav1.LabelSelectorAsSelector(sel); err == nil {
+			selectors = append(selectors, s)
+		}
+	}
+	apps := c.Typed.AppsV1()
+	deps, err := apps.Deployments(args.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, d := range deps.Items {
+		want := replicas(d.Spec.Replicas)
+		ok := d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == want && d.Status.ReadyReplicas == want && d.Status.AvailableReplicas == want
+		add("deployment", d.Name, ok, d.Status.ReadyReplicas, want, d.Spec.Selector)
+	}
+	sts, err := apps.StatefulSets(args.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, s := range sts.Items {
+		want := replicas(s.Spec.Replicas)
+		add("statefulset", s.Name, s.Status.ObservedGeneration >= s.Generation && s.Status.ReadyReplicas == want, s.Status.ReadyReplicas, want, s.Spec.Selector)
+	}
+	dss, err := apps.DaemonSets(args.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, ds := range dss.Items {
+		st := ds.Status
+		add("daemonset", ds.Name, st.ObservedGeneration >= ds.Generation && st.NumberReady == st.DesiredNumberScheduled, st.NumberReady, st.DesiredNumberScheduled, ds.Spec.Selector)
+	}
+	for _, n := range args.Names {
+		if !seen[n] {
+			notReady = append(notReady, n+" (not found)")
+		}
+	}
+	return ready, notReady, selectors, nil
+}
+
+func replicas(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
+}
+
+// podReport names the pods of not-ready workloads that are not ready, and why.
+func (a *Actions) podReport(ctx context.Context, c *Client, ns string, selectors []labels.Selector) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	pods, err := c.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return ""
+	}
+	var lines []string
+	for _, p := range pods.Items {
+		match := false
+		for _, s := range selectors {
+			match = match || s.Matches(labels.Set(p.Labels))
+		}
+		if !match || podReady(&p) {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%s: %s", p.Name, podReason(&p)))
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "; pods not ready: " + strings.Join(lines, "; ")
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func podReason(p *corev1.Pod) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil {
+			return fmt.Sprintf("%s (container %s, %d restarts)", w.Reason, cs.Name, cs.RestartCount)
+		}
+	}
+	if p.Spec.NodeName == "" {
+		return "Pending: not scheduled"
+	}
+	return string(p.Status.Phase)
+}
+

@@ -1,0 +1,219 @@
+//go:build integration
+
+package testsuite_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/testsuite"
+)
+
+const identityManifests = `apiVersion: v1
+kind: Namespace
+metadata: {name: case-management}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: case-api, namespace: case-management}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: secret-reader, namespace: case-management}
+rules:
+- {apiGroups: [""], resources: [secrets], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: case-api-reads-secrets, namespace: case-management}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: secret-reader}
+subjects:
+- {kind: ServiceAccount, name: case-api, namespace: case-management}
+`
+
+const workloadManifests = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: case-api, namespace: case-management}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: case-api}}
+  template:
+    metadata: {labels: {app: case-api}}
+    spec: {containers: [{name: api, image: registry.example/case-api:1.0}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: worker, namespace: case-management}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: worker}}
+  template:
+    metadata: {labels: {app: worker}}
+    spec: {containers: [{name: worker, image: registry.example/worker:1.0}]}
+`
+
+const crdManifest = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`
+
+const widget = `apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1, namespace: case-management}
+spec: {size: 3}
+`
+
+func isNonRetryable(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.NonRetryable()
+}
+
+func TestKubeActionsOnTheRig(t *testing.T) {
+	rig := testsuite.StartKubeRig(t, "dr-ca-west-1")
+	base := t.TempDir()
+	for name, doc := range map[string]string{"identity/all.yaml": identityManifests, "workloads/deploy.yaml": workloadManifests,
+		"crds/widget-crd.yaml": crdManifest, "widgets/w1.yaml": widget, "broken/bad.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad, namespace: case-management}\nspec: {replicas: -4, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n"} {
+		p := filepath.Join(base, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(doc), 0o644))
+	}
+	a := &kube.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}, BaseDir: base, Poll: 200 * time.Millisecond}
+	targets := map[string]runbooks.Target{"dr": {KubeContext: "dr-ca-west-1"}, "ghost": {KubeContext: "no-such-context"}}
+	step := func(args map[string]any) runbooks.StepInput {
+		return runbooks.StepInput{WorkflowID: "wf", StepID: "s", Args: args, Targets: targets}
+	}
+	ctx := context.Background()
+	typed, err := kubernetes.NewForConfig(rig.RESTConfig())
+	require.NoError(t, err)
+	canI := step(map[string]any{"target": "dr", "as": "system:serviceaccount:case-management:case-api", "verb": "get", "resource": "secrets", "namespace": "case-management"})
+
+	t.Run("kube.canI denied before the bindings exist (retryable)", func(t *testing.T) {
+		_, err := a.CanI(ctx, canI)
+		require.Error(t, err)
+		assert.False(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "NO — system:serviceaccount:case-management:case-api can get secrets in case-management is denied")
+	})
+	t.Run("kube.apply applies the identity layer, idempotently", func(t *testing.T) {
+		for i := 0; i < 2; i++ {
+			res, err := a.Apply(ctx, step(map[string]any{"target": "dr", "path": "identity"}))
+			require.NoError(t, err)
+			assert.Equal(t, "applied 4 object(s) from identity", res.Summary)
+		}
+		_, err := typed.RbacV1().RoleBindings("case-management").Get(ctx, "case-api-reads-secrets", metav1.GetOptions{})
+		require.NoError(t, err)
+	})
+	t.Run("kube.canI allowed once bound", func(t *testing.T) {
+		require.Eventually(t, func() bool { _, err := a.CanI(ctx, canI); return err == nil }, 30*time.Second, 200*time.Millisecond)
+		res, err := a.CanI(ctx, canI)
+		require.NoError(t, err)
+		assert.Contains(t, res.Summary, "yes:")
+	})
+	t.Run("kube.apply of a kind whose CRD is missing is retryable, then works", func(t *testing.T) {
+		_, err := a.Apply(ctx, step(map[string]any{"target": "dr", "path": "widgets"}))
+		require.Error(t, err)
+		assert.False(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "is its CRD installed?")
+		_, err = a.CRDsEstablished(ctx, step(map[string]any{"target": "dr", "names": []any{"widgets.example.com"}}))
+		assert.ErrorContains(t, err, "widgets.example.com (missing)")
+		_, err = a.Apply(ctx, step(map[string]any{"target": "dr", "path": "crds"}))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			_, err := a.CRDsEstablished(ctx, step(map[string]any{"target": "dr", "names": []any{"widgets.example.com"}}))
+			return err == nil
+		}, 30*time.Second, 200*time.Millisecond)
+		_, err = a.Apply(ctx, step(map[string]any{"target": "dr", "path": "widgets/w1.yaml"}))
+		require.NoError(t, err)
+	})
+	t.Run("kube.apply of an invalid object is not retryable and says what to fix", func(t *testing.T) {
+		_, err := a.Apply(ctx, step(map[string]any{"target": "dr", "path": "broken"}))
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "fix the manifest")
+		_, err = a.Apply(ctx, step(map[string]any{"target": "dr", "path": "nowhere"}))
+		assert.True(t, isNonRetryable(err))
+	})
+	t.Run("an unknown kube context is not retryable", func(t *testing.T) {
+		_, err := a.Scale(ctx, step(map[string]any{"target": "ghost", "namespace": "x", "replicas": map[string]any{"a": 1}}))
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), `kube context "no-such-context"`)
+	})
+	t.Run("kube.secretsPresent names missing secrets and never returns values", func(t *testing.T) {
+		in := step(map[string]any{"target": "dr", "namespace": "case-management", "names": []any{"case-api-db"}, "keys": map[string]any{"case-api-db": []any{"password"}}})
+		_, err := a.SecretsPresent(ctx, in)
+		require.Error(t, err)
+		assert.False(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "secret case-management/case-api-db does not exist")
+		const planted = "planted-secret-value-7f3a9c"
+		_, err = typed.CoreV1().Secrets("case-management").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "case-api-db"},
+			StringData: map[string]string{"password": planted, "user": "case"}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		res, err := a.SecretsPresent(ctx, in)
+		require.NoError(t, err)
+		out, _ := json.Marshal(res)
+		assert.NotContains(t, string(out), planted)
+		assert.Contains(t, string(out), `"password","user"`)
+	})
+	t.Run("kube.scale and kube.waitReady", func(t *testing.T) {
+		rig.Nodes.CrashLoop("worker-")
+		_, err := a.Apply(ctx, step(map[string]any{"target": "dr", "path": "workloads"}))
+		require.NoError(t, err)
+		scale := step(map[string]any{"target": "dr", "namespace": "case-management", "replicas": map[string]any{"case-api": 2}})
+		res, err := a.Scale(ctx, scale)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{"case-api": 0}, res.Outputs["previousReplicas"])
+		res, err = a.Scale(ctx, scale)
+		require.NoError(t, err, "scaling again is idempotent")
+		assert.Equal(t, map[string]any{"case-api": 2}, res.Outputs["previousReplicas"])
+
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		res, err = a.WaitReady(wctx, step(map[string]any{"target": "dr", "namespace": "case-management", "names": []any{"case-api"}}))
+		require.NoError(t, err)
+		assert.Contains(t, res.Summary, "1 workload(s) ready")
+
+		short, cancel2 := context.WithTimeout(ctx, 4*time.Second)
+		defer cancel2()
+		_, err = a.WaitReady(short, step(map[string]any{"target": "dr", "namespace": "case-management"}))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "deployment/worker (0/1 ready)")
+		assert.Contains(t, err.Error(), "CrashLoopBackOff (container worker, 5 restarts)")
+
+		_, err = a.Scale(ctx, step(map[string]any{"target": "dr", "namespace": "case-management", "replicas": map[string]any{"nope": 1}}))
+		assert.ErrorContains(t, err, "no Deployment or StatefulSet case-management/nope")
+	})
+	t.Run("kube.deleteNamespace waits until gone and is idempotent", func(t *testing.T) {
+		in := step(map[string]any{"target": "dr", "namespace": "case-management"})
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		res, err := a.DeleteNamespace(dctx, in)
+		require.NoError(t, err)
+		assert.Contains(t, res.Summary, "deleted")
+		res, err = a.DeleteNamespace(dctx, in)
+		require.NoError(t, err)
+		assert.Contains(t, res.Summary, "already gone")
+	})
+}
