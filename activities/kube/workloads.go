@@ -226,4 +226,3 @@ func podReason(p *corev1.Pod) string {
 	}
 	return string(p.Status.Phase)
 }
-
