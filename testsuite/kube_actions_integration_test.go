@@ -195,6 +195,12 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, res.Summary, "1 workload(s) ready")
 
+		// let the simulator put the worker pod into CrashLoopBackOff first
+		require.Eventually(t, func() bool {
+			pods, err := typed.CoreV1().Pods("case-management").List(ctx, metav1.ListOptions{LabelSelector: "app=worker"})
+			return err == nil && len(pods.Items) == 1 && len(pods.Items[0].Status.ContainerStatuses) == 1 &&
+				pods.Items[0].Status.ContainerStatuses[0].State.Waiting != nil
+		}, time.Minute, 200*time.Millisecond)
 		short, cancel2 := context.WithTimeout(ctx, 4*time.Second)
 		defer cancel2()
 		_, err = a.WaitReady(short, step(map[string]any{"target": "dr", "namespace": "case-management"}))

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -38,35 +39,53 @@ func (a *Actions) Scale(ctx context.Context, in runbooks.StepInput) (runbooks.St
 	var done []string
 	for _, name := range sortedKeys(args.Replicas) {
 		want := int32(args.Replicas[name])
-		apps := c.Typed.AppsV1()
-		sc, err := apps.Deployments(args.Namespace).GetScale(ctx, name, metav1.GetOptions{})
-		update := func(s *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-			return apps.Deployments(args.Namespace).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
-		}
-		kind := "deployment"
-		if apierrors.IsNotFound(err) {
-			sc, err = apps.StatefulSets(args.Namespace).GetScale(ctx, name, metav1.GetOptions{})
-			update = func(s *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-				return apps.StatefulSets(args.Namespace).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
-			}
-			kind = "statefulset"
-		}
+		var kind string
+		var before int32
+		// Controllers write the same objects: re-read and retry on a conflict.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var err error
+			kind, before, err = scaleOne(ctx, c, args.Namespace, name, want)
+			return err
+		})
 		if apierrors.IsNotFound(err) {
 			return runbooks.StepResult{}, fmt.Errorf("kube.scale: no Deployment or StatefulSet %s/%s (has the workload been restored yet?)", args.Namespace, name)
 		}
 		if err != nil {
 			return runbooks.StepResult{}, classify("kube.scale", err)
 		}
-		previous[name] = int(sc.Spec.Replicas)
-		if sc.Spec.Replicas != want {
-			sc.Spec.Replicas = want
-			if _, err := update(sc); err != nil {
-				return runbooks.StepResult{}, classify("kube.scale", err)
-			}
-		}
-		done = append(done, fmt.Sprintf("%s/%s %d→%d", kind, name, previous[name], want))
+		previous[name] = int(before)
+		done = append(done, fmt.Sprintf("%s/%s %d→%d", kind, name, before, want))
 	}
 	return runbooks.StepResult{Summary: "scaled " + strings.Join(done, ", "), Outputs: map[string]any{"previousReplicas": previous}}, nil
+}
+
+// scaleOne sets one workload's replicas (Deployment first, then StatefulSet)
+// and returns its kind and previous count; a same-count call changes nothing.
+func scaleOne(ctx context.Context, c *Client, ns, name string, want int32) (string, int32, error) {
+	apps := c.Typed.AppsV1()
+	kind := "deployment"
+	sc, err := apps.Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
+	update := func(s *autoscalingv1.Scale) error {
+		_, err := apps.Deployments(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+		return err
+	}
+	if apierrors.IsNotFound(err) {
+		kind = "statefulset"
+		sc, err = apps.StatefulSets(ns).GetScale(ctx, name, metav1.GetOptions{})
+		update = func(s *autoscalingv1.Scale) error {
+			_, err := apps.StatefulSets(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+			return err
+		}
+	}
+	if err != nil {
+		return kind, 0, err
+	}
+	before := sc.Spec.Replicas
+	if before == want {
+		return kind, before, nil
+	}
+	sc.Spec.Replicas = want
+	return kind, before, update(sc)
 }
 
 // WaitArgs are kube.waitReady's arguments.
