@@ -31,7 +31,7 @@ func exactlyOne(names ...string) func(map[string]any) []string {
 
 // table is the whole DESIGN §5 catalogue, in the order people read it.
 var table = []runbooks.ActionSpec{
-	{Name: TerraformApply, Doc: "terraform init + apply of a directory; outputs returned",
+	{Name: TerraformApply, Doc: "terraform init + validate + apply of a directory; outputs returned", Heartbeats: true,
 		Args: []runbooks.ArgSpec{
 			arg("dir", runbooks.ArgString, true, "directory of the terraform configuration"),
 			arg("vars", runbooks.ArgObject, false, "input variables"),

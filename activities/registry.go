@@ -18,6 +18,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/notify"
+	"github.com/lifeboat-dr/lifeboat/activities/terraform"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -59,6 +60,8 @@ type Deps struct {
 	Kube kube.Source
 	// BaseDir resolves relative paths in runbooks (manifests, terraform dirs).
 	BaseDir string
+	// Terraform is the terraform binary; empty leaves terraform.* unimplemented.
+	Terraform string
 }
 
 // Registry is the catalogue of actions, with implementations when built by New.
@@ -93,6 +96,10 @@ func New(d Deps) *Registry {
 		impls[KubeApply], impls[KubeCanI], impls[KubeSecretsPresent] = k.Apply, k.CanI, k.SecretsPresent
 		impls[KubePVCBound], impls[KubeCRDsEstablished], impls[KubeScale] = k.PVCBound, k.CRDsEstablished, k.Scale
 		impls[KubeWaitReady], impls[KubeDeleteNamespace] = k.WaitReady, k.DeleteNamespace
+	}
+	if d.Terraform != "" {
+		tf := &terraform.Actions{Binary: d.Terraform, BaseDir: d.BaseDir}
+		impls[TerraformApply], impls[TerraformOutput] = tf.Apply, tf.Output
 	}
 	for name, fn := range impls {
 		r.impls[name] = withAttempt(fn)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -29,7 +30,7 @@ const DefaultTaskQueue = "lifeboat"
 //	LIFEBOAT_ADDRESS  LIFEBOAT_NAMESPACE  LIFEBOAT_TASK_QUEUE  LIFEBOAT_API_KEY
 //	LIFEBOAT_TLS_CERT LIFEBOAT_TLS_KEY    LIFEBOAT_TLS_CA      LIFEBOAT_TLS_SERVER_NAME
 //	LIFEBOAT_CATALOG (dirs separated by ':')  LIFEBOAT_EVIDENCE_DIR  LIFEBOAT_BASE_DIR
-//	LIFEBOAT_KUBECONFIG (default kubeconfig for runbook targets)
+//	LIFEBOAT_KUBECONFIG (default kubeconfig for runbook targets)  LIFEBOAT_TERRAFORM (terraform binary)
 type Config struct {
 	Temporal TemporalConfig `yaml:"temporal"`
 	// Catalog lists the runbook directories the worker resolves names from.
@@ -41,6 +42,27 @@ type Config struct {
 	BaseDir string `yaml:"baseDir"`
 	// Kube says where the kubeContexts that runbook targets name are found.
 	Kube KubeConfig `yaml:"kube"`
+	// Terraform is the terraform binary (default: terraform on the PATH).
+	Terraform TerraformConfig `yaml:"terraform"`
+}
+
+// TerraformConfig locates terraform.
+type TerraformConfig struct {
+	// Binary is the terraform executable. When empty, terraform on the PATH is
+	// used if there is one; without terraform, terraform.* steps are refused
+	// before a run starts.
+	Binary string `yaml:"binary"`
+}
+
+// TerraformBinary is the terraform the worker will run, or "" if none.
+func (c Config) TerraformBinary() string {
+	if c.Terraform.Binary != "" {
+		return c.Terraform.Binary
+	}
+	if p, err := exec.LookPath("terraform"); err == nil {
+		return p
+	}
+	return ""
 }
 
 // KubeConfig maps runbook kubeContexts to kubeconfig files.
@@ -108,6 +130,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("LIFEBOAT_EVIDENCE_DIR", &cfg.EvidenceDir)
 	env("LIFEBOAT_BASE_DIR", &cfg.BaseDir)
 	env("LIFEBOAT_KUBECONFIG", &cfg.Kube.Kubeconfig)
+	env("LIFEBOAT_TERRAFORM", &cfg.Terraform.Binary)
 	if v := getenv("LIFEBOAT_CATALOG"); v != "" {
 		cfg.Catalog = filepath.SplitList(v)
 	}
@@ -162,6 +185,11 @@ func (c Config) CheckWorker() error {
 			if _, err := os.Stat(ref.Kubeconfig); err != nil {
 				errs = append(errs, fmt.Sprintf("kube.contexts.%s.kubeconfig: %v", name, err))
 			}
+		}
+	}
+	if c.Terraform.Binary != "" {
+		if _, err := exec.LookPath(c.Terraform.Binary); err != nil {
+			errs = append(errs, fmt.Sprintf("terraform.binary %q: %v (install terraform 1.5.x or set LIFEBOAT_TERRAFORM)", c.Terraform.Binary, err))
 		}
 	}
 	if c.Kube.Kubeconfig != "" {

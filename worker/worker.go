@@ -24,6 +24,7 @@ func Registry(cfg Config) *activities.Registry {
 		Getenv:      os.Getenv,
 		BaseDir:     cfg.BaseDir,
 		Kube:        &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts},
+		Terraform:   cfg.TerraformBinary(),
 	})
 }
 
