@@ -54,7 +54,9 @@ func TestTerraformActionsOnTheRig(t *testing.T) {
 	write("infra/dr-network", networkTF)
 	write("infra/broken", `resource "terraform_data" "x" { inptu = 1 }`)
 	a := &terraform.Actions{Binary: bin, BaseDir: base}
-	step := func(args map[string]any) runbooks.StepInput { return runbooks.StepInput{StepID: "dr-network", Args: args} }
+	step := func(args map[string]any) runbooks.StepInput {
+		return runbooks.StepInput{StepID: "dr-network", Args: args}
+	}
 
 	t.Run("apply returns outputs, never sensitive values, and is idempotent", func(t *testing.T) {
 		for i := 0; i < 2; i++ {

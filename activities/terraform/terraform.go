@@ -285,4 +285,3 @@ func keepAlive(ctx context.Context, what string) func() {
 	}()
 	return func() { close(done) }
 }
-
