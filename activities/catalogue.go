@@ -118,6 +118,12 @@ var table = []runbooks.ActionSpec{
 			arg("proxied", runbooks.ArgBool, false, "proxy through Cloudflare"),
 		}},
 	{Name: CloudflareLBFailover, Doc: "fail a load balancer over: disable the primary pool or make the DR pool default",
+		Check: func(args map[string]any) []string {
+			if args["primaryPool"] == nil && args["drPool"] == nil {
+				return []string{"drPool: give drPool (make it the default), primaryPool (disable it), or both"}
+			}
+			return nil
+		},
 		Args: []runbooks.ArgSpec{
 			arg("zone", runbooks.ArgString, true, "zone name"),
 			arg("loadBalancer", runbooks.ArgString, true, "load balancer hostname"),

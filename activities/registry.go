@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/cloudflare"
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
@@ -62,6 +63,10 @@ type Deps struct {
 	BaseDir string
 	// Terraform is the terraform binary; empty leaves terraform.* unimplemented.
 	Terraform string
+	// CloudflareToken returns the API token; nil leaves cloudflare.* unimplemented.
+	CloudflareToken func() (string, error)
+	// CloudflareURL overrides the API base URL (the emulator in tests and demos).
+	CloudflareURL string
 }
 
 // Registry is the catalogue of actions, with implementations when built by New.
@@ -100,6 +105,10 @@ func New(d Deps) *Registry {
 	if d.Terraform != "" {
 		tf := &terraform.Actions{Binary: d.Terraform, BaseDir: d.BaseDir}
 		impls[TerraformApply], impls[TerraformOutput] = tf.Apply, tf.Output
+	}
+	if d.CloudflareToken != nil {
+		c := &cloudflare.Actions{Token: d.CloudflareToken, BaseURL: d.CloudflareURL, HTTP: d.HTTPClient}
+		impls[CloudflareDNSSwitch], impls[CloudflareLBFailover] = c.DNSSwitch, c.LBFailover
 	}
 	for name, fn := range impls {
 		r.impls[name] = withAttempt(fn)

@@ -31,6 +31,7 @@ const DefaultTaskQueue = "lifeboat"
 //	LIFEBOAT_TLS_CERT LIFEBOAT_TLS_KEY    LIFEBOAT_TLS_CA      LIFEBOAT_TLS_SERVER_NAME
 //	LIFEBOAT_CATALOG (dirs separated by ':')  LIFEBOAT_EVIDENCE_DIR  LIFEBOAT_BASE_DIR
 //	LIFEBOAT_KUBECONFIG (default kubeconfig for runbook targets)  LIFEBOAT_TERRAFORM (terraform binary)
+//	LIFEBOAT_CLOUDFLARE_TOKEN_ENV / _TOKEN_FILE (where the API token is)  LIFEBOAT_CLOUDFLARE_URL
 type Config struct {
 	Temporal TemporalConfig `yaml:"temporal"`
 	// Catalog lists the runbook directories the worker resolves names from.
@@ -44,6 +45,42 @@ type Config struct {
 	Kube KubeConfig `yaml:"kube"`
 	// Terraform is the terraform binary (default: terraform on the PATH).
 	Terraform TerraformConfig `yaml:"terraform"`
+	// Cloudflare says where the API token is.
+	Cloudflare CloudflareConfig `yaml:"cloudflare"`
+}
+
+// CloudflareConfig says where the Cloudflare API token is; the token itself
+// never sits in the config file.
+type CloudflareConfig struct {
+	// TokenEnv names the environment variable holding the token.
+	TokenEnv string `yaml:"tokenEnv"`
+	// TokenFile is a file holding the token (e.g. a mounted secret).
+	TokenFile string `yaml:"tokenFile"`
+	// BaseURL overrides the API URL (https://api.cloudflare.com/client/v4).
+	BaseURL string `yaml:"baseURL"`
+}
+
+// Token returns a function reading the token at run time, or nil when no
+// token source is configured (cloudflare.* steps are then refused up front).
+func (c CloudflareConfig) Token(getenv func(string) string) func() (string, error) {
+	switch {
+	case c.TokenFile != "":
+		return func() (string, error) {
+			b, err := os.ReadFile(c.TokenFile)
+			if err != nil {
+				return "", fmt.Errorf("reading the API token file %s: %w", c.TokenFile, err)
+			}
+			return strings.TrimSpace(string(b)), nil
+		}
+	case c.TokenEnv != "":
+		return func() (string, error) {
+			if t := getenv(c.TokenEnv); t != "" {
+				return t, nil
+			}
+			return "", fmt.Errorf("environment variable %s (cloudflare.tokenEnv) is empty on the worker: set it to an API token", c.TokenEnv)
+		}
+	}
+	return nil
 }
 
 // TerraformConfig locates terraform.
@@ -131,6 +168,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("LIFEBOAT_BASE_DIR", &cfg.BaseDir)
 	env("LIFEBOAT_KUBECONFIG", &cfg.Kube.Kubeconfig)
 	env("LIFEBOAT_TERRAFORM", &cfg.Terraform.Binary)
+	env("LIFEBOAT_CLOUDFLARE_TOKEN_ENV", &cfg.Cloudflare.TokenEnv)
+	env("LIFEBOAT_CLOUDFLARE_TOKEN_FILE", &cfg.Cloudflare.TokenFile)
+	env("LIFEBOAT_CLOUDFLARE_URL", &cfg.Cloudflare.BaseURL)
 	if v := getenv("LIFEBOAT_CATALOG"); v != "" {
 		cfg.Catalog = filepath.SplitList(v)
 	}
@@ -190,6 +230,11 @@ func (c Config) CheckWorker() error {
 	if c.Terraform.Binary != "" {
 		if _, err := exec.LookPath(c.Terraform.Binary); err != nil {
 			errs = append(errs, fmt.Sprintf("terraform.binary %q: %v (install terraform 1.5.x or set LIFEBOAT_TERRAFORM)", c.Terraform.Binary, err))
+		}
+	}
+	if tok := c.Cloudflare.Token(os.Getenv); tok != nil {
+		if _, err := tok(); err != nil {
+			errs = append(errs, "cloudflare: "+err.Error())
 		}
 	}
 	if c.Kube.Kubeconfig != "" {

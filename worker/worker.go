@@ -25,6 +25,9 @@ func Registry(cfg Config) *activities.Registry {
 		BaseDir:     cfg.BaseDir,
 		Kube:        &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts},
 		Terraform:   cfg.TerraformBinary(),
+
+		CloudflareToken: cfg.Cloudflare.Token(os.Getenv),
+		CloudflareURL:   cfg.Cloudflare.BaseURL,
 	})
 }
 

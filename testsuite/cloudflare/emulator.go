@@ -208,6 +208,13 @@ func (e *Emulator) Pool(id string) Pool {
 	return *e.pools[id]
 }
 
+// EnablePool re-enables a pool (test setup).
+func (e *Emulator) EnablePool(poolID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pools[poolID].Enabled = true
+}
+
 // LoadBalancer returns a copy of a load balancer.
 func (e *Emulator) LoadBalancer(id string) LoadBalancer {
 	e.mu.Lock()

@@ -1,0 +1,328 @@
+// Package cloudflare implements cloudflare.dnsSwitch and cloudflare.lbFailover
+// with cloudflare-go v6, the maintained major of the official Go SDK.
+package cloudflare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	cf "github.com/cloudflare/cloudflare-go/v6"
+	"github.com/cloudflare/cloudflare-go/v6/dns"
+	"github.com/cloudflare/cloudflare-go/v6/load_balancers"
+	"github.com/cloudflare/cloudflare-go/v6/option"
+	"github.com/cloudflare/cloudflare-go/v6/zones"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Actions calls the Cloudflare API. Token returns the API token at run time
+// (read from the worker's environment or a file; never from a runbook).
+type Actions struct {
+	Token   func() (string, error)
+	BaseURL string // empty: the real API; tests point it at the emulator
+	HTTP    *http.Client
+}
+
+func (a *Actions) client() (*cf.Client, error) {
+	token, err := a.Token()
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("cloudflare: "+err.Error(), "ConfigError", nil)
+	}
+	opts := []option.RequestOption{option.WithAPIToken(token), option.WithMaxRetries(1)}
+	if a.BaseURL != "" {
+		opts = append(opts, option.WithBaseURL(a.BaseURL))
+	}
+	if a.HTTP != nil {
+		opts = append(opts, option.WithHTTPClient(a.HTTP))
+	}
+	return cf.NewClient(opts...), nil
+}
+
+// classify turns an API error into what an on-call engineer can act on:
+// 403 and other 4xx are not retryable; 429 and 5xx are, after Retry-After.
+func classify(what string, err error) error {
+	var apiErr *cf.Error
+	if !errors.As(err, &apiErr) {
+		return fmt.Errorf("cloudflare %s: %w", what, err)
+	}
+	var msgs []string
+	for _, e := range apiErr.Errors {
+		msgs = append(msgs, fmt.Sprintf("%s (code %d)", e.Message, int(e.Code)))
+	}
+	detail := strings.Join(msgs, "; ")
+	switch status := apiErr.StatusCode; {
+	case status == http.StatusForbidden:
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare %s: 403 %s — the API token lacks the permission for this (DNS edit or load-balancer edit on the zone): issue a token with it and retry the step", what, detail), "CloudflareForbidden", nil)
+	case status == http.StatusTooManyRequests || status >= 500:
+		delay := time.Duration(0)
+		if apiErr.Response != nil {
+			if s, err := strconv.Atoi(apiErr.Response.Header.Get("Retry-After")); err == nil {
+				delay = time.Duration(s) * time.Second
+			}
+		}
+		return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("cloudflare %s: %d %s (retrying)", what, status, detail), "CloudflareUnavailable",
+			temporal.ApplicationErrorOptions{NextRetryDelay: delay})
+	case status >= 400:
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare %s: %d %s — fix the step's arguments", what, status, detail), "CloudflareRejected", nil)
+	}
+	return fmt.Errorf("cloudflare %s: %w", what, err)
+}
+
+func (a *Actions) zone(ctx context.Context, c *cf.Client, name string) (zones.Zone, error) {
+	page, err := c.Zones.List(ctx, zones.ZoneListParams{Name: cf.F(name)})
+	if err != nil {
+		return zones.Zone{}, classify("list zones", err)
+	}
+	for _, z := range page.Result {
+		if z.Name == name {
+			return z, nil
+		}
+	}
+	return zones.Zone{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare: zone %s not found (or not visible to this token)", name), "CloudflareZoneNotFound", nil)
+}
+
+// DNSSwitchArgs are cloudflare.dnsSwitch's arguments.
+type DNSSwitchArgs struct {
+	Zone    string `json:"zone"`
+	Record  string `json:"record"`
+	To      string `json:"to"`
+	Type    string `json:"type"`
+	TTL     int    `json:"ttl"`
+	Proxied *bool  `json:"proxied"`
+}
+
+// recordValue is what a record pointed at, before or after the switch.
+type recordValue struct {
+	Type    string `json:"type"`
+	Content string `json:"content"`
+	TTL     int    `json:"ttl"`
+	Proxied bool   `json:"proxied"`
+}
+
+func (v recordValue) asMap() map[string]any {
+	return map[string]any{"type": v.Type, "content": v.Content, "ttl": v.TTL, "proxied": v.Proxied}
+}
+
+// commentPrefix marks the record's comment with the value it had before
+// lifeboat switched it, so a retried switch still reports the true previous value.
+const commentPrefix = "lifeboat previous="
+
+// DNSSwitch points a record at the DR target with the runbook's TTL, reads it
+// back, and returns the previous value for a failback step. Switching a record
+// that already points at the target changes nothing.
+func (a *Actions) DNSSwitch(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args DNSSwitchArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+	}
+	want := recordValue{Type: args.Type, Content: args.To, TTL: args.TTL}
+	if want.Type == "" {
+		want.Type = inferType(args.To)
+	}
+	if want.TTL == 0 {
+		want.TTL = 1
+	}
+	c, err := a.client()
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	z, err := a.zone(ctx, c, args.Zone)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	page, err := c.DNS.Records.List(ctx, dns.RecordListParams{ZoneID: cf.F(z.ID), Name: cf.F(dns.RecordListParamsName{Exact: cf.F(args.Record)})})
+	if err != nil {
+		return runbooks.StepResult{}, classify("list records", err)
+	}
+	var current *dns.RecordResponse
+	for i := range page.Result {
+		if r := page.Result[i]; r.Name == args.Record && (r.Type == "A" || r.Type == "AAAA" || r.Type == "CNAME") {
+			current = &page.Result[i]
+		}
+	}
+	var previous recordValue
+	var id string
+	if current != nil {
+		previous = recordValue{Type: string(current.Type), Content: current.Content, TTL: int(current.TTL), Proxied: current.Proxied}
+		if p, ok := parsePrevious(current.Comment); ok {
+			previous = p // an earlier attempt already switched it
+		}
+		if args.Proxied == nil {
+			want.Proxied = current.Proxied
+		}
+		id = current.ID
+	}
+	if args.Proxied != nil {
+		want.Proxied = *args.Proxied
+	}
+	comment := commentPrefix + formatPrevious(previous) + " (" + in.WorkflowID + "/" + in.StepID + ")"
+	switch {
+	case current != nil && string(current.Type) == want.Type && current.Content == want.Content && int(current.TTL) == want.TTL && current.Proxied == want.Proxied:
+		// already switched: nothing to change
+	case current != nil && string(current.Type) == want.Type:
+		_, err = c.DNS.Records.Edit(ctx, id, dns.RecordEditParams{ZoneID: cf.F(z.ID), Body: dns.RecordEditParamsBody{
+			Name: cf.F(args.Record), Type: cf.F(dns.RecordEditParamsBodyType(want.Type)), Content: cf.F(want.Content),
+			TTL: cf.F(dns.TTL(want.TTL)), Proxied: cf.F(want.Proxied), Comment: cf.F(comment)}})
+		if err != nil {
+			return runbooks.StepResult{}, classify("edit "+args.Record, err)
+		}
+	default:
+		if current != nil { // a CNAME cannot sit beside an A record: replace it
+			if _, err := c.DNS.Records.Delete(ctx, id, dns.RecordDeleteParams{ZoneID: cf.F(z.ID)}); err != nil {
+				return runbooks.StepResult{}, classify("delete "+args.Record, err)
+			}
+		}
+		created, err := c.DNS.Records.New(ctx, dns.RecordNewParams{ZoneID: cf.F(z.ID), Body: dns.RecordNewParamsBody{
+			Name: cf.F(args.Record), Type: cf.F(dns.RecordNewParamsBodyType(want.Type)), Content: cf.F(want.Content),
+			TTL: cf.F(dns.TTL(want.TTL)), Proxied: cf.F(want.Proxied), Comment: cf.F(comment)}})
+		if err != nil {
+			return runbooks.StepResult{}, classify("create "+args.Record, err)
+		}
+		id = created.ID
+	}
+	got, err := c.DNS.Records.Get(ctx, id, dns.RecordGetParams{ZoneID: cf.F(z.ID)})
+	if err != nil {
+		return runbooks.StepResult{}, classify("read back "+args.Record, err)
+	}
+	if got.Content != want.Content || int(got.TTL) != want.TTL {
+		return runbooks.StepResult{}, fmt.Errorf("cloudflare: %s reads back as %s %s ttl %d, not %s ttl %d", args.Record, got.Type, got.Content, int(got.TTL), want.Content, want.TTL)
+	}
+	return runbooks.StepResult{
+		Summary: fmt.Sprintf("%s %s → %s (ttl %d; was %s %s)", args.Record, want.Type, want.Content, want.TTL, orNone(previous.Type), orNone(previous.Content)),
+		Outputs: map[string]any{"recordId": id, "previous": previous.asMap(), "current": want.asMap()},
+	}, nil
+}
+
+func inferType(to string) string {
+	if ip := net.ParseIP(to); ip != nil {
+		if ip.To4() != nil {
+			return "A"
+		}
+		return "AAAA"
+	}
+	return "CNAME"
+}
+
+func formatPrevious(v recordValue) string {
+	if v.Type == "" {
+		return "none"
+	}
+	return fmt.Sprintf("%s:%s:%d:%t", v.Type, v.Content, v.TTL, v.Proxied)
+}
+
+func parsePrevious(comment string) (recordValue, bool) {
+	if !strings.HasPrefix(comment, commentPrefix) {
+		return recordValue{}, false
+	}
+	s, _, _ := strings.Cut(strings.TrimPrefix(comment, commentPrefix), " ")
+	if s == "none" {
+		return recordValue{}, true
+	}
+	parts := strings.Split(s, ":")
+	if len(parts) != 4 {
+		return recordValue{}, false
+	}
+	ttl, _ := strconv.Atoi(parts[2])
+	return recordValue{Type: parts[0], Content: parts[1], TTL: ttl, Proxied: parts[3] == "true"}, true
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// LBFailoverArgs are cloudflare.lbFailover's arguments.
+type LBFailoverArgs struct {
+	Zone         string `json:"zone"`
+	LoadBalancer string `json:"loadBalancer"`
+	PrimaryPool  string `json:"primaryPool"`
+	DRPool       string `json:"drPool"`
+}
+
+// LBFailover disables the primary pool and/or makes the DR pool the first
+// default pool, returning the previous pool order and state for a failback.
+func (a *Actions) LBFailover(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args LBFailoverArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+	}
+	c, err := a.client()
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	z, err := a.zone(ctx, c, args.Zone)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	lbs, err := c.LoadBalancers.List(ctx, load_balancers.LoadBalancerListParams{ZoneID: cf.F(z.ID)})
+	if err != nil {
+		return runbooks.StepResult{}, classify("list load balancers", err)
+	}
+	var lb *load_balancers.LoadBalancer
+	for i := range lbs.Result {
+		if lbs.Result[i].Name == args.LoadBalancer {
+			lb = &lbs.Result[i]
+		}
+	}
+	if lb == nil {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare: no load balancer %s in zone %s", args.LoadBalancer, args.Zone), "CloudflareNotFound", nil)
+	}
+	pools, err := c.LoadBalancers.Pools.List(ctx, load_balancers.PoolListParams{AccountID: cf.F(z.Account.ID)})
+	if err != nil {
+		return runbooks.StepResult{}, classify("list pools", err)
+	}
+	byName := map[string]load_balancers.Pool{}
+	for _, p := range pools.Result {
+		byName[p.Name] = p
+	}
+	pool := func(name string) (load_balancers.Pool, error) {
+		p, ok := byName[name]
+		if !ok {
+			return p, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare: no pool %q in the account of %s", name, args.Zone), "CloudflareNotFound", nil)
+		}
+		return p, nil
+	}
+	outputs := map[string]any{"previousDefaultPools": append([]string(nil), lb.DefaultPools...)}
+	var did []string
+	if args.DRPool != "" {
+		dr, err := pool(args.DRPool)
+		if err != nil {
+			return runbooks.StepResult{}, err
+		}
+		if len(lb.DefaultPools) == 0 || lb.DefaultPools[0] != dr.ID {
+			order := []string{dr.ID}
+			for _, id := range lb.DefaultPools {
+				if id != dr.ID {
+					order = append(order, id)
+				}
+			}
+			if _, err := c.LoadBalancers.Edit(ctx, lb.ID, load_balancers.LoadBalancerEditParams{ZoneID: cf.F(z.ID), DefaultPools: cf.F(order)}); err != nil {
+				return runbooks.StepResult{}, classify("edit load balancer "+args.LoadBalancer, err)
+			}
+		}
+		did = append(did, args.DRPool+" is the default pool")
+	}
+	if args.PrimaryPool != "" {
+		p, err := pool(args.PrimaryPool)
+		if err != nil {
+			return runbooks.StepResult{}, err
+		}
+		outputs["primaryWasEnabled"] = p.Enabled
+		if p.Enabled {
+			if _, err := c.LoadBalancers.Pools.Edit(ctx, p.ID, load_balancers.PoolEditParams{AccountID: cf.F(z.Account.ID), Enabled: cf.F(false)}); err != nil {
+				return runbooks.StepResult{}, classify("disable pool "+args.PrimaryPool, err)
+			}
+		}
+		did = append(did, args.PrimaryPool+" disabled")
+	}
+	return runbooks.StepResult{Summary: args.LoadBalancer + ": " + strings.Join(did, ", "), Outputs: outputs}, nil
+}

@@ -1,0 +1,160 @@
+package cloudflare_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/activities/cloudflare"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	emu "github.com/lifeboat-dr/lifeboat/testsuite/cloudflare"
+)
+
+func appErr(t *testing.T, err error) *temporal.ApplicationError {
+	t.Helper()
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(err, &ae), "want an application error, got %v", err)
+	return ae
+}
+
+func setup(t *testing.T, token string) (*emu.Emulator, *emu.Zone, *cloudflare.Actions) {
+	e, err := emu.Start()
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	e.AddToken("dns-token", emu.ZoneRead, emu.DNSEdit)
+	e.AddToken("lb-token", emu.ZoneRead, emu.LBEdit)
+	e.AddToken("read-only", emu.ZoneRead)
+	z := e.AddZone("example.com")
+	a := &cloudflare.Actions{Token: func() (string, error) { return token, nil }, BaseURL: e.URL}
+	return e, z, a
+}
+
+func switchIn(to string) runbooks.StepInput {
+	return runbooks.StepInput{WorkflowID: "lifeboat-x-failover-abc123", StepID: "shift-traffic",
+		Args: map[string]any{"zone": "example.com", "record": "case.example.com", "to": to, "ttl": 30}}
+}
+
+func TestDNSSwitchPointsAtDRAndReturnsThePreviousValue(t *testing.T) {
+	e, z, a := setup(t, "dns-token")
+	e.AddRecord(z, "CNAME", "case.example.com", "primary-lb.ca-central-1.example.com", 300)
+	ctx := context.Background()
+
+	res, err := a.DNSSwitch(ctx, switchIn("dr-lb.ca-west-1.example.com"))
+	require.NoError(t, err)
+	prev := map[string]any{"type": "CNAME", "content": "primary-lb.ca-central-1.example.com", "ttl": 300, "proxied": false}
+	assert.Equal(t, prev, res.Outputs["previous"])
+	recs := e.Records(z, "case.example.com")
+	require.Len(t, recs, 1)
+	assert.Equal(t, "dr-lb.ca-west-1.example.com", recs[0].Content)
+	assert.Equal(t, 30, recs[0].TTL)
+
+	// a retry (e.g. after a worker crash) changes nothing and still reports the true previous value
+	calls := len(e.Calls())
+	res, err = a.DNSSwitch(ctx, switchIn("dr-lb.ca-west-1.example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, prev, res.Outputs["previous"])
+	for _, c := range e.Calls()[calls:] {
+		assert.NotContains(t, c, "PATCH", "an idempotent re-run must not write")
+	}
+
+	// a failback step restores the previous value
+	res, err = a.DNSSwitch(ctx, switchIn("primary-lb.ca-central-1.example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, "primary-lb.ca-central-1.example.com", e.Records(z, "case.example.com")[0].Content)
+}
+
+func TestDNSSwitchFromAnARecordToACNAME(t *testing.T) {
+	e, z, a := setup(t, "dns-token")
+	e.AddRecord(z, "A", "case.example.com", "203.0.113.10", 60)
+	res, err := a.DNSSwitch(context.Background(), switchIn("dr-lb.example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, "A", res.Outputs["previous"].(map[string]any)["type"])
+	recs := e.Records(z, "case.example.com")
+	require.Len(t, recs, 1)
+	assert.Equal(t, "CNAME", recs[0].Type)
+}
+
+func TestDNSSwitchWithATokenWithoutDNSEditIsNotRetryable(t *testing.T) {
+	e, z, a := setup(t, "read-only")
+	e.AddRecord(z, "CNAME", "case.example.com", "primary.example.com", 300)
+	_, err := a.DNSSwitch(context.Background(), switchIn("dr.example.com"))
+	ae := appErr(t, err)
+	assert.True(t, ae.NonRetryable())
+	assert.Contains(t, err.Error(), "403")
+	assert.Contains(t, err.Error(), "the API token lacks the permission")
+	assert.Equal(t, "primary.example.com", e.Records(z, "case.example.com")[0].Content)
+}
+
+func TestDNSSwitchRateLimitedIsRetryableAfterRetryAfter(t *testing.T) {
+	e, z, a := setup(t, "dns-token")
+	e.AddRecord(z, "CNAME", "case.example.com", "primary.example.com", 300)
+	e.FailNext(3, 429, 2, "dns_records") // more than the SDK's own retry
+	_, err := a.DNSSwitch(context.Background(), switchIn("dr.example.com"))
+	ae := appErr(t, err)
+	assert.False(t, ae.NonRetryable())
+	assert.Equal(t, 2*time.Second, ae.NextRetryDelay())
+	e.FailNext(0, 0, 0, "")
+	// the activity's next attempt goes through once the limit lifts
+	for i := 0; i < 3; i++ {
+		if _, err = a.DNSSwitch(context.Background(), switchIn("dr.example.com")); err == nil {
+			break
+		}
+	}
+	require.NoError(t, err)
+	assert.Equal(t, "dr.example.com", e.Records(z, "case.example.com")[0].Content)
+}
+
+func TestDNSSwitchServerErrorIsRetryable(t *testing.T) {
+	e, z, a := setup(t, "dns-token")
+	e.AddRecord(z, "CNAME", "case.example.com", "primary.example.com", 300)
+	e.FailNext(3, 503, 0, "")
+	_, err := a.DNSSwitch(context.Background(), switchIn("dr.example.com"))
+	assert.False(t, appErr(t, err).NonRetryable())
+}
+
+func TestDNSSwitchBadInputIsNotRetryable(t *testing.T) {
+	_, _, a := setup(t, "dns-token")
+	in := switchIn("dr.example.com")
+	in.Args["zone"] = "example.org"
+	_, err := a.DNSSwitch(context.Background(), in)
+	assert.True(t, appErr(t, err).NonRetryable())
+	assert.Contains(t, err.Error(), "zone example.org not found")
+
+	in = switchIn("dr.example.com")
+	in.Args["ttl"] = 5
+	_, err = a.DNSSwitch(context.Background(), in)
+	assert.True(t, appErr(t, err).NonRetryable())
+	assert.Contains(t, err.Error(), "Invalid TTL")
+}
+
+func TestLBFailover(t *testing.T) {
+	e, z, a := setup(t, "lb-token")
+	primary := e.AddPool("primary", true)
+	dr := e.AddPool("dr", true)
+	lb := e.AddLoadBalancer(z, "lb.example.com", []string{primary.ID, dr.ID}, dr.ID)
+	in := runbooks.StepInput{Args: map[string]any{"zone": "example.com", "loadBalancer": "lb.example.com", "drPool": "dr", "primaryPool": "primary"}}
+	for i := 0; i < 2; i++ { // the second run is a no-op
+		res, err := a.LBFailover(context.Background(), in)
+		require.NoError(t, err)
+		assert.Contains(t, res.Summary, "dr is the default pool, primary disabled")
+	}
+	assert.Equal(t, []string{dr.ID, primary.ID}, e.LoadBalancer(lb.ID).DefaultPools)
+	assert.False(t, e.Pool(primary.ID).Enabled)
+
+	in.Args["drPool"] = "nope"
+	_, err := a.LBFailover(context.Background(), in)
+	assert.True(t, appErr(t, err).NonRetryable())
+	assert.Contains(t, err.Error(), `no pool "nope"`)
+
+	dnsOnly := &cloudflare.Actions{Token: func() (string, error) { return "dns-token", nil }, BaseURL: e.URL}
+	in.Args["drPool"] = "dr"
+	e.EnablePool(primary.ID)
+	_, err = dnsOnly.LBFailover(context.Background(), in)
+	assert.True(t, appErr(t, err).NonRetryable())
+	assert.Contains(t, err.Error(), "403")
+}
