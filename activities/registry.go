@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/notify"
 	"github.com/lifeboat-dr/lifeboat/activities/terraform"
+	"github.com/lifeboat-dr/lifeboat/activities/velero"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -101,6 +102,8 @@ func New(d Deps) *Registry {
 		impls[KubeApply], impls[KubeCanI], impls[KubeSecretsPresent] = k.Apply, k.CanI, k.SecretsPresent
 		impls[KubePVCBound], impls[KubeCRDsEstablished], impls[KubeScale] = k.PVCBound, k.CRDsEstablished, k.Scale
 		impls[KubeWaitReady], impls[KubeDeleteNamespace] = k.WaitReady, k.DeleteNamespace
+		v := &velero.Actions{Source: d.Kube}
+		impls[VeleroRestore], impls[VeleroLatestBackup] = v.Restore, v.LatestBackup
 	}
 	if d.Terraform != "" {
 		tf := &terraform.Actions{Binary: d.Terraform, BaseDir: d.BaseDir}

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -48,3 +49,12 @@ func (a *Actions) clientFor(in runbooks.StepInput, target string) (*Client, erro
 	}
 	return c, nil
 }
+
+// ClientFor resolves a step's target to a cluster client; other actions that
+// work through Kubernetes (velero, argocd) use it too.
+func ClientFor(src Source, in runbooks.StepInput, target string) (*Client, error) {
+	return (&Actions{Source: src}).clientFor(in, target)
+}
+
+// Heartbeat records progress when running as an activity.
+func Heartbeat(ctx context.Context, details string) { heartbeat(ctx, details) }

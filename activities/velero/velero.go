@@ -1,0 +1,269 @@
+// Package velero implements velero.restore and velero.latestBackup through
+// the Velero CRDs of the target cluster.
+package velero
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+var (
+	backupGVR  = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
+	restoreGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}
+)
+
+// Actions implements the velero.* actions.
+type Actions struct {
+	Source kube.Source
+	// Poll is how often waits look again (default 1s).
+	Poll time.Duration
+}
+
+// RestoreArgs are velero.restore's arguments.
+type RestoreArgs struct {
+	Target            string            `json:"target"`
+	Backup            string            `json:"backup"`
+	Schedule          string            `json:"schedule"`
+	Namespaces        []string          `json:"namespaces"`
+	NamespaceMappings map[string]string `json:"namespaceMappings"`
+	VeleroNamespace   string            `json:"veleroNamespace"`
+}
+
+// RestoreName is the Restore a step creates: derived from the workflow and
+// step ids, so a retry (even on another worker after a crash) finds it again.
+func RestoreName(workflowID, stepID string) string {
+	sum := sha256.Sum256([]byte(workflowID + "/" + stepID))
+	step := strings.Trim(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(stepID)), "-")
+	if len(step) > 40 {
+		step = step[:40]
+	}
+	return "lifeboat-" + step + "-" + hex.EncodeToString(sum[:])[:10]
+}
+
+func (a *Actions) poll() time.Duration {
+	if a.Poll > 0 {
+		return a.Poll
+	}
+	return time.Second
+}
+
+// Restore creates (or, on a retry, finds) the step's Restore and waits for it.
+// Completed returns the backup's completion time as the recovery point;
+// PartiallyFailed and Failed fail the step with Velero's counts and reasons.
+func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args RestoreArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+	}
+	vns := args.VeleroNamespace
+	if vns == "" {
+		vns = "velero"
+	}
+	c, err := kube.ClientFor(a.Source, in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	res := c.Dynamic.Resource(restoreGVR).Namespace(vns)
+	name := RestoreName(in.WorkflowID, in.StepID)
+	r, err := res.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		r, err = res.Create(ctx, restoreObject(name, vns, args, mappings(args, in.NamespaceMappings)), metav1.CreateOptions{})
+	}
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("velero.restore: %w (is Velero installed in namespace %s of the target cluster?)", err, vns)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-min(2*time.Second, time.Until(dl)/5)))
+		defer cancel()
+	}
+	start := time.Now()
+	for {
+		phase, _, _ := unstructured.NestedString(r.Object, "status", "phase")
+		restored, _, _ := unstructured.NestedInt64(r.Object, "status", "progress", "itemsRestored")
+		total, _, _ := unstructured.NestedInt64(r.Object, "status", "progress", "totalItems")
+		warnings, _, _ := unstructured.NestedInt64(r.Object, "status", "warnings")
+		errs, _, _ := unstructured.NestedInt64(r.Object, "status", "errors")
+		backup, _, _ := unstructured.NestedString(r.Object, "spec", "backupName")
+		switch phase {
+		case "Completed":
+			return a.completed(ctx, c, vns, name, backup, restored, warnings)
+		case "PartiallyFailed":
+			reason, _, _ := unstructured.NestedString(r.Object, "status", "failureReason")
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"velero restore %s of backup %s PartiallyFailed: %d warning(s), %d error(s) (first: %s) — inspect with `velero restore describe %s --details`; fix the cause, then retry or skip the step",
+				name, backup, warnings, errs, reason, name), "RestorePartiallyFailed", nil)
+		case "Failed", "FailedValidation":
+			reasons, _, _ := unstructured.NestedStringSlice(r.Object, "status", "validationErrors")
+			reason, _, _ := unstructured.NestedString(r.Object, "status", "failureReason")
+			if reason != "" {
+				reasons = append(reasons, reason)
+			}
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("velero restore %s %s: %s — check the backup or schedule name and the backup storage location",
+				name, phase, strings.Join(reasons, "; ")), "RestoreFailed", nil)
+		}
+		kube.Heartbeat(ctx, fmt.Sprintf("restore %s %s: %d/%d items", name, orNew(phase), restored, total))
+		select {
+		case <-ctx.Done():
+			return runbooks.StepResult{}, fmt.Errorf("velero restore %s still %s after %s (%d/%d items); it goes on in the cluster and a retry waits on the same Restore",
+				name, orNew(phase), time.Since(start).Round(time.Second), restored, total)
+		case <-time.After(a.poll()):
+		}
+		if r, err = res.Get(ctx, name, metav1.GetOptions{}); err != nil && ctx.Err() == nil {
+			return runbooks.StepResult{}, fmt.Errorf("velero.restore: reading %s: %w", name, err)
+		}
+	}
+}
+
+func orNew(phase string) string {
+	if phase == "" {
+		return "New"
+	}
+	return phase
+}
+
+func (a *Actions) completed(ctx context.Context, c *kube.Client, vns, name, backup string, restored, warnings int64) (runbooks.StepResult, error) {
+	b, err := c.Dynamic.Resource(backupGVR).Namespace(vns).Get(ctx, backup, metav1.GetOptions{})
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("velero.restore: restore %s completed but its backup %s cannot be read for the recovery point: %w", name, backup, err)
+	}
+	at, err := time.Parse(time.RFC3339, completion(b))
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("velero.restore: backup %s has no completion time", backup)
+	}
+	return runbooks.StepResult{
+		Summary:       fmt.Sprintf("restore %s of %s completed: %d item(s), %d warning(s)", name, backup, restored, warnings),
+		Outputs:       map[string]any{"restore": name, "backup": backup, "itemsRestored": restored, "warnings": warnings},
+		RecoveryPoint: &at, RecoveryPointName: backup,
+	}, nil
+}
+
+func completion(u *unstructured.Unstructured) string {
+	s, _, _ := unstructured.NestedString(u.Object, "status", "completionTimestamp")
+	return s
+}
+
+// mappings merges the step's own mappings with the drill's, keeping the
+// drill's only for the namespaces the restore includes.
+func mappings(args RestoreArgs, drill map[string]string) map[string]any {
+	out := map[string]any{}
+	include := map[string]bool{}
+	for _, ns := range args.Namespaces {
+		include[ns] = true
+	}
+	for from, to := range drill {
+		if len(include) == 0 || include[from] {
+			out[from] = to
+		}
+	}
+	for from, to := range args.NamespaceMappings {
+		out[from] = to
+	}
+	return out
+}
+
+func restoreObject(name, vns string, args RestoreArgs, mapping map[string]any) *unstructured.Unstructured {
+	spec := map[string]any{}
+	if args.Backup != "" {
+		spec["backupName"] = args.Backup
+	} else {
+		spec["scheduleName"] = args.Schedule
+	}
+	if len(args.Namespaces) > 0 {
+		ns := make([]any, len(args.Namespaces))
+		for i, n := range args.Namespaces {
+			ns[i] = n
+		}
+		spec["includedNamespaces"] = ns
+	}
+	if len(mapping) > 0 {
+		spec["namespaceMapping"] = mapping
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "velero.io/v1", "kind": "Restore",
+		"metadata": map[string]any{"name": name, "namespace": vns, "labels": map[string]any{"app.kubernetes.io/managed-by": "lifeboat"}},
+		"spec":     spec,
+	}}
+}
+
+// LatestArgs are velero.latestBackup's arguments.
+type LatestArgs struct {
+	Target          string `json:"target"`
+	Schedule        string `json:"schedule"`
+	MaxAge          string `json:"maxAge"`
+	VeleroNamespace string `json:"veleroNamespace"`
+}
+
+// LatestBackup finds the schedule's newest completed backup and fails when it
+// is older than maxAge (default: the runbook's RPO).
+func (a *Actions) LatestBackup(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args LatestArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+	}
+	vns := args.VeleroNamespace
+	if vns == "" {
+		vns = "velero"
+	}
+	maxAge := in.RPO.D()
+	if args.MaxAge != "" {
+		d, err := runbooks.ParseDuration(args.MaxAge)
+		if err != nil {
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("velero.latestBackup: maxAge: "+err.Error(), "InvalidArgument", nil)
+		}
+		maxAge = d.D()
+	}
+	c, err := kube.ClientFor(a.Source, in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	list, err := c.Dynamic.Resource(backupGVR).Namespace(vns).List(ctx, metav1.ListOptions{LabelSelector: "velero.io/schedule-name=" + args.Schedule})
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("velero.latestBackup: %w (is Velero installed in namespace %s?)", err, vns)
+	}
+	var done []unstructured.Unstructured
+	for _, b := range list.Items {
+		if p, _, _ := unstructured.NestedString(b.Object, "status", "phase"); p == "Completed" {
+			done = append(done, b)
+		}
+	}
+	if len(done) == 0 {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("velero.latestBackup: schedule %s has no completed backup — there is nothing to restore from", args.Schedule), "NoBackup", nil)
+	}
+	sort.Slice(done, func(i, j int) bool { return completion(&done[i]) > completion(&done[j]) })
+	latest := done[0]
+	at, err := time.Parse(time.RFC3339, completion(&latest))
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("velero.latestBackup: backup %s has no completion time", latest.GetName())
+	}
+	age := time.Since(at).Round(time.Second)
+	if maxAge > 0 && age > maxAge {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"velero.latestBackup: the latest backup of %s (%s) is %s old, older than %s: restoring it would break the RPO — check the schedule (velero schedule describe %s) or accept the loss and skip this step",
+			args.Schedule, latest.GetName(), age, runbooks.Duration(maxAge), args.Schedule), "BackupTooOld", nil)
+	}
+	return runbooks.StepResult{
+		Summary:       fmt.Sprintf("latest backup %s is %s old (limit %s)", latest.GetName(), age, runbooks.Duration(maxAge)),
+		Outputs:       map[string]any{"backup": latest.GetName(), "ageSeconds": int64(age.Seconds())},
+		RecoveryPoint: &at, RecoveryPointName: latest.GetName(),
+	}, nil
+}
