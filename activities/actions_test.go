@@ -21,6 +21,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/notify"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -142,6 +143,12 @@ func TestRegistryDeclaresTheWholeCatalogue(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, []string{"http.check", "notify.webhook", "manual.task", "evidence.store"}, implemented)
+
+	full := activities.New(activities.Deps{Kube: &kube.KubeconfigSource{}, Terraform: "terraform",
+		CloudflareToken: func() (string, error) { return "t", nil }})
+	for _, n := range design {
+		assert.True(t, full.Implemented(n), "%s has no implementation", n)
+	}
 }
 
 func TestResolverRefusesUnimplementedActionsExceptInTabletop(t *testing.T) {

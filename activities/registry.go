@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/argocd"
 	"github.com/lifeboat-dr/lifeboat/activities/cloudflare"
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
@@ -104,6 +105,7 @@ func New(d Deps) *Registry {
 		impls[KubeWaitReady], impls[KubeDeleteNamespace] = k.WaitReady, k.DeleteNamespace
 		v := &velero.Actions{Source: d.Kube}
 		impls[VeleroRestore], impls[VeleroLatestBackup] = v.Restore, v.LatestBackup
+		impls[ArgoCDSync] = (&argocd.Actions{Source: d.Kube}).Sync
 	}
 	if d.Terraform != "" {
 		tf := &terraform.Actions{Binary: d.Terraform, BaseDir: d.BaseDir}
