@@ -199,7 +199,7 @@ func StartKube(ctx context.Context, o KubeOptions) (*Kube, error) {
 		"--kubeconfig", k.Kubeconfig, "--authentication-kubeconfig", k.Kubeconfig, "--authorization-kubeconfig", k.Kubeconfig,
 		"--service-account-private-key-file", certs.SAKey, "--root-ca-file", certs.CA,
 		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", "0",
-		"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route,-persistentvolume-binder,-attachdetach,-persistentvolume-expander",
+		"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route,-attachdetach,-persistentvolume-expander",
 		"--v=0")
 	if err != nil {
 		return nil, err

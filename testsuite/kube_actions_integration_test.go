@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -210,6 +211,24 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 
 		_, err = a.Scale(ctx, step(map[string]any{"target": "dr", "namespace": "case-management", "replicas": map[string]any{"nope": 1}}))
 		assert.ErrorContains(t, err, "no Deployment or StatefulSet case-management/nope")
+	})
+	t.Run("kube.pvcBound waits for the binder", func(t *testing.T) {
+		in := step(map[string]any{"target": "dr", "namespace": "case-management", "names": []any{"case-data"}})
+		_, err := a.PVCBound(ctx, in)
+		require.Error(t, err)
+		assert.False(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "case-data (missing)")
+		_, err = typed.CoreV1().PersistentVolumeClaims("case-management").Create(ctx, &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "case-data"},
+			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { _, err := a.PVCBound(ctx, in); return err == nil }, time.Minute, 250*time.Millisecond,
+			"the claim was never bound by the real persistentvolume-binder")
+		res, err := a.PVCBound(ctx, step(map[string]any{"target": "dr", "namespace": "case-management"}))
+		require.NoError(t, err)
+		assert.Equal(t, "1 claim(s) bound in case-management", res.Summary)
 	})
 	t.Run("kube.deleteNamespace waits until gone and is idempotent", func(t *testing.T) {
 		in := step(map[string]any{"target": "dr", "namespace": "case-management"})

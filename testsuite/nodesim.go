@@ -114,7 +114,40 @@ func (s *NodeSim) loop(ctx context.Context) {
 	}
 }
 
+// provision stands in for a CSI driver: for every pending claim without a
+// volume it creates a matching PersistentVolume pre-bound to the claim, which
+// the real persistentvolume-binder controller then binds.
+func (s *NodeSim) provision(ctx context.Context) {
+	claims, err := s.client.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, c := range claims.Items {
+		if c.Status.Phase != corev1.ClaimPending || c.Spec.VolumeName != "" || c.DeletionTimestamp != nil {
+			continue
+		}
+		size := c.Spec.Resources.Requests[corev1.ResourceStorage]
+		class := ""
+		if c.Spec.StorageClassName != nil {
+			class = *c.Spec.StorageClassName
+		}
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: "pv-" + string(c.UID)[:13]},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
+				AccessModes:                   c.Spec.AccessModes,
+				StorageClassName:              class,
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: c.Namespace, Name: c.Name, UID: c.UID},
+				PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/lifeboat-rig/" + string(c.UID)}},
+			},
+		}
+		_, _ = s.client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+	}
+}
+
 func (s *NodeSim) tick(ctx context.Context) {
+	s.provision(ctx)
 	pods, err := s.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return
