@@ -143,6 +143,9 @@ func StartKube(ctx context.Context, o KubeOptions) (*Kube, error) {
 	if o.Context == "" {
 		o.Context = "lifeboat-rig"
 	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
 	certs, err := newPKI(o.Dir)
 	if err != nil {
 		return nil, err
