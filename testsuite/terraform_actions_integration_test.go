@@ -66,7 +66,11 @@ func TestTerraformActionsOnTheRig(t *testing.T) {
 			assert.Equal(t, "10.20.0.0/16", res.Outputs["cidr"])
 			assert.Equal(t, "(sensitive)", res.Outputs["admin_password"])
 		}
-		res, err := a.Output(ctx, step(map[string]any{"dir": "infra/dr-network", "names": []any{"vpc_id"}}))
+		require.NoError(t, os.WriteFile(filepath.Join(base, "infra/dr-network/dr.tfvars"), []byte("cidr = \"10.99.0.0/16\"\n"), 0o644))
+		res, err := a.Apply(ctx, step(map[string]any{"dir": "infra/dr-network", "vars": map[string]any{"region": "ca-west-1"}, "varFiles": []any{"dr.tfvars"}}))
+		require.NoError(t, err)
+		assert.Equal(t, "10.99.0.0/16", res.Outputs["cidr"], "the var file is applied")
+		res, err = a.Output(ctx, step(map[string]any{"dir": "infra/dr-network", "names": []any{"vpc_id"}}))
 		require.NoError(t, err)
 		assert.Equal(t, map[string]any{"vpc_id": "vpc-ca-west-1"}, res.Outputs)
 		_, err = a.Output(ctx, step(map[string]any{"dir": "infra/dr-network", "names": []any{"nope"}}))

@@ -1,8 +1,11 @@
-// Command demo is `make demo`: it starts `lifeboat dev` (Temporal dev server,
-// UI and worker), a demo service and a webhook receiver, then drives two runs
-// through the lifeboat CLI exactly as an operator would — a tabletop of the
-// warm-standby failover and a drill made of implemented actions — prints both
-// evidences and leaves the UI up.
+// Command demo is `make demo`: it starts the local rig (a real Kubernetes
+// control plane with a simulated node, the Velero and Argo CD simulators, the
+// Cloudflare emulator, terraform), then `lifeboat dev` (Temporal dev server,
+// UI and a worker configured for the rig), and drives runs through the
+// lifeboat CLI exactly as an operator would: example (a) as a drill, then as a
+// failover approved through the CLI; then a tabletop of example (b) and a
+// drill with a manual task and a webhook. It prints every evidence and leaves
+// the UI up.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -97,20 +101,34 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if err != nil {
 		return err
 	}
-	catalog := filepath.Join(".lifeboat", "demo-catalog")
-	if err := os.MkdirAll(catalog, 0o755); err != nil {
+	say("starting the rig: Kubernetes control plane + simulated node, Velero and Argo CD simulators, Cloudflare emulator, terraform (the first run builds them)")
+	state, err := filepath.Abs(".lifeboat")
+	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(catalog, "local-service-drill.yaml"), []byte(fmt.Sprintf(localDrill, svcURL, hookURL)), 0o644); err != nil {
+	_ = os.RemoveAll(filepath.Join(state, "demo-rig"))
+	stack, err := testsuite.StartStack(ctx, filepath.Join(state, "demo-rig"))
+	if err != nil {
 		return err
 	}
+	defer stack.Stop()
+	catalog := filepath.Join(state, "demo-catalog")
+	config := filepath.Join(state, "demo-worker.yaml")
+	if err := writeCatalog(catalog, stack, svcURL, hookURL); err != nil {
+		return err
+	}
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("rig up: kube-apiserver %s (kubeconfig %s), Cloudflare emulator %s; worker config %s\n", stack.Kube.URL, stack.Kube.Kubeconfig, stack.Cloudflare.URL, config)
 
 	say("validating the catalog")
-	if err := show(ctx, bin, "validate", "runbooks/examples", catalog); err != nil {
+	if err := show(ctx, bin, "validate", catalog); err != nil {
 		return err
 	}
 	say("starting lifeboat dev (Temporal dev server + UI + worker); the first run builds the temporal CLI")
-	dev := exec.CommandContext(ctx, bin, "dev", "--catalog", "runbooks/examples"+string(filepath.ListSeparator)+catalog)
+	dev := exec.CommandContext(ctx, bin, "dev", "--config", config, "--catalog", catalog)
+	dev.Env = append(os.Environ(), "LIFEBOAT_DEMO_CF_TOKEN="+testsuite.PlantedCFToken)
 	dev.Stdout, dev.Stderr = os.Stdout, os.Stderr
 	dev.Cancel = func() error { return dev.Process.Signal(os.Interrupt) }
 	if err := dev.Start(); err != nil {
@@ -121,14 +139,25 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 		return err
 	}
 
-	say("1/2 tabletop of warm-standby-failover: nothing is executed, every step is acknowledged through the CLI")
-	if err := show(ctx, bin, "plan", "runbooks/examples/warm-standby-failover.yaml"); err != nil {
+	say("1/4 drill of case-management-region-failover on the rig: terraform, identity + kube.canI, secrets, Velero restore into the drill namespace, scale, waitReady, business journey; traffic shift skipped; teardown")
+	if err := show(ctx, bin, "plan", filepath.Join(catalog, "case-management-region-failover.yaml")); err != nil {
 		return err
 	}
+	if err := drive(ctx, bin, "drill", "case-management-region-failover", "quarterly restore drill"); err != nil {
+		return err
+	}
+	say("2/4 failover of case-management-region-failover: the same into case-management, then the Cloudflare switch after an approval given through the CLI")
+	if err := drive(ctx, bin, "failover", "case-management-region-failover", "ca-central-1 is down"); err != nil {
+		return err
+	}
+	for _, r := range stack.Cloudflare.Records(stack.Zone, "case.example.com") {
+		fmt.Printf("Cloudflare emulator: %s %s → %s (ttl %d)\n", r.Name, r.Type, r.Content, r.TTL)
+	}
+	say("3/4 tabletop of warm-standby-failover: nothing is executed, every step is acknowledged through the CLI")
 	if err := drive(ctx, bin, "tabletop", "warm-standby-failover", "quarterly tabletop exercise"); err != nil {
 		return err
 	}
-	say("2/2 drill of local-service-drill: http.check, a manual task, an approval, notify.webhook, evidence.store")
+	say("4/4 drill of local-service-drill: http.check, a manual task, an approval, notify.webhook, evidence.store")
 	if err := drive(ctx, bin, "drill", "local-service-drill", "demo drill"); err != nil {
 		return err
 	}
@@ -191,6 +220,42 @@ func drive(ctx context.Context, bin, mode, runbook, reason string) error {
 		time.Sleep(300 * time.Millisecond)
 	}
 	return show(ctx, bin, "evidence", id, "--format", "md")
+}
+
+// workerConfig points the demo worker at the rig; the Cloudflare token comes
+// from the environment, never from the file.
+const workerConfig = `# Written by make demo: the worker's view of the local rig.
+baseDir: %s
+kube:
+  kubeconfig: %s
+terraform:
+  binary: %s
+cloudflare:
+  tokenEnv: LIFEBOAT_DEMO_CF_TOKEN
+  baseURL: %s
+`
+
+// writeCatalog fills the demo catalog: the examples, with example (a)'s
+// business-journey URL pointed at the rig, and the local-service drill.
+func writeCatalog(dir string, stack *testsuite.Stack, svcURL, hookURL string) error {
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files, err := filepath.Glob("runbooks/examples/*.yaml")
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), stack.Runbook(b), 0o644); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "local-service-drill.yaml"), []byte(fmt.Sprintf(localDrill, svcURL, hookURL)), 0o644)
 }
 
 func waitForServer(ctx context.Context, bin string) error {
