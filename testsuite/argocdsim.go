@@ -41,18 +41,8 @@ type ArgoCDSim struct {
 
 // StartArgoCDSim installs the Application CRD and starts the simulator.
 func StartArgoCDSim(ctx context.Context, cfg *rest.Config) (*ArgoCDSim, error) {
-	if err := InstallCRDs(ctx, cfg, "argocd.yaml"); err != nil {
-		return nil, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	dyn, typed, err := simClients(ctx, cfg, "argocd.yaml", ArgoCDNamespace)
 	if err != nil {
-		return nil, err
-	}
-	typed, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ArgoCDNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
 	loop, cancel := context.WithCancel(context.Background())

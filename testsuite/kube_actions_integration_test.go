@@ -24,28 +24,6 @@ import (
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 )
 
-const identityManifests = `apiVersion: v1
-kind: Namespace
-metadata: {name: case-management}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: case-api, namespace: case-management}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: secret-reader, namespace: case-management}
-rules:
-- {apiGroups: [""], resources: [secrets], verbs: [get]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: case-api-reads-secrets, namespace: case-management}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: secret-reader}
-subjects:
-- {kind: ServiceAccount, name: case-api, namespace: case-management}
-`
-
 const workloadManifests = `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: case-api, namespace: case-management}
@@ -95,7 +73,7 @@ func isNonRetryable(err error) bool {
 func TestKubeActionsOnTheRig(t *testing.T) {
 	rig := testsuite.StartKubeRig(t, "dr-ca-west-1")
 	base := t.TempDir()
-	for name, doc := range map[string]string{"identity/all.yaml": identityManifests, "workloads/deploy.yaml": workloadManifests,
+	for name, doc := range map[string]string{"identity/all.yaml": testsuite.IdentityManifests, "workloads/deploy.yaml": workloadManifests,
 		"crds/widget-crd.yaml": crdManifest, "widgets/w1.yaml": widget, "broken/bad.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad, namespace: case-management}\nspec: {replicas: -4, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n"} {
 		p := filepath.Join(base, name)
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))

@@ -47,6 +47,30 @@ type Stack struct {
 	quit  chan struct{}
 }
 
+// IdentityManifests are example (a)'s identity layer: the case-management
+// namespace, the case-api service account and its right to read secrets.
+const IdentityManifests = `apiVersion: v1
+kind: Namespace
+metadata: {name: case-management}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: case-api, namespace: case-management}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: secret-reader, namespace: case-management}
+rules:
+- {apiGroups: [""], resources: [secrets], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: case-api-reads-secrets, namespace: case-management}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: secret-reader}
+subjects:
+- {kind: ServiceAccount, name: case-api, namespace: case-management}
+`
+
 // KubeContext is the context name example (a) targets.
 const KubeContext = "dr-ca-west-1"
 
@@ -131,27 +155,7 @@ func (s *Stack) writeRepo() error {
 resource "terraform_data" "vpc" { input = { region = var.region, cidr = "10.20.0.0/16" } }
 output "vpc_id" { value = "vpc-${var.region}" }
 `,
-		"manifests/identity/identity.yaml": `apiVersion: v1
-kind: Namespace
-metadata: {name: case-management}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: case-api, namespace: case-management}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: secret-reader, namespace: case-management}
-rules:
-- {apiGroups: [""], resources: [secrets], verbs: [get]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: case-api-reads-secrets, namespace: case-management}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: secret-reader}
-subjects:
-- {kind: ServiceAccount, name: case-api, namespace: case-management}
-`,
+		"manifests/identity/identity.yaml": IdentityManifests,
 	}
 	for p, body := range files {
 		full := filepath.Join(s.BaseDir, p)

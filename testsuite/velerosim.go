@@ -51,22 +51,12 @@ type VeleroSim struct {
 
 // StartVeleroSim installs the Velero CRDs and starts the simulator.
 func StartVeleroSim(ctx context.Context, cfg *rest.Config) (*VeleroSim, error) {
-	if err := InstallCRDs(ctx, cfg, "velero.yaml"); err != nil {
-		return nil, err
-	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	typed, err := kubernetes.NewForConfig(cfg)
+	dyn, typed, err := simClients(ctx, cfg, "velero.yaml", VeleroNamespace)
 	if err != nil {
 		return nil, err
 	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: VeleroNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
 	loop, cancel := context.WithCancel(context.Background())

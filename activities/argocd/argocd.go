@@ -69,11 +69,8 @@ func (a *Actions) Sync(ctx context.Context, in runbooks.StepInput) (runbooks.Ste
 		}
 		return runbooks.StepResult{}, fmt.Errorf("argocd.sync: requesting a sync of %s: %w", args.App, err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-min(2*time.Second, time.Until(dl)/5)))
-		defer cancel()
-	}
+	ctx, cancel := kube.BeforeDeadline(ctx)
+	defer cancel()
 	poll := a.Poll
 	if poll <= 0 {
 		poll = time.Second

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -58,3 +59,13 @@ func ClientFor(src Source, in runbooks.StepInput, target string) (*Client, error
 
 // Heartbeat records progress when running as an activity.
 func Heartbeat(ctx context.Context, details string) { heartbeat(ctx, details) }
+
+// BeforeDeadline returns a context ending shortly before ctx's deadline, so a
+// wait that runs out of time can still report what it was waiting for.
+func BeforeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl.Add(-min(2*time.Second, time.Until(dl)/5)))
+}

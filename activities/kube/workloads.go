@@ -107,12 +107,8 @@ func (a *Actions) WaitReady(ctx context.Context, in runbooks.StepInput) (runbook
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
-	// Stop a little before the activity's deadline so the report gets out.
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-min(2*time.Second, time.Until(dl)/5)))
-		defer cancel()
-	}
+	ctx, cancel := BeforeDeadline(ctx)
+	defer cancel()
 	start := time.Now()
 	for {
 		ready, notReady, selectors, err := a.readiness(ctx, c, args)

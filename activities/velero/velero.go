@@ -91,11 +91,8 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("velero.restore: %w (is Velero installed in namespace %s of the target cluster?)", err, vns)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-min(2*time.Second, time.Until(dl)/5)))
-		defer cancel()
-	}
+	ctx, cancel := kube.BeforeDeadline(ctx)
+	defer cancel()
 	start := time.Now()
 	for {
 		phase, _, _ := unstructured.NestedString(r.Object, "status", "phase")
