@@ -187,8 +187,16 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		assert.Contains(t, err.Error(), "deployment/worker (0/1 ready)")
 		assert.Contains(t, err.Error(), "CrashLoopBackOff (container worker, 5 restarts)")
 
+		rig.Nodes.Heal("worker-")
+		healed, cancel3 := context.WithTimeout(ctx, time.Minute)
+		defer cancel3()
+		res, err = a.WaitReady(healed, step(map[string]any{"target": "dr", "namespace": "case-management"}))
+		require.NoError(t, err, "once the pod stops crash-looping the retry succeeds")
+		assert.Contains(t, res.Summary, "2 workload(s) ready")
+
 		_, err = a.Scale(ctx, step(map[string]any{"target": "dr", "namespace": "case-management", "replicas": map[string]any{"nope": 1}}))
 		assert.ErrorContains(t, err, "no Deployment or StatefulSet case-management/nope")
+		assert.False(t, isNonRetryable(err), "the workload may still be on its way (restore)")
 	})
 	t.Run("kube.pvcBound waits for the binder", func(t *testing.T) {
 		in := step(map[string]any{"target": "dr", "namespace": "case-management", "names": []any{"case-data"}})
