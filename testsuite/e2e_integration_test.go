@@ -103,6 +103,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.False(t, ev.RTOBreached)
 		assert.Equal(t, "primary-lb.ca-central-1.example.com", stack.Cloudflare.Records(stack.Zone, "case.example.com")[0].Content, "a drill never moves traffic")
 		assert.Contains(t, ev.Invariant, "validated by drill")
+		assert.Equal(t, "L4", ev.Level, ev.LevelReason)
 	})
 
 	t.Run("failover with an approval", func(t *testing.T) {
@@ -125,6 +126,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		ev := waitEvidence(t, st, run.WorkflowID)
 		assert.Equal(t, "succeeded", ev.Outcome, "%+v", ev.FailedChecks)
+		assert.Equal(t, "L5", ev.Level, ev.LevelReason)
 		rec := stack.Cloudflare.Records(stack.Zone, "case.example.com")[0]
 		assert.Equal(t, "dr-lb.ca-west-1.example.com", rec.Content)
 		assert.Equal(t, 30, rec.TTL)

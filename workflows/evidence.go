@@ -69,6 +69,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		}
 	}
 	e.Derive()
+	e.Level, e.LevelReason = validationLevel(r.req.Mode, e.Steps)
 	e.Invariant = r.invariant(e)
 	if d := rb.Spec.Drill; d != nil && d.Every > 0 && r.req.Mode == ModeDrill && e.Outcome == RunSucceeded {
 		next := r.declaredAt.Add(d.Every.D())

@@ -434,6 +434,8 @@ func TestDrillAppliesMappingsSkipsAndTearsDownAndMeasuresRPO(t *testing.T) {
 	assert.Equal(t, runbooks.RunbookRef{Name: "test-book", Version: 2, Hash: runbooks.HashOf([]byte(book("60m", drillBook))),
 		Owner: "sre", Description: "Case Intake API"}, ev.Runbook)
 	assert.Equal(t, "drill", ev.Mode)
+	assert.Equal(t, "L2", ev.Level, ev.LevelReason)
+	assert.Contains(t, ev.LevelReason, "no terraform.apply before the restore")
 	assert.Equal(t, "region", ev.Scope)
 	assert.Equal(t, "region-failure", ev.Disaster)
 	assert.Equal(t, "test", ev.Reason)
@@ -488,4 +490,45 @@ func TestStatusShowsRTOBudgetAndProjection(t *testing.T) {
 		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "carol"})
 	})
 	h.run(book("60m", gated), workflows.ModeFailover)
+}
+
+func TestValidationLevelIsDerivedFromWhatPassed(t *testing.T) {
+	full := `  layers:
+    network:
+      - {id: net, action: terraform.apply, with: {dir: infra}}
+    storage:
+      - {id: restore, action: velero.restore, rpoSource: true, with: {target: dr, schedule: hourly}}
+    workloads:
+      - {id: journey, action: http.check, with: {url: "http://x"}}
+    edge:
+      - {id: shift, action: cloudflare.dnsSwitch, with: {zone: example.com, record: a.example.com, to: b.example.com}}
+  drill:
+    skip: [shift]
+`
+	for _, c := range []struct {
+		mode, level string
+		fail        string
+	}{
+		{workflows.ModeDrill, "L4", ""},
+		{workflows.ModeFailover, "L5", ""},
+		{workflows.ModeFailover, "L3", "journey"},
+		{workflows.ModeTabletop, "", ""},
+	} {
+		h := newHarness(t)
+		backup := start.Add(-time.Minute)
+		h.rec.script["restore"] = func(int) (runbooks.StepResult, error) { return runbooks.StepResult{RecoveryPoint: &backup}, nil }
+		if c.fail != "" {
+			h.rec.script[c.fail] = nonRetryable("journey broken")
+			h.at(time.Minute, func() { h.mustUpdate(workflows.MsgSkip, workflows.Skip{Step: c.fail, Reason: "known issue"}) })
+		}
+		if c.mode == workflows.ModeTabletop {
+			h.at(time.Minute, func() {
+				for _, id := range []string{"net", "restore", "journey", "shift"} {
+					h.mustUpdate(workflows.MsgSkip, workflows.Skip{Step: id, Reason: "paper"})
+				}
+			})
+		}
+		ev := h.run(book("60m", full), c.mode)
+		assert.Equal(t, c.level, ev.Level, "%s/%s: %s", c.mode, c.fail, ev.LevelReason)
+	}
 }

@@ -1,0 +1,66 @@
+package workflows
+
+import (
+	"fmt"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Validation levels of seed 004 §20, each reached only on top of the one below.
+const (
+	LevelL1 = "L1" // the backup object exists (velero.latestBackup passed)
+	LevelL2 = "L2" // restored into an empty (drill-mapped) namespace, or into the target in a failover
+	LevelL3 = "L3" // restored into a clean cluster: the run built the infrastructure first
+	LevelL4 = "L4" // L3 and a business-journey check passed after the restore
+	LevelL5 = "L5" // L4 and traffic moved (a DNS or load-balancer switch passed)
+)
+
+// validationLevel derives the level a run actually reached from the steps that
+// ran and passed — never from what the runbook declares — with the reason.
+func validationLevel(mode string, steps []runbooks.StepRecord) (string, string) {
+	if mode == ModeTabletop {
+		return "", "tabletop: nothing was executed, so no validation level is reached"
+	}
+	passed := func(actions ...string) (int, bool) {
+		for i, s := range steps {
+			for _, a := range actions {
+				if s.Action == a && s.State == StateSucceeded {
+					return i, true
+				}
+			}
+		}
+		return -1, false
+	}
+	after := func(from int, actions ...string) bool {
+		for _, s := range steps[from+1:] {
+			for _, a := range actions {
+				if s.Action == a && s.State == StateSucceeded {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	restore, restored := passed("velero.restore")
+	if !restored {
+		if _, ok := passed("velero.latestBackup"); ok {
+			return LevelL1, "the latest backup exists and is fresh, but nothing was restored"
+		}
+		return "", "no restore step passed"
+	}
+	where := "into the drill's mapped namespace"
+	if mode == ModeFailover {
+		where = "into the target namespace"
+	}
+	infra, built := passed("terraform.apply")
+	if !built || infra > restore {
+		return LevelL2, fmt.Sprintf("restored %s; the cluster was not built by this run (no terraform.apply before the restore), so L3 is not reached", where)
+	}
+	if !after(restore, "http.check") {
+		return LevelL3, "restored into a cluster this run built; no business-journey check (http.check) passed after the restore"
+	}
+	if !after(restore, "cloudflare.dnsSwitch", "cloudflare.lbFailover") {
+		return LevelL4, "restored into a cluster this run built and the business journey passed; traffic did not move"
+	}
+	return LevelL5, "restored into a cluster this run built, the business journey passed and traffic moved"
+}
