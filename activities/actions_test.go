@@ -16,7 +16,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	sdktest "go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
@@ -179,4 +181,28 @@ spec:
 	_, err = res.Resolve(context.Background(), runbooks.ResolveInput{Runbook: "needs-velro", Mode: "tabletop"})
 	assert.ErrorContains(t, err, `did you mean "needs-velero"`)
 	assert.True(t, strings.Contains(err.Error(), "no runbook named"))
+}
+
+// TestBadArgumentsAreNotRetryable: arguments that do not fit an action fail
+// once, as a non-retryable InvalidArgument error, whatever the action.
+func TestBadArgumentsAreNotRetryable(t *testing.T) {
+	reg := activities.New(activities.Deps{Kube: &kube.KubeconfigSource{}, Terraform: "terraform",
+		CloudflareToken: func() (string, error) { return "t", nil }})
+	for _, name := range []string{activities.HTTPCheck, activities.KubeScale, activities.VeleroRestore, activities.TerraformApply, activities.CloudflareDNSSwitch, activities.ArgoCDSync} {
+		env := (&sdktest.WorkflowTestSuite{}).NewTestActivityEnvironment()
+		env.RegisterActivityWithOptions(reg.Activities()[name], activity.RegisterOptions{Name: name})
+		_, err := env.ExecuteActivity(name, in(map[string]any{"no-such-argument": 1}))
+		require.Error(t, err, name)
+		ae := appErrOf(t, err)
+		assert.True(t, ae.NonRetryable(), name)
+		assert.Equal(t, "InvalidArgument", ae.Type(), name)
+		assert.Contains(t, err.Error(), "step s: arguments:", name)
+	}
+}
+
+func appErrOf(t *testing.T, err error) *temporal.ApplicationError {
+	t.Helper()
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(err, &ae), "want an application error, got %v", err)
+	return ae
 }

@@ -175,6 +175,11 @@ func withAttempt(fn StepFunc) StepFunc {
 		if err == nil {
 			return res, nil
 		}
+		var argsErr *runbooks.ArgsError
+		if errors.As(err, &argsErr) {
+			return res, temporal.NewApplicationErrorWithOptions(err.Error(), "InvalidArgument", temporal.ApplicationErrorOptions{
+				NonRetryable: true, Details: []any{AttemptDetail{attempt}}})
+		}
 		var ae *temporal.ApplicationError
 		if errors.As(err, &ae) {
 			return res, temporal.NewApplicationErrorWithOptions(err.Error(), ae.Type(), temporal.ApplicationErrorOptions{

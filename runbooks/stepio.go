@@ -38,16 +38,29 @@ type StepResult struct {
 	Attempt int `json:"attempt,omitempty"`
 }
 
-// DecodeArgs decodes the step's arguments into v (a struct with json tags).
+// ArgsError says a step's arguments do not fit its action; retrying cannot
+// fix it (the registry reports it as a non-retryable InvalidArgument error).
+type ArgsError struct {
+	Step string
+	Err  error
+}
+
+func (e *ArgsError) Error() string { return fmt.Sprintf("step %s: arguments: %v", e.Step, e.Err) }
+
+// Unwrap returns the decoding error.
+func (e *ArgsError) Unwrap() error { return e.Err }
+
+// DecodeArgs decodes the step's arguments into v (a struct with json tags);
+// a failure is an *ArgsError.
 func (in StepInput) DecodeArgs(v any) error {
 	b, err := json.Marshal(in.Args)
 	if err != nil {
-		return err
+		return &ArgsError{Step: in.StepID, Err: err}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("step %s: arguments: %w", in.StepID, err)
+		return &ArgsError{Step: in.StepID, Err: err}
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ type SyncArgs struct {
 func (a *Actions) Sync(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args SyncArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+		return runbooks.StepResult{}, err
 	}
 	ns := args.ArgoCDNamespace
 	if ns == "" {
@@ -71,10 +71,7 @@ func (a *Actions) Sync(ctx context.Context, in runbooks.StepInput) (runbooks.Ste
 	}
 	ctx, cancel := kube.BeforeDeadline(ctx)
 	defer cancel()
-	poll := a.Poll
-	if poll <= 0 {
-		poll = time.Second
-	}
+	poll := kube.PollEvery(a.Poll)
 	var last *unstructured.Unstructured
 	for {
 		app, err := apps.Get(ctx, args.App, metav1.GetOptions{})

@@ -120,7 +120,7 @@ const commentPrefix = "lifeboat previous="
 func (a *Actions) DNSSwitch(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args DNSSwitchArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+		return runbooks.StepResult{}, err
 	}
 	want := recordValue{Type: args.Type, Content: args.To, TTL: args.TTL}
 	if want.Type == "" {
@@ -253,7 +253,7 @@ type LBFailoverArgs struct {
 func (a *Actions) LBFailover(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args LBFailoverArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+		return runbooks.StepResult{}, err
 	}
 	c, err := a.client()
 	if err != nil {

@@ -37,7 +37,7 @@ func New(client *http.Client) *Checker { return &Checker{client: client} }
 func (c *Checker) Check(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var a Args
 	if err := in.DecodeArgs(&a); err != nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+		return runbooks.StepResult{}, err
 	}
 	u, err := url.Parse(a.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -25,9 +25,12 @@ type Actions struct {
 	Poll time.Duration
 }
 
-func (a *Actions) poll() time.Duration {
-	if a.Poll > 0 {
-		return a.Poll
+func (a *Actions) poll() time.Duration { return PollEvery(a.Poll) }
+
+// PollEvery is how often a wait looks again: d, or 1s when d is not set.
+func PollEvery(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
 	}
 	return time.Second
 }
@@ -56,7 +59,7 @@ type CanIArgs struct {
 func (a *Actions) CanI(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args CanIArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, badArgs("%v", err)
+		return runbooks.StepResult{}, err
 	}
 	c, err := a.clientFor(in, args.Target)
 	if err != nil {
@@ -98,7 +101,7 @@ type SecretsArgs struct {
 func (a *Actions) SecretsPresent(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args SecretsArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, badArgs("%v", err)
+		return runbooks.StepResult{}, err
 	}
 	c, err := a.clientFor(in, args.Target)
 	if err != nil {
@@ -144,7 +147,7 @@ type PVCArgs struct {
 func (a *Actions) PVCBound(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args PVCArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, badArgs("%v", err)
+		return runbooks.StepResult{}, err
 	}
 	c, err := a.clientFor(in, args.Target)
 	if err != nil {
@@ -192,7 +195,7 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 func (a *Actions) CRDsEstablished(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args CRDArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, badArgs("%v", err)
+		return runbooks.StepResult{}, err
 	}
 	c, err := a.clientFor(in, args.Target)
 	if err != nil {
@@ -230,7 +233,7 @@ type NamespaceArgs struct {
 func (a *Actions) DeleteNamespace(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args NamespaceArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, badArgs("%v", err)
+		return runbooks.StepResult{}, err
 	}
 	c, err := a.clientFor(in, args.Target)
 	if err != nil {

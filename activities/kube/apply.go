@@ -40,7 +40,7 @@ var kindOrder = map[string]int{"Namespace": 0, "CustomResourceDefinition": 1, "S
 func (a *Actions) Apply(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args ApplyArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, badArgs("%v", err)
+		return runbooks.StepResult{}, err
 	}
 	objs, err := a.readManifests(args.Path)
 	if err != nil {

@@ -29,7 +29,7 @@ type ScaleArgs struct {
 func (a *Actions) Scale(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args ScaleArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, badArgs("%v", err)
+		return runbooks.StepResult{}, err
 	}
 	c, err := a.clientFor(in, args.Target)
 	if err != nil {
@@ -101,7 +101,7 @@ type WaitArgs struct {
 func (a *Actions) WaitReady(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args WaitArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, badArgs("%v", err)
+		return runbooks.StepResult{}, err
 	}
 	c, err := a.clientFor(in, args.Target)
 	if err != nil {

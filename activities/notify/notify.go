@@ -46,7 +46,7 @@ func New(client *http.Client, getenv func(string) string) *Notifier {
 func (n *Notifier) Send(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var a Args
 	if err := in.DecodeArgs(&a); err != nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+		return runbooks.StepResult{}, err
 	}
 	target, shown := a.URL, a.URL
 	if a.URLEnv != "" {

@@ -89,7 +89,7 @@ func (a *Actions) terraform(dir string) (*tfexec.Terraform, string, error) {
 func (a *Actions) Apply(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args ApplyArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+		return runbooks.StepResult{}, err
 	}
 	tf, dir, err := a.terraform(args.Dir)
 	if err != nil {
@@ -122,7 +122,7 @@ func (a *Actions) Apply(ctx context.Context, in runbooks.StepInput) (runbooks.St
 func (a *Actions) Output(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args OutputArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+		return runbooks.StepResult{}, err
 	}
 	tf, dir, err := a.terraform(args.Dir)
 	if err != nil {

@@ -59,12 +59,7 @@ func RestoreName(workflowID, stepID string) string {
 	return "lifeboat-" + step + "-" + hex.EncodeToString(sum[:])[:10]
 }
 
-func (a *Actions) poll() time.Duration {
-	if a.Poll > 0 {
-		return a.Poll
-	}
-	return time.Second
-}
+func (a *Actions) poll() time.Duration { return kube.PollEvery(a.Poll) }
 
 // Restore creates (or, on a retry, finds) the step's Restore and waits for it.
 // Completed returns the backup's completion time as the recovery point;
@@ -72,7 +67,7 @@ func (a *Actions) poll() time.Duration {
 func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args RestoreArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+		return runbooks.StepResult{}, err
 	}
 	vns := args.VeleroNamespace
 	if vns == "" {
@@ -215,7 +210,7 @@ type LatestArgs struct {
 func (a *Actions) LatestBackup(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args LatestArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidArgument", nil)
+		return runbooks.StepResult{}, err
 	}
 	vns := args.VeleroNamespace
 	if vns == "" {
