@@ -3,14 +3,15 @@ package starter
 import (
 	"context"
 	"fmt"
+	"os"
 
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// HistoryJSON returns a run's full event history as JSON, in the format the
-// SDK's workflow replayer (and `temporal workflow show --output json`) reads.
-func (s *Starter) HistoryJSON(ctx context.Context, id string) ([]byte, error) {
+// History returns a run's full event history.
+func (s *Starter) History(ctx context.Context, id string) (*historypb.History, error) {
 	it := s.c.GetWorkflowHistory(ctx, id, "", false, 0)
 	h := &historypb.History{}
 	for it.HasNext() {
@@ -20,5 +21,33 @@ func (s *Starter) HistoryJSON(ctx context.Context, id string) ([]byte, error) {
 		}
 		h.Events = append(h.Events, ev)
 	}
+	return h, nil
+}
+
+// HistoryJSON returns a run's full event history as JSON, in the format the
+// SDK's workflow replayer (and `temporal workflow show --output json`) reads.
+func (s *Starter) HistoryJSON(ctx context.Context, id string) ([]byte, error) {
+	h, err := s.History(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	return protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
+}
+
+// LoadHistoryFile reads a history exported as JSON (HistoryJSON, or
+// `temporal workflow show --output json`).
+func LoadHistoryFile(path string) (*historypb.History, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a workflow history in JSON (export one with `temporal workflow show -w ID --output json`): %w", path, err)
+	}
+	if len(h.Events) == 0 {
+		return nil, fmt.Errorf("%s holds no history events", path)
+	}
+	return h, nil
 }

@@ -13,6 +13,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -23,10 +24,25 @@ import (
 type Starter struct {
 	c         client.Client
 	taskQueue string
+	dc        converter.DataConverter
 }
 
 // New returns a Starter that starts runs on taskQueue.
 func New(c client.Client, taskQueue string) *Starter { return &Starter{c: c, taskQueue: taskQueue} }
+
+// WithDataConverter sets the data converter the client uses (an encrypting
+// codec, say), so evidence decoded from raw history reads the same.
+func (s *Starter) WithDataConverter(dc converter.DataConverter) *Starter {
+	s.dc = dc
+	return s
+}
+
+func (s *Starter) dataConverter() converter.DataConverter {
+	if s.dc == nil {
+		return converter.GetDefaultDataConverter()
+	}
+	return s.dc
+}
 
 // Run identifies a started run.
 type Run struct {
@@ -160,25 +176,23 @@ func (s *Starter) Status(ctx context.Context, id string) (workflows.Status, erro
 	return st, v.Get(&st)
 }
 
-// Wait blocks until the run ends and returns its evidence.
+// Wait blocks until the run ends and returns its evidence. A run that ended
+// as a failed workflow because its request asked for it
+// (Request.FailIfUnsuccessful) still returns its evidence, without error.
 func (s *Starter) Wait(ctx context.Context, id string) (runbooks.Evidence, error) {
 	var ev runbooks.Evidence
 	err := s.c.GetWorkflow(ctx, id, "").Get(ctx, &ev)
+	if ok, derr := unsuccessfulEvidence(err, &ev); ok {
+		return ev, derr
+	}
 	return ev, err
 }
 
-// Evidence returns a finished run's evidence (its result); a running run is an error.
-func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, error) {
-	d, err := s.c.DescribeWorkflowExecution(ctx, id, "")
-	if err != nil {
-		return runbooks.Evidence{}, explain(id, err)
+// unsuccessfulEvidence decodes the evidence carried by an ErrUnsuccessful failure.
+func unsuccessfulEvidence(err error, ev *runbooks.Evidence) (bool, error) {
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != workflows.ErrUnsuccessful || !ae.HasDetails() {
+		return false, nil
 	}
-	if d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return runbooks.Evidence{}, fmt.Errorf("run %s is still running: `lifeboat status %s` shows its progress", id, id)
-	}
-	ev, err := s.Wait(ctx, id)
-	if err != nil {
-		return ev, fmt.Errorf("run %s left no evidence: %w", id, err)
-	}
-	return ev, nil
+	return true, ae.Details(ev)
 }

@@ -5,8 +5,10 @@ package testsuite_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,7 +20,11 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
@@ -137,6 +143,81 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		}
 	})
 
+	bin := buildLifeboat(t)
+	cli := func(t *testing.T, args ...string) cliOutput {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+srv.HostPort, "LIFEBOAT_TASK_QUEUE="+cfg.Temporal.TaskQueue,
+			"LIFEBOAT_EVIDENCE_DIR="+cfg.EvidenceDir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		require.NoError(t, err, "lifeboat %s:\n%s%s", strings.Join(args, " "), out, stderr.String())
+		return cliOutput{string(out), stderr.String()}
+	}
+	schedules := func(t *testing.T) []starter.ScheduleInfo {
+		var list []starter.ScheduleInfo
+		require.NoError(t, json.Unmarshal([]byte(cli(t, "drill", "schedules", "--output", "json").stdout), &list))
+		return list
+	}
+	var scheduled string
+
+	t.Run("scheduled drill triggered from the CLI", func(t *testing.T) {
+		const id = "lifeboat-drill-case-management-region-failover"
+		out := cli(t, "drill", "schedule", "case-management-region-failover", "--cron", "0 3 1 * *", "--pause-on-failure", "--as", "sre-team").stdout
+		assert.Contains(t, out, "schedule: "+id)
+		assert.Contains(t, out, "next run: ")
+		assert.Contains(t, cli(t, "drill", "trigger", id).stdout, "triggered")
+		deadline := time.Now().Add(time.Minute)
+		for scheduled == "" {
+			for _, s := range schedules(t) {
+				if s.ID == id && s.LastRun != nil {
+					scheduled = s.LastRun.WorkflowID
+				}
+			}
+			require.True(t, time.Now().Before(deadline), "the triggered drill never started")
+			time.Sleep(200 * time.Millisecond)
+		}
+		ids = append(ids, scheduled)
+		assert.True(t, strings.HasPrefix(scheduled, "lifeboat-case-management-region-failover-drill-scheduled-"), scheduled)
+		ev := waitEvidence(t, st, scheduled)
+		assert.Equal(t, "succeeded", ev.Outcome, "%+v", ev.FailedChecks)
+		assert.Equal(t, "L4", ev.Level, ev.LevelReason)
+		assert.Equal(t, "sre-team", ev.RequestedBy)
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "drop-drill-namespace").State)
+		require.NotNil(t, ev.NextDrill)
+		assert.Equal(t, ev.DeclaredAt.Add(30*24*time.Hour), *ev.NextDrill)
+		kc, err := kubernetes.NewForConfig(stack.Kube.RESTConfig())
+		require.NoError(t, err)
+		_, err = kc.CoreV1().Namespaces().Get(ctx, "restore-drill-case-management", metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "the drill namespace must be torn down, got %v", err)
+		stored, _ := evidence.NewDirSink(cfg.EvidenceDir).Paths(scheduled)
+		_, err = os.Stat(stored)
+		assert.NoError(t, err, "the scheduled run stored its own evidence")
+
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			list := schedules(t)
+			require.Len(t, list, 1)
+			if list[0].LastRun.Result == "succeeded" {
+				assert.Equal(t, "case-management-region-failover", list[0].Runbook)
+				assert.True(t, list[0].PauseOnFailure)
+				assert.False(t, list[0].Paused)
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "last result never became succeeded: %+v", list[0].LastRun)
+		}
+		cli(t, "drill", "pause", id, "--note", "change freeze")
+		table := cli(t, "drill", "schedules").stdout
+		assert.Contains(t, table, "paused (change freeze)")
+		assert.Contains(t, table, "succeeded "+scheduled)
+		cli(t, "drill", "unpause", id)
+		assert.False(t, schedules(t)[0].Paused)
+		cli(t, "drill", "delete", id)
+		for deadline := time.Now().Add(30 * time.Second); len(schedules(t)) > 0; time.Sleep(200 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "the deleted schedule is still listed")
+		}
+	})
+
 	t.Run("no planted secret appears in any history, log or evidence", func(t *testing.T) {
 		var haystacks []string
 		for _, id := range ids {
@@ -159,7 +240,48 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("evidence survives the loss of its sink", func(t *testing.T) {
+		evidenceSurvivesItsSink(t, cli, st, cfg.EvidenceDir, ids)
+	})
 }
+
+// evidenceSurvivesItsSink reads each run's evidence from the sink, deletes the
+// sink, and rebuilds the same JSON from the server's history and from an
+// exported history file; then lists the runs.
+func evidenceSurvivesItsSink(t *testing.T, cli func(*testing.T, ...string) cliOutput, st *starter.Starter, evidenceDir string, ids []string) {
+	ctx := context.Background()
+	sink := map[string]string{}
+	for _, id := range ids {
+		out := cli(t, "evidence", id, "--format", "json", "--from", "sink")
+		require.Contains(t, out.stderr, "evidence of "+id+" from the evidence sink")
+		sink[id] = out.stdout
+	}
+	require.NoError(t, os.RemoveAll(evidenceDir))
+	for _, id := range ids {
+		out := cli(t, "evidence", id, "--format", "json")
+		assert.Contains(t, out.stderr, "from the workflow history on the server")
+		assert.Equal(t, sink[id], out.stdout, "%s: the evidence rebuilt from history must be identical to the stored one", id)
+
+		h, err := st.HistoryJSON(ctx, id)
+		require.NoError(t, err)
+		file := filepath.Join(t.TempDir(), "history.json")
+		require.NoError(t, os.WriteFile(file, h, 0o644))
+		out = cli(t, "evidence", file, "--format", "json")
+		assert.Contains(t, out.stderr, "from the history file")
+		assert.Equal(t, sink[id], out.stdout)
+	}
+	list := cli(t, "evidence", "list", "--runbook", "case-management-region-failover").stdout
+	t.Logf("lifeboat evidence list:\n%s", list)
+	for _, id := range ids {
+		assert.Contains(t, list, id)
+	}
+	assert.Regexp(t, `drill\s+\S+ \S+\s+succeeded\s+L4\s+\S+ / \S+\s+8m / 15m\s+no`, list)
+	assert.Regexp(t, `failover\s+\S+ \S+\s+succeeded\s+L5`, list)
+}
+
+// cliOutput is what the lifeboat binary printed.
+type cliOutput struct{ stdout, stderr string }
 
 func waitEvidence(t *testing.T, st *starter.Starter, id string) runbooks.Evidence {
 	t.Helper()

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -116,8 +117,15 @@ func orWord(s, def string) string {
 	return s
 }
 
-// shortID is the last part of a lifeboat workflow id (lifeboat-<runbook>-<mode>-<short>).
+// shortID is the last part of a lifeboat workflow id (lifeboat-<runbook>-<mode>-<short>);
+// for a scheduled run, whose id ends in the scheduled time
+// (…-scheduled-2026-11-21T03:00:00Z), it is that time as 030000.
 func shortID(id string) string {
+	if len(id) > len(time.RFC3339) {
+		if t, err := time.Parse(time.RFC3339, id[len(id)-len("2006-01-02T15:04:05Z"):]); err == nil {
+			return t.UTC().Format("150405")
+		}
+	}
 	if i := strings.LastIndex(id, "-"); i >= 0 && len(id)-i-1 >= 4 {
 		return id[i+1:]
 	}

@@ -26,6 +26,11 @@ const (
 	MsgNote    = "note"
 )
 
+// ErrUnsuccessful is the application error type of a run that did not
+// succeed when its request asked to fail (Request.FailIfUnsuccessful); the
+// error's details hold the Evidence.
+const ErrUnsuccessful = "RunUnsuccessful"
+
 // QueryStatus is the name of the status query.
 const QueryStatus = "status"
 

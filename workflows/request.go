@@ -27,6 +27,11 @@ type Request struct {
 	DeclaredAt *time.Time `json:"declaredAt,omitempty"`
 	// InlineRunbook is a whole runbook's YAML, used instead of the catalog.
 	InlineRunbook string `json:"inlineRunbook,omitempty"`
+	// FailIfUnsuccessful makes a run that did not succeed end as a failed
+	// workflow (ErrUnsuccessful, the Evidence in the failure's details) instead
+	// of a completed one. Schedules set it with --pause-on-failure: Temporal
+	// pauses a schedule only when a run fails.
+	FailIfUnsuccessful bool `json:"failIfUnsuccessful,omitempty"`
 }
 
 // Check returns a clear error for a request that cannot start.

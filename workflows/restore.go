@@ -64,7 +64,27 @@ func RestoreWorkflow(ctx workflow.Context, req Request) (*runbooks.Evidence, err
 	r.store(ctx, &ev)
 	// Let update handlers that are mid-flight reply before the run closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	if req.FailIfUnsuccessful && ev.Outcome != RunSucceeded &&
+		workflow.GetVersion(ctx, versionFailIfUnsuccessful, workflow.DefaultVersion, 1) == 1 {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s of %s %s: %s", req.Mode, ev.Runbook.Name, ev.Outcome, firstLine(ev.OutcomeReason, ev.FailedChecks)),
+			ErrUnsuccessful, nil, &ev)
+	}
 	return &ev, nil
+}
+
+// versionFailIfUnsuccessful guards the failed ending of Request.FailIfUnsuccessful.
+const versionFailIfUnsuccessful = "fail-if-unsuccessful"
+
+// firstLine is the reason a run did not succeed, for the failure message.
+func firstLine(reason string, failed []string) string {
+	switch {
+	case reason != "":
+		return reason
+	case len(failed) > 0:
+		return failed[0]
+	}
+	return "see the evidence"
 }
 
 // resolve asks the worker for the runbook (catalog or inline) and records it.

@@ -25,6 +25,7 @@ type command struct {
 var commands map[string]command
 
 func init() {
+	initDrillSubcommands()
 	commands = map[string]command{
 		"dev":      {"dev [--catalog DIRS] [--port 7233] [--ui-port 8233]", "run the Temporal dev server (UI on :8233) and a worker with the catalog", cmdDev},
 		"worker":   {"worker [--config FILE]", "run a worker against a Temporal cluster or Temporal Cloud", cmdWorker},
@@ -32,7 +33,7 @@ func init() {
 		"plan":     {"plan FILE|NAME", "layers, parallel groups and the critical path against the RTO", cmdPlan},
 		"actions":  {"actions", "list the action catalogue with arguments", cmdActions},
 		"failover": {"failover NAME --reason TEXT [--as NAME] [--declared-at RFC3339] [--follow]", "start a real failover", startMode("failover")},
-		"drill":    {"drill NAME [--reason TEXT] [--follow]", "start a drill (spec.drill applied: mappings, skips, teardown)", startMode("drill")},
+		"drill":    {"drill NAME [--reason TEXT] [--follow]", "start a drill (spec.drill applied: mappings, skips, teardown)" + drillUsage(), cmdDrill},
 		"tabletop": {"tabletop NAME [--reason TEXT] [--follow]", "start a paper drill: every step is acknowledged, nothing runs", startMode("tabletop")},
 		"status":   {"status RUN [--follow] [--output json]", "steps, RTO budget and what the run waits for", cmdStatus},
 		"approve":  {"approve RUN STEP --as NAME [--comment TEXT] [--signal]", "approve a gated step", cmdApprove},
@@ -97,6 +98,11 @@ func parse(fs *flag.FlagSet, args []string, minPos, maxPos int, name string) ([]
 		fmt.Fprintf(os.Stderr, "Usage: lifeboat %s\n", commands[name].usage)
 		fs.PrintDefaults()
 	}
+	return parseArgs(fs, args, minPos, maxPos)
+}
+
+// parseArgs parses interleaved flags and positionals (fs.Usage already set).
+func parseArgs(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -274,50 +273,4 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
-}
-
-func cmdEvidence(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("evidence", flag.ContinueOnError)
-	cf := addClientFlags(fs)
-	format := fs.String("format", "md", "md or json")
-	out := fs.String("out", "", "write to this file instead of stdout")
-	pos, err := parse(fs, args, 1, 1, "evidence")
-	if err != nil {
-		return err
-	}
-	if *format != "md" && *format != "json" {
-		return fmt.Errorf("--format %q: use md or json", *format)
-	}
-	st, c, _, err := cf.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ev, err := st.Evidence(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return writeEvidence(ev, *format, *out)
-}
-
-func writeEvidence(ev runbooks.Evidence, format, out string) error {
-	var data []byte
-	if format == "json" {
-		b, err := json.MarshalIndent(ev, "", "  ")
-		if err != nil {
-			return err
-		}
-		data = append(b, '\n')
-	} else {
-		data = []byte(ev.Markdown())
-	}
-	if out == "" {
-		_, err := os.Stdout.Write(data)
-		return err
-	}
-	if err := os.WriteFile(out, data, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "evidence written to %s\n", out)
-	return nil
 }

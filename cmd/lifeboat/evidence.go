@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"go.temporal.io/sdk/converter"
+
+	"github.com/lifeboat-dr/lifeboat/activities/evidence"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
+)
+
+// cmdEvidence prints a run's evidence: from the evidence sink when it holds
+// the run, otherwise rebuilt from the run's history (on the server, or in an
+// exported history file), so the record survives a lost sink.
+func cmdEvidence(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "list" {
+		return cmdEvidenceList(ctx, args[1:])
+	}
+	fset := flag.NewFlagSet("evidence", flag.ContinueOnError)
+	cf := addClientFlags(fset)
+	format := fset.String("format", "md", "md or json")
+	out := fset.String("out", "", "write to this file instead of stdout")
+	from := fset.String("from", "auto", "auto (sink, then history), sink, or history")
+	pos, err := parse(fset, args, 1, 1, "evidence")
+	if err != nil {
+		return err
+	}
+	if *format != "md" && *format != "json" {
+		return fmt.Errorf("--format %q: use md or json", *format)
+	}
+	if *from != "auto" && *from != "sink" && *from != "history" {
+		return fmt.Errorf("--from %q: use auto, sink or history", *from)
+	}
+	ev, source, err := loadEvidence(ctx, cf, pos[0], *from)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "evidence of %s from %s\n", ev.WorkflowID, source)
+	return writeEvidence(ev, *format, *out)
+}
+
+// loadEvidence finds the evidence of run (a workflow id or a history file).
+func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (runbooks.Evidence, string, error) {
+	if strings.HasSuffix(run, ".json") {
+		if _, err := os.Stat(run); err == nil {
+			h, err := starter.LoadHistoryFile(run)
+			if err != nil {
+				return runbooks.Evidence{}, "", err
+			}
+			ev, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
+			return ev, "the history file " + run, err
+		}
+	}
+	cfg, err := loadConfig(*cf.config)
+	if err != nil {
+		return runbooks.Evidence{}, "", err
+	}
+	if from != "history" && cfg.EvidenceDir != "" {
+		sink := evidence.NewDirSink(cfg.EvidenceDir)
+		ev, err := sink.Load(run)
+		if err == nil {
+			p, _ := sink.Paths(run)
+			return ev, "the evidence sink (" + p + ")", nil
+		}
+		if from == "sink" || !errors.Is(err, fs.ErrNotExist) {
+			return ev, "", fmt.Errorf("evidence sink: %w", err)
+		}
+	}
+	st, c, _, err := cf.connect()
+	if err != nil {
+		return runbooks.Evidence{}, "", err
+	}
+	defer c.Close()
+	ev, err := st.Evidence(ctx, run)
+	return ev, "the workflow history on the server", err
+}
+
+func writeEvidence(ev runbooks.Evidence, format, out string) error {
+	var data []byte
+	if format == "json" {
+		b, err := json.MarshalIndent(ev, "", "  ")
+		if err != nil {
+			return err
+		}
+		data = append(b, '\n')
+	} else {
+		data = []byte(ev.Markdown())
+	}
+	if out == "" {
+		_, err := os.Stdout.Write(data)
+		return err
+	}
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "evidence written to %s\n", out)
+	return nil
+}
+
+func cmdEvidenceList(ctx context.Context, args []string) error {
+	fset := flag.NewFlagSet("evidence list", flag.ContinueOnError)
+	cf := addClientFlags(fset)
+	runbook := fset.String("runbook", "", "only this runbook")
+	mode := fset.String("mode", "", "only this mode (failover, drill, tabletop)")
+	limit := fset.Int("limit", 50, "at most this many runs, newest first")
+	fset.Usage = func() {
+		fmt.Fprintln(os.Stderr, "Usage: lifeboat evidence list [--runbook NAME] [--mode MODE] [--limit N] [--output json]")
+		fset.PrintDefaults()
+	}
+	if _, err := parseArgs(fset, args, 0, 0); err != nil {
+		return err
+	}
+	st, c, _, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	runs, err := st.PastRuns(ctx, starter.RunFilter{Runbook: *runbook, Mode: *mode, Limit: *limit})
+	if err != nil {
+		return err
+	}
+	if *cf.output == "json" {
+		return printJSON(runs)
+	}
+	if len(runs) == 0 {
+		fmt.Println("no finished runs yet")
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tRUNBOOK\tMODE\tENDED\tOUTCOME\tLEVEL\tRTO ACTUAL/TARGET\tRPO ACTUAL/TARGET\tBREACHED")
+	for _, r := range runs {
+		if r.Evidence == nil {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tno evidence: %s\t\t\t\t\n", r.WorkflowID, r.Runbook, r.Mode, r.Closed.Local().Format("2006-01-02 15:04"), r.Problem)
+			continue
+		}
+		e := r.Evidence
+		rpo := "—"
+		if e.RPOActual != nil {
+			rpo = e.RPOActual.Readable()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s / %s\t%s\n", r.WorkflowID, e.Runbook.Name, e.Mode,
+			e.EndedAt.Local().Format("2006-01-02 15:04"), e.Outcome, orDash(e.Level), e.RTOActual.Readable(), e.RTOTarget,
+			rpo, e.RPOTarget, yesNo(e.RTOBreached))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,99 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// Evidence rebuilds a finished run's evidence from its history on the server
+// (see EvidenceFromHistory); a running run is an error.
+func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, error) {
+	d, err := s.c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return runbooks.Evidence{}, explain(id, err)
+	}
+	if d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return runbooks.Evidence{}, fmt.Errorf("run %s is still running: `lifeboat status %s` shows its progress", id, id)
+	}
+	h, err := s.History(ctx, id)
+	if err != nil {
+		return runbooks.Evidence{}, err
+	}
+	return EvidenceFromHistory(h, s.dataConverter())
+}
+
+// EvidenceFromHistory rebuilds a run's evidence from its event history alone,
+// so the record survives the loss of the evidence sink. It is, in order: the
+// result of the completed workflow; the evidence carried by an
+// ErrUnsuccessful failure; or, for a run terminated after it assembled its
+// evidence, the record it sent to evidence.store.
+func EvidenceFromHistory(h *historypb.History, dc converter.DataConverter) (runbooks.Evidence, error) {
+	var ev runbooks.Evidence
+	if len(h.GetEvents()) == 0 {
+		return ev, fmt.Errorf("the history is empty")
+	}
+	id := workflowIDOf(h)
+	last := h.Events[len(h.Events)-1]
+	switch last.GetEventType() {
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+		res := last.GetWorkflowExecutionCompletedEventAttributes().GetResult()
+		if err := dc.FromPayloads(res, &ev); err != nil {
+			return ev, fmt.Errorf("run %s: decoding its result: %w", id, err)
+		}
+		if ev.WorkflowID != "" {
+			return ev, nil
+		}
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+		f := last.GetWorkflowExecutionFailedEventAttributes().GetFailure()
+		if app := f.GetApplicationFailureInfo(); app.GetType() == workflows.ErrUnsuccessful && app.GetDetails() != nil {
+			if err := dc.FromPayloads(app.GetDetails(), &ev); err != nil {
+				return ev, fmt.Errorf("run %s: decoding the evidence in its failure: %w", id, err)
+			}
+			return ev, nil
+		}
+		if stored, ok, err := lastStored(h, dc); ok || err != nil {
+			return stored, err
+		}
+		return ev, fmt.Errorf("run %s never started its steps, so it has no evidence: %s", id, f.GetMessage())
+	}
+	if stored, ok, err := lastStored(h, dc); ok || err != nil {
+		return stored, err
+	}
+	return ev, fmt.Errorf("run %s ended (%s) before it assembled its evidence", id, last.GetEventType())
+}
+
+// lastStored is the evidence of the last evidence.store activity scheduled in h.
+func lastStored(h *historypb.History, dc converter.DataConverter) (runbooks.Evidence, bool, error) {
+	for i := len(h.Events) - 1; i >= 0; i-- {
+		a := h.Events[i].GetActivityTaskScheduledEventAttributes()
+		if a == nil || a.GetActivityType().GetName() != workflows.StoreActivity {
+			continue
+		}
+		var in struct {
+			Args struct {
+				Evidence runbooks.Evidence `json:"evidence"`
+			} `json:"args"`
+		}
+		if err := dc.FromPayloads(a.GetInput(), &in); err != nil {
+			return runbooks.Evidence{}, true, fmt.Errorf("decoding the evidence sent to %s: %w", workflows.StoreActivity, err)
+		}
+		return in.Args.Evidence, true, nil
+	}
+	return runbooks.Evidence{}, false, nil
+}
+
+func workflowIDOf(h *historypb.History) string {
+	for _, e := range h.Events {
+		if a := e.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			return a.GetWorkflowId()
+		}
+	}
+	return "?"
+}

@@ -1,0 +1,95 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// RunFilter selects past runs.
+type RunFilter struct {
+	Runbook string // "" = every runbook
+	Mode    string // "" = every mode
+	Limit   int    // 0 = 50
+}
+
+// PastRun is one finished run and its evidence, rebuilt from history.
+type PastRun struct {
+	WorkflowID string             `json:"workflowId"`
+	Runbook    string             `json:"runbook"`
+	Mode       string             `json:"mode"`
+	Started    time.Time          `json:"started"`
+	Closed     time.Time          `json:"closed"`
+	Evidence   *runbooks.Evidence `json:"evidence,omitempty"`
+	Problem    string             `json:"problem,omitempty"` // why there is no evidence
+}
+
+// query is the visibility query of the filter.
+func (f RunFilter) query() (string, error) {
+	q := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus != 'Running'", workflows.RestoreWorkflowName)
+	for key, v := range map[string]string{workflows.SARunbook.GetName(): f.Runbook, workflows.SAMode.GetName(): f.Mode} {
+		if v == "" {
+			continue
+		}
+		if strings.ContainsAny(v, `'"\`) {
+			return "", fmt.Errorf("%q: a runbook or mode name has no quotes", v)
+		}
+		q += fmt.Sprintf(" AND %s = '%s'", key, v)
+	}
+	return q, nil
+}
+
+// PastRuns lists finished runs, newest first, each with its evidence rebuilt
+// from its history (so the list does not depend on the evidence sink).
+func (s *Starter) PastRuns(ctx context.Context, f RunFilter) ([]PastRun, error) {
+	q, err := f.query()
+	if err != nil {
+		return nil, err
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	var out []PastRun
+	var token []byte
+	for len(out) < limit {
+		resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, NextPageToken: token, PageSize: int32(limit)})
+		if err != nil {
+			return nil, fmt.Errorf("listing runs: %w", err)
+		}
+		for _, e := range resp.Executions {
+			if len(out) == limit {
+				break
+			}
+			id := e.GetExecution().GetWorkflowId()
+			run := PastRun{WorkflowID: id, Started: e.GetStartTime().AsTime(), Closed: e.GetCloseTime().AsTime()}
+			sa := e.GetSearchAttributes().GetIndexedFields()
+			_ = s.dataConverter().FromPayload(sa[workflows.SARunbook.GetName()], &run.Runbook)
+			_ = s.dataConverter().FromPayload(sa[workflows.SAMode.GetName()], &run.Mode)
+			h, err := s.History(ctx, id)
+			if err == nil {
+				var ev runbooks.Evidence
+				if ev, err = EvidenceFromHistory(h, s.dataConverter()); err == nil {
+					run.Evidence = &ev
+				}
+			}
+			if err != nil {
+				run.Problem = err.Error()
+			}
+			out = append(out, run)
+		}
+		token = resp.NextPageToken
+		if len(token) == 0 {
+			break
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
+	return out, nil
+}
