@@ -90,11 +90,16 @@ type Layer struct {
 }
 
 // Ordered returns the layers in restore order, including empty ones.
+// The order is LayerOrder's: it is data, and changing it changes what a
+// workflow schedules (so it goes behind workflow.GetVersion).
 func (l Layers) Ordered() []Layer {
-	return []Layer{
-		{"network", l.Network}, {"identity", l.Identity}, {"secrets", l.Secrets},
-		{"storage", l.Storage}, {"workloads", l.Workloads}, {"edge", l.Edge},
+	steps := map[string][]Step{"network": l.Network, "identity": l.Identity, "secrets": l.Secrets,
+		"storage": l.Storage, "workloads": l.Workloads, "edge": l.Edge}
+	out := make([]Layer, 0, len(LayerOrder))
+	for _, o := range LayerOrder {
+		out = append(out, Layer{Name: o.Name, Steps: steps[o.Name]})
 	}
+	return out
 }
 
 // Step is one action of a runbook.

@@ -45,6 +45,7 @@ type service struct {
 	*httptest.Server
 	slowHits atomic.Int32
 	hits     chan string
+	broken   atomic.Bool // /flaky answers 503 while set
 }
 
 func newService() *service {
@@ -56,6 +57,10 @@ func newService() *service {
 		}
 		if r.URL.Path == "/slow" && s.slowHits.Add(1) == 1 {
 			time.Sleep(8 * time.Second)
+		}
+		if r.URL.Path == "/flaky" && s.broken.Load() {
+			http.Error(w, "database not reachable", http.StatusServiceUnavailable)
+			return
 		}
 		fmt.Fprintln(w, "ok: case-api healthy")
 	}))
@@ -99,6 +104,37 @@ spec:
         retry: {attempts: 3, backoff: 1s}
 `
 
+// pausingBook's check fails while the service is broken and pauses for an
+// operator; its drill teardown always runs.
+const pausingBook = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: %s, version: 1, description: the demo service}
+spec:
+  scope: application
+  objectives: {rto: 10m}
+  approvers:
+    incident-commander: [alice, bob]
+  layers:
+    storage:
+      - id: db-reachable
+        action: http.check
+        with: {url: "%s/flaky"}
+        timeout: 10s
+        retry: {attempts: 1}
+    workloads:
+      - id: open-doors
+        action: notify.webhook
+        approval: {from: [incident-commander]}
+        with: {url: "%s/hook", text: "{runbook}: open"}
+        timeout: 30s
+  drill:
+    teardown:
+      - id: clean-up
+        action: notify.webhook
+        with: {url: "%s/hook", text: "{runbook}: drill over, cleaned up"}
+        timeout: 30s
+`
+
 func setup(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{srv: testsuite.Temporal(t), service: newService(), webhooks: &atomic.Int32{}}
@@ -116,6 +152,10 @@ func setup(t *testing.T) *rig {
 		require.NoError(t, os.WriteFile(filepath.Join(cat, name+".yaml"), []byte(doc), 0o644))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(cat, "slow.yaml"), []byte(fmt.Sprintf(slowBook, r.service.URL)), 0o644))
+	for _, name := range []string{"paused-then-retried", "teardown-after-abort", "rejected-then-approved"} {
+		doc := fmt.Sprintf(pausingBook, name, r.service.URL, hook.URL, hook.URL)
+		require.NoError(t, os.WriteFile(filepath.Join(cat, name+".yaml"), []byte(doc), 0o644))
+	}
 	r.cfg = worker.Defaults()
 	r.cfg.Temporal.Address = r.srv.HostPort
 	r.cfg.Temporal.TaskQueue = "lifeboat-it-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
@@ -246,6 +286,96 @@ func TestIntegration(t *testing.T) {
 		assert.Equal(t, "aborted", ev.Outcome)
 		assert.Empty(t, stepOf(t, ev, "announce").Approvals, "the refused approval must leave no trace on the gate")
 		r.record(t, run.WorkflowID, "failover-refused-update-then-abort")
+	})
+
+	t.Run("a failed step pauses and is retried", func(t *testing.T) {
+		r.service.broken.Store(true)
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "paused-then-retried", Mode: workflows.ModeFailover, RequestedBy: "carol", Reason: "it"})
+		require.NoError(t, err)
+		st := r.waitFor(t, run.WorkflowID, "the paused step", func(s workflows.Status) bool { return s.State == workflows.StatePaused })
+		require.NotEmpty(t, st.Pending)
+		assert.Contains(t, st.Pending[0].Message, "lifeboat retry|skip "+run.WorkflowID+" db-reachable")
+		assert.NotContains(t, st.Pending[0].Message, "retryable: true", "the operator sees the cause, not the SDK's wrapping")
+		r.service.broken.Store(false)
+		_, err = r.starter.Retry(ctx, run.WorkflowID, workflows.Retry{Step: "db-reachable", By: "carol"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+		_, err = r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "open-doors", By: "bob"})
+		require.NoError(t, err)
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, "succeeded", ev.Outcome)
+		assert.Equal(t, 2, stepOf(t, ev, "db-reachable").Attempts)
+		r.record(t, run.WorkflowID, "failover-paused-then-retried")
+	})
+
+	t.Run("a rejected approval, then retried and approved", func(t *testing.T) {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "rejected-then-approved", Mode: workflows.ModeFailover, RequestedBy: "carol", Reason: "it"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+		_, err = r.starter.Reject(ctx, run.WorkflowID, workflows.Reject{Step: "open-doors", By: "alice", Reason: "data not verified yet"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "the rejected step paused", func(s workflows.Status) bool { return s.State == workflows.StatePaused })
+		_, err = r.starter.Retry(ctx, run.WorkflowID, workflows.Retry{Step: "open-doors", By: "alice"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "approval gate again", awaitingApproval)
+		_, err = r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "open-doors", By: "bob", Comment: "verified"})
+		require.NoError(t, err)
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, "succeeded", ev.Outcome)
+		approvals := stepOf(t, ev, "open-doors").Approvals
+		require.Len(t, approvals, 2)
+		assert.Equal(t, "rejected", approvals[0].Decision)
+		assert.Equal(t, "approved", approvals[1].Decision)
+		r.record(t, run.WorkflowID, "failover-rejected-then-approved")
+	})
+
+	t.Run("a drill aborted at its gate still tears down", func(t *testing.T) {
+		before := r.webhooks.Load()
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "teardown-after-abort", Mode: workflows.ModeDrill, RequestedBy: "carol", Reason: "it"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+		_, err = r.starter.Abort(ctx, run.WorkflowID, workflows.Abort{By: "alice", Reason: "drill window over"})
+		require.NoError(t, err)
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, "aborted", ev.Outcome)
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "clean-up").State)
+		assert.Equal(t, before+1, r.webhooks.Load(), "only the teardown webhook was sent")
+		r.record(t, run.WorkflowID, "drill-teardown-after-abort")
+	})
+
+	t.Run("a tabletop run is acknowledged step by step", func(t *testing.T) {
+		before := r.webhooks.Load()
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "teardown-after-abort", Mode: workflows.ModeTabletop, RequestedBy: "carol", Reason: "paper drill"})
+		require.NoError(t, err)
+		for _, id := range []string{"db-reachable", "open-doors"} {
+			if id == "open-doors" { // a tabletop rehearses the approval too
+				r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+				_, err = r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: id, By: "alice"})
+				require.NoError(t, err)
+			}
+			r.waitFor(t, run.WorkflowID, id+" awaiting ack", func(s workflows.Status) bool {
+				for _, p := range s.Pending {
+					if p.Step == id && p.Kind == "acknowledgement" {
+						return true
+					}
+				}
+				return false
+			})
+			_, err = r.starter.Ack(ctx, run.WorkflowID, workflows.Ack{Step: id, By: "bob", Comment: "walked through"})
+			require.NoError(t, err)
+		}
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, "succeeded", ev.Outcome)
+		assert.Equal(t, before, r.webhooks.Load(), "a tabletop run executes nothing")
+		decisions := stepOf(t, ev, "open-doors").Approvals
+		require.Len(t, decisions, 2)
+		assert.Equal(t, "approved", decisions[0].Decision)
+		assert.Equal(t, "acknowledged", decisions[1].Decision)
+		r.record(t, run.WorkflowID, "tabletop-acknowledged")
 	})
 
 	t.Run("unknown runbook fails fast with the name", func(t *testing.T) {

@@ -1,43 +1,82 @@
 package testsuite_test
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
+	"go.temporal.io/sdk/converter"
 
-	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
 )
 
-// TestGoldenHistoriesReplay replays every history recorded from real runs on
-// the dev server (LIFEBOAT_RECORD_HISTORIES=1 make integration) against
-// today's workflow code: a non-deterministic change fails here.
-func TestGoldenHistoriesReplay(t *testing.T) {
+func goldenHistories(t *testing.T) []string {
 	files, err := filepath.Glob("histories/*.json")
 	require.NoError(t, err)
 	require.NotEmpty(t, files, "no golden histories in testsuite/histories")
-	for _, f := range files {
+	return files
+}
+
+// TestGoldenHistoriesReplay replays every history recorded from real runs on
+// the dev server (LIFEBOAT_RECORD_HISTORIES=1 make integration) against
+// today's workflow code: a non-deterministic change fails here. Each history
+// also yields its evidence (lifeboat evidence HISTORY.json).
+func TestGoldenHistoriesReplay(t *testing.T) {
+	for _, f := range goldenHistories(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			r := sdkworker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
-			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
+			h, err := starter.LoadHistoryFile(f)
+			require.NoError(t, err)
+			require.NoError(t, starter.Replay(h))
+			ev, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
+			require.NoError(t, err)
+			assert.Contains(t, []string{"succeeded", "failed", "aborted"}, ev.Outcome)
+			assert.NotEmpty(t, ev.Runbook.Hash)
 		})
 	}
 }
 
-// TestReplayCatchesANonDeterministicChange replays a golden history against a
-// workflow that schedules different commands: the replayer must refuse it.
-func TestReplayCatchesANonDeterministicChange(t *testing.T) {
-	changed := func(ctx workflow.Context, req workflows.Request) (any, error) {
-		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
-		return nil, workflow.ExecuteActivity(ctx, "a.different.activity", req).Get(ctx, nil)
+// TestReplayNamesTheEventOfAnIncompatibleHistory edits a recorded history so
+// that its first runbook step ran another action: the replay must fail and
+// name that event.
+func TestReplayNamesTheEventOfAnIncompatibleHistory(t *testing.T) {
+	h, err := starter.LoadHistoryFile("histories/drill-approved-by-update.json")
+	require.NoError(t, err)
+	var edited int64
+	for _, e := range h.Events {
+		a := e.GetActivityTaskScheduledEventAttributes()
+		if a != nil && a.GetActivityType().GetName() == "http.check" {
+			a.ActivityType.Name = "http.checkAgain"
+			edited = e.GetEventId()
+			break
+		}
 	}
-	r := sdkworker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
-	err := r.ReplayWorkflowHistoryFromJSONFile(nil, "histories/drill-approved-by-update.json")
-	require.Error(t, err)
-	require.Contains(t, err.Error(), "nondeterministic")
+	require.NotZero(t, edited)
+	err = starter.Replay(h)
+	var ie *starter.IncompatibleError
+	require.True(t, errors.As(err, &ie), "want an IncompatibleError, got %v", err)
+	assert.Equal(t, edited, ie.EventID, ie.Error())
+	assert.Contains(t, ie.Error(), "ActivityTaskScheduled activity http.checkAgain")
+}
+
+// TestReplayCatchesAReorderedLayer changes the restore order in code (edge
+// before workloads) without workflow.GetVersion: every recorded run that
+// has steps in both layers can no longer be replayed.
+func TestReplayCatchesAReorderedLayer(t *testing.T) {
+	saved := append(runbooks.LayerOrder[:0:0], runbooks.LayerOrder...)
+	t.Cleanup(func() { copy(runbooks.LayerOrder, saved) })
+	n := len(runbooks.LayerOrder)
+	require.Equal(t, "edge", runbooks.LayerOrder[n-1].Name)
+	runbooks.LayerOrder[n-2], runbooks.LayerOrder[n-1] = runbooks.LayerOrder[n-1], runbooks.LayerOrder[n-2]
+
+	h, err := starter.LoadHistoryFile("histories/drill-approved-by-update.json")
+	require.NoError(t, err)
+	err = starter.Replay(h)
+	var ie *starter.IncompatibleError
+	require.True(t, errors.As(err, &ie), "a reordered layer must not replay, got %v", err)
+	assert.Contains(t, ie.Error(), "TMPRL1100")
+	t.Log(ie.Error())
+	assert.NotZero(t, ie.EventID)
 }

@@ -57,8 +57,9 @@ type step struct {
 	outputs  map[string]any
 	recovery *runbooks.StepResult // the result when the step reports a recovery point
 
-	approvals    []runbooks.ApprovalRecord
-	waitingSince time.Time // when the current human wait began
+	approvals    []runbooks.ApprovalRecord // every decision, across reopened gates
+	gateFrom     int                       // approvals[gateFrom:] belong to the open gate
+	waitingSince time.Time                 // when the current human wait began
 	approvalWait time.Duration
 	gatePassed   bool
 	rejected     bool

@@ -101,7 +101,9 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 	a := *s.spec.Approval
 	s.state = StateAwaitingApproval
 	s.waitingSince = workflow.Now(ctx)
-	s.approvals, s.rejected = nil, false
+	// A reopened gate (retry after a rejection) counts only the decisions made
+	// since; the earlier ones stay in the evidence.
+	s.gateFrom, s.rejected = len(s.approvals), false
 	r.publish(ctx)
 	decided := func() bool {
 		return r.aborted || s.rejected || s.decision == MsgSkip || len(approvedBy(s)) >= a.Needed()
@@ -146,9 +148,10 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 	return true
 }
 
+// approvedBy lists who approved the step since its gate last opened.
 func approvedBy(s *step) []string {
 	var out []string
-	for _, a := range s.approvals {
+	for _, a := range s.approvals[s.gateFrom:] {
 		if a.Decision == "approved" {
 			out = append(out, a.By)
 		}
@@ -291,7 +294,7 @@ func failedAttempts(err error, max int) int {
 func causeMessage(err error) string {
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
-		return ae.Error()
+		return ae.Message()
 	}
 	var te *temporal.TimeoutError
 	if errors.As(err, &te) {

@@ -43,7 +43,8 @@ func init() {
 		"skip":     {"skip RUN STEP --reason TEXT [--as NAME] [--signal]", "skip a step that has not run", cmdSkip},
 		"abort":    {"abort RUN --reason TEXT [--as NAME] [--signal]", "abort the run (drill teardown still runs)", cmdAbort},
 		"note":     {"note RUN TEXT... [--as NAME] [--signal]", "add a note to the evidence", cmdNote},
-		"evidence": {"evidence RUN [--format md|json] [--out FILE]", "print or save a finished run's evidence", cmdEvidence},
+		"evidence": {"evidence RUN|HISTORY.json [--format md|json] [--out FILE] [--from auto|sink|history] | evidence list [--runbook NAME]", "a run's evidence (rebuilt from history when the sink lost it); list past runs", cmdEvidence},
+		"replay":   {"replay HISTORY.json|RUN...", "replay recorded runs against this build's workflow code; exit 1 if one cannot be carried", cmdReplay},
 	}
 }
 

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// cmdReplay replays recorded histories (files or runs on the server) against
+// this build's workflow code and says whether it can still carry each one.
+func cmdReplay(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	cf := addClientFlags(fs)
+	pos, err := parse(fs, args, 1, -1, "replay")
+	if err != nil {
+		return err
+	}
+	var st *starter.Starter
+	failed := 0
+	for _, name := range pos {
+		h, err := loadHistory(ctx, name, cf, &st)
+		if err != nil {
+			return err
+		}
+		err = starter.Replay(h)
+		var ie *starter.IncompatibleError
+		switch {
+		case err == nil:
+			fmt.Printf("ok    %s: today's code replays all %d events (%s)\n", name, len(h.Events), describeRun(h))
+		case errors.As(err, &ie):
+			failed++
+			fmt.Printf("FAIL  %s (%s): %v\n", name, describeRun(h), ie)
+			fmt.Println("      today's workflow code cannot carry this run: a change to what the workflow schedules must go behind workflow.GetVersion (README: Changing the workflow)")
+		default:
+			return err
+		}
+	}
+	if failed > 0 {
+		return exitError{1}
+	}
+	return nil
+}
+
+// loadHistory reads a history file, or fetches a run's history from the server.
+func loadHistory(ctx context.Context, name string, cf clientFlags, st **starter.Starter) (*historypb.History, error) {
+	if _, err := os.Stat(name); err == nil || strings.HasSuffix(name, ".json") {
+		return starter.LoadHistoryFile(name)
+	}
+	if *st == nil {
+		s, c, _, err := cf.connect()
+		if err != nil {
+			return nil, err
+		}
+		go func() { <-ctx.Done(); c.Close() }()
+		*st = s
+	}
+	return (*st).History(ctx, name)
+}
+
+// describeRun is "drill of NAME" from the history's start event.
+func describeRun(h *historypb.History) string {
+	for _, e := range h.GetEvents() {
+		a := e.GetWorkflowExecutionStartedEventAttributes()
+		if a == nil {
+			continue
+		}
+		var req workflows.Request
+		if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &req); err != nil || req.Check() != nil {
+			return a.GetWorkflowType().GetName()
+		}
+		name := req.Runbook
+		if name == "" {
+			name = "an inline runbook"
+		}
+		return fmt.Sprintf("%s of %s, started %s", req.Mode, name, e.GetEventTime().AsTime().UTC().Format("2006-01-02 15:04"))
+	}
+	return "no start event"
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/lifeboat-dr/lifeboat/starter"
+)
+
+func TestReplayPassesGoldenHistoriesAndFailsAnEditedOne(t *testing.T) {
+	files, err := filepath.Glob("../../testsuite/histories/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden histories: %v", err)
+	}
+	if err := cmdReplay(context.Background(), files); err != nil {
+		t.Fatalf("golden histories must replay: %v", err)
+	}
+
+	h, err := starter.LoadHistoryFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h.Events {
+		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() != "lifeboat.resolveRunbook" {
+			a.ActivityType.Name = "renamed.action"
+			break
+		}
+	}
+	b, err := protojson.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "edited.json")
+	if err := os.WriteFile(bad, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = cmdReplay(context.Background(), []string{files[0], bad})
+	var ex exitError
+	if !errors.As(err, &ex) || ex.code != 1 {
+		t.Fatalf("an edited history must fail with exit 1, got %v", err)
+	}
+}
