@@ -74,8 +74,14 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 	if err := req.Check(); err != nil {
 		return Run{}, err
 	}
-	id := NewWorkflowID(req.Runbook, req.Mode)
-	summary := fmt.Sprintf("%s of %s", req.Mode, req.Runbook)
+	name := req.Runbook
+	if name == "" && req.InlineRunbook != "" {
+		if rb, err := runbooks.Parse([]byte(req.InlineRunbook), "inline runbook"); err == nil {
+			name = rb.Metadata.Name
+		}
+	}
+	id := NewWorkflowID(name, req.Mode)
+	summary := fmt.Sprintf("%s of %s", req.Mode, name)
 	if req.Reason != "" {
 		summary += ": " + req.Reason
 	}
@@ -83,7 +89,7 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 		ID: id, TaskQueue: s.taskQueue, StaticSummary: summary,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SARunbook.ValueSet(req.Runbook), workflows.SAMode.ValueSet(req.Mode),
+			workflows.SARunbook.ValueSet(name), workflows.SAMode.ValueSet(req.Mode),
 			workflows.SAState.ValueSet(workflows.RunResolving)),
 	}
 	we, err := s.c.ExecuteWorkflow(ctx, opts, workflows.RestoreWorkflowName, req)

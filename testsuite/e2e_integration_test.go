@@ -162,6 +162,44 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	}
 	var scheduled string
 
+	t.Run("reenact the failover from its recorded runbook text", func(t *testing.T) {
+		require.Len(t, ids, 2, "needs the failover above")
+		failover := ids[1]
+		// The catalog file changed since the incident: the re-enactment must
+		// still run the text the failover ran.
+		file := filepath.Join(catalog, "a.yaml")
+		orig, err := os.ReadFile(file)
+		require.NoError(t, err)
+		edited := append(append([]byte(nil), orig...), []byte("# edited after the incident\n")...)
+		require.NoError(t, os.WriteFile(file, edited, 0o644))
+		t.Cleanup(func() { _ = os.WriteFile(file, orig, 0o644) })
+		stack.Velero.SetDelay(5 * time.Second) // restores got slower since
+		t.Cleanup(func() { stack.Velero.SetDelay(time.Second) })
+
+		out := cli(t, "reenact", failover, "--as", "dana", "--threshold", "1.5", "--min-delta", "1s")
+		now := between(out.stderr, "as drill ", "\n")
+		require.NotEmpty(t, now, out.stderr)
+		ids = append(ids, now)
+		then, err := st.Evidence(ctx, failover)
+		require.NoError(t, err)
+		ev, err := st.Evidence(ctx, now)
+		require.NoError(t, err)
+		assert.Equal(t, then.Runbook.Hash, ev.Runbook.Hash, "pinned by the recorded hash")
+		assert.NotEqual(t, runbooks.HashOf(edited), ev.Runbook.Hash, "not today's file")
+		assert.Equal(t, workflows.ModeDrill, ev.Mode)
+		assert.Contains(t, ev.Reason, "re-enactment of "+failover)
+
+		assert.Contains(t, out.stdout, "# Re-enactment of "+failover)
+		assert.Contains(t, out.stdout, "the same runbook text ("+then.Runbook.Hash+")")
+		assert.Regexp(t, `\| storage/restore-case-data \| \S+ \| \S+ \| [0-9.]+× \| \*\*slower\*\* \|`, out.stdout)
+		assert.Contains(t, out.stdout, "| edge/shift-traffic |")
+		assert.Contains(t, out.stdout, "Slower than 1.50× (and by at least 1s): restore-case-data")
+		stored, _ := evidence.NewDirSink(cfg.EvidenceDir).Paths(now)
+		md, err := os.ReadFile(strings.TrimSuffix(stored, ".json") + ".reenactment.md")
+		require.NoError(t, err, "the comparison is stored beside the evidence")
+		assert.Contains(t, string(md), "**slower**")
+	})
+
 	t.Run("scheduled drill triggered from the CLI", func(t *testing.T) {
 		const id = "lifeboat-drill-case-management-region-failover"
 		out := cli(t, "drill", "schedule", "case-management-region-failover", "--cron", "0 3 1 * *", "--pause-on-failure", "--as", "sre-team").stdout

@@ -46,7 +46,7 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 	sim, err := testsuite.StartVeleroSim(ctx, rig.RESTConfig())
 	require.NoError(t, err)
 	t.Cleanup(sim.Stop)
-	sim.Delay = 2 * time.Second
+	sim.SetDelay(2 * time.Second)
 	declared := time.Now().UTC().Truncate(time.Second)
 	require.NoError(t, sim.AddBackup(ctx, "hourly-old", "production-hourly", declared.Add(-68*time.Minute), caseBackup("old-value")))
 	require.NoError(t, sim.AddBackup(ctx, "hourly-latest", "production-hourly", declared.Add(-8*time.Minute), caseBackup("planted-velero-secret-55e1")))

@@ -37,13 +37,11 @@ const VeleroNamespace = "velero"
 // objects in the cluster, honouring includedNamespaces and namespaceMapping,
 // counting warnings (object already exists) and errors (object refused).
 type VeleroSim struct {
-	dyn    dynamic.Interface
-	typed  kubernetes.Interface
-	mapper *restmapper.DeferredDiscoveryRESTMapper
-	// Delay is how long a restore stays InProgress (default 1s).
-	Delay time.Duration
-
+	dyn     dynamic.Interface
+	typed   kubernetes.Interface
+	mapper  *restmapper.DeferredDiscoveryRESTMapper
 	mu      sync.Mutex
+	delay   time.Duration // how long a restore stays InProgress (default 1s)
 	content map[string][]*unstructured.Unstructured
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -61,9 +59,22 @@ func StartVeleroSim(ctx context.Context, cfg *rest.Config) (*VeleroSim, error) {
 	}
 	loop, cancel := context.WithCancel(context.Background())
 	s := &VeleroSim{dyn: dyn, typed: typed, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),
-		Delay: time.Second, content: map[string][]*unstructured.Unstructured{}, cancel: cancel, done: make(chan struct{})}
+		delay: time.Second, content: map[string][]*unstructured.Unstructured{}, cancel: cancel, done: make(chan struct{})}
 	go s.loop(loop)
 	return s, nil
+}
+
+// SetDelay sets how long a restore stays InProgress (default 1s).
+func (s *VeleroSim) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+func (s *VeleroSim) restoreDelay() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delay
 }
 
 // Stop ends the simulation.
@@ -139,7 +150,7 @@ func (s *VeleroSim) step(ctx context.Context, r *unstructured.Unstructured) {
 		s.setStatus(ctx, r, map[string]any{"phase": "InProgress", "startTimestamp": now})
 	case "InProgress":
 		started, _, _ := unstructured.NestedString(r.Object, "status", "startTimestamp")
-		if t, err := time.Parse(time.RFC3339, started); err == nil && time.Since(t) < s.Delay {
+		if t, err := time.Parse(time.RFC3339, started); err == nil && time.Since(t) < s.restoreDelay() {
 			return
 		}
 		warnings, errs, total := s.restore(ctx, r)

@@ -44,6 +44,7 @@ func init() {
 		"abort":    {"abort RUN --reason TEXT [--as NAME] [--signal]", "abort the run (drill teardown still runs)", cmdAbort},
 		"note":     {"note RUN TEXT... [--as NAME] [--signal]", "add a note to the evidence", cmdNote},
 		"evidence": {"evidence RUN|HISTORY.json [--format md|json] [--out FILE] [--from auto|sink|history] | evidence list [--runbook NAME]", "a run's evidence (rebuilt from history when the sink lost it); list past runs", cmdEvidence},
+		"reenact":  {"reenact RUN [--threshold 1.5] [--min-delta 1s] [--out FILE]", "drill the exact runbook text a past run used, then compare step timings then vs now", cmdReenact},
 		"replay":   {"replay HISTORY.json|RUN...", "replay recorded runs against this build's workflow code; exit 1 if one cannot be carried", cmdReplay},
 	}
 }

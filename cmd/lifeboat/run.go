@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -139,6 +140,21 @@ func budget(remaining, rto time.Duration, breached bool) string {
 
 // followRun prints status changes as plain lines until the run ends, then the evidence.
 func followRun(ctx context.Context, st *starter.Starter, id, output string) error {
+	ev, err := followSteps(ctx, st, id)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		return printJSON(ev)
+	}
+	fmt.Println()
+	fmt.Print(ev.Markdown())
+	return nil
+}
+
+// followSteps prints status changes as plain lines until the run ends and
+// returns its evidence.
+func followSteps(ctx context.Context, st *starter.Starter, id string) (runbooks.Evidence, error) {
 	seen := map[string]string{}
 	pendingSeen := map[string]bool{}
 	for {
@@ -146,7 +162,7 @@ func followRun(ctx context.Context, st *starter.Starter, id, output string) erro
 		if err != nil {
 			var refused *starter.RefusedError
 			if errors.As(err, &refused) {
-				return err
+				return runbooks.Evidence{}, err
 			}
 			break // finished (or gone): fall through to the evidence
 		}
@@ -172,20 +188,11 @@ func followRun(ctx context.Context, st *starter.Starter, id, output string) erro
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return runbooks.Evidence{}, ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
-	ev, err := st.Wait(ctx, id)
-	if err != nil {
-		return err
-	}
-	if output == "json" {
-		return printJSON(ev)
-	}
-	fmt.Println()
-	fmt.Print(ev.Markdown())
-	return nil
+	return st.Wait(ctx, id)
 }
 
 func printJSON(v any) error {

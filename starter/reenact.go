@@ -1,0 +1,64 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// ResolvedFromHistory returns the runbook a run resolved (its exact text and
+// content hash), as recorded in its history.
+func ResolvedFromHistory(h *historypb.History, dc converter.DataConverter) (runbooks.Resolved, error) {
+	var res runbooks.Resolved
+	var scheduled int64
+	for _, e := range h.GetEvents() {
+		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == workflows.ResolveActivity {
+			scheduled = e.GetEventId()
+		}
+		if a := e.GetActivityTaskCompletedEventAttributes(); a != nil && scheduled != 0 && a.GetScheduledEventId() == scheduled {
+			if err := dc.FromPayloads(a.GetResult(), &res); err != nil {
+				return res, fmt.Errorf("decoding the resolved runbook: %w", err)
+			}
+			return res, nil
+		}
+	}
+	return res, fmt.Errorf("the history holds no resolved runbook (the run never started its steps)")
+}
+
+// Reenactment is a drill started from a past run's runbook text.
+type Reenactment struct {
+	Run  Run
+	Then runbooks.Evidence
+}
+
+// Reenact starts a drill of the exact runbook text a past run used — pinned by
+// the content hash recorded in its history, not today's catalog file — with
+// the same runbook and parameters, requested by `by`.
+func (s *Starter) Reenact(ctx context.Context, pastID, by string) (Reenactment, error) {
+	h, err := s.History(ctx, pastID)
+	if err != nil {
+		return Reenactment{}, err
+	}
+	then, err := EvidenceFromHistory(h, s.dataConverter())
+	if err != nil {
+		return Reenactment{}, fmt.Errorf("run %s cannot be re-enacted: %w", pastID, err)
+	}
+	res, err := ResolvedFromHistory(h, s.dataConverter())
+	if err != nil {
+		return Reenactment{}, fmt.Errorf("run %s cannot be re-enacted: %w", pastID, err)
+	}
+	if got := runbooks.HashOf([]byte(res.Source)); got != then.Runbook.Hash || res.Source == "" {
+		return Reenactment{}, fmt.Errorf("run %s recorded runbook text whose hash %s is not the %s its evidence names: the history is not trustworthy for a re-enactment", pastID, got, then.Runbook.Hash)
+	}
+	run, err := s.Start(ctx, workflows.Request{Mode: workflows.ModeDrill, InlineRunbook: res.Source, RequestedBy: by,
+		Reason: fmt.Sprintf("re-enactment of %s (%s of %s v%d, %s)", pastID, then.Mode, then.Runbook.Name, then.Runbook.Version, then.Runbook.Hash)})
+	if err != nil {
+		return Reenactment{}, err
+	}
+	return Reenactment{Run: run, Then: then}, nil
+}
