@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -67,6 +68,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	catalog := filepath.Join(t.TempDir(), "catalog")
 	require.NoError(t, os.MkdirAll(catalog, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(catalog, "a.yaml"), stack.Runbook(example), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(catalog, "b.yaml"), []byte(neverDrilled), 0o644))
 
 	t.Setenv("E2E_CF_TOKEN", testsuite.PlantedCFToken)
 	cfg := worker.Defaults()
@@ -144,16 +146,25 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	})
 
 	bin := buildLifeboat(t)
-	cli := func(t *testing.T, args ...string) cliOutput {
+	cliCode := func(t *testing.T, args ...string) (cliOutput, int) {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+srv.HostPort, "LIFEBOAT_TASK_QUEUE="+cfg.Temporal.TaskQueue,
-			"LIFEBOAT_EVIDENCE_DIR="+cfg.EvidenceDir)
+			"LIFEBOAT_EVIDENCE_DIR="+cfg.EvidenceDir, "LIFEBOAT_CATALOG="+catalog, "LIFEBOAT_KUBECONFIG="+stack.Kube.Kubeconfig)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
-		require.NoError(t, err, "lifeboat %s:\n%s%s", strings.Join(args, " "), out, stderr.String())
-		return cliOutput{string(out), stderr.String()}
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatalf("lifeboat %s: %v", strings.Join(args, " "), err)
+		}
+		return cliOutput{string(out), stderr.String()}, cmd.ProcessState.ExitCode()
+	}
+	cli := func(t *testing.T, args ...string) cliOutput {
+		t.Helper()
+		out, code := cliCode(t, args...)
+		require.Zero(t, code, "lifeboat %s:\n%s%s", strings.Join(args, " "), out.stdout, out.stderr)
+		return out
 	}
 	schedules := func(t *testing.T) []starter.ScheduleInfo {
 		var list []starter.ScheduleInfo
@@ -256,6 +267,30 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("readiness and the recovery invariant", func(t *testing.T) {
+		out := cli(t, "readiness").stdout
+		t.Logf("lifeboat readiness:\n%s", out)
+		assert.Contains(t, out, "case-management-region-failover — critical (RTO 1h)")
+		assert.Regexp(t, `3/3  Last drill +drill lifeboat-case-management-region-failover-drill-\S+ succeeded today at level L4 \(every 30d\)`, out)
+		assert.Contains(t, out, "3/3  DNS/edge failover  failover tested: traffic moved in failover "+ids[1])
+		assert.Regexp(t, `3/3  Backup age vs RPO +latest backup production-critical-hourly-\d+ of production-critical-hourly is \S+ old \(RPO 15m\), and restores of it are tested`, out)
+		assert.Contains(t, out, "never-drilled — critical (RTO 30m)")
+		assert.Contains(t, out, "CRITICAL SYSTEMS BELOW 2")
+		assert.Contains(t, out, "never-drilled: Last drill 0/3 — never drilled: lifeboat drill never-drilled")
+		assert.NotContains(t, out, "case-management-region-failover: ", "example (a) has no row below 2")
+
+		var systems []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(cli(t, "readiness", "--json").stdout), &systems))
+		require.Len(t, systems, 2)
+
+		sentence := cli(t, "invariant", "case-management-region-failover").stdout
+		assert.Regexp(t, `^Given a total loss of the region \(region-failure\), we can restore .* to RPO <= 15m within RTO <= 1h using runbook case-management-region-failover v3, validated by drill DR-\S+ on \d{4}-\d\d-\d\d\.`, sentence)
+		missing, code := cliCode(t, "invariant", "never-drilled")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, missing.stdout, "The recovery invariant of never-drilled is not established")
+		assert.Contains(t, missing.stdout, "no drill of never-drilled has run: start one with `lifeboat drill never-drilled`")
+	})
+
 	t.Run("no planted secret appears in any history, log or evidence", func(t *testing.T) {
 		var haystacks []string
 		for _, id := range ids {
@@ -317,6 +352,20 @@ func evidenceSurvivesItsSink(t *testing.T, cli func(*testing.T, ...string) cliOu
 	assert.Regexp(t, `drill\s+\S+ \S+\s+succeeded\s+L4\s+\S+ / \S+\s+8m / 15m\s+no`, list)
 	assert.Regexp(t, `failover\s+\S+ \S+\s+succeeded\s+L5`, list)
 }
+
+// neverDrilled is a critical runbook nobody has drilled: readiness calls it out.
+const neverDrilled = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: never-drilled, version: 1, owner: payments-team}
+spec:
+  scope: application
+  objectives: {rto: 30m, rpo: 5m}
+  layers:
+    workloads:
+      - id: health
+        action: http.check
+        with: {url: "http://127.0.0.1:1/health"}
+`
 
 // cliOutput is what the lifeboat binary printed.
 type cliOutput struct{ stdout, stderr string }

@@ -1,0 +1,42 @@
+package readiness
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// notEstablished is how evidence starts an invariant its run did not prove.
+const notEstablished = "Not established by this run: "
+
+// Invariant returns the recovery-invariant sentence (DESIGN §4) of a runbook,
+// filled from its last successful drill that proved it, and any caveat (the
+// runbook changed since). When no drill proved it, ok is false and missing
+// says what is needed to complete it. runs are newest first; currentHash is
+// the catalog text's hash ("" when unknown).
+func Invariant(name, currentHash string, runs []runbooks.Evidence) (sentence string, ok bool, missing []string) {
+	var lastDrill *runbooks.Evidence
+	for i, e := range runs {
+		if e.Mode != "drill" {
+			continue
+		}
+		if lastDrill == nil {
+			lastDrill = &runs[i]
+		}
+		if e.Outcome == "succeeded" && e.Invariant != "" && !strings.HasPrefix(e.Invariant, notEstablished) {
+			sentence = e.Invariant
+			if currentHash != "" && e.Runbook.Hash != currentHash {
+				missing = append(missing, fmt.Sprintf("the runbook text changed since that drill (then %s, now %s): drill it again to keep the invariant current", e.Runbook.Hash, currentHash))
+			}
+			return sentence, true, missing
+		}
+	}
+	if lastDrill == nil {
+		return "", false, []string{fmt.Sprintf("no drill of %s has run: start one with `lifeboat drill %s`", name, name)}
+	}
+	missing = append(missing, fmt.Sprintf("no drill of %s proved it; the last one, %s (%s, %s), says: %s",
+		name, lastDrill.WorkflowID, lastDrill.Outcome, lastDrill.EndedAt.UTC().Format("2006-01-02"),
+		strings.TrimPrefix(lastDrill.Invariant, notEstablished)))
+	return "", false, missing
+}

@@ -1,0 +1,125 @@
+package readiness
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+const book = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: case-api, version: 3, owner: platform-team, description: Case Intake API}
+spec:
+  scope: region
+  objectives: {rto: 60m, rpo: 15m}
+  approvers:
+    ic: [alice, bob]
+  targets:
+    dr: {kubeContext: dr}
+  layers:
+    storage:
+      - id: restore
+        action: velero.restore
+        with: {target: dr, schedule: hourly, namespaces: [case]}
+    edge:
+      - id: shift
+        action: cloudflare.dnsSwitch
+        approval: {from: [ic]}
+        with: {zone: example.com, record: case.example.com, type: CNAME, content: dr.example.com}
+  drill:
+    every: 30d
+`
+
+func parse(t *testing.T) *runbooks.Runbook {
+	rb, err := runbooks.Parse([]byte(book), "case-api.yaml")
+	require.NoError(t, err)
+	return rb
+}
+
+func run(mode, outcome, level string, age time.Duration) runbooks.Evidence {
+	rpo := runbooks.Duration(8 * time.Minute)
+	return runbooks.Evidence{WorkflowID: "lifeboat-case-api-" + mode, Mode: mode, Outcome: outcome, Level: level,
+		EndedAt: now.Add(-age), RPOActual: &rpo, Runbook: runbooks.RunbookRef{Hash: "sha256:a"},
+		Invariant: "Given a total loss of the region, we can restore Case Intake API …"}
+}
+
+func scores(s System) map[string]int {
+	out := map[string]int{}
+	for _, r := range s.Rows {
+		out[r.Area] = r.Score
+	}
+	return out
+}
+
+func TestANeverDrilledCriticalRunbookIsCalledOut(t *testing.T) {
+	s := Score(Input{Name: "case-api", Runbook: parse(t), Backup: &Backup{Schedule: "hourly", Name: "hourly-1", Age: 40 * time.Minute}}, now, DefaultCriticalRTO)
+	assert.True(t, s.Critical)
+	assert.Equal(t, map[string]int{AreaRunbook: 2, AreaDrill: 0, AreaRestore: 0, AreaEdge: 2, AreaBackup: 1, AreaApproval: 2}, scores(s))
+	text := Text([]System{s})
+	assert.Contains(t, text, "CRITICAL SYSTEMS BELOW 2")
+	assert.Contains(t, text, "case-api: Last drill 0/3 — never drilled: lifeboat drill case-api")
+	assert.Contains(t, text, "latest backup hourly-1 of hourly is 40m old (RPO 15m): older than the RPO")
+}
+
+func TestDrilledAndFailedOverScoresThree(t *testing.T) {
+	drill := run("drill", "succeeded", "L4", 3*24*time.Hour)
+	fo := run("failover", "succeeded", "L5", 10*24*time.Hour)
+	fo.Steps = []runbooks.StepRecord{{ID: "shift", Approvals: []runbooks.ApprovalRecord{{By: "bob", Decision: "approved", At: fo.EndedAt}}}}
+	s := Score(Input{Name: "case-api", Runbook: parse(t), Runs: []runbooks.Evidence{drill, fo},
+		Backup: &Backup{Schedule: "hourly", Name: "hourly-2", Age: 8 * time.Minute}}, now, DefaultCriticalRTO)
+	for area, score := range scores(s) {
+		assert.Equal(t, 3, score, area)
+	}
+	assert.Contains(t, Text([]System{s}), "No critical system scores below 2")
+	assert.Contains(t, s.Rows[1].Fact, "succeeded 3 days ago at level L4 (every 30d)")
+}
+
+func TestOverdueFailedAndTabletopDrills(t *testing.T) {
+	rb := parse(t)
+	overdue := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{run("drill", "succeeded", "L2", 45*24*time.Hour)}}, now, DefaultCriticalRTO)
+	assert.Equal(t, 2, scores(overdue)[AreaDrill])
+	assert.Equal(t, 2, scores(overdue)[AreaRestore])
+	assert.Equal(t, 0, scores(overdue)[AreaBackup], "no backup fact: the runbook's schedule was not checked")
+	failed := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{run("drill", "failed", "", 24*time.Hour)}}, now, DefaultCriticalRTO)
+	assert.Equal(t, 1, scores(failed)[AreaDrill])
+	paper := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{run("tabletop", "succeeded", "", time.Hour)}}, now, DefaultCriticalRTO)
+	assert.Equal(t, 1, scores(paper)[AreaDrill])
+	assert.Equal(t, 2, scores(paper)[AreaRunbook], "a tabletop does not execute the runbook")
+	unchecked := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{run("drill", "succeeded", "L4", time.Hour)},
+		Backup: &Backup{Schedule: "hourly", Err: "no kube access"}}, now, DefaultCriticalRTO)
+	assert.Equal(t, 2, scores(unchecked)[AreaBackup])
+	assert.Contains(t, unchecked.Rows[4].Fact, "not checked now (no kube access)")
+}
+
+func TestInvalidAndUnparseableRunbooks(t *testing.T) {
+	s := Score(Input{Name: "x", Runbook: parse(t), Errors: []string{"spec.layers.storage[0].with.schedule: …"}}, now, time.Minute)
+	assert.Equal(t, 1, scores(s)[AreaRunbook])
+	assert.False(t, s.Critical, "RTO 60m is above a 1m critical bound")
+	u := Score(Input{Name: "broken.yaml", Errors: []string{"line 3: bad"}}, now, DefaultCriticalRTO)
+	assert.Equal(t, []Row{{AreaRunbook, 1, "draft: the file does not parse: line 3: bad"}}, u.Rows)
+}
+
+func TestInvariant(t *testing.T) {
+	_, ok, missing := Invariant("case-api", "sha256:a", nil)
+	assert.False(t, ok)
+	assert.Equal(t, []string{"no drill of case-api has run: start one with `lifeboat drill case-api`"}, missing)
+
+	bad := run("drill", "failed", "", time.Hour)
+	bad.Invariant = "Not established by this run: this run did not succeed (failed)."
+	_, ok, missing = Invariant("case-api", "sha256:a", []runbooks.Evidence{bad})
+	assert.False(t, ok)
+	assert.Contains(t, missing[0], "says: this run did not succeed (failed).")
+
+	good := run("drill", "succeeded", "L4", 2*time.Hour)
+	sentence, ok, missing := Invariant("case-api", "sha256:b", []runbooks.Evidence{bad, run("failover", "succeeded", "L5", time.Hour), good})
+	assert.True(t, ok)
+	assert.Equal(t, good.Invariant, sentence)
+	require.Len(t, missing, 1)
+	assert.Contains(t, missing[0], "the runbook text changed since that drill")
+}
