@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/lifeboat
 PKGS    := ./...
 
-.PHONY: all build test lint unit integration demo fuzz clean
+.PHONY: all build test lint unit integration demo bench fuzz clean
 
 all: build
 
@@ -30,6 +30,10 @@ integration:
 ## server and leaves the Temporal UI up (Ctrl-C stops it).
 demo: build
 	$(GO) run ./testsuite/demo --lifeboat $(BIN)
+
+## bench: DESIGN §8 bars on the dev server, each printed as a ratio next to its bar.
+bench:
+	$(GO) run ./testsuite/bench
 
 fuzz:
 	$(GO) test ./runbooks/ -run '^$$' -fuzz FuzzParse -fuzztime 60s

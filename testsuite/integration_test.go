@@ -58,7 +58,7 @@ func newService() *service {
 		if r.URL.Path == "/slow" && s.slowHits.Add(1) == 1 {
 			time.Sleep(8 * time.Second)
 		}
-		if r.URL.Path == "/flaky" && s.broken.Load() {
+		if r.URL.Path == "/down" || (r.URL.Path == "/flaky" && s.broken.Load()) {
 			http.Error(w, "database not reachable", http.StatusServiceUnavailable)
 			return
 		}
@@ -102,6 +102,23 @@ spec:
         with: {url: "%s/slow"}
         timeout: 5s
         retry: {attempts: 3, backoff: 1s}
+`
+
+// failingBook's drill always fails and aborts.
+const failingBook = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: failing-drill, version: 1}
+spec:
+  scope: application
+  objectives: {rto: 10m}
+  layers:
+    workloads:
+      - id: service-up
+        action: http.check
+        with: {url: "%s/down"}
+        timeout: 10s
+        retry: {attempts: 1}
+        onFailure: abort
 `
 
 // pausingBook's check fails while the service is broken and pauses for an
@@ -152,6 +169,7 @@ func setup(t *testing.T) *rig {
 		require.NoError(t, os.WriteFile(filepath.Join(cat, name+".yaml"), []byte(doc), 0o644))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(cat, "slow.yaml"), []byte(fmt.Sprintf(slowBook, r.service.URL)), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "failing.yaml"), []byte(fmt.Sprintf(failingBook, r.service.URL)), 0o644))
 	for _, name := range []string{"paused-then-retried", "teardown-after-abort", "rejected-then-approved"} {
 		doc := fmt.Sprintf(pausingBook, name, r.service.URL, hook.URL, hook.URL)
 		require.NoError(t, os.WriteFile(filepath.Join(cat, name+".yaml"), []byte(doc), 0o644))
@@ -385,6 +403,39 @@ func TestIntegration(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), `no runbook named "approve-by-updat" in the catalog (did you mean "approve-by-update"?)`)
 	})
+}
+
+// TestScheduledDrillPausesOnFailure: a schedule created with pause-on-failure
+// pauses itself when its drill fails, and the failed run still has evidence.
+func TestScheduledDrillPausesOnFailure(t *testing.T) {
+	r := setup(t)
+	r.startWorker(t)
+	ctx := context.Background()
+	_, err := r.starter.CreateSchedule(ctx, starter.ScheduleRequest{Runbook: "failing-drill", Mode: workflows.ModeFailover, Cron: "0 3 1 * *"})
+	assert.ErrorContains(t, err, "never a real failover")
+	id, err := r.starter.CreateSchedule(ctx, starter.ScheduleRequest{Runbook: "failing-drill", Mode: workflows.ModeDrill, Cron: "0 3 1 * *", PauseOnFailure: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.starter.DeleteSchedule(ctx, id) })
+	_, err = r.starter.CreateSchedule(ctx, starter.ScheduleRequest{Runbook: "failing-drill", Mode: workflows.ModeDrill, Cron: "0 3 1 * *"})
+	assert.ErrorContains(t, err, "exists: `lifeboat drill delete "+id+"` first")
+	require.NoError(t, r.starter.TriggerSchedule(ctx, id))
+
+	var info starter.ScheduleInfo
+	for deadline := time.Now().Add(60 * time.Second); !info.Paused; time.Sleep(200 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the schedule did not pause after its drill failed: %+v", info)
+		info, err = r.starter.DescribeSchedule(ctx, id)
+		require.NoError(t, err)
+	}
+	require.NotNil(t, info.LastRun)
+	assert.Equal(t, "aborted", info.LastRun.Result)
+	ev, err := r.starter.Evidence(ctx, info.LastRun.WorkflowID)
+	require.NoError(t, err, "a failed scheduled run keeps its evidence in its failure")
+	assert.Equal(t, "aborted", ev.Outcome)
+	assert.Equal(t, workflows.StateFailed, stepOf(t, ev, "service-up").State)
+	assert.Contains(t, ev.Reason, "scheduled drill")
+	stored, err := os.ReadFile(filepath.Join(r.cfg.EvidenceDir, strings.ReplaceAll(info.LastRun.WorkflowID, ":", "_")+".json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(stored), `"outcome": "aborted"`)
 }
 
 // TestWorkerKilledMidStepRunFinishes kills -9 a worker process while a step
