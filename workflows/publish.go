@@ -57,29 +57,55 @@ func (r *run) publish(ctx workflow.Context) {
 }
 
 // details is the Markdown shown as the workflow's current details in the UI.
+// It runs on every change, so it reads the steps once and skips the
+// projection the status query computes (1,000-step runs replay in time).
 func (r *run) details(ctx workflow.Context) string {
-	st := r.status(ctx)
+	rb := r.rb()
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** v%d — %s — **%s**", st.Runbook, st.Version, st.Mode, st.State)
-	if st.Layer != "" {
-		fmt.Fprintf(&b, " — layer %s", st.Layer)
+	fmt.Fprintf(&b, "**%s** v%d — %s — **%s**", rb.Metadata.Name, rb.Metadata.Version, r.req.Mode, r.liveState())
+	if r.layer != "" {
+		fmt.Fprintf(&b, " — layer %s", r.layer)
 	}
-	fmt.Fprintf(&b, "\n\nRTO %s: ", st.RTO)
-	if st.RTOBreached {
+	rto := rb.Spec.Objectives.RTO
+	fmt.Fprintf(&b, "\n\nRTO %s: ", rto)
+	end := workflow.Now(ctx)
+	if r.finished {
+		end = r.endedAt
+	}
+	if r.breached {
 		b.WriteString("**BREACHED**")
 	} else {
-		fmt.Fprintf(&b, "%s remaining", st.RTORemaining)
+		fmt.Fprintf(&b, "%s remaining", runbooks.Duration(r.declaredAt.Add(rto.D()).Sub(end)))
 	}
-	for _, p := range st.Pending {
-		fmt.Fprintf(&b, "\n\n⏳ %s", p.Message)
-	}
-	for _, s := range st.Steps {
-		if s.State == StateRunning || s.State == StatePaused {
-			fmt.Fprintf(&b, "\n\n▶ %s/%s %s (attempts %d)", s.Layer, s.ID, s.State, s.Attempts)
+	// At most detailLines of each list: the page stays readable and a wide
+	// layer does not make every change cost O(steps) formatting.
+	var active strings.Builder
+	waiting, running := 0, 0
+	for _, s := range r.order {
+		if s.state == StateAwaitingApproval || s.state == StateAwaitingAck || s.state == StatePaused {
+			if waiting++; waiting <= detailLines {
+				p, _ := r.pending(s)
+				fmt.Fprintf(&b, "\n\n⏳ %s", p.Message)
+			}
 		}
+		if s.state == StateRunning || s.state == StatePaused {
+			if running++; running <= detailLines {
+				fmt.Fprintf(&active, "\n\n▶ %s/%s %s (attempts %d)", s.layer, s.spec.ID, s.state, s.attempts)
+			}
+		}
+	}
+	if waiting > detailLines {
+		fmt.Fprintf(&b, "\n\n… and %d more waiting (lifeboat status %s)", waiting-detailLines, r.workflowID)
+	}
+	b.WriteString(active.String())
+	if running > detailLines {
+		fmt.Fprintf(&b, "\n\n… and %d more running", running-detailLines)
 	}
 	return b.String()
 }
+
+// detailLines bounds each list in the current details.
+const detailLines = 10
 
 // status answers the status query.
 func (r *run) status(ctx workflow.Context) Status {

@@ -52,10 +52,12 @@ func main() {
 	defer w.Stop()
 
 	fmt.Println("lifeboat bench — DESIGN §8 (ratio: lower is better; pass when ratio <= bar)")
-	b.overhead(ctx, *steps)
-	b.parallel(ctx)
-	b.approval(ctx, *samples)
-	b.concurrent(ctx, *drills)
+	if os.Getenv("BENCH_ONLY_REPLAY") == "" {
+		b.overhead(ctx, *steps)
+		b.parallel(ctx)
+		b.approval(ctx, *samples)
+		b.concurrent(ctx, *drills)
+	}
 	b.replayAndValidate(ctx)
 }
 
@@ -196,10 +198,10 @@ func (b *bench) approval(ctx context.Context, n int) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		sentAt := time.Now()
 		_, err = b.st.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "gated-0", By: "alice"})
-		accepted := time.Now()
 		check(err)
-		gated = append(gated, (<-ch).Sub(accepted))
+		gated = append(gated, (<-ch).Sub(sentAt))
 		_, err = b.st.Wait(ctx, run.WorkflowID)
 		check(err)
 
@@ -213,10 +215,11 @@ func (b *bench) approval(ctx context.Context, n int) {
 		bare = append(bare, (<-bch).Sub(sent))
 		check(we.Get(ctx, nil))
 	}
-	// The update returns once the workflow accepted it and ran the handler, so
-	// the gated step may start before the client sees the reply: count that as 0.
+	// Both measured from the moment the client sends: the approval update (its
+	// validator, handler, then the gated step's activity) vs a signal that
+	// makes a bare workflow schedule one activity.
 	pg, pb := p95(gated), p95(bare)
-	report("approval → step start", fmt.Sprintf("p95 %s after the update's reply vs %s signal → bare activity start (%d samples)", pg, pb, n), float64(max(pg, time.Millisecond))/float64(max(pb, time.Millisecond)), 2)
+	report("approval → step start", fmt.Sprintf("p95 %s update sent → gated step started vs %s signal sent → bare activity started (%d samples)", pg, pb, n), float64(pg)/float64(pb), 2)
 }
 
 func (b *bench) concurrent(ctx context.Context, n int) {
@@ -241,7 +244,7 @@ func (b *bench) concurrent(ctx context.Context, n int) {
 		}()
 	}
 	wg.Wait()
-	report("concurrent drills", fmt.Sprintf("%d of %d drills of a 10-step runbook completed on one worker in %s", done, n, time.Since(t0).Round(time.Second)),
+	report("concurrent drills", fmt.Sprintf("%d of %d drills of a 10-step runbook completed on one worker in %s (ratio = runs lost)", done, n, time.Since(t0).Round(time.Second)),
 		float64(n-done), 0)
 }
 
@@ -260,6 +263,11 @@ func (b *bench) replayAndValidate(ctx context.Context) {
 	ev, _ := b.runLifeboat(ctx, yaml, "drill")
 	h, err := b.st.History(ctx, ev.WorkflowID)
 	check(err)
+	if f := os.Getenv("BENCH_SAVE_HISTORY"); f != "" {
+		js, err := b.st.HistoryJSON(ctx, ev.WorkflowID)
+		check(err)
+		check(os.WriteFile(f, js, 0o644))
+	}
 	t0 = time.Now()
 	check(starter.Replay(h))
 	r := time.Since(t0)
@@ -283,9 +291,6 @@ func median(d []time.Duration) time.Duration {
 func p95(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	for i := range s {
-		s[i] = max(s[i], 0)
-	}
 	return s[(len(s)*95+99)/100-1]
 }
 
