@@ -34,14 +34,14 @@ type PastRun struct {
 // query is the visibility query of the filter.
 func (f RunFilter) query() (string, error) {
 	q := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus != 'Running'", workflows.RestoreWorkflowName)
-	for key, v := range map[string]string{workflows.SARunbook.GetName(): f.Runbook, workflows.SAMode.GetName(): f.Mode} {
-		if v == "" {
+	for _, c := range []struct{ key, v string }{{workflows.SARunbook.GetName(), f.Runbook}, {workflows.SAMode.GetName(), f.Mode}} {
+		if c.v == "" {
 			continue
 		}
-		if strings.ContainsAny(v, `'"\`) {
-			return "", fmt.Errorf("%q: a runbook or mode name has no quotes", v)
+		if strings.ContainsAny(c.v, `'"\`) {
+			return "", fmt.Errorf("%q: a runbook or mode name has no quotes", c.v)
 		}
-		q += fmt.Sprintf(" AND %s = '%s'", key, v)
+		q += fmt.Sprintf(" AND %s = '%s'", c.key, c.v)
 	}
 	return q, nil
 }
@@ -69,10 +69,8 @@ func (s *Starter) PastRuns(ctx context.Context, f RunFilter) ([]PastRun, error) 
 				break
 			}
 			id := e.GetExecution().GetWorkflowId()
-			run := PastRun{WorkflowID: id, Started: e.GetStartTime().AsTime(), Closed: e.GetCloseTime().AsTime()}
-			sa := e.GetSearchAttributes().GetIndexedFields()
-			_ = s.dataConverter().FromPayload(sa[workflows.SARunbook.GetName()], &run.Runbook)
-			_ = s.dataConverter().FromPayload(sa[workflows.SAMode.GetName()], &run.Mode)
+			run := PastRun{WorkflowID: id, Started: e.GetStartTime().AsTime(), Closed: e.GetCloseTime().AsTime(),
+				Runbook: keyword(e.GetSearchAttributes(), workflows.SARunbook), Mode: keyword(e.GetSearchAttributes(), workflows.SAMode)}
 			h, err := s.History(ctx, id)
 			if err == nil {
 				var ev runbooks.Evidence

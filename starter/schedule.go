@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -187,11 +188,8 @@ func (s *Starter) runState(ctx context.Context, id string) string {
 		return "unknown"
 	}
 	info := d.GetWorkflowExecutionInfo()
-	if f := info.GetSearchAttributes().GetIndexedFields()[workflows.SAState.GetName()]; f != nil {
-		var state string
-		if err := converter.GetDefaultDataConverter().FromPayload(f, &state); err == nil && state != "" {
-			return state
-		}
+	if state := keyword(info.GetSearchAttributes(), workflows.SAState); state != "" {
+		return state
 	}
 	return strings.ToLower(strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
 }
@@ -214,6 +212,17 @@ func (s *Starter) TriggerSchedule(ctx context.Context, id string) error {
 // DeleteSchedule deletes a schedule; runs it started are not touched.
 func (s *Starter) DeleteSchedule(ctx context.Context, id string) error {
 	return scheduleError(id, s.c.ScheduleClient().GetHandle(ctx, id).Delete(ctx))
+}
+
+// keyword reads a keyword search attribute ("" when unset). Search
+// attributes are never encoded by a payload codec, so the default converter
+// reads them whatever converter the client uses.
+func keyword(sa *commonpb.SearchAttributes, key temporal.SearchAttributeKeyKeyword) string {
+	var v string
+	if f := sa.GetIndexedFields()[key.GetName()]; f != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(f, &v)
+	}
+	return v
 }
 
 func scheduleError(id string, err error) error {

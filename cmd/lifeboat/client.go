@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
 
 	"go.temporal.io/sdk/client"
 
@@ -34,15 +35,29 @@ func addClientFlags(fs *flag.FlagSet) clientFlags {
 	}
 }
 
-// connect dials Temporal and returns a starter.
+// connect reads the config, dials Temporal and returns a starter.
 func (f clientFlags) connect() (*starter.Starter, client.Client, worker.Config, error) {
 	cfg, err := loadConfig(*f.config)
 	if err != nil {
 		return nil, nil, cfg, err
 	}
+	st, c, err := dial(cfg)
+	return st, c, cfg, err
+}
+
+// dial connects to the Temporal of an already loaded config.
+func dial(cfg worker.Config) (*starter.Starter, client.Client, error) {
 	c, err := worker.Dial(cfg)
 	if err != nil {
-		return nil, nil, cfg, err
+		return nil, nil, err
 	}
-	return starter.New(c, cfg.Temporal.TaskQueue), c, cfg, nil
+	return starter.New(c, cfg.Temporal.TaskQueue), c, nil
+}
+
+// isHistoryFile says whether a RUN argument names an exported history: a file
+// that exists, or any name ending in .json (a missing one is then reported as
+// a missing file, not as an unknown run).
+func isHistoryFile(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil || strings.HasSuffix(name, ".json")
 }

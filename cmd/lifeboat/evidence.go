@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"go.temporal.io/sdk/converter"
@@ -50,15 +49,13 @@ func cmdEvidence(ctx context.Context, args []string) error {
 
 // loadEvidence finds the evidence of run (a workflow id or a history file).
 func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (runbooks.Evidence, string, error) {
-	if strings.HasSuffix(run, ".json") {
-		if _, err := os.Stat(run); err == nil {
-			h, err := starter.LoadHistoryFile(run)
-			if err != nil {
-				return runbooks.Evidence{}, "", err
-			}
-			ev, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
-			return ev, "the history file " + run, err
+	if isHistoryFile(run) {
+		h, err := starter.LoadHistoryFile(run)
+		if err != nil {
+			return runbooks.Evidence{}, "", err
 		}
+		ev, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
+		return ev, "the history file " + run, err
 	}
 	cfg, err := loadConfig(*cf.config)
 	if err != nil {
@@ -75,7 +72,7 @@ func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (runboo
 			return ev, "", fmt.Errorf("evidence sink: %w", err)
 		}
 	}
-	st, c, _, err := cf.connect()
+	st, c, err := dial(cfg)
 	if err != nil {
 		return runbooks.Evidence{}, "", err
 	}

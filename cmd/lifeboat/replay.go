@@ -5,10 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
 
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/lifeboat-dr/lifeboat/starter"
@@ -24,10 +23,29 @@ func cmdReplay(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The server is dialled on the first RUN that is not a history file.
 	var st *starter.Starter
+	var c client.Client
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	load := func(name string) (*historypb.History, error) {
+		if isHistoryFile(name) {
+			return starter.LoadHistoryFile(name)
+		}
+		if st == nil {
+			var err error
+			if st, c, _, err = cf.connect(); err != nil {
+				return nil, err
+			}
+		}
+		return st.History(ctx, name)
+	}
 	failed := 0
 	for _, name := range pos {
-		h, err := loadHistory(ctx, name, cf, &st)
+		h, err := load(name)
 		if err != nil {
 			return err
 		}
@@ -48,22 +66,6 @@ func cmdReplay(ctx context.Context, args []string) error {
 		return exitError{1}
 	}
 	return nil
-}
-
-// loadHistory reads a history file, or fetches a run's history from the server.
-func loadHistory(ctx context.Context, name string, cf clientFlags, st **starter.Starter) (*historypb.History, error) {
-	if _, err := os.Stat(name); err == nil || strings.HasSuffix(name, ".json") {
-		return starter.LoadHistoryFile(name)
-	}
-	if *st == nil {
-		s, c, _, err := cf.connect()
-		if err != nil {
-			return nil, err
-		}
-		go func() { <-ctx.Done(); c.Close() }()
-		*st = s
-	}
-	return (*st).History(ctx, name)
 }
 
 // describeRun is "drill of NAME" from the history's start event.
