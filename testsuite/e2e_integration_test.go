@@ -204,7 +204,9 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Contains(t, out.stdout, "the same runbook text ("+then.Runbook.Hash+")")
 		assert.Regexp(t, `\| storage/restore-case-data \| \S+ \| \S+ \| [0-9.]+× \| \*\*slower\*\* \|`, out.stdout)
 		assert.Contains(t, out.stdout, "| edge/shift-traffic |")
-		assert.Contains(t, out.stdout, "Slower than 1.50× (and by at least 1s): restore-case-data")
+		// Other steps may be slower too (secrets-present races the rig's
+		// secrets operator on a fresh drill namespace and retries once).
+		assert.Regexp(t, `Slower than 1\.50× \(and by at least 1s\): (\S+, )*restore-case-data`, out.stdout)
 		stored, _ := evidence.NewDirSink(cfg.EvidenceDir).Paths(now)
 		md, err := os.ReadFile(strings.TrimSuffix(stored, ".json") + ".reenactment.md")
 		require.NoError(t, err, "the comparison is stored beside the evidence")
