@@ -28,34 +28,10 @@ import (
 // checks the UI answers, the worker serves the example catalog, and the
 // search attributes are registered: the README's UI queries work.
 func TestLifeboatDev(t *testing.T) {
-	bin := buildLifeboat(t)
-	port, uiPort := freePort(t), freePort(t)
-	state := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "dev", "--port", port, "--ui-port", uiPort, "--state", state, "--catalog", "../runbooks/examples")
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			t.Log(sc.Text())
-			if strings.HasPrefix(sc.Text(), "worker on ") {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(3 * time.Minute):
-		t.Fatal("lifeboat dev did not start its worker")
-	}
-	_, err = os.Stat(filepath.Join(state, "temporal.db"))
+	dev := startLifeboatDev(t, "../runbooks/examples")
+	port, uiPort, state := dev.port, dev.uiPort, dev.state
+	ctx := context.Background()
+	_, err := os.Stat(filepath.Join(state, "temporal.db"))
 	assert.NoError(t, err, "the dev server persists to SQLite under --state")
 	resp, err := http.Get("http://127.0.0.1:" + uiPort + "/")
 	require.NoError(t, err)
@@ -82,6 +58,43 @@ func TestLifeboatDev(t *testing.T) {
 	assert.True(t, found, "the run is listed by the UI query %s", query)
 	_, err = st.Abort(ctx, run.WorkflowID, workflows.Abort{By: "alice", Reason: "test over"})
 	require.NoError(t, err)
+}
+
+// lifeboatDev is a `lifeboat dev` started by a test.
+type lifeboatDev struct {
+	port, uiPort, state string
+}
+
+// startLifeboatDev runs `lifeboat dev` as a user would, on spare ports, with
+// the given catalog, until the test ends.
+func startLifeboatDev(t *testing.T, catalog string) lifeboatDev {
+	t.Helper()
+	bin := buildLifeboat(t)
+	d := lifeboatDev{port: freePort(t), uiPort: freePort(t), state: t.TempDir()}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "dev", "--port", d.port, "--ui-port", d.uiPort, "--state", d.state, "--catalog", catalog)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			t.Log(sc.Text())
+			if strings.HasPrefix(sc.Text(), "worker on ") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("lifeboat dev did not start its worker")
+	}
+	return d
 }
 
 func freePort(t *testing.T) string {

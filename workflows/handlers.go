@@ -59,6 +59,8 @@ func registerMessage[T any](ctx workflow.Context, r *run, name string, check fun
 				r.notes = append(r.notes, runbooks.NoteRecord{At: workflow.Now(ctx), By: "lifeboat",
 					Text: fmt.Sprintf("refused %s signal %+v: %v", name, msg, err)})
 				r.event(ctx, "signal-refused", "", "", fmt.Sprintf("%s: %v", name, err))
+				r.refused = fmt.Sprintf("%s signal %+v at %s: %v", name, msg, workflow.Now(ctx).UTC().Format("15:04:05"), err)
+				r.publish(ctx)
 				continue
 			}
 			apply(ctx, msg)

@@ -67,15 +67,19 @@ func (r *run) details(ctx workflow.Context) string {
 		fmt.Fprintf(&b, " — layer %s", r.layer)
 	}
 	rto := rb.Spec.Objectives.RTO
-	fmt.Fprintf(&b, "\n\nRTO %s: ", rto)
+	deadline := r.declaredAt.Add(rto.D())
+	fmt.Fprintf(&b, "\n\nRTO %s, deadline %s: ", rto, deadline.UTC().Format("15:04:05 UTC"))
 	end := workflow.Now(ctx)
 	if r.finished {
 		end = r.endedAt
 	}
-	if r.breached {
+	switch {
+	case r.breached:
 		b.WriteString("**BREACHED**")
-	} else {
-		fmt.Fprintf(&b, "%s remaining", runbooks.Duration(r.declaredAt.Add(rto.D()).Sub(end)))
+	case r.finished:
+		fmt.Fprintf(&b, "finished with %s to spare", runbooks.Duration(deadline.Sub(end).Round(time.Second)))
+	default:
+		fmt.Fprintf(&b, "%s remaining at %s", runbooks.Duration(deadline.Sub(end).Round(time.Second)), end.UTC().Format("15:04:05"))
 	}
 	// At most detailLines of each list: the page stays readable and a wide
 	// layer does not make every change cost O(steps) formatting.
@@ -85,7 +89,7 @@ func (r *run) details(ctx workflow.Context) string {
 		if s.state == StateAwaitingApproval || s.state == StateAwaitingAck || s.state == StatePaused {
 			if waiting++; waiting <= detailLines {
 				p, _ := r.pending(s)
-				fmt.Fprintf(&b, "\n\n⏳ %s", p.Message)
+				fmt.Fprintf(&b, "\n\n**Waiting:** %s: `%s`, or signal `%s`", strings.TrimSuffix(p.Message, ": "+p.Command), p.Command, p.Signal)
 			}
 		}
 		if s.state == StateRunning || s.state == StatePaused {
@@ -100,6 +104,9 @@ func (r *run) details(ctx workflow.Context) string {
 	b.WriteString(active.String())
 	if running > detailLines {
 		fmt.Fprintf(&b, "\n\n… and %d more running", running-detailLines)
+	}
+	if r.refused != "" && !r.finished {
+		fmt.Fprintf(&b, "\n\n**Refused:** %s", r.refused)
 	}
 	return b.String()
 }
@@ -150,22 +157,30 @@ func stepEnd(s *step, now time.Time) time.Time {
 
 // pending describes what a person must do for the step, with the command.
 func (r *run) pending(s *step) (Pending, bool) {
-	id := r.workflowID
+	id, sid := r.workflowID, s.spec.ID
+	var p Pending
+	var what string
 	switch s.state {
 	case StateAwaitingApproval:
 		a := s.spec.Approval
 		have := approvedBy(s)
-		return Pending{Step: s.spec.ID, Kind: "approval", From: a.From, Have: have, Need: a.Needed(), Since: s.waitingSince,
-			Message: fmt.Sprintf("step %s needs %d approval(s) from %s (have %d): lifeboat approve %s %s --as NAME",
-				s.spec.ID, a.Needed(), strings.Join(a.From, " or "), len(have), id, s.spec.ID)}, true
+		p = Pending{Kind: "approval", From: a.From, Have: have, Need: a.Needed(),
+			Command: fmt.Sprintf("lifeboat approve %s %s --as NAME", id, sid),
+			Signal:  fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgApprove, sid)}
+		what = fmt.Sprintf("step %s needs %d approval(s) from %s (have %d)", sid, a.Needed(), strings.Join(a.From, " or "), len(have))
 	case StateAwaitingAck:
-		return Pending{Step: s.spec.ID, Kind: "acknowledgement", Since: s.waitingSince,
-			Message: fmt.Sprintf("step %s waits for an acknowledgement: lifeboat ack %s %s --as NAME", s.spec.ID, id, s.spec.ID)}, true
+		p = Pending{Kind: "acknowledgement", Command: fmt.Sprintf("lifeboat ack %s %s --as NAME", id, sid),
+			Signal: fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgAck, sid)}
+		what = fmt.Sprintf("step %s waits for an acknowledgement", sid)
 	case StatePaused:
-		return Pending{Step: s.spec.ID, Kind: "operator", Since: s.waitingSince,
-			Message: fmt.Sprintf("step %s is paused (%s): lifeboat retry|skip %s %s, or lifeboat abort %s", s.spec.ID, s.err, id, s.spec.ID, id)}, true
+		p = Pending{Kind: "operator", Command: fmt.Sprintf("lifeboat retry|skip %s %s, or lifeboat abort %s", id, sid, id),
+			Signal: fmt.Sprintf(`%s|%s {"step": %q, "by": "NAME"}`, MsgRetry, MsgSkip, sid)}
+		what = fmt.Sprintf("step %s is paused (%s)", sid, s.err)
+	default:
+		return Pending{}, false
 	}
-	return Pending{}, false
+	p.Step, p.Since, p.Message = sid, s.waitingSince, what+": "+p.Command
+	return p, true
 }
 
 // remainingEstimate projects the time left: for each layer not yet ended, the

@@ -140,10 +140,16 @@ type StepStatus struct {
 type Pending struct {
 	Step string `json:"step"`
 	// Kind is approval, acknowledgement or operator (a paused step).
-	Kind    string    `json:"kind"`
-	From    []string  `json:"from,omitempty"`
-	Have    []string  `json:"have,omitempty"`
-	Need    int       `json:"need,omitempty"`
-	Since   time.Time `json:"since"`
-	Message string    `json:"message"`
+	Kind  string    `json:"kind"`
+	From  []string  `json:"from,omitempty"`
+	Have  []string  `json:"have,omitempty"`
+	Need  int       `json:"need,omitempty"`
+	Since time.Time `json:"since"`
+	// Message says what is awaited and ends with Command.
+	Message string `json:"message"`
+	// Command is the exact CLI command that answers it (NAME to fill in).
+	Command string `json:"command"`
+	// Signal is the same answer from the Temporal UI's signal dialog: a
+	// signal name and its JSON input.
+	Signal string `json:"signal"`
 }

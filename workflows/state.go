@@ -95,6 +95,9 @@ type run struct {
 
 	notes  []runbooks.NoteRecord
 	events []runbooks.EventRecord
+	// refused is the last refused signal, shown in the current details: the
+	// UI's signal dialog cannot show a refusal.
+	refused string
 
 	cancelMain workflow.CancelFunc
 

@@ -1,0 +1,160 @@
+//go:build integration
+
+package testsuite_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/testsuite"
+	"github.com/lifeboat-dr/lifeboat/testsuite/browser"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+const uiDrillBook = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: ui-drill, version: 1, owner: platform-team}
+spec:
+  scope: application
+  disaster: application-failure
+  strategy: warm-standby
+  objectives: {rto: 10m, rpo: 15m, mtd: 1h}
+  approvers:
+    incident-commander: [alice, bob]
+  layers:
+    workloads:
+      - id: case-api-health
+        action: http.check
+        with: {url: "%s/health"}
+        timeout: 30s
+    edge:
+      - id: shift-traffic
+        action: evidence.store
+        approval: {from: [incident-commander], min: 1, timeout: 10m, onTimeout: abort}
+        with: {label: traffic-shifted}
+        timeout: 30s
+`
+
+// TestOperatorInTheTemporalUI is the operator's path through the Temporal UI
+// in a real headless Chromium, against `lifeboat dev`: a start with an
+// unknown runbook fails with the reason on the page; a drill started from the
+// Start Workflow form shows it waits for approval in its current details, a
+// refused signal becomes a note, the approve signal sent from the signal
+// dialog lets it complete. Screenshots of every step are written to
+// testsuite/artifacts/browser/ (or $LIFEBOAT_ARTIFACTS/browser/).
+func TestOperatorInTheTemporalUI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	chromium, err := browser.EnsureChromium(ctx, os.Stderr)
+	require.NoError(t, err, "the browser test needs Chromium (CI=%v)", testsuite.InCI())
+
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "healthy") }))
+	defer svc.Close()
+	cat := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "ui-drill.yaml"), []byte(fmt.Sprintf(uiDrillBook, svc.URL)), 0o644))
+	dev := startLifeboatDev(t, cat)
+
+	artifacts := filepath.Join("artifacts", "browser")
+	if d := os.Getenv("LIFEBOAT_ARTIFACTS"); d != "" {
+		artifacts = filepath.Join(d, "browser")
+	}
+	_ = os.RemoveAll(artifacts)
+	b, err := browser.Start(ctx, browser.Options{Chromium: chromium, UI: "http://localhost:" + dev.uiPort, Screenshots: artifacts})
+	require.NoError(t, err)
+	defer b.Close()
+	defer func() { t.Logf("screenshots in %s", artifacts) }()
+
+	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + dev.port, Logger: quiet{}})
+	require.NoError(t, err)
+	defer c.Close()
+	st := starter.New(c, "lifeboat")
+
+	t.Run("an unknown runbook fails fast with the reason on the page", func(t *testing.T) {
+		require.NoError(t, b.StartWorkflow("ui-unknown-runbook", "lifeboat", workflows.RestoreWorkflowName,
+			`{"runbook": "ui-dril", "mode": "drill", "requestedBy": "alice"}`))
+		require.NoError(t, b.OpenWorkflow("ui-unknown-runbook", "history"))
+		require.NoError(t, b.WaitText("Failed", 30*time.Second))
+		require.NoError(t, b.WaitText(`no runbook named "ui-dril" in the catalog (did you mean "ui-drill"?)`, 10*time.Second))
+		b.Shot("unknown-runbook-failed")
+	})
+
+	const id = "ui-drill-from-the-form"
+	t.Run("a drill started from the form waits for approval", func(t *testing.T) {
+		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RestoreWorkflowName,
+			`{"runbook": "ui-drill", "mode": "drill", "reason": "UI drill", "requestedBy": "alice"}`))
+		waitForState(t, st, id, workflows.StateAwaitingApproval)
+		require.NoError(t, b.OpenWorkflow(id, "user-metadata"))
+		require.NoError(t, b.WaitText("awaiting-approval", 20*time.Second), "current details")
+		require.NoError(t, b.WaitText("lifeboat approve "+id+" shift-traffic --as NAME", 5*time.Second))
+		assert.Contains(t, b.Text(), `signal approve {"step": "shift-traffic", "by": "NAME"}`, "how to approve from the UI")
+		assert.Contains(t, b.Text(), "remaining at", "RTO remaining")
+		b.Shot("awaiting-approval")
+	})
+
+	t.Run("a refused signal changes nothing and the run keeps waiting", func(t *testing.T) {
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.Signal(workflows.MsgApprove, `{"step": "shift-traffic", "by": "mallory"}`))
+		require.NoError(t, b.OpenWorkflow(id, "user-metadata"))
+		require.NoError(t, b.WaitText("Refused: approve signal", 20*time.Second), "the refusal shows in the current details")
+		assert.Contains(t, b.Text(), "mallory is not")
+		b.Shot("refused-signal")
+		s, err := st.Status(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.StateAwaitingApproval, s.State)
+		require.Len(t, s.Pending, 1)
+		assert.Empty(t, s.Pending[0].Have, "mallory is not an approver")
+	})
+
+	t.Run("approved from the signal dialog, the drill completes", func(t *testing.T) {
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.Signal(workflows.MsgApprove, `{"step": "shift-traffic", "by": "bob", "comment": "from the UI"}`))
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		ev, err := st.Wait(wctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.WaitText("Completed", 30*time.Second))
+		b.Shot("completed")
+		var approvedBy string
+		for _, s := range ev.Steps {
+			if s.ID == "shift-traffic" {
+				for _, a := range s.Approvals {
+					approvedBy += a.By
+				}
+			}
+		}
+		assert.Equal(t, "bob", approvedBy, "the evidence records the UI approval")
+		var refused bool
+		for _, n := range ev.Notes {
+			refused = refused || strings.Contains(n.Text, "refused approve signal") && strings.Contains(n.Text, "mallory")
+		}
+		assert.True(t, refused, "the refused signal is recorded as a note: %+v", ev.Notes)
+	})
+}
+
+// waitForState polls the status query until the run is in state.
+func waitForState(t *testing.T, st *starter.Starter, id, state string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := st.Status(context.Background(), id)
+		if err == nil && s.State == state {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%s never reached %s (last: %+v, %v)", id, state, s, err)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
