@@ -18,6 +18,9 @@ import (
 type Resolver struct {
 	Dirs     []string
 	Registry *Registry
+	// Notify is recorded in every resolved run (nil: the workflow sends no
+	// notifications of its own).
+	Notify *runbooks.NotifySettings
 }
 
 // Resolve is the lifeboat.resolveRunbook activity.
@@ -68,7 +71,7 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 			"runbook %s names actions this worker cannot run yet: %s. Nothing was executed. Run it as a tabletop (lifeboat tabletop %s) or on a worker that implements them.",
 			rb.Metadata.Name, strings.Join(missing, ", "), rb.Metadata.Name))
 	}
-	return runbooks.Resolved{Runbook: *rb, Hash: runbooks.HashOf(src), Source: string(src), Actions: hints}, nil
+	return runbooks.Resolved{Runbook: *rb, Hash: runbooks.HashOf(src), Source: string(src), Actions: hints, Notify: r.Notify}, nil
 }
 
 func refuse(kind, msg string) error {

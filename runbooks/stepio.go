@@ -82,6 +82,18 @@ type Resolved struct {
 	// Actions carries, per action the runbook uses, what the workflow must know
 	// about it (human step, heartbeats), so the workflow needs no registry.
 	Actions map[string]ActionHints `json:"actions"`
+	// Notify, when set, makes the workflow post its own notifications (see
+	// NotifySettings); nil when the worker has no webhook configured.
+	Notify *NotifySettings `json:"notify,omitempty"`
+}
+
+// NotifySettings say where the workflow's notifications go. They carry no
+// secret: the webhook URL stays in the worker's environment variable URLEnv,
+// so it never reaches history.
+type NotifySettings struct {
+	URLEnv string `json:"urlEnv"`
+	// UI is the Temporal UI's base URL, for the link to the run.
+	UI string `json:"ui"`
 }
 
 // ActionHints are the registry facts the workflow needs about an action.

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
 // DefaultTaskQueue is the task queue lifeboat uses unless configured otherwise.
@@ -32,6 +33,7 @@ const DefaultTaskQueue = "lifeboat"
 //	LIFEBOAT_CATALOG (dirs separated by ':')  LIFEBOAT_EVIDENCE_DIR  LIFEBOAT_BASE_DIR
 //	LIFEBOAT_KUBECONFIG (default kubeconfig for runbook targets)  LIFEBOAT_TERRAFORM (terraform binary)
 //	LIFEBOAT_CLOUDFLARE_TOKEN_ENV / _TOKEN_FILE (where the API token is)  LIFEBOAT_CLOUDFLARE_URL
+//	LIFEBOAT_NOTIFY_WEBHOOK (the webhook runs notify)  LIFEBOAT_UI_URL (links in notifications)
 type Config struct {
 	Temporal TemporalConfig `yaml:"temporal"`
 	// Catalog lists the runbook directories the worker resolves names from.
@@ -47,6 +49,39 @@ type Config struct {
 	Terraform TerraformConfig `yaml:"terraform"`
 	// Cloudflare says where the API token is.
 	Cloudflare CloudflareConfig `yaml:"cloudflare"`
+	// Notify configures the notifications runs send on their own.
+	Notify NotifyConfig `yaml:"notify"`
+}
+
+// DefaultNotifyEnv is the environment variable holding the webhook URL runs
+// notify (approval needed, step paused, RTO 50 %/80 %/breached, run finished).
+const DefaultNotifyEnv = "LIFEBOAT_NOTIFY_WEBHOOK"
+
+// NotifyConfig configures run notifications. They are on when the
+// environment variable WebhookEnv is set on the worker; the URL itself (a
+// Slack webhook URL is a secret) never sits in the config file or history.
+type NotifyConfig struct {
+	// WebhookEnv names the variable holding the URL (default LIFEBOAT_NOTIFY_WEBHOOK).
+	WebhookEnv string `yaml:"webhookEnv"`
+	// UI is the Temporal UI's base URL for the link in each message
+	// (LIFEBOAT_UI_URL; default http://localhost:8233).
+	UI string `yaml:"ui"`
+}
+
+// Settings are what resolved runs record, or nil when notifications are off.
+func (n NotifyConfig) Settings(getenv func(string) string) *runbooks.NotifySettings {
+	env := n.WebhookEnv
+	if env == "" {
+		env = DefaultNotifyEnv
+	}
+	if getenv(env) == "" {
+		return nil
+	}
+	ui := n.UI
+	if ui == "" {
+		ui = "http://localhost:8233"
+	}
+	return &runbooks.NotifySettings{URLEnv: env, UI: strings.TrimSuffix(ui, "/")}
 }
 
 // CloudflareConfig says where the Cloudflare API token is; the token itself
@@ -171,6 +206,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("LIFEBOAT_CLOUDFLARE_TOKEN_ENV", &cfg.Cloudflare.TokenEnv)
 	env("LIFEBOAT_CLOUDFLARE_TOKEN_FILE", &cfg.Cloudflare.TokenFile)
 	env("LIFEBOAT_CLOUDFLARE_URL", &cfg.Cloudflare.BaseURL)
+	env("LIFEBOAT_UI_URL", &cfg.Notify.UI)
 	if v := getenv("LIFEBOAT_CATALOG"); v != "" {
 		cfg.Catalog = filepath.SplitList(v)
 	}

@@ -28,6 +28,10 @@ type recorder struct {
 	args    map[string]map[string]any
 	script  map[string]func(call int) (runbooks.StepResult, error)
 	barrier map[string]*sync.WaitGroup
+	// notified holds the texts of the run's own notifications (no step id);
+	// the first failNotify of them fail as if the receiver were down.
+	notified   []string
+	failNotify int
 }
 
 func newRecorder() *recorder {
@@ -36,6 +40,9 @@ func newRecorder() *recorder {
 }
 
 func (r *recorder) action(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	if in.StepID == "" {
+		return r.notification(in)
+	}
 	r.mu.Lock()
 	r.calls[in.StepID]++
 	call := r.calls[in.StepID]
@@ -62,6 +69,17 @@ func (r *recorder) action(ctx context.Context, in runbooks.StepInput) (runbooks.
 	r.log = append(r.log, "end:"+in.StepID)
 	r.mu.Unlock()
 	return res, err
+}
+
+func (r *recorder) notification(in runbooks.StepInput) (runbooks.StepResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failNotify > 0 {
+		r.failNotify--
+		return runbooks.StepResult{}, fmt.Errorf("notify.webhook: 503 from the receiver")
+	}
+	r.notified = append(r.notified, fmt.Sprint(in.Args["text"]))
+	return runbooks.StepResult{Summary: "posted"}, nil
 }
 
 // parallel makes the given steps wait for each other inside the activity: it
@@ -112,6 +130,7 @@ type harness struct {
 	t    *testing.T
 	env  *testsuite.TestWorkflowEnvironment
 	rec  *recorder
+	res  *activities.Resolver
 	sent []*sent
 }
 
@@ -138,6 +157,7 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 	reg := activities.NewWithFuncs(impls)
 	env.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
 	res := &activities.Resolver{Registry: reg}
+	h.res = res
 	env.RegisterActivityWithOptions(res.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	for name, fn := range reg.Activities() {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})

@@ -33,6 +33,7 @@ func RestoreWorkflow(ctx workflow.Context, req Request) (*runbooks.Evidence, err
 		return nil, err
 	}
 	r.setup(ctx)
+	r.setupNotifications(ctx)
 
 	mainCtx, cancelMain := workflow.WithCancel(ctx)
 	r.cancelMain = cancelMain
@@ -60,6 +61,7 @@ func RestoreWorkflow(ctx workflow.Context, req Request) (*runbooks.Evidence, err
 	}
 	cancelTimer()
 	r.finish(ctx)
+	r.awaitNotifications(ctx)
 	ev := r.evidence(ctx)
 	r.store(ctx, &ev)
 	// Let update handlers that are mid-flight reply before the run closes.
@@ -128,6 +130,7 @@ func (r *run) startRTOClock(ctx workflow.Context) {
 	if rto <= 0 {
 		return
 	}
+	r.rtoMilestones(ctx, rto)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		wait := r.declaredAt.Add(rto).Sub(workflow.Now(ctx))
 		if wait > 0 {
@@ -136,9 +139,11 @@ func (r *run) startRTOClock(ctx workflow.Context) {
 			}
 		}
 		r.breached = true
-		r.event(ctx, "rto-breached", "", "", fmt.Sprintf("RTO of %s passed at %s and the run has not finished",
-			r.rb().Spec.Objectives.RTO, r.declaredAt.Add(rto).UTC().Format(time.RFC3339)))
+		text := fmt.Sprintf("RTO of %s passed at %s and the run has not finished",
+			r.rb().Spec.Objectives.RTO, r.declaredAt.Add(rto).UTC().Format(time.RFC3339))
+		r.event(ctx, "rto-breached", "", "", text)
 		r.publish(ctx)
+		r.notify(ctx, NotifyRTOBreached, fmt.Sprintf("%s; state %s, layer %s", text, r.liveState(), r.layer))
 	})
 }
 
@@ -177,6 +182,15 @@ func (r *run) finish(ctx workflow.Context) {
 		r.state = RunSucceeded
 	}
 	r.publish(ctx)
+	took := r.endedAt.Sub(r.declaredAt)
+	text := fmt.Sprintf("%s in %s against an RTO of %s", r.state, runbooks.Duration(took.Round(time.Second)), r.rb().Spec.Objectives.RTO)
+	if r.breached {
+		text += " (RTO breached)"
+	}
+	if r.aborted {
+		text += fmt.Sprintf("; aborted by %s: %s", r.abortedBy, r.abortReason)
+	}
+	r.notify(ctx, NotifyRunFinished, text+"; evidence: lifeboat evidence "+r.workflowID)
 }
 
 func (r *run) anyFailed() bool {

@@ -98,6 +98,8 @@ type run struct {
 	// refused is the last refused signal, shown in the current details: the
 	// UI's signal dialog cannot show a refusal.
 	refused string
+	// notifier is nil when the run sends no notifications.
+	notifier *notifier
 
 	cancelMain workflow.CancelFunc
 

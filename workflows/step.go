@@ -105,6 +105,9 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 	// since; the earlier ones stay in the evidence.
 	s.gateFrom, s.rejected = len(s.approvals), false
 	r.publish(ctx)
+	if p, ok := r.pending(s); ok {
+		r.notify(ctx, NotifyApprovalNeeded, fmt.Sprintf("%s; from the UI: signal %s", p.Message, p.Signal))
+	}
 	decided := func() bool {
 		return r.aborted || s.rejected || s.decision == MsgSkip || len(approvedBy(s)) >= a.Needed()
 	}
@@ -118,8 +121,10 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 				s.gatePassed = true
 				return true
 			case runbooks.OnTimeoutEscalate:
-				r.event(ctx, "approval-escalated", s.spec.ID, "", fmt.Sprintf("no approval for %s within %s; escalated, still waiting for %s", s.spec.ID, a.Timeout, strings.Join(a.From, " or ")))
+				text := fmt.Sprintf("no approval for %s within %s; escalated, still waiting for %s", s.spec.ID, a.Timeout, strings.Join(a.From, " or "))
+				r.event(ctx, "approval-escalated", s.spec.ID, "", text)
 				r.publish(ctx)
+				r.notify(ctx, NotifyApprovalEscalated, text+": lifeboat approve "+r.workflowID+" "+s.spec.ID+" --as NAME")
 				_ = workflow.Await(ctx, decided)
 			default:
 				s.approvalWait += workflow.Now(ctx).Sub(s.waitingSince)
@@ -191,6 +196,9 @@ func (r *run) pause(ctx workflow.Context, s *step, state string) bool {
 	s.waitingSince = workflow.Now(ctx)
 	r.event(ctx, "paused", s.spec.ID, "", fmt.Sprintf("step %s paused: %s — retry, skip or abort", s.spec.ID, s.err))
 	r.publish(ctx)
+	if p, ok := r.pending(s); ok {
+		r.notify(ctx, NotifyStepPaused, p.Message)
+	}
 	_ = workflow.Await(ctx, func() bool { return r.aborted || s.decision != "" })
 	switch {
 	case s.decision == MsgRetry:
