@@ -6,11 +6,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +28,12 @@ import (
 )
 
 // TestLifeboatDev runs `lifeboat dev` as a user would (on spare ports) and
-// checks the UI answers, the worker serves the example catalog, and the
-// search attributes are registered: the README's UI queries work.
+// checks the UI answers, the worker serves the example catalog, the search
+// attributes are registered (the README's UI queries work), and the worker's
+// /metrics carries the SDK's metrics and lifeboat's own.
 func TestLifeboatDev(t *testing.T) {
-	dev := startLifeboatDev(t, "../runbooks/examples")
+	metricsAddr := "127.0.0.1:" + freePort(t)
+	dev := startLifeboatDev(t, "../runbooks/examples", "LIFEBOAT_METRICS_ADDR="+metricsAddr)
 	port, uiPort, state := dev.port, dev.uiPort, dev.state
 	ctx := context.Background()
 	_, err := os.Stat(filepath.Join(state, "temporal.db"))
@@ -56,8 +61,74 @@ func TestLifeboatDev(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	assert.True(t, found, "the run is listed by the UI query %s", query)
+
+	open := scrape(t, metricsAddr)
+	labels := map[string]string{"mode": "tabletop", "runbook": "warm-standby-failover", "workflow_id": run.WorkflowID}
+	assert.Equal(t, "1", sample(open, "lifeboat_run_state", with(labels, "state", "awaiting-ack")), "runs by state")
+	assert.Equal(t, "0", sample(open, "lifeboat_approvals_waiting", labels))
+	remaining, err := strconv.ParseFloat(sample(open, "lifeboat_rto_remaining_seconds", labels), 64)
+	require.NoError(t, err, "RTO remaining per run")
+	assert.InDelta(t, 30*60, remaining, 120, "warm-standby-failover's RTO is 30m")
+	assert.NotEmpty(t, sample(open, "temporal_workflow_task_execution_latency_seconds_count", nil), "the SDK's metrics")
+	assert.NotEmpty(t, sample(open, "temporal_request", nil), "the SDK's metrics")
+
 	_, err = st.Abort(ctx, run.WorkflowID, workflows.Abort{By: "alice", Reason: "test over"})
 	require.NoError(t, err)
+	_, err = st.Wait(ctx, run.WorkflowID)
+	require.NoError(t, err)
+	ended := scrape(t, metricsAddr)
+	assert.NotContains(t, ended, `workflow_id="`+run.WorkflowID+`"`, "a finished run's gauges are dropped")
+	book := map[string]string{"mode": "tabletop", "runbook": "warm-standby-failover"}
+	assert.Equal(t, "1", sample(ended, "lifeboat_runs_finished", with(book, "outcome", "aborted")))
+	assert.NotEmpty(t, sample(ended, "lifeboat_step_duration_seconds_count", with(with(book, "action", "manual.task"), "outcome", "aborted")),
+		"step duration by action and outcome")
+}
+
+func with(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for mk, mv := range m {
+		out[mk] = mv
+	}
+	return out
+}
+
+// sample is the value of the first series of name whose labels include want
+// ("" when there is none).
+func sample(exposition, name string, want map[string]string) string {
+	for _, line := range strings.Split(exposition, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		labels := map[string]string{}
+		if rest[0] == '{' {
+			end := strings.LastIndex(rest, "}")
+			for _, kv := range regexp.MustCompile(`([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(rest[1:end], -1) {
+				labels[kv[1]] = kv[2]
+			}
+			rest = rest[end+1:]
+		}
+		match := true
+		for k, v := range want {
+			match = match && labels[k] == v
+		}
+		if match {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}
+
+// scrape reads the worker's /metrics.
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
 }
 
 // lifeboatDev is a `lifeboat dev` started by a test.
@@ -67,13 +138,14 @@ type lifeboatDev struct {
 
 // startLifeboatDev runs `lifeboat dev` as a user would, on spare ports, with
 // the given catalog, until the test ends.
-func startLifeboatDev(t *testing.T, catalog string) lifeboatDev {
+func startLifeboatDev(t *testing.T, catalog string, env ...string) lifeboatDev {
 	t.Helper()
 	bin := buildLifeboat(t)
 	d := lifeboatDev{port: freePort(t), uiPort: freePort(t), state: t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "dev", "--port", d.port, "--ui-port", d.uiPort, "--state", d.state, "--catalog", catalog)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr

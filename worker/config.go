@@ -34,6 +34,7 @@ const DefaultTaskQueue = "lifeboat"
 //	LIFEBOAT_KUBECONFIG (default kubeconfig for runbook targets)  LIFEBOAT_TERRAFORM (terraform binary)
 //	LIFEBOAT_CLOUDFLARE_TOKEN_ENV / _TOKEN_FILE (where the API token is)  LIFEBOAT_CLOUDFLARE_URL
 //	LIFEBOAT_NOTIFY_WEBHOOK (the webhook runs notify)  LIFEBOAT_UI_URL (links in notifications)
+//	LIFEBOAT_METRICS_ADDR (host:port serving Prometheus /metrics)
 type Config struct {
 	Temporal TemporalConfig `yaml:"temporal"`
 	// Catalog lists the runbook directories the worker resolves names from.
@@ -51,6 +52,9 @@ type Config struct {
 	Cloudflare CloudflareConfig `yaml:"cloudflare"`
 	// Notify configures the notifications runs send on their own.
 	Notify NotifyConfig `yaml:"notify"`
+	// MetricsListen is where the worker serves Prometheus metrics at
+	// /metrics (host:port; empty: no metrics endpoint).
+	MetricsListen string `yaml:"metricsListen"`
 }
 
 // DefaultNotifyEnv is the environment variable holding the webhook URL runs
@@ -207,6 +211,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("LIFEBOAT_CLOUDFLARE_TOKEN_FILE", &cfg.Cloudflare.TokenFile)
 	env("LIFEBOAT_CLOUDFLARE_URL", &cfg.Cloudflare.BaseURL)
 	env("LIFEBOAT_UI_URL", &cfg.Notify.UI)
+	env("LIFEBOAT_METRICS_ADDR", &cfg.MetricsListen)
 	if v := getenv("LIFEBOAT_CATALOG"); v != "" {
 		cfg.Catalog = filepath.SplitList(v)
 	}
@@ -332,11 +337,15 @@ func stderrLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 }
 
-// Dial connects to Temporal with the config.
-func Dial(c Config) (client.Client, error) {
+// Dial connects to Temporal with the config; tweaks adjust the client
+// options first (a metrics handler, a data converter).
+func Dial(c Config, tweaks ...func(*client.Options)) (client.Client, error) {
 	opts, err := c.ClientOptions()
 	if err != nil {
 		return nil, err
+	}
+	for _, t := range tweaks {
+		t(&opts)
 	}
 	cl, err := client.Dial(opts)
 	if err != nil {

@@ -54,6 +54,7 @@ func (r *run) publish(ctx workflow.Context) {
 	if r.ready {
 		workflow.SetCurrentDetails(ctx, r.details(ctx))
 	}
+	r.runMetrics(ctx)
 }
 
 // details is the Markdown shown as the workflow's current details in the UI.

@@ -163,6 +163,7 @@ func (r *run) runLayer(ctx workflow.Context, layer string) {
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
 			r.runStep(ctx, s)
+			r.stepMetric(ctx, s)
 			r.publish(ctx)
 		})
 	}

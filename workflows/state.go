@@ -100,6 +100,9 @@ type run struct {
 	refused string
 	// notifier is nil when the run sends no notifications.
 	notifier *notifier
+	// the state last reported in MetricRunState; metricsDone once dropped
+	metricState string
+	metricsDone bool
 
 	cancelMain workflow.CancelFunc
 

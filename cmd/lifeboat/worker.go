@@ -4,10 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/testsuite"
@@ -32,11 +36,19 @@ func cmdWorker(ctx context.Context, args []string) error {
 
 // runWorker runs a worker until ctx ends.
 func runWorker(ctx context.Context, cfg worker.Config) error {
-	c, err := worker.Dial(cfg)
+	metrics := worker.NewMetrics()
+	c, err := worker.Dial(cfg, func(o *client.Options) { o.MetricsHandler = metrics.Handler() })
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if cfg.MetricsListen != "" {
+		stop, err := serveMetrics(cfg.MetricsListen, metrics)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	w := worker.New(c, cfg, worker.Registry(cfg), sdkworker.Options{})
 	if err := w.Start(); err != nil {
 		return err
@@ -46,6 +58,20 @@ func runWorker(ctx context.Context, cfg worker.Config) error {
 	<-ctx.Done()
 	w.Stop()
 	return nil
+}
+
+// serveMetrics serves /metrics on addr until stop is called.
+func serveMetrics(addr string, m *worker.Metrics) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics on %s: %w (set another host:port in LIFEBOAT_METRICS_ADDR)", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	fmt.Printf("metrics on http://%s/metrics\n", l.Addr())
+	return func() { _ = srv.Close() }, nil
 }
 
 func cmdDev(ctx context.Context, args []string) error {
