@@ -6,6 +6,7 @@ require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/cloudflare/cloudflare-go/v6 v6.10.0
+	github.com/creack/pty v1.1.24
 	github.com/hashicorp/terraform-exec v0.26.0
 	github.com/stretchr/testify v1.11.1
 	go.temporal.io/api v1.53.0

@@ -39,7 +39,7 @@ func cmdReenact(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "re-enacting %s (%s of %s v%d, %s) as drill %s\n", pos[0], re.Then.Mode, re.Then.Runbook.Name,
 		re.Then.Runbook.Version, re.Then.Runbook.Hash, re.Run.WorkflowID)
-	now, err := followSteps(ctx, st, re.Run.WorkflowID)
+	now, err := newFollower(os.Stdout, styleLines).follow(ctx, st, re.Run.WorkflowID)
 	if err != nil {
 		return err
 	}

@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
-	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -48,8 +46,13 @@ func startMode(mode string) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		if *cf.output == "json" && !*follow {
-			return printJSON(map[string]string{"workflowId": run.WorkflowID, "runId": run.RunID})
+		if *cf.output == "json" {
+			started := map[string]string{"workflowId": run.WorkflowID, "runId": run.RunID}
+			if !*follow {
+				return printJSON(started)
+			}
+			// The first line of the NDJSON stream.
+			return followRun(ctx, st, run.WorkflowID, *cf.output, started)
 		}
 		fmt.Printf("started %s %s\n  workflow: %s\n  status:   lifeboat status %s\n", mode, pos[0], run.WorkflowID, run.WorkflowID)
 		if ui := uiLink(cfg.Temporal.Namespace, run.WorkflowID); ui != "" {
@@ -94,34 +97,34 @@ func cmdStatus(ctx context.Context, args []string) error {
 	if *cf.output == "json" {
 		return printJSON(s)
 	}
-	printStatus(s, time.Now())
+	printStatus(os.Stdout, s, time.Now())
 	return nil
 }
 
-func printStatus(s workflows.Status, now time.Time) {
-	fmt.Printf("%s  %s v%d  mode %s  state %s", s.WorkflowID, s.Runbook, s.Version, s.Mode, s.State)
+func printStatus(w io.Writer, s workflows.Status, now time.Time) {
+	fmt.Fprintf(w, "%s  %s v%d  mode %s  state %s", s.WorkflowID, s.Runbook, s.Version, s.Mode, s.State)
 	if s.Layer != "" {
-		fmt.Printf("  layer %s", s.Layer)
+		fmt.Fprintf(w, "  layer %s", s.Layer)
 	}
-	fmt.Println()
+	fmt.Fprintln(w)
 	if s.RTO > 0 {
 		remaining := s.Deadline.Sub(now)
 		if s.Finished {
 			remaining = s.RTORemaining.D()
 		}
-		fmt.Printf("RTO %s: %s  (deadline %s, projected finish %s)\n", s.RTO, budget(remaining, s.RTO.D(), s.RTOBreached),
+		fmt.Fprintf(w, "RTO %s: %s  (deadline %s, projected finish %s)\n", s.RTO, budget(remaining, s.RTO.D(), s.RTOBreached),
 			s.Deadline.Local().Format("15:04:05"), s.ProjectedFinish.Local().Format("15:04:05"))
 	}
-	fmt.Printf("%-10s %-28s %-22s %-18s %8s %s\n", "LAYER", "STEP", "ACTION", "STATE", "DURATION", "ATTEMPTS")
+	fmt.Fprintf(w, "%-10s %-28s %-22s %-18s %8s %s\n", "LAYER", "STEP", "ACTION", "STATE", "DURATION", "ATTEMPTS")
 	for _, st := range s.Steps {
-		fmt.Printf("%-10s %-28s %-22s %-18s %8s %d", st.Layer, st.ID, st.Action, st.State, st.Duration, st.Attempts)
+		fmt.Fprintf(w, "%-10s %-28s %-22s %-18s %8s %d", st.Layer, st.ID, st.Action, st.State, st.Duration, st.Attempts)
 		if st.Error != "" {
-			fmt.Printf("  %s", st.Error)
+			fmt.Fprintf(w, "  %s", st.Error)
 		}
-		fmt.Println()
+		fmt.Fprintln(w)
 	}
 	for _, p := range s.Pending {
-		fmt.Printf("WAITING: %s\n", p.Message)
+		fmt.Fprintf(w, "WAITING: %s\n", p.Message)
 	}
 }
 
@@ -136,63 +139,6 @@ func budget(remaining, rto time.Duration, breached bool) string {
 		return bar + fmt.Sprintf(" BREACHED by %s", (-remaining).Round(time.Second))
 	}
 	return bar + fmt.Sprintf(" %s left", remaining.Round(time.Second))
-}
-
-// followRun prints status changes as plain lines until the run ends, then the evidence.
-func followRun(ctx context.Context, st *starter.Starter, id, output string) error {
-	ev, err := followSteps(ctx, st, id)
-	if err != nil {
-		return err
-	}
-	if output == "json" {
-		return printJSON(ev)
-	}
-	fmt.Println()
-	fmt.Print(ev.Markdown())
-	return nil
-}
-
-// followSteps prints status changes as plain lines until the run ends and
-// returns its evidence.
-func followSteps(ctx context.Context, st *starter.Starter, id string) (runbooks.Evidence, error) {
-	seen := map[string]string{}
-	pendingSeen := map[string]bool{}
-	for {
-		s, err := st.Status(ctx, id)
-		if err != nil {
-			var refused *starter.RefusedError
-			if errors.As(err, &refused) {
-				return runbooks.Evidence{}, err
-			}
-			break // finished (or gone): fall through to the evidence
-		}
-		for _, step := range s.Steps {
-			if seen[step.ID] != step.State {
-				seen[step.ID] = step.State
-				line := fmt.Sprintf("%s %-10s %-28s %s", time.Now().Format("15:04:05"), step.Layer, step.ID, step.State)
-				if step.Error != "" {
-					line += "  " + step.Error
-				}
-				fmt.Println(line)
-			}
-		}
-		for _, p := range s.Pending {
-			key := p.Step + p.Kind + fmt.Sprint(len(p.Have))
-			if !pendingSeen[key] {
-				pendingSeen[key] = true
-				fmt.Printf("%s WAITING: %s\n", time.Now().Format("15:04:05"), p.Message)
-			}
-		}
-		if s.Finished {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return runbooks.Evidence{}, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-	return st.Wait(ctx, id)
 }
 
 func printJSON(v any) error {
