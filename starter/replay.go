@@ -8,6 +8,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -35,14 +36,17 @@ func (e *IncompatibleError) Unwrap() error { return e.Err }
 // Replay replays a recorded history against today's RestoreWorkflow with the
 // SDK's workflow replayer. nil means today's code still carries the run; an
 // *IncompatibleError names the event where it does not.
-func Replay(h *historypb.History) error {
-	err := replay(h)
+//
+// dc decodes the history's payloads: nil is the default converter; an
+// encrypted history needs the codec's (worker.Config.DataConverter).
+func Replay(h *historypb.History, dc converter.DataConverter) error {
+	err := replay(h, dc)
 	if err == nil {
 		return nil
 	}
 	ie := &IncompatibleError{Err: err, EventID: eventNamedIn(h, err.Error())}
 	if ie.EventID == 0 {
-		ie.EventID = firstDivergentTask(h)
+		ie.EventID = firstDivergentTask(h, dc)
 	}
 	if ie.EventID > 0 {
 		ie.Event = describeEvent(h, ie.EventID)
@@ -50,8 +54,11 @@ func Replay(h *historypb.History) error {
 	return ie
 }
 
-func replay(h *historypb.History) error {
-	r := sdkworker.NewWorkflowReplayer()
+func replay(h *historypb.History, dc converter.DataConverter) error {
+	r, err := sdkworker.NewWorkflowReplayerWithOptions(sdkworker.WorkflowReplayerOptions{DataConverter: dc})
+	if err != nil {
+		return err
+	}
 	r.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
 	return r.ReplayWorkflowHistory(quietLogger{}, h)
 }
@@ -83,7 +90,7 @@ func eventNamedIn(h *historypb.History, msg string) int64 {
 // firstDivergentTask finds, when the message names no event, the workflow
 // task whose commands today's code no longer produces: the shortest failing
 // prefix of whole workflow tasks. It returns that task's completion event.
-func firstDivergentTask(h *historypb.History) int64 {
+func firstDivergentTask(h *historypb.History, dc converter.DataConverter) int64 {
 	var cuts []int // prefixes that end just before a workflow task is scheduled
 	for i, e := range h.Events {
 		if e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED && i > 0 {
@@ -91,7 +98,7 @@ func firstDivergentTask(h *historypb.History) int64 {
 		}
 	}
 	cuts = append(cuts, len(h.Events))
-	fails := func(c int) bool { return replay(&historypb.History{Events: h.Events[:cuts[c]]}) != nil }
+	fails := func(c int) bool { return replay(&historypb.History{Events: h.Events[:cuts[c]]}, dc) != nil }
 	lo, hi := 0, len(cuts)-1
 	for lo < hi {
 		mid := (lo + hi) / 2

@@ -98,5 +98,5 @@ func TestRunNotifiesAWebhookThatWasDown(t *testing.T) {
 	assert.Contains(t, string(hist), "LIFEBOAT_NOTIFY_WEBHOOK")
 	h, err := r.starter.History(ctx, run.WorkflowID)
 	require.NoError(t, err)
-	assert.NoError(t, starter.Replay(h), "a run with notifications replays")
+	assert.NoError(t, starter.Replay(h, nil), "a run with notifications replays")
 }

@@ -29,7 +29,7 @@ func TestGoldenHistoriesReplay(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			h, err := starter.LoadHistoryFile(f)
 			require.NoError(t, err)
-			require.NoError(t, starter.Replay(h))
+			require.NoError(t, starter.Replay(h, nil))
 			ev, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
 			require.NoError(t, err)
 			assert.Contains(t, []string{"succeeded", "failed", "aborted"}, ev.Outcome)
@@ -54,7 +54,7 @@ func TestReplayNamesTheEventOfAnIncompatibleHistory(t *testing.T) {
 		}
 	}
 	require.NotZero(t, edited)
-	err = starter.Replay(h)
+	err = starter.Replay(h, nil)
 	var ie *starter.IncompatibleError
 	require.True(t, errors.As(err, &ie), "want an IncompatibleError, got %v", err)
 	assert.Equal(t, edited, ie.EventID, ie.Error())
@@ -73,7 +73,7 @@ func TestReplayCatchesAReorderedLayer(t *testing.T) {
 
 	h, err := starter.LoadHistoryFile("histories/drill-approved-by-update.json")
 	require.NoError(t, err)
-	err = starter.Replay(h)
+	err = starter.Replay(h, nil)
 	var ie *starter.IncompatibleError
 	require.True(t, errors.As(err, &ie), "a reordered layer must not replay, got %v", err)
 	assert.Contains(t, ie.Error(), "TMPRL1100")

@@ -34,6 +34,8 @@ type DevOptions struct {
 	Log io.Writer
 	// Progress receives build progress (default: stderr).
 	Progress io.Writer
+	// CodecEndpoint is a codec server the UI decodes payloads with.
+	CodecEndpoint string
 }
 
 // DevServer is a running Temporal dev server.
@@ -64,6 +66,9 @@ func StartTemporal(ctx context.Context, o DevOptions) (*DevServer, error) {
 	sort.Strings(names)
 	for _, n := range names {
 		extra = append(extra, "--search-attribute", n+"="+workflows.SearchAttributeTypes[n])
+	}
+	if o.CodecEndpoint != "" {
+		extra = append(extra, "--ui-codec-endpoint", o.CodecEndpoint)
 	}
 	opts := sdktest.DevServerOptions{
 		ExistingPath:  bin,

@@ -35,6 +35,7 @@ const DefaultTaskQueue = "lifeboat"
 //	LIFEBOAT_CLOUDFLARE_TOKEN_ENV / _TOKEN_FILE (where the API token is)  LIFEBOAT_CLOUDFLARE_URL
 //	LIFEBOAT_NOTIFY_WEBHOOK (the webhook runs notify)  LIFEBOAT_UI_URL (links in notifications)
 //	LIFEBOAT_METRICS_ADDR (host:port serving Prometheus /metrics)
+//	LIFEBOAT_CODEC_KEY_FILE / LIFEBOAT_CODEC_KEY_ENV (payload encryption keys, see CodecConfig)
 type Config struct {
 	Temporal TemporalConfig `yaml:"temporal"`
 	// Catalog lists the runbook directories the worker resolves names from.
@@ -55,6 +56,8 @@ type Config struct {
 	// MetricsListen is where the worker serves Prometheus metrics at
 	// /metrics (host:port; empty: no metrics endpoint).
 	MetricsListen string `yaml:"metricsListen"`
+	// Codec encrypts payloads (see CodecConfig); off when no key is configured.
+	Codec CodecConfig `yaml:"codec"`
 }
 
 // DefaultNotifyEnv is the environment variable holding the webhook URL runs
@@ -212,6 +215,8 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("LIFEBOAT_CLOUDFLARE_URL", &cfg.Cloudflare.BaseURL)
 	env("LIFEBOAT_UI_URL", &cfg.Notify.UI)
 	env("LIFEBOAT_METRICS_ADDR", &cfg.MetricsListen)
+	env("LIFEBOAT_CODEC_KEY_FILE", &cfg.Codec.KeyFile)
+	env("LIFEBOAT_CODEC_KEY_ENV", &cfg.Codec.KeyEnv)
 	if v := getenv("LIFEBOAT_CATALOG"); v != "" {
 		cfg.Catalog = filepath.SplitList(v)
 	}
@@ -240,6 +245,9 @@ func (c Config) CheckClient() error {
 				errs = append(errs, fmt.Sprintf("temporal.tls.%s: %v", name, err))
 			}
 		}
+	}
+	if _, err := c.Codec.Codec(os.Getenv); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
 		return errors.New("configuration: " + strings.Join(errs, "; "))
@@ -300,7 +308,11 @@ func (c Config) ClientOptions() (client.Options, error) {
 		return client.Options{}, err
 	}
 	t := c.Temporal
-	opts := client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: stderrLogger()}
+	dc, err := c.DataConverter()
+	if err != nil {
+		return client.Options{}, err
+	}
+	opts := client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: stderrLogger(), DataConverter: dc}
 	if t.TLS.Enabled || t.TLS.Cert != "" || t.TLS.CA != "" || t.APIKey != "" {
 		tc := &tls.Config{ServerName: t.TLS.ServerName, MinVersion: tls.VersionTLS12}
 		if t.TLS.Cert != "" {

@@ -51,7 +51,8 @@ func dial(cfg worker.Config) (*starter.Starter, client.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return starter.New(c, cfg.Temporal.TaskQueue), c, nil
+	dc, err := cfg.DataConverter() // already checked by Dial
+	return starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc), c, err
 }
 
 // isHistoryFile says whether a RUN argument names an exported history: a file

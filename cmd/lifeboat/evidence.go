@@ -10,8 +10,6 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"go.temporal.io/sdk/converter"
-
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
@@ -49,17 +47,21 @@ func cmdEvidence(ctx context.Context, args []string) error {
 
 // loadEvidence finds the evidence of run (a workflow id or a history file).
 func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (runbooks.Evidence, string, error) {
+	cfg, err := loadConfig(*cf.config)
+	if err != nil {
+		return runbooks.Evidence{}, "", err
+	}
 	if isHistoryFile(run) {
 		h, err := starter.LoadHistoryFile(run)
 		if err != nil {
 			return runbooks.Evidence{}, "", err
 		}
-		ev, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
+		dc, err := cfg.DataConverter() // an encrypted history needs the keys
+		if err != nil {
+			return runbooks.Evidence{}, "", err
+		}
+		ev, err := starter.EvidenceFromHistory(h, dc)
 		return ev, "the history file " + run, err
-	}
-	cfg, err := loadConfig(*cf.config)
-	if err != nil {
-		return runbooks.Evidence{}, "", err
 	}
 	if from != "history" && cfg.EvidenceDir != "" {
 		sink := evidence.NewDirSink(cfg.EvidenceDir)

@@ -23,6 +23,14 @@ func cmdReplay(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg, err := loadConfig(*cf.config)
+	if err != nil {
+		return err
+	}
+	dc, err := cfg.DataConverter() // an encrypted history needs the keys
+	if err != nil {
+		return err
+	}
 	// The server is dialled on the first RUN that is not a history file.
 	var st *starter.Starter
 	var c client.Client
@@ -37,7 +45,7 @@ func cmdReplay(ctx context.Context, args []string) error {
 		}
 		if st == nil {
 			var err error
-			if st, c, _, err = cf.connect(); err != nil {
+			if st, c, err = dial(cfg); err != nil {
 				return nil, err
 			}
 		}
@@ -49,14 +57,14 @@ func cmdReplay(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		err = starter.Replay(h)
+		err = starter.Replay(h, dc)
 		var ie *starter.IncompatibleError
 		switch {
 		case err == nil:
-			fmt.Printf("ok    %s: today's code replays all %d events (%s)\n", name, len(h.Events), describeRun(h))
+			fmt.Printf("ok    %s: today's code replays all %d events (%s)\n", name, len(h.Events), describeRun(h, dc))
 		case errors.As(err, &ie):
 			failed++
-			fmt.Printf("FAIL  %s (%s): %v\n", name, describeRun(h), ie)
+			fmt.Printf("FAIL  %s (%s): %v\n", name, describeRun(h, dc), ie)
 			fmt.Println("      today's workflow code cannot carry this run: a change to what the workflow schedules must go behind workflow.GetVersion (README: Changing the workflow)")
 		default:
 			return err
@@ -69,14 +77,14 @@ func cmdReplay(ctx context.Context, args []string) error {
 }
 
 // describeRun is "drill of NAME" from the history's start event.
-func describeRun(h *historypb.History) string {
+func describeRun(h *historypb.History, dc converter.DataConverter) string {
 	for _, e := range h.GetEvents() {
 		a := e.GetWorkflowExecutionStartedEventAttributes()
 		if a == nil {
 			continue
 		}
 		var req workflows.Request
-		if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &req); err != nil || req.Check() != nil {
+		if err := dc.FromPayloads(a.GetInput(), &req); err != nil || req.Check() != nil {
 			return a.GetWorkflowType().GetName()
 		}
 		name := req.Runbook

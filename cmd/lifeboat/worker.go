@@ -106,9 +106,22 @@ func cmdDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer logFile.Close()
+	codecEndpoint := ""
+	if codec, err := cfg.Codec.Codec(os.Getenv); err != nil {
+		return err
+	} else if codec != nil { // the UI decrypts through a local codec server
+		addr, stop, err := serveCodec("127.0.0.1:0", codec, "http://localhost:"+*uiPort, "")
+		if err != nil {
+			return err
+		}
+		defer stop()
+		codecEndpoint = "http://" + addr
+		fmt.Printf("payloads are encrypted (key %s); the UI decodes them through %s\n", codec.KeyID(), codecEndpoint)
+	}
 	fmt.Println("starting the Temporal dev server…")
 	srv, err := testsuite.StartTemporal(ctx, testsuite.DevOptions{
 		HostPort: cfg.Temporal.Address, UIPort: *uiPort, DBFile: filepath.Join(*state, "temporal.db"), Log: logFile, Progress: os.Stdout,
+		CodecEndpoint: codecEndpoint,
 	})
 	if err != nil {
 		return err

@@ -269,7 +269,7 @@ func (b *bench) replayAndValidate(ctx context.Context) {
 		check(os.WriteFile(f, js, 0o644))
 	}
 	t0 = time.Now()
-	check(starter.Replay(h))
+	check(starter.Replay(h, nil))
 	r := time.Since(t0)
 	report("replay 1,000 steps", fmt.Sprintf("replaying %d events took %s", len(h.Events), r.Round(time.Millisecond)), r.Seconds(), 1)
 }
