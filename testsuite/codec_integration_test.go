@@ -54,15 +54,7 @@ func TestEncryptedPayloads(t *testing.T) {
 	const reason, comment = "secret-reason-7f3a", "approved-comment-9c1e"
 	run, err := st.Start(ctx, workflows.Request{Runbook: "approve-by-update", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: reason})
 	require.NoError(t, err)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s, err := st.Status(ctx, run.WorkflowID)
-		if err == nil && s.State == workflows.StateAwaitingApproval {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "never awaited approval: %v", err)
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitForState(t, st, run.WorkflowID, workflows.StateAwaitingApproval)
 	_, err = st.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "announce", By: "bob", Comment: comment})
 	require.NoError(t, err)
 	ev, err := st.Wait(ctx, run.WorkflowID)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -25,6 +26,7 @@ const pausedThenGated = `  layers:
 `
 
 func TestRunNotifiesApprovalPauseRTOMilestonesAndTheEnd(t *testing.T) {
+	require.Equal(t, activities.NotifyWebhook, workflows.NotifyActivity, "the workflow package names the registered action without importing the registry")
 	h := newHarness(t)
 	h.res.Notify = &runbooks.NotifySettings{URLEnv: "HOOK", UI: "http://ui.example"}
 	h.rec.script["net"] = func(call int) (runbooks.StepResult, error) {

@@ -124,7 +124,8 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 				text := fmt.Sprintf("no approval for %s within %s; escalated, still waiting for %s", s.spec.ID, a.Timeout, strings.Join(a.From, " or "))
 				r.event(ctx, "approval-escalated", s.spec.ID, "", text)
 				r.publish(ctx)
-				r.notify(ctx, NotifyApprovalEscalated, text+": lifeboat approve "+r.workflowID+" "+s.spec.ID+" --as NAME")
+				p, _ := r.pending(s)
+				r.notify(ctx, NotifyApprovalEscalated, text+": "+p.Command)
 				_ = workflow.Await(ctx, decided)
 			default:
 				s.approvalWait += workflow.Now(ctx).Sub(s.waitingSince)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/worker"
@@ -47,12 +48,12 @@ func (f clientFlags) connect() (*starter.Starter, client.Client, worker.Config, 
 
 // dial connects to the Temporal of an already loaded config.
 func dial(cfg worker.Config) (*starter.Starter, client.Client, error) {
-	c, err := worker.Dial(cfg)
+	var dc converter.DataConverter // the client's (the codec's when enabled), for payloads the starter decodes itself
+	c, err := worker.Dial(cfg, func(o *client.Options) { dc = o.DataConverter })
 	if err != nil {
 		return nil, nil, err
 	}
-	dc, err := cfg.DataConverter() // already checked by Dial
-	return starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc), c, err
+	return starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc), c, nil
 }
 
 // isHistoryFile says whether a RUN argument names an exported history: a file

@@ -66,13 +66,23 @@ func cmdCodecServer(ctx context.Context, args []string) error {
 	return nil
 }
 
+// serveHTTP serves handler on listen (host:port; port 0 picks one) until
+// stop is called, and returns the address it listens on.
+func serveHTTP(listen string, handler http.Handler) (addr string, stop func(), err error) {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return l.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
 // serveCodec serves the codec server on listen until stop is called.
 func serveCodec(listen string, codec *worker.AESCodec, origin, token string) (addr string, stop func(), err error) {
-	l, err := net.Listen("tcp", listen)
+	addr, stop, err = serveHTTP(listen, worker.CodecServer(codec, origin, token))
 	if err != nil {
 		return "", nil, fmt.Errorf("codec server on %s: %w (choose another with --listen)", listen, err)
 	}
-	srv := &http.Server{Handler: worker.CodecServer(codec, origin, token), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return l.Addr().String(), func() { _ = srv.Close() }, nil
+	return addr, stop, nil
 }

@@ -106,7 +106,7 @@ func (f *follower) show(s workflows.Status, now time.Time) {
 		fmt.Fprintf(&b, "\nfollowing %s — updated %s; Ctrl-C stops following (the run goes on)\n", s.WorkflowID, now.Format("15:04:05"))
 		_, _ = f.out.Write(b.Bytes())
 	case styleJSON:
-		if f.changed(s) {
+		if steps, pending := f.news(s); len(steps)+len(pending) > 0 {
 			f.jsonLine(s)
 		}
 	default:
@@ -114,50 +114,44 @@ func (f *follower) show(s workflows.Status, now time.Time) {
 	}
 }
 
-// changed reports whether a step state or a pending decision changed since
-// the last call, and remembers the new ones.
-func (f *follower) changed(s workflows.Status) bool {
-	changed := false
+// news returns the steps whose state changed and the pending decisions
+// that are new since the last call, and remembers them.
+func (f *follower) news(s workflows.Status) (steps []workflows.StepStatus, pending []workflows.Pending) {
 	for _, step := range s.Steps {
 		if f.seen[step.ID] != step.State {
-			f.seen[step.ID], changed = step.State, true
+			f.seen[step.ID] = step.State
+			steps = append(steps, step)
 		}
 	}
 	for _, p := range s.Pending {
 		key := p.Step + p.Kind + fmt.Sprint(len(p.Have))
 		if !f.pendingSeen[key] {
-			f.pendingSeen[key], changed = true, true
+			f.pendingSeen[key] = true
+			pending = append(pending, p)
 		}
 	}
-	return changed
+	return steps, pending
 }
 
 // lines prints one line per step whose state changed and per new pending
 // decision, then the RTO budget.
 func (f *follower) lines(s workflows.Status, now time.Time) {
 	ts := now.Format("15:04:05")
-	var changed bool
-	for _, step := range s.Steps {
-		if f.seen[step.ID] != step.State {
-			f.seen[step.ID], changed = step.State, true
-			line := fmt.Sprintf("%s %-10s %-28s %-18s attempts %d", ts, step.Layer, step.ID, step.State, step.Attempts)
-			if step.Duration > 0 {
-				line += fmt.Sprintf("  %s", step.Duration)
-			}
-			if step.Error != "" {
-				line += "  " + step.Error
-			}
-			fmt.Fprintln(f.out, line)
+	steps, pending := f.news(s)
+	for _, step := range steps {
+		line := fmt.Sprintf("%s %-10s %-28s %-18s attempts %d", ts, step.Layer, step.ID, step.State, step.Attempts)
+		if step.Duration > 0 {
+			line += fmt.Sprintf("  %s", step.Duration)
 		}
-	}
-	for _, p := range s.Pending {
-		key := p.Step + p.Kind + fmt.Sprint(len(p.Have))
-		if !f.pendingSeen[key] {
-			f.pendingSeen[key], changed = true, true
-			fmt.Fprintf(f.out, "%s WAITING: %s\n", ts, p.Message)
+		if step.Error != "" {
+			line += "  " + step.Error
 		}
+		fmt.Fprintln(f.out, line)
 	}
-	if changed && s.RTO > 0 {
+	for _, p := range pending {
+		fmt.Fprintf(f.out, "%s WAITING: %s\n", ts, p.Message)
+	}
+	if len(steps)+len(pending) > 0 && s.RTO > 0 {
 		fmt.Fprintf(f.out, "%s RTO %s: %s, projected finish %s\n", ts, s.RTO, budget(s.Deadline.Sub(now), s.RTO.D(), s.RTOBreached),
 			s.ProjectedFinish.Local().Format("15:04:05"))
 	}

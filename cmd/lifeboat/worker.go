@@ -4,12 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -62,16 +60,14 @@ func runWorker(ctx context.Context, cfg worker.Config) error {
 
 // serveMetrics serves /metrics on addr until stop is called.
 func serveMetrics(addr string, m *worker.Metrics) (stop func(), err error) {
-	l, err := net.Listen("tcp", addr)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m)
+	at, stop, err := serveHTTP(addr, mux)
 	if err != nil {
 		return nil, fmt.Errorf("metrics on %s: %w (set another host:port in LIFEBOAT_METRICS_ADDR)", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", m)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	fmt.Printf("metrics on http://%s/metrics\n", l.Addr())
-	return func() { _ = srv.Close() }, nil
+	fmt.Printf("metrics on http://%s/metrics\n", at)
+	return stop, nil
 }
 
 func cmdDev(ctx context.Context, args []string) error {

@@ -97,12 +97,10 @@ func (b *Browser) OpenWorkflow(id, tab string) error {
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(b.ui+"/namespaces/"+b.namespace+"/workflows/"+id)); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.HasSuffix(b.location(), "/history") {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the UI did not open %s (at %s)", id, b.location())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := b.poll(`location.pathname.endsWith("/history")`, 15*time.Second, "missing-"+id, func() error {
+		return fmt.Errorf("the UI did not open %s (at %s)", id, b.location())
+	}); err != nil {
+		return err
 	}
 	if tab == "history" {
 		return nil
@@ -160,24 +158,16 @@ func mouseClick[S chromedp.Selectable](b *Browser, sel S) error {
 // selector, the way a person pastes: one insertText, so no bracket is
 // auto-closed twice.
 func (b *Browser) typeInEditor(selector, text string) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => {
-			const eds = document.querySelectorAll(`+strconv.Quote(selector)+`);
-			if (!eds.length) return false;
-			eds[eds.length - 1].focus();
-			return true;
-		})()`))
-		if err != nil {
-			return err
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no JSON editor on %s", b.location())
-		}
-		time.Sleep(200 * time.Millisecond)
+	focus := `(() => {
+		const eds = document.querySelectorAll(` + strconv.Quote(selector) + `);
+		if (!eds.length) return false;
+		eds[eds.length - 1].focus();
+		return true;
+	})()`
+	if err := b.poll(focus, 10*time.Second, "missing-editor", func() error {
+		return fmt.Errorf("no JSON editor %s on %s", selector, b.location())
+	}); err != nil {
+		return err
 	}
 	_, err := chromedp.Call(b.ctx, input.InsertText, input.InsertTextParams{Text: text})
 	return err
