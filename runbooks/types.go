@@ -37,9 +37,13 @@ type Metadata struct {
 
 // Spec is what the runbook restores and how.
 type Spec struct {
-	Scope      string              `yaml:"scope" json:"scope"`
-	Disaster   string              `yaml:"disaster" json:"disaster,omitempty"`
-	Strategy   string              `yaml:"strategy" json:"strategy,omitempty"`
+	Scope    string `yaml:"scope" json:"scope"`
+	Disaster string `yaml:"disaster" json:"disaster,omitempty"`
+	Strategy string `yaml:"strategy" json:"strategy,omitempty"`
+	// Capability is the business capability the runbook restores ("the Case
+	// Intake API and its case data"), the subject of the recovery invariant.
+	// Optional: without it the invariant names metadata.description.
+	Capability string              `yaml:"capability" json:"capability,omitempty"`
 	Objectives Objectives          `yaml:"objectives" json:"objectives"`
 	Approvers  map[string][]string `yaml:"approvers" json:"approvers,omitempty"`
 	Targets    map[string]Target   `yaml:"targets" json:"targets,omitempty"`

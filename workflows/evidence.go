@@ -83,9 +83,9 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 // proves it, and otherwise says what is missing.
 func (r *run) invariant(e runbooks.Evidence) string {
 	rb := r.rb()
-	capability := rb.Metadata.Description
+	capability := rb.Spec.Capability
 	if capability == "" {
-		capability = rb.Metadata.Name
+		capability = orWord(rb.Metadata.Description, rb.Metadata.Name)
 	}
 	var missing []string
 	switch {

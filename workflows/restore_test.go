@@ -463,6 +463,17 @@ func TestDrillAppliesMappingsSkipsAndTearsDownAndMeasuresRPO(t *testing.T) {
 	}
 }
 
+func TestInvariantNamesTheDeclaredCapability(t *testing.T) {
+	h := newHarness(t)
+	backup := start.Add(-8 * time.Minute)
+	h.rec.script["restore"] = func(int) (runbooks.StepResult, error) {
+		return runbooks.StepResult{Summary: "restored", RecoveryPoint: &backup}, nil
+	}
+	yaml := strings.Replace(book("60m", drillBook), "  scope: region\n", "  scope: region\n  capability: the Case Intake API and its case data\n", 1)
+	ev := h.run(yaml, workflows.ModeDrill)
+	assert.Contains(t, ev.Invariant, "we can restore the Case Intake API and its case data to RPO <= 15m")
+}
+
 func TestDrillTeardownRunsAfterAbort(t *testing.T) {
 	h := newHarness(t)
 	h.rec.script["scale"] = nonRetryable("quota exceeded")

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -90,6 +91,9 @@ func describeRun(h *historypb.History, dc converter.DataConverter) string {
 		name := req.Runbook
 		if name == "" {
 			name = "an inline runbook"
+			if rb, err := runbooks.Parse([]byte(req.InlineRunbook), "inline"); err == nil {
+				name = rb.Metadata.Name + " (inline text)"
+			}
 		}
 		return fmt.Sprintf("%s of %s, started %s", req.Mode, name, e.GetEventTime().AsTime().UTC().Format("2006-01-02 15:04"))
 	}

@@ -117,7 +117,7 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if err := writeCatalog(catalog, stack, svcURL, hookURL); err != nil {
 		return err
 	}
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)), 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("rig up: kube-apiserver %s (kubeconfig %s), Cloudflare emulator %s; worker config %s\n", stack.Kube.URL, stack.Kube.Kubeconfig, stack.Cloudflare.URL, config)
@@ -127,7 +127,7 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 		return err
 	}
 	say("starting lifeboat dev (Temporal dev server + UI + worker); the first run builds the temporal CLI")
-	dev := exec.CommandContext(ctx, bin, "dev", "--config", config, "--catalog", catalog)
+	dev := exec.CommandContext(ctx, bin, "dev", "--config", config)
 	dev.Env = append(os.Environ(), "LIFEBOAT_DEMO_CF_TOKEN="+testsuite.PlantedCFToken)
 	dev.Stdout, dev.Stderr = os.Stdout, os.Stderr
 	dev.Cancel = func() error { return dev.Process.Signal(os.Interrupt) }
@@ -165,6 +165,18 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if exitAfter {
 		return nil
 	}
+	fmt.Printf(`
+Try the CLI on this rig from another shell (the config points it at the demo catalog and cluster):
+  export LIFEBOAT_CONFIG=%s
+  %[2]s drill schedule case-management-region-failover --cron "0 3 1 * *" --pause-on-failure
+  %[2]s drill trigger lifeboat-drill-case-management-region-failover
+  %[2]s drill schedules
+  %[2]s evidence list
+  %[2]s reenact RUN                  # a run id from evidence list: the same runbook text again, then vs now
+  %[2]s replay testsuite/histories/*.json RUN
+  %[2]s readiness
+  %[2]s invariant case-management-region-failover
+`, filepath.Join(".lifeboat", "demo-worker.yaml"), lifeboat)
 	say("the Temporal UI is at http://localhost:8233 — press Ctrl-C to stop the demo")
 	<-ctx.Done()
 	return nil
@@ -224,7 +236,8 @@ func drive(ctx context.Context, bin, mode, runbook, reason string) error {
 
 // workerConfig points the demo worker at the rig; the Cloudflare token comes
 // from the environment, never from the file.
-const workerConfig = `# Written by make demo: the worker's view of the local rig.
+const workerConfig = `# Written by make demo: the worker's (and the CLI's) view of the local rig.
+catalog: [%s]
 baseDir: %s
 kube:
   kubeconfig: %s
