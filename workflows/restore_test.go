@@ -485,6 +485,25 @@ func TestDrillTeardownRunsAfterAbort(t *testing.T) {
 	assert.Equal(t, 1, h.rec.count("drop"))
 }
 
+func TestDrillTeardownRunsAfterAFailedStep(t *testing.T) {
+	for _, policy := range []string{"continue", "abort"} {
+		t.Run(policy, func(t *testing.T) {
+			h := newHarness(t)
+			h.rec.script["scale"] = nonRetryable("quota exceeded")
+			h.rec.script["drop"] = nonRetryable("namespace drill-case is stuck terminating")
+			yaml := strings.Replace(book("60m", drillBook), "        with: {target: dr, namespace: case-management, replicas: {case-api: 2}}\n",
+				"        with: {target: dr, namespace: case-management, replicas: {case-api: 2}}\n        onFailure: "+policy+"\n", 1)
+			ev := h.run(yaml, workflows.ModeDrill)
+			assert.NotEqual(t, "succeeded", ev.Outcome)
+			assert.Equal(t, workflows.StateFailed, stepOf(t, ev, "scale").State)
+			drop := stepOf(t, ev, "drop")
+			assert.Equal(t, workflows.StateFailed, drop.State, "teardown must run after a failed step, and its own failure is recorded")
+			assert.Equal(t, 1, h.rec.count("drop"), "a failed teardown step does not pause the run")
+			assert.Contains(t, ev.Markdown(), "stuck terminating")
+		})
+	}
+}
+
 func TestStatusShowsRTOBudgetAndProjection(t *testing.T) {
 	h := newHarness(t)
 	h.at(10*time.Minute, func() {
