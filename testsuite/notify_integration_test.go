@@ -99,4 +99,5 @@ func TestRunNotifiesAWebhookThatWasDown(t *testing.T) {
 	h, err := r.starter.History(ctx, run.WorkflowID)
 	require.NoError(t, err)
 	assert.NoError(t, starter.Replay(h, nil), "a run with notifications replays")
+	r.record(t, run.WorkflowID, "drill-notified-after-receiver-was-down")
 }
