@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/testsuite/browser"
+	"github.com/lifeboat-dr/lifeboat/worker"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -157,4 +158,71 @@ func waitForState(t *testing.T, st *starter.Starter, id, state string) {
 		require.True(t, time.Now().Before(deadline), "%s never reached %s (last: %+v, %v)", id, state, s, err)
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// TestTheUIDecryptsThroughTheCodecServer: with payload encryption on,
+// `lifeboat dev` points its UI at a local codec server, so the operator reads
+// the run's input and current details in clear in the browser while the
+// server stores only ciphertext, and can still approve from the signal dialog.
+func TestTheUIDecryptsThroughTheCodecServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	chromium, err := browser.EnsureChromium(ctx, os.Stderr)
+	require.NoError(t, err, "the browser test needs Chromium (CI=%v)", testsuite.InCI())
+
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "healthy") }))
+	defer svc.Close()
+	cat := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "ui-drill.yaml"), []byte(fmt.Sprintf(uiDrillBook, svc.URL)), 0o644))
+	keys := filepath.Join(t.TempDir(), "codec-keys")
+	line, err := worker.NewKeyLine("ui-2026")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(keys, []byte(line+"\n"), 0o600))
+	dev := startLifeboatDev(t, cat, "LIFEBOAT_CODEC_KEY_FILE="+keys)
+
+	var cfg worker.Config
+	cfg.Codec.KeyFile = keys
+	dc, err := cfg.DataConverter()
+	require.NoError(t, err)
+	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + dev.port, Logger: quiet{}, DataConverter: dc})
+	require.NoError(t, err)
+	defer c.Close()
+	st := starter.New(c, "lifeboat").WithDataConverter(dc)
+	const reason = "reason-only-the-key-reads-4d2b"
+	run, err := st.Start(ctx, workflows.Request{Runbook: "ui-drill", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: reason})
+	require.NoError(t, err)
+	waitForState(t, st, run.WorkflowID, workflows.StateAwaitingApproval)
+
+	plain, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + dev.port, Logger: quiet{}})
+	require.NoError(t, err)
+	defer plain.Close()
+	stored, err := starter.New(plain, "lifeboat").HistoryJSON(ctx, run.WorkflowID)
+	require.NoError(t, err)
+	require.NotContains(t, string(stored), reason, "the server must hold ciphertext only")
+
+	artifacts := filepath.Join("artifacts", "browser-codec")
+	if d := os.Getenv("LIFEBOAT_ARTIFACTS"); d != "" {
+		artifacts = filepath.Join(d, "browser-codec")
+	}
+	_ = os.RemoveAll(artifacts)
+	b, err := browser.Start(ctx, browser.Options{Chromium: chromium, UI: "http://localhost:" + dev.uiPort, Screenshots: artifacts})
+	require.NoError(t, err)
+	defer b.Close()
+	defer func() { t.Logf("screenshots in %s", artifacts) }()
+
+	require.NoError(t, b.OpenWorkflow(run.WorkflowID, "history"))
+	require.NoError(t, b.WaitText(reason, 30*time.Second), "the input, decrypted by the codec server")
+	b.Shot("input-decrypted")
+	require.NoError(t, b.OpenWorkflow(run.WorkflowID, "user-metadata"))
+	require.NoError(t, b.WaitText("lifeboat approve "+run.WorkflowID+" shift-traffic --as NAME", 30*time.Second), "the current details, decrypted")
+	b.Shot("details-decrypted")
+
+	require.NoError(t, b.OpenWorkflow(run.WorkflowID, "history"))
+	require.NoError(t, b.Signal(workflows.MsgApprove, `{"step": "shift-traffic", "by": "bob", "comment": "encrypted run"}`))
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer wcancel()
+	ev, err := st.Wait(wctx, run.WorkflowID)
+	require.NoError(t, err)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.Equal(t, reason, ev.Reason)
 }
