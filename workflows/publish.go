@@ -11,7 +11,9 @@ import (
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
-// liveState is the run's state as shown to people: what it waits on first.
+// liveState is the run's state as shown to people: what it waits on first
+// (an approval, then a paused step, then an acknowledgement). One pass, no
+// allocation: it runs on every change of every step.
 func (r *run) liveState() string {
 	if r.finished || !r.ready || r.state == RunTearingDown {
 		return r.state
@@ -19,14 +21,22 @@ func (r *run) liveState() string {
 	if r.aborted {
 		return "aborting"
 	}
-	has := map[string]bool{}
+	paused, acking := false, false
 	for _, s := range r.order {
-		has[s.state] = true
-	}
-	for _, st := range []string{StateAwaitingApproval, StatePaused, StateAwaitingAck} {
-		if has[st] {
-			return st
+		switch s.state {
+		case StateAwaitingApproval:
+			return StateAwaitingApproval
+		case StatePaused:
+			paused = true
+		case StateAwaitingAck:
+			acking = true
 		}
+	}
+	switch {
+	case paused:
+		return StatePaused
+	case acking:
+		return StateAwaitingAck
 	}
 	return RunRunning
 }
@@ -52,7 +62,7 @@ func (r *run) publish(ctx workflow.Context) {
 		_ = workflow.UpsertTypedSearchAttributes(ctx, updates...)
 	}
 	if r.ready {
-		workflow.SetCurrentDetails(ctx, r.details(ctx))
+		workflow.SetCurrentDetails(ctx, r.details(ctx, state))
 	}
 	r.runMetrics(ctx)
 }
@@ -60,10 +70,10 @@ func (r *run) publish(ctx workflow.Context) {
 // details is the Markdown shown as the workflow's current details in the UI.
 // It runs on every change, so it reads the steps once and skips the
 // projection the status query computes (1,000-step runs replay in time).
-func (r *run) details(ctx workflow.Context) string {
+func (r *run) details(ctx workflow.Context, state string) string {
 	rb := r.rb()
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** v%d — %s — **%s**", rb.Metadata.Name, rb.Metadata.Version, r.req.Mode, r.liveState())
+	fmt.Fprintf(&b, "**%s** v%d — %s — **%s**", rb.Metadata.Name, rb.Metadata.Version, r.req.Mode, state)
 	if r.layer != "" {
 		fmt.Fprintf(&b, " — layer %s", r.layer)
 	}
