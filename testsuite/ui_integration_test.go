@@ -58,24 +58,8 @@ spec:
 func TestOperatorInTheTemporalUI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	chromium, err := browser.EnsureChromium(ctx, os.Stderr)
-	require.NoError(t, err, "the browser test needs Chromium (CI=%v)", testsuite.InCI())
-
-	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "healthy") }))
-	defer svc.Close()
-	cat := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(cat, "ui-drill.yaml"), []byte(fmt.Sprintf(uiDrillBook, svc.URL)), 0o644))
-	dev := startLifeboatDev(t, cat)
-
-	artifacts := filepath.Join("artifacts", "browser")
-	if d := os.Getenv("LIFEBOAT_ARTIFACTS"); d != "" {
-		artifacts = filepath.Join(d, "browser")
-	}
-	_ = os.RemoveAll(artifacts)
-	b, err := browser.Start(ctx, browser.Options{Chromium: chromium, UI: "http://localhost:" + dev.uiPort, Screenshots: artifacts})
-	require.NoError(t, err)
-	defer b.Close()
-	defer func() { t.Logf("screenshots in %s", artifacts) }()
+	dev := startUIDrill(t)
+	b := openBrowser(ctx, t, dev, "browser")
 
 	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + dev.port, Logger: quiet{}})
 	require.NoError(t, err)
@@ -146,6 +130,34 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 	})
 }
 
+// startUIDrill starts `lifeboat dev` (with env) on a catalog holding
+// uiDrillBook, whose health check answers from a local service.
+func startUIDrill(t *testing.T, env ...string) lifeboatDev {
+	t.Helper()
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "healthy") }))
+	t.Cleanup(svc.Close)
+	cat := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "ui-drill.yaml"), []byte(fmt.Sprintf(uiDrillBook, svc.URL)), 0o644))
+	return startLifeboatDev(t, cat, env...)
+}
+
+// openBrowser starts headless Chromium on dev's UI; its screenshots go to
+// testsuite/artifacts/NAME (or $LIFEBOAT_ARTIFACTS/NAME), emptied first.
+func openBrowser(ctx context.Context, t *testing.T, dev lifeboatDev, name string) *browser.Browser {
+	t.Helper()
+	chromium, err := browser.EnsureChromium(ctx, os.Stderr)
+	require.NoError(t, err, "the browser test needs Chromium (CI=%v)", testsuite.InCI())
+	artifacts := filepath.Join("artifacts", name)
+	if d := os.Getenv("LIFEBOAT_ARTIFACTS"); d != "" {
+		artifacts = filepath.Join(d, name)
+	}
+	_ = os.RemoveAll(artifacts)
+	b, err := browser.Start(ctx, browser.Options{Chromium: chromium, UI: "http://localhost:" + dev.uiPort, Screenshots: artifacts})
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close(); t.Logf("screenshots in %s", artifacts) })
+	return b
+}
+
 // waitForState polls the status query until the run is in state.
 func waitForState(t *testing.T, st *starter.Starter, id, state string) {
 	t.Helper()
@@ -167,18 +179,11 @@ func waitForState(t *testing.T, st *starter.Starter, id, state string) {
 func TestTheUIDecryptsThroughTheCodecServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	chromium, err := browser.EnsureChromium(ctx, os.Stderr)
-	require.NoError(t, err, "the browser test needs Chromium (CI=%v)", testsuite.InCI())
-
-	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "healthy") }))
-	defer svc.Close()
-	cat := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(cat, "ui-drill.yaml"), []byte(fmt.Sprintf(uiDrillBook, svc.URL)), 0o644))
 	keys := filepath.Join(t.TempDir(), "codec-keys")
 	line, err := worker.NewKeyLine("ui-2026")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(keys, []byte(line+"\n"), 0o600))
-	dev := startLifeboatDev(t, cat, "LIFEBOAT_CODEC_KEY_FILE="+keys)
+	dev := startUIDrill(t, "LIFEBOAT_CODEC_KEY_FILE="+keys)
 
 	var cfg worker.Config
 	cfg.Codec.KeyFile = keys
@@ -200,15 +205,7 @@ func TestTheUIDecryptsThroughTheCodecServer(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(stored), reason, "the server must hold ciphertext only")
 
-	artifacts := filepath.Join("artifacts", "browser-codec")
-	if d := os.Getenv("LIFEBOAT_ARTIFACTS"); d != "" {
-		artifacts = filepath.Join(d, "browser-codec")
-	}
-	_ = os.RemoveAll(artifacts)
-	b, err := browser.Start(ctx, browser.Options{Chromium: chromium, UI: "http://localhost:" + dev.uiPort, Screenshots: artifacts})
-	require.NoError(t, err)
-	defer b.Close()
-	defer func() { t.Logf("screenshots in %s", artifacts) }()
+	b := openBrowser(ctx, t, dev, "browser-codec")
 
 	require.NoError(t, b.OpenWorkflow(run.WorkflowID, "history"))
 	require.NoError(t, b.WaitText(reason, 30*time.Second), "the input, decrypted by the codec server")
