@@ -37,13 +37,10 @@ type Metadata struct {
 
 // Spec is what the runbook restores and how.
 type Spec struct {
-	Scope    string `yaml:"scope" json:"scope"`
-	Disaster string `yaml:"disaster" json:"disaster,omitempty"`
-	Strategy string `yaml:"strategy" json:"strategy,omitempty"`
-	// Capability is the business capability the runbook restores ("the Case
-	// Intake API and its case data"), the subject of the recovery invariant.
-	// Optional: without it the invariant names metadata.description.
-	Capability string              `yaml:"capability" json:"capability,omitempty"`
+	Scope      string              `yaml:"scope" json:"scope"`
+	Disaster   string              `yaml:"disaster" json:"disaster,omitempty"`
+	Strategy   string              `yaml:"strategy" json:"strategy,omitempty"`
+	Capability string              `yaml:"capability" json:"capability,omitempty"` // the business capability restored, the subject of the recovery invariant (optional: metadata.description stands in)
 	Objectives Objectives          `yaml:"objectives" json:"objectives"`
 	Approvers  map[string][]string `yaml:"approvers" json:"approvers,omitempty"`
 	Targets    map[string]Target   `yaml:"targets" json:"targets,omitempty"`
