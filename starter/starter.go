@@ -74,12 +74,7 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 	if err := req.Check(); err != nil {
 		return Run{}, err
 	}
-	name := req.Runbook
-	if name == "" && req.InlineRunbook != "" {
-		if rb, err := runbooks.Parse([]byte(req.InlineRunbook), "inline runbook"); err == nil {
-			name = rb.Metadata.Name
-		}
-	}
+	name := req.RunbookName()
 	id := NewWorkflowID(name, req.Mode)
 	summary := fmt.Sprintf("%s of %s", req.Mode, name)
 	if req.Reason != "" {

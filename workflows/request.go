@@ -49,6 +49,18 @@ func (r Request) Check() error {
 	return nil
 }
 
+// RunbookName is the runbook the request names, or for an inline runbook the
+// name in its metadata ("" when the text does not parse).
+func (r Request) RunbookName() string {
+	if r.Runbook != "" || r.InlineRunbook == "" {
+		return r.Runbook
+	}
+	if rb, err := runbooks.Parse([]byte(r.InlineRunbook), "inline runbook"); err == nil {
+		return rb.Metadata.Name
+	}
+	return ""
+}
+
 // Approve is an approver's yes at a step's approval gate.
 type Approve struct {
 	Step    string `json:"step"`

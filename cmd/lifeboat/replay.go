@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -88,12 +87,12 @@ func describeRun(h *historypb.History, dc converter.DataConverter) string {
 		if err := dc.FromPayloads(a.GetInput(), &req); err != nil || req.Check() != nil {
 			return a.GetWorkflowType().GetName()
 		}
-		name := req.Runbook
-		if name == "" {
+		name := req.RunbookName()
+		switch {
+		case name == "":
 			name = "an inline runbook"
-			if rb, err := runbooks.Parse([]byte(req.InlineRunbook), "inline"); err == nil {
-				name = rb.Metadata.Name + " (inline text)"
-			}
+		case req.Runbook == "":
+			name += " (inline text)"
 		}
 		return fmt.Sprintf("%s of %s, started %s", req.Mode, name, e.GetEventTime().AsTime().UTC().Format("2006-01-02 15:04"))
 	}
