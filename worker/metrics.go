@@ -3,8 +3,10 @@ package worker
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -143,24 +145,14 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 func (m *Metrics) Write(w io.Writer) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	names := make([]string, 0, len(m.families))
-	for n := range m.families {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(m.families)) {
 		f := m.families[name]
 		if len(f.series) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "# TYPE %s %s\n", name, [...]string{"counter", "gauge", "histogram"}[f.kind])
 		labelNames := f.labelNames()
-		keys := make([]string, 0, len(f.series))
-		for k := range f.series {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(f.series)) {
 			s := f.series[k]
 			if f.kind != histogramKind {
 				fmt.Fprintf(w, "%s%s %s\n", name, labels(labelNames, s.labels, ""), num(s.value))
@@ -208,13 +200,8 @@ func labels(names []string, values map[string]string, le string) string {
 }
 
 func labelKey(tags map[string]string) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b strings.Builder
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		b.WriteString(k + "\x00" + tags[k] + "\x00")
 	}
 	return b.String()
