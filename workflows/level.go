@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -21,29 +22,19 @@ func validationLevel(mode string, steps []runbooks.StepRecord) (string, string) 
 	if mode == ModeTabletop {
 		return "", "tabletop: nothing was executed, so no validation level is reached"
 	}
-	passed := func(actions ...string) (int, bool) {
-		for i, s := range steps {
-			for _, a := range actions {
-				if s.Action == a && s.State == StateSucceeded {
-					return i, true
-				}
+	// passedAfter is the index of the first step after index from that ran
+	// one of actions and succeeded (-1: none).
+	passedAfter := func(from int, actions ...string) int {
+		for i := from + 1; i < len(steps); i++ {
+			if steps[i].State == StateSucceeded && slices.Contains(actions, steps[i].Action) {
+				return i
 			}
 		}
-		return -1, false
+		return -1
 	}
-	after := func(from int, actions ...string) bool {
-		for _, s := range steps[from+1:] {
-			for _, a := range actions {
-				if s.Action == a && s.State == StateSucceeded {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	restore, restored := passed("velero.restore")
-	if !restored {
-		if _, ok := passed("velero.latestBackup"); ok {
+	restore := passedAfter(-1, "velero.restore")
+	if restore < 0 {
+		if passedAfter(-1, "velero.latestBackup") >= 0 {
 			return LevelL1, "the latest backup exists and is fresh, but nothing was restored"
 		}
 		return "", "no restore step passed"
@@ -52,14 +43,13 @@ func validationLevel(mode string, steps []runbooks.StepRecord) (string, string) 
 	if mode == ModeFailover {
 		where = "into the target namespace"
 	}
-	infra, built := passed("terraform.apply")
-	if !built || infra > restore {
+	if infra := passedAfter(-1, "terraform.apply"); infra < 0 || infra > restore {
 		return LevelL2, fmt.Sprintf("restored %s; the cluster was not built by this run (no terraform.apply before the restore), so L3 is not reached", where)
 	}
-	if !after(restore, "http.check") {
+	if passedAfter(restore, "http.check") < 0 {
 		return LevelL3, "restored into a cluster this run built; no business-journey check (http.check) passed after the restore"
 	}
-	if !after(restore, "cloudflare.dnsSwitch", "cloudflare.lbFailover") {
+	if passedAfter(restore, "cloudflare.dnsSwitch", "cloudflare.lbFailover") < 0 {
 		return LevelL4, "restored into a cluster this run built and the business journey passed; traffic did not move"
 	}
 	return LevelL5, "restored into a cluster this run built, the business journey passed and traffic moved"

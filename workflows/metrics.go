@@ -24,15 +24,14 @@ const (
 	MetricRunsFinished = "lifeboat_runs_finished"
 )
 
-// runMetrics updates the run's gauges; when the run has finished they are
+// runMetrics updates the run's gauges (state is its liveState); when the run has finished they are
 // dropped (a NaN update) and the finished counter counts it once.
-func (r *run) runMetrics(ctx workflow.Context) {
+func (r *run) runMetrics(ctx workflow.Context, state string) {
 	if !r.ready || r.metricsDone || workflow.IsReplaying(ctx) {
 		return
 	}
 	h := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
 		"workflow_id": r.workflowID, "runbook": r.rb().Metadata.Name, "mode": r.req.Mode})
-	state := r.liveState()
 	if state != r.metricState && r.metricState != "" {
 		h.WithTags(map[string]string{"state": r.metricState}).Gauge(MetricRunState).Update(math.NaN())
 	}

@@ -64,7 +64,7 @@ func (r *run) publish(ctx workflow.Context) {
 	if r.ready {
 		workflow.SetCurrentDetails(ctx, r.details(ctx, state))
 	}
-	r.runMetrics(ctx)
+	r.runMetrics(ctx, state)
 }
 
 // details is the Markdown shown as the workflow's current details in the UI.
