@@ -6,6 +6,7 @@ package readiness
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,7 +103,7 @@ func (k known) rb() *runbooks.Runbook { return k.in.Runbook }
 // lastSucceeded is the newest succeeded run of one of the modes.
 func (k known) lastSucceeded(modes ...string) *runbooks.Evidence {
 	for i, e := range k.in.Runs {
-		if e.Outcome == "succeeded" && contains(modes, e.Mode) {
+		if e.Outcome == "succeeded" && slices.Contains(modes, e.Mode) {
 			return &k.in.Runs[i]
 		}
 	}
@@ -150,7 +151,7 @@ func (k known) drillRow() Row {
 	ok := k.lastSucceeded("drill")
 	switch {
 	case ok != nil && k.now.Sub(ok.EndedAt) <= every:
-		return Row{AreaDrill, 3, fmt.Sprintf("drill %s succeeded %s at level %s (%s)", ok.WorkflowID, k.ago(ok.EndedAt), orDash(ok.Level), cadence)}
+		return Row{AreaDrill, 3, fmt.Sprintf("drill %s succeeded %s at level %s (%s)", ok.WorkflowID, k.ago(ok.EndedAt), runbooks.OrDash(ok.Level), cadence)}
 	case ok != nil:
 		return Row{AreaDrill, 2, fmt.Sprintf("overdue: the last successful drill %s was %s (%s)", ok.WorkflowID, k.ago(ok.EndedAt), cadence)}
 	case last != nil:
@@ -273,16 +274,7 @@ func (k known) approverRow() Row {
 // uses reports whether any step of the runbook runs one of the actions.
 func (k known) uses(actions ...string) bool {
 	for _, s := range k.rb().AllSteps() {
-		if contains(actions, s.Step.Action) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
+		if slices.Contains(actions, s.Step.Action) {
 			return true
 		}
 	}
@@ -294,13 +286,6 @@ func first(list []string) string {
 		return "—"
 	}
 	return list[0]
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
 }
 
 // Text renders systems as a table with the critical systems below 2 called out.

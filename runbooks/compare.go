@@ -1,6 +1,7 @@
 package runbooks
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -60,7 +61,7 @@ func Compare(then, now Evidence, threshold float64, minDelta time.Duration) Comp
 	}
 	seen := map[string]bool{}
 	add := func(t, n StepRecord, inThen, inNow bool) {
-		sc := StepCompare{ID: firstOf(t.ID, n.ID), Layer: firstOf(t.Layer, n.Layer), ThenState: "absent", NowState: "absent"}
+		sc := StepCompare{ID: cmp.Or(t.ID, n.ID), Layer: cmp.Or(t.Layer, n.Layer), ThenState: "absent", NowState: "absent"}
 		if inThen {
 			sc.ThenState, sc.Then = t.State, t.Duration
 		}
@@ -90,13 +91,6 @@ func Compare(then, now Evidence, threshold float64, minDelta time.Duration) Comp
 	return c
 }
 
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // Markdown renders the comparison.
 func (c Comparison) Markdown() string {
 	var b strings.Builder
@@ -110,7 +104,7 @@ func (c Comparison) Markdown() string {
 	w("| | Then | Now |\n|---|---|---|\n")
 	w("| RTO (target %s) | %s%s | %s%s |\n", c.Then.RTOTarget, c.Then.RTOActual.Readable(), breachedMark(c.Then.Breached),
 		c.Now.RTOActual.Readable(), breachedMark(c.Now.Breached))
-	w("| Level | %s | %s |\n\n", orDash(c.Then.Level), orDash(c.Now.Level))
+	w("| Level | %s | %s |\n\n", OrDash(c.Then.Level), OrDash(c.Now.Level))
 	w("| Layer / step | Then | Now | Now/then | |\n|---|---|---|---|---|\n")
 	for _, s := range c.Steps {
 		ratio, mark := "—", ""

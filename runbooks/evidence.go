@@ -116,7 +116,7 @@ func (e Evidence) Markdown() string {
 		w("| Validation level | %s%s |\n", e.Level, paren(e.LevelReason))
 	}
 	w("| Scope | %s — %s |\n", e.Scope, e.Runbook.Description)
-	w("| Requested by | %s%s |\n", orDash(e.RequestedBy), paren(e.Reason))
+	w("| Requested by | %s%s |\n", OrDash(e.RequestedBy), paren(e.Reason))
 	w("| Workflow | %s / %s |\n", e.WorkflowID, e.RunID)
 	w("| Declared | %s |\n| Ended | %s |\n", e.DeclaredAt.UTC().Format(time.RFC3339), e.EndedAt.UTC().Format(time.RFC3339))
 	rpo := "not measured (no rpoSource step succeeded)"
@@ -125,10 +125,10 @@ func (e Evidence) Markdown() string {
 		if e.RecoveryPoint != nil {
 			at = e.RecoveryPoint.UTC().Format(time.RFC3339)
 		}
-		rpo = fmt.Sprintf("%s (recovery point %s, %s)", e.RPOActual.Readable(), orDash(e.RecoveryPointName), at)
+		rpo = fmt.Sprintf("%s (recovery point %s, %s)", e.RPOActual.Readable(), OrDash(e.RecoveryPointName), at)
 	}
 	w("| RPO target | <= %s |\n| Actual RPO | %s |\n", e.RPOTarget, rpo)
-	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual.Readable(), yesNo(e.RTOBreached))
+	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual.Readable(), YesNo(e.RTOBreached))
 	if e.NextDrill != nil {
 		w("| Next drill | %s |\n", e.NextDrill.UTC().Format("2006-01-02"))
 	}
@@ -153,7 +153,7 @@ func (e Evidence) Markdown() string {
 	section("Skipped", e.Skipped)
 	var notes []string
 	for _, n := range e.Notes {
-		notes = append(notes, fmt.Sprintf("%s %s: %s", n.At.UTC().Format("15:04:05"), orDash(n.By), n.Text))
+		notes = append(notes, fmt.Sprintf("%s %s: %s", n.At.UTC().Format("15:04:05"), OrDash(n.By), n.Text))
 	}
 	section("Notes", notes)
 	var events []string
@@ -174,7 +174,7 @@ func stepDetail(s StepRecord) string {
 		parts = append(parts, "waited "+s.ApprovalWait.Readable())
 	}
 	if s.SkipReason != "" {
-		parts = append(parts, fmt.Sprintf("skipped by %s: %s", orDash(s.SkippedBy), s.SkipReason))
+		parts = append(parts, fmt.Sprintf("skipped by %s: %s", OrDash(s.SkippedBy), s.SkipReason))
 	}
 	if s.Summary != "" {
 		parts = append(parts, s.Summary)
@@ -191,9 +191,9 @@ func (e *Evidence) Derive() {
 	for _, s := range e.Steps {
 		switch s.State {
 		case "failed", "rejected":
-			e.FailedChecks = append(e.FailedChecks, fmt.Sprintf("%s/%s (%s): %s", s.Layer, s.ID, s.Action, orDash(s.Error)))
+			e.FailedChecks = append(e.FailedChecks, fmt.Sprintf("%s/%s (%s): %s", s.Layer, s.ID, s.Action, OrDash(s.Error)))
 		case "skipped":
-			e.Skipped = append(e.Skipped, fmt.Sprintf("%s/%s: %s (by %s)", s.Layer, s.ID, orDash(s.SkipReason), orDash(s.SkippedBy)))
+			e.Skipped = append(e.Skipped, fmt.Sprintf("%s/%s: %s (by %s)", s.Layer, s.ID, OrDash(s.SkipReason), OrDash(s.SkippedBy)))
 		}
 	}
 	sort.Strings(e.Skipped)
@@ -218,14 +218,17 @@ func paren(s string) string {
 	return " (" + s + ")"
 }
 
-func orDash(s string) string {
+// OrDash is s, or an em dash when s is empty: how evidence tables show a
+// missing value.
+func OrDash(s string) string {
 	if s == "" {
 		return "—"
 	}
 	return s
 }
 
-func yesNo(b bool) string {
+// YesNo is "yes" or "no", as evidence tables show a flag.
+func YesNo(b bool) string {
 	if b {
 		return "yes"
 	}

@@ -3,6 +3,7 @@ package runbooks
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -65,10 +66,10 @@ func (v *validator) header() {
 	if rb.Metadata.Version < 1 {
 		v.add("metadata.version", "missing or below 1: number the runbook's versions from 1 and raise it on every change")
 	}
-	if !contains(Scopes, rb.Spec.Scope) {
+	if !slices.Contains(Scopes, rb.Spec.Scope) {
 		v.add("spec.scope", "%q is not a scope: use one of %s", rb.Spec.Scope, strings.Join(Scopes, ", "))
 	}
-	if rb.Spec.Strategy != "" && !contains(Strategies, rb.Spec.Strategy) {
+	if rb.Spec.Strategy != "" && !slices.Contains(Strategies, rb.Spec.Strategy) {
 		v.add("spec.strategy", "%q is not a strategy: use one of %s", rb.Spec.Strategy, strings.Join(Strategies, ", "))
 	}
 	for _, name := range sortedKeys(rb.Spec.Targets) {
@@ -338,15 +339,6 @@ func (v *validator) criticalPath() {
 		v.warn("spec.objectives.rto", "the critical path of step timeouts adds up to %s, longer than the RTO %s (%s): a run that uses its timeouts breaches the RTO",
 			Duration(total), v.rb.Spec.Objectives.RTO, strings.Join(path, " → "))
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func keysOf[V any](m map[string]V) []string { return sortedKeys(m) }

@@ -1,6 +1,7 @@
 package starter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,7 +99,7 @@ func (s *Starter) CreateSchedule(ctx context.Context, r ScheduleRequest) (string
 		return "", err
 	}
 	id := ScheduleID(r.Runbook, r.Mode)
-	req := workflows.Request{Runbook: r.Runbook, Mode: r.Mode, RequestedBy: firstNonEmpty(r.RequestedBy, "schedule"),
+	req := workflows.Request{Runbook: r.Runbook, Mode: r.Mode, RequestedBy: cmp.Or(r.RequestedBy, "schedule"),
 		Reason: fmt.Sprintf("scheduled %s (%s, %s)", r.Mode, id, r.Cron), FailIfUnsuccessful: r.PauseOnFailure}
 	_, err := s.c.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:   id,
@@ -231,11 +232,4 @@ func scheduleError(id string, err error) error {
 		return fmt.Errorf("no schedule %s (`lifeboat drill schedules` lists them): %w", id, err)
 	}
 	return err
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -83,10 +84,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 // proves it, and otherwise says what is missing.
 func (r *run) invariant(e runbooks.Evidence) string {
 	rb := r.rb()
-	capability := rb.Spec.Capability
-	if capability == "" {
-		capability = orWord(rb.Metadata.Description, rb.Metadata.Name)
-	}
+	capability := cmp.Or(rb.Spec.Capability, rb.Metadata.Description, rb.Metadata.Name)
 	var missing []string
 	switch {
 	case e.Mode == ModeTabletop:
@@ -106,15 +104,8 @@ func (r *run) invariant(e runbooks.Evidence) string {
 		return "Not established by this run: " + strings.Join(missing, "; ") + "."
 	}
 	return fmt.Sprintf("Given a total loss of the %s (%s), we can restore %s to RPO <= %s within RTO <= %s using runbook %s v%d, validated by %s %s on %s.",
-		rb.Spec.Scope, orWord(rb.Spec.Disaster, "disaster"), strings.TrimSuffix(capability, "."), e.RPOTarget, e.RTOTarget,
+		rb.Spec.Scope, cmp.Or(rb.Spec.Disaster, "disaster"), strings.TrimSuffix(capability, "."), e.RPOTarget, e.RTOTarget,
 		rb.Metadata.Name, rb.Metadata.Version, e.Mode, e.ID, e.EndedAt.UTC().Format("2006-01-02"))
-}
-
-func orWord(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // shortID is the last part of a lifeboat workflow id (lifeboat-<runbook>-<mode>-<short>);

@@ -147,22 +147,8 @@ func cmdEvidenceList(ctx context.Context, args []string) error {
 			rpo = e.RPOActual.Readable()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s / %s\t%s\n", r.WorkflowID, e.Runbook.Name, e.Mode,
-			e.EndedAt.Local().Format("2006-01-02 15:04"), e.Outcome, orDash(e.Level), e.RTOActual.Readable(), e.RTOTarget,
-			rpo, e.RPOTarget, yesNo(e.RTOBreached))
+			e.EndedAt.Local().Format("2006-01-02 15:04"), e.Outcome, runbooks.OrDash(e.Level), e.RTOActual.Readable(), e.RTOTarget,
+			rpo, e.RPOTarget, runbooks.YesNo(e.RTOBreached))
 	}
 	return tw.Flush()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }

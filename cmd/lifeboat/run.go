@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -199,7 +200,7 @@ var (
 		}})
 	cmdReject = operatorCommand(message{name: workflows.MsgReject, minPos: 2, maxPos: 2,
 		build: func(p []string, as, comment, reason string) any {
-			return workflows.Reject{Step: p[1], By: as, Reason: firstNonEmpty(reason, comment)}
+			return workflows.Reject{Step: p[1], By: as, Reason: cmp.Or(reason, comment)}
 		}})
 	cmdAck = operatorCommand(message{name: workflows.MsgAck, minPos: 2, maxPos: 2,
 		build: func(p []string, as, comment, _ string) any {
@@ -209,21 +210,14 @@ var (
 		build: func(p []string, as, _, _ string) any { return workflows.Retry{Step: p[1], By: as} }})
 	cmdSkip = operatorCommand(message{name: workflows.MsgSkip, minPos: 2, maxPos: 2,
 		build: func(p []string, as, comment, reason string) any {
-			return workflows.Skip{Step: p[1], By: as, Reason: firstNonEmpty(reason, comment)}
+			return workflows.Skip{Step: p[1], By: as, Reason: cmp.Or(reason, comment)}
 		}})
 	cmdAbort = operatorCommand(message{name: workflows.MsgAbort, minPos: 1, maxPos: 1,
 		build: func(_ []string, as, comment, reason string) any {
-			return workflows.Abort{By: as, Reason: firstNonEmpty(reason, comment)}
+			return workflows.Abort{By: as, Reason: cmp.Or(reason, comment)}
 		}})
 	cmdNote = operatorCommand(message{name: workflows.MsgNote, minPos: 2, maxPos: -1,
 		build: func(p []string, as, _, _ string) any {
 			return workflows.Note{By: as, Text: joinArgs(p[1:])}
 		}})
 )
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -149,7 +150,7 @@ func scheduleOp(op string) func(context.Context, []string) error {
 		id := pos[0]
 		switch op {
 		case "pause":
-			err = st.PauseSchedule(ctx, id, firstNonEmpty(*note, "paused by "+defaultUser()))
+			err = st.PauseSchedule(ctx, id, cmp.Or(*note, "paused by "+defaultUser()))
 		case "unpause":
 			err = st.UnpauseSchedule(ctx, id, *note)
 		case "trigger":

@@ -1,6 +1,7 @@
 package cloudflare
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -54,7 +55,7 @@ func (e *Emulator) dnsRecords(w http.ResponseWriter, r *http.Request, zoneID str
 				if rec.ZoneID != z.ID {
 					continue
 				}
-				name := firstOf(q.Get("name"), q.Get("name.exact"))
+				name := cmp.Or(q.Get("name"), q.Get("name.exact"))
 				if (name != "" && rec.Name != name) || (q.Get("type") != "" && rec.Type != q.Get("type")) ||
 					(q.Get("content") != "" && rec.Content != q.Get("content")) {
 					continue
@@ -174,13 +175,6 @@ func (e *Emulator) applyRecord(w http.ResponseWriter, z *Zone, rec *Record, b re
 
 func hasSuffix(s, suffix string) bool {
 	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
-}
-
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
