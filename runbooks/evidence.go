@@ -21,7 +21,8 @@ type Evidence struct {
 	Strategy    string     `json:"strategy,omitempty"`
 	Reason      string     `json:"reason,omitempty"`
 	RequestedBy string     `json:"requestedBy,omitempty"`
-	// Outcome is succeeded, failed or aborted.
+	// Outcome is succeeded, failed, aborted, or "aborted (cancelled)" for a
+	// run cancelled through Temporal.
 	Outcome       string `json:"outcome"`
 	OutcomeReason string `json:"outcomeReason,omitempty"`
 	// Level is the validation level reached (seed 004 §20), derived from what
@@ -39,6 +40,9 @@ type Evidence struct {
 	RTOTarget         Duration   `json:"rtoTarget"`
 	RTOActual         Duration   `json:"rtoActual"`
 	RTOBreached       bool       `json:"rtoBreached"`
+	// Teardown is how long a drill's teardown took after the recovery ended;
+	// it is not part of RTOActual.
+	Teardown *Duration `json:"teardown,omitempty"`
 
 	Steps        []StepRecord  `json:"steps"`
 	FailedChecks []string      `json:"failedChecks,omitempty"`
@@ -63,7 +67,7 @@ type StepRecord struct {
 	ID     string `json:"id"`
 	Layer  string `json:"layer"`
 	Action string `json:"action"`
-	// State is succeeded, failed, skipped, rejected, aborted or not-run.
+	// State is succeeded, failed, skipped, rejected, aborted, blocked or not-run.
 	State        string           `json:"state"`
 	Started      *time.Time       `json:"started,omitempty"`
 	Ended        *time.Time       `json:"ended,omitempty"`
@@ -129,6 +133,9 @@ func (e Evidence) Markdown() string {
 	}
 	w("| RPO target | <= %s |\n| Actual RPO | %s |\n", e.RPOTarget, rpo)
 	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual.Readable(), YesNo(e.RTOBreached))
+	if e.Teardown != nil {
+		w("| Teardown | %s (after the recovery; not part of the RTO) |\n", e.Teardown.Readable())
+	}
 	if e.NextDrill != nil {
 		w("| Next drill | %s |\n", e.NextDrill.UTC().Format("2006-01-02"))
 	}
@@ -190,7 +197,7 @@ func (e *Evidence) Derive() {
 	e.FailedChecks, e.Skipped = nil, nil
 	for _, s := range e.Steps {
 		switch s.State {
-		case "failed", "rejected":
+		case "failed", "rejected", "blocked":
 			e.FailedChecks = append(e.FailedChecks, fmt.Sprintf("%s/%s (%s): %s", s.Layer, s.ID, s.Action, OrDash(s.Error)))
 		case "skipped":
 			e.Skipped = append(e.Skipped, fmt.Sprintf("%s/%s: %s (by %s)", s.Layer, s.ID, OrDash(s.SkipReason), OrDash(s.SkippedBy)))

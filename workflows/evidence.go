@@ -37,6 +37,17 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	if !r.finished {
 		e.Outcome = "in-progress"
 	}
+	if r.truthful && !r.recoveredAt.IsZero() {
+		// The RTO measures recovery; the drill's teardown is timed on its own.
+		e.RTOActual = runbooks.Duration(r.recoveredAt.Sub(r.declaredAt))
+		if r.req.Mode == ModeDrill && len(rb.TeardownSteps()) > 0 {
+			td := runbooks.Duration(end.Sub(r.recoveredAt))
+			e.Teardown = &td
+		}
+	}
+	if r.cancelled && r.finished {
+		e.Outcome = OutcomeCancelled
+	}
 	if r.aborted {
 		e.OutcomeReason = r.abortReason
 		if r.abortedBy != "" {

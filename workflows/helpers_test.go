@@ -32,11 +32,16 @@ type recorder struct {
 	// the first failNotify of them fail as if the receiver were down.
 	notified   []string
 	failNotify int
+	// blocking steps wait inside their activity until cancelled; stored
+	// counts evidence.store calls.
+	blocking map[string]bool
+	stored   int
 }
 
 func newRecorder() *recorder {
 	return &recorder{calls: map[string]int{}, args: map[string]map[string]any{},
-		script: map[string]func(int) (runbooks.StepResult, error){}, barrier: map[string]*sync.WaitGroup{}}
+		script: map[string]func(int) (runbooks.StepResult, error){}, barrier: map[string]*sync.WaitGroup{},
+		blocking: map[string]bool{}}
 }
 
 func (r *recorder) action(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
@@ -60,6 +65,13 @@ func (r *recorder) action(ctx context.Context, in runbooks.StepInput) (runbooks.
 		case <-time.After(5 * time.Second):
 			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("barrier: parallel steps did not start together", "Barrier", nil)
 		}
+	}
+	r.waitCancelled(ctx, in.StepID)
+	if ctx.Err() != nil {
+		r.mu.Lock()
+		r.log = append(r.log, "cancelled:"+in.StepID)
+		r.mu.Unlock()
+		return runbooks.StepResult{}, ctx.Err()
 	}
 	res, err := runbooks.StepResult{Summary: "ok " + in.StepID}, error(nil)
 	if fn != nil {
@@ -163,6 +175,9 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	env.RegisterActivityWithOptions(func(context.Context, runbooks.StepInput) (runbooks.StepResult, error) {
+		h.rec.mu.Lock()
+		h.rec.stored++
+		h.rec.mu.Unlock()
 		return runbooks.StepResult{Summary: "stored"}, nil
 	}, activity.RegisterOptions{Name: workflows.StoreActivity})
 	return h

@@ -16,18 +16,31 @@ import (
 // aborted: see Evidence.Outcome and the LifeboatState search attribute); the
 // workflow itself fails only when the run cannot start (bad request, unknown
 // runbook, invalid runbook, or an action this build cannot run).
-func RestoreWorkflow(ctx workflow.Context, req Request) (*runbooks.Evidence, error) {
+//
+// A cancellation through Temporal is an abort (see watchCancellation): the
+// run lives on a context the cancellation does not reach, so its teardown,
+// evidence and final notification still happen, and it closes Completed with
+// the evidence (outcome OutcomeCancelled).
+func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, error) {
+	ctx := root
 	r := &run{req: req, steps: map[string]*step{}, state: RunResolving, startedAt: workflow.Now(ctx),
 		workflowID: workflow.GetInfo(ctx).WorkflowExecution.ID}
 	r.declaredAt = r.startedAt
 	if req.DeclaredAt != nil && !req.DeclaredAt.IsZero() {
 		r.declaredAt = *req.DeclaredAt
 	}
+	if workflow.GetVersion(root, versionTruthfulEndings, workflow.DefaultVersion, 1) == 1 {
+		r.truthful = true
+		ctx, _ = workflow.NewDisconnectedContext(root)
+	}
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
 	}
 	if err := req.Check(); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadRequest", nil)
+	}
+	if r.truthful {
+		r.watchCancellation(root, ctx)
 	}
 	if err := r.resolve(ctx); err != nil {
 		return nil, err
@@ -51,6 +64,10 @@ func RestoreWorkflow(ctx workflow.Context, req Request) (*runbooks.Evidence, err
 		r.publish(ctx)
 		r.runLayer(mainCtx, l.Name)
 	}
+	r.recoveredAt = workflow.Now(ctx)
+	if r.truthful {
+		cancelTimer() // the RTO measures recovery, not cleanup
+	}
 	if r.req.Mode == ModeDrill && len(r.rb().TeardownSteps()) > 0 {
 		r.layer = runbooks.TeardownLayer
 		r.state = RunTearingDown
@@ -73,6 +90,26 @@ func RestoreWorkflow(ctx workflow.Context, req Request) (*runbooks.Evidence, err
 			ErrUnsuccessful, nil, &ev)
 	}
 	return &ev, nil
+}
+
+// versionTruthfulEndings guards how runs end off the happy path: a Temporal
+// cancellation is an abort; an abort waits for running activities to finish
+// cancelling; needs means "after a success" (blocked otherwise); the RTO
+// clock and its notifications stop when the main layers end, before teardown.
+const versionTruthfulEndings = "truthful-endings"
+
+// watchCancellation turns a cancellation of the workflow (root) into an
+// abort of the run, which lives on ctx, a context the cancellation does not
+// reach.
+func (r *run) watchCancellation(root, ctx workflow.Context) {
+	workflow.Go(root, func(c workflow.Context) {
+		c.Done().Receive(c, nil)
+		if r.finished {
+			return
+		}
+		r.cancelled = !r.aborted
+		r.abort(ctx, "temporal", "cancellation requested through Temporal (the UI's Request Cancellation, temporal workflow cancel, or a parent workflow)")
+	})
 }
 
 // versionFailIfUnsuccessful guards the failed ending of Request.FailIfUnsuccessful.

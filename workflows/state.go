@@ -22,6 +22,7 @@ const (
 	StateRejected         = "rejected"
 	StateAborted          = "aborted" // was running or waiting when the run was aborted
 	StateNotRun           = "not-run"
+	StateBlocked          = "blocked" // a step it needs failed, was rejected or did not run
 )
 
 // Run states (LifeboatState) beyond the step states above.
@@ -34,9 +35,14 @@ const (
 	RunAborted     = "aborted"
 )
 
+// OutcomeCancelled is the evidence outcome of a run cancelled through
+// Temporal (the UI's Request Cancellation, temporal workflow cancel): an
+// abort, told apart from one an operator asked for. LifeboatState says aborted.
+const OutcomeCancelled = RunAborted + " (cancelled)"
+
 func terminal(state string) bool {
 	switch state {
-	case StateSucceeded, StateFailed, StateSkipped, StateRejected, StateAborted, StateNotRun:
+	case StateSucceeded, StateFailed, StateSkipped, StateRejected, StateAborted, StateNotRun, StateBlocked:
 		return true
 	}
 	return false
@@ -92,6 +98,13 @@ type run struct {
 	breached    bool
 	finished    bool
 	endedAt     time.Time
+	// cancelled is true when the abort came from a Temporal cancellation.
+	cancelled bool
+	// recoveredAt is when the last step of the main layers ended: the end of
+	// the actual RTO (the teardown is timed on its own). Zero before then.
+	recoveredAt time.Time
+	// truthful is true for runs started since versionTruthfulEndings.
+	truthful bool
 
 	notes  []runbooks.NoteRecord
 	events []runbooks.EventRecord

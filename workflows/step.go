@@ -27,6 +27,13 @@ func (r *run) runStep(ctx workflow.Context, s *step) {
 		s.skippedBy, s.skipReason = "runbook", "listed in spec.drill.skip"
 		r.endSkipped(ctx, s)
 		return
+	case r.truthful:
+		if dep := r.unmetNeed(s); dep != nil {
+			s.state = StateBlocked
+			s.err = fmt.Sprintf("needs %s, which %s", dep.spec.ID, dep.state)
+			r.event(ctx, "blocked", s.spec.ID, "", fmt.Sprintf("step %s not run: it %s", s.spec.ID, s.err))
+			return
+		}
 	}
 	for {
 		// Teardown never waits on people: it must run after an abort too.
@@ -77,6 +84,17 @@ func (r *run) needsDone(s *step) bool {
 	return true
 }
 
+// unmetNeed is the first step s needs that ended without success (an
+// operator's or the drill's skip counts as done), or nil.
+func (r *run) unmetNeed(s *step) *step {
+	for _, n := range s.spec.Needs {
+		if dep, ok := r.steps[n]; ok && dep.state != StateSucceeded && dep.state != StateSkipped {
+			return dep
+		}
+	}
+	return nil
+}
+
 func (r *run) drillSkips(id string) bool {
 	d := r.rb().Spec.Drill
 	if d == nil {
@@ -112,7 +130,10 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 		return r.aborted || s.rejected || s.decision == MsgSkip || len(approvedBy(s)) >= a.Needed()
 	}
 	if a.Timeout > 0 {
-		ok, _ := workflow.AwaitWithTimeout(ctx, a.Timeout.D(), decided)
+		ok, err := workflow.AwaitWithTimeout(ctx, a.Timeout.D(), decided)
+		if err != nil && r.truthful {
+			ok = true // cancelled: only an abort cancels the run's context; handled below
+		}
 		if !ok {
 			switch a.OnTimeout {
 			case runbooks.OnTimeoutProceed:
@@ -231,6 +252,16 @@ func (r *run) execute(ctx workflow.Context, s *step) error {
 	}
 	if s.hints.Heartbeats {
 		opts.HeartbeatTimeout = time.Minute
+	}
+	if r.truthful {
+		// An abort waits until the activity has cancelled (and cleaned up)
+		// before teardown starts; a 20s heartbeat timeout lets the
+		// cancellation reach a waiting action within ~16s (the SDK sends
+		// heartbeats at most every 0.8 × the timeout).
+		opts.WaitForCancellation = true
+		if s.hints.Heartbeats {
+			opts.HeartbeatTimeout = 20 * time.Second
+		}
 	}
 	actx := workflow.WithActivityOptions(ctx, opts)
 	args := r.stepArgs(ctx, s)

@@ -1,0 +1,204 @@
+package workflows_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// cancelBook is a drill whose workloads layer holds a gated step and a step
+// that never starts: a cancellation must end the first not-run, the second
+// not-run, run the teardown and store the evidence.
+const cancelBook = `  layers:
+    storage:
+      - id: restore
+        action: velero.restore
+        with: {target: dr, schedule: hourly, namespaces: [case-management]}
+    workloads:
+      - id: scale
+        action: kube.scale
+        approval: {from: [ic], min: 1, timeout: 10m, onTimeout: escalate}
+        with: {target: dr, namespace: case-management, replicas: {case-api: 2}}
+      - id: journey
+        action: http.check
+        needs: [scale]
+        with: {url: "http://case-api/health"}
+  drill:
+    namespaceMappings: {case-management: drill-case}
+    teardown:
+      - id: drop
+        action: kube.deleteNamespace
+        with: {target: dr, namespace: drill-case}
+`
+
+func TestCancellationIsAnAbortThatTellsTheTruth(t *testing.T) {
+	h := newHarness(t)
+	h.res.Notify = &runbooks.NotifySettings{URLEnv: "HOOK", UI: "http://ui.example"}
+	h.at(2*time.Minute, func() { h.env.CancelWorkflow() })
+	ev := h.run(book("60m", cancelBook), workflows.ModeDrill)
+
+	assert.Equal(t, workflows.OutcomeCancelled, ev.Outcome)
+	assert.Contains(t, ev.OutcomeReason, "cancellation requested through Temporal")
+	assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "restore").State)
+	scale := stepOf(t, ev, "scale")
+	assert.Equal(t, workflows.StateNotRun, scale.State, "a gate still waiting is not run, never passed")
+	assert.Empty(t, scale.Approvals)
+	assert.Equal(t, workflows.StateNotRun, stepOf(t, ev, "journey").State)
+	assert.Equal(t, 0, h.rec.count("scale"))
+	assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "drop").State, "the teardown runs after a cancellation")
+	assert.Equal(t, 1, h.rec.count("drop"))
+	assert.Equal(t, 1, h.rec.stored, "the evidence is stored")
+	for _, text := range h.rec.notified {
+		assert.False(t, strings.HasPrefix(text, "*"+workflows.NotifyStepPaused+"*"), "no pause alert for a cancelled run: %s", text)
+		assert.False(t, strings.HasPrefix(text, "*"+workflows.NotifyApprovalEscalated+"*"), "no escalation for a cancelled run: %s", text)
+	}
+	require.NotEmpty(t, h.rec.notified)
+	last := h.rec.notified[len(h.rec.notified)-1]
+	assert.True(t, strings.HasPrefix(last, "*"+workflows.NotifyRunFinished+"*"), last)
+	assert.Contains(t, last, "aborted")
+	for _, e := range ev.Events {
+		assert.NotEqual(t, "evidence-sink-failed", e.Kind, e.Text)
+	}
+}
+
+func TestCancellationWhileAStepRunsEndsItAborted(t *testing.T) {
+	h := newHarness(t)
+	h.rec.block("restore")
+	h.at(time.Second, func() { h.env.CancelWorkflow() })
+	ev := h.run(book("60m", cancelBook), workflows.ModeDrill)
+
+	assert.Equal(t, workflows.OutcomeCancelled, ev.Outcome)
+	restore := stepOf(t, ev, "restore")
+	assert.Equal(t, workflows.StateAborted, restore.State)
+	assert.Equal(t, 1, restore.Attempts)
+	assert.Equal(t, workflows.StateNotRun, stepOf(t, ev, "scale").State)
+	assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "drop").State)
+	for _, e := range ev.Events {
+		assert.NotEqual(t, "paused", e.Kind, "a cancelled step does not pause: %s", e.Text)
+	}
+}
+
+const needsAfterFailure = `  layers:
+    network:
+      - id: dr-network
+        action: terraform.apply
+        onFailure: continue
+        with: {dir: infra/dr-network}
+      - id: dns-ready
+        action: http.check
+        with: {url: "http://dns"}
+    identity:
+      - id: bindings
+        action: kube.apply
+        needs: [dr-network]
+        with: {target: dr, path: manifests/identity}
+      - id: can-read
+        action: kube.canI
+        needs: [bindings]
+        with: {target: dr, as: "system:serviceaccount:case-management:case-api", verb: get, resource: secrets}
+      - id: probe
+        action: http.check
+        needs: [dns-ready]
+        with: {url: "http://probe"}
+`
+
+func TestNeedsMeansAfterASuccess(t *testing.T) {
+	h := newHarness(t)
+	h.rec.script["dr-network"] = nonRetryable("terraform: missing variable region")
+	ev := h.run(book("60m", needsAfterFailure), workflows.ModeFailover)
+
+	assert.Equal(t, workflows.RunFailed, ev.Outcome)
+	assert.Equal(t, workflows.StateFailed, stepOf(t, ev, "dr-network").State)
+	bindings := stepOf(t, ev, "bindings")
+	assert.Equal(t, workflows.StateBlocked, bindings.State, "kube.apply must not run after the terraform.apply it needs failed")
+	assert.Contains(t, bindings.Error, `needs dr-network, which failed`)
+	assert.Equal(t, 0, h.rec.count("bindings"))
+	canRead := stepOf(t, ev, "can-read")
+	assert.Equal(t, workflows.StateBlocked, canRead.State, "blocked propagates")
+	assert.Contains(t, canRead.Error, "needs bindings, which blocked")
+	assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "probe").State, "a step whose needs succeeded runs")
+	assert.Contains(t, strings.Join(ev.FailedChecks, "\n"), "identity/bindings")
+}
+
+func TestNeedsCountAnOperatorSkipAsDone(t *testing.T) {
+	h := newHarness(t)
+	yaml := strings.Replace(book("60m", needsAfterFailure), "        onFailure: continue\n", "", 1)
+	h.rec.script["dr-network"] = nonRetryable("terraform: missing variable region")
+	h.at(time.Minute, func() {
+		h.mustUpdate(workflows.MsgSkip, workflows.Skip{Step: "dr-network", By: "alice", Reason: "the network was built by hand"})
+	})
+	ev := h.run(yaml, workflows.ModeFailover)
+	assert.Equal(t, workflows.StateSkipped, stepOf(t, ev, "dr-network").State)
+	assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "bindings").State, "the operator took responsibility: the dependent step runs")
+	assert.Equal(t, 1, h.rec.count("bindings"))
+}
+
+// slowTeardown is a drill whose teardown takes 70 minutes (a person
+// acknowledges it), far beyond the 60m RTO.
+const slowTeardown = `  layers:
+    workloads:
+      - id: scale
+        action: kube.scale
+        with: {target: dr, namespace: case-management, replicas: {case-api: 2}}
+  drill:
+    namespaceMappings: {case-management: drill-case}
+    teardown:
+      - id: confirm-cleanup
+        action: manual.task
+        with: {instructions: "check the drill bucket is empty"}
+      - id: drop
+        action: kube.deleteNamespace
+        needs: [confirm-cleanup]
+        with: {target: dr, namespace: drill-case}
+`
+
+func TestRTOClockStopsWhenRecoveryEndsNotAfterTeardown(t *testing.T) {
+	h := newHarness(t)
+	h.res.Notify = &runbooks.NotifySettings{URLEnv: "HOOK", UI: "http://ui.example"}
+	h.at(70*time.Minute, func() {
+		h.mustUpdate(workflows.MsgAck, workflows.Ack{Step: "confirm-cleanup", By: "alice"})
+	})
+	ev := h.run(book("60m", slowTeardown), workflows.ModeDrill)
+
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.False(t, ev.RTOBreached, "a 70-minute teardown does not breach the RTO of a recovery that ended at once")
+	assert.Less(t, time.Duration(ev.RTOActual), time.Minute, "actual RTO ends with the last recovery step")
+	require.NotNil(t, ev.Teardown, "the teardown is timed on its own")
+	assert.GreaterOrEqual(t, time.Duration(*ev.Teardown), 70*time.Minute)
+	assert.NotContains(t, ev.Invariant, "RTO was breached", "the invariant is not refused for a slow cleanup")
+	for _, text := range h.rec.notified {
+		assert.False(t, strings.HasPrefix(text, "*"+workflows.NotifyRTOBreached+"*"), text)
+		assert.False(t, strings.HasPrefix(text, "*"+workflows.NotifyRTOUsed+"*"), text)
+	}
+	for _, e := range ev.Events {
+		assert.NotEqual(t, "rto-breached", e.Kind)
+	}
+	assert.Contains(t, ev.Markdown(), "| Teardown |")
+}
+
+// block makes the step's activity wait until it is cancelled (or 20s).
+func (r *recorder) block(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.blocking[id] = true
+}
+
+func (r *recorder) waitCancelled(ctx context.Context, id string) {
+	r.mu.Lock()
+	b := r.blocking[id]
+	r.mu.Unlock()
+	if !b {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(20 * time.Second):
+	}
+}
