@@ -168,10 +168,18 @@ spec:
 `
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(doc), 0o644))
 	res := &activities.Resolver{Dirs: []string{dir}, Registry: activities.New(activities.Deps{})}
-	_, err := res.Resolve(context.Background(), runbooks.ResolveInput{Runbook: "needs-velero", Mode: "drill"})
+	_, err := res.Resolve(context.Background(), runbooks.ResolveInput{Runbook: "needs-velero", Mode: "failover"})
 	require.Error(t, err)
 	assert.True(t, nonRetryable(t, err))
 	assert.Contains(t, err.Error(), "velero.restore (spec.layers.storage[0], step restore)")
+
+	// As a drill it is refused first for what it could touch: a restore of
+	// a namespace no mapping sends to the drill.
+	_, err = res.Resolve(context.Background(), runbooks.ResolveInput{Runbook: "needs-velero", Mode: "drill"})
+	require.Error(t, err)
+	assert.True(t, nonRetryable(t, err))
+	assert.Contains(t, err.Error(), "cannot run as a drill")
+	assert.Contains(t, err.Error(), "spec.layers.storage[0].with.namespaces: name the namespaces to restore")
 
 	got, err := res.Resolve(context.Background(), runbooks.ResolveInput{Runbook: "needs-velero", Mode: "tabletop"})
 	require.NoError(t, err)

@@ -53,6 +53,11 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 	if errs := runbooks.Validate(rb, r.Registry).Errors(); len(errs) > 0 {
 		return runbooks.Resolved{}, refuse("RunbookInvalid", fmt.Sprintf("runbook %s is invalid (lifeboat validate shows the same):\n%s", rb.Metadata.Name, errs.Error()))
 	}
+	if in.Mode == "drill" {
+		if errs := runbooks.ValidateDrill(rb, r.Registry).Errors(); len(errs) > 0 {
+			return runbooks.Resolved{}, refuse("DrillUnsafe", fmt.Sprintf("runbook %s cannot run as a drill: a step could change something outside the drill. Nothing was executed. Fix it in spec.drill:\n%s", rb.Metadata.Name, errs.Error()))
+		}
+	}
 	steps := rb.AllSteps()
 	if in.Mode == "drill" {
 		steps = append(steps, rb.TeardownSteps()...)

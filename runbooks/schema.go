@@ -29,12 +29,46 @@ type ArgSpec struct {
 	Doc      string
 }
 
+// Effect is what an action may change.
+type Effect string
+
+// The effects an action can declare.
+const (
+	EffectReadOnly       Effect = "read-only"
+	EffectNamespaced     Effect = "namespaced objects"
+	EffectClusterScoped  Effect = "cluster-scoped objects"
+	EffectEdge           Effect = "edge/DNS"
+	EffectInfrastructure Effect = "infrastructure"
+)
+
+// DrillRule is how a drill keeps an action away from production.
+type DrillRule string
+
+// The drill rules an action can declare (see ValidateDrill).
+const (
+	// DrillNothing: the action changes nothing a drill must protect.
+	DrillNothing DrillRule = "nothing to keep away: it changes no production state"
+	// DrillMapNamespaces: its namespace arguments ("namespace",
+	// "namespaces") must be mapped by spec.drill.namespaceMappings; a
+	// teardown step may only name mapping destinations.
+	DrillMapNamespaces DrillRule = "spec.drill.namespaceMappings"
+	// DrillOverrideOrSkip: a drill must skip the step or point one of its
+	// DrillOverrides arguments elsewhere through spec.drill.with.
+	DrillOverrideOrSkip DrillRule = "spec.drill.skip or an override in spec.drill.with"
+)
+
 // ActionSpec declares an action: its name, one-line doc and argument schema,
 // plus an optional Check for rules a schema cannot say (e.g. "backup or schedule").
 type ActionSpec struct {
 	Name string
 	Doc  string
 	Args []ArgSpec
+	// Effect is what the action may change; Drill is how a drill keeps it
+	// inside the drill's scope; DrillOverrides are the arguments a
+	// spec.drill.with override points away from production (DrillOverrideOrSkip).
+	Effect         Effect
+	Drill          DrillRule
+	DrillOverrides []string
 	// Check returns extra problems with the arguments (already type-checked).
 	Check func(args map[string]any) []string
 	// RecoveryPoint is true when the action reports the recovery point (backup time)

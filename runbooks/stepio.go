@@ -22,7 +22,14 @@ type StepInput struct {
 	// NamespaceMappings are the drill's namespace mappings, already applied to
 	// Args; actions that restore whole namespaces (velero) use them as well.
 	NamespaceMappings map[string]string `json:"namespaceMappings,omitempty"`
+	// DrillOverridden names the arguments spec.drill.with replaced for this
+	// step (already applied to Args): kube.apply accepts cluster-scoped
+	// objects in a drill only from overridden (drill) manifests.
+	DrillOverridden []string `json:"drillOverridden,omitempty"`
 }
+
+// Drill is true when the step runs in a drill.
+func (in StepInput) Drill() bool { return in.Mode == "drill" }
 
 // StepResult is what an action reports back. It must never hold secret values.
 type StepResult struct {

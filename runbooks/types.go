@@ -205,6 +205,47 @@ type Drill struct {
 	Skip              []string          `yaml:"skip" json:"skip,omitempty"`
 	Teardown          []Step            `yaml:"teardown" json:"teardown,omitempty"`
 	Every             Duration          `yaml:"every" json:"every,omitempty"`
+	// With overrides step arguments in a drill: step id → argument → value,
+	// e.g. a non-production hostname for a DNS switch (seed 004) or a drill
+	// var file for terraform.
+	With map[string]map[string]any `yaml:"with" json:"with,omitempty"`
+}
+
+// Args returns the step's arguments as a drill runs them: its own with
+// spec.drill.with's overrides for it (the step's map is not changed).
+func (d *Drill) Args(s Step) map[string]any {
+	over := d.overrides(s.ID)
+	if len(over) == 0 {
+		return s.With
+	}
+	out := make(map[string]any, len(s.With)+len(over))
+	for k, v := range s.With {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+func (d *Drill) overrides(id string) map[string]any {
+	if d == nil {
+		return nil
+	}
+	return d.With[id]
+}
+
+// Destinations are the namespaces a drill restores into: the values of its
+// namespace mappings, sorted.
+func (d *Drill) Destinations() []string {
+	if d == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, to := range d.NamespaceMappings {
+		seen[to] = true
+	}
+	return sortedKeys(seen)
 }
 
 // AllSteps returns every step of the main layers in order, each with its layer.

@@ -326,6 +326,7 @@ func (v *validator) drill() {
 	if d.Every < 0 {
 		v.add("spec.drill.every", "must be positive")
 	}
+	v.drillScope()
 }
 
 // criticalPath warns when the longest chain of step timeouts exceeds the RTO.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -65,6 +68,22 @@ metadata: {name: w1, namespace: case-management}
 spec: {size: 3}
 `
 
+// clusterManifests hold a cluster-scoped object production already has
+// (created by the test first) and one it does not.
+const clusterManifests = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: drill-only-reader}
+rules:
+- {apiGroups: [""], resources: [nodes], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: case-api-nodes}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: drill-only-reader}
+subjects:
+- {kind: ServiceAccount, name: case-api, namespace: case-management}
+`
+
 func isNonRetryable(err error) bool {
 	var ae *temporal.ApplicationError
 	return errors.As(err, &ae) && ae.NonRetryable()
@@ -74,7 +93,9 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 	rig := testsuite.StartKubeRig(t, "dr-ca-west-1")
 	base := t.TempDir()
 	for name, doc := range map[string]string{"identity/all.yaml": testsuite.IdentityManifests, "workloads/deploy.yaml": workloadManifests,
-		"crds/widget-crd.yaml": crdManifest, "widgets/w1.yaml": widget, "broken/bad.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad, namespace: case-management}\nspec: {replicas: -4, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n"} {
+		"crds/widget-crd.yaml": crdManifest, "widgets/w1.yaml": widget, "cluster/crb.yaml": clusterManifests,
+		"drillcluster/role.yaml": strings.SplitN(clusterManifests, "---\n", 2)[0],
+		"unmapped/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: billing}\n", "broken/bad.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad, namespace: case-management}\nspec: {replicas: -4, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n"} {
 		p := filepath.Join(base, name)
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, []byte(doc), 0o644))
@@ -103,6 +124,43 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		}
 		_, err := typed.RbacV1().RoleBindings("case-management").Get(ctx, "case-api-reads-secrets", metav1.GetOptions{})
 		require.NoError(t, err)
+	})
+	t.Run("kube.apply in a drill: only drill namespaces, cluster-scoped objects only from drill manifests", func(t *testing.T) {
+		drill := func(path string, overridden ...string) runbooks.StepInput {
+			in := step(map[string]any{"target": "dr", "path": path})
+			in.Mode, in.NamespaceMappings, in.DrillOverridden = "drill", map[string]string{"case-management": "drill-case"}, overridden
+			return in
+		}
+		res, err := a.Apply(ctx, drill("identity"))
+		require.NoError(t, err, "the identity layer maps into the drill namespace")
+		assert.Equal(t, "applied 4 object(s) from identity", res.Summary)
+		_, err = typed.RbacV1().RoleBindings("drill-case").Get(ctx, "case-api-reads-secrets", metav1.GetOptions{})
+		require.NoError(t, err)
+
+		before, err := typed.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ // production's
+			ObjectMeta: metav1.ObjectMeta{Name: "case-api-nodes"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "production-reader"},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "case-api", Namespace: "case-management"}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		_, err = a.Apply(ctx, drill("cluster"))
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "clusterrolebinding/case-api-nodes (cluster-scoped: shared with production)")
+		assert.Contains(t, err.Error(), "spec.drill.with.s.path")
+		after, err := typed.RbacV1().ClusterRoleBindings().Get(ctx, "case-api-nodes", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, before.ResourceVersion, after.ResourceVersion, "production's ClusterRoleBinding was not force-applied")
+		_, err = typed.RbacV1().ClusterRoles().Get(ctx, "drill-only-reader", metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "nothing of the refused manifests was applied")
+
+		_, err = a.Apply(ctx, drill("unmapped"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "billing/configmap/settings (namespace billing is not a drill namespace)")
+
+		res, err = a.Apply(ctx, drill("drillcluster", "path"))
+		require.NoError(t, err, "drill manifests (spec.drill.with.STEP.path) may hold cluster-scoped objects")
+		assert.Equal(t, "applied 1 object(s) from drillcluster", res.Summary)
 	})
 	t.Run("kube.canI allowed once bound", func(t *testing.T) {
 		require.Eventually(t, func() bool { _, err := a.CanI(ctx, canI); return err == nil }, 30*time.Second, 200*time.Millisecond)

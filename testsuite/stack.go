@@ -150,11 +150,14 @@ func (s *Stack) Runbook(example []byte) []byte {
 // writeRepo writes the terraform configuration and identity manifests the
 // runbook's relative paths name.
 func (s *Stack) writeRepo() error {
-	files := map[string]string{
-		"infra/dr-network/main.tf": `variable "region" { type = string }
+	network := `variable "region" { type = string }
 resource "terraform_data" "vpc" { input = { region = var.region, cidr = "10.20.0.0/16" } }
 output "vpc_id" { value = "vpc-${var.region}" }
-`,
+`
+	files := map[string]string{
+		"infra/dr-network/main.tf": network,
+		// the drill's own configuration and state (spec.drill.with)
+		"infra/dr-network-drill/main.tf": network,
 		"manifests/identity/identity.yaml": IdentityManifests,
 	}
 	for p, body := range files {

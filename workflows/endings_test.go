@@ -202,3 +202,31 @@ func (r *recorder) waitCancelled(ctx context.Context, id string) {
 	case <-time.After(20 * time.Second):
 	}
 }
+
+func TestADrillThatCouldTouchProductionIsRefusedBeforeAnythingRuns(t *testing.T) {
+	for name, yaml := range map[string]string{
+		"teardown deletes the production namespace": strings.Replace(book("60m", drillBook),
+			"        with: {target: dr, namespace: drill-case}\n", "        with: {target: dr, namespace: case-management}\n", 1),
+		"edge step not skipped": strings.Replace(book("60m", drillBook), "    skip: [shift]\n", "", 1),
+		"no drill section":      book("60m", twoLayers+"    workloads:\n      - {id: scale, action: kube.scale, with: {target: dr, namespace: case-management, replicas: {a: 1}}}\n"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			err := h.runErr(yaml, workflows.ModeDrill)
+			require.Error(t, err)
+			assert.Regexp(t, "cannot start: .*(invalid|cannot run as a drill)", err.Error())
+			h.rec.mu.Lock()
+			defer h.rec.mu.Unlock()
+			assert.Empty(t, h.rec.log, "nothing may run")
+		})
+	}
+}
+
+func TestDrillOverridesReachTheStep(t *testing.T) {
+	h := newHarness(t)
+	yaml := strings.Replace(book("60m", drillBook), "    skip: [shift]\n", "    with: {shift: {record: case.drill.example.com}}\n", 1)
+	h.run(yaml, workflows.ModeDrill)
+	assert.Equal(t, 1, h.rec.count("shift"))
+	assert.Equal(t, "case.drill.example.com", h.rec.args["shift"]["record"], "the drill's non-production hostname")
+	assert.Equal(t, "dr.example.com", h.rec.args["shift"]["to"])
+}

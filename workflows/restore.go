@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -275,8 +277,9 @@ func (r *run) stepInput(ctx workflow.Context, stepID string, args map[string]any
 		Runbook: r.rb().Metadata.Name, Mode: r.req.Mode, StepID: stepID, Args: args,
 		Targets: r.rb().Spec.Targets, RPO: r.rb().Spec.Objectives.RPO,
 	}
-	if r.req.Mode == ModeDrill && r.rb().Spec.Drill != nil {
-		in.NamespaceMappings = r.rb().Spec.Drill.NamespaceMappings
+	if d := r.rb().Spec.Drill; r.req.Mode == ModeDrill && d != nil {
+		in.NamespaceMappings = d.NamespaceMappings
+		in.DrillOverridden = slices.Sorted(maps.Keys(d.With[stepID]))
 	}
 	return in
 }

@@ -527,13 +527,15 @@ func TestValidationLevelIsDerivedFromWhatPassed(t *testing.T) {
     network:
       - {id: net, action: terraform.apply, with: {dir: infra}}
     storage:
-      - {id: restore, action: velero.restore, rpoSource: true, with: {target: dr, schedule: hourly}}
+      - {id: restore, action: velero.restore, rpoSource: true, with: {target: dr, schedule: hourly, namespaces: [app]}}
     workloads:
       - {id: journey, action: http.check, with: {url: "http://x"}}
     edge:
       - {id: shift, action: cloudflare.dnsSwitch, with: {zone: example.com, record: a.example.com, to: b.example.com}}
   drill:
+    namespaceMappings: {app: drill-app}
     skip: [shift]
+    with: {net: {dir: infra-drill}}
 `
 	for _, c := range []struct {
 		mode, level string

@@ -290,7 +290,11 @@ func (r *run) execute(ctx workflow.Context, s *step) error {
 // evidence so far.
 func (r *run) stepArgs(ctx workflow.Context, s *step) map[string]any {
 	args := make(map[string]any, len(s.spec.With)+1)
-	for k, v := range s.spec.With {
+	with := s.spec.With
+	if r.req.Mode == ModeDrill {
+		with = r.rb().Spec.Drill.Args(s.spec) // spec.drill.with overrides
+	}
+	for k, v := range with {
 		args[k] = v
 	}
 	if r.req.Mode == ModeDrill && r.rb().Spec.Drill != nil && s.layer != runbooks.TeardownLayer {

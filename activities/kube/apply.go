@@ -51,9 +51,14 @@ func (a *Actions) Apply(ctx context.Context, in runbooks.StepInput) (runbooks.St
 		return runbooks.StepResult{}, err
 	}
 	sort.SliceStable(objs, func(i, j int) bool { return order(objs[i]) < order(objs[j]) })
-	var applied []string
 	for _, obj := range objs {
 		remap(obj, in.NamespaceMappings)
+	}
+	if err := drillGuard(c, in, objs, args.Namespace); err != nil {
+		return runbooks.StepResult{}, err
+	}
+	var applied []string
+	for _, obj := range objs {
 		ref, err := a.applyOne(ctx, c, obj, args.Namespace)
 		if err != nil {
 			return runbooks.StepResult{}, err

@@ -81,7 +81,7 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 	name := RestoreName(in.WorkflowID, in.StepID)
 	r, err := res.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		r, err = res.Create(ctx, restoreObject(name, vns, args, mappings(args, in.NamespaceMappings)), metav1.CreateOptions{})
+		r, err = res.Create(ctx, restoreObject(name, vns, args, mappings(args, in.NamespaceMappings), in.Drill()), metav1.CreateOptions{})
 	}
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("velero.restore: %w (is Velero installed in namespace %s of the target cluster?)", err, vns)
@@ -173,8 +173,14 @@ func mappings(args RestoreArgs, drill map[string]string) map[string]any {
 	return out
 }
 
-func restoreObject(name, vns string, args RestoreArgs, mapping map[string]any) *unstructured.Unstructured {
+// restoreObject is the Restore to create. A drill's Restore leaves
+// cluster-scoped resources alone (includeClusterResources: false): they are
+// shared with production.
+func restoreObject(name, vns string, args RestoreArgs, mapping map[string]any, drill bool) *unstructured.Unstructured {
 	spec := map[string]any{}
+	if drill {
+		spec["includeClusterResources"] = false
+	}
 	if args.Backup != "" {
 		spec["backupName"] = args.Backup
 	} else {

@@ -163,6 +163,11 @@ func cmdActions(_ context.Context, args []string) error {
 			impl = "schema only (tabletop)"
 		}
 		fmt.Printf("%s — %s [%s]\n", s.Name, s.Doc, impl)
+		drill := string(s.Drill)
+		if len(s.DrillOverrides) > 0 {
+			drill += " (" + strings.Join(s.DrillOverrides, ", ") + ")"
+		}
+		fmt.Printf("    changes: %s; in a drill: %s\n", s.Effect, drill)
 		for _, a := range s.Args {
 			req := ""
 			if a.Required {
