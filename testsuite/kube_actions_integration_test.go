@@ -95,7 +95,7 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 	for name, doc := range map[string]string{"identity/all.yaml": testsuite.IdentityManifests, "workloads/deploy.yaml": workloadManifests,
 		"crds/widget-crd.yaml": crdManifest, "widgets/w1.yaml": widget, "cluster/crb.yaml": clusterManifests,
 		"drillcluster/role.yaml": strings.SplitN(clusterManifests, "---\n", 2)[0],
-		"unmapped/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: billing}\n", "broken/bad.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad, namespace: case-management}\nspec: {replicas: -4, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n"} {
+		"unmapped/cm.yaml":       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: billing}\n", "broken/bad.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad, namespace: case-management}\nspec: {replicas: -4, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n"} {
 		p := filepath.Join(base, name)
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, []byte(doc), 0o644))

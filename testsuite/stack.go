@@ -157,7 +157,7 @@ output "vpc_id" { value = "vpc-${var.region}" }
 	files := map[string]string{
 		"infra/dr-network/main.tf": network,
 		// the drill's own configuration and state (spec.drill.with)
-		"infra/dr-network-drill/main.tf": network,
+		"infra/dr-network-drill/main.tf":   network,
 		"manifests/identity/identity.yaml": IdentityManifests,
 	}
 	for p, body := range files {
