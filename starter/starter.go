@@ -168,13 +168,23 @@ func (s *Starter) Signal(ctx context.Context, id, name string, arg any) error {
 }
 
 // Status queries a run's status.
+// A run that ended before it could start (the worker refused its runbook, or
+// it was terminated while resolving) returns state failed and a
+// *StartFailedError with the reason.
 func (s *Starter) Status(ctx context.Context, id string) (workflows.Status, error) {
 	var st workflows.Status
 	v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
-	if err != nil {
-		return st, explain(id, err)
+	if err == nil {
+		err = v.Get(&st)
 	}
-	return st, v.Get(&st)
+	if err == nil && st.State != workflows.RunResolving {
+		return st, nil
+	}
+	if failed := s.startFailure(ctx, id); failed != nil {
+		st.WorkflowID, st.State, st.Finished = id, workflows.RunFailed, true
+		return st, failed
+	}
+	return st, explain(id, err)
 }
 
 // Wait blocks until the run ends and returns its evidence. A run that ended

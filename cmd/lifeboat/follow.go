@@ -50,7 +50,8 @@ func (f *follower) follow(ctx context.Context, st *starter.Starter, id string) (
 		s, err := st.Status(ctx, id)
 		if err != nil {
 			var refused *starter.RefusedError
-			if errors.As(err, &refused) {
+			var failed *starter.StartFailedError
+			if errors.As(err, &refused) || errors.As(err, &failed) {
 				return runbooks.Evidence{}, err
 			}
 			break // finished (or gone): fall through to the evidence

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -43,7 +45,19 @@ func startMode(mode string) func(context.Context, []string) error {
 			return err
 		}
 		defer c.Close()
+		if err := checkAgainstCatalog(cfg.Catalog, req); err != nil {
+			return err
+		}
 		run, err := st.Start(ctx, req)
+		if err != nil {
+			return err
+		}
+		// The worker may still refuse it (its catalog is the one that counts):
+		// wait a moment for the run to resolve its runbook, so a refusal is
+		// an error here, not a run that says "resolving" forever.
+		wctx, cancel := context.WithTimeout(ctx, startWait)
+		err = st.AwaitStart(wctx, run.WorkflowID)
+		cancel()
 		if err != nil {
 			return err
 		}
@@ -64,6 +78,33 @@ func startMode(mode string) func(context.Context, []string) error {
 		}
 		return followRun(ctx, st, run.WorkflowID, *cf.output)
 	}
+}
+
+// startWait bounds how long a start waits for the worker to resolve the runbook.
+const startWait = 15 * time.Second
+
+// checkAgainstCatalog refuses, before anything starts, a runbook the CLI's
+// catalog does not have (with its did-you-mean), an invalid one, or a drill
+// that could touch production. A CLI that sees no catalog leaves the check to
+// the worker.
+func checkAgainstCatalog(dirs []string, req workflows.Request) error {
+	cat, _ := runbooks.LoadCatalog(dirs...)
+	if cat == nil || len(cat.Names()) == 0 {
+		return nil
+	}
+	entry, err := cat.Get(req.Runbook)
+	if err != nil {
+		return fmt.Errorf("%w\n(nothing was started; the catalog is %s)", err, strings.Join(dirs, ", "))
+	}
+	schema := activities.Catalogue()
+	problems := runbooks.Validate(entry.Runbook, schema).Errors()
+	if req.Mode == workflows.ModeDrill && len(problems) == 0 {
+		problems = runbooks.ValidateDrill(entry.Runbook, schema).Errors()
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("runbook %s cannot run as a %s (nothing was started):\n%s", req.Runbook, req.Mode, problems.Error())
+	}
+	return nil
 }
 
 // uiLink is the run's page in the local UI (LIFEBOAT_UI_URL overrides the base).

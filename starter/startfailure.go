@@ -1,0 +1,74 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// StartFailedError says a run ended without starting its runbook: an unknown
+// or invalid runbook, a drill that could touch production, an action the
+// worker cannot run (the workflow failed), or a run terminated or timed out
+// while it was resolving.
+type StartFailedError struct {
+	WorkflowID string
+	Reason     string
+}
+
+func (e *StartFailedError) Error() string {
+	return fmt.Sprintf("run %s did not start: %s", e.WorkflowID, e.Reason)
+}
+
+// startFailure returns a *StartFailedError when the run has closed without
+// its evidence, nil while it runs or when it ended with evidence.
+func (s *Starter) startFailure(ctx context.Context, id string) error {
+	d, err := s.c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil || d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return nil
+	}
+	var ev runbooks.Evidence
+	err = s.c.GetWorkflow(ctx, id, "").Get(ctx, &ev)
+	if ok, _ := unsuccessfulEvidence(err, &ev); err == nil || ok {
+		return nil
+	}
+	reason := err.Error()
+	var ae *temporal.ApplicationError
+	var te *temporal.TerminatedError
+	var to *temporal.TimeoutError
+	switch {
+	case errors.As(err, &ae):
+		reason = ae.Message()
+	case errors.As(err, &te):
+		reason = "terminated before it resolved its runbook"
+	case errors.As(err, &to):
+		reason = "timed out before it resolved its runbook"
+	}
+	return &StartFailedError{WorkflowID: id, Reason: reason}
+}
+
+// AwaitStart waits (up to the context's deadline) until the run has resolved
+// its runbook or ended; a run the worker refused returns *StartFailedError.
+func (s *Starter) AwaitStart(ctx context.Context, id string) error {
+	for {
+		st, err := s.Status(ctx, id)
+		var failed *StartFailedError
+		if errors.As(err, &failed) {
+			return err
+		}
+		if err == nil && st.State != workflows.RunResolving {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil // still resolving (no worker yet?): status tells later
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

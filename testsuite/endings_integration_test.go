@@ -1,0 +1,234 @@
+//go:build integration
+
+package testsuite_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// timeline records when a local service saw what, to order side effects
+// across the worker and the service.
+type timeline struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (tl *timeline) mark(what string) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if _, seen := tl.at[what]; !seen {
+		tl.at[what] = time.Now()
+	}
+}
+
+func (tl *timeline) when(what string) (time.Time, bool) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	t, ok := tl.at[what]
+	return t, ok
+}
+
+// slowDrill's check takes 4s and never heartbeats; its teardown posts to /teardown.
+const slowDrill = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: slow-abort-drill, version: 1}
+spec:
+  scope: application
+  objectives: {rto: 10m}
+  layers:
+    storage:
+      - id: slow-check
+        action: http.check
+        with: {url: "%[1]s/slower"}
+        timeout: 20s
+        retry: {attempts: 1}
+  drill:
+    teardown:
+      - id: clean-up
+        action: notify.webhook
+        with: {url: "%[1]s/teardown", text: "{runbook}: drill over"}
+        timeout: 30s
+`
+
+// gateBook's gate escalates after 2s; its RTO is 3s.
+const gateBook = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: %[2]s, version: 1}
+spec:
+  scope: application
+  objectives: {rto: %[3]s}
+  approvers:
+    incident-commander: [alice, bob]
+  layers:
+    edge:
+      - id: announce
+        action: notify.webhook
+        approval: {from: [incident-commander], timeout: %[4]s, onTimeout: escalate}
+        with: {url: "%[1]s/hook", text: "{runbook}: traffic moved"}
+        timeout: 30s
+`
+
+func TestEndingsOnTheDevServer(t *testing.T) {
+	r := setup(t)
+	r.startWorker(t)
+	ctx := context.Background()
+	tl := &timeline{at: map[string]time.Time{}}
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/slower" {
+			time.Sleep(4 * time.Second)
+			tl.mark("slower-answered")
+		}
+		tl.mark(req.URL.Path)
+		fmt.Fprintln(w, "ok")
+	}))
+	t.Cleanup(svc.Close)
+	cat := r.cfg.Catalog[0]
+	for name, doc := range map[string]string{
+		"cancelled-drill":  fmt.Sprintf(pausingBook, "cancelled-drill", r.service.URL, svc.URL, svc.URL),
+		"slow-abort-drill": fmt.Sprintf(slowDrill, svc.URL),
+		"escalated-gate":   fmt.Sprintf(gateBook, svc.URL, "escalated-gate", "10m", "2s"),
+		"rto-breach":       fmt.Sprintf(gateBook, svc.URL, "rto-breach", "3s", "10m"),
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(cat, name+".yaml"), []byte(doc), 0o644))
+	}
+
+	t.Run("a drill cancelled through Temporal is an abort: teardown, evidence stored, outcome aborted (cancelled)", func(t *testing.T) {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "cancelled-drill", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "it"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+		require.NoError(t, r.client.CancelWorkflow(ctx, run.WorkflowID, ""))
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.OutcomeCancelled, ev.Outcome)
+		assert.Contains(t, ev.OutcomeReason, "cancellation requested through Temporal")
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "db-reachable").State)
+		open := stepOf(t, ev, "open-doors")
+		assert.Equal(t, workflows.StateNotRun, open.State)
+		assert.Empty(t, open.Approvals, "the gate was not passed")
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "clean-up").State, "the teardown ran")
+		_, cleaned := tl.when("/teardown")
+		assert.True(t, cleaned, "the teardown's webhook reached the service")
+		stored, err := os.ReadFile(filepath.Join(r.cfg.EvidenceDir, run.WorkflowID+".json"))
+		require.NoError(t, err, "the evidence of a cancelled run is stored")
+		assert.Contains(t, string(stored), `"outcome": "aborted (cancelled)"`)
+		r.record(t, run.WorkflowID, "drill-cancelled")
+	})
+
+	t.Run("an abort waits for the running activity before the teardown starts", func(t *testing.T) {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "slow-abort-drill", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "it"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "the slow step running", func(s workflows.Status) bool {
+			return len(s.Steps) > 0 && s.Steps[0].State == workflows.StateRunning
+		})
+		_, err = r.starter.Abort(ctx, run.WorkflowID, workflows.Abort{By: "bob", Reason: "wrong region"})
+		require.NoError(t, err)
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunAborted, ev.Outcome)
+		answered, ok := tl.when("slower-answered")
+		require.True(t, ok)
+		tornDown, ok := tl.when("/teardown")
+		require.True(t, ok, "the teardown ran")
+		assert.True(t, tornDown.After(answered), "teardown started %s before the aborted step's activity ended", answered.Sub(tornDown))
+		slow, clean := stepOf(t, ev, "slow-check"), stepOf(t, ev, "clean-up")
+		require.NotNil(t, slow.Ended)
+		require.NotNil(t, clean.Started)
+		assert.False(t, clean.Started.Before(*slow.Ended), "the timeline shows the order")
+	})
+
+	t.Run("an escalated approval", func(t *testing.T) {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "escalated-gate", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "it"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+		time.Sleep(3 * time.Second) // past the 2s gate timeout: escalated, still waiting
+		st, err := r.starter.Status(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.StateAwaitingApproval, st.State)
+		_, err = r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "announce", By: "bob"})
+		require.NoError(t, err)
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+		assert.True(t, hasEvent(ev.Events, "approval-escalated"))
+		r.record(t, run.WorkflowID, "failover-approval-escalated")
+	})
+
+	t.Run("an RTO breach", func(t *testing.T) {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "rto-breach", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "it"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "the RTO breach", func(s workflows.Status) bool { return s.RTOBreached })
+		_, err = r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "announce", By: "bob"})
+		require.NoError(t, err)
+		ev, err := r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.True(t, ev.RTOBreached)
+		assert.True(t, hasEvent(ev.Events, "rto-breached"))
+		r.record(t, run.WorkflowID, "failover-rto-breached")
+	})
+}
+
+func hasEvent(events []runbooks.EventRecord, kind string) bool {
+	for _, e := range events {
+		if e.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCLIRunThatCannotStartSaysSo: a typo in the runbook name is refused
+// before anything starts when the CLI sees the catalog; when only the
+// worker does, the start, status and status --follow all end with the
+// worker's reason and a non-zero exit.
+func TestCLIRunThatCannotStartSaysSo(t *testing.T) {
+	r := setup(t)
+	r.startWorker(t)
+	bin := buildLifeboat(t)
+	cli := func(catalog string, args ...string) (string, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+r.cfg.Temporal.Address, "LIFEBOAT_TASK_QUEUE="+r.cfg.Temporal.TaskQueue,
+			"LIFEBOAT_CATALOG="+catalog)
+		out, _ := cmd.CombinedOutput()
+		require.NoError(t, ctx.Err(), "lifeboat %v did not end: %s", args, out)
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	out, code := cli(r.cfg.Catalog[0], "tabletop", "approve-by-updat", "--as", "alice")
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, `did you mean "approve-by-update"`)
+	assert.Contains(t, out, "nothing was started")
+	assert.NotContains(t, out, "started tabletop")
+
+	nowhere := t.TempDir() // the CLI sees no catalog: only the worker can tell
+	out, code = cli(nowhere, "tabletop", "approve-by-updat", "--as", "alice")
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "did not start")
+	assert.Contains(t, out, `did you mean "approve-by-update"`)
+	id := between(out, "run ", " did not start")
+	require.NotEmpty(t, id, out)
+
+	out, code = cli(nowhere, "status", id)
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "did not start")
+	assert.Contains(t, out, "no runbook named")
+
+	out, code = cli(nowhere, "status", id, "--follow")
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "no runbook named")
+}
