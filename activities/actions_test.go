@@ -111,16 +111,28 @@ func TestEvidenceStoreWritesJSONAndMarkdown(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "evidence")
 	sink := evidence.NewDirSink(dir)
 	rpo := runbooks.Duration(8 * time.Minute)
-	ev := runbooks.Evidence{ID: "DR-1", WorkflowID: "lifeboat-book-drill-abc123", Outcome: "succeeded", RPOActual: &rpo,
+	ended := time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)
+	ev := runbooks.Evidence{ID: "DR-1", WorkflowID: "lifeboat-book-drill-abc123", RunID: "run-1", Outcome: "succeeded", RPOActual: &rpo, EndedAt: ended,
 		Steps: []runbooks.StepRecord{{ID: "restore", Layer: "storage", Action: "velero.restore", State: "succeeded"}}}
 	res, err := sink.Store(context.Background(), in(map[string]any{"evidence": ev}))
 	require.NoError(t, err)
-	assert.Contains(t, res.Summary, "lifeboat-book-drill-abc123.json")
-	back, err := sink.Load(ev.WorkflowID)
+	assert.Contains(t, res.Summary, "lifeboat-book-drill-abc123.run-1.json")
+
+	// A second run under the same (reused) workflow id overwrites nothing.
+	second := ev
+	second.ID, second.RunID, second.Outcome, second.EndedAt = "DR-2", "run-2", "failed", ended.Add(time.Hour)
+	_, err = sink.Store(context.Background(), in(map[string]any{"evidence": second}))
 	require.NoError(t, err)
-	assert.Equal(t, ev.ID, back.ID)
+	back, path, runs, err := sink.Load(ev.WorkflowID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, runs)
+	assert.Equal(t, "DR-2", back.ID, "the latest run of the id")
+	assert.Equal(t, filepath.Join(dir, "lifeboat-book-drill-abc123.run-2.json"), path)
+	first, err := os.ReadFile(filepath.Join(dir, "lifeboat-book-drill-abc123.run-1.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(first), `"id": "DR-1"`)
 	assert.Equal(t, rpo, *back.RPOActual)
-	md, err := os.ReadFile(filepath.Join(dir, ev.WorkflowID+".md"))
+	md, err := os.ReadFile(filepath.Join(dir, ev.WorkflowID+".run-1.md"))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "storage/restore")
 	left, _ := filepath.Glob(filepath.Join(dir, ".evidence-*"))

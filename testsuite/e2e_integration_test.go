@@ -25,7 +25,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
@@ -207,7 +206,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		// Other steps may be slower too (secrets-present races the rig's
 		// secrets operator on a fresh drill namespace and retries once).
 		assert.Regexp(t, `Slower than 1\.50× \(and by at least 1s\): (\S+, )*restore-case-data`, out.stdout)
-		stored, _ := evidence.NewDirSink(cfg.EvidenceDir).Paths(now)
+		stored := storedEvidence(t, cfg.EvidenceDir, now)
 		md, err := os.ReadFile(strings.TrimSuffix(stored, ".json") + ".reenactment.md")
 		require.NoError(t, err, "the comparison is stored beside the evidence")
 		assert.Contains(t, string(md), "**slower**")
@@ -242,7 +241,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		_, err = kc.CoreV1().Namespaces().Get(ctx, "restore-drill-case-management", metav1.GetOptions{})
 		assert.True(t, apierrors.IsNotFound(err), "the drill namespace must be torn down, got %v", err)
-		stored, _ := evidence.NewDirSink(cfg.EvidenceDir).Paths(scheduled)
+		stored := storedEvidence(t, cfg.EvidenceDir, scheduled)
 		_, err = os.Stat(stored)
 		assert.NoError(t, err, "the scheduled run stored its own evidence")
 

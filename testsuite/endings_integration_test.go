@@ -123,7 +123,7 @@ func TestEndingsOnTheDevServer(t *testing.T) {
 		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "clean-up").State, "the teardown ran")
 		_, cleaned := tl.when("/teardown")
 		assert.True(t, cleaned, "the teardown's webhook reached the service")
-		stored, err := os.ReadFile(filepath.Join(r.cfg.EvidenceDir, run.WorkflowID+".json"))
+		stored, err := os.ReadFile(storedEvidence(t, r.cfg.EvidenceDir, run.WorkflowID))
 		require.NoError(t, err, "the evidence of a cancelled run is stored")
 		assert.Contains(t, string(stored), `"outcome": "aborted (cancelled)"`)
 		r.record(t, run.WorkflowID, "drill-cancelled")

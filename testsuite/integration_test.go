@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
@@ -255,10 +256,10 @@ func TestIntegration(t *testing.T) {
 		got, err := r.starter.Evidence(ctx, run.WorkflowID)
 		require.NoError(t, err)
 		assert.Equal(t, ev.ID, got.ID)
-		stored, err := os.ReadFile(filepath.Join(r.cfg.EvidenceDir, run.WorkflowID+".json"))
+		stored, err := os.ReadFile(storedEvidence(t, r.cfg.EvidenceDir, run.WorkflowID))
 		require.NoError(t, err)
 		assert.Contains(t, string(stored), `"outcome": "succeeded"`)
-		md, err := os.ReadFile(filepath.Join(r.cfg.EvidenceDir, run.WorkflowID+".md"))
+		md, err := os.ReadFile(strings.TrimSuffix(storedEvidence(t, r.cfg.EvidenceDir, run.WorkflowID), ".json") + ".md")
 		require.NoError(t, err)
 		assert.Contains(t, string(md), "workloads/health")
 		r.record(t, run.WorkflowID, "drill-approved-by-update")
@@ -433,7 +434,7 @@ func TestScheduledDrillPausesOnFailure(t *testing.T) {
 	assert.Equal(t, "aborted", ev.Outcome)
 	assert.Equal(t, workflows.StateFailed, stepOf(t, ev, "service-up").State)
 	assert.Contains(t, ev.Reason, "scheduled drill")
-	stored, err := os.ReadFile(filepath.Join(r.cfg.EvidenceDir, strings.ReplaceAll(info.LastRun.WorkflowID, ":", "_")+".json"))
+	stored, err := os.ReadFile(storedEvidence(t, r.cfg.EvidenceDir, info.LastRun.WorkflowID))
 	require.NoError(t, err)
 	assert.Contains(t, string(stored), `"outcome": "aborted"`)
 }
@@ -472,7 +473,7 @@ func TestWorkerKilledMidStepRunFinishes(t *testing.T) {
 	assert.Equal(t, "succeeded", ev.Outcome)
 	assert.Equal(t, workflows.StateSucceeded, s.State)
 	assert.Equal(t, 2, s.Attempts, "the attempt on the killed worker timed out and the second one succeeded")
-	_, err = os.Stat(filepath.Join(r.cfg.EvidenceDir, run.WorkflowID+".json"))
+	_, err = os.Stat(storedEvidence(t, r.cfg.EvidenceDir, run.WorkflowID))
 	assert.NoError(t, err, "the new worker stored the evidence")
 }
 
@@ -511,6 +512,18 @@ func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "approved by bob")
 	assert.Contains(t, out, "| Outcome | **succeeded** |")
+}
+
+// storedEvidence is the evidence file of the latest run of a workflow id
+// in the sink ("" when there is none).
+func storedEvidence(t *testing.T, dir, workflowID string) string {
+	t.Helper()
+	runs, err := evidence.NewDirSink(dir).Runs(workflowID)
+	if err != nil {
+		t.Logf("no evidence of %s: %v", workflowID, err)
+		return ""
+	}
+	return runs[len(runs)-1]
 }
 
 func buildLifeboat(t *testing.T) string {

@@ -144,7 +144,7 @@ func TestTemporalServerKilledMidRestore(t *testing.T) {
 	sort.Strings(ids)
 	assert.Equal(t, []string{"restore", "scale", "shift"}, ids, "every step is in the evidence")
 	assert.Equal(t, map[string]int{"/restore": 1, "/scale": 1, "/shift": 1}, effects.counts(), "no side effect is duplicated")
-	_, err = os.Stat(filepath.Join(evidenceDir, run.WorkflowID+".json"))
+	_, err = os.Stat(storedEvidence(t, evidenceDir, run.WorkflowID))
 	assert.NoError(t, err, "the worker stored the evidence")
 	stopWorker() // before the server it polls goes away
 }

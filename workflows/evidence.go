@@ -22,7 +22,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		end = r.endedAt
 	}
 	e := runbooks.Evidence{
-		ID:         fmt.Sprintf("DR-%s-%s-%s", r.declaredAt.UTC().Format("2006-01-02"), rb.Metadata.Name, shortID(info.WorkflowExecution.ID)),
+		ID:         evidenceID(r.declaredAt, rb.Metadata.Name, info.WorkflowExecution.ID, info.WorkflowExecution.RunID),
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 		Runbook: runbooks.RunbookRef{Name: rb.Metadata.Name, Version: rb.Metadata.Version, Hash: r.resolved.Hash,
 			Owner: rb.Metadata.Owner, Description: rb.Metadata.Description},
@@ -119,20 +119,50 @@ func (r *run) invariant(e runbooks.Evidence) string {
 		rb.Metadata.Name, rb.Metadata.Version, e.Mode, e.ID, e.EndedAt.UTC().Format("2006-01-02"))
 }
 
-// shortID is the last part of a lifeboat workflow id (lifeboat-<runbook>-<mode>-<short>);
-// for a scheduled run, whose id ends in the scheduled time
-// (…-scheduled-2026-11-21T03:00:00Z), it is that time as 030000.
+// evidenceID is unique per run: DR-<declared date>-<runbook>-<workflow>-<run>,
+// where <workflow> is shortID of the workflow id and <run> the last 8
+// letters and digits of the run id (a workflow id reused for a second run
+// still gets its own evidence id).
+func evidenceID(declared time.Time, runbook, workflowID, runID string) string {
+	run := strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			return c
+		}
+		return -1
+	}, runID)
+	if len(run) > 8 {
+		run = run[len(run)-8:] // the random end (a UUIDv7 starts with the time)
+	}
+	return fmt.Sprintf("DR-%s-%s-%s-%s", declared.UTC().Format("2006-01-02"), runbook, shortID(workflowID), run)
+}
+
+// shortID names the workflow in an evidence id: for a lifeboat workflow id
+// (lifeboat-<runbook>-<mode>-<short>) its last part, or for a scheduled run,
+// whose id ends in the scheduled time (…-scheduled-2026-11-21T03:00:00Z),
+// that time as 030000; any other id (typed in the UI) whole, made
+// file-name safe and at most 40 characters.
 func shortID(id string) string {
-	if len(id) > len(time.RFC3339) {
-		if t, err := time.Parse(time.RFC3339, id[len(id)-len("2006-01-02T15:04:05Z"):]); err == nil {
-			return t.UTC().Format("150405")
+	if strings.HasPrefix(id, "lifeboat-") {
+		if len(id) > len(time.RFC3339) {
+			if t, err := time.Parse(time.RFC3339, id[len(id)-len("2006-01-02T15:04:05Z"):]); err == nil {
+				return t.UTC().Format("150405")
+			}
+		}
+		if i := strings.LastIndex(id, "-"); i >= 0 && len(id)-i-1 >= 4 {
+			return id[i+1:]
 		}
 	}
-	if i := strings.LastIndex(id, "-"); i >= 0 && len(id)-i-1 >= 4 {
-		return id[i+1:]
+	safe := strings.Trim(strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' {
+			return c
+		}
+		if c >= 'A' && c <= 'Z' {
+			return c + ('a' - 'A')
+		}
+		return '-'
+	}, id), "-")
+	if len(safe) > 40 {
+		safe = safe[:40]
 	}
-	if len(id) > 8 {
-		return id[len(id)-8:]
-	}
-	return id
+	return safe
 }

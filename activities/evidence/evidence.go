@@ -6,9 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -29,10 +33,61 @@ func NewDirSink(dir string) *DirSink { return &DirSink{dir: dir} }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
-// Paths returns the JSON and Markdown paths of a workflow's evidence.
-func (s *DirSink) Paths(workflowID string) (jsonPath, mdPath string) {
-	base := filepath.Join(s.dir, unsafeName.ReplaceAllString(workflowID, "_"))
+// Paths returns the JSON and Markdown paths of one run's evidence:
+// WORKFLOWID.RUNID.json and .md, so a run started under a reused workflow id
+// overwrites nothing.
+func (s *DirSink) Paths(workflowID, runID string) (jsonPath, mdPath string) {
+	base := filepath.Join(s.dir, safeName(workflowID))
+	if runID != "" {
+		base += "." + safeName(runID)
+	}
 	return base + ".json", base + ".md"
+}
+
+func safeName(id string) string { return unsafeName.ReplaceAllString(id, "_") }
+
+// Runs returns the JSON evidence files of every run of a workflow id, the
+// latest (by end time) last. Files written before evidence was keyed by
+// run (WORKFLOWID.json) count as one more run.
+func (s *DirSink) Runs(workflowID string) ([]string, error) {
+	prefix := safeName(workflowID)
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	type found struct {
+		path  string
+		ended time.Time
+	}
+	var runs []found
+	for _, e := range entries {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok || !strings.HasSuffix(rest, ".json") {
+			continue
+		}
+		rest = strings.TrimSuffix(rest, ".json")
+		if rest != "" && (!strings.HasPrefix(rest, ".") || strings.Contains(rest[1:], ".")) {
+			continue // another id, or a re-enactment comparison
+		}
+		p := filepath.Join(s.dir, name)
+		var head struct {
+			EndedAt time.Time `json:"endedAt"`
+		}
+		if b, err := os.ReadFile(p); err == nil {
+			_ = json.Unmarshal(b, &head)
+		}
+		runs = append(runs, found{p, head.EndedAt})
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("no evidence of %s in %s: %w", workflowID, s.dir, fs.ErrNotExist)
+	}
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].ended.Before(runs[j].ended) })
+	out := make([]string, len(runs))
+	for i, r := range runs {
+		out[i] = r.path
+	}
+	return out, nil
 }
 
 // Store writes the evidence atomically (temp file + rename), overwriting any
@@ -56,7 +111,7 @@ func (s *DirSink) Store(_ context.Context, in runbooks.StepInput) (runbooks.Step
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
 	}
-	jsonPath, mdPath := s.Paths(e.WorkflowID)
+	jsonPath, mdPath := s.Paths(e.WorkflowID, e.RunID)
 	pretty, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return runbooks.StepResult{}, err
@@ -70,15 +125,19 @@ func (s *DirSink) Store(_ context.Context, in runbooks.StepInput) (runbooks.Step
 	return runbooks.StepResult{Summary: "stored " + jsonPath, Outputs: map[string]any{"json": jsonPath, "markdown": mdPath}}, nil
 }
 
-// Load reads a stored evidence JSON file.
-func (s *DirSink) Load(workflowID string) (runbooks.Evidence, error) {
-	p, _ := s.Paths(workflowID)
-	var e runbooks.Evidence
-	b, err := os.ReadFile(p)
+// Load reads the evidence of the latest run of a workflow id; runs is how
+// many runs of that id the sink holds, path the file read.
+func (s *DirSink) Load(workflowID string) (e runbooks.Evidence, path string, runs int, err error) {
+	all, err := s.Runs(workflowID)
 	if err != nil {
-		return e, err
+		return e, "", 0, err
 	}
-	return e, json.Unmarshal(b, &e)
+	path = all[len(all)-1]
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return e, path, len(all), err
+	}
+	return e, path, len(all), json.Unmarshal(b, &e)
 }
 
 func writeAtomic(path string, data []byte) error {

@@ -65,10 +65,13 @@ func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (runboo
 	}
 	if from != "history" && cfg.EvidenceDir != "" {
 		sink := evidence.NewDirSink(cfg.EvidenceDir)
-		ev, err := sink.Load(run)
+		ev, p, runs, err := sink.Load(run)
 		if err == nil {
-			p, _ := sink.Paths(run)
-			return ev, "the evidence sink (" + p + ")", nil
+			source := "the evidence sink (" + p + ")"
+			if runs > 1 {
+				source = fmt.Sprintf("the evidence sink (%s: the latest of %d runs under this workflow id)", p, runs)
+			}
+			return ev, source, nil
 		}
 		if from == "sink" || !errors.Is(err, fs.ErrNotExist) {
 			return ev, "", fmt.Errorf("evidence sink: %w", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
 )
 
 // cmdReenact re-runs a past run's runbook text as a drill and compares timings.
@@ -46,7 +47,7 @@ func cmdReenact(ctx context.Context, args []string) error {
 	cmp := runbooks.Compare(re.Then, now, *threshold, *minDelta)
 	md := cmp.Markdown()
 	if cfg.EvidenceDir != "" {
-		if err := storeComparison(cfg.EvidenceDir, re.Run.WorkflowID, cmp, md); err != nil {
+		if err := storeComparison(cfg.EvidenceDir, re.Run, cmp, md); err != nil {
 			fmt.Fprintf(os.Stderr, "warning: the comparison was not stored: %v\n", err)
 		}
 	}
@@ -64,8 +65,8 @@ func cmdReenact(ctx context.Context, args []string) error {
 }
 
 // storeComparison writes the comparison beside the re-enactment's evidence.
-func storeComparison(dir, workflowID string, cmp runbooks.Comparison, md string) error {
-	jsonPath, _ := evidence.NewDirSink(dir).Paths(workflowID)
+func storeComparison(dir string, run starter.Run, cmp runbooks.Comparison, md string) error {
+	jsonPath, _ := evidence.NewDirSink(dir).Paths(run.WorkflowID, run.RunID)
 	base := jsonPath[:len(jsonPath)-len(filepath.Ext(jsonPath))] + ".reenactment"
 	b, err := json.MarshalIndent(cmp, "", "  ")
 	if err != nil {
