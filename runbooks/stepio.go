@@ -26,6 +26,10 @@ type StepInput struct {
 	// step (already applied to Args): kube.apply accepts cluster-scoped
 	// objects in a drill only from overridden (drill) manifests.
 	DrillOverridden []string `json:"drillOverridden,omitempty"`
+	// OperatorRetries counts the operator's retries of this step so far:
+	// an action whose side effect is named per step (velero.restore) makes a
+	// new one for an operator's retry, and finds its own on an activity retry.
+	OperatorRetries int `json:"operatorRetries,omitempty"`
 }
 
 // Drill is true when the step runs in a drill.

@@ -60,7 +60,7 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 	require.NoError(t, err)
 	targets := map[string]runbooks.Target{"dr": {KubeContext: "dr"}}
 	in := func(step string, args map[string]any, mappings map[string]string) runbooks.StepInput {
-		return runbooks.StepInput{WorkflowID: "lifeboat-case-drill-abc123", StepID: step, Args: args, Targets: targets,
+		return runbooks.StepInput{WorkflowID: "lifeboat-case-drill-abc123", RunID: "run-1", StepID: step, Args: args, Targets: targets,
 			NamespaceMappings: mappings, RPO: runbooks.Duration(15 * time.Minute)}
 	}
 	restores := func() int {
@@ -97,7 +97,7 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 		assert.Equal(t, 1, restores(), "the retry found the Restore it created instead of making a second")
 		assert.Equal(t, "hourly-latest", res.RecoveryPointName)
 		assert.Equal(t, declared.Add(-8*time.Minute), res.RecoveryPoint.UTC())
-		assert.Equal(t, velero.RestoreName("lifeboat-case-drill-abc123", "restore-case-data"), res.Outputs["restore"])
+		assert.Equal(t, velero.RestoreName("lifeboat-case-drill-abc123", "run-1", "restore-case-data", 0), res.Outputs["restore"])
 		_, err = typed.AppsV1().Deployments("restore-drill-case-management").Get(ctx, "case-api", metav1.GetOptions{})
 		require.NoError(t, err, "the objects are restored into the mapped namespace")
 		_, err = typed.AppsV1().Deployments("case-management").Get(ctx, "case-api", metav1.GetOptions{})
@@ -119,6 +119,42 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 		assert.True(t, isNonRetryable(err))
 		assert.Contains(t, err.Error(), "PartiallyFailed: 0 warning(s), 1 error(s)")
 		assert.Contains(t, err.Error(), "Widget broken-drill/w1")
+	})
+	t.Run("an operator's retry after PartiallyFailed makes a new Restore instead of re-reading the failed one", func(t *testing.T) {
+		before := restores()
+		retried := in("restore-broken", map[string]any{"target": "dr", "backup": "with-unknown-kind"}, map[string]string{"case-management": "broken-drill"})
+		retried.OperatorRetries = 1
+		_, err := a.Restore(ctx, retried)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), velero.RestoreName("lifeboat-case-drill-abc123", "run-1", "restore-broken", 1)+" of backup with-unknown-kind PartiallyFailed")
+		assert.Equal(t, before+1, restores(), "a new Restore, really tried again")
+	})
+	t.Run("a new run under a reused workflow id makes its own Restore", func(t *testing.T) {
+		before := restores()
+		second := in("restore-case-data", args, drill)
+		second.RunID = "run-2"
+		res, err := a.Restore(ctx, second)
+		require.NoError(t, err)
+		assert.Equal(t, velero.RestoreName("lifeboat-case-drill-abc123", "run-2", "restore-case-data", 0), res.Outputs["restore"])
+		assert.Equal(t, before+1, restores())
+	})
+	t.Run("an existing Restore of the step's name with another spec is an error, never a success", func(t *testing.T) {
+		name := velero.RestoreName("lifeboat-case-drill-abc123", "run-3", "restore-case-data", 0)
+		_, err := dyn.Resource(testsuite.RestoreGVR).Namespace("velero").Create(ctx, obj("velero.io/v1", "Restore", "velero", name,
+			map[string]any{"spec": map[string]any{"backupName": "hourly-old", "includedNamespaces": []any{"case-management"}}}), metav1.CreateOptions{})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { // the simulated Velero completes it
+			r, err := dyn.Resource(testsuite.RestoreGVR).Namespace("velero").Get(ctx, name, metav1.GetOptions{})
+			phase, _, _ := unstructured.NestedString(r.Object, "status", "phase")
+			return err == nil && phase != "" && phase != "New" && phase != "InProgress"
+		}, 30*time.Second, 200*time.Millisecond)
+		third := in("restore-case-data", args, drill)
+		third.RunID = "run-3"
+		_, err = a.Restore(ctx, third)
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "already exists with another spec")
+		assert.Contains(t, err.Error(), "scheduleName (none), this step wants production-hourly")
 	})
 	t.Run("a missing backup fails validation, not retryable", func(t *testing.T) {
 		_, err := a.Restore(ctx, in("restore-missing", map[string]any{"target": "dr", "backup": "does-not-exist"}, nil))

@@ -230,3 +230,19 @@ func TestDrillOverridesReachTheStep(t *testing.T) {
 	assert.Equal(t, "case.drill.example.com", h.rec.args["shift"]["record"], "the drill's non-production hostname")
 	assert.Equal(t, "dr.example.com", h.rec.args["shift"]["to"])
 }
+
+func TestAnOperatorRetryIsCountedInTheStepInput(t *testing.T) {
+	h := newHarness(t)
+	h.rec.script["net"] = func(call int) (runbooks.StepResult, error) {
+		if call == 1 {
+			return nonRetryable("restore PartiallyFailed")(call)
+		}
+		return runbooks.StepResult{Summary: "ok"}, nil
+	}
+	h.at(time.Minute, func() { h.mustUpdate(workflows.MsgRetry, workflows.Retry{Step: "net", By: "alice"}) })
+	h.at(2*time.Minute, func() { h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob"}) })
+	ev := h.run(book("60m", pausedThenGated), workflows.ModeFailover)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.Equal(t, 1, h.rec.inputs["net"].OperatorRetries, "the second try knows it is an operator's retry (a new Velero Restore, say)")
+	assert.Equal(t, 0, h.rec.inputs["shift"].OperatorRetries)
+}

@@ -26,6 +26,7 @@ type recorder struct {
 	log     []string
 	calls   map[string]int
 	args    map[string]map[string]any
+	inputs  map[string]runbooks.StepInput
 	script  map[string]func(call int) (runbooks.StepResult, error)
 	barrier map[string]*sync.WaitGroup
 	// notified holds the texts of the run's own notifications (no step id);
@@ -39,7 +40,7 @@ type recorder struct {
 }
 
 func newRecorder() *recorder {
-	return &recorder{calls: map[string]int{}, args: map[string]map[string]any{},
+	return &recorder{calls: map[string]int{}, args: map[string]map[string]any{}, inputs: map[string]runbooks.StepInput{},
 		script: map[string]func(int) (runbooks.StepResult, error){}, barrier: map[string]*sync.WaitGroup{},
 		blocking: map[string]bool{}}
 }
@@ -52,6 +53,7 @@ func (r *recorder) action(ctx context.Context, in runbooks.StepInput) (runbooks.
 	r.calls[in.StepID]++
 	call := r.calls[in.StepID]
 	r.args[in.StepID] = in.Args
+	r.inputs[in.StepID] = in
 	r.log = append(r.log, "start:"+in.StepID)
 	fn := r.script[in.StepID]
 	wg := r.barrier[in.StepID]

@@ -76,6 +76,8 @@ type step struct {
 	decision   string
 	skippedBy  string
 	skipReason string
+	// retries counts the operator's retries of the step.
+	retries int
 }
 
 // run is the whole workflow's state. Only the workflow goroutines touch it.

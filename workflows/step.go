@@ -225,6 +225,7 @@ func (r *run) pause(ctx workflow.Context, s *step, state string) bool {
 	switch {
 	case s.decision == MsgRetry:
 		s.decision = ""
+		s.retries++
 		return true
 	case s.decision == MsgSkip:
 		r.endSkipped(ctx, s)
@@ -271,7 +272,9 @@ func (r *run) execute(ctx workflow.Context, s *step) error {
 	}
 	r.publish(ctx)
 	var res runbooks.StepResult
-	err := workflow.ExecuteActivity(actx, spec.Action, r.stepInput(ctx, spec.ID, args)).Get(ctx, &res)
+	in := r.stepInput(ctx, spec.ID, args)
+	in.OperatorRetries = s.retries
+	err := workflow.ExecuteActivity(actx, spec.Action, in).Get(ctx, &res)
 	s.ended = workflow.Now(ctx)
 	if err != nil {
 		s.attempts += failedAttempts(err, spec.Attempts())

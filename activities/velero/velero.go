@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -43,10 +44,13 @@ type RestoreArgs struct {
 	VeleroNamespace   string            `json:"veleroNamespace"`
 }
 
-// RestoreName is the Restore a step creates: derived from the workflow and
-// step ids, so a retry (even on another worker after a crash) finds it again.
-func RestoreName(workflowID, stepID string) string {
-	sum := sha256.Sum256([]byte(workflowID + "/" + stepID))
+// RestoreName is the Restore a step creates: derived from the workflow id,
+// the run id, the step id and the operator's retries of the step, so an
+// activity retry (even on another worker after a crash) finds the Restore
+// again, while an operator's retry after a failure and a new run under a
+// reused workflow id each make their own.
+func RestoreName(workflowID, runID, stepID string, operatorRetries int) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%s/%s/%d", workflowID, runID, stepID, operatorRetries))
 	step := strings.Trim(strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
 			return r
@@ -78,10 +82,17 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 		return runbooks.StepResult{}, err
 	}
 	res := c.Dynamic.Resource(restoreGVR).Namespace(vns)
-	name := RestoreName(in.WorkflowID, in.StepID)
+	name := RestoreName(in.WorkflowID, in.RunID, in.StepID, in.OperatorRetries)
+	want := restoreObject(name, vns, args, mappings(args, in.NamespaceMappings), in.Drill())
 	r, err := res.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		r, err = res.Create(ctx, restoreObject(name, vns, args, mappings(args, in.NamespaceMappings), in.Drill()), metav1.CreateOptions{})
+		r, err = res.Create(ctx, want, metav1.CreateOptions{})
+	} else if err == nil {
+		if diff := specDiff(r, want); diff != "" {
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"velero.restore: Restore %s/%s already exists with another spec (%s): it is not this step's; inspect it with `velero restore describe %s`, delete it if it is stale, then retry",
+				vns, name, diff, name), "RestoreConflict", nil)
+		}
 	}
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("velero.restore: %w (is Velero installed in namespace %s of the target cluster?)", err, vns)
@@ -124,6 +135,30 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 			return runbooks.StepResult{}, fmt.Errorf("velero.restore: reading %s: %w", name, err)
 		}
 	}
+}
+
+// specDiff names the fields of the step's Restore spec that an existing
+// Restore of the same name does not match ("" when it matches).
+func specDiff(have, want *unstructured.Unstructured) string {
+	var diffs []string
+	for _, field := range []string{"backupName", "scheduleName", "includedNamespaces", "namespaceMapping", "includeClusterResources"} {
+		w, wok, _ := unstructured.NestedFieldNoCopy(want.Object, "spec", field)
+		h, hok, _ := unstructured.NestedFieldNoCopy(have.Object, "spec", field)
+		if field == "backupName" && !wok {
+			continue // Velero fills it in from the schedule
+		}
+		if wok != hok || !reflect.DeepEqual(w, h) {
+			diffs = append(diffs, fmt.Sprintf("%s %v, this step wants %v", field, orNone(h, hok), orNone(w, wok)))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func orNone(v any, ok bool) any {
+	if !ok {
+		return "(none)"
+	}
+	return v
 }
 
 func orNew(phase string) string {
