@@ -121,7 +121,7 @@ func TestEndingsOnTheDevServer(t *testing.T) {
 		assert.Equal(t, workflows.StateNotRun, open.State)
 		assert.Empty(t, open.Approvals, "the gate was not passed")
 		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "clean-up").State, "the teardown ran")
-		_, cleaned := tl.when("/teardown")
+		_, cleaned := tl.when("/hook")
 		assert.True(t, cleaned, "the teardown's webhook reached the service")
 		stored, err := os.ReadFile(storedEvidence(t, r.cfg.EvidenceDir, run.WorkflowID))
 		require.NoError(t, err, "the evidence of a cancelled run is stored")

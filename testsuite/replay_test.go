@@ -11,6 +11,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 func goldenHistories(t *testing.T) []string {
@@ -32,7 +33,7 @@ func TestGoldenHistoriesReplay(t *testing.T) {
 			require.NoError(t, starter.Replay(h, nil))
 			ev, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
 			require.NoError(t, err)
-			assert.Contains(t, []string{"succeeded", "failed", "aborted"}, ev.Outcome)
+			assert.Contains(t, []string{"succeeded", "failed", "aborted", workflows.OutcomeCancelled}, ev.Outcome)
 			assert.NotEmpty(t, ev.Runbook.Hash)
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -141,18 +142,37 @@ func (a *Actions) DNSSwitch(ctx context.Context, in runbooks.StepInput) (runbook
 	if err != nil {
 		return runbooks.StepResult{}, classify("list records", err)
 	}
-	var current *dns.RecordResponse
+	var matching []*dns.RecordResponse
 	for i := range page.Result {
 		if r := page.Result[i]; r.Name == args.Record && (r.Type == "A" || r.Type == "AAAA" || r.Type == "CNAME") {
-			current = &page.Result[i]
+			matching = append(matching, &page.Result[i])
 		}
 	}
+	if len(matching) > 1 {
+		// Round-robin records: moving one would leave the others sending
+		// traffic to the lost site while the step reported success.
+		var names []string
+		for _, r := range matching {
+			names = append(names, string(r.Type)+" "+r.Content)
+		}
+		sort.Strings(names)
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"cloudflare.dnsSwitch: %s has %d records (%s) and one switch would move only one of them; nothing was changed. Point the name at one record (or a load balancer with cloudflare.lbFailover), then retry",
+			args.Record, len(matching), strings.Join(names, ", ")), "CloudflareAmbiguousRecord", nil)
+	}
+	var current *dns.RecordResponse
+	if len(matching) == 1 {
+		current = matching[0]
+	}
+	// The tag names this very step of this very run: only its own earlier
+	// attempt's note is trusted, never a comment an older run left behind.
+	tag := " (" + in.WorkflowID + "/" + in.RunID + "/" + in.StepID + ")"
 	var previous recordValue
 	var id string
 	if current != nil {
 		previous = recordValue{Type: string(current.Type), Content: current.Content, TTL: int(current.TTL), Proxied: current.Proxied}
-		if p, ok := parsePrevious(current.Comment); ok {
-			previous = p // an earlier attempt already switched it
+		if p, ok := parsePrevious(current.Comment, tag); ok {
+			previous = p // an earlier attempt of this step already switched it
 		}
 		if args.Proxied == nil {
 			want.Proxied = current.Proxied
@@ -162,11 +182,13 @@ func (a *Actions) DNSSwitch(ctx context.Context, in runbooks.StepInput) (runbook
 	if args.Proxied != nil {
 		want.Proxied = *args.Proxied
 	}
-	comment := commentPrefix + formatPrevious(previous) + " (" + in.WorkflowID + "/" + in.StepID + ")"
+	comment := commentPrefix + formatPrevious(previous) + tag
 	switch {
 	case current != nil && string(current.Type) == want.Type && current.Content == want.Content && int(current.TTL) == want.TTL && current.Proxied == want.Proxied:
 		// already switched: nothing to change
-	case current != nil && string(current.Type) == want.Type:
+	case current != nil:
+		// One write, even when the type changes (A → CNAME): the API edits a
+		// record's type in place, so the name is never without a record.
 		_, err = c.DNS.Records.Edit(ctx, id, dns.RecordEditParams{ZoneID: cf.F(z.ID), Body: dns.RecordEditParamsBody{
 			Name: cf.F(args.Record), Type: cf.F(dns.RecordEditParamsBodyType(want.Type)), Content: cf.F(want.Content),
 			TTL: cf.F(dns.TTL(want.TTL)), Proxied: cf.F(want.Proxied), Comment: cf.F(comment)}})
@@ -174,11 +196,6 @@ func (a *Actions) DNSSwitch(ctx context.Context, in runbooks.StepInput) (runbook
 			return runbooks.StepResult{}, classify("edit "+args.Record, err)
 		}
 	default:
-		if current != nil { // a CNAME cannot sit beside an A record: replace it
-			if _, err := c.DNS.Records.Delete(ctx, id, dns.RecordDeleteParams{ZoneID: cf.F(z.ID)}); err != nil {
-				return runbooks.StepResult{}, classify("delete "+args.Record, err)
-			}
-		}
 		created, err := c.DNS.Records.New(ctx, dns.RecordNewParams{ZoneID: cf.F(z.ID), Body: dns.RecordNewParamsBody{
 			Name: cf.F(args.Record), Type: cf.F(dns.RecordNewParamsBodyType(want.Type)), Content: cf.F(want.Content),
 			TTL: cf.F(dns.TTL(want.TTL)), Proxied: cf.F(want.Proxied), Comment: cf.F(comment)}})
@@ -217,8 +234,10 @@ func formatPrevious(v recordValue) string {
 	return fmt.Sprintf("%s:%s:%d:%t", v.Type, v.Content, v.TTL, v.Proxied)
 }
 
-func parsePrevious(comment string) (recordValue, bool) {
-	if !strings.HasPrefix(comment, commentPrefix) {
+// parsePrevious reads the previous value an earlier attempt of the step
+// (tag) wrote into the record's comment.
+func parsePrevious(comment, tag string) (recordValue, bool) {
+	if !strings.HasPrefix(comment, commentPrefix) || !strings.HasSuffix(comment, tag) {
 		return recordValue{}, false
 	}
 	s, _, _ := strings.Cut(strings.TrimPrefix(comment, commentPrefix), " ")

@@ -3,6 +3,7 @@ package cloudflare_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,4 +158,48 @@ func TestLBFailover(t *testing.T) {
 	_, err = dnsOnly.LBFailover(context.Background(), in)
 	assert.True(t, appErr(t, err).NonRetryable())
 	assert.Contains(t, err.Error(), "403")
+}
+
+func TestDNSSwitchIgnoresAStaleCommentOfAnOlderRun(t *testing.T) {
+	e, z, a := setup(t, "dns-token")
+	r := e.AddRecord(z, "CNAME", "case.example.com", "primary-lb.ca-central-1.example.com", 300)
+	r.Comment = "lifeboat previous=CNAME:dead-target.example.com:300:false (lifeboat-x-failover-old999/run-0/shift-traffic)"
+	res, err := a.DNSSwitch(context.Background(), switchIn("dr-lb.ca-west-1.example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, "primary-lb.ca-central-1.example.com", res.Outputs["previous"].(map[string]any)["content"],
+		"the previous value is read live, not from another run's comment: failback must go to the real primary")
+}
+
+func TestDNSSwitchRefusesToMoveOneOfSeveralRoundRobinRecords(t *testing.T) {
+	e, z, a := setup(t, "dns-token")
+	e.AddRecord(z, "A", "case.example.com", "203.0.113.10", 60)
+	e.AddRecord(z, "A", "case.example.com", "203.0.113.11", 60)
+	_, err := a.DNSSwitch(context.Background(), switchIn("198.51.100.7"))
+	require.Error(t, err)
+	ae := appErr(t, err)
+	assert.True(t, ae.NonRetryable())
+	assert.Contains(t, err.Error(), "A 203.0.113.10, A 203.0.113.11")
+	for _, rec := range e.Records(z, "case.example.com") {
+		assert.NotEqual(t, "198.51.100.7", rec.Content, "nothing moved")
+	}
+}
+
+func TestDNSSwitchChangesTheTypeInOneWriteWithNoWindowWithoutARecord(t *testing.T) {
+	e, z, a := setup(t, "dns-token")
+	e.AddRecord(z, "A", "case.example.com", "203.0.113.10", 60)
+	calls := len(e.Calls())
+	_, err := a.DNSSwitch(context.Background(), switchIn("dr-lb.example.com"))
+	require.NoError(t, err)
+	writes := 0
+	for _, c := range e.Calls()[calls:] {
+		assert.NotContains(t, c, "DELETE", "a delete then create leaves the name without a record (a DNS outage if the worker dies between them)")
+		if !strings.HasPrefix(c, "GET") {
+			writes++
+		}
+	}
+	assert.Equal(t, 1, writes, "one write moves the record")
+	recs := e.Records(z, "case.example.com")
+	require.Len(t, recs, 1)
+	assert.Equal(t, "CNAME", recs[0].Type)
+	assert.Equal(t, "dr-lb.example.com", recs[0].Content)
 }
