@@ -13,9 +13,11 @@ const notEstablished = "Not established by this run: "
 // Invariant returns the recovery-invariant sentence (DESIGN §4) of a runbook,
 // filled from its last successful drill that proved it, and any caveat (the
 // runbook changed since). When no drill proved it, ok is false and missing
-// says what is needed to complete it. runs are newest first; currentHash is
-// the catalog text's hash ("" when unknown).
-func Invariant(name, currentHash string, runs []runbooks.Evidence) (sentence string, ok bool, missing []string) {
+// says what is needed to complete it. runs are newest first; current names
+// the catalog text (its Hash "" when unknown): only a drill of exactly that
+// text proves the invariant.
+func Invariant(name string, current runbooks.RunbookRef, runs []runbooks.Evidence) (sentence string, ok bool, missing []string) {
+	runs, older := byText(runs, current.Hash)
 	var lastDrill *runbooks.Evidence
 	for i, e := range runs {
 		if e.Mode != "drill" {
@@ -25,12 +27,12 @@ func Invariant(name, currentHash string, runs []runbooks.Evidence) (sentence str
 			lastDrill = &runs[i]
 		}
 		if e.Outcome == "succeeded" && e.Invariant != "" && !strings.HasPrefix(e.Invariant, notEstablished) {
-			sentence = e.Invariant
-			if currentHash != "" && e.Runbook.Hash != currentHash {
-				missing = append(missing, fmt.Sprintf("the runbook text changed since that drill (then %s, now %s): drill it again to keep the invariant current", e.Runbook.Hash, currentHash))
-			}
-			return sentence, true, missing
+			return e.Invariant, true, nil
 		}
+	}
+	if lastDrill == nil && olderDrill(older, current.Version) != "" {
+		return "", false, []string{fmt.Sprintf("%s: the runbook text changed since (now %s); drill it again: lifeboat drill %s",
+			olderDrill(older, current.Version), current.Hash, name)}
 	}
 	if lastDrill == nil {
 		return "", false, []string{fmt.Sprintf("no drill of %s has run: start one with `lifeboat drill %s`", name, name)}

@@ -39,6 +39,9 @@ type Input struct {
 	Errors  []string          // validation errors (lifeboat validate)
 	Runs    []runbooks.Evidence
 	Backup  *Backup // nil when the runbook names no backup schedule
+	// Hash is the catalog text's hash: only runs of exactly this text count
+	// ("" when unknown: every run counts).
+	Hash string
 }
 
 // Backup is the latest backup of the runbook's schedule, checked now with
@@ -88,14 +91,41 @@ func Score(in Input, now time.Time, criticalRTO time.Duration) System {
 	sys.RTO = rb.Spec.Objectives.RTO
 	sys.Critical = rb.Spec.Objectives.RTO > 0 && rb.Spec.Objectives.RTO.D() <= criticalRTO
 	k := known{in: in, now: now}
+	k.in.Runs, k.older = byText(in.Runs, in.Hash)
 	sys.Rows = []Row{k.runbookRow(), k.drillRow(), k.restoreRow(), k.edgeRow(), k.backupRow(), k.approverRow()}
 	return sys
 }
 
 // known answers questions about one runbook's facts.
 type known struct {
-	in  Input
+	in  Input // in.Runs: the runs of the current text only
 	now time.Time
+	// older are runs of earlier texts of the runbook: they prove nothing
+	// about today's text.
+	older []runbooks.Evidence
+}
+
+// byText splits runs into those of the text with hash and the others.
+func byText(runs []runbooks.Evidence, hash string) (current, older []runbooks.Evidence) {
+	for _, e := range runs {
+		if hash == "" || e.Runbook.Hash == hash {
+			current = append(current, e)
+		} else {
+			older = append(older, e)
+		}
+	}
+	return current, older
+}
+
+// olderDrill says "v2 drilled on DATE; v3 never" when only an earlier text
+// of the runbook has a successful drill ("" otherwise).
+func olderDrill(older []runbooks.Evidence, currentVersion int) string {
+	for _, e := range older {
+		if e.Mode == "drill" && e.Outcome == "succeeded" {
+			return fmt.Sprintf("v%d drilled on %s; v%d never", e.Runbook.Version, e.EndedAt.UTC().Format("2006-01-02"), currentVersion)
+		}
+	}
+	return ""
 }
 
 func (k known) rb() *runbooks.Runbook { return k.in.Runbook }
@@ -156,6 +186,8 @@ func (k known) drillRow() Row {
 		return Row{AreaDrill, 2, fmt.Sprintf("overdue: the last successful drill %s was %s (%s)", ok.WorkflowID, k.ago(ok.EndedAt), cadence)}
 	case last != nil:
 		return Row{AreaDrill, 1, fmt.Sprintf("the last drill %s %s %s and none ever succeeded: %s", last.WorkflowID, last.Outcome, k.ago(last.EndedAt), first(last.FailedChecks))}
+	case olderDrill(k.older, k.rb().Metadata.Version) != "":
+		return Row{AreaDrill, 1, olderDrill(k.older, k.rb().Metadata.Version) + ": the runbook text changed since; drill it again: lifeboat drill " + k.in.Name}
 	case tabletops > 0:
 		return Row{AreaDrill, 1, fmt.Sprintf("only %d tabletop run(s): the restore was never executed", tabletops)}
 	}

@@ -106,20 +106,55 @@ func TestInvalidAndUnparseableRunbooks(t *testing.T) {
 }
 
 func TestInvariant(t *testing.T) {
-	_, ok, missing := Invariant("case-api", "sha256:a", nil)
+	_, ok, missing := Invariant("case-api", text("sha256:a"), nil)
 	assert.False(t, ok)
 	assert.Equal(t, []string{"no drill of case-api has run: start one with `lifeboat drill case-api`"}, missing)
 
 	bad := run("drill", "failed", "", time.Hour)
 	bad.Invariant = "Not established by this run: this run did not succeed (failed)."
-	_, ok, missing = Invariant("case-api", "sha256:a", []runbooks.Evidence{bad})
+	_, ok, missing = Invariant("case-api", text("sha256:a"), []runbooks.Evidence{bad})
 	assert.False(t, ok)
 	assert.Contains(t, missing[0], "says: this run did not succeed (failed).")
 
 	good := run("drill", "succeeded", "L4", 2*time.Hour)
-	sentence, ok, missing := Invariant("case-api", "sha256:b", []runbooks.Evidence{bad, run("failover", "succeeded", "L5", time.Hour), good})
+	sentence, ok, missing := Invariant("case-api", text("sha256:a"), []runbooks.Evidence{bad, run("failover", "succeeded", "L5", time.Hour), good})
 	assert.True(t, ok)
 	assert.Equal(t, good.Invariant, sentence)
-	require.Len(t, missing, 1)
-	assert.Contains(t, missing[0], "the runbook text changed since that drill")
+	assert.Empty(t, missing)
+}
+
+// A drill counts only for the runbook text it ran: an older version
+// drilled shows as "v2 drilled on DATE; v3 never".
+func TestOnlyADrillOfTheCurrentTextCounts(t *testing.T) {
+	old := run("drill", "succeeded", "L4", 3*24*time.Hour)
+	old.Runbook.Version, old.Runbook.Hash = 2, "sha256:old"
+	in := Input{Name: "case-api", Runbook: parse(t), Hash: "sha256:current", Runs: []runbooks.Evidence{old}}
+	sys := Score(in, now, DefaultCriticalRTO)
+	got := scores(sys)
+	assert.Equal(t, 1, got[AreaDrill], "%+v", sys.Rows)
+	for _, r := range sys.Rows {
+		if r.Area == AreaDrill {
+			assert.Contains(t, r.Fact, "v2 drilled on 2026-11-18; v3 never")
+		}
+	}
+	assert.Equal(t, 2, got[AreaRunbook], "an older text's run does not make this one 'executed'")
+	assert.Equal(t, 0, got[AreaRestore], "the current text's restore was never tested")
+
+	sentence, ok, missing := Invariant("case-api", text("sha256:current"), []runbooks.Evidence{old})
+	assert.False(t, ok, "the invariant is not proven for today's text")
+	assert.Empty(t, sentence)
+	require.NotEmpty(t, missing)
+	assert.Contains(t, missing[0], "v2 drilled on 2026-11-18; v3 never")
+
+	current := run("drill", "succeeded", "L4", 24*time.Hour)
+	current.Runbook.Version, current.Runbook.Hash = 3, "sha256:current"
+	in.Runs = []runbooks.Evidence{current, old}
+	assert.Equal(t, 3, scores(Score(in, now, DefaultCriticalRTO))[AreaDrill])
+	_, ok, _ = Invariant("case-api", text("sha256:current"), in.Runs)
+	assert.True(t, ok)
+}
+
+// text is the catalog's current text of case-api (version 3).
+func text(hash string) runbooks.RunbookRef {
+	return runbooks.RunbookRef{Name: "case-api", Version: 3, Hash: hash}
 }

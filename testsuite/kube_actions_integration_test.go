@@ -14,7 +14,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	sdktest "go.temporal.io/sdk/testsuite"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -251,6 +254,30 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		res, err = a.WaitReady(healed, step(map[string]any{"target": "dr", "namespace": "case-management"}))
 		require.NoError(t, err, "once the pod stops crash-looping the retry succeeds")
 		assert.Contains(t, res.Summary, "2 workload(s) ready")
+
+		// A retried attempt (the first one scaled case-api and worker, then
+		// failed) reports the replicas from before the run, carried in the
+		// first attempt's heartbeat details, not what that attempt wrote.
+		var suite sdktest.WorkflowTestSuite
+		first := suite.NewTestActivityEnvironment()
+		var carried converter.EncodedValues
+		first.SetOnActivityHeartbeatListener(func(_ *activity.Info, d converter.EncodedValues) { carried = d })
+		first.RegisterActivityWithOptions(a.Scale, activity.RegisterOptions{Name: "kube.scale"})
+		both := step(map[string]any{"target": "dr", "namespace": "case-management", "replicas": map[string]any{"case-api": 3, "worker": 2}})
+		_, err = first.ExecuteActivity("kube.scale", both)
+		require.NoError(t, err)
+		require.NotNil(t, carried)
+		var before map[string]int
+		require.NoError(t, carried.Get(&before))
+		assert.Equal(t, map[string]int{"case-api": 2, "worker": 1}, before)
+		retried := suite.NewTestActivityEnvironment()
+		retried.SetHeartbeatDetails(before)
+		retried.RegisterActivityWithOptions(a.Scale, activity.RegisterOptions{Name: "kube.scale"})
+		v, err := retried.ExecuteActivity("kube.scale", both)
+		require.NoError(t, err)
+		var again runbooks.StepResult
+		require.NoError(t, v.Get(&again))
+		assert.Equal(t, map[string]any{"case-api": float64(2), "worker": float64(1)}, again.Outputs["previousReplicas"], "the replicas before the run")
 
 		_, err = a.Scale(ctx, step(map[string]any{"target": "dr", "namespace": "case-management", "replicas": map[string]any{"nope": 1}}))
 		assert.ErrorContains(t, err, "no Deployment or StatefulSet case-management/nope")

@@ -20,6 +20,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v6/zones"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/attempt"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -259,6 +260,12 @@ func orNone(s string) string {
 	return s
 }
 
+// lbBefore is a load balancer's state before lbFailover changed it.
+type lbBefore struct {
+	DefaultPools      []string `json:"defaultPools"`
+	PrimaryWasEnabled bool     `json:"primaryWasEnabled"`
+}
+
 // LBFailoverArgs are cloudflare.lbFailover's arguments.
 type LBFailoverArgs struct {
 	Zone         string `json:"zone"`
@@ -310,7 +317,20 @@ func (a *Actions) LBFailover(ctx context.Context, in runbooks.StepInput) (runboo
 		}
 		return p, nil
 	}
-	outputs := map[string]any{"previousDefaultPools": append([]string(nil), lb.DefaultPools...)}
+	// What the load balancer looked like before the run: read once, on the
+	// first attempt, and carried to retries (which see what it wrote).
+	before := lbBefore{DefaultPools: append([]string(nil), lb.DefaultPools...)}
+	if args.PrimaryPool != "" {
+		p, err := pool(args.PrimaryPool)
+		if err != nil {
+			return runbooks.StepResult{}, err
+		}
+		before.PrimaryWasEnabled = p.Enabled
+	}
+	if !attempt.Carried(ctx, &before) {
+		attempt.Record(ctx, before)
+	}
+	outputs := map[string]any{"previousDefaultPools": before.DefaultPools}
 	var did []string
 	if args.DRPool != "" {
 		dr, err := pool(args.DRPool)
@@ -335,7 +355,7 @@ func (a *Actions) LBFailover(ctx context.Context, in runbooks.StepInput) (runboo
 		if err != nil {
 			return runbooks.StepResult{}, err
 		}
-		outputs["primaryWasEnabled"] = p.Enabled
+		outputs["primaryWasEnabled"] = before.PrimaryWasEnabled
 		if p.Enabled {
 			if _, err := c.LoadBalancers.Pools.Edit(ctx, p.ID, load_balancers.PoolEditParams{AccountID: cf.F(z.Account.ID), Enabled: cf.F(false)}); err != nil {
 				return runbooks.StepResult{}, classify("disable pool "+args.PrimaryPool, err)

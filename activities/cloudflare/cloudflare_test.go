@@ -9,7 +9,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeboat-dr/lifeboat/activities/cloudflare"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -202,4 +205,37 @@ func TestDNSSwitchChangesTheTypeInOneWriteWithNoWindowWithoutARecord(t *testing.
 	require.Len(t, recs, 1)
 	assert.Equal(t, "CNAME", recs[0].Type)
 	assert.Equal(t, "dr-lb.example.com", recs[0].Content)
+}
+
+// TestLBFailoverRetriedAttemptReportsTheStateBeforeTheRun: the first
+// attempt reorders the pools, then the API fails it on disabling the
+// primary; Temporal retries with the first attempt's heartbeat details.
+func TestLBFailoverRetriedAttemptReportsTheStateBeforeTheRun(t *testing.T) {
+	e, z, a := setup(t, "lb-token")
+	primary := e.AddPool("primary", true)
+	dr := e.AddPool("dr", true)
+	e.AddLoadBalancer(z, "lb.example.com", []string{primary.ID, dr.ID}, dr.ID)
+	in := runbooks.StepInput{WorkflowID: "wf", StepID: "lb", Args: map[string]any{"zone": "example.com", "loadBalancer": "lb.example.com", "drPool": "dr", "primaryPool": "primary"}}
+
+	var s testsuite.WorkflowTestSuite
+	first := s.NewTestActivityEnvironment()
+	var carried converter.EncodedValues
+	first.SetOnActivityHeartbeatListener(func(_ *activity.Info, d converter.EncodedValues) { carried = d })
+	first.RegisterActivityWithOptions(a.LBFailover, activity.RegisterOptions{Name: "cloudflare.lbFailover"})
+	e.FailNext(1, 400, 0, "/pools/"+primary.ID) // disabling the primary fails after the reorder
+	_, err := first.ExecuteActivity("cloudflare.lbFailover", in)
+	require.Error(t, err)
+	require.NotNil(t, carried, "the first attempt recorded what it read before changing anything")
+
+	var before map[string]any
+	require.NoError(t, carried.Get(&before))
+	retry := s.NewTestActivityEnvironment()
+	retry.SetHeartbeatDetails(before)
+	retry.RegisterActivityWithOptions(a.LBFailover, activity.RegisterOptions{Name: "cloudflare.lbFailover"})
+	v, err := retry.ExecuteActivity("cloudflare.lbFailover", in)
+	require.NoError(t, err)
+	var res runbooks.StepResult
+	require.NoError(t, v.Get(&res))
+	assert.Equal(t, []any{primary.ID, dr.ID}, res.Outputs["previousDefaultPools"], "the order before the run, not the one the first attempt wrote")
+	assert.Equal(t, true, res.Outputs["primaryWasEnabled"])
 }

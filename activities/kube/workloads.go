@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/lifeboat-dr/lifeboat/activities/attempt"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -35,48 +36,78 @@ func (a *Actions) Scale(ctx context.Context, in runbooks.StepInput) (runbooks.St
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
+	// The replicas before the run: read for every workload before anything
+	// changes, on the first attempt, and carried to retries (which would
+	// otherwise read what the first attempt wrote).
+	before := map[string]int{}
+	if !attempt.Carried(ctx, &before) {
+		for _, name := range sortedKeys(args.Replicas) {
+			_, n, err := readScale(ctx, c, args.Namespace, name)
+			if err != nil {
+				return runbooks.StepResult{}, notFoundOr(err, args.Namespace, name)
+			}
+			before[name] = int(n)
+		}
+		attempt.Record(ctx, before)
+	}
 	previous := map[string]any{}
 	var done []string
 	for _, name := range sortedKeys(args.Replicas) {
 		want := int32(args.Replicas[name])
 		var kind string
-		var before int32
 		// Controllers write the same objects: re-read and retry on a conflict.
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			var err error
-			kind, before, err = scaleOne(ctx, c, args.Namespace, name, want)
+			kind, _, err = scaleOne(ctx, c, args.Namespace, name, want)
 			return err
 		})
-		if apierrors.IsNotFound(err) {
-			return runbooks.StepResult{}, fmt.Errorf("kube.scale: no Deployment or StatefulSet %s/%s (has the workload been restored yet?)", args.Namespace, name)
-		}
 		if err != nil {
-			return runbooks.StepResult{}, classify("kube.scale", err)
+			return runbooks.StepResult{}, notFoundOr(err, args.Namespace, name)
 		}
-		previous[name] = int(before)
-		done = append(done, fmt.Sprintf("%s/%s %d→%d", kind, name, before, want))
+		previous[name] = before[name]
+		done = append(done, fmt.Sprintf("%s/%s %d→%d", kind, name, before[name], want))
 	}
 	return runbooks.StepResult{Summary: "scaled " + strings.Join(done, ", "), Outputs: map[string]any{"previousReplicas": previous}}, nil
+}
+
+func notFoundOr(err error, ns, name string) error {
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("kube.scale: no Deployment or StatefulSet %s/%s (has the workload been restored yet?)", ns, name)
+	}
+	return classify("kube.scale", err)
+}
+
+// readScale reads one workload's kind and replicas.
+func readScale(ctx context.Context, c *Client, ns, name string) (string, int32, error) {
+	kind, sc, _, err := getScale(ctx, c, ns, name)
+	if err != nil {
+		return kind, 0, err
+	}
+	return kind, sc.Spec.Replicas, nil
+}
+
+// getScale finds a Deployment, else a StatefulSet, by name: its kind, scale
+// and how to update it.
+func getScale(ctx context.Context, c *Client, ns, name string) (string, *autoscalingv1.Scale, func(*autoscalingv1.Scale) error, error) {
+	apps := c.Typed.AppsV1()
+	sc, err := apps.Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		return "deployment", sc, func(s *autoscalingv1.Scale) error {
+			_, err := apps.Deployments(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+			return err
+		}, err
+	}
+	sc, err = apps.StatefulSets(ns).GetScale(ctx, name, metav1.GetOptions{})
+	return "statefulset", sc, func(s *autoscalingv1.Scale) error {
+		_, err := apps.StatefulSets(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
+		return err
+	}, err
 }
 
 // scaleOne sets one workload's replicas (Deployment first, then StatefulSet)
 // and returns its kind and previous count; a same-count call changes nothing.
 func scaleOne(ctx context.Context, c *Client, ns, name string, want int32) (string, int32, error) {
-	apps := c.Typed.AppsV1()
-	kind := "deployment"
-	sc, err := apps.Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
-	update := func(s *autoscalingv1.Scale) error {
-		_, err := apps.Deployments(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
-		return err
-	}
-	if apierrors.IsNotFound(err) {
-		kind = "statefulset"
-		sc, err = apps.StatefulSets(ns).GetScale(ctx, name, metav1.GetOptions{})
-		update = func(s *autoscalingv1.Scale) error {
-			_, err := apps.StatefulSets(ns).UpdateScale(ctx, name, s, metav1.UpdateOptions{})
-			return err
-		}
-	}
+	kind, sc, update, err := getScale(ctx, c, ns, name)
 	if err != nil {
 		return kind, 0, err
 	}

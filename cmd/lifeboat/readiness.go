@@ -76,7 +76,7 @@ func readinessInputs(ctx context.Context, cfg worker.Config, st *starter.Starter
 	schema := activities.Catalogue()
 	for _, name := range names {
 		e, _ := cat.Get(name)
-		in := readiness.Input{Name: name, File: e.Path, Runbook: e.Runbook}
+		in := readiness.Input{Name: name, File: e.Path, Runbook: e.Runbook, Hash: e.Hash}
 		for _, p := range runbooks.Validate(e.Runbook, schema).Errors() {
 			in.Errors = append(in.Errors, p.String())
 		}
@@ -150,10 +150,10 @@ func cmdInvariant(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	hash := ""
+	var current runbooks.RunbookRef
 	if cat, _ := runbooks.LoadCatalog(cfg.Catalog...); cat != nil {
 		if e, err := cat.Get(pos[0]); err == nil {
-			hash = e.Hash
+			current = runbooks.RunbookRef{Name: pos[0], Version: e.Runbook.Metadata.Version, Hash: e.Hash}
 		}
 	}
 	runs, err := st.PastRuns(ctx, starter.RunFilter{Runbook: pos[0], Mode: "drill", Limit: 100})
@@ -166,7 +166,7 @@ func cmdInvariant(ctx context.Context, args []string) error {
 			evs = append(evs, *r.Evidence)
 		}
 	}
-	sentence, ok, missing := readiness.Invariant(pos[0], hash, evs)
+	sentence, ok, missing := readiness.Invariant(pos[0], current, evs)
 	if *cf.output == "json" {
 		if err := printJSON(map[string]any{"runbook": pos[0], "established": ok, "invariant": sentence, "missing": missing}); err != nil {
 			return err
