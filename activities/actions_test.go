@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -225,4 +226,27 @@ func appErrOf(t *testing.T, err error) *temporal.ApplicationError {
 	var ae *temporal.ApplicationError
 	require.True(t, errors.As(err, &ae), "want an application error, got %v", err)
 	return ae
+}
+
+// TestAMaximalRunbookResolvesUnderThePayloadLimit: a 1 MiB runbook at the
+// step limit resolves to one copy of its text (the parsed runbook and its
+// source were 2.07 MB, over Temporal's 2 MB blob limit).
+func TestAMaximalRunbookResolvesUnderThePayloadLimit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: lifeboat/v1\nkind: Runbook\nmetadata: {name: huge, version: 1}\nspec:\n  scope: region\n  objectives: {rto: 60m}\n  layers:\n    workloads:\n")
+	for i := 0; i < runbooks.MaxSteps; i++ {
+		fmt.Fprintf(&b, "      - {id: check-%04d, action: http.check, with: {url: \"http://svc-%04d.dr.example.internal/health\", expectBody: healthy}}\n", i, i)
+	}
+	b.WriteString("# " + strings.Repeat("padding ", (runbooks.MaxFileSize-b.Len()-16)/8) + "\n")
+	require.LessOrEqual(t, b.Len(), runbooks.MaxFileSize)
+	require.Greater(t, b.Len(), runbooks.MaxFileSize-64)
+	res := &activities.Resolver{Registry: activities.New(activities.Deps{})}
+	got, err := res.Resolve(context.Background(), runbooks.ResolveInput{Inline: b.String(), Mode: "failover"})
+	require.NoError(t, err)
+	payload, err := json.Marshal(got)
+	require.NoError(t, err)
+	t.Logf("a %d-byte runbook resolves to a %d-byte payload", b.Len(), len(payload))
+	assert.Less(t, len(payload), runbooks.MaxFileSize+64<<10, "the text once, not the text and its parse")
+	require.NoError(t, got.Parse())
+	assert.Len(t, got.Runbook.AllSteps(), runbooks.MaxSteps)
 }

@@ -76,7 +76,8 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 			"runbook %s names actions this worker cannot run yet: %s. Nothing was executed. Run it as a tabletop (lifeboat tabletop %s) or on a worker that implements them.",
 			rb.Metadata.Name, strings.Join(missing, ", "), rb.Metadata.Name))
 	}
-	return runbooks.Resolved{Runbook: *rb, Hash: runbooks.HashOf(src), Source: string(src), Actions: hints, Notify: r.Notify}, nil
+	// The text only, once: the workflow parses it (Resolved.Parse).
+	return runbooks.Resolved{Hash: runbooks.HashOf(src), Source: string(src), Actions: hints, Notify: r.Notify}, nil
 }
 
 func refuse(kind, msg string) error {

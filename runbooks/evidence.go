@@ -44,13 +44,16 @@ type Evidence struct {
 	// it is not part of RTOActual.
 	Teardown *Duration `json:"teardown,omitempty"`
 
-	Steps        []StepRecord  `json:"steps"`
-	FailedChecks []string      `json:"failedChecks,omitempty"`
-	Skipped      []string      `json:"skipped,omitempty"`
-	Notes        []NoteRecord  `json:"notes,omitempty"`
-	Events       []EventRecord `json:"events,omitempty"`
-	Invariant    string        `json:"invariant"`
-	NextDrill    *time.Time    `json:"nextDrill,omitempty"`
+	Steps        []StepRecord `json:"steps"`
+	FailedChecks []string     `json:"failedChecks,omitempty"`
+	Skipped      []string     `json:"skipped,omitempty"`
+	Notes        []NoteRecord `json:"notes,omitempty"`
+	// RefusedSignals counts every refused signal; Notes and Events keep the
+	// last few of them.
+	RefusedSignals int           `json:"refusedSignals,omitempty"`
+	Events         []EventRecord `json:"events,omitempty"`
+	Invariant      string        `json:"invariant"`
+	NextDrill      *time.Time    `json:"nextDrill,omitempty"`
 }
 
 // RunbookRef names the exact runbook text that ran.
@@ -161,6 +164,9 @@ func (e Evidence) Markdown() string {
 	var notes []string
 	for _, n := range e.Notes {
 		notes = append(notes, fmt.Sprintf("%s %s: %s", n.At.UTC().Format("15:04:05"), OrDash(n.By), n.Text))
+	}
+	if e.RefusedSignals > 0 {
+		notes = append(notes, fmt.Sprintf("%d refused signal(s) in all; the last ones are above", e.RefusedSignals))
 	}
 	section("Notes", notes)
 	var events []string

@@ -87,15 +87,32 @@ type ResolveInput struct {
 // Resolved is a runbook as resolved for one run; it is recorded in history so
 // a replay, the evidence and a later re-enactment all see the same text.
 type Resolved struct {
-	Runbook Runbook `json:"runbook"`
-	Hash    string  `json:"hash"`
-	Source  string  `json:"source"`
+	// Runbook is the parsed runbook. Runs resolved since the text is stored
+	// once leave it out (a 1 MiB runbook parsed and as text was over
+	// Temporal's 2 MB payload limit): Parse fills it from Source.
+	Runbook *Runbook `json:"runbook,omitempty"`
+	Hash    string   `json:"hash"`
+	Source  string   `json:"source"`
 	// Actions carries, per action the runbook uses, what the workflow must know
 	// about it (human step, heartbeats), so the workflow needs no registry.
 	Actions map[string]ActionHints `json:"actions"`
 	// Notify, when set, makes the workflow post its own notifications (see
 	// NotifySettings); nil when the worker has no webhook configured.
 	Notify *NotifySettings `json:"notify,omitempty"`
+}
+
+// Parse fills Runbook from Source when the history recorded only the text.
+// Parsing is a pure function of the text, so workflow code may call it.
+func (r *Resolved) Parse() error {
+	if r.Runbook != nil {
+		return nil
+	}
+	rb, err := Parse([]byte(r.Source), "resolved runbook")
+	if err != nil {
+		return err
+	}
+	r.Runbook = rb
+	return nil
 }
 
 // NotifySettings say where the workflow's notifications go. They carry no

@@ -14,6 +14,13 @@ var (
 	stepID   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$`)
 )
 
+// MaxSteps is the most steps (main layers and teardown) a runbook may hold.
+// At 1,000 steps a run stays well inside Temporal's default limits: all of
+// one layer pending at once is half the 2,000 pending activities; about four
+// history events a step keep a run far from the 50,000-event limit; the
+// evidence of 1,000 steps is a few hundred KB against the 2 MB payload limit.
+const MaxSteps = 1000
+
 // Scopes a runbook may declare.
 var Scopes = []string{"pod", "namespace", "application", "cluster", "region", "provider", "journey"}
 
@@ -116,6 +123,9 @@ func (v *validator) steps() {
 	all := rb.AllSteps()
 	if len(all) == 0 {
 		v.add("spec.layers", "no steps: a runbook needs at least one step in network, identity, secrets, storage, workloads or edge")
+	}
+	if n := len(all) + len(rb.TeardownSteps()); n > MaxSteps {
+		v.add("spec.layers", "%d steps: a runbook may hold at most %d (with margin below Temporal's limits: 2,000 pending activities, 50,000 history events, 2 MB per payload); split it into runbooks composed by a recovery plan", n, MaxSteps)
 	}
 	layerIndex := map[string]int{}
 	for i, l := range LayerOrder {

@@ -24,7 +24,7 @@ func ResolvedFromHistory(h *historypb.History, dc converter.DataConverter) (runb
 			if err := dc.FromPayloads(a.GetResult(), &res); err != nil {
 				return res, fmt.Errorf("decoding the resolved runbook: %w", err)
 			}
-			return res, nil
+			return res, res.Parse()
 		}
 	}
 	return res, fmt.Errorf("the history holds no resolved runbook (the run never started its steps)")

@@ -68,6 +68,10 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	require.NoError(t, os.MkdirAll(catalog, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(catalog, "a.yaml"), stack.Runbook(example), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(catalog, "b.yaml"), []byte(neverDrilled), 0o644))
+	// The same drill whose business journey fails and aborts it.
+	failing := strings.NewReplacer("name: case-management-region-failover", "name: failing-region-drill",
+		"expectStatus: 200}", "expectStatus: 599}", "retry: {attempts: 5, backoff: 10s}", "retry: {attempts: 1}\n        onFailure: abort").Replace(string(stack.Runbook(example)))
+	require.NoError(t, os.WriteFile(filepath.Join(catalog, "c.yaml"), []byte(failing), 0o644))
 
 	t.Setenv("E2E_CF_TOKEN", testsuite.PlantedCFToken)
 	cfg := worker.Defaults()
@@ -89,6 +93,13 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	st := starter.New(c, cfg.Temporal.TaskQueue)
 	declared := stack.DeclaredAt
 	var ids []string
+	seedProduction(t, stack)
+	const drillNS = "restore-drill-case-management"
+	production := stableProduction(t, stack, drillNS)
+	unchanged := func(t *testing.T) {
+		t.Helper()
+		require.Empty(t, diffProduction(production, snapshotProduction(t, stack, drillNS)), "the drill changed production")
+	}
 
 	t.Run("drill", func(t *testing.T) {
 		run, err := st.Start(ctx, workflows.Request{Runbook: "case-management-region-failover", Mode: workflows.ModeDrill,
@@ -111,6 +122,43 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Equal(t, "primary-lb.ca-central-1.example.com", stack.Cloudflare.Records(stack.Zone, "case.example.com")[0].Content, "a drill never moves traffic")
 		assert.Contains(t, ev.Invariant, "validated by drill")
 		assert.Equal(t, "L4", ev.Level, ev.LevelReason)
+		unchanged(t)
+	})
+
+	t.Run("a drill aborted mid-restore leaves production unchanged", func(t *testing.T) {
+		stack.Velero.SetDelay(5 * time.Second)
+		t.Cleanup(func() { stack.Velero.SetDelay(time.Second) })
+		run, err := st.Start(ctx, workflows.Request{Runbook: "case-management-region-failover", Mode: workflows.ModeDrill,
+			RequestedBy: "alice", Reason: "abort drill", DeclaredAt: &declared})
+		require.NoError(t, err)
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			s, err := st.Status(ctx, run.WorkflowID)
+			require.NoError(t, err)
+			if s.Layer == "storage" {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "never reached the storage layer (state %s)", s.State)
+			time.Sleep(100 * time.Millisecond)
+		}
+		_, err = st.Abort(ctx, run.WorkflowID, workflows.Abort{By: "alice", Reason: "wrong backup"})
+		require.NoError(t, err)
+		ev := waitEvidence(t, st, run.WorkflowID)
+		assert.Equal(t, workflows.RunAborted, ev.Outcome)
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "drop-drill-namespace").State)
+		unchanged(t)
+	})
+
+	t.Run("a drill whose step fails leaves production unchanged", func(t *testing.T) {
+		defer os.Remove(filepath.Join(catalog, "c.yaml")) // not part of the readiness below
+		run, err := st.Start(ctx, workflows.Request{Runbook: "failing-region-drill", Mode: workflows.ModeDrill,
+			RequestedBy: "alice", Reason: "failing drill", DeclaredAt: &declared})
+		require.NoError(t, err)
+		ev := waitEvidence(t, st, run.WorkflowID)
+		assert.NotEqual(t, workflows.RunSucceeded, ev.Outcome)
+		assert.Equal(t, workflows.StateFailed, stepOf(t, ev, "business-journey").State)
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "drop-drill-namespace").State)
+		unchanged(t)
 	})
 
 	t.Run("failover with an approval", func(t *testing.T) {

@@ -114,13 +114,27 @@ func (s *NodeSim) loop(ctx context.Context) {
 	}
 }
 
-// provision stands in for a CSI driver: for every pending claim without a
-// volume it creates a matching PersistentVolume pre-bound to the claim, which
-// the real persistentvolume-binder controller then binds.
+// provisionedBy marks the volumes the simulated CSI driver provisioned.
+const provisionedBy = "rig.lifeboat.dev/csi"
+
+// provision stands in for a CSI driver and its external-provisioner: for
+// every pending claim without a volume it creates a matching
+// PersistentVolume pre-bound to the claim (reclaim policy Delete, the
+// default of dynamically provisioned volumes), which the real
+// persistentvolume-binder controller then binds; a volume it provisioned
+// whose claim is gone (Released) it deletes, as the external-provisioner does.
 func (s *NodeSim) provision(ctx context.Context) {
 	claims, err := s.client.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return
+	}
+	if pvs, err := s.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{}); err == nil {
+		for _, pv := range pvs.Items {
+			released := pv.Status.Phase == corev1.VolumeReleased || pv.Status.Phase == corev1.VolumeFailed
+			if released && pv.Annotations["pv.kubernetes.io/provisioned-by"] == provisionedBy && pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete {
+				_ = s.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+			}
+		}
 	}
 	for _, c := range claims.Items {
 		if c.Status.Phase != corev1.ClaimPending || c.Spec.VolumeName != "" || c.DeletionTimestamp != nil {
@@ -132,12 +146,12 @@ func (s *NodeSim) provision(ctx context.Context) {
 			class = *c.Spec.StorageClassName
 		}
 		pv := &corev1.PersistentVolume{
-			ObjectMeta: metav1.ObjectMeta{Name: "pv-" + string(c.UID)[:13]},
+			ObjectMeta: metav1.ObjectMeta{Name: "pv-" + string(c.UID)[:13], Annotations: map[string]string{"pv.kubernetes.io/provisioned-by": provisionedBy}},
 			Spec: corev1.PersistentVolumeSpec{
 				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
 				AccessModes:                   c.Spec.AccessModes,
 				StorageClassName:              class,
-				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
 				ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: c.Namespace, Name: c.Name, UID: c.UID},
 				PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/lifeboat-rig/" + string(c.UID)}},
 			},

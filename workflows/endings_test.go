@@ -2,6 +2,8 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -245,4 +247,53 @@ func TestAnOperatorRetryIsCountedInTheStepInput(t *testing.T) {
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
 	assert.Equal(t, 1, h.rec.inputs["net"].OperatorRetries, "the second try knows it is an operator's retry (a new Velero Restore, say)")
 	assert.Equal(t, 0, h.rec.inputs["shift"].OperatorRetries)
+}
+
+// TestAMultiDayIncidentKeepsItsEvidenceBounded: 5,000 refused signals and
+// 500 long notes, then the run completes and stores its evidence, well under
+// Temporal's 2 MB payload limit.
+const refusedSignals = 5000
+
+func TestAMultiDayIncidentKeepsItsEvidenceBounded(t *testing.T) {
+	h := newHarness(t)
+	h.env.SetTestTimeout(2 * time.Minute)
+	long := strings.Repeat("word ", 600) // 3,000 characters
+	// In batches over time, as people would send them (the SDK's test
+	// environment stalls on thousands of signals in one callback).
+	for batch := 0; batch < refusedSignals/100; batch++ {
+		h.at(time.Minute+time.Duration(batch)*time.Second, func() {
+			for i := 0; i < 100; i++ {
+				h.env.SignalWorkflow(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "mallory", Comment: long})
+			}
+			if batch < 5 {
+				for i := 0; i < 100; i++ {
+					h.env.SignalWorkflow(workflows.MsgNote, workflows.Note{By: "bob", Text: fmt.Sprintf("update %d: %s", batch*100+i, long)})
+				}
+			}
+		})
+	}
+	h.at(2*time.Minute, func() {
+		h.refused(workflows.MsgNote, workflows.Note{By: "bob", Text: "one too many"}, "holds 500 notes")
+		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob", Comment: long})
+		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "carol"})
+	})
+	ev := h.run(book("60m", gated), workflows.ModeFailover)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.Equal(t, 1, h.rec.stored, "the evidence is stored")
+	assert.Equal(t, refusedSignals, ev.RefusedSignals, "every refused signal is counted")
+	refusedNotes := 0
+	for _, n := range ev.Notes {
+		assert.LessOrEqual(t, len([]rune(n.Text)), workflows.MaxText+80, "each text is capped")
+		if strings.HasPrefix(n.Text, "refused ") {
+			refusedNotes++
+		}
+	}
+	assert.Equal(t, 500+workflows.KeptRefusals, len(ev.Notes), "every note, and the last refused signals")
+	assert.Equal(t, workflows.KeptRefusals, refusedNotes)
+	assert.LessOrEqual(t, len(stepOf(t, ev, "shift").Approvals[0].Comment), workflows.MaxText+80)
+	b, err := json.Marshal(ev)
+	require.NoError(t, err)
+	t.Logf("evidence after 5,000 refused signals and 500 notes: %d bytes", len(b))
+	assert.Less(t, len(b), 1<<20, "well under the 2 MB payload limit")
+	assert.Contains(t, ev.Markdown(), "5000 refused signal(s) in all")
 }

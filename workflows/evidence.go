@@ -27,12 +27,14 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		Runbook: runbooks.RunbookRef{Name: rb.Metadata.Name, Version: rb.Metadata.Version, Hash: r.resolved.Hash,
 			Owner: rb.Metadata.Owner, Description: rb.Metadata.Description},
 		Mode: r.req.Mode, Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy,
-		Reason: r.req.Reason, RequestedBy: r.req.RequestedBy,
+		Reason: capText(r.req.Reason), RequestedBy: r.req.RequestedBy,
 		Outcome:    r.state,
 		DeclaredAt: r.declaredAt, StartedAt: r.startedAt, EndedAt: end,
 		RPOTarget: rb.Spec.Objectives.RPO, RTOTarget: rb.Spec.Objectives.RTO,
 		RTOActual: runbooks.Duration(end.Sub(r.declaredAt)), RTOBreached: r.breached,
-		Notes: append([]runbooks.NoteRecord(nil), r.notes...), Events: append([]runbooks.EventRecord(nil), r.events...),
+		Notes:          byTime(r.notes, r.refusals.notes, func(n runbooks.NoteRecord) time.Time { return n.At }),
+		Events:         byTime(r.events, r.refusals.events, func(e runbooks.EventRecord) time.Time { return e.At }),
+		RefusedSignals: r.refusals.total,
 	}
 	if !r.finished {
 		e.Outcome = "in-progress"

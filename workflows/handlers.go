@@ -56,10 +56,10 @@ func registerMessage[T any](ctx workflow.Context, r *run, name string, check fun
 			var msg T
 			ch.Receive(ctx, &msg)
 			if err := check(msg); err != nil {
-				r.notes = append(r.notes, runbooks.NoteRecord{At: workflow.Now(ctx), By: "lifeboat",
-					Text: fmt.Sprintf("refused %s signal %+v: %v", name, msg, err)})
-				r.event(ctx, "signal-refused", "", "", fmt.Sprintf("%s: %v", name, err))
-				r.refused = fmt.Sprintf("%s signal %+v at %s: %v", name, msg, workflow.Now(ctx).UTC().Format("15:04:05"), err)
+				now := workflow.Now(ctx)
+				r.refusals.add(runbooks.NoteRecord{At: now, By: "lifeboat", Text: capText(fmt.Sprintf("refused %s signal %+v: %v", name, msg, err))},
+					runbooks.EventRecord{At: now, Kind: "signal-refused", Text: capText(fmt.Sprintf("%s: %v", name, err))})
+				r.refused = capText(fmt.Sprintf("%s signal %+v at %s: %v", name, msg, now.UTC().Format("15:04:05"), err))
 				r.publish(ctx)
 				continue
 			}
@@ -139,7 +139,7 @@ func (r *run) checkApprove(m Approve) error {
 
 func (r *run) applyApprove(ctx workflow.Context, m Approve) Reply {
 	s := r.steps[m.Step]
-	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "approved", Comment: m.Comment, At: workflow.Now(ctx)})
+	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "approved", Comment: capText(m.Comment), At: workflow.Now(ctx)})
 	have, need := len(approvedBy(s)), s.spec.Approval.Needed()
 	r.event(ctx, "approve", s.spec.ID, m.By, fmt.Sprintf("%s approved %s (%d of %d)", m.By, s.spec.ID, have, need))
 	msg := fmt.Sprintf("approval %d of %d recorded", have, need)
@@ -165,9 +165,9 @@ func (r *run) checkReject(m Reject) error {
 
 func (r *run) applyReject(ctx workflow.Context, m Reject) Reply {
 	s := r.steps[m.Step]
-	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "rejected", Comment: m.Reason, At: workflow.Now(ctx)})
+	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "rejected", Comment: capText(m.Reason), At: workflow.Now(ctx)})
 	s.rejected = true
-	r.event(ctx, "reject", s.spec.ID, m.By, fmt.Sprintf("%s rejected %s: %s", m.By, s.spec.ID, m.Reason))
+	r.event(ctx, "reject", s.spec.ID, m.By, fmt.Sprintf("%s rejected %s: %s", m.By, s.spec.ID, capText(m.Reason)))
 	return Reply{Step: s.spec.ID, State: StatePaused, Message: "rejected; the step is paused: retry reopens the gate, skip or abort end it"}
 }
 
@@ -188,7 +188,7 @@ func (r *run) checkAck(m Ack) error {
 func (r *run) applyAck(ctx workflow.Context, m Ack) Reply {
 	s := r.steps[m.Step]
 	s.acked = true
-	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "acknowledged", Comment: m.Comment, At: workflow.Now(ctx)})
+	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "acknowledged", Comment: capText(m.Comment), At: workflow.Now(ctx)})
 	r.event(ctx, "ack", s.spec.ID, m.By, fmt.Sprintf("%s acknowledged %s", m.By, s.spec.ID))
 	return Reply{Step: s.spec.ID, State: StateSucceeded, Message: "acknowledged"}
 }
@@ -233,7 +233,7 @@ func (r *run) checkSkip(m Skip) error {
 
 func (r *run) applySkip(ctx workflow.Context, m Skip) Reply {
 	s := r.steps[m.Step]
-	s.decision, s.skippedBy, s.skipReason = MsgSkip, m.By, m.Reason
+	s.decision, s.skippedBy, s.skipReason = MsgSkip, m.By, capText(m.Reason)
 	return Reply{Step: s.spec.ID, State: StateSkipped, Message: "skipped"}
 }
 
@@ -251,7 +251,7 @@ func (r *run) checkAbort(m Abort) error {
 }
 
 func (r *run) applyAbort(ctx workflow.Context, m Abort) Reply {
-	r.abort(ctx, m.By, m.Reason)
+	r.abort(ctx, m.By, capText(m.Reason))
 	return Reply{State: RunAborted, Message: "aborting: running steps are cancelled; drill teardown still runs"}
 }
 
@@ -262,11 +262,14 @@ func (r *run) checkNote(m Note) error {
 	if strings.TrimSpace(m.Text) == "" {
 		return fmt.Errorf("the note is empty")
 	}
+	if len(r.notes) >= MaxNotes {
+		return fmt.Errorf("this run holds %d notes, the most one run keeps: put the rest in the incident channel", MaxNotes)
+	}
 	return nil
 }
 
 func (r *run) applyNote(ctx workflow.Context, m Note) Reply {
-	r.notes = append(r.notes, runbooks.NoteRecord{At: workflow.Now(ctx), By: m.By, Text: m.Text})
+	r.notes = append(r.notes, runbooks.NoteRecord{At: workflow.Now(ctx), By: m.By, Text: capText(m.Text)})
 	return Reply{State: r.state, Message: "noted"}
 }
 

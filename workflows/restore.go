@@ -138,6 +138,9 @@ func (r *run) resolve(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(actx, ResolveActivity, in).Get(ctx, &r.resolved); err != nil {
 		return temporal.NewNonRetryableApplicationError("cannot start: "+causeMessage(err), "RunbookRefused", nil)
 	}
+	if err := r.resolved.Parse(); err != nil {
+		return temporal.NewNonRetryableApplicationError("cannot start: the resolved runbook text does not parse: "+err.Error(), "RunbookRefused", nil)
+	}
 	return nil
 }
 

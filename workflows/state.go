@@ -110,6 +110,8 @@ type run struct {
 
 	notes  []runbooks.NoteRecord
 	events []runbooks.EventRecord
+	// refusals are the refused signals: counted, the last few kept.
+	refusals refusals
 	// refused is the last refused signal, shown in the current details: the
 	// UI's signal dialog cannot show a refusal.
 	refused string
@@ -126,7 +128,13 @@ type run struct {
 	saBreached       bool
 }
 
-func (r *run) rb() *runbooks.Runbook { return &r.resolved.Runbook }
+// rb is the resolved runbook (an empty one before it is resolved).
+func (r *run) rb() *runbooks.Runbook {
+	if r.resolved.Runbook == nil {
+		return &runbooks.Runbook{}
+	}
+	return r.resolved.Runbook
+}
 
 func (r *run) event(ctx workflow.Context, kind, stepID, by, text string) {
 	r.events = append(r.events, runbooks.EventRecord{At: workflow.Now(ctx), Kind: kind, Step: stepID, By: by, Text: text})

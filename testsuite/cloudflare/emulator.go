@@ -347,3 +347,27 @@ func has(perms []Permission, p Permission) bool {
 	}
 	return false
 }
+
+// State is every record, pool and load balancer, sorted, as JSON: what a
+// test compares to prove that nothing changed.
+func (e *Emulator) State() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	recs := make([]Record, 0, len(e.recs))
+	for _, r := range e.recs {
+		recs = append(recs, *r)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
+	pools := make([]Pool, 0, len(e.pools))
+	for _, p := range e.pools {
+		pools = append(pools, *p)
+	}
+	sort.Slice(pools, func(i, j int) bool { return pools[i].ID < pools[j].ID })
+	lbs := make([]LoadBalancer, 0, len(e.lbs))
+	for _, l := range e.lbs {
+		lbs = append(lbs, *l)
+	}
+	sort.Slice(lbs, func(i, j int) bool { return lbs[i].ID < lbs[j].ID })
+	b, _ := json.MarshalIndent(map[string]any{"records": recs, "pools": pools, "loadBalancers": lbs}, "", "  ")
+	return string(b)
+}

@@ -1,0 +1,137 @@
+//go:build integration
+
+package testsuite_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lifeboat-dr/lifeboat/testsuite"
+)
+
+// ownState is what changes by itself on the rig whatever a drill does:
+// events, leader-election leases, the node simulator's node heartbeats.
+var ownState = []string{"events", "events.events.k8s.io", "leases.coordination.k8s.io", "nodes"}
+
+// production is a snapshot of everything a drill must leave alone: every
+// object outside the drill's namespaces (kind, namespace, name,
+// resourceVersion; cluster-scoped objects included) and the Cloudflare
+// emulator's records, pools and load balancers.
+type production struct {
+	objects    map[string]string
+	cloudflare string
+}
+
+// snapshotProduction lists every listable resource of the rig's apiserver.
+// The drill's own Velero Restores (labelled managed-by lifeboat, in the
+// velero namespace) are its record, not a change to production.
+func snapshotProduction(t *testing.T, stack *testsuite.Stack, drillNamespaces ...string) production {
+	t.Helper()
+	ctx := context.Background()
+	cfg := stack.Kube.RESTConfig()
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	require.NoError(t, err)
+	dyn, err := dynamic.NewForConfig(cfg)
+	require.NoError(t, err)
+	lists, err := disc.ServerPreferredResources()
+	require.NoError(t, err)
+	snap := production{objects: map[string]string{}, cloudflare: stack.Cloudflare.State()}
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		require.NoError(t, err)
+		for _, r := range l.APIResources {
+			name := r.Name
+			if gv.Group != "" {
+				name += "." + gv.Group
+			}
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") || slices.Contains(ownState, name) {
+				continue
+			}
+			items, err := dyn.Resource(gv.WithResource(r.Name)).List(ctx, metav1.ListOptions{})
+			require.NoError(t, err, name)
+			for _, o := range items.Items {
+				ns := o.GetNamespace()
+				if slices.Contains(drillNamespaces, ns) || (r.Name == "namespaces" && slices.Contains(drillNamespaces, o.GetName())) {
+					continue
+				}
+				if name == "restores.velero.io" && o.GetLabels()["app.kubernetes.io/managed-by"] == "lifeboat" {
+					continue
+				}
+				snap.objects[fmt.Sprintf("%s %s/%s", name, ns, o.GetName())] = o.GetResourceVersion()
+			}
+		}
+	}
+	return snap
+}
+
+// stableProduction waits until two snapshots a second apart agree (the
+// controllers have finished with what the test set up).
+func stableProduction(t *testing.T, stack *testsuite.Stack, drillNamespaces ...string) production {
+	t.Helper()
+	prev := snapshotProduction(t, stack, drillNamespaces...)
+	for i := 0; i < 30; i++ {
+		time.Sleep(time.Second)
+		next := snapshotProduction(t, stack, drillNamespaces...)
+		if len(diffProduction(prev, next)) == 0 {
+			return next
+		}
+		prev = next
+	}
+	t.Fatalf("production never settled: %v", diffProduction(prev, snapshotProduction(t, stack, drillNamespaces...)))
+	return prev
+}
+
+// diffProduction names every object added, removed or changed.
+func diffProduction(before, after production) []string {
+	var out []string
+	for k, rv := range before.objects {
+		switch now, ok := after.objects[k]; {
+		case !ok:
+			out = append(out, "removed "+k)
+		case now != rv:
+			out = append(out, fmt.Sprintf("changed %s (resourceVersion %s → %s)", k, rv, now))
+		}
+	}
+	for k := range after.objects {
+		if _, ok := before.objects[k]; !ok {
+			out = append(out, "added "+k)
+		}
+	}
+	if before.cloudflare != after.cloudflare {
+		out = append(out, "changed Cloudflare:\n"+before.cloudflare+"\n→\n"+after.cloudflare)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// seedProduction gives the rig a production case-management namespace and
+// a cluster-scoped binding, the objects the reproduced drills destroyed or
+// force-applied over.
+func seedProduction(t *testing.T, stack *testsuite.Stack) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := kubernetes.NewForConfig(stack.Kube.RESTConfig())
+	require.NoError(t, err)
+	_, err = c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "case-management"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = c.CoreV1().ConfigMaps("case-management").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "production-marker"},
+		Data: map[string]string{"region": "ca-central-1"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = c.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "case-api-production"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "case-api", Namespace: "case-management"}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
