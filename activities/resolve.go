@@ -53,14 +53,20 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 	if errs := runbooks.Validate(rb, r.Registry).Errors(); len(errs) > 0 {
 		return runbooks.Resolved{}, refuse("RunbookInvalid", fmt.Sprintf("runbook %s is invalid (lifeboat validate shows the same):\n%s", rb.Metadata.Name, errs.Error()))
 	}
-	if in.Mode == "drill" {
+	if in.Mode == "teardown" && len(rb.TeardownSteps()) == 0 {
+		return runbooks.Resolved{}, refuse("NoTeardown", fmt.Sprintf("runbook %s has no spec.drill.teardown: there is nothing to clean up", rb.Metadata.Name))
+	}
+	if in.Mode == "drill" || in.Mode == "teardown" {
 		if errs := runbooks.ValidateDrill(rb, r.Registry).Errors(); len(errs) > 0 {
 			return runbooks.Resolved{}, refuse("DrillUnsafe", fmt.Sprintf("runbook %s cannot run as a drill: a step could change something outside the drill. Nothing was executed. Fix it in spec.drill:\n%s", rb.Metadata.Name, errs.Error()))
 		}
 	}
 	steps := rb.AllSteps()
-	if in.Mode == "drill" {
+	switch in.Mode {
+	case "drill":
 		steps = append(steps, rb.TeardownSteps()...)
+	case "teardown":
+		steps = rb.TeardownSteps()
 	}
 	hints := map[string]runbooks.ActionHints{}
 	var missing []string

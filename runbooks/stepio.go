@@ -32,8 +32,8 @@ type StepInput struct {
 	OperatorRetries int `json:"operatorRetries,omitempty"`
 }
 
-// Drill is true when the step runs in a drill.
-func (in StepInput) Drill() bool { return in.Mode == "drill" }
+// Drill is true when the step runs in a drill (or the teardown of one).
+func (in StepInput) Drill() bool { return in.Mode == "drill" || in.Mode == "teardown" }
 
 // StepResult is what an action reports back. It must never hold secret values.
 type StepResult struct {

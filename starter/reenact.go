@@ -30,6 +30,31 @@ func ResolvedFromHistory(h *historypb.History, dc converter.DataConverter) (runb
 	return res, fmt.Errorf("the history holds no resolved runbook (the run never started its steps)")
 }
 
+// Teardown starts the teardown (spec.drill.teardown only) of a past drill
+// that was terminated or whose worker was lost, from the runbook text its
+// history recorded, requested by `by`.
+func (s *Starter) Teardown(ctx context.Context, pastID, by string) (Run, error) {
+	h, err := s.History(ctx, pastID)
+	if err != nil {
+		return Run{}, err
+	}
+	res, err := ResolvedFromHistory(h, s.dataConverter())
+	if err != nil {
+		return Run{}, fmt.Errorf("run %s cannot be torn down: %w", pastID, err)
+	}
+	var req workflows.Request
+	if first := h.GetEvents(); len(first) > 0 {
+		if a := first[0].GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			_ = s.dataConverter().FromPayloads(a.GetInput(), &req)
+		}
+	}
+	if req.Mode != workflows.ModeDrill {
+		return Run{}, fmt.Errorf("run %s is a %s, not a drill: only a drill has a teardown", pastID, req.Mode)
+	}
+	return s.Start(ctx, workflows.Request{Mode: workflows.ModeTeardown, InlineRunbook: res.Source, RequestedBy: by,
+		Reason: fmt.Sprintf("teardown of drill %s (%s, %s)", pastID, res.Runbook.Metadata.Name, res.Hash)})
+}
+
 // Reenactment is a drill started from a past run's runbook text.
 type Reenactment struct {
 	Run  Run

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -231,4 +232,67 @@ func TestCLIRunThatCannotStartSaysSo(t *testing.T) {
 	out, code = cli(nowhere, "status", id, "--follow")
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "no runbook named")
+}
+
+// TestARunbookAtTheSizeLimitRunsOnTheDevServer: a 1 MiB inline runbook of
+// 1,000 steps starts (its resolved text stays under Temporal's 2 MB blob
+// limit), and its evidence of 1,000 steps is returned and stored.
+func TestARunbookAtTheSizeLimitRunsOnTheDevServer(t *testing.T) {
+	r := setup(t)
+	r.startWorker(t)
+	ctx := context.Background()
+	var b strings.Builder
+	b.WriteString("apiVersion: lifeboat/v1\nkind: Runbook\nmetadata: {name: huge, version: 1}\nspec:\n  scope: region\n  objectives: {rto: 60m}\n  layers:\n    workloads:\n")
+	for i := 0; i < runbooks.MaxSteps; i++ {
+		fmt.Fprintf(&b, "      - {id: check-%04d, action: http.check, with: {url: \"http://svc-%04d.dr.example.internal/health\", expectBody: healthy}}\n", i, i)
+	}
+	b.WriteString("# " + strings.Repeat("padding ", (runbooks.MaxFileSize-b.Len()-16)/8) + "\n")
+	run, err := r.starter.Start(ctx, workflows.Request{InlineRunbook: b.String(), Mode: workflows.ModeTabletop, RequestedBy: "alice", Reason: "size limit"})
+	require.NoError(t, err)
+	r.waitFor(t, run.WorkflowID, "the tabletop waiting for acknowledgements", func(s workflows.Status) bool { return s.State == workflows.StateAwaitingAck })
+	_, err = r.starter.Abort(ctx, run.WorkflowID, workflows.Abort{By: "alice", Reason: "size checked"})
+	require.NoError(t, err)
+	ev, err := r.starter.Wait(ctx, run.WorkflowID)
+	require.NoError(t, err)
+	assert.Len(t, ev.Steps, runbooks.MaxSteps)
+	assert.NotEmpty(t, storedEvidence(t, r.cfg.EvidenceDir, run.WorkflowID))
+}
+
+// TestTeardownOfATerminatedDrill: a terminated drill runs no teardown (the
+// workflow is gone); lifeboat teardown RUN runs it from the runbook text the
+// drill recorded.
+func TestTeardownOfATerminatedDrill(t *testing.T) {
+	r := setup(t)
+	r.startWorker(t)
+	ctx := context.Background()
+	run, err := r.starter.Start(ctx, workflows.Request{Runbook: "teardown-after-abort", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "it"})
+	require.NoError(t, err)
+	r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+	before := r.webhooks.Load()
+	require.NoError(t, r.client.TerminateWorkflow(ctx, run.WorkflowID, "", "worker host lost"))
+	time.Sleep(time.Second)
+	assert.Equal(t, before, r.webhooks.Load(), "a terminated drill cleans nothing up by itself")
+
+	bin := buildLifeboat(t)
+	cmd := exec.Command(bin, "teardown", run.WorkflowID, "--as", "bob", "--follow")
+	cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+r.cfg.Temporal.Address, "LIFEBOAT_TASK_QUEUE="+r.cfg.Temporal.TaskQueue)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "started the teardown of "+run.WorkflowID)
+	assert.Equal(t, before+1, r.webhooks.Load(), "the teardown's webhook ran")
+	id := between(string(out), "workflow: ", "\n")
+	ev, err := r.starter.Wait(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, workflows.ModeTeardown, ev.Mode)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	require.Len(t, ev.Steps, 1)
+	assert.Equal(t, "clean-up", ev.Steps[0].ID)
+	assert.Contains(t, ev.Reason, "teardown of drill "+run.WorkflowID)
+	assert.Equal(t, "bob", ev.RequestedBy)
+
+	fail := exec.Command(bin, "teardown", id)
+	fail.Env = cmd.Env
+	out, err = fail.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "not a drill")
 }

@@ -46,6 +46,12 @@ spec:
         approval: {from: [incident-commander], min: 1, timeout: 10m, onTimeout: abort}
         with: {label: traffic-shifted}
         timeout: 30s
+  drill:
+    teardown:
+      - id: drill-torn-down
+        action: evidence.store
+        with: {label: drill-torn-down}
+        timeout: 30s
 `
 
 // TestOperatorInTheTemporalUI is the operator's path through the Temporal UI
@@ -127,6 +133,30 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 			refused = refused || strings.Contains(n.Text, "refused approve signal") && strings.Contains(n.Text, "mallory")
 		}
 		assert.True(t, refused, "the refused signal is recorded as a note: %+v", ev.Notes)
+	})
+
+	t.Run("a drill cancelled from the UI is an abort: teardown done, evidence stored, no pause or escalation", func(t *testing.T) {
+		run, err := st.Start(ctx, workflows.Request{Runbook: "ui-drill", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "UI cancel"})
+		require.NoError(t, err)
+		waitForState(t, st, run.WorkflowID, workflows.StateAwaitingApproval)
+		require.NoError(t, b.OpenWorkflow(run.WorkflowID, "history"))
+		require.NoError(t, b.RequestCancellation())
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		ev, err := st.Wait(wctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.OutcomeCancelled, ev.Outcome)
+		for _, s := range ev.Steps {
+			want := map[string]string{"case-api-health": workflows.StateSucceeded, "shift-traffic": workflows.StateNotRun,
+				"drill-torn-down": workflows.StateSucceeded}[s.ID]
+			assert.Equal(t, want, s.State, s.ID)
+		}
+		for _, e := range ev.Events {
+			assert.NotContains(t, []string{"paused", "approval-escalated", "evidence-sink-failed"}, e.Kind, e.Text)
+		}
+		require.NoError(t, b.OpenWorkflow(run.WorkflowID, "user-metadata"))
+		require.NoError(t, b.WaitText("aborted", 30*time.Second))
+		b.Shot("cancelled")
 	})
 }
 

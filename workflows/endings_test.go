@@ -297,3 +297,16 @@ func TestAMultiDayIncidentKeepsItsEvidenceBounded(t *testing.T) {
 	assert.Less(t, len(b), 1<<20, "well under the 2 MB payload limit")
 	assert.Contains(t, ev.Markdown(), "5000 refused signal(s) in all")
 }
+
+func TestTeardownModeRunsOnlyTheDrillsTeardown(t *testing.T) {
+	h := newHarness(t)
+	ev := h.run(book("60m", drillBook), workflows.ModeTeardown)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	require.Len(t, ev.Steps, 1, "only the teardown")
+	assert.Equal(t, "drop", ev.Steps[0].ID)
+	assert.Equal(t, 1, h.rec.count("drop"))
+	assert.Equal(t, "drill-case", h.rec.args["drop"]["namespace"])
+	assert.Equal(t, workflows.ModeDrill, h.rec.inputs["drop"].Mode, "the action keeps it inside the drill")
+	assert.Empty(t, ev.Level)
+	assert.Contains(t, ev.Invariant, "only cleans up")
+}

@@ -42,7 +42,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	if r.truthful && !r.recoveredAt.IsZero() {
 		// The RTO measures recovery; the drill's teardown is timed on its own.
 		e.RTOActual = runbooks.Duration(r.recoveredAt.Sub(r.declaredAt))
-		if r.req.Mode == ModeDrill && len(rb.TeardownSteps()) > 0 {
+		if r.drilling() && len(rb.TeardownSteps()) > 0 {
 			td := runbooks.Duration(end.Sub(r.recoveredAt))
 			e.Teardown = &td
 		}
@@ -102,6 +102,8 @@ func (r *run) invariant(e runbooks.Evidence) string {
 	switch {
 	case e.Mode == ModeTabletop:
 		missing = append(missing, "a tabletop run executes nothing, so it cannot validate a restore")
+	case e.Mode == ModeTeardown:
+		missing = append(missing, "a teardown run only cleans up after a drill")
 	case e.Outcome != RunSucceeded:
 		missing = append(missing, fmt.Sprintf("this run did not succeed (%s)", e.Outcome))
 	}

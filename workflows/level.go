@@ -22,6 +22,9 @@ func validationLevel(mode string, steps []runbooks.StepRecord) (string, string) 
 	if mode == ModeTabletop {
 		return "", "tabletop: nothing was executed, so no validation level is reached"
 	}
+	if mode == ModeTeardown {
+		return "", "teardown: only a drill's clean-up ran"
+	}
 	// passedAfter is the index of the first step after index from that ran
 	// one of actions and succeeded (-1: none).
 	passedAfter := func(from int, actions ...string) int {

@@ -12,6 +12,9 @@ const (
 	ModeFailover = "failover" // the real thing
 	ModeDrill    = "drill"    // spec.drill applied: mappings, skips, teardown
 	ModeTabletop = "tabletop" // paper drill: every step is acknowledged, nothing runs
+	// ModeTeardown runs only spec.drill.teardown: the clean-up of a drill
+	// that was terminated or whose worker was lost (lifeboat teardown RUN).
+	ModeTeardown = "teardown"
 )
 
 // Request starts a RestoreWorkflow. It is small enough to type into the
@@ -37,7 +40,7 @@ type Request struct {
 // Check returns a clear error for a request that cannot start.
 func (r Request) Check() error {
 	switch r.Mode {
-	case ModeFailover, ModeDrill, ModeTabletop:
+	case ModeFailover, ModeDrill, ModeTabletop, ModeTeardown:
 	case "":
 		return fmt.Errorf(`request: "mode" is missing: use "failover", "drill" or "tabletop"`)
 	default:

@@ -56,7 +56,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	r.startRTOClock(timerCtx)
 
 	for _, l := range r.rb().Spec.Layers.Ordered() {
-		if len(l.Steps) == 0 {
+		if len(l.Steps) == 0 || r.req.Mode == ModeTeardown {
 			continue
 		}
 		if r.aborted {
@@ -70,7 +70,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	if r.truthful {
 		cancelTimer() // the RTO measures recovery, not cleanup
 	}
-	if r.req.Mode == ModeDrill && len(r.rb().TeardownSteps()) > 0 {
+	if r.drilling() && len(r.rb().TeardownSteps()) > 0 {
 		r.layer = runbooks.TeardownLayer
 		r.state = RunTearingDown
 		r.publish(ctx)
@@ -152,10 +152,12 @@ func (r *run) setup(ctx workflow.Context) {
 		r.steps[s.spec.ID] = s
 		r.order = append(r.order, s)
 	}
-	for _, ls := range rb.AllSteps() {
-		add(ls)
+	if r.req.Mode != ModeTeardown {
+		for _, ls := range rb.AllSteps() {
+			add(ls)
+		}
 	}
-	if r.req.Mode == ModeDrill {
+	if r.drilling() {
 		for _, ls := range rb.TeardownSteps() {
 			add(ls)
 		}
@@ -280,7 +282,8 @@ func (r *run) stepInput(ctx workflow.Context, stepID string, args map[string]any
 		Runbook: r.rb().Metadata.Name, Mode: r.req.Mode, StepID: stepID, Args: args,
 		Targets: r.rb().Spec.Targets, RPO: r.rb().Spec.Objectives.RPO,
 	}
-	if d := r.rb().Spec.Drill; r.req.Mode == ModeDrill && d != nil {
+	if d := r.rb().Spec.Drill; r.drilling() && d != nil {
+		in.Mode = ModeDrill // the activities keep a teardown inside the drill too
 		in.NamespaceMappings = d.NamespaceMappings
 		in.DrillOverridden = slices.Sorted(maps.Keys(d.With[stepID]))
 	}

@@ -128,6 +128,10 @@ type run struct {
 	saBreached       bool
 }
 
+// drilling is true when the drill's settings apply: a drill, or the
+// teardown of one.
+func (r *run) drilling() bool { return r.req.Mode == ModeDrill || r.req.Mode == ModeTeardown }
+
 // rb is the resolved runbook (an empty one before it is resolved).
 func (r *run) rb() *runbooks.Runbook {
 	if r.resolved.Runbook == nil {

@@ -294,7 +294,7 @@ func (r *run) execute(ctx workflow.Context, s *step) error {
 func (r *run) stepArgs(ctx workflow.Context, s *step) map[string]any {
 	args := make(map[string]any, len(s.spec.With)+1)
 	with := s.spec.With
-	if r.req.Mode == ModeDrill {
+	if r.drilling() {
 		with = r.rb().Spec.Drill.Args(s.spec) // spec.drill.with overrides
 	}
 	for k, v := range with {

@@ -112,22 +112,8 @@ func (b *Browser) OpenWorkflow(id, tab string) error {
 // dialog, picking the name from the list the worker advertises.
 func (b *Browser) Signal(name, inputJSON string) error {
 	const dialog = "#signal-confirmation-modal[open]"
-	// A click before the page has hydrated does nothing: open the dialog
-	// until it shows.
-	for attempt := 1; ; attempt++ {
-		if err := b.Click("button", "More Actions"); err != nil {
-			return err
-		}
-		if err := b.Click("[role=menuitem]", "Send a Signal"); err != nil {
-			return err
-		}
-		err := b.waitFor(dialog, 3*time.Second)
-		if err == nil {
-			break
-		}
-		if attempt == 5 {
-			return err
-		}
+	if err := b.openAction("Send a Signal", dialog); err != nil {
+		return err
 	}
 	if err := mouseClick(b, chromedp.CSS(dialog+" [data-testid=signal-select-button]")); err != nil {
 		return err
@@ -140,6 +126,34 @@ func (b *Browser) Signal(name, inputJSON string) error {
 	}
 	b.Shot("signal-" + name)
 	return b.Click(dialog+" button", "Submit")
+}
+
+// RequestCancellation cancels the open workflow as an operator does: More
+// Actions → Request Cancellation, then Confirm in its dialog.
+func (b *Browser) RequestCancellation() error {
+	const dialog = "#cancel-confirmation-modal[open]"
+	if err := b.openAction("Request Cancellation", dialog); err != nil {
+		return err
+	}
+	b.Shot("request-cancellation")
+	return b.Click(dialog+" button", "Confirm")
+}
+
+// openAction opens the More Actions menu's item until its dialog shows: a
+// click before the page has hydrated does nothing.
+func (b *Browser) openAction(item, dialog string) error {
+	for attempt := 1; ; attempt++ {
+		if err := b.Click("button", "More Actions"); err != nil {
+			return err
+		}
+		if err := b.Click("[role=menuitem]", item); err != nil {
+			return err
+		}
+		err := b.waitFor(dialog, 3*time.Second)
+		if err == nil || attempt == 5 {
+			return err
+		}
+	}
 }
 
 // mouseClick clicks the element like a mouse does (some of the UI's
