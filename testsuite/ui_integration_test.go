@@ -155,7 +155,7 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 			assert.NotContains(t, []string{"paused", "approval-escalated", "evidence-sink-failed"}, e.Kind, e.Text)
 		}
 		require.NoError(t, b.OpenWorkflow(run.WorkflowID, "user-metadata"))
-		require.NoError(t, b.WaitText("aborted", 30*time.Second))
+		require.NoError(t, b.WaitText("aborted (cancelled)", 30*time.Second), "the current details say why it ended")
 		b.Shot("cancelled")
 	})
 }

@@ -73,7 +73,11 @@ func (r *run) publish(ctx workflow.Context) {
 func (r *run) details(ctx workflow.Context, state string) string {
 	rb := r.rb()
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** v%d — %s — **%s**", rb.Metadata.Name, rb.Metadata.Version, r.req.Mode, state)
+	shown := state
+	if r.finished && r.cancelled {
+		shown = OutcomeCancelled
+	}
+	fmt.Fprintf(&b, "**%s** v%d — %s — **%s**", rb.Metadata.Name, rb.Metadata.Version, r.req.Mode, shown)
 	if r.layer != "" {
 		fmt.Fprintf(&b, " — layer %s", r.layer)
 	}

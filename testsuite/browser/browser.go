@@ -128,25 +128,32 @@ func (b *Browser) Signal(name, inputJSON string) error {
 	return b.Click(dialog+" button", "Submit")
 }
 
-// RequestCancellation cancels the open workflow as an operator does: More
-// Actions → Request Cancellation, then Confirm in its dialog.
+// RequestCancellation cancels the open workflow as an operator does: the
+// page's Request Cancellation button, then Confirm in its dialog.
 func (b *Browser) RequestCancellation() error {
 	const dialog = "#cancel-confirmation-modal[open]"
-	if err := b.openAction("Request Cancellation", dialog); err != nil {
+	if err := b.openDialog(dialog, func() error { return b.Click("button", "Request Cancellation") }); err != nil {
 		return err
 	}
 	b.Shot("request-cancellation")
 	return b.Click(dialog+" button", "Confirm")
 }
 
-// openAction opens the More Actions menu's item until its dialog shows: a
-// click before the page has hydrated does nothing.
+// openAction opens the More Actions menu's item until its dialog shows.
 func (b *Browser) openAction(item, dialog string) error {
-	for attempt := 1; ; attempt++ {
+	return b.openDialog(dialog, func() error {
 		if err := b.Click("button", "More Actions"); err != nil {
 			return err
 		}
-		if err := b.Click("[role=menuitem]", item); err != nil {
+		return b.Click("[role=menuitem]", item)
+	})
+}
+
+// openDialog clicks (open) until the dialog shows: a click before the page
+// has hydrated does nothing.
+func (b *Browser) openDialog(dialog string, open func() error) error {
+	for attempt := 1; ; attempt++ {
+		if err := open(); err != nil {
 			return err
 		}
 		err := b.waitFor(dialog, 3*time.Second)
