@@ -185,7 +185,8 @@ func withAttempt(fn StepFunc) StepFunc {
 			return res, temporal.NewApplicationErrorWithOptions(err.Error(), ae.Type(), temporal.ApplicationErrorOptions{
 				NonRetryable: ae.NonRetryable(), Details: []any{AttemptDetail{attempt}}, NextRetryDelay: ae.NextRetryDelay()})
 		}
-		if errors.Is(err, context.Canceled) {
+		var canceled *temporal.CanceledError
+		if errors.Is(err, context.Canceled) || errors.As(err, &canceled) {
 			return res, err
 		}
 		return res, temporal.NewApplicationErrorWithOptions(err.Error(), fmt.Sprintf("%T", err), temporal.ApplicationErrorOptions{

@@ -4,11 +4,13 @@ package testsuite_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -107,6 +109,17 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 		require.NoError(t, err, "re-running the step is idempotent")
 		assert.Equal(t, res.Outputs["restore"], again.Outputs["restore"])
 		assert.Equal(t, 1, restores())
+	})
+	t.Run("an aborted restore says what it left behind", func(t *testing.T) {
+		aborted, cancel := context.WithCancel(ctx)
+		time.AfterFunc(500*time.Millisecond, cancel)
+		_, err := a.Restore(aborted, in("restore-aborted", args, map[string]string{"case-management": "aborted-drill"}))
+		var canceled *temporal.CanceledError
+		require.True(t, errors.As(err, &canceled), "a cancellation, not a failure: %v", err)
+		var why string
+		require.NoError(t, canceled.Details(&why))
+		assert.Contains(t, why, velero.RestoreName("lifeboat-case-drill-abc123", "run-1", "restore-aborted", 0)+" left")
+		assert.Contains(t, why, "Velero cannot stop a restore in progress")
 	})
 	t.Run("a second restore over existing objects completes with warnings", func(t *testing.T) {
 		res, err := a.Restore(ctx, in("restore-again", args, drill))

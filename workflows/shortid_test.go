@@ -3,6 +3,8 @@ package workflows
 import (
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 )
 
 func TestShortID(t *testing.T) {
@@ -37,5 +39,16 @@ func TestEvidenceIDsAreUniquePerRun(t *testing.T) {
 	}
 	if got := evidenceID(day, "book", "lifeboat-book-drill-a1b2c3", "0195a1b2-0000"); got != "DR-2026-11-21-book-a1b2c3-a1b20000" {
 		t.Errorf("evidenceID = %s", got)
+	}
+}
+
+// An action cancelled by an abort says what it left behind.
+func TestCauseMessageOfACancellationCarriesItsReason(t *testing.T) {
+	err := temporal.NewCanceledError("velero restore r1 left InProgress")
+	if got := causeMessage(err); got != "cancelled: velero restore r1 left InProgress" {
+		t.Errorf("causeMessage = %q", got)
+	}
+	if got := causeMessage(temporal.NewCanceledError()); got != "cancelled" {
+		t.Errorf("causeMessage = %q", got)
 	}
 }

@@ -349,6 +349,10 @@ func causeMessage(err error) string {
 	}
 	var ce *temporal.CanceledError
 	if errors.As(err, &ce) {
+		var why string
+		if ce.HasDetails() && ce.Details(&why) == nil && why != "" {
+			return "cancelled: " + why
+		}
 		return "cancelled"
 	}
 	return err.Error()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -127,6 +128,13 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 		kube.Heartbeat(ctx, fmt.Sprintf("restore %s %s: %d/%d items", name, orNew(phase), restored, total))
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				// The run was aborted. Velero cannot stop a restore in
+				// progress: leave it, and say so in the evidence.
+				return runbooks.StepResult{}, temporal.NewCanceledError(fmt.Sprintf(
+					"velero restore %s left %s (%d/%d items): Velero cannot stop a restore in progress; a drill's teardown removes what it restored",
+					name, orNew(phase), restored, total))
+			}
 			return runbooks.StepResult{}, fmt.Errorf("velero restore %s still %s after %s (%d/%d items); it goes on in the cluster and a retry waits on the same Restore",
 				name, orNew(phase), time.Since(start).Round(time.Second), restored, total)
 		case <-time.After(a.poll()):
