@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/worker"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -85,9 +87,13 @@ const startWait = 15 * time.Second
 
 // checkAgainstCatalog refuses, before anything starts, a runbook the CLI's
 // catalog does not have (with its did-you-mean), an invalid one, or a drill
-// that could touch production. A CLI that sees no catalog leaves the check to
-// the worker.
+// that could touch production. A CLI with no catalog configured (config
+// file or LIFEBOAT_CATALOG; the built-in default is only a guess) or one it
+// cannot read leaves the check to the worker.
 func checkAgainstCatalog(dirs []string, req workflows.Request) error {
+	if slices.Equal(dirs, worker.Defaults().Catalog) {
+		return nil
+	}
 	cat, _ := runbooks.LoadCatalog(dirs...)
 	if cat == nil || len(cat.Names()) == 0 {
 		return nil

@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -118,6 +119,10 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 		return err
 	}
 	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)), 0o644); err != nil {
+		return err
+	}
+	// The demo's own CLI calls see what the worker sees, as the README tells a user to.
+	if err := os.Setenv("LIFEBOAT_CONFIG", config); err != nil {
 		return err
 	}
 	fmt.Printf("rig up: kube-apiserver %s (kubeconfig %s), Cloudflare emulator %s; worker config %s\n", stack.Kube.URL, stack.Kube.Kubeconfig, stack.Cloudflare.URL, config)
@@ -332,6 +337,10 @@ func show(ctx context.Context, bin string, args ...string) error {
 
 func capture(ctx context.Context, bin string, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && len(exit.Stderr) > 0 {
+		err = fmt.Errorf("lifeboat %s: %s", quote(args), strings.TrimSpace(string(exit.Stderr)))
+	}
 	return string(out), err
 }
 
