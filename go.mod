@@ -8,9 +8,11 @@ require (
 	github.com/cloudflare/cloudflare-go/v6 v6.10.0
 	github.com/creack/pty v1.1.24
 	github.com/hashicorp/terraform-exec v0.26.0
+	github.com/hiddeco/sshsig v0.2.0
 	github.com/stretchr/testify v1.11.1
 	go.temporal.io/api v1.53.0
 	go.temporal.io/sdk v1.37.0
+	golang.org/x/crypto v0.56.0
 	google.golang.org/protobuf v1.36.6
 	gopkg.in/yaml.v3 v3.0.1
 	k8s.io/api v0.33.13
