@@ -32,8 +32,9 @@ type StepInput struct {
 	OperatorRetries int `json:"operatorRetries,omitempty"`
 }
 
-// Drill is true when the step runs in a drill (or the teardown of one).
-func (in StepInput) Drill() bool { return in.Mode == "drill" || in.Mode == "teardown" }
+// Drill is true when the step runs in a drill. The workflow sends the steps
+// of a teardown run (lifeboat teardown) as mode drill too, so one test serves.
+func (in StepInput) Drill() bool { return in.Mode == "drill" }
 
 // StepResult is what an action reports back. It must never hold secret values.
 type StepResult struct {
