@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/lifeboat
 PKGS    := ./...
 
-.PHONY: all build test lint unit integration demo bench fuzz clean
+.PHONY: all build test lint tools unit integration demo bench fuzz clean
 
 all: build
 
@@ -20,10 +20,16 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags integration $(PKGS)
 
-unit:
+## tools: what the tests need from Debian: ssh-keygen (an auditor's tool:
+## the tests verify signed approvals with it).
+tools:
+	@command -v ssh-keygen >/dev/null || { echo "installing Debian's openssh-client (ssh-keygen) for the signature tests…"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null; }
+
+unit: tools
 	$(GO) test -race -count=1 $(PKGS)
 
-integration:
+integration: tools
 	$(GO) test -tags integration -count=1 -timeout 40m ./testsuite/...
 
 ## demo: builds the rig on first use, then runs the demo on the local dev

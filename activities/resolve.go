@@ -21,6 +21,11 @@ type Resolver struct {
 	// Notify is recorded in every resolved run (nil: the workflow sends no
 	// notifications of its own).
 	Notify *runbooks.NotifySettings
+	// Signers reads the allowed signers in force (the worker's
+	// allowed_signers file, read afresh for every run); nil: none.
+	Signers func() ([]runbooks.AllowedSigner, error)
+	// SignaturesRequired makes every run refuse unsigned operator actions.
+	SignaturesRequired bool
 }
 
 // Resolve is the lifeboat.resolveRunbook activity.
@@ -82,8 +87,17 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 			"runbook %s names actions this worker cannot run yet: %s. Nothing was executed. Run it as a tabletop (lifeboat tabletop %s) or on a worker that implements them.",
 			rb.Metadata.Name, strings.Join(missing, ", "), rb.Metadata.Name))
 	}
+	out := runbooks.Resolved{Hash: runbooks.HashOf(src), Source: string(src), Actions: hints, Notify: r.Notify,
+		SignaturesRequired: r.SignaturesRequired}
+	if r.Signers != nil {
+		signers, err := r.Signers()
+		if err != nil {
+			return runbooks.Resolved{}, refuse("SignersUnreadable", "the worker's allowed signers cannot be read, so no decision could be proven: "+err.Error())
+		}
+		out.Signers = signers
+	}
 	// The text only, once: the workflow parses it (Resolved.Parse).
-	return runbooks.Resolved{Hash: runbooks.HashOf(src), Source: string(src), Actions: hints, Notify: r.Notify}, nil
+	return out, nil
 }
 
 func refuse(kind, msg string) error {

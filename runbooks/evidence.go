@@ -21,6 +21,13 @@ type Evidence struct {
 	Strategy    string     `json:"strategy,omitempty"`
 	Reason      string     `json:"reason,omitempty"`
 	RequestedBy string     `json:"requestedBy,omitempty"`
+	// RequestProof proves RequestedBy (a signed start); nil: unproven.
+	RequestProof *Proof `json:"requestProof,omitempty"`
+	// RequestClient is the Temporal client identity the start said it came from.
+	RequestClient string `json:"requestClient,omitempty"`
+	// AllowedSigners are the keys in force for this run (recorded when it
+	// resolved its runbook): every Proof in the record verifies against them.
+	AllowedSigners []AllowedSigner `json:"allowedSigners,omitempty"`
 	// Outcome is succeeded, failed, aborted, or "aborted (cancelled)" for a
 	// run cancelled through Temporal.
 	Outcome       string `json:"outcome"`
@@ -92,6 +99,10 @@ type ApprovalRecord struct {
 	Decision string    `json:"decision"` // approved, rejected, acknowledged
 	Comment  string    `json:"comment,omitempty"`
 	At       time.Time `json:"at"`
+	// Proof is the approver's signature; nil: By is only what the client said.
+	Proof *Proof `json:"proof,omitempty"`
+	// Client is the sender's Temporal client identity, as it said.
+	Client string `json:"client,omitempty"`
 }
 
 // NoteRecord is an operator's note.
@@ -109,6 +120,10 @@ type EventRecord struct {
 	Step string    `json:"step,omitempty"`
 	By   string    `json:"by,omitempty"`
 	Text string    `json:"text"`
+	// Proof is the signature of the operator's message (start, abort, skip,
+	// retry); nil: By is only what the client said.
+	Proof  *Proof `json:"proof,omitempty"`
+	Client string `json:"client,omitempty"`
 }
 
 // Markdown renders the evidence for people and auditors.
@@ -123,7 +138,7 @@ func (e Evidence) Markdown() string {
 		w("| Validation level | %s%s |\n", e.Level, paren(e.LevelReason))
 	}
 	w("| Scope | %s — %s |\n", e.Scope, e.Runbook.Description)
-	w("| Requested by | %s%s |\n", OrDash(e.RequestedBy), paren(e.Reason))
+	w("| Requested by | %s%s |\n", Actor(e.RequestedBy, e.RequestProof, e.RequestClient), paren(e.Reason))
 	w("| Workflow | %s / %s |\n", e.WorkflowID, e.RunID)
 	w("| Declared | %s |\n| Ended | %s |\n", e.DeclaredAt.UTC().Format(time.RFC3339), e.EndedAt.UTC().Format(time.RFC3339))
 	rpo := "not measured (no rpoSource step succeeded)"
@@ -171,7 +186,11 @@ func (e Evidence) Markdown() string {
 	section("Notes", notes)
 	var events []string
 	for _, ev := range e.Events {
-		events = append(events, fmt.Sprintf("%s [%s] %s", ev.At.UTC().Format("15:04:05"), ev.Kind, ev.Text))
+		line := fmt.Sprintf("%s [%s] %s", ev.At.UTC().Format("15:04:05"), ev.Kind, ev.Text)
+		if ev.By != "" {
+			line += " — " + Actor(ev.By, ev.Proof, ev.Client)
+		}
+		events = append(events, line)
 	}
 	section("Events", events)
 	w("\n## Recovery invariant\n\n%s\n", e.Invariant)
@@ -181,7 +200,7 @@ func (e Evidence) Markdown() string {
 func stepDetail(s StepRecord) string {
 	var parts []string
 	for _, a := range s.Approvals {
-		parts = append(parts, fmt.Sprintf("%s by %s at %s%s", a.Decision, a.By, a.At.UTC().Format("15:04:05"), paren(a.Comment)))
+		parts = append(parts, fmt.Sprintf("%s by %s at %s%s", a.Decision, Actor(a.By, a.Proof, a.Client), a.At.UTC().Format("15:04:05"), paren(a.Comment)))
 	}
 	if s.ApprovalWait > 0 {
 		parts = append(parts, "waited "+s.ApprovalWait.Readable())

@@ -100,6 +100,13 @@ type Resolved struct {
 	// Notify, when set, makes the workflow post its own notifications (see
 	// NotifySettings); nil when the worker has no webhook configured.
 	Notify *NotifySettings `json:"notify,omitempty"`
+	// Signers are the worker's allowed signers when the run resolved: the
+	// workflow verifies operators' signatures against them, deterministically.
+	Signers []AllowedSigner `json:"signers,omitempty"`
+	// SignaturesRequired refuses every unsigned operator action (start,
+	// approve, reject, ack, retry, skip, abort) instead of recording it as
+	// unproven.
+	SignaturesRequired bool `json:"signaturesRequired,omitempty"`
 }
 
 // Parse fills Runbook from Source when the history recorded only the text.

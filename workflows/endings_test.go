@@ -242,7 +242,7 @@ func TestAnOperatorRetryIsCountedInTheStepInput(t *testing.T) {
 		return runbooks.StepResult{Summary: "ok"}, nil
 	}
 	h.at(time.Minute, func() { h.mustUpdate(workflows.MsgRetry, workflows.Retry{Step: "net", By: "alice"}) })
-	h.at(2*time.Minute, func() { h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob"}) })
+	h.at(2*time.Minute, func() { h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"})) })
 	ev := h.run(book("60m", pausedThenGated), workflows.ModeFailover)
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
 	assert.Equal(t, 1, h.rec.inputs["net"].OperatorRetries, "the second try knows it is an operator's retry (a new Velero Restore, say)")
@@ -274,8 +274,8 @@ func TestAMultiDayIncidentKeepsItsEvidenceBounded(t *testing.T) {
 	}
 	h.at(2*time.Minute, func() {
 		h.refused(workflows.MsgNote, workflows.Note{By: "bob", Text: "one too many"}, "holds 500 notes")
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob", Comment: long})
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "carol"})
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob", Comment: long}))
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
 	})
 	ev := h.run(book("60m", gated), workflows.ModeFailover)
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)

@@ -27,7 +27,8 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		Runbook: runbooks.RunbookRef{Name: rb.Metadata.Name, Version: rb.Metadata.Version, Hash: r.resolved.Hash,
 			Owner: rb.Metadata.Owner, Description: rb.Metadata.Description},
 		Mode: r.req.Mode, Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy,
-		Reason: capText(r.req.Reason), RequestedBy: r.req.RequestedBy,
+		Reason: capText(r.req.Reason), RequestedBy: r.req.RequestedBy, RequestProof: r.requestProof, RequestClient: r.req.Client,
+		AllowedSigners: r.resolved.Signers,
 		Outcome:    r.state,
 		DeclaredAt: r.declaredAt, StartedAt: r.startedAt, EndedAt: end,
 		RPOTarget: rb.Spec.Objectives.RPO, RTOTarget: rb.Spec.Objectives.RTO,
@@ -52,8 +53,8 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	}
 	if r.aborted {
 		e.OutcomeReason = r.abortReason
-		if r.abortedBy != "" {
-			e.OutcomeReason = fmt.Sprintf("aborted by %s: %s", r.abortedBy, r.abortReason)
+		if r.abortedBy.by != "" {
+			e.OutcomeReason = fmt.Sprintf("aborted by %s: %s", r.abortedBy.by, r.abortReason)
 		}
 	}
 	rto := rb.Spec.Objectives.RTO.D()
@@ -61,7 +62,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		rec := runbooks.StepRecord{ID: s.spec.ID, Layer: s.layer, Action: s.spec.Action, State: s.state,
 			Attempts: s.attempts, Error: s.err, Summary: s.summary, Outputs: s.outputs,
 			Approvals: s.approvals, ApprovalWait: runbooks.Duration(s.approvalWait),
-			SkippedBy: s.skippedBy, SkipReason: s.skipReason}
+			SkippedBy: s.skipper.by, SkipReason: s.skipReason}
 		if !terminal(s.state) && r.finished {
 			rec.State = StateNotRun
 		}

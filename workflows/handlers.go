@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -38,14 +39,35 @@ func (r *run) registerHandlers(ctx workflow.Context) error {
 	return registerMessage(ctx, r, MsgNote, r.checkNote, r.applyNote)
 }
 
-func registerMessage[T any](ctx workflow.Context, r *run, name string, check func(T) error, apply func(workflow.Context, T) Reply) error {
+// registerMessage installs message name as an update and a signal. Both
+// verify the sender's signature first (prove), then the message's own
+// rules (check, which sees the proof: nil when unproven); only then does
+// apply change the run, and the signature is spent.
+func registerMessage[T Signable](ctx workflow.Context, r *run, name string, check func(T, *runbooks.Proof) error, apply func(workflow.Context, T, *runbooks.Proof) Reply) error {
+	validate := func(ctx workflow.Context, msg T) (*runbooks.Proof, error) {
+		p, err := r.prove(ctx, msg)
+		if err != nil {
+			return nil, err
+		}
+		return p, check(msg, p)
+	}
+	accept := func(ctx workflow.Context, msg T, p *runbooks.Proof) Reply {
+		r.spend(p)
+		reply := apply(ctx, msg, p)
+		r.publish(ctx)
+		return reply
+	}
 	err := workflow.SetUpdateHandlerWithOptions(ctx, name,
 		func(ctx workflow.Context, msg T) (Reply, error) {
-			reply := apply(ctx, msg)
-			r.publish(ctx)
-			return reply, nil
+			// The validator accepted it in this same workflow task (and
+			// does not run on replay): the proof is the same again.
+			p, _ := r.prove(ctx, msg)
+			return accept(ctx, msg, p), nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, msg T) error { return check(msg) }},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, msg T) error {
+			_, err := validate(ctx, msg)
+			return err
+		}},
 	)
 	if err != nil {
 		return err
@@ -55,19 +77,33 @@ func registerMessage[T any](ctx workflow.Context, r *run, name string, check fun
 		for {
 			var msg T
 			ch.Receive(ctx, &msg)
-			if err := check(msg); err != nil {
-				now := workflow.Now(ctx)
-				r.refusals.add(runbooks.NoteRecord{At: now, By: "lifeboat", Text: capText(fmt.Sprintf("refused %s signal %+v: %v", name, msg, err))},
-					runbooks.EventRecord{At: now, Kind: "signal-refused", Text: capText(fmt.Sprintf("%s: %v", name, err))})
-				r.refused = capText(fmt.Sprintf("%s signal %+v at %s: %v", name, msg, now.UTC().Format("15:04:05"), err))
-				r.publish(ctx)
+			p, err := validate(ctx, msg)
+			if err != nil {
+				r.refuseSignal(ctx, name, msg, err)
 				continue
 			}
-			apply(ctx, msg)
-			r.publish(ctx)
+			accept(ctx, msg, p)
 		}
 	})
 	return nil
+}
+
+// refuseSignal records a refused signal (the sender of a signal gets no
+// answer): a note, an event, and the current details' Refused line. The
+// signature itself is left out of the text: it is long and proves nothing.
+func (r *run) refuseSignal(ctx workflow.Context, name string, msg Signable, err error) {
+	now := workflow.Now(ctx)
+	b, _ := json.Marshal(msg)
+	shown := string(b)
+	if sig := msg.proof().Signature; sig != "" {
+		b, _ = json.Marshal(sig)
+		shown = strings.ReplaceAll(shown, string(b), `"(signature)"`)
+	}
+	r.refusals.add(runbooks.NoteRecord{At: now, By: "lifeboat", Text: capText(fmt.Sprintf("refused %s signal %s: %v", name, shown, err))},
+		runbooks.EventRecord{At: now, Kind: "signal-refused", Step: msg.decision().Step, By: msg.actor(), Client: msg.proof().Client,
+			Text: capText(fmt.Sprintf("%s: %v", name, err))})
+	r.refused = capText(fmt.Sprintf("%s signal %s at %s: %v", name, shown, now.UTC().Format("15:04:05"), err))
+	r.publish(ctx)
 }
 
 func (r *run) checkReady() error {
@@ -103,7 +139,7 @@ func (r *run) stepIDs() []string {
 }
 
 // checkApprover applies the gate's rules to a would-be approver.
-func (r *run) checkApprover(s *step, by, verb string) error {
+func (r *run) checkApprover(s *step, by, verb string, p *runbooks.Proof) error {
 	if s.state != StateAwaitingApproval {
 		return fmt.Errorf("step %s is not awaiting approval (it is %s)", s.spec.ID, s.state)
 	}
@@ -118,30 +154,35 @@ func (r *run) checkApprover(s *step, by, verb string) error {
 	if s.spec.Approval.Separate && by == r.req.RequestedBy {
 		return fmt.Errorf("%s requested this run and step %s requires separation of duties: another approver must %s", by, s.spec.ID, verb)
 	}
+	if r.signedDecisions && s.spec.Approval.Separate && p == nil {
+		return fmt.Errorf("step %s requires separation of duties, so only a signed decision counts: anyone can type a name. Sign it: lifeboat %s %s %s --as %s with your SSH key, or paste the JSON of lifeboat sign %s %s %s --as %s",
+			s.spec.ID, verb, r.workflowID, s.spec.ID, by, verb, r.workflowID, s.spec.ID, by)
+	}
 	return nil
 }
 
-func (r *run) checkApprove(m Approve) error {
+func (r *run) checkApprove(m Approve, p *runbooks.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
 	}
-	if err := r.checkApprover(s, m.By, "approve"); err != nil {
+	if err := r.checkApprover(s, m.By, "approve", p); err != nil {
 		return err
 	}
 	for _, who := range approvedBy(s) {
 		if who == m.By {
-			return fmt.Errorf("%s has already approved step %s; %d distinct approvers are needed", m.By, s.spec.ID, s.spec.Approval.Needed())
+			return fmt.Errorf("%s has already approved step %s; %d distinct approvers are needed", m.By, s.spec.ID, r.needed(s))
 		}
 	}
 	return nil
 }
 
-func (r *run) applyApprove(ctx workflow.Context, m Approve) Reply {
+func (r *run) applyApprove(ctx workflow.Context, m Approve, p *runbooks.Proof) Reply {
 	s := r.steps[m.Step]
-	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "approved", Comment: capText(m.Comment), At: workflow.Now(ctx)})
-	have, need := len(approvedBy(s)), s.spec.Approval.Needed()
-	r.event(ctx, "approve", s.spec.ID, m.By, fmt.Sprintf("%s approved %s (%d of %d)", m.By, s.spec.ID, have, need))
+	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "approved", Comment: capText(m.Comment), At: workflow.Now(ctx),
+		Proof: p, Client: m.Client})
+	have, need := len(approvedBy(s)), r.needed(s)
+	r.actorEvent(ctx, "approve", s.spec.ID, signer(m.By, p, m.Signed), fmt.Sprintf("%s approved %s (%d of %d)", m.By, s.spec.ID, have, need))
 	msg := fmt.Sprintf("approval %d of %d recorded", have, need)
 	if have >= need {
 		msg += "; the step starts now"
@@ -149,12 +190,12 @@ func (r *run) applyApprove(ctx workflow.Context, m Approve) Reply {
 	return Reply{Step: s.spec.ID, State: s.state, Message: msg}
 }
 
-func (r *run) checkReject(m Reject) error {
+func (r *run) checkReject(m Reject, p *runbooks.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
 	}
-	if err := r.checkApprover(s, m.By, "reject"); err != nil {
+	if err := r.checkApprover(s, m.By, "reject", p); err != nil {
 		return err
 	}
 	if strings.TrimSpace(m.Reason) == "" {
@@ -163,15 +204,16 @@ func (r *run) checkReject(m Reject) error {
 	return nil
 }
 
-func (r *run) applyReject(ctx workflow.Context, m Reject) Reply {
+func (r *run) applyReject(ctx workflow.Context, m Reject, p *runbooks.Proof) Reply {
 	s := r.steps[m.Step]
-	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "rejected", Comment: capText(m.Reason), At: workflow.Now(ctx)})
+	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "rejected", Comment: capText(m.Reason), At: workflow.Now(ctx),
+		Proof: p, Client: m.Client})
 	s.rejected = true
-	r.event(ctx, "reject", s.spec.ID, m.By, fmt.Sprintf("%s rejected %s: %s", m.By, s.spec.ID, capText(m.Reason)))
+	r.actorEvent(ctx, "reject", s.spec.ID, signer(m.By, p, m.Signed), fmt.Sprintf("%s rejected %s: %s", m.By, s.spec.ID, capText(m.Reason)))
 	return Reply{Step: s.spec.ID, State: StatePaused, Message: "rejected; the step is paused: retry reopens the gate, skip or abort end it"}
 }
 
-func (r *run) checkAck(m Ack) error {
+func (r *run) checkAck(m Ack, p *runbooks.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
@@ -185,15 +227,16 @@ func (r *run) checkAck(m Ack) error {
 	return nil
 }
 
-func (r *run) applyAck(ctx workflow.Context, m Ack) Reply {
+func (r *run) applyAck(ctx workflow.Context, m Ack, p *runbooks.Proof) Reply {
 	s := r.steps[m.Step]
 	s.acked = true
-	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "acknowledged", Comment: capText(m.Comment), At: workflow.Now(ctx)})
-	r.event(ctx, "ack", s.spec.ID, m.By, fmt.Sprintf("%s acknowledged %s", m.By, s.spec.ID))
+	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "acknowledged", Comment: capText(m.Comment), At: workflow.Now(ctx),
+		Proof: p, Client: m.Client})
+	r.actorEvent(ctx, "ack", s.spec.ID, signer(m.By, p, m.Signed), fmt.Sprintf("%s acknowledged %s", m.By, s.spec.ID))
 	return Reply{Step: s.spec.ID, State: StateSucceeded, Message: "acknowledged"}
 }
 
-func (r *run) checkRetry(m Retry) error {
+func (r *run) checkRetry(m Retry, p *runbooks.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
@@ -204,14 +247,14 @@ func (r *run) checkRetry(m Retry) error {
 	return nil
 }
 
-func (r *run) applyRetry(ctx workflow.Context, m Retry) Reply {
+func (r *run) applyRetry(ctx workflow.Context, m Retry, p *runbooks.Proof) Reply {
 	s := r.steps[m.Step]
 	s.decision = MsgRetry
-	r.event(ctx, "retry", s.spec.ID, m.By, fmt.Sprintf("%s retried %s", orSomeone(m.By), s.spec.ID))
+	r.actorEvent(ctx, "retry", s.spec.ID, signer(m.By, p, m.Signed), fmt.Sprintf("%s retried %s", orSomeone(m.By), s.spec.ID))
 	return Reply{Step: s.spec.ID, State: StateRunning, Message: "retrying"}
 }
 
-func (r *run) checkSkip(m Skip) error {
+func (r *run) checkSkip(m Skip, p *runbooks.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
@@ -231,13 +274,13 @@ func (r *run) checkSkip(m Skip) error {
 	return nil
 }
 
-func (r *run) applySkip(ctx workflow.Context, m Skip) Reply {
+func (r *run) applySkip(ctx workflow.Context, m Skip, p *runbooks.Proof) Reply {
 	s := r.steps[m.Step]
-	s.decision, s.skippedBy, s.skipReason = MsgSkip, m.By, capText(m.Reason)
+	s.decision, s.skipper, s.skipReason = MsgSkip, signer(m.By, p, m.Signed), capText(m.Reason)
 	return Reply{Step: s.spec.ID, State: StateSkipped, Message: "skipped"}
 }
 
-func (r *run) checkAbort(m Abort) error {
+func (r *run) checkAbort(m Abort, p *runbooks.Proof) error {
 	if err := r.checkReady(); err != nil {
 		return err
 	}
@@ -250,12 +293,12 @@ func (r *run) checkAbort(m Abort) error {
 	return nil
 }
 
-func (r *run) applyAbort(ctx workflow.Context, m Abort) Reply {
-	r.abort(ctx, m.By, capText(m.Reason))
+func (r *run) applyAbort(ctx workflow.Context, m Abort, p *runbooks.Proof) Reply {
+	r.abort(ctx, signer(m.By, p, m.Signed), capText(m.Reason))
 	return Reply{State: RunAborted, Message: "aborting: running steps are cancelled; drill teardown still runs"}
 }
 
-func (r *run) checkNote(m Note) error {
+func (r *run) checkNote(m Note, p *runbooks.Proof) error {
 	if r.finished {
 		return fmt.Errorf("the run has finished (%s)", r.state)
 	}
@@ -268,7 +311,7 @@ func (r *run) checkNote(m Note) error {
 	return nil
 }
 
-func (r *run) applyNote(ctx workflow.Context, m Note) Reply {
+func (r *run) applyNote(ctx workflow.Context, m Note, p *runbooks.Proof) Reply {
 	r.notes = append(r.notes, runbooks.NoteRecord{At: workflow.Now(ctx), By: m.By, Text: capText(m.Text)})
 	return Reply{State: r.state, Message: "noted"}
 }

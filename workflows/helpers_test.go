@@ -170,7 +170,7 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 	}
 	reg := activities.NewWithFuncs(impls)
 	env.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
-	res := &activities.Resolver{Registry: reg}
+	res := &activities.Resolver{Registry: reg, Signers: testSigners}
 	h.res = res
 	env.RegisterActivityWithOptions(res.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	for name, fn := range reg.Activities() {
@@ -189,6 +189,12 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 func (h *harness) run(yaml, mode string) runbooks.Evidence {
 	h.t.Helper()
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: yaml, Mode: mode, RequestedBy: "alice", Reason: "test"})
+	return h.result()
+}
+
+// result is the evidence of the run just executed, after checking every update.
+func (h *harness) result() runbooks.Evidence {
+	h.t.Helper()
 	require.True(h.t, h.env.IsWorkflowCompleted())
 	require.NoError(h.t, h.env.GetWorkflowError())
 	h.verifyUpdates()

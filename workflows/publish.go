@@ -179,10 +179,10 @@ func (r *run) pending(s *step) (Pending, bool) {
 	case StateAwaitingApproval:
 		a := s.spec.Approval
 		have := approvedBy(s)
-		p = Pending{Kind: "approval", From: a.From, Have: have, Need: a.Needed(),
+		p = Pending{Kind: "approval", From: a.From, Have: have, Need: r.needed(s),
 			Command: fmt.Sprintf("lifeboat approve %s %s --as NAME", id, sid),
 			Signal:  fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgApprove, sid)}
-		what = fmt.Sprintf("step %s needs %d approval(s) from %s (have %d)", sid, a.Needed(), strings.Join(a.From, " or "), len(have))
+		what = fmt.Sprintf("step %s needs %d approval(s) from %s (have %d)", sid, r.needed(s), strings.Join(a.From, " or "), len(have))
 	case StateAwaitingAck:
 		p = Pending{Kind: "acknowledgement", Command: fmt.Sprintf("lifeboat ack %s %s --as NAME", id, sid),
 			Signal: fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgAck, sid)}

@@ -35,6 +35,9 @@ type Request struct {
 	// of a completed one. Schedules set it with --pause-on-failure: Temporal
 	// pauses a schedule only when a run fails.
 	FailIfUnsuccessful bool `json:"failIfUnsuccessful,omitempty"`
+	// Signed proves RequestedBy: the requester's signature of
+	// StartDecision (lifeboat sign failover|drill|tabletop prints it).
+	Signed
 }
 
 // Check returns a clear error for a request that cannot start.
@@ -69,6 +72,7 @@ type Approve struct {
 	Step    string `json:"step"`
 	By      string `json:"by"`
 	Comment string `json:"comment,omitempty"`
+	Signed
 }
 
 // Reject is an approver's no; one rejection closes the gate.
@@ -76,6 +80,7 @@ type Reject struct {
 	Step   string `json:"step"`
 	By     string `json:"by"`
 	Reason string `json:"reason"`
+	Signed
 }
 
 // Ack acknowledges a manual.task step, or any step of a tabletop run.
@@ -83,12 +88,14 @@ type Ack struct {
 	Step    string `json:"step"`
 	By      string `json:"by"`
 	Comment string `json:"comment,omitempty"`
+	Signed
 }
 
 // Retry re-runs a paused (failed or rejected) step.
 type Retry struct {
 	Step string `json:"step"`
 	By   string `json:"by,omitempty"`
+	Signed
 }
 
 // Skip skips a step that has not finished and is not running.
@@ -96,12 +103,14 @@ type Skip struct {
 	Step   string `json:"step"`
 	By     string `json:"by,omitempty"`
 	Reason string `json:"reason"`
+	Signed
 }
 
 // Abort ends the run; drill teardown still runs.
 type Abort struct {
 	By     string `json:"by,omitempty"`
 	Reason string `json:"reason"`
+	Signed
 }
 
 // Note adds an operator's note to the evidence.

@@ -35,6 +35,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 		r.truthful = true
 		ctx, _ = workflow.NewDisconnectedContext(root)
 	}
+	r.signedDecisions = workflow.GetVersion(root, versionSignedDecisions, workflow.DefaultVersion, 1) == 1
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
 	}
@@ -46,6 +47,11 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	}
 	if err := r.resolve(ctx); err != nil {
 		return nil, err
+	}
+	if r.signedDecisions {
+		if err := r.proveRequester(ctx); err != nil {
+			return nil, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "Unproven", nil)
+		}
 	}
 	r.setup(ctx)
 	r.setupNotifications(ctx)
@@ -110,7 +116,7 @@ func (r *run) watchCancellation(root, ctx workflow.Context) {
 			return
 		}
 		r.cancelled = !r.aborted
-		r.abort(ctx, "temporal", "cancellation requested through Temporal (the UI's Request Cancellation, temporal workflow cancel, or a parent workflow)")
+		r.abort(ctx, actor{by: "temporal"}, "cancellation requested through Temporal (the UI's Request Cancellation, temporal workflow cancel, or a parent workflow)")
 	})
 }
 
@@ -233,7 +239,7 @@ func (r *run) finish(ctx workflow.Context) {
 		text += " (RTO breached)"
 	}
 	if r.aborted {
-		text += fmt.Sprintf("; aborted by %s: %s", r.abortedBy, r.abortReason)
+		text += fmt.Sprintf("; aborted by %s: %s", r.abortedBy.by, r.abortReason)
 	}
 	r.notify(ctx, NotifyRunFinished, text+"; evidence: lifeboat evidence "+r.workflowID)
 }
@@ -248,12 +254,12 @@ func (r *run) anyFailed() bool {
 }
 
 // abort ends the run: waiting steps end, running activities are cancelled.
-func (r *run) abort(ctx workflow.Context, by, reason string) {
+func (r *run) abort(ctx workflow.Context, by actor, reason string) {
 	if r.aborted {
 		return
 	}
 	r.aborted, r.abortedBy, r.abortReason = true, by, reason
-	r.event(ctx, "abort", "", by, reason)
+	r.actorEvent(ctx, "abort", "", by, reason)
 	if r.cancelMain != nil {
 		r.cancelMain()
 	}

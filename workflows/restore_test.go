@@ -194,18 +194,18 @@ func TestApprovalQuorumAndEveryValidatorRefusal(t *testing.T) {
 			{workflows.Approve{Step: "shift", By: "alice"}, workflows.MsgApprove, "separation of duties"},
 			{workflows.Approve{Step: "shift"}, workflows.MsgApprove, "--as"},
 			{workflows.Ack{Step: "shift", By: "bob"}, workflows.MsgAck, "not awaiting an acknowledgement"},
-			{workflows.Reject{Step: "shift", By: "bob"}, workflows.MsgReject, "reason"},
+			{signed(h, workflows.Reject{Step: "shift", By: "bob"}), workflows.MsgReject, "reason"},
 			{workflows.Retry{Step: "shift"}, workflows.MsgRetry, "not paused"},
 		} {
 			h.refused(c.name, c.msg, c.want)
 		}
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob", Comment: "go"})
-		h.refused(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob"}, "already approved")
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob", Comment: "go"}))
+		h.refused(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}), "already approved")
 	})
 	h.at(2*time.Minute, func() {
 		assert.Equal(t, workflows.StateAwaitingApproval, h.status().State, "one approval of two must not open the gate")
 		assert.Equal(t, 0, h.rec.count("shift"))
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "carol"})
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
 	})
 	ev := h.run(book("60m", gated), workflows.ModeFailover)
 	s := stepOf(t, ev, "shift")
@@ -222,17 +222,17 @@ func TestApprovalQuorumAndEveryValidatorRefusal(t *testing.T) {
 func TestRejectionPausesTheStepThenRetryReopensTheGate(t *testing.T) {
 	h := newHarness(t)
 	h.at(time.Minute, func() {
-		h.mustUpdate(workflows.MsgReject, workflows.Reject{Step: "shift", By: "bob", Reason: "primary is back"})
+		h.mustUpdate(workflows.MsgReject, signed(h, workflows.Reject{Step: "shift", By: "bob", Reason: "primary is back"}))
 	})
 	h.at(2*time.Minute, func() {
 		assert.Equal(t, workflows.StatePaused, h.status().State)
-		h.refused(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "dan"}, "not awaiting approval")
+		h.refused(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "dan"}), "not awaiting approval")
 		h.mustUpdate(workflows.MsgRetry, workflows.Retry{Step: "shift", By: "bob"})
 	})
 	h.at(3*time.Minute, func() {
 		assert.Equal(t, workflows.StateAwaitingApproval, h.status().State)
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob"})
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "dan"})
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "dan"}))
 	})
 	ev := h.run(book("60m", gated), workflows.ModeFailover)
 	s := stepOf(t, ev, "shift")
@@ -249,7 +249,7 @@ func TestRejectionPausesTheStepThenRetryReopensTheGate(t *testing.T) {
 func TestRejectionThenAbortEndsRejected(t *testing.T) {
 	h := newHarness(t)
 	h.at(time.Minute, func() {
-		h.mustUpdate(workflows.MsgReject, workflows.Reject{Step: "shift", By: "carol", Reason: "data not verified"})
+		h.mustUpdate(workflows.MsgReject, signed(h, workflows.Reject{Step: "shift", By: "carol", Reason: "data not verified"}))
 		h.mustUpdate(workflows.MsgAbort, workflows.Abort{By: "carol", Reason: "stand down"})
 	})
 	ev := h.run(book("60m", gated), workflows.ModeFailover)
@@ -290,7 +290,7 @@ func TestApprovalTimeoutEscalateKeepsWaiting(t *testing.T) {
 	h := newHarness(t)
 	h.at(20*time.Minute, func() {
 		assert.Equal(t, workflows.StateAwaitingApproval, h.status().State, "escalation must keep waiting")
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "dan"})
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "dan"}))
 	})
 	ev := h.run(book("60m", gateWithTimeout("escalate")), workflows.ModeFailover)
 	assert.Equal(t, "succeeded", ev.Outcome)
@@ -305,8 +305,8 @@ func TestRefusedSignalBecomesANoteAndTheRunKeepsWaiting(t *testing.T) {
 	})
 	h.at(2*time.Minute, func() {
 		assert.Equal(t, workflows.StateAwaitingApproval, h.status().State)
-		h.env.SignalWorkflow(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob"})
-		h.env.SignalWorkflow(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "carol"})
+		h.env.SignalWorkflow(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
+		h.env.SignalWorkflow(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
 	})
 	ev := h.run(book("60m", gated), workflows.ModeFailover)
 	assert.Equal(t, "succeeded", ev.Outcome)
@@ -319,8 +319,8 @@ func TestRTOBreachIsFlagged(t *testing.T) {
 	h := newHarness(t)
 	h.at(45*time.Minute, func() {
 		assert.True(t, h.status().RTOBreached)
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob"})
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "carol"})
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
 	})
 	ev := h.run(book("30m", gated), workflows.ModeFailover)
 	assert.True(t, ev.RTOBreached)
@@ -516,8 +516,8 @@ func TestStatusShowsRTOBudgetAndProjection(t *testing.T) {
 		assert.Equal(t, start.Add(10*time.Minute+runbooks.DefaultStepTimeout), st.ProjectedFinish)
 		require.Len(t, st.Pending, 1)
 		assert.Equal(t, 2, st.Pending[0].Need)
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "bob"})
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "carol"})
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
 	})
 	h.run(book("60m", gated), workflows.ModeFailover)
 }

@@ -74,7 +74,7 @@ type step struct {
 	// decision is an operator's pending retry/skip for a paused step, or a skip
 	// requested before the step started.
 	decision   string
-	skippedBy  string
+	skipper    actor
 	skipReason string
 	// retries counts the operator's retries of the step.
 	retries int
@@ -96,7 +96,7 @@ type run struct {
 	state       string
 	aborted     bool
 	abortReason string
-	abortedBy   string
+	abortedBy   actor
 	breached    bool
 	finished    bool
 	endedAt     time.Time
@@ -107,6 +107,12 @@ type run struct {
 	recoveredAt time.Time
 	// truthful is true for runs started since versionTruthfulEndings.
 	truthful bool
+	// signedDecisions is true for runs started since versionSignedDecisions.
+	signedDecisions bool
+	// requestProof proves the requester (a signed start); nil: unproven.
+	requestProof *runbooks.Proof
+	// usedSignatures are the signatures this run accepted: a replay is refused.
+	usedSignatures map[string]bool
 
 	notes  []runbooks.NoteRecord
 	events []runbooks.EventRecord
@@ -141,7 +147,22 @@ func (r *run) rb() *runbooks.Runbook {
 }
 
 func (r *run) event(ctx workflow.Context, kind, stepID, by, text string) {
-	r.events = append(r.events, runbooks.EventRecord{At: workflow.Now(ctx), Kind: kind, Step: stepID, By: by, Text: text})
+	r.actorEvent(ctx, kind, stepID, actor{by: by}, text)
+}
+
+// actor is who did something: a name, what proves it (nil: nothing), and
+// the Temporal client identity the sender gave.
+type actor struct {
+	by     string
+	proof  *runbooks.Proof
+	client string
+}
+
+func signer(by string, p *runbooks.Proof, s Signed) actor { return actor{by: by, proof: p, client: s.Client} }
+
+func (r *run) actorEvent(ctx workflow.Context, kind, stepID string, a actor, text string) {
+	r.events = append(r.events, runbooks.EventRecord{At: workflow.Now(ctx), Kind: kind, Step: stepID, By: a.by, Text: text,
+		Proof: a.proof, Client: a.client})
 }
 
 // approvers returns the distinct people of the step's approval groups.

@@ -24,7 +24,7 @@ func (r *run) runStep(ctx workflow.Context, s *step) {
 		r.endSkipped(ctx, s)
 		return
 	case r.req.Mode == ModeDrill && r.drillSkips(s.spec.ID):
-		s.skippedBy, s.skipReason = "runbook", "listed in spec.drill.skip"
+		s.skipper, s.skipReason = actor{by: "runbook"}, "listed in spec.drill.skip"
 		r.endSkipped(ctx, s)
 		return
 	case r.truthful:
@@ -65,7 +65,7 @@ func (r *run) runStep(ctx workflow.Context, s *step) {
 			return
 		case runbooks.OnFailureAbort:
 			s.state = StateFailed
-			r.abort(ctx, "runbook", fmt.Sprintf("step %s failed and its onFailure is abort: %s", s.spec.ID, s.err))
+			r.abort(ctx, actor{by: "runbook"}, fmt.Sprintf("step %s failed and its onFailure is abort: %s", s.spec.ID, s.err))
 			return
 		}
 		if !r.pause(ctx, s, StateFailed) {
@@ -110,7 +110,7 @@ func (r *run) drillSkips(id string) bool {
 
 func (r *run) endSkipped(ctx workflow.Context, s *step) {
 	s.state = StateSkipped
-	r.event(ctx, "skip", s.spec.ID, s.skippedBy, fmt.Sprintf("step %s skipped: %s", s.spec.ID, s.skipReason))
+	r.actorEvent(ctx, "skip", s.spec.ID, s.skipper, fmt.Sprintf("step %s skipped: %s", s.spec.ID, s.skipReason))
 }
 
 // approvalGate waits for the step's approval quorum. It returns true when the
@@ -127,7 +127,7 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 		r.notify(ctx, NotifyApprovalNeeded, fmt.Sprintf("%s; from the UI: signal %s", p.Message, p.Signal))
 	}
 	decided := func() bool {
-		return r.aborted || s.rejected || s.decision == MsgSkip || len(approvedBy(s)) >= a.Needed()
+		return r.aborted || s.rejected || s.decision == MsgSkip || len(approvedBy(s)) >= r.needed(s)
 	}
 	if a.Timeout > 0 {
 		ok, err := workflow.AwaitWithTimeout(ctx, a.Timeout.D(), decided)
@@ -151,7 +151,7 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 			default:
 				s.approvalWait += workflow.Now(ctx).Sub(s.waitingSince)
 				s.state = StateNotRun
-				r.abort(ctx, "runbook", fmt.Sprintf("no approval for step %s within %s (onTimeout: abort)", s.spec.ID, a.Timeout))
+				r.abort(ctx, actor{by: "runbook"}, fmt.Sprintf("no approval for step %s within %s (onTimeout: abort)", s.spec.ID, a.Timeout))
 				return false
 			}
 		}

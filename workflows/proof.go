@@ -1,0 +1,196 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// Signed is the proof an operator message (or a start Request) carries:
+// when it was signed, and the armored SSH signature of its
+// runbooks.Decision statement. `lifeboat sign` prints both, and the CLI
+// fills them for --as NAME when it has NAME's key. Client is the sender's
+// Temporal client identity as the sender says; it proves nothing and is
+// recorded beside an unproven name.
+type Signed struct {
+	SignedAt  *time.Time `json:"signedAt,omitempty"`
+	Signature string     `json:"signature,omitempty"`
+	Client    string     `json:"client,omitempty"`
+}
+
+// SignatureWindow is how far a signature's time may be from the run's clock
+// when it arrives: an older one is stale (and cannot be held back and
+// replayed later), a later one is from a clock that is wrong.
+const SignatureWindow = 10 * time.Minute
+
+// versionSignedDecisions guards proven decisions: signatures are verified
+// against the allowed signers the run recorded, separation of duties
+// counts only proven approvals, and refusals of unsigned messages when the
+// worker requires signatures.
+const versionSignedDecisions = "signed-decisions"
+
+// Signable is an operator message that a signature can prove: Approve,
+// Reject, Ack, Retry, Skip, Abort (and Note, which is never signed).
+type Signable interface {
+	// decision is what the sender signs (without the run's ids and the time).
+	decision() runbooks.Decision
+	actor() string
+	proof() Signed
+}
+
+func (m Approve) decision() runbooks.Decision {
+	return runbooks.Decision{Decision: MsgApprove, Step: m.Step, Comment: m.Comment}
+}
+func (m Reject) decision() runbooks.Decision {
+	return runbooks.Decision{Decision: MsgReject, Step: m.Step, Comment: m.Reason}
+}
+func (m Ack) decision() runbooks.Decision {
+	return runbooks.Decision{Decision: MsgAck, Step: m.Step, Comment: m.Comment}
+}
+func (m Retry) decision() runbooks.Decision {
+	return runbooks.Decision{Decision: MsgRetry, Step: m.Step}
+}
+func (m Skip) decision() runbooks.Decision {
+	return runbooks.Decision{Decision: MsgSkip, Step: m.Step, Comment: m.Reason}
+}
+func (m Abort) decision() runbooks.Decision {
+	return runbooks.Decision{Decision: MsgAbort, Comment: m.Reason}
+}
+
+// Note is not a decision: notes are never signed, and never refused for it.
+func (m Note) decision() runbooks.Decision { return runbooks.Decision{} }
+
+func (m Approve) actor() string { return m.By }
+func (m Reject) actor() string  { return m.By }
+func (m Ack) actor() string     { return m.By }
+func (m Retry) actor() string   { return m.By }
+func (m Skip) actor() string    { return m.By }
+func (m Abort) actor() string   { return m.By }
+func (m Note) actor() string    { return m.By }
+
+func (m Approve) proof() Signed { return m.Signed }
+func (m Reject) proof() Signed  { return m.Signed }
+func (m Ack) proof() Signed     { return m.Signed }
+func (m Retry) proof() Signed   { return m.Signed }
+func (m Skip) proof() Signed    { return m.Signed }
+func (m Abort) proof() Signed   { return m.Signed }
+func (m Note) proof() Signed    { return Signed{} }
+
+// StartDecision is what a requester signs to start a run: the workflow id
+// it will have, the mode and runbook, and the reason. (The run id does not
+// exist yet; the workflow id, which lifeboat never reuses, takes its place.)
+func StartDecision(workflowID string, req Request) runbooks.Decision {
+	d := runbooks.Decision{WorkflowID: workflowID, Decision: fmt.Sprintf("start %s %s", req.Mode, req.RunbookName()), Comment: req.Reason}
+	if req.SignedAt != nil {
+		d.At = *req.SignedAt
+	}
+	return d
+}
+
+// MessageDecision is the statement an operator signs for message m to the
+// run runID of workflowID, signed at at.
+func MessageDecision(workflowID, runID string, m Signable, at time.Time) runbooks.Decision {
+	d := m.decision()
+	d.WorkflowID, d.RunID, d.At = workflowID, runID, at
+	return d
+}
+
+// prove checks m's signature and returns its proof, or nil for an unsigned
+// message the worker accepts as unproven. It refuses a malformed, forged,
+// stale or replayed signature, one by another person or for another run,
+// step, decision or comment, and (when the worker requires signatures) an
+// unsigned decision. Runs older than versionSignedDecisions prove nothing.
+func (r *run) prove(ctx workflow.Context, m Signable) (*runbooks.Proof, error) {
+	d := m.decision()
+	if !r.signedDecisions || d.Decision == "" {
+		return nil, nil
+	}
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	return r.verify(workflow.Now(ctx), MessageDecision(info.ID, info.RunID, m, timeOf(m.proof().SignedAt)), m.actor(), m.proof())
+}
+
+func (r *run) verify(now time.Time, d runbooks.Decision, by string, p Signed) (*runbooks.Proof, error) {
+	if p.Signature == "" {
+		if r.resolved.SignaturesRequired {
+			return nil, fmt.Errorf("unsigned: this worker accepts only signed decisions; sign it with the CLI (lifeboat %s … --as %s, with your SSH key) or paste the JSON that lifeboat sign %s prints",
+				firstWord(d.Decision), orName(by), firstWord(d.Decision))
+		}
+		return nil, nil
+	}
+	if p.SignedAt == nil {
+		return nil, fmt.Errorf("the signature has no signedAt: paste the whole JSON that lifeboat sign prints")
+	}
+	if age := now.Sub(*p.SignedAt); age > SignatureWindow || age < -SignatureWindow {
+		return nil, fmt.Errorf("stale signature: signed at %s, %s from the run's clock (%s); sign again now",
+			p.SignedAt.UTC().Format(time.RFC3339), age.Round(time.Second), now.UTC().Format(time.RFC3339))
+	}
+	if r.usedSignatures[p.Signature] {
+		return nil, fmt.Errorf("replayed signature: this run has already accepted it; sign the new decision")
+	}
+	if err := runbooks.VerifyDecision(d, by, p.Signature, r.resolved.Signers); err != nil {
+		return nil, err
+	}
+	return &runbooks.Proof{Statement: string(d.Statement()), Signature: p.Signature}, nil
+}
+
+// spend marks an accepted signature as used, so it cannot be replayed.
+func (r *run) spend(p *runbooks.Proof) {
+	if p == nil {
+		return
+	}
+	if r.usedSignatures == nil {
+		r.usedSignatures = map[string]bool{}
+	}
+	r.usedSignatures[p.Signature] = true
+}
+
+// proveRequester checks the start's signature. A bad one, or none when the
+// worker requires signatures, refuses the run; an unsigned start is
+// otherwise recorded as unproven.
+func (r *run) proveRequester(ctx workflow.Context) error {
+	p, err := r.verify(workflow.Now(ctx), StartDecision(r.workflowID, r.req), r.req.RequestedBy, r.req.Signed)
+	if err != nil {
+		return fmt.Errorf("the start's signature is refused: %w", err)
+	}
+	r.requestProof = p
+	r.spend(p)
+	return nil
+}
+
+// needed is how many approvals the step's gate needs. A gate that demands
+// separation of duties, in a run whose requester nothing proves, needs two
+// distinct proven approvers: nobody can approve their own run by leaving
+// out who requested it.
+func (r *run) needed(s *step) int {
+	n := s.spec.Approval.Needed()
+	if r.signedDecisions && s.spec.Approval.Separate && r.requestProof == nil && n < 2 {
+		return 2
+	}
+	return n
+}
+
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func firstWord(s string) string {
+	for i, c := range s {
+		if c == ' ' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func orName(by string) string {
+	if by == "" {
+		return "NAME"
+	}
+	return by
+}

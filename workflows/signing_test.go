@@ -1,0 +1,258 @@
+package workflows_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// oneApprover is a gate that demands separation of duties with one approval.
+const oneApprover = `  layers:
+    edge:
+      - id: shift
+        action: cloudflare.dnsSwitch
+        approval: {from: [ic, dba], separate: true}
+        with: {zone: example.com, record: case.example.com, to: dr.example.com}
+      - id: other
+        action: http.check
+        approval: {from: [ic]}
+        with: {url: "http://a"}
+`
+
+// Every forgery a lying client can send is refused, through the update and
+// through the signal (the Temporal UI's path), and the run keeps waiting.
+func TestForgedApprovalsAreRefusedAndTheRunKeepsWaiting(t *testing.T) {
+	h := newHarness(t)
+	forgeries := func() []struct {
+		msg  workflows.Approve
+		want string
+	} {
+		now := h.env.Now()
+		bob := workflows.Approve{Step: "shift", By: "bob"}
+		return []struct {
+			msg  workflows.Approve
+			want string
+		}{
+			{bob, "only a signed decision counts"}, // no signature at a separate gate
+			{signedWith(h, bob, "carol", testWorkflowID, testRunID, now), "the key that signed is carol's, not bob's"},
+			{signedWith(h, bob, "mallory", testWorkflowID, testRunID, now), "not in the worker's allowed_signers"},
+			{signedWith(h, bob, "bob", testWorkflowID, "another-run", now), "does not sign this decision"},
+			{signedWith(h, bob, "bob", "another-workflow", testRunID, now), "does not sign this decision"},
+			{signedWith(h, workflows.Approve{Step: "other", By: "bob"}, "bob", testWorkflowID, testRunID, now), "does not sign this decision"},
+			{signedWith(h, bob, "bob", testWorkflowID, testRunID, now.Add(-time.Hour)), "stale signature"},
+			{withComment(signed(h, bob), "tampered"), "does not sign this decision"},
+			{withSignature(bob, now, "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n"), "does not parse"},
+		}
+	}
+	h.at(time.Minute, func() {
+		for _, f := range forgeries() {
+			h.refused(workflows.MsgApprove, retarget(f.msg), f.want)
+			h.env.SignalWorkflow(workflows.MsgApprove, retarget(f.msg))
+		}
+	})
+	h.at(2*time.Minute, func() {
+		st := h.status()
+		require.Len(t, st.Pending, 2)
+		assert.Empty(t, st.Pending[0].Have, "no forgery counted")
+		assert.Equal(t, 0, h.rec.count("shift"))
+		good := signed(h, workflows.Approve{Step: "shift", By: "bob", Comment: "verified"})
+		h.mustUpdate(workflows.MsgApprove, good)
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "other", By: "dan"}))
+	})
+	ev := h.run(book("60m", oneApprover), workflows.ModeFailover)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	s := stepOf(t, ev, "shift")
+	require.Len(t, s.Approvals, 2, "two proven approvers: the requester is unproven")
+	for _, a := range s.Approvals {
+		require.NotNil(t, a.Proof, "%s's approval is proven", a.By)
+	}
+	assert.Equal(t, 9, ev.RefusedSignals, "every forged signal is refused and counted")
+	var refused []string
+	for _, e := range ev.Events {
+		if e.Kind == "signal-refused" {
+			refused = append(refused, e.Text)
+		}
+	}
+	assert.Contains(t, strings.Join(refused, "\n"), "stale signature", "the evidence lists the refusals")
+	assert.NotNil(t, ev.AllowedSigners, "the keys in force are in the record")
+}
+
+// retarget sends m to step shift, whatever step it was signed for.
+func retarget(m workflows.Approve) workflows.Approve { m.Step = "shift"; return m }
+
+func withComment(m workflows.Approve, c string) workflows.Approve { m.Comment = c; return m }
+
+func withSignature(m workflows.Approve, at time.Time, sig string) workflows.Approve {
+	m.Signed = workflows.Signed{SignedAt: &at, Signature: sig}
+	return m
+}
+
+// With the requester unproven (the four-field JSON names whoever it likes),
+// a separate gate needs two distinct proven approvers: alice cannot start
+// her own run without requestedBy and approve it alone.
+func TestUnprovenRequesterNeedsTwoProvenApprovers(t *testing.T) {
+	h := newHarness(t)
+	h.at(time.Minute, func() {
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
+	})
+	h.at(2*time.Minute, func() {
+		st := h.status()
+		assert.Equal(t, 2, st.Pending[0].Need)
+		assert.Equal(t, 0, h.rec.count("shift"), "one proven approver is not enough")
+		h.refused(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}), "already approved")
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "dan"}))
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "other", By: "bob"}))
+	})
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeFailover, Reason: "test"})
+	ev := h.result()
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.Nil(t, ev.RequestProof)
+	assert.Contains(t, ev.Markdown(), "| Requested by | — (unproven)")
+}
+
+// A signed start proves the requester: one other proven approver passes a
+// separate gate, and the requester's own signed approval is refused.
+func TestSignedStartProvesTheRequester(t *testing.T) {
+	h := newHarness(t)
+	h.at(time.Minute, func() {
+		h.refused(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "alice"}), "separation of duties")
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
+		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "other", By: "dan"}) // unproven is fine here
+	})
+	req := signedStart(h, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeFailover, Reason: "region down", RequestedBy: "alice"})
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
+	ev := h.result()
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	require.NotNil(t, ev.RequestProof)
+	assert.Contains(t, ev.Markdown(), "| Requested by | alice (signed)")
+	other := stepOf(t, ev, "other").Approvals[0]
+	assert.Nil(t, other.Proof)
+	assert.Contains(t, ev.Markdown(), "approved by dan (unproven)")
+}
+
+// A start signed by someone else, or for another runbook, is refused.
+func TestForgedStartIsRefused(t *testing.T) {
+	h := newHarness(t)
+	req := signedStart(h, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeDrill, Reason: "x", RequestedBy: "alice"})
+	req.Mode = workflows.ModeFailover // the signature was for a drill
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
+	require.True(t, h.env.IsWorkflowCompleted())
+	err := h.env.GetWorkflowError()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the start's signature is refused")
+	assert.Equal(t, 0, h.rec.count("shift"))
+}
+
+// With signatures required, every unsigned action is refused: the start,
+// and an abort, skip, retry or ack; the signed ones are accepted and the
+// evidence names each actor with its proof.
+func TestRequiredSignaturesRefuseEveryUnsignedAction(t *testing.T) {
+	h := newHarness(t)
+	h.res.SignaturesRequired = true
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeFailover, RequestedBy: "alice"})
+	require.Error(t, h.env.GetWorkflowError())
+	assert.Contains(t, h.env.GetWorkflowError().Error(), "accepts only signed decisions")
+
+	h = newHarness(t)
+	h.res.SignaturesRequired = true
+	h.at(time.Minute, func() {
+		h.refused(workflows.MsgAbort, workflows.Abort{By: "bob", Reason: "cleanup"}, "accepts only signed decisions")
+		h.refused(workflows.MsgSkip, workflows.Skip{Step: "other", By: "bob", Reason: "n/a"}, "accepts only signed decisions")
+		h.refused(workflows.MsgApprove, workflows.Approve{Step: "other", By: "bob"}, "accepts only signed decisions")
+		h.env.SignalWorkflow(workflows.MsgAbort, workflows.Abort{By: "bob", Reason: "cleanup"})
+	})
+	h.at(2*time.Minute, func() {
+		assert.Equal(t, workflows.StateAwaitingApproval, h.status().State, "the unsigned abort signal changed nothing")
+		h.mustUpdate(workflows.MsgSkip, signed(h, workflows.Skip{Step: "other", By: "bob", Reason: "not needed"}))
+		h.mustUpdate(workflows.MsgAbort, signed(h, workflows.Abort{By: "carol", Reason: "stand down"}))
+	})
+	req := signedStart(h, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeFailover, Reason: "test", RequestedBy: "alice"})
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
+	ev := h.result()
+	assert.Equal(t, workflows.RunAborted, ev.Outcome)
+	assert.Equal(t, "aborted by carol: stand down", ev.OutcomeReason)
+	var abort, skip *runbooks.EventRecord
+	for i, e := range ev.Events {
+		switch e.Kind {
+		case "abort":
+			abort = &ev.Events[i]
+		case "skip":
+			skip = &ev.Events[i]
+		}
+	}
+	require.NotNil(t, abort)
+	require.NotNil(t, abort.Proof, "the abort is proven")
+	require.NotNil(t, skip)
+	assert.Equal(t, "bob", skip.By)
+	assert.NotNil(t, skip.Proof, "the skip is proven")
+	assert.Contains(t, ev.Markdown(), "stand down — carol (signed)")
+}
+
+// A signature the run accepted cannot be used again: after a rejection
+// and a retry reopen the gate, bob's first approval replayed is refused.
+func TestReplayedSignatureIsRefused(t *testing.T) {
+	h := newHarness(t)
+	var first workflows.Reject
+	h.at(time.Minute, func() {
+		first = signed(h, workflows.Reject{Step: "shift", By: "bob", Reason: "not yet"})
+		h.mustUpdate(workflows.MsgReject, first)
+		h.mustUpdate(workflows.MsgRetry, workflows.Retry{Step: "shift", By: "bob"})
+	})
+	h.at(2*time.Minute, func() {
+		h.refused(workflows.MsgReject, first, "replayed signature")
+		h.mustUpdate(workflows.MsgAbort, workflows.Abort{By: "bob", Reason: "done"})
+	})
+	ev := h.run(book("60m", oneApprover), workflows.ModeFailover)
+	assert.Equal(t, workflows.RunAborted, ev.Outcome)
+	assert.Contains(t, ev.Markdown(), "done — bob (unproven)")
+}
+
+// An auditor with nothing but OpenSSH verifies an approval in the evidence:
+// the record holds the statement, the signature and the allowed signers.
+func TestEvidenceApprovalVerifiesWithSSHKeygen(t *testing.T) {
+	keygen, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ssh-keygen is missing (make test installs openssh-client)")
+		}
+		t.Skip("ssh-keygen is not installed")
+	}
+	h := newHarness(t)
+	h.at(time.Minute, func() {
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob", Comment: "db verified | ok"}))
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "other", By: "dan"}))
+	})
+	ev := h.run(book("60m", oneApprover), workflows.ModeFailover)
+	dir := t.TempDir()
+	var lines []string
+	for _, s := range ev.AllowedSigners {
+		lines = append(lines, strings.Join(s.Principals, ",")+` namespaces="lifeboat" `+s.Key)
+	}
+	signers := filepath.Join(dir, "allowed_signers")
+	require.NoError(t, os.WriteFile(signers, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	a := stepOf(t, ev, "shift").Approvals[0]
+	require.NotNil(t, a.Proof)
+	sig := filepath.Join(dir, "sig")
+	require.NoError(t, os.WriteFile(sig, []byte(a.Proof.Signature), 0o600))
+	verify := func(who, statement string) error {
+		cmd := exec.Command(keygen, "-Y", "verify", "-f", signers, "-I", who, "-n", runbooks.SignatureNamespace, "-s", sig)
+		cmd.Stdin = strings.NewReader(statement)
+		out, err := cmd.CombinedOutput()
+		t.Logf("ssh-keygen as %s: %s", who, out)
+		return err
+	}
+	assert.NoError(t, verify("bob", a.Proof.Statement))
+	assert.Error(t, verify("carol", a.Proof.Statement), "bob's signature does not prove carol")
+	assert.Error(t, verify("bob", strings.Replace(a.Proof.Statement, "approve", "reject", 1)), "an edited statement fails")
+}
