@@ -158,7 +158,9 @@ type actor struct {
 	client string
 }
 
-func signer(by string, p *runbooks.Proof, s Signed) actor { return actor{by: by, proof: p, client: s.Client} }
+func signer(by string, p *runbooks.Proof, s Signed) actor {
+	return actor{by: by, proof: p, client: s.Client}
+}
 
 func (r *run) actorEvent(ctx workflow.Context, kind, stepID string, a actor, text string) {
 	r.events = append(r.events, runbooks.EventRecord{At: workflow.Now(ctx), Kind: kind, Step: stepID, By: a.by, Text: text,
