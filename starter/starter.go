@@ -25,6 +25,7 @@ type Starter struct {
 	c         client.Client
 	taskQueue string
 	dc        converter.DataConverter
+	keys      KeyFinder
 }
 
 // New returns a Starter that starts runs on taskQueue.
@@ -76,6 +77,10 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 	}
 	name := req.RunbookName()
 	id := NewWorkflowID(name, req.Mode)
+	req, err := s.SignStart(id, req)
+	if err != nil {
+		return Run{}, fmt.Errorf("signing the start as %s: %w", req.RequestedBy, err)
+	}
 	summary := fmt.Sprintf("%s of %s", req.Mode, name)
 	if req.Reason != "" {
 		summary += ": " + req.Reason
@@ -94,9 +99,14 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 	return Run{WorkflowID: we.GetID(), RunID: we.GetRunID()}, nil
 }
 
-// Update sends the operator update name (workflows.Msg*) and waits for the
-// reply; a refusal by the run's validator is a *RefusedError.
+// Update sends the operator update name (workflows.Msg*), signed when the
+// sender has a key (WithKeys), and waits for the reply; a refusal by the
+// run's validator is a *RefusedError.
 func (s *Starter) Update(ctx context.Context, workflowID, name string, arg any) (workflows.Reply, error) {
+	arg, err := s.signed(ctx, workflowID, arg)
+	if err != nil {
+		return workflows.Reply{}, err
+	}
 	h, err := s.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflowID, UpdateName: name, Args: []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -163,8 +173,22 @@ func (s *Starter) Note(ctx context.Context, id string, m workflows.Note) (workfl
 }
 
 // Signal sends the signal mirror of an operator message (as the Temporal UI does).
+// It is signed as Update's is.
 func (s *Starter) Signal(ctx context.Context, id, name string, arg any) error {
+	arg, err := s.signed(ctx, id, arg)
+	if err != nil {
+		return err
+	}
 	return explain(id, s.c.SignalWorkflow(ctx, id, "", name, arg))
+}
+
+// signed signs arg when it is an operator message without a signature.
+func (s *Starter) signed(ctx context.Context, id string, arg any) (any, error) {
+	m, ok := arg.(workflows.Signable)
+	if !ok || m.Proof().Signature != "" {
+		return arg, nil
+	}
+	return s.SignMessage(ctx, id, m)
 }
 
 // Status queries a run's status.

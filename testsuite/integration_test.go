@@ -180,11 +180,14 @@ func setup(t *testing.T) *rig {
 	r.cfg.Temporal.TaskQueue = "lifeboat-it-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	r.cfg.Catalog = []string{cat}
 	r.cfg.EvidenceDir = filepath.Join(dir, "evidence")
+	// Everyone signs with their own key, as the CLI does; mallory has none.
+	r.cfg.Signatures = worker.SignaturesConfig{AllowedSigners: filepath.Join(dir, "allowed_signers"), KeyDir: filepath.Join(dir, "keys")}
+	require.NoError(t, starter.WriteDemoKeys(r.cfg.Signatures.KeyDir, r.cfg.Signatures.AllowedSigners, []string{"alice", "bob", "carol", "dan"}))
 	require.NoError(t, r.cfg.CheckWorker())
 	c, err := worker.Dial(r.cfg)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	r.client, r.starter = c, starter.New(c, r.cfg.Temporal.TaskQueue)
+	r.client, r.starter = c, starter.New(c, r.cfg.Temporal.TaskQueue).WithKeys(starter.KeyDir(r.cfg.Signatures.KeyDir))
 	return r
 }
 
@@ -484,7 +487,8 @@ func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
 	bin := buildLifeboat(t)
 	cli := func(args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+r.cfg.Temporal.Address, "LIFEBOAT_TASK_QUEUE="+r.cfg.Temporal.TaskQueue)
+		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+r.cfg.Temporal.Address, "LIFEBOAT_TASK_QUEUE="+r.cfg.Temporal.TaskQueue,
+			"LIFEBOAT_KEY_DIR="+r.cfg.Signatures.KeyDir, "LIFEBOAT_ALLOWED_SIGNERS="+r.cfg.Signatures.AllowedSigners)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
@@ -510,7 +514,8 @@ func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
 
 	out, err = cli("evidence", id, "--format", "md")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "approved by bob")
+	assert.Contains(t, out, "approved by bob (signed)", "the CLI signed bob's approval with bob's key")
+	assert.Contains(t, out, "| Requested by | alice (signed)", "and alice's start")
 	assert.Contains(t, out, "| Outcome | **succeeded** |")
 }
 

@@ -58,6 +58,9 @@ type Config struct {
 	MetricsListen string `yaml:"metricsListen"`
 	// Codec encrypts payloads (see CodecConfig); off when no key is configured.
 	Codec CodecConfig `yaml:"codec"`
+	// Signatures: allowed signers, whether signatures are required, and the
+	// CLI's signing key (see SignaturesConfig).
+	Signatures SignaturesConfig `yaml:"signatures"`
 }
 
 // DefaultNotifyEnv is the environment variable holding the webhook URL runs
@@ -217,6 +220,12 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("LIFEBOAT_METRICS_ADDR", &cfg.MetricsListen)
 	env("LIFEBOAT_CODEC_KEY_FILE", &cfg.Codec.KeyFile)
 	env("LIFEBOAT_CODEC_KEY_ENV", &cfg.Codec.KeyEnv)
+	env("LIFEBOAT_ALLOWED_SIGNERS", &cfg.Signatures.AllowedSigners)
+	env("LIFEBOAT_SIGNING_KEY", &cfg.Signatures.KeyFile)
+	env("LIFEBOAT_KEY_DIR", &cfg.Signatures.KeyDir)
+	if v := getenv("LIFEBOAT_SIGNATURES_REQUIRED"); v != "" {
+		cfg.Signatures.Required = v == "true" || v == "1"
+	}
 	if v := getenv("LIFEBOAT_CATALOG"); v != "" {
 		cfg.Catalog = filepath.SplitList(v)
 	}
@@ -291,6 +300,7 @@ func (c Config) CheckWorker() error {
 			errs = append(errs, fmt.Sprintf("kube.kubeconfig: %v", err))
 		}
 	}
+	errs = append(errs, c.Signatures.check()...)
 	if c.EvidenceDir == "" {
 		errs = append(errs, "evidenceDir is empty: say where evidence is written (or set LIFEBOAT_EVIDENCE_DIR)")
 	} else if err := os.MkdirAll(c.EvidenceDir, 0o755); err != nil {

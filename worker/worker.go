@@ -36,7 +36,8 @@ func Registry(cfg Config) *activities.Registry {
 func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.Options) sdkworker.Worker {
 	w := sdkworker.New(c, cfg.Temporal.TaskQueue, opts)
 	w.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
-	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg, Notify: cfg.Notify.Settings(os.Getenv)}
+	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg, Notify: cfg.Notify.Settings(os.Getenv),
+		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	for name, fn := range reg.Activities() {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})

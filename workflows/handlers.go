@@ -95,12 +95,12 @@ func (r *run) refuseSignal(ctx workflow.Context, name string, msg Signable, err 
 	now := workflow.Now(ctx)
 	b, _ := json.Marshal(msg)
 	shown := string(b)
-	if sig := msg.proof().Signature; sig != "" {
+	if sig := msg.Proof().Signature; sig != "" {
 		b, _ = json.Marshal(sig)
 		shown = strings.ReplaceAll(shown, string(b), `"(signature)"`)
 	}
 	r.refusals.add(runbooks.NoteRecord{At: now, By: "lifeboat", Text: capText(fmt.Sprintf("refused %s signal %s: %v", name, shown, err))},
-		runbooks.EventRecord{At: now, Kind: "signal-refused", Step: msg.decision().Step, By: msg.actor(), Client: msg.proof().Client,
+		runbooks.EventRecord{At: now, Kind: "signal-refused", Step: msg.decision().Step, By: msg.Actor(), Client: msg.Proof().Client,
 			Text: capText(fmt.Sprintf("%s: %v", name, err))})
 	r.refused = capText(fmt.Sprintf("%s signal %s at %s: %v", name, shown, now.UTC().Format("15:04:05"), err))
 	r.publish(ctx)

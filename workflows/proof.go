@@ -37,8 +37,10 @@ const versionSignedDecisions = "signed-decisions"
 type Signable interface {
 	// decision is what the sender signs (without the run's ids and the time).
 	decision() runbooks.Decision
-	actor() string
-	proof() Signed
+	// Actor is who the message says sent it.
+	Actor() string
+	// Proof is the signature the message carries.
+	Proof() Signed
 }
 
 func (m Approve) decision() runbooks.Decision {
@@ -63,21 +65,21 @@ func (m Abort) decision() runbooks.Decision {
 // Note is not a decision: notes are never signed, and never refused for it.
 func (m Note) decision() runbooks.Decision { return runbooks.Decision{} }
 
-func (m Approve) actor() string { return m.By }
-func (m Reject) actor() string  { return m.By }
-func (m Ack) actor() string     { return m.By }
-func (m Retry) actor() string   { return m.By }
-func (m Skip) actor() string    { return m.By }
-func (m Abort) actor() string   { return m.By }
-func (m Note) actor() string    { return m.By }
+func (m Approve) Actor() string { return m.By }
+func (m Reject) Actor() string  { return m.By }
+func (m Ack) Actor() string     { return m.By }
+func (m Retry) Actor() string   { return m.By }
+func (m Skip) Actor() string    { return m.By }
+func (m Abort) Actor() string   { return m.By }
+func (m Note) Actor() string    { return m.By }
 
-func (m Approve) proof() Signed { return m.Signed }
-func (m Reject) proof() Signed  { return m.Signed }
-func (m Ack) proof() Signed     { return m.Signed }
-func (m Retry) proof() Signed   { return m.Signed }
-func (m Skip) proof() Signed    { return m.Signed }
-func (m Abort) proof() Signed   { return m.Signed }
-func (m Note) proof() Signed    { return Signed{} }
+func (m Approve) Proof() Signed { return m.Signed }
+func (m Reject) Proof() Signed  { return m.Signed }
+func (m Ack) Proof() Signed     { return m.Signed }
+func (m Retry) Proof() Signed   { return m.Signed }
+func (m Skip) Proof() Signed    { return m.Signed }
+func (m Abort) Proof() Signed   { return m.Signed }
+func (m Note) Proof() Signed    { return Signed{} }
 
 // StartDecision is what a requester signs to start a run: the workflow id
 // it will have, the mode and runbook, and the reason. (The run id does not
@@ -109,7 +111,7 @@ func (r *run) prove(ctx workflow.Context, m Signable) (*runbooks.Proof, error) {
 		return nil, nil
 	}
 	info := workflow.GetInfo(ctx).WorkflowExecution
-	return r.verify(workflow.Now(ctx), MessageDecision(info.ID, info.RunID, m, timeOf(m.proof().SignedAt)), m.actor(), m.proof())
+	return r.verify(workflow.Now(ctx), MessageDecision(info.ID, info.RunID, m, timeOf(m.Proof().SignedAt)), m.Actor(), m.Proof())
 }
 
 func (r *run) verify(now time.Time, d runbooks.Decision, by string, p Signed) (*runbooks.Proof, error) {
@@ -170,6 +172,31 @@ func (r *run) needed(s *step) int {
 		return 2
 	}
 	return n
+}
+
+// WithSigned returns m carrying the proof s.
+func WithSigned(m Signable, s Signed) Signable {
+	switch v := m.(type) {
+	case Approve:
+		v.Signed = s
+		return v
+	case Reject:
+		v.Signed = s
+		return v
+	case Ack:
+		v.Signed = s
+		return v
+	case Retry:
+		v.Signed = s
+		return v
+	case Skip:
+		v.Signed = s
+		return v
+	case Abort:
+		v.Signed = s
+		return v
+	}
+	return m // a Note is never signed
 }
 
 func timeOf(t *time.Time) time.Time {

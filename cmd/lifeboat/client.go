@@ -53,7 +53,7 @@ func dial(cfg worker.Config) (*starter.Starter, client.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc), c, nil
+	return starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc).WithKeys(keyFinder(cfg.Signatures)), c, nil
 }
 
 // isHistoryFile says whether a RUN argument names an exported history: a file

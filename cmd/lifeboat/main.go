@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 // command is one subcommand.
@@ -36,13 +38,14 @@ func init() {
 		"drill":        {"drill NAME [--reason TEXT] [--follow]", "start a drill (spec.drill applied: mappings, skips, teardown)" + drillUsage(), cmdDrill},
 		"tabletop":     {"tabletop NAME [--reason TEXT] [--follow]", "start a paper drill: every step is acknowledged, nothing runs", startMode("tabletop")},
 		"status":       {"status RUN [--follow] [--output json]", "steps, RTO budget and what the run waits for", cmdStatus},
-		"approve":      {"approve RUN STEP --as NAME [--comment TEXT] [--signal]", "approve a gated step", cmdApprove},
-		"reject":       {"reject RUN STEP --as NAME --reason TEXT [--signal]", "reject a gated step (the step pauses)", cmdReject},
-		"ack":          {"ack RUN STEP --as NAME [--comment TEXT] [--signal]", "acknowledge a manual.task or tabletop step", cmdAck},
-		"retry":        {"retry RUN STEP [--as NAME] [--signal]", "retry a paused step", cmdRetry},
-		"skip":         {"skip RUN STEP --reason TEXT [--as NAME] [--signal]", "skip a step that has not run", cmdSkip},
-		"abort":        {"abort RUN --reason TEXT [--as NAME] [--signal]", "abort the run (drill teardown still runs)", cmdAbort},
-		"note":         {"note RUN TEXT... [--as NAME] [--signal]", "add a note to the evidence", cmdNote},
+		"approve":      {"approve RUN STEP --as NAME [--comment TEXT] [--signal]", "approve a gated step", operatorCommand(messages[workflows.MsgApprove])},
+		"reject":       {"reject RUN STEP --as NAME --reason TEXT [--signal]", "reject a gated step (the step pauses)", operatorCommand(messages[workflows.MsgReject])},
+		"ack":          {"ack RUN STEP --as NAME [--comment TEXT] [--signal]", "acknowledge a manual.task or tabletop step", operatorCommand(messages[workflows.MsgAck])},
+		"retry":        {"retry RUN STEP [--as NAME] [--signal]", "retry a paused step", operatorCommand(messages[workflows.MsgRetry])},
+		"skip":         {"skip RUN STEP --reason TEXT [--as NAME] [--signal]", "skip a step that has not run", operatorCommand(messages[workflows.MsgSkip])},
+		"abort":        {"abort RUN --reason TEXT [--as NAME] [--signal]", "abort the run (drill teardown still runs)", operatorCommand(messages[workflows.MsgAbort])},
+		"note":         {"note RUN TEXT... [--as NAME] [--signal]", "add a note to the evidence", operatorCommand(messages[workflows.MsgNote])},
+		"sign":         {"sign approve|reject|ack|retry|skip|abort RUN [STEP] --as NAME | sign failover|drill|tabletop RUNBOOK --as NAME", "print a signed message (or start) as the JSON to paste into the Temporal UI", cmdSign},
 		"evidence":     {"evidence RUN|HISTORY.json [--format md|json] [--out FILE] [--from auto|sink|history] | evidence list [--runbook NAME]", "a run's evidence (rebuilt from history when the sink lost it); list past runs", cmdEvidence},
 		"readiness":    {"readiness [--json] [--runbook NAME] [--critical-rto 4h] [--no-backup-check]", "seed 004 §29 scorecard rows derived from runbooks, past runs and backups; critical systems below 2 called out", cmdReadiness},
 		"invariant":    {"invariant NAME", "the recovery invariant proved by the last successful drill, or what is missing (exit 1)", cmdInvariant},

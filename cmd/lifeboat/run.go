@@ -200,7 +200,7 @@ type message struct {
 	name   string
 	minPos int
 	maxPos int
-	build  func(pos []string, as, comment, reason string) any
+	build  func(pos []string, as, comment, reason string) workflows.Signable
 }
 
 func operatorCommand(m message) func(context.Context, []string) error {
@@ -240,31 +240,33 @@ func operatorCommand(m message) func(context.Context, []string) error {
 	}
 }
 
-var (
-	cmdApprove = operatorCommand(message{name: workflows.MsgApprove, minPos: 2, maxPos: 2,
-		build: func(p []string, as, comment, _ string) any {
+// messages are the operator messages, by name: the commands that send
+// them, and lifeboat sign, which prints them signed for the Temporal UI.
+var messages = map[string]message{
+	workflows.MsgApprove: {name: workflows.MsgApprove, minPos: 2, maxPos: 2,
+		build: func(p []string, as, comment, _ string) workflows.Signable {
 			return workflows.Approve{Step: p[1], By: as, Comment: comment}
-		}})
-	cmdReject = operatorCommand(message{name: workflows.MsgReject, minPos: 2, maxPos: 2,
-		build: func(p []string, as, comment, reason string) any {
+		}},
+	workflows.MsgReject: {name: workflows.MsgReject, minPos: 2, maxPos: 2,
+		build: func(p []string, as, comment, reason string) workflows.Signable {
 			return workflows.Reject{Step: p[1], By: as, Reason: cmp.Or(reason, comment)}
-		}})
-	cmdAck = operatorCommand(message{name: workflows.MsgAck, minPos: 2, maxPos: 2,
-		build: func(p []string, as, comment, _ string) any {
+		}},
+	workflows.MsgAck: {name: workflows.MsgAck, minPos: 2, maxPos: 2,
+		build: func(p []string, as, comment, _ string) workflows.Signable {
 			return workflows.Ack{Step: p[1], By: as, Comment: comment}
-		}})
-	cmdRetry = operatorCommand(message{name: workflows.MsgRetry, minPos: 2, maxPos: 2,
-		build: func(p []string, as, _, _ string) any { return workflows.Retry{Step: p[1], By: as} }})
-	cmdSkip = operatorCommand(message{name: workflows.MsgSkip, minPos: 2, maxPos: 2,
-		build: func(p []string, as, comment, reason string) any {
+		}},
+	workflows.MsgRetry: {name: workflows.MsgRetry, minPos: 2, maxPos: 2,
+		build: func(p []string, as, _, _ string) workflows.Signable { return workflows.Retry{Step: p[1], By: as} }},
+	workflows.MsgSkip: {name: workflows.MsgSkip, minPos: 2, maxPos: 2,
+		build: func(p []string, as, comment, reason string) workflows.Signable {
 			return workflows.Skip{Step: p[1], By: as, Reason: cmp.Or(reason, comment)}
-		}})
-	cmdAbort = operatorCommand(message{name: workflows.MsgAbort, minPos: 1, maxPos: 1,
-		build: func(_ []string, as, comment, reason string) any {
+		}},
+	workflows.MsgAbort: {name: workflows.MsgAbort, minPos: 1, maxPos: 1,
+		build: func(_ []string, as, comment, reason string) workflows.Signable {
 			return workflows.Abort{By: as, Reason: cmp.Or(reason, comment)}
-		}})
-	cmdNote = operatorCommand(message{name: workflows.MsgNote, minPos: 2, maxPos: -1,
-		build: func(p []string, as, _, _ string) any {
+		}},
+	workflows.MsgNote: {name: workflows.MsgNote, minPos: 2, maxPos: -1,
+		build: func(p []string, as, _, _ string) workflows.Signable {
 			return workflows.Note{By: as, Text: joinArgs(p[1:])}
-		}})
-)
+		}},
+}

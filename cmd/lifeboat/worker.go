@@ -94,6 +94,17 @@ func cmdDev(ctx context.Context, args []string) error {
 		cfg.EvidenceDir = filepath.Join(*state, "evidence")
 	}
 	cfg.Temporal.Address = "localhost:" + *port
+	if cfg.Signatures.AllowedSigners == "" && cfg.Signatures.KeyDir == "" {
+		cfg.Signatures.AllowedSigners = filepath.Join(*state, "allowed_signers")
+		cfg.Signatures.KeyDir = filepath.Join(*state, "keys")
+	}
+	if cfg.Signatures.KeyDir != "" {
+		if err := demoKeys(cfg.Signatures, cfg.Catalog); err != nil {
+			return fmt.Errorf("generating the demo's signing keys: %w", err)
+		}
+		fmt.Printf("demo signing keys for %s in %s (allowed signers: %s); the CLI signs --as NAME with them when LIFEBOAT_KEY_DIR=%s\n",
+			strings.Join(demoPeople(cfg.Catalog), ", "), cfg.Signatures.KeyDir, cfg.Signatures.AllowedSigners, cfg.Signatures.KeyDir)
+	}
 	if err := cfg.CheckWorker(); err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if err := writeCatalog(catalog, stack, svcURL, hookURL); err != nil {
 		return err
 	}
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL, state)), 0o644); err != nil {
 		return err
 	}
 	// The demo's own CLI calls see what the worker sees, as the README tells a user to.
@@ -251,6 +251,10 @@ terraform:
 cloudflare:
   tokenEnv: LIFEBOAT_DEMO_CF_TOKEN
   baseURL: %s
+# lifeboat dev generates a key per demo approver here; the CLI signs with them.
+signatures:
+  allowedSigners: %[6]s/allowed_signers
+  keyDir: %[6]s/keys
 `
 
 // writeCatalog fills the demo catalog: the examples, with example (a)'s

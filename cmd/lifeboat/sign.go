@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// cmdSign prints a signed message or start for the Temporal UI: the JSON on
+// stdout (to paste into Send a Signal, or Start Workflow's input), where to
+// paste it on stderr.
+//
+//	lifeboat sign approve RUN STEP --as bob [--comment TEXT]
+//	lifeboat sign failover RUNBOOK --as alice --reason TEXT
+func cmdSign(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: lifeboat %s", commands["sign"].usage)
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("sign "+verb, flag.ContinueOnError)
+	cf := addClientFlags(fs)
+	as := fs.String("as", defaultUser(), "who signs (their key: LIFEBOAT_SIGNING_KEY, signatures.keyDir, or the ssh-agent)")
+	comment := fs.String("comment", "", "comment recorded with the decision")
+	reason := fs.String("reason", "", "reason (required for reject, skip, abort and failover)")
+	m, isMessage := messages[verb]
+	isStart := verb == workflows.ModeFailover || verb == workflows.ModeDrill || verb == workflows.ModeTabletop
+	if (!isMessage || verb == workflows.MsgNote) && !isStart {
+		return fmt.Errorf("lifeboat sign %s: cannot sign %q: sign approve, reject, ack, retry, skip, abort, failover, drill or tabletop", verb, verb)
+	}
+	minPos, maxPos := 1, 1
+	if isMessage {
+		minPos, maxPos = m.minPos, m.maxPos
+	}
+	pos, err := parse(fs, args[1:], minPos, maxPos, "sign")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(*as) == "" {
+		return fmt.Errorf("lifeboat sign: say who signs with --as NAME")
+	}
+	cfg, err := loadConfig(*cf.config)
+	if err != nil {
+		return err
+	}
+	keys := keyFinder(cfg.Signatures)
+	if key, err := keys(*as); err != nil {
+		return err
+	} else if key == nil {
+		return fmt.Errorf("lifeboat sign: no signing key for %s: set LIFEBOAT_SIGNING_KEY to %s's private key, or load it into ssh-agent", *as, *as)
+	}
+	if isStart {
+		return printSignedStart(verb, pos[0], *as, *reason, cfg.Temporal.TaskQueue, keys)
+	}
+	st, c, err := dial(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	signed, err := st.SignMessage(ctx, pos[0], m.build(pos, *as, *comment, *reason))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "In the Temporal UI, run %s → Send a Signal: name %q, input (within %s, then the signature is stale):\n", pos[0], verb, workflows.SignatureWindow)
+	return printCompact(signed)
+}
+
+func printSignedStart(mode, runbook, as, reason, taskQueue string, keys starter.KeyFinder) error {
+	if mode == workflows.ModeFailover && strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("a failover needs --reason: the evidence must say why traffic moved")
+	}
+	id := starter.NewWorkflowID(runbook, mode)
+	req, err := starter.New(nil, taskQueue).WithKeys(keys).SignStart(id, workflows.Request{Runbook: runbook, Mode: mode, Reason: reason, RequestedBy: as})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "In the Temporal UI → Start Workflow (within %s): Workflow ID %s, Task Queue %s, Workflow Type %s, Input:\n",
+		workflows.SignatureWindow, id, taskQueue, workflows.RestoreWorkflowName)
+	return printCompact(req)
+}
+
+// printCompact prints v as one line of JSON: what a dialog's input box takes.
+func printCompact(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(b))
+	return nil
+}

@@ -1,0 +1,62 @@
+package worker
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// SignaturesConfig says who can prove what. The worker records the allowed
+// signers in every run at resolve and verifies operators' signatures
+// against them; the CLI signs with KeyFile, KeyDir/NAME, or the ssh-agent.
+//
+//	signatures:
+//	  allowedSigners: /etc/lifeboat/allowed_signers  # LIFEBOAT_ALLOWED_SIGNERS (OpenSSH format, as git uses)
+//	  required: true                                 # LIFEBOAT_SIGNATURES_REQUIRED=true: refuse every unsigned action
+//	  keyFile: ~/.ssh/id_ed25519                     # CLI: LIFEBOAT_SIGNING_KEY (default: the ssh-agent)
+type SignaturesConfig struct {
+	// AllowedSigners is an OpenSSH allowed_signers file: principal → key.
+	AllowedSigners string `yaml:"allowedSigners"`
+	// Required refuses every unsigned start, approve, reject, ack, retry,
+	// skip and abort (otherwise they are recorded as unproven).
+	Required bool `yaml:"required"`
+	// KeyFile is the CLI's private key (unencrypted OpenSSH or PEM).
+	KeyFile string `yaml:"keyFile"`
+	// KeyDir holds one private key per person, named after them: what
+	// `lifeboat dev` generates for the demo's people. Never in production.
+	KeyDir string `yaml:"keyDir"`
+}
+
+// Signers returns a reader of the allowed signers (read afresh for every
+// run, so a key added or revoked counts at once), or nil when none are
+// configured.
+func (s SignaturesConfig) Signers() func() ([]runbooks.AllowedSigner, error) {
+	if s.AllowedSigners == "" {
+		return nil
+	}
+	return func() ([]runbooks.AllowedSigner, error) {
+		b, err := os.ReadFile(s.AllowedSigners)
+		if err != nil {
+			return nil, fmt.Errorf("signatures.allowedSigners: %w", err)
+		}
+		signers, err := runbooks.ParseAllowedSigners(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("signatures.allowedSigners %s: %w", s.AllowedSigners, err)
+		}
+		return signers, nil
+	}
+}
+
+// check names what is wrong with the worker's signature settings.
+func (s SignaturesConfig) check() []string {
+	if s.Required && s.AllowedSigners == "" {
+		return []string{"signatures.required is true but signatures.allowedSigners is empty: nobody could prove anything; name the allowed_signers file (LIFEBOAT_ALLOWED_SIGNERS)"}
+	}
+	if read := s.Signers(); read != nil {
+		if _, err := read(); err != nil {
+			return []string{err.Error()}
+		}
+	}
+	return nil
+}
