@@ -504,7 +504,7 @@ func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
 
 	out, err = cli("status", id)
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "WAITING: step announce needs 1 approval(s)")
+	assert.Contains(t, out, "WAITING: step announce needs 1 signed approval(s)", "alice signed her start, so one other signer suffices")
 
 	out, err = cli("approve", id, "announce", "--as", "bob", "--comment", "looks good")
 	require.NoError(t, err, out)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,6 +136,62 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		assert.True(t, refused, "the refused signal is recorded as a note: %+v", ev.Notes)
 	})
 
+	t.Run("a signed approval pasted into the signal dialog counts; unsigned and forged ones are refused", func(t *testing.T) {
+		const id = "ui-signed-drill"
+		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RestoreWorkflowName,
+			`{"runbook": "ui-signed", "mode": "drill", "reason": "UI signed", "requestedBy": "alice"}`))
+		waitForState(t, st, id, workflows.StateAwaitingApproval)
+		bin := buildLifeboat(t)
+		sign := func(as string) string {
+			cmd := exec.Command(bin, "sign", "approve", id, "shift-traffic", "--as", as, "--comment", "checked in the UI")
+			cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS=127.0.0.1:"+dev.port, "LIFEBOAT_KEY_DIR="+filepath.Join(dev.state, "keys"))
+			out, err := cmd.Output()
+			require.NoError(t, err, "lifeboat sign: %s", out)
+			return strings.TrimSpace(string(out))
+		}
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.Signal(workflows.MsgApprove, `{"step": "shift-traffic", "by": "bob"}`))
+		require.NoError(t, b.OpenWorkflow(id, "user-metadata"))
+		require.NoError(t, b.WaitText("only a signed decision counts", 20*time.Second), "the unsigned approval is refused on the page")
+		b.Shot("unsigned-refused")
+
+		// The temporal CLI, with bob's signed JSON made to say carol: refused.
+		forged := strings.Replace(sign("bob"), `"by":"bob"`, `"by":"carol"`, 1)
+		temporal, err := testsuite.EnsureTemporal(ctx, os.Stderr)
+		require.NoError(t, err)
+		out, err := exec.Command(temporal, "workflow", "signal", "--address", "127.0.0.1:"+dev.port, "--workflow-id", id,
+			"--name", workflows.MsgApprove, "--input", forged).CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.NoError(t, b.OpenWorkflow(id, "user-metadata"))
+		require.NoError(t, b.WaitText("the key that signed is bob", 20*time.Second))
+
+		for i, as := range []string{"bob", "carol"} {
+			require.NoError(t, b.OpenWorkflow(id, "history"))
+			require.NoError(t, b.Signal(workflows.MsgApprove, sign(as)))
+			if i == 0 {
+				require.Eventually(t, func() bool {
+					s, err := st.Status(ctx, id)
+					return err == nil && len(s.Pending) == 1 && len(s.Pending[0].Have) == 1
+				}, 20*time.Second, 200*time.Millisecond, "bob's pasted signed approval counts, one of two (alice's form start proves nobody)")
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		ev, err := st.Wait(wctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+		for _, s := range ev.Steps {
+			if s.ID == "shift-traffic" {
+				require.Len(t, s.Approvals, 2)
+				for _, a := range s.Approvals {
+					assert.NotNil(t, a.Proof, "%s's approval is proven", a.By)
+				}
+			}
+		}
+		assert.Equal(t, 2, ev.RefusedSignals, "the unsigned and the forged approval")
+		b.Shot("signed-approved")
+	})
+
 	t.Run("a drill cancelled from the UI is an abort: teardown done, evidence stored, no pause or escalation", func(t *testing.T) {
 		run, err := st.Start(ctx, workflows.Request{Runbook: "ui-drill", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "UI cancel"})
 		require.NoError(t, err)
@@ -168,6 +225,10 @@ func startUIDrill(t *testing.T, env ...string) lifeboatDev {
 	t.Cleanup(svc.Close)
 	cat := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(cat, "ui-drill.yaml"), []byte(fmt.Sprintf(uiDrillBook, svc.URL)), 0o644))
+	// ui-signed's gate demands separation of duties: only signed approvals count.
+	signedBook := strings.NewReplacer("name: ui-drill,", "name: ui-signed,", "[alice, bob]", "[alice, bob, carol]",
+		"min: 1,", "min: 1, separate: true,").Replace(fmt.Sprintf(uiDrillBook, svc.URL))
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "ui-signed.yaml"), []byte(signedBook), 0o644))
 	return startLifeboatDev(t, cat, env...)
 }
 

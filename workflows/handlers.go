@@ -102,7 +102,12 @@ func (r *run) refuseSignal(ctx workflow.Context, name string, msg Signable, err 
 	r.refusals.add(runbooks.NoteRecord{At: now, By: "lifeboat", Text: capText(fmt.Sprintf("refused %s signal %s: %v", name, shown, err))},
 		runbooks.EventRecord{At: now, Kind: "signal-refused", Step: msg.decision().Step, By: msg.Actor(), Client: msg.Proof().Client,
 			Text: capText(fmt.Sprintf("%s: %v", name, err))})
-	r.refused = capText(fmt.Sprintf("%s signal %s at %s: %v", name, shown, now.UTC().Format("15:04:05"), err))
+	// The current details pane is short: who and what, not the whole message.
+	what := name + " signal"
+	if step := msg.decision().Step; step != "" {
+		what += " for " + step
+	}
+	r.refused = capText(fmt.Sprintf("%s from %s at %s: %v", what, orSomeone(msg.Actor()), now.UTC().Format("15:04:05"), err))
 	r.publish(ctx)
 }
 
@@ -155,8 +160,8 @@ func (r *run) checkApprover(s *step, by, verb string, p *runbooks.Proof) error {
 		return fmt.Errorf("%s requested this run and step %s requires separation of duties: another approver must %s", by, s.spec.ID, verb)
 	}
 	if r.signedDecisions && s.spec.Approval.Separate && p == nil {
-		return fmt.Errorf("step %s requires separation of duties, so only a signed decision counts: anyone can type a name. Sign it: lifeboat %s %s %s --as %s with your SSH key, or paste the JSON of lifeboat sign %s %s %s --as %s",
-			s.spec.ID, verb, r.workflowID, s.spec.ID, by, verb, r.workflowID, s.spec.ID, by)
+		return fmt.Errorf("step %s requires separation of duties, so only a signed decision counts; paste the JSON of: lifeboat sign %s %s %s --as %s",
+			s.spec.ID, verb, r.workflowID, s.spec.ID, orName(by))
 	}
 	return nil
 }

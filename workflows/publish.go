@@ -182,7 +182,12 @@ func (r *run) pending(s *step) (Pending, bool) {
 		p = Pending{Kind: "approval", From: a.From, Have: have, Need: r.needed(s),
 			Command: fmt.Sprintf("lifeboat approve %s %s --as NAME", id, sid),
 			Signal:  fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgApprove, sid)}
-		what = fmt.Sprintf("step %s needs %d approval(s) from %s (have %d)", sid, r.needed(s), strings.Join(a.From, " or "), len(have))
+		kind := "approval(s)"
+		if r.signedDecisions && a.Separate {
+			kind = "signed approval(s)"
+			p.Signal = fmt.Sprintf("%s with the JSON of lifeboat sign approve %s %s --as NAME", MsgApprove, id, sid)
+		}
+		what = fmt.Sprintf("step %s needs %d %s from %s (have %d)", sid, r.needed(s), kind, strings.Join(a.From, " or "), len(have))
 	case StateAwaitingAck:
 		p = Pending{Kind: "acknowledgement", Command: fmt.Sprintf("lifeboat ack %s %s --as NAME", id, sid),
 			Signal: fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgAck, sid)}
