@@ -58,6 +58,15 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 	if errs := runbooks.Validate(rb, r.Registry).Errors(); len(errs) > 0 {
 		return runbooks.Resolved{}, refuse("RunbookInvalid", fmt.Sprintf("runbook %s is invalid (lifeboat validate shows the same):\n%s", rb.Metadata.Name, errs.Error()))
 	}
+	if in.Inline != "" {
+		cat, err := runbooks.LoadCatalog(r.Dirs...)
+		if cat == nil && len(r.Dirs) > 0 {
+			return runbooks.Resolved{}, fmt.Errorf("%w: %v", errCatalogUnreadable, err)
+		}
+		if err := checkInline(rb, src, in.Mode, cat); err != nil {
+			return runbooks.Resolved{}, err
+		}
+	}
 	if in.Mode == "teardown" && len(rb.TeardownSteps()) == 0 {
 		return runbooks.Resolved{}, refuse("NoTeardown", fmt.Sprintf("runbook %s has no spec.drill.teardown: there is nothing to clean up", rb.Metadata.Name))
 	}

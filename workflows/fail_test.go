@@ -20,8 +20,7 @@ func TestFailIfUnsuccessfulFailsWithTheEvidence(t *testing.T) {
 	h := newHarness(t)
 	h.rec.script["broken"] = nonRetryable("bad config")
 	h.at(time.Minute, func() { h.mustUpdate(workflows.MsgAbort, workflows.Abort{By: "bob", Reason: "drill failed"}) })
-	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: book("60m", pausing),
-		Mode: workflows.ModeDrill, RequestedBy: "schedule", FailIfUnsuccessful: true})
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, failIfUnsuccessful(h.request(book("60m", pausing), workflows.ModeDrill, "schedule")))
 	require.True(t, h.env.IsWorkflowCompleted())
 	err := h.env.GetWorkflowError()
 	var ae *temporal.ApplicationError
@@ -36,10 +35,14 @@ func TestFailIfUnsuccessfulFailsWithTheEvidence(t *testing.T) {
 
 func TestFailIfUnsuccessfulCompletesASuccessfulRun(t *testing.T) {
 	h := newHarness(t)
-	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: book("60m", twoLayers),
-		Mode: workflows.ModeDrill, FailIfUnsuccessful: true})
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, failIfUnsuccessful(h.request(book("60m", twoLayers), workflows.ModeDrill, "")))
 	require.NoError(t, h.env.GetWorkflowError())
 	var ev runbooks.Evidence
 	require.NoError(t, h.env.GetWorkflowResult(&ev))
 	assert.Equal(t, "succeeded", ev.Outcome)
+}
+
+func failIfUnsuccessful(req workflows.Request) workflows.Request {
+	req.FailIfUnsuccessful = true
+	return req
 }

@@ -3,6 +3,8 @@ package workflows_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -170,7 +172,9 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 	}
 	reg := activities.NewWithFuncs(impls)
 	env.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
-	res := &activities.Resolver{Registry: reg, Signers: testSigners}
+	// Inline runbooks run as reviewed catalog text: request writes each
+	// into this catalog (a failover of any other inline text is refused).
+	res := &activities.Resolver{Registry: reg, Signers: testSigners, Dirs: []string{t.TempDir()}}
 	h.res = res
 	env.RegisterActivityWithOptions(res.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	for name, fn := range reg.Activities() {
@@ -188,7 +192,7 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 // run executes the workflow on an inline runbook and returns its evidence.
 func (h *harness) run(yaml, mode string) runbooks.Evidence {
 	h.t.Helper()
-	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: yaml, Mode: mode, RequestedBy: "alice", Reason: "test"})
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, h.request(yaml, mode, "alice"))
 	return h.result()
 }
 
@@ -205,9 +209,17 @@ func (h *harness) result() runbooks.Evidence {
 
 // runErr executes the workflow and returns its error.
 func (h *harness) runErr(yaml, mode string) error {
-	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: yaml, Mode: mode, RequestedBy: "alice"})
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, h.request(yaml, mode, "alice"))
 	require.True(h.t, h.env.IsWorkflowCompleted())
 	return h.env.GetWorkflowError()
+}
+
+// request is a request for the inline runbook yaml, whose text the
+// catalog holds too (as a reviewed runbook's would be).
+func (h *harness) request(yaml, mode, by string) workflows.Request {
+	h.t.Helper()
+	require.NoError(h.t, os.WriteFile(filepath.Join(h.res.Dirs[0], "runbook.yaml"), []byte(yaml), 0o644))
+	return workflows.Request{InlineRunbook: yaml, Mode: mode, RequestedBy: by, Reason: "test"}
 }
 
 // at schedules fn at mock time d after start.

@@ -113,7 +113,7 @@ func TestUnprovenRequesterNeedsTwoProvenApprovers(t *testing.T) {
 		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "dan"}))
 		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "other", By: "bob"}))
 	})
-	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeFailover, Reason: "test"})
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, h.request(book("60m", oneApprover), workflows.ModeFailover, ""))
 	ev := h.result()
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
 	assert.Nil(t, ev.RequestProof)
@@ -129,7 +129,7 @@ func TestSignedStartProvesTheRequester(t *testing.T) {
 		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
 		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "other", By: "dan"}) // unproven is fine here
 	})
-	req := signedStart(h, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeFailover, Reason: "region down", RequestedBy: "alice"})
+	req := signedStart(h, h.request(book("60m", oneApprover), workflows.ModeFailover, "alice"))
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 	ev := h.result()
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
@@ -143,7 +143,7 @@ func TestSignedStartProvesTheRequester(t *testing.T) {
 // A start signed by someone else, or for another runbook, is refused.
 func TestForgedStartIsRefused(t *testing.T) {
 	h := newHarness(t)
-	req := signedStart(h, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeDrill, Reason: "x", RequestedBy: "alice"})
+	req := signedStart(h, h.request(book("60m", oneApprover), workflows.ModeDrill, "alice"))
 	req.Mode = workflows.ModeFailover // the signature was for a drill
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 	require.True(t, h.env.IsWorkflowCompleted())
@@ -159,7 +159,7 @@ func TestForgedStartIsRefused(t *testing.T) {
 func TestRequiredSignaturesRefuseEveryUnsignedAction(t *testing.T) {
 	h := newHarness(t)
 	h.res.SignaturesRequired = true
-	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeFailover, RequestedBy: "alice"})
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, h.request(book("60m", oneApprover), workflows.ModeFailover, "alice"))
 	require.Error(t, h.env.GetWorkflowError())
 	assert.Contains(t, h.env.GetWorkflowError().Error(), "accepts only signed decisions")
 
@@ -176,7 +176,7 @@ func TestRequiredSignaturesRefuseEveryUnsignedAction(t *testing.T) {
 		h.mustUpdate(workflows.MsgSkip, signed(h, workflows.Skip{Step: "other", By: "bob", Reason: "not needed"}))
 		h.mustUpdate(workflows.MsgAbort, signed(h, workflows.Abort{By: "carol", Reason: "stand down"}))
 	})
-	req := signedStart(h, workflows.Request{InlineRunbook: book("60m", oneApprover), Mode: workflows.ModeFailover, Reason: "test", RequestedBy: "alice"})
+	req := signedStart(h, h.request(book("60m", oneApprover), workflows.ModeFailover, "alice"))
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 	ev := h.result()
 	assert.Equal(t, workflows.RunAborted, ev.Outcome)

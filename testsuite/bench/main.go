@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +41,9 @@ func main() {
 	defer func() { _ = srv.Stop() }()
 	cfg := worker.Defaults()
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue, cfg.EvidenceDir = srv.HostPort, "lifeboat-bench", os.TempDir()
+	// The bench drills inline runbooks; the catalog holds one of each name
+	// with the same approvers (an inline drill may not grant new ones).
+	cfg.Catalog = []string{benchCatalog()}
 	c, err := worker.Dial(cfg)
 	check(err)
 	defer c.Close()
@@ -117,6 +121,17 @@ func (b *bench) watch(key string) chan time.Time {
 	b.started[key] = ch
 	b.mu.Unlock()
 	return ch
+}
+
+// benchCatalog writes a catalog holding a runbook of every name the bench
+// drills inline.
+func benchCatalog() string {
+	dir, err := os.MkdirTemp("", "lifeboat-bench-catalog")
+	check(err)
+	for _, name := range []string{"overhead", "parallel", "approval", "concurrent", "thousand"} {
+		check(os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(book(name, 1, "step-", false, false)), 0o644))
+	}
+	return dir
 }
 
 // book builds a runbook of n steps in the workloads layer; chained steps need
