@@ -241,7 +241,7 @@ func TestAMaximalRunbookResolvesUnderThePayloadLimit(t *testing.T) {
 	require.LessOrEqual(t, b.Len(), runbooks.MaxFileSize)
 	require.Greater(t, b.Len(), runbooks.MaxFileSize-64)
 	res := &activities.Resolver{Registry: activities.New(activities.Deps{})}
-	got, err := res.Resolve(context.Background(), runbooks.ResolveInput{Inline: b.String(), Mode: "failover"})
+	got, err := res.Resolve(context.Background(), runbooks.ResolveInput{Inline: b.String(), Mode: "tabletop"})
 	require.NoError(t, err)
 	payload, err := json.Marshal(got)
 	require.NoError(t, err)
