@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/lifeboat-dr/lifeboat/activities/argocd"
 	"github.com/lifeboat-dr/lifeboat/activities/cloudflare"
@@ -57,6 +58,8 @@ type Deps struct {
 	HTTPClient *http.Client
 	// EvidenceDir is where evidence.store writes JSON and Markdown.
 	EvidenceDir string
+	// EvidenceKey signs every evidence record (nil: records are chained but unsigned).
+	EvidenceKey ssh.Signer
 	// Getenv reads the worker's environment (webhook URLs kept out of runbooks).
 	Getenv func(string) string
 	// Kube resolves kubeContexts to cluster clients; nil leaves kube.* unimplemented.
@@ -96,7 +99,7 @@ func New(d Deps) *Registry {
 	impls := map[string]StepFunc{
 		HTTPCheck:     httpcheck.New(d.HTTPClient).Check,
 		NotifyWebhook: notify.New(d.HTTPClient, d.Getenv).Send,
-		EvidenceStore: evidence.NewDirSink(d.EvidenceDir).Store,
+		EvidenceStore: evidence.NewDirSink(d.EvidenceDir).WithKey(d.EvidenceKey).Store,
 	}
 	if d.Kube != nil {
 		k := &kube.Actions{Source: d.Kube, BaseDir: d.BaseDir}

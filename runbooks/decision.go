@@ -51,6 +51,12 @@ type AllowedSigner struct {
 // keytype base64 [comment]" per line, # comments and blank lines ignored. A
 // namespaces="…" option that does not list lifeboat excludes the line.
 func ParseAllowedSigners(text string) ([]AllowedSigner, error) {
+	return ParseAllowedSignersFor(text, SignatureNamespace)
+}
+
+// ParseAllowedSignersFor reads the lines of an allowed_signers file that
+// allow namespace (EvidenceNamespace: the worker's key).
+func ParseAllowedSignersFor(text, namespace string) ([]AllowedSigner, error) {
 	var out []AllowedSigner
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for n := 1; sc.Scan(); n++ {
@@ -67,7 +73,7 @@ func ParseAllowedSigners(text string) ([]AllowedSigner, error) {
 		if err != nil {
 			return nil, fmt.Errorf("allowed_signers line %d: %w", n, err)
 		}
-		if !allowsNamespace(options) {
+		if !allowsNamespace(options, namespace) {
 			continue
 		}
 		out = append(out, AllowedSigner{Principals: strings.Split(principals, ","),
@@ -76,10 +82,10 @@ func ParseAllowedSigners(text string) ([]AllowedSigner, error) {
 	return out, sc.Err()
 }
 
-func allowsNamespace(options []string) bool {
+func allowsNamespace(options []string, namespace string) bool {
 	for _, o := range options {
 		if v, ok := strings.CutPrefix(o, "namespaces="); ok {
-			return strings.Contains(","+strings.Trim(v, `"`)+",", ","+SignatureNamespace+",")
+			return strings.Contains(","+strings.Trim(v, `"`)+",", ","+namespace+",")
 		}
 	}
 	return true
@@ -94,6 +100,19 @@ var ErrUnproven = errors.New("signature does not prove the decision")
 // for by, and a signature of any other statement (another run, step,
 // decision, comment or time).
 func VerifyDecision(d Decision, by, armored string, signers []AllowedSigner) error {
+	err := VerifyStatement(d.Statement(), by, armored, signers)
+	if errors.Is(err, errOtherStatement) {
+		return fmt.Errorf("%w: it does not sign this decision (%s %s of %s/%s at %s): %v", ErrUnproven,
+			d.Decision, d.Step, d.WorkflowID, d.RunID, d.At.UTC().Format(time.RFC3339), err)
+	}
+	return err
+}
+
+var errOtherStatement = errors.New("the signature is of another text")
+
+// VerifyStatement checks that armored is by's SSH signature (namespace
+// lifeboat) of exactly statement, with a key the signers give by.
+func VerifyStatement(statement []byte, by, armored string, signers []AllowedSigner) error {
 	if strings.TrimSpace(armored) == "" {
 		return fmt.Errorf("%w: it is unsigned (sign it: lifeboat sign, or the CLI with --as %s)", ErrUnproven, by)
 	}
@@ -113,9 +132,8 @@ func VerifyDecision(d Decision, by, armored string, signers []AllowedSigner) err
 		if !slices.Contains(s.Principals, by) {
 			return fmt.Errorf("%w: the key that signed is %s's, not %s's", ErrUnproven, strings.Join(s.Principals, ","), by)
 		}
-		if err := sshsig.Verify(bytes.NewReader(d.Statement()), sig, pub, sig.HashAlgorithm, SignatureNamespace); err != nil {
-			return fmt.Errorf("%w: it does not sign this decision (%s %s of %s/%s at %s): %v", ErrUnproven,
-				d.Decision, d.Step, d.WorkflowID, d.RunID, d.At.UTC().Format(time.RFC3339), err)
+		if err := sshsig.Verify(bytes.NewReader(statement), sig, pub, sig.HashAlgorithm, SignatureNamespace); err != nil {
+			return fmt.Errorf("%w (%v)", errOtherStatement, err)
 		}
 		return nil
 	}

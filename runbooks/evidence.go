@@ -61,6 +61,36 @@ type Evidence struct {
 	Events         []EventRecord `json:"events,omitempty"`
 	Invariant      string        `json:"invariant"`
 	NextDrill      *time.Time    `json:"nextDrill,omitempty"`
+	// Seal chains the stored record to the previous record of the same
+	// runbook and lists a digest per field; the worker's signature of the
+	// whole file is beside it (FILE.sig). Set by evidence.store.
+	Seal *Seal `json:"seal,omitempty"`
+}
+
+// EvidenceNamespace is the SSH signature namespace of the worker's
+// signature of an evidence file: `ssh-keygen -Y verify -n lifeboat-evidence
+// -I lifeboat-worker -f allowed_signers -s FILE.sig < FILE` checks it.
+const EvidenceNamespace = "lifeboat-evidence"
+
+// WorkerPrincipal is the principal of the worker's key in allowed_signers.
+const WorkerPrincipal = "lifeboat-worker"
+
+// Seal is what makes a stored evidence record tamper-evident.
+type Seal struct {
+	// Previous is the file name of the previous record of the same runbook
+	// in the same evidence directory ("" for the first), PreviousHash its
+	// sha256: deleting or editing that record breaks the link.
+	Previous     string `json:"previous,omitempty"`
+	PreviousHash string `json:"previousHash,omitempty"`
+	// Fields holds a sha256 of each top-level field and each step, so a
+	// verifier names what was edited.
+	Fields map[string]string `json:"fields"`
+	// Signer is the fingerprint of the worker key that signed the file
+	// ("" when the worker has no key: the record is then unsigned).
+	Signer string `json:"signer,omitempty"`
+	// Checkpoint marks a record stored while the run was in progress: it
+	// is signed, but not chained (the final record replaces it).
+	Checkpoint bool `json:"checkpoint,omitempty"`
 }
 
 // RunbookRef names the exact runbook text that ran.

@@ -44,15 +44,19 @@ func KeyDir(keyDir string) KeyFinder {
 	}
 }
 
+// WorkerKeyName is the file name of the worker's key in a demo key directory.
+const WorkerKeyName = "lifeboat-worker"
+
 // WriteDemoKeys gives each person an ed25519 key in keyDir (made once,
-// then kept) and writes the allowed_signers file that proves them. It is
-// for demos and tests (`lifeboat dev`): real people keep their own keys.
+// then kept), and the worker one (keyDir/lifeboat-worker, for evidence
+// only), and writes the allowed_signers file that proves them. It is for
+// demos and tests (`lifeboat dev`): real people keep their own keys.
 func WriteDemoKeys(keyDir, allowedSigners string, people []string) error {
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
 		return err
 	}
 	lines := []string{"# lifeboat dev: the demo's people (keys in " + keyDir + ")"}
-	for _, name := range people {
+	for _, name := range append(people, WorkerKeyName) {
 		path := filepath.Join(keyDir, name)
 		if _, err := os.Stat(path); err != nil {
 			if err := writeKey(path, name); err != nil {
@@ -63,7 +67,11 @@ func WriteDemoKeys(keyDir, allowedSigners string, people []string) error {
 		if err != nil {
 			return err
 		}
-		lines = append(lines, fmt.Sprintf(`%s namespaces="%s" %s`, name, runbooks.SignatureNamespace,
+		namespace := runbooks.SignatureNamespace
+		if name == WorkerKeyName {
+			namespace = runbooks.EvidenceNamespace // the worker signs records, never decisions
+		}
+		lines = append(lines, fmt.Sprintf(`%s namespaces="%s" %s`, name, namespace,
 			strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key.PublicKey())))))
 	}
 	return os.WriteFile(allowedSigners, []byte(strings.Join(lines, "\n")+"\n"), 0o644)

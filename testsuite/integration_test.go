@@ -181,7 +181,8 @@ func setup(t *testing.T) *rig {
 	r.cfg.Catalog = []string{cat}
 	r.cfg.EvidenceDir = filepath.Join(dir, "evidence")
 	// Everyone signs with their own key, as the CLI does; mallory has none.
-	r.cfg.Signatures = worker.SignaturesConfig{AllowedSigners: filepath.Join(dir, "allowed_signers"), KeyDir: filepath.Join(dir, "keys")}
+	r.cfg.Signatures = worker.SignaturesConfig{AllowedSigners: filepath.Join(dir, "allowed_signers"), KeyDir: filepath.Join(dir, "keys"),
+		WorkerKey: filepath.Join(dir, "keys", starter.WorkerKeyName)}
 	require.NoError(t, starter.WriteDemoKeys(r.cfg.Signatures.KeyDir, r.cfg.Signatures.AllowedSigners, []string{"alice", "bob", "carol", "dan"}))
 	require.NoError(t, r.cfg.CheckWorker())
 	c, err := worker.Dial(r.cfg)

@@ -223,6 +223,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("LIFEBOAT_ALLOWED_SIGNERS", &cfg.Signatures.AllowedSigners)
 	env("LIFEBOAT_SIGNING_KEY", &cfg.Signatures.KeyFile)
 	env("LIFEBOAT_KEY_DIR", &cfg.Signatures.KeyDir)
+	env("LIFEBOAT_WORKER_KEY", &cfg.Signatures.WorkerKey)
 	if v := getenv("LIFEBOAT_SIGNATURES_REQUIRED"); v != "" {
 		cfg.Signatures.Required = v == "true" || v == "1"
 	}

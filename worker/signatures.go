@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
 )
 
 // SignaturesConfig says who can prove what. The worker records the allowed
@@ -26,6 +29,31 @@ type SignaturesConfig struct {
 	// KeyDir holds one private key per person, named after them: what
 	// `lifeboat dev` generates for the demo's people. Never in production.
 	KeyDir string `yaml:"keyDir"`
+	// WorkerKey is the worker's own private key: it signs every evidence
+	// record (LIFEBOAT_WORKER_KEY). List its public key in allowedSigners as
+	// `lifeboat-worker namespaces="lifeboat-evidence" ssh-ed25519 …` so
+	// lifeboat evidence verify (and ssh-keygen) trust it.
+	WorkerKey string `yaml:"workerKey"`
+}
+
+// EvidenceKey reads the worker's key (nil when none is configured).
+func (s SignaturesConfig) EvidenceKey() (ssh.Signer, error) {
+	if s.WorkerKey == "" {
+		return nil, nil
+	}
+	return starter.ReadKey(s.WorkerKey)
+}
+
+// WorkerKeys are the allowed signers' worker keys: what evidence verify trusts.
+func (s SignaturesConfig) WorkerKeys() ([]runbooks.AllowedSigner, error) {
+	if s.AllowedSigners == "" {
+		return nil, fmt.Errorf("no allowed signers to check the worker's signature against: give --signers FILE, or set signatures.allowedSigners (LIFEBOAT_ALLOWED_SIGNERS)")
+	}
+	b, err := os.ReadFile(s.AllowedSigners)
+	if err != nil {
+		return nil, err
+	}
+	return runbooks.ParseAllowedSignersFor(string(b), runbooks.EvidenceNamespace)
 }
 
 // Signers returns a reader of the allowed signers (read afresh for every
@@ -50,6 +78,9 @@ func (s SignaturesConfig) Signers() func() ([]runbooks.AllowedSigner, error) {
 
 // check names what is wrong with the worker's signature settings.
 func (s SignaturesConfig) check() []string {
+	if _, err := s.EvidenceKey(); err != nil {
+		return []string{"signatures.workerKey: " + err.Error()}
+	}
 	if s.Required && s.AllowedSigners == "" {
 		return []string{"signatures.required is true but signatures.allowedSigners is empty: nobody could prove anything; name the allowed_signers file (LIFEBOAT_ALLOWED_SIGNERS)"}
 	}

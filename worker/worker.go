@@ -18,9 +18,12 @@ import (
 // Registry returns the action registry with this build's implementations,
 // wired to the config's dependencies.
 func Registry(cfg Config) *activities.Registry {
+	// CheckWorker has read the key already; an unreadable key leaves records unsigned.
+	key, _ := cfg.Signatures.EvidenceKey()
 	return activities.New(activities.Deps{
 		HTTPClient:  &http.Client{Timeout: time.Minute},
 		EvidenceDir: cfg.EvidenceDir,
+		EvidenceKey: key,
 		Getenv:      os.Getenv,
 		BaseDir:     cfg.BaseDir,
 		Kube:        &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts},

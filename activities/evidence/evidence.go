@@ -12,9 +12,11 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -26,7 +28,11 @@ type StoreInput struct {
 }
 
 // DirSink writes evidence files into a directory.
-type DirSink struct{ dir string }
+type DirSink struct {
+	dir string
+	key ssh.Signer
+	mu  sync.Mutex // one store at a time: the chain has one head per runbook
+}
 
 // NewDirSink returns a sink writing into dir (created on first use).
 func NewDirSink(dir string) *DirSink { return &DirSink{dir: dir} }
@@ -112,17 +118,33 @@ func (s *DirSink) Store(_ context.Context, in runbooks.StepInput) (runbooks.Step
 		return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
 	}
 	jsonPath, mdPath := s.Paths(e.WorkflowID, e.RunID)
-	pretty, err := json.MarshalIndent(e, "", "  ")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	record, signature, err := s.seal(&e, jsonPath)
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
-	if err := writeAtomic(jsonPath, append(pretty, '\n')); err != nil {
+	if err := writeAtomic(jsonPath, record); err != nil {
 		return runbooks.StepResult{}, err
+	}
+	if signature != "" {
+		if err := writeAtomic(jsonPath+".sig", []byte(signature)); err != nil {
+			return runbooks.StepResult{}, err
+		}
 	}
 	if err := writeAtomic(mdPath, []byte(e.Markdown())); err != nil {
 		return runbooks.StepResult{}, err
 	}
-	return runbooks.StepResult{Summary: "stored " + jsonPath, Outputs: map[string]any{"json": jsonPath, "markdown": mdPath}}, nil
+	out := runbooks.StepResult{Summary: "stored " + jsonPath, Outputs: map[string]any{"json": jsonPath, "markdown": mdPath}}
+	if !e.Seal.Checkpoint {
+		if err := s.advance(e.Runbook.Name, jsonPath, record); err != nil {
+			return runbooks.StepResult{}, err
+		}
+		// The final seal and signature go to history too: evidence rebuilt
+		// from history is this very file, and verifies.
+		out.Outputs["seal"], out.Outputs["signature"] = e.Seal, signature
+	}
+	return out, nil
 }
 
 // Load reads the evidence of the latest run of a workflow id; runs is how

@@ -22,6 +22,9 @@ func cmdEvidence(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "list" {
 		return cmdEvidenceList(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "verify" {
+		return cmdEvidenceVerify(args[1:])
+	}
 	fset := flag.NewFlagSet("evidence", flag.ContinueOnError)
 	cf := addClientFlags(fset)
 	format := fset.String("format", "md", "md or json")
@@ -154,4 +157,45 @@ func cmdEvidenceList(ctx context.Context, args []string) error {
 			rpo, e.RPOTarget, runbooks.YesNo(e.RTOBreached))
 	}
 	return tw.Flush()
+}
+
+// cmdEvidenceVerify checks stored evidence as an auditor would (see
+// evidence.Verify) and exits 1 naming every record and field that fails.
+func cmdEvidenceVerify(args []string) error {
+	fset := flag.NewFlagSet("evidence verify", flag.ContinueOnError)
+	config := fset.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (its signatures.allowedSigners names the worker's key)")
+	signers := fset.String("signers", "", "allowed_signers file holding the worker's key (lifeboat-worker); default: the config's")
+	fset.Usage = func() {
+		fmt.Fprintln(os.Stderr, "Usage: lifeboat evidence verify FILE.json|DIR... [--signers allowed_signers]")
+		fset.PrintDefaults()
+	}
+	paths, err := parseArgs(fset, args, 1, -1)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	if *signers != "" {
+		cfg.Signatures.AllowedSigners = *signers
+	}
+	keys, err := cfg.Signatures.WorkerKeys()
+	if err != nil {
+		return err
+	}
+	rep, err := evidence.Verify(paths, keys)
+	if err != nil {
+		return err
+	}
+	for _, f := range rep.Findings {
+		fmt.Println("FAIL " + f.String())
+	}
+	summary := fmt.Sprintf("%d record(s), %d signed decision(s), %d chain link(s)", rep.Records, rep.Approvals, rep.Links)
+	if len(rep.Findings) > 0 {
+		fmt.Printf("evidence does NOT verify: %d finding(s) in %s\n", len(rep.Findings), summary)
+		return exitError{code: 1}
+	}
+	fmt.Printf("evidence verifies: %s; every worker signature checked against %s\n", summary, cfg.Signatures.AllowedSigners)
+	return nil
 }

@@ -46,7 +46,7 @@ func init() {
 		"abort":        {"abort RUN --reason TEXT [--as NAME] [--signal]", "abort the run (drill teardown still runs)", operatorCommand(messages[workflows.MsgAbort])},
 		"note":         {"note RUN TEXT... [--as NAME] [--signal]", "add a note to the evidence", operatorCommand(messages[workflows.MsgNote])},
 		"sign":         {"sign approve|reject|ack|retry|skip|abort RUN [STEP] --as NAME | sign failover|drill|tabletop RUNBOOK --as NAME", "print a signed message (or start) as the JSON to paste into the Temporal UI", cmdSign},
-		"evidence":     {"evidence RUN|HISTORY.json [--format md|json] [--out FILE] [--from auto|sink|history] | evidence list [--runbook NAME]", "a run's evidence (rebuilt from history when the sink lost it); list past runs", cmdEvidence},
+		"evidence":     {"evidence RUN|HISTORY.json [--format md|json] [--out FILE] [--from auto|sink|history] | evidence list [--runbook NAME] | evidence verify FILE|DIR... [--signers FILE]", "a run's evidence (rebuilt from history when the sink lost it); list past runs", cmdEvidence},
 		"readiness":    {"readiness [--json] [--runbook NAME] [--critical-rto 4h] [--no-backup-check]", "seed 004 §29 scorecard rows derived from runbooks, past runs and backups; critical systems below 2 called out", cmdReadiness},
 		"invariant":    {"invariant NAME", "the recovery invariant proved by the last successful drill, or what is missing (exit 1)", cmdInvariant},
 		"teardown":     {"teardown RUN [--as NAME] [--follow]", "run the teardown of a drill that was terminated or lost its worker, from the runbook text it recorded", cmdTeardown},

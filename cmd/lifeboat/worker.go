@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/worker"
 )
@@ -99,6 +100,9 @@ func cmdDev(ctx context.Context, args []string) error {
 		cfg.Signatures.KeyDir = filepath.Join(*state, "keys")
 	}
 	if cfg.Signatures.KeyDir != "" {
+		if cfg.Signatures.WorkerKey == "" {
+			cfg.Signatures.WorkerKey = filepath.Join(cfg.Signatures.KeyDir, starter.WorkerKeyName)
+		}
 		if err := demoKeys(cfg.Signatures, cfg.Catalog); err != nil {
 			return fmt.Errorf("generating the demo's signing keys: %w", err)
 		}

@@ -255,6 +255,7 @@ cloudflare:
 signatures:
   allowedSigners: %[6]s/allowed_signers
   keyDir: %[6]s/keys
+  workerKey: %[6]s/keys/lifeboat-worker
 `
 
 // writeCatalog fills the demo catalog: the examples, with example (a)'s

@@ -1,0 +1,152 @@
+package evidence_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/lifeboat-dr/lifeboat/activities/evidence"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+func newKey(t *testing.T) ssh.Signer {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	s, err := ssh.NewSignerFromKey(priv)
+	require.NoError(t, err)
+	return s
+}
+
+func authorized(k ssh.Signer) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k.PublicKey())))
+}
+
+// sealedDir stores three final records of one runbook (each with bob's
+// signed approval) and a checkpoint of a fourth run, signed by the worker.
+func sealedDir(t *testing.T) (dir string, files []string, workerKeys []runbooks.AllowedSigner) {
+	dir = t.TempDir()
+	worker, bob := newKey(t), newKey(t)
+	sink := evidence.NewDirSink(dir).WithKey(worker)
+	signers := []runbooks.AllowedSigner{{Principals: []string{"bob"}, Key: authorized(bob)}}
+	at := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	for i, outcome := range []string{"succeeded", "failed", "succeeded", "in-progress"} {
+		wf, run := "lifeboat-rb-drill-"+string(rune('a'+i)), "run-"+string(rune('a'+i))
+		d := runbooks.Decision{WorkflowID: wf, RunID: run, Step: "shift", Decision: "approve", Comment: "ok", At: at}
+		sig, err := runbooks.SignDecision(d, bob)
+		require.NoError(t, err)
+		ev := runbooks.Evidence{ID: "DR-" + wf, WorkflowID: wf, RunID: run, Runbook: runbooks.RunbookRef{Name: "rb", Version: 1},
+			Mode: "drill", Outcome: outcome, DeclaredAt: at, StartedAt: at, EndedAt: at.Add(time.Hour), AllowedSigners: signers,
+			Steps: []runbooks.StepRecord{{ID: "shift", Layer: "edge", Action: "http.check", State: "succeeded",
+				Approvals: []runbooks.ApprovalRecord{{By: "bob", Decision: "approved", Comment: "ok", At: at,
+					Proof: &runbooks.Proof{Statement: string(d.Statement()), Signature: sig}}}}},
+		}
+		res, err := sink.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
+		require.NoError(t, err)
+		files = append(files, res.Outputs["json"].(string))
+		at = at.Add(24 * time.Hour)
+	}
+	return dir, files, []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
+}
+
+func findings(t *testing.T, paths []string, keys []runbooks.AllowedSigner) []string {
+	rep, err := evidence.Verify(paths, keys)
+	require.NoError(t, err)
+	var out []string
+	for _, f := range rep.Findings {
+		out = append(out, f.String())
+	}
+	return out
+}
+
+func TestSealedEvidenceVerifies(t *testing.T) {
+	dir, files, keys := sealedDir(t)
+	rep, err := evidence.Verify([]string{dir}, keys)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Findings)
+	assert.Equal(t, 4, rep.Records)
+	assert.Equal(t, 2, rep.Links, "the second and third final records link back; the checkpoint is not chained")
+	assert.Equal(t, 4, rep.Approvals)
+
+	// Another worker's key proves nothing.
+	other := []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(newKey(t))}}
+	assert.Contains(t, strings.Join(findings(t, []string{files[0]}, other), "\n"), "which is not a lifeboat-worker key")
+}
+
+// One byte edited names the record and the field, and breaks the next
+// record's link to it.
+func TestAOneByteEditNamesTheRecordAndField(t *testing.T) {
+	dir, files, keys := sealedDir(t)
+	b, err := os.ReadFile(files[1])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(files[1], []byte(strings.Replace(string(b), `"outcome": "failed"`, `"outcome": "fajled"`, 1)), 0o644))
+	got := strings.Join(findings(t, []string{dir}, keys), "\n")
+	assert.Contains(t, got, filepath.Base(files[1])+": outcome: edited after the worker signed the record")
+	assert.Contains(t, got, filepath.Base(files[2])+": seal.previousHash: the previous record of runbook rb, "+filepath.Base(files[1])+", was changed")
+	assert.NotContains(t, got, filepath.Base(files[0]))
+}
+
+func TestADeletedRecordBreaksTheChain(t *testing.T) {
+	dir, files, keys := sealedDir(t)
+	require.NoError(t, os.Remove(files[1]))
+	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"),
+		filepath.Base(files[2])+": seal.previous: the previous record of runbook rb, "+filepath.Base(files[1])+", is missing (deleted?)")
+
+	dir, files, keys = sealedDir(t)
+	require.NoError(t, os.Remove(files[2])) // the newest final record: no successor notices, the chain head does
+	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"), "the newest record of runbook rb, "+filepath.Base(files[2])+", is missing (deleted?)")
+}
+
+func TestAnEditedApprovalOrMarkdownIsFound(t *testing.T) {
+	_, files, keys := sealedDir(t)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(files[0], []byte(strings.Replace(string(b), `"by": "bob"`, `"by": "eve"`, 1)), 0o644))
+	got := strings.Join(findings(t, []string{files[0]}, keys), "\n")
+	assert.Contains(t, got, "steps[0] shift: edited after the worker signed the record")
+	assert.Contains(t, got, "approvals[0]: eve's signature does not verify")
+
+	md := strings.TrimSuffix(files[2], ".json") + ".md"
+	b, err = os.ReadFile(md)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(md, []byte(strings.Replace(string(b), "succeeded", "SUCCEEDED", 1)), 0o644))
+	assert.Contains(t, strings.Join(findings(t, []string{files[2]}, keys), "\n"), "markdown: the Markdown file no longer says what the signed JSON says")
+
+	require.NoError(t, os.Remove(files[3]+".sig"))
+	assert.Contains(t, strings.Join(findings(t, []string{files[3]}, keys), "\n"), "signature: no worker signature")
+}
+
+// An auditor checks the worker's signature with OpenSSH alone.
+func TestTheWorkerSignatureVerifiesWithSSHKeygen(t *testing.T) {
+	keygen, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ssh-keygen is missing (make test installs openssh-client)")
+		}
+		t.Skip("ssh-keygen is not installed")
+	}
+	_, files, keys := sealedDir(t)
+	signers := filepath.Join(t.TempDir(), "allowed_signers")
+	require.NoError(t, os.WriteFile(signers, []byte(runbooks.WorkerPrincipal+` namespaces="lifeboat-evidence" `+keys[0].Key+"\n"), 0o600))
+	verify := func(file string) error {
+		f, err := os.Open(file)
+		require.NoError(t, err)
+		defer f.Close()
+		cmd := exec.Command(keygen, "-Y", "verify", "-f", signers, "-I", runbooks.WorkerPrincipal, "-n", runbooks.EvidenceNamespace, "-s", files[0]+".sig")
+		cmd.Stdin = f
+		out, err := cmd.CombinedOutput()
+		t.Logf("ssh-keygen: %s", out)
+		return err
+	}
+	assert.NoError(t, verify(files[0]))
+	assert.Error(t, verify(files[1]), "the signature is of that file only")
+}
