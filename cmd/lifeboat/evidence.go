@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"text/tabwriter"
+
+	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -39,6 +42,11 @@ func cmdEvidence(ctx context.Context, args []string) error {
 	}
 	if *from != "auto" && *from != "sink" && *from != "history" {
 		return fmt.Errorf("--from %q: use auto, sink or history", *from)
+	}
+	if *from == "history" && *format == "json" && *out != "" {
+		if done, err := writeSealed(ctx, cf, pos[0], *out); done || err != nil {
+			return err
+		}
 	}
 	ev, source, err := loadEvidence(ctx, cf, pos[0], *from)
 	if err != nil {
@@ -87,6 +95,56 @@ func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (runboo
 	defer c.Close()
 	ev, err := st.Evidence(ctx, run)
 	return ev, "the workflow history on the server", err
+}
+
+// writeSealed rebuilds from history the very file the worker stored and
+// signed (out, out.sig, and the Markdown beside it), so it verifies like
+// the original. done is false for a run that has no sealed record.
+func writeSealed(ctx context.Context, cf clientFlags, run, out string) (done bool, err error) {
+	cfg, err := loadConfig(*cf.config)
+	if err != nil {
+		return false, err
+	}
+	var h *historypb.History
+	if isHistoryFile(run) {
+		h, err = starter.LoadHistoryFile(run)
+	} else {
+		st, c, derr := dial(cfg)
+		if derr != nil {
+			return false, derr
+		}
+		defer c.Close()
+		h, err = st.History(ctx, run)
+	}
+	if err != nil {
+		return false, err
+	}
+	dc, err := cfg.DataConverter()
+	if err != nil {
+		return false, err
+	}
+	rec, ok, err := starter.SealedFromHistory(h, dc)
+	if !ok || err != nil {
+		return false, err
+	}
+	var ev runbooks.Evidence
+	if err := json.Unmarshal(rec.JSON, &ev); err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(out, rec.JSON, 0o644); err != nil {
+		return false, err
+	}
+	if rec.Signature != "" {
+		if err := os.WriteFile(out+".sig", []byte(rec.Signature), 0o644); err != nil {
+			return false, err
+		}
+	}
+	md := strings.TrimSuffix(out, ".json") + ".md"
+	if err := os.WriteFile(md, []byte(ev.Markdown()), 0o644); err != nil {
+		return false, err
+	}
+	fmt.Fprintf(os.Stderr, "the sealed record of %s rebuilt from its history: %s (signature %s.sig, Markdown %s); lifeboat evidence verify %s checks it\n", ev.WorkflowID, out, out, md, out)
+	return true, nil
 }
 
 func writeEvidence(ev runbooks.Evidence, format, out string) error {

@@ -1,0 +1,97 @@
+//go:build integration
+
+package testsuite_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// TestStoredEvidenceVerifiesAsAnAuditorWould: two signed runs on the dev
+// server leave sealed, chained records; lifeboat evidence verify passes on
+// them, ssh-keygen verifies an approval in a stored file with the record's
+// own allowed signers, a one-byte edit and a deleted record fail naming the
+// record and field, and a record rebuilt from history verifies again.
+func TestStoredEvidenceVerifiesAsAnAuditorWould(t *testing.T) {
+	r := setup(t)
+	r.startWorker(t)
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 2; i++ {
+		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "approve-by-update", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "audit"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "approval gate", awaitingApproval)
+		_, err = r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "announce", By: "bob", Comment: "checked"})
+		require.NoError(t, err)
+		_, err = r.starter.Wait(ctx, run.WorkflowID)
+		require.NoError(t, err)
+		ids = append(ids, run.WorkflowID)
+	}
+	bin := buildLifeboat(t)
+	cli := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+r.cfg.Temporal.Address, "LIFEBOAT_TASK_QUEUE="+r.cfg.Temporal.TaskQueue,
+			"LIFEBOAT_ALLOWED_SIGNERS="+r.cfg.Signatures.AllowedSigners)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		require.NoError(t, err, string(out))
+		return string(out), 0
+	}
+	dir := r.cfg.EvidenceDir
+	out, code := cli("evidence", "verify", dir)
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "evidence verifies: 2 record(s)")
+	assert.Contains(t, out, "1 chain link(s)")
+
+	// The auditor's own tool: ssh-keygen, the record's allowed signers, an approval.
+	first := storedEvidence(t, dir, ids[0])
+	var ev runbooks.Evidence
+	b, err := os.ReadFile(first)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &ev))
+	var lines []string
+	for _, s := range ev.AllowedSigners {
+		lines = append(lines, strings.Join(s.Principals, ",")+" "+s.Key)
+	}
+	audit := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(audit, "allowed_signers"), []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	a := stepOf(t, ev, "announce").Approvals[0]
+	require.NotNil(t, a.Proof, "the CLI-side starter signed bob's approval")
+	require.NoError(t, os.WriteFile(filepath.Join(audit, "sig"), []byte(a.Proof.Signature), 0o600))
+	keygen := exec.Command("ssh-keygen", "-Y", "verify", "-f", filepath.Join(audit, "allowed_signers"), "-I", "bob", "-n", "lifeboat", "-s", filepath.Join(audit, "sig"))
+	keygen.Stdin = strings.NewReader(a.Proof.Statement)
+	kout, err := keygen.CombinedOutput()
+	require.NoError(t, err, string(kout))
+	assert.Contains(t, string(kout), `Good "lifeboat" signature for bob`)
+
+	// One byte edited: named, exit 1.
+	edited := strings.Replace(string(b), `"outcome": "succeeded"`, `"outcome": "succeedeD"`, 1)
+	require.NoError(t, os.WriteFile(first, []byte(edited), 0o644))
+	out, code = cli("evidence", "verify", dir)
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, filepath.Base(first)+": outcome: edited after the worker signed the record")
+
+	// Deleted, then rebuilt from history into its place: it verifies again.
+	require.NoError(t, os.Remove(first))
+	out, code = cli("evidence", "verify", dir)
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "is missing (deleted?)")
+	out, code = cli("evidence", ids[0], "--from", "history", "--format", "json", "--out", first)
+	require.Equal(t, 0, code, out)
+	out, code = cli("evidence", "verify", dir)
+	assert.Equal(t, 0, code, out)
+	assert.Contains(t, out, "evidence verifies: 2 record(s)")
+}
