@@ -26,6 +26,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/notify"
+	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -49,7 +50,7 @@ func TestHTTPCheck(t *testing.T) {
 		io.WriteString(w, "status: healthy")
 	}))
 	defer srv.Close()
-	c := httpcheck.New(srv.Client())
+	c := httpcheck.New(srv.Client(), nil)
 	ctx := context.Background()
 
 	_, err := c.Check(ctx, in(map[string]any{"url": srv.URL + "/health"}))
@@ -83,7 +84,7 @@ func TestNotifyWebhook(t *testing.T) {
 	}))
 	defer srv.Close()
 	env := map[string]string{"HOOK": srv.URL}
-	n := notify.New(srv.Client(), func(k string) string { return env[k] })
+	n := notify.New(srv.Client(), &secrets.Store{Getenv: func(k string) string { return env[k] }, Env: []string{"HOOK", "MISSING"}})
 	ctx := context.Background()
 	args := map[string]any{"urlEnv": "HOOK", "text": "{runbook} {mode} {workflowId}"}
 

@@ -21,6 +21,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/notify"
+	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/activities/terraform"
 	"github.com/lifeboat-dr/lifeboat/activities/velero"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -60,8 +61,9 @@ type Deps struct {
 	EvidenceDir string
 	// EvidenceKey signs every evidence record (nil: records are chained but unsigned).
 	EvidenceKey ssh.Signer
-	// Getenv reads the worker's environment (webhook URLs kept out of runbooks).
-	Getenv func(string) string
+	// Secrets reads the secret references runbooks may make (webhook URLs,
+	// header values) and scrubs every action's errors; nil: none allowed.
+	Secrets *secrets.Store
 	// Kube resolves kubeContexts to cluster clients; nil leaves kube.* unimplemented.
 	Kube kube.Source
 	// BaseDir resolves relative paths in runbooks (manifests, terraform dirs).
@@ -97,8 +99,8 @@ func New(d Deps) *Registry {
 		d.HTTPClient = http.DefaultClient
 	}
 	impls := map[string]StepFunc{
-		HTTPCheck:     httpcheck.New(d.HTTPClient).Check,
-		NotifyWebhook: notify.New(d.HTTPClient, d.Getenv).Send,
+		HTTPCheck:     httpcheck.New(d.HTTPClient, d.Secrets).Check,
+		NotifyWebhook: notify.New(d.HTTPClient, d.Secrets).Send,
 		EvidenceStore: evidence.NewDirSink(d.EvidenceDir).WithKey(d.EvidenceKey).Store,
 	}
 	if d.Kube != nil {
@@ -119,7 +121,7 @@ func New(d Deps) *Registry {
 		impls[CloudflareDNSSwitch], impls[CloudflareLBFailover] = c.DNSSwitch, c.LBFailover
 	}
 	for name, fn := range impls {
-		r.impls[name] = withAttempt(fn)
+		r.impls[name] = withAttempt(fn, d.Secrets)
 	}
 	return r
 }
@@ -170,14 +172,18 @@ type AttemptDetail struct {
 
 // withAttempt records the attempt number on success and failure, keeping the
 // error's type and retryability.
-func withAttempt(fn StepFunc) StepFunc {
+// Every error is redacted (secret values and URLs' paths removed) and
+// every summary scrubbed of secret values on the way out.
+func withAttempt(fn StepFunc, s *secrets.Store) StepFunc {
 	return func(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 		attempt := int(activity.GetInfo(ctx).Attempt)
 		res, err := fn(ctx, in)
 		res.Attempt = attempt
+		res.Summary = s.Scrub(res.Summary)
 		if err == nil {
 			return res, nil
 		}
+		err = redacted(err, s)
 		var argsErr *runbooks.ArgsError
 		if errors.As(err, &argsErr) {
 			return res, temporal.NewApplicationErrorWithOptions(err.Error(), "InvalidArgument", temporal.ApplicationErrorOptions{
@@ -202,7 +208,31 @@ func withAttempt(fn StepFunc) StepFunc {
 func NewWithFuncs(impls map[string]StepFunc) *Registry {
 	r := Catalogue()
 	for name, fn := range impls {
-		r.impls[name] = withAttempt(fn)
+		r.impls[name] = withAttempt(fn, nil)
 	}
 	return r
+}
+
+// redacted is err with its message redacted, its kind kept: an
+// ArgsError, an ApplicationError (type, retryability, delay, details) or a
+// cancellation (left whole: its reason is lifeboat's own text).
+func redacted(err error, s *secrets.Store) error {
+	msg := s.Redact(err.Error())
+	if msg == err.Error() {
+		return err
+	}
+	var argsErr *runbooks.ArgsError
+	if errors.As(err, &argsErr) {
+		return &runbooks.ArgsError{Step: argsErr.Step, Err: errors.New(s.Redact(argsErr.Err.Error()))}
+	}
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return temporal.NewApplicationErrorWithOptions(msg, ae.Type(), temporal.ApplicationErrorOptions{
+			NonRetryable: ae.NonRetryable(), NextRetryDelay: ae.NextRetryDelay()})
+	}
+	var canceled *temporal.CanceledError
+	if errors.Is(err, context.Canceled) || errors.As(err, &canceled) {
+		return err
+	}
+	return errors.New(msg)
 }

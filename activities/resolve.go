@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -26,6 +27,10 @@ type Resolver struct {
 	Signers func() ([]runbooks.AllowedSigner, error)
 	// SignaturesRequired makes every run refuse unsigned operator actions.
 	SignaturesRequired bool
+	// Secrets says which environment variables runbooks may name; a runbook
+	// naming another is refused before anything runs (nil: not checked here;
+	// the action refuses it).
+	Secrets *secrets.Store
 }
 
 // Resolve is the lifeboat.resolveRunbook activity.
@@ -75,6 +80,9 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 			return runbooks.Resolved{}, refuse("DrillUnsafe", fmt.Sprintf("runbook %s cannot run as a drill: a step could change something outside the drill. Nothing was executed. Fix it in spec.drill:\n%s", rb.Metadata.Name, errs.Error()))
 		}
 	}
+	if err := r.checkSecretRefs(rb); err != nil {
+		return runbooks.Resolved{}, err
+	}
 	steps := rb.AllSteps()
 	switch in.Mode {
 	case "drill":
@@ -107,6 +115,39 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 	}
 	// The text only, once: the workflow parses it (Resolved.Parse).
 	return out, nil
+}
+
+// checkSecretRefs refuses environment variables the worker does not let
+// runbooks read (urlEnv, headersEnv): CLOUDFLARE_API_TOKEN as a webhook URL
+// would put the token in an error message.
+func (r *Resolver) checkSecretRefs(rb *runbooks.Runbook) error {
+	if r.Secrets == nil {
+		return nil
+	}
+	var bad []string
+	for _, ls := range append(rb.AllSteps(), rb.TeardownSteps()...) {
+		var names []string
+		if v, ok := ls.Step.With["urlEnv"].(string); ok {
+			names = append(names, v)
+		}
+		if m, ok := ls.Step.With["headersEnv"].(map[string]any); ok {
+			for _, v := range m {
+				if s, ok := v.(string); ok {
+					names = append(names, s)
+				}
+			}
+		}
+		for _, n := range names {
+			if !r.Secrets.Allowed(n) {
+				bad = append(bad, fmt.Sprintf("%s (step %s)", n, ls.Step.ID))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return refuse("SecretNotAllowed", fmt.Sprintf("runbook %s names environment variables the worker does not let runbooks read: %s. Nothing was executed. Add them to secrets.env in the worker config if they are meant for runbooks",
+			rb.Metadata.Name, strings.Join(bad, ", ")))
+	}
+	return nil
 }
 
 func refuse(kind, msg string) error {

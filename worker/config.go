@@ -16,6 +16,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
@@ -61,6 +62,18 @@ type Config struct {
 	// Signatures: allowed signers, whether signatures are required, and the
 	// CLI's signing key (see SignaturesConfig).
 	Signatures SignaturesConfig `yaml:"signatures"`
+	// Secrets says which secret references runbooks may make.
+	Secrets SecretsConfig `yaml:"secrets"`
+}
+
+// SecretsConfig lists what runbooks may read by reference: environment
+// variables (notify.webhook urlEnv, http.check headersEnv) and directories
+// of secret files (http.check headersFile). Anything else is refused, so a
+// runbook cannot read CLOUDFLARE_API_TOKEN into an error message. The
+// notify webhook variable (notify.webhookEnv) is always allowed.
+type SecretsConfig struct {
+	Env  []string `yaml:"env"`  // LIFEBOAT_SECRET_ENV=NAME1,NAME2
+	Dirs []string `yaml:"dirs"` // LIFEBOAT_SECRET_DIRS=dir1:dir2
 }
 
 // DefaultNotifyEnv is the environment variable holding the webhook URL runs
@@ -78,12 +91,16 @@ type NotifyConfig struct {
 	UI string `yaml:"ui"`
 }
 
+func (n NotifyConfig) webhookEnv() string {
+	if n.WebhookEnv == "" {
+		return DefaultNotifyEnv
+	}
+	return n.WebhookEnv
+}
+
 // Settings are what resolved runs record, or nil when notifications are off.
 func (n NotifyConfig) Settings(getenv func(string) string) *runbooks.NotifySettings {
-	env := n.WebhookEnv
-	if env == "" {
-		env = DefaultNotifyEnv
-	}
+	env := n.webhookEnv()
 	if getenv(env) == "" {
 		return nil
 	}
@@ -227,6 +244,12 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	if v := getenv("LIFEBOAT_SIGNATURES_REQUIRED"); v != "" {
 		cfg.Signatures.Required = v == "true" || v == "1"
 	}
+	if v := getenv("LIFEBOAT_SECRET_ENV"); v != "" {
+		cfg.Secrets.Env = strings.Split(v, ",")
+	}
+	if v := getenv("LIFEBOAT_SECRET_DIRS"); v != "" {
+		cfg.Secrets.Dirs = filepath.SplitList(v)
+	}
 	if v := getenv("LIFEBOAT_CATALOG"); v != "" {
 		cfg.Catalog = filepath.SplitList(v)
 	}
@@ -324,6 +347,12 @@ func (c Config) ClientOptions() (client.Options, error) {
 		return client.Options{}, err
 	}
 	opts := client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: stderrLogger(), DataConverter: dc}
+	if c.Codec.Enabled() {
+		// Failure messages and stack traces are encrypted too: without
+		// this, Temporal keeps them in clear even with the codec on.
+		opts.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+			DataConverter: dc, EncodeCommonAttributes: true})
+	}
 	if t.TLS.Enabled || t.TLS.Cert != "" || t.TLS.CA != "" || t.APIKey != "" {
 		tc := &tls.Config{ServerName: t.TLS.ServerName, MinVersion: tls.VersionTLS12}
 		if t.TLS.Cert != "" {

@@ -3,9 +3,11 @@ package worker
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 )
@@ -90,4 +92,34 @@ func (s SignaturesConfig) check() []string {
 		}
 	}
 	return nil
+}
+
+// SecretStore is the store actions read secret references through: the
+// allowed variables (and the notify webhook's), the allowed directories,
+// and the worker's own secrets to scrub from every error (the Cloudflare
+// token, the codec keys).
+func (c Config) SecretStore() *secrets.Store {
+	env := append([]string{c.Notify.webhookEnv()}, c.Secrets.Env...)
+	return &secrets.Store{Getenv: os.Getenv, Env: env, Dirs: c.Secrets.Dirs, Extra: func() []string {
+		var out []string
+		if tok := c.Cloudflare.Token(os.Getenv); tok != nil {
+			if v, err := tok(); err == nil {
+				out = append(out, v)
+			}
+		}
+		keys := ""
+		if c.Codec.KeyEnv != "" {
+			keys = os.Getenv(c.Codec.KeyEnv)
+		}
+		if c.Codec.KeyFile != "" {
+			if b, err := os.ReadFile(c.Codec.KeyFile); err == nil {
+				keys = string(b)
+			}
+		}
+		for _, line := range strings.Fields(keys) { // ID=BASE64: the key alone, too
+			_, key, _ := strings.Cut(line, "=")
+			out = append(out, line, key)
+		}
+		return out
+	}}
 }

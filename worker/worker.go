@@ -24,7 +24,7 @@ func Registry(cfg Config) *activities.Registry {
 		HTTPClient:  &http.Client{Timeout: time.Minute},
 		EvidenceDir: cfg.EvidenceDir,
 		EvidenceKey: key,
-		Getenv:      os.Getenv,
+		Secrets:     cfg.SecretStore(),
 		BaseDir:     cfg.BaseDir,
 		Kube:        &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts},
 		Terraform:   cfg.TerraformBinary(),
@@ -40,7 +40,7 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 	w := sdkworker.New(c, cfg.Temporal.TaskQueue, opts)
 	w.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
 	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg, Notify: cfg.Notify.Settings(os.Getenv),
-		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required}
+		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required, Secrets: cfg.SecretStore()}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	for name, fn := range reg.Activities() {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})

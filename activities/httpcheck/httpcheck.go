@@ -13,24 +13,35 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
 // Args are http.check's arguments.
 type Args struct {
-	URL            string            `json:"url"`
-	Method         string            `json:"method"`
-	ExpectStatus   int               `json:"expectStatus"`
-	ExpectBody     string            `json:"expectBody"`
-	Headers        map[string]string `json:"headers"`
+	URL          string            `json:"url"`
+	Method       string            `json:"method"`
+	ExpectStatus int               `json:"expectStatus"`
+	ExpectBody   string            `json:"expectBody"`
+	Headers      map[string]string `json:"headers"`
+	// HeadersEnv and HeadersFile take header values (an Authorization
+	// token) from the worker's environment or a file, by reference: the
+	// value never sits in the runbook, history or evidence.
+	HeadersEnv     map[string]string `json:"headersEnv"`
+	HeadersFile    map[string]string `json:"headersFile"`
 	RequestTimeout string            `json:"requestTimeout"`
 }
 
 // Checker runs http.check with an injected client.
-type Checker struct{ client *http.Client }
+type Checker struct {
+	client  *http.Client
+	secrets *secrets.Store
+}
 
-// New returns a Checker using client.
-func New(client *http.Client) *Checker { return &Checker{client: client} }
+// New returns a Checker using client; secret header values are read through store.
+func New(client *http.Client, store *secrets.Store) *Checker {
+	return &Checker{client: client, secrets: store}
+}
 
 // Check performs the request. A wrong status or missing body text is a
 // retryable failure (the service may still be starting); a malformed URL is not.
@@ -67,6 +78,20 @@ func (c *Checker) Check(ctx context.Context, in runbooks.StepInput) (runbooks.St
 		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("http.check: "+err.Error(), "InvalidArgument", nil)
 	}
 	for k, v := range a.Headers {
+		req.Header.Set(k, v)
+	}
+	for k, name := range a.HeadersEnv {
+		v, err := c.secrets.EnvValue(name, "http.check headersEnv."+k)
+		if err != nil {
+			return runbooks.StepResult{}, err
+		}
+		req.Header.Set(k, v)
+	}
+	for k, path := range a.HeadersFile {
+		v, err := c.secrets.FileValue(path, "http.check headersFile."+k)
+		if err != nil {
+			return runbooks.StepResult{}, err
+		}
 		req.Header.Set(k, v)
 	}
 	start := time.Now()

@@ -6,14 +6,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -32,13 +35,14 @@ type Message struct {
 
 // Notifier posts webhooks with an injected client.
 type Notifier struct {
-	client *http.Client
-	getenv func(string) string
+	client  *http.Client
+	secrets *secrets.Store
 }
 
-// New returns a Notifier; getenv reads the worker's environment.
-func New(client *http.Client, getenv func(string) string) *Notifier {
-	return &Notifier{client: client, getenv: getenv}
+// New returns a Notifier; urlEnv is read through store, which allows only
+// the variables the worker config names.
+func New(client *http.Client, store *secrets.Store) *Notifier {
+	return &Notifier{client: client, secrets: store}
 }
 
 // Send posts the message. 5xx, 429 and connection errors are retryable;
@@ -50,14 +54,11 @@ func (n *Notifier) Send(ctx context.Context, in runbooks.StepInput) (runbooks.St
 	}
 	target, shown := a.URL, a.URL
 	if a.URLEnv != "" {
-		if n.getenv != nil {
-			target = n.getenv(a.URLEnv)
+		v, err := n.secrets.EnvValue(a.URLEnv, "notify.webhook urlEnv")
+		if err != nil {
+			return runbooks.StepResult{}, err
 		}
-		shown = "$" + a.URLEnv
-		if target == "" {
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("notify.webhook: environment variable %s is empty on the worker: set it to the webhook URL and retry the step", a.URLEnv), "ConfigError", nil)
-		}
+		target, shown = v, "$"+a.URLEnv
 	}
 	text := strings.NewReplacer("{runbook}", in.Runbook, "{mode}", in.Mode, "{step}", in.StepID, "{workflowId}", in.WorkflowID).Replace(a.Text)
 	status, err := Post(ctx, n.client, target, Message{Text: text})
@@ -72,20 +73,24 @@ func (n *Notifier) Send(ctx context.Context, in runbooks.StepInput) (runbooks.St
 }
 
 // Post sends body as JSON and returns the HTTP status; a non-2xx status is an error.
-func Post(ctx context.Context, client *http.Client, url string, body any) (int, error) {
+func Post(ctx context.Context, client *http.Client, target string, body any) (int, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error // it quotes the URL, whose path may be the secret
+		if errors.As(err, &ue) {
+			return 0, fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		}
 		return 0, err
 	}
 	defer resp.Body.Close()

@@ -154,7 +154,7 @@ func (a *Actions) prepare(ctx context.Context, tf *tfexec.Terraform, dir string)
 			if d.Range != nil {
 				where = fmt.Sprintf("%s:%d: ", d.Range.Filename, d.Range.Start.Line)
 			}
-			diags = append(diags, strings.TrimSpace(where+d.Summary+": "+d.Detail))
+			diags = append(diags, strings.TrimSpace(where+d.Summary+": "+lastLines(d.Detail, 4)))
 		}
 		return nonRetryable(&ConfigInvalidError{Dir: dir, Diagnostics: diags})
 	}
@@ -234,13 +234,26 @@ func firstLine(s string) string {
 	return strings.TrimSpace(s)
 }
 
+// Terraform's diagnostics quote values and source: "│ var.db_password is
+// "hunter2"" (the values an expression used) and "5:   password = "…""
+// (the source line). Those lines are dropped; the summary and the place
+// ("on main.tf line 5") stay.
+var (
+	reValueLine  = regexp.MustCompile(`^[│├─\s]*\S+ is \S`)
+	reSourceLine = regexp.MustCompile(`^\d+:\s`)
+	reRuleLine   = regexp.MustCompile(`^[│├─\s]+$`)
+)
+
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	var keep []string
 	for _, l := range lines {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "╷") && !strings.HasPrefix(l, "╵") {
-			keep = append(keep, strings.TrimPrefix(l, "│ "))
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "│"))
+		if l == "" || strings.HasPrefix(l, "╷") || strings.HasPrefix(l, "╵") ||
+			reValueLine.MatchString(l) || reSourceLine.MatchString(l) || reRuleLine.MatchString(l) {
+			continue
 		}
+		keep = append(keep, l)
 	}
 	if len(keep) > n {
 		keep = keep[len(keep)-n:]
