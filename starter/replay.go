@@ -60,7 +60,10 @@ func replay(h *historypb.History, dc converter.DataConverter) error {
 		return err
 	}
 	r.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
-	return r.ReplayWorkflowHistory(quietLogger{}, h)
+	// The run's own workflow id, not the replayer's "ReplayId": signatures
+	// name it, so a signed run replays only as itself.
+	return r.ReplayWorkflowHistoryWithOptions(quietLogger{}, h, sdkworker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: workflowIDOf(h)}})
 }
 
 // The SDK's nondeterminism messages name the event by id or position, or by

@@ -47,7 +47,7 @@ func TestEncryptedPayloads(t *testing.T) {
 	defer w.Stop()
 	dc, err := r.cfg.DataConverter()
 	require.NoError(t, err)
-	st := starter.New(c, r.cfg.Temporal.TaskQueue).WithDataConverter(dc)
+	st := starter.New(c, r.cfg.Temporal.TaskQueue).WithDataConverter(dc).WithKeys(starter.KeyDir(r.cfg.Signatures.KeyDir))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -83,6 +83,21 @@ func TestEncryptedPayloads(t *testing.T) {
 	assert.Zero(t, plain)
 	assert.NotContains(t, string(raw), base64.StdEncoding.EncodeToString([]byte(reason))[:12])
 	assert.Contains(t, string(raw), base64.StdEncoding.EncodeToString([]byte("k2026-11")), "the key id is recorded for rotation")
+
+	// A failing step: its failure message and stack trace are encrypted
+	// too, and the key itself is nowhere.
+	failed, err := st.Start(ctx, workflows.Request{Runbook: "failing-drill", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: reason})
+	require.NoError(t, err)
+	fev, err := st.Wait(ctx, failed.WorkflowID)
+	require.NoError(t, err)
+	require.Contains(t, fev.Steps[0].Error, "answered 503", "the evidence, read with the key, says why")
+	rawFailed, err := r.starter.HistoryJSON(ctx, failed.WorkflowID)
+	require.NoError(t, err)
+	assert.Contains(t, string(rawFailed), "EVENT_TYPE_ACTIVITY_TASK_FAILED")
+	assert.NotContains(t, string(rawFailed), "answered 503", "failure messages are encrypted")
+	assert.NotContains(t, string(rawFailed), "http.check: GET")
+	_, key, _ := strings.Cut(line, "=")
+	assert.NotContains(t, string(raw)+string(rawFailed), key, "the codec key")
 
 	h, err := st.History(ctx, run.WorkflowID)
 	require.NoError(t, err)

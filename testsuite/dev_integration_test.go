@@ -134,6 +134,8 @@ func scrape(t *testing.T, addr string) string {
 // lifeboatDev is a `lifeboat dev` started by a test.
 type lifeboatDev struct {
 	port, uiPort, state string
+	// log is everything the dev server and its worker printed.
+	log *syncBuffer
 }
 
 // startLifeboatDev runs `lifeboat dev` as a user would, on spare ports, with
@@ -141,14 +143,14 @@ type lifeboatDev struct {
 func startLifeboatDev(t *testing.T, catalog string, env ...string) lifeboatDev {
 	t.Helper()
 	bin := buildLifeboat(t)
-	d := lifeboatDev{port: freePort(t), uiPort: freePort(t), state: t.TempDir()}
+	d := lifeboatDev{port: freePort(t), uiPort: freePort(t), state: t.TempDir(), log: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "dev", "--port", d.port, "--ui-port", d.uiPort, "--state", d.state, "--catalog", catalog)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = io.MultiWriter(os.Stderr, d.log)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
 	ready := make(chan struct{})
@@ -156,6 +158,7 @@ func startLifeboatDev(t *testing.T, catalog string, env ...string) lifeboatDev {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			t.Log(sc.Text())
+			fmt.Fprintln(d.log, sc.Text())
 			if strings.HasPrefix(sc.Text(), "worker on ") {
 				close(ready)
 			}

@@ -38,6 +38,7 @@ func TestStoredEvidenceVerifiesAsAnAuditorWould(t *testing.T) {
 		require.NoError(t, err)
 		ids = append(ids, run.WorkflowID)
 	}
+	r.record(t, ids[0], "drill-signed-start-and-approval")
 	bin := buildLifeboat(t)
 	cli := func(args ...string) (string, int) {
 		cmd := exec.Command(bin, args...)

@@ -19,11 +19,13 @@ Error: Invalid function argument
     │ while calling file(path)
     │ var.db_password is "planted-tf-var-9c1d"
 
-Invalid value for "path" parameter: no file exists at "planted-source-secret".
+Invalid value for "v" parameter: cannot convert "planted-tf-var-9c1d" to
+number; given string must be a decimal representation of a number.
 `
 	err := classify("infra/dr", errors.New(stderr))
 	assert.NotContains(t, err.Error(), "planted-tf-var-9c1d")
 	assert.NotContains(t, err.Error(), `content = `)
 	assert.Contains(t, err.Error(), "Invalid function argument")
-	assert.Contains(t, err.Error(), "on main.tf line 5")
+	assert.Contains(t, err.Error(), `on main.tf line 5, in resource "local_file" "x"`)
+	assert.Contains(t, err.Error(), `cannot convert "…" to number`)
 }

@@ -235,10 +235,13 @@ func firstLine(s string) string {
 }
 
 // Terraform's diagnostics quote values and source: "│ var.db_password is
-// "hunter2"" (the values an expression used) and "5:   password = "…""
-// (the source line). Those lines are dropped; the summary and the place
-// ("on main.tf line 5") stay.
+// "hunter2"" (the values an expression used), "5:   password = "…"" (the
+// source line), and the detail ("cannot convert "hunter2" to number").
+// Value and source lines are dropped and quoted text in details hidden; the
+// summary ("Error: …") and the place ("on main.tf line 5, in output "x"")
+// stay.
 var (
+	reQuoted     = regexp.MustCompile(`"[^"]*"`)
 	reValueLine  = regexp.MustCompile(`^[│├─\s]*\S+ is \S`)
 	reSourceLine = regexp.MustCompile(`^\d+:\s`)
 	reRuleLine   = regexp.MustCompile(`^[│├─\s]+$`)
@@ -252,6 +255,9 @@ func lastLines(s string, n int) string {
 		if l == "" || strings.HasPrefix(l, "╷") || strings.HasPrefix(l, "╵") ||
 			reValueLine.MatchString(l) || reSourceLine.MatchString(l) || reRuleLine.MatchString(l) {
 			continue
+		}
+		if !strings.HasPrefix(l, "Error:") && !strings.HasPrefix(l, "Warning:") && !strings.HasPrefix(l, "on ") {
+			l = reQuoted.ReplaceAllString(l, `"…"`)
 		}
 		keep = append(keep, l)
 	}
