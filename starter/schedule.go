@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -101,11 +102,21 @@ func (s *Starter) CreateSchedule(ctx context.Context, r ScheduleRequest) (string
 	id := ScheduleID(r.Runbook, r.Mode)
 	req := workflows.Request{Runbook: r.Runbook, Mode: r.Mode, RequestedBy: cmp.Or(r.RequestedBy, "schedule"),
 		Reason: fmt.Sprintf("scheduled %s (%s, %s)", r.Mode, id, r.Cron), FailIfUnsuccessful: r.PauseOnFailure}
+	runs := fmt.Sprintf("lifeboat-%s-%s-scheduled", r.Runbook, r.Mode)
+	// The owner signs a grant for the schedule's runs (see workflows.ScheduleGrant).
+	if key, err := s.key(req.RequestedBy); err != nil {
+		return "", fmt.Errorf("signing the schedule's grant as %s: %w", req.RequestedBy, err)
+	} else if key != nil {
+		req.Grant = &workflows.ScheduleGrant{Workflows: runs, SignedAt: signingTime()}
+		if req.Grant.Signature, err = runbooks.SignDecision(workflows.GrantDecision(req), key); err != nil {
+			return "", err
+		}
+	}
 	_, err := s.c.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:   id,
 		Spec: client.ScheduleSpec{CronExpressions: []string{r.Cron}, TimeZoneName: r.TimeZone},
 		Action: &client.ScheduleWorkflowAction{
-			ID: fmt.Sprintf("lifeboat-%s-%s-scheduled", r.Runbook, r.Mode), Workflow: workflows.RestoreWorkflowName,
+			ID: runs, Workflow: workflows.RestoreWorkflowName,
 			Args: []any{req}, TaskQueue: s.taskQueue, StaticSummary: fmt.Sprintf("scheduled %s of %s", r.Mode, r.Runbook),
 			TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SARunbook.ValueSet(r.Runbook),
 				workflows.SAMode.ValueSet(r.Mode), workflows.SAState.ValueSet(workflows.RunResolving)),

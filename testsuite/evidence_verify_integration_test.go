@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -95,4 +97,36 @@ func TestStoredEvidenceVerifiesAsAnAuditorWould(t *testing.T) {
 	out, code = cli("evidence", "verify", dir)
 	assert.Equal(t, 0, code, out)
 	assert.Contains(t, out, "evidence verifies: 2 record(s)")
+}
+
+// TestRequiredSignaturesOnTheDevServer: with signatures required, an
+// unsigned start is refused, and a schedule's drill runs on its owner's
+// grant (signed when the schedule was made), its evidence naming it.
+func TestRequiredSignaturesOnTheDevServer(t *testing.T) {
+	r := setup(t)
+	r.cfg.Signatures.Required = true
+	r.startWorker(t)
+	ctx := context.Background()
+
+	plain := starter.New(r.client, r.cfg.Temporal.TaskQueue) // no keys: unsigned
+	run, err := plain.Start(ctx, workflows.Request{Runbook: "failing-drill", Mode: workflows.ModeDrill, RequestedBy: "alice"})
+	require.NoError(t, err)
+	_, err = plain.Wait(ctx, run.WorkflowID)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "accepts only signed decisions")
+
+	id, err := r.starter.CreateSchedule(ctx, starter.ScheduleRequest{Runbook: "failing-drill", Mode: workflows.ModeDrill, Cron: "0 3 1 * *", RequestedBy: "alice"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.starter.DeleteSchedule(ctx, id) })
+	require.NoError(t, r.starter.TriggerSchedule(ctx, id))
+	var info starter.ScheduleInfo
+	for deadline := time.Now().Add(60 * time.Second); info.LastRun == nil || info.LastRun.Result == ""; time.Sleep(200 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the scheduled drill did not finish: %+v", info)
+		info, err = r.starter.DescribeSchedule(ctx, id)
+		require.NoError(t, err)
+	}
+	ev, err := r.starter.Evidence(ctx, info.LastRun.WorkflowID)
+	require.NoError(t, err)
+	assert.Contains(t, ev.RequestClient, "granted by alice")
+	assert.Equal(t, "aborted", ev.Outcome, "it ran (and its check failed, as this runbook's does)")
 }

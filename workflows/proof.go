@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -92,6 +93,25 @@ func StartDecision(workflowID string, req Request) runbooks.Decision {
 	return d
 }
 
+// ScheduleGrant is a schedule owner's signature over the runs the
+// schedule will start (see proveRequester).
+type ScheduleGrant struct {
+	// Workflows is the workflow id prefix of the schedule's runs.
+	Workflows string    `json:"workflows"`
+	SignedAt  time.Time `json:"signedAt"`
+	Signature string    `json:"signature"`
+}
+
+// GrantDecision is what a schedule's owner signs: "schedule MODE RUNBOOK"
+// for the runs named Workflows-…, with the schedule's reason.
+func GrantDecision(req Request) runbooks.Decision {
+	d := runbooks.Decision{Decision: fmt.Sprintf("schedule %s %s", req.Mode, req.RunbookName()), Comment: req.Reason}
+	if g := req.Grant; g != nil {
+		d.WorkflowID, d.At = g.Workflows, g.SignedAt
+	}
+	return d
+}
+
 // MessageDecision is the statement an operator signs for message m to the
 // run runID of workflowID, signed at at.
 func MessageDecision(workflowID, runID string, m Signable, at time.Time) runbooks.Decision {
@@ -152,7 +172,25 @@ func (r *run) spend(p *runbooks.Proof) {
 // proveRequester checks the start's signature. A bad one, or none when the
 // worker requires signatures, refuses the run; an unsigned start is
 // otherwise recorded as unproven.
+//
+// A drill or tabletop a schedule starts carries no fresh signature (nobody
+// is there to sign at 3 AM) but the schedule's grant: its owner signed,
+// when the schedule was made, "schedule MODE RUNBOOK" for the workflow ids
+// the schedule gives its runs. A valid grant lets the run start where
+// signatures are required; it proves the owner made the schedule, not that
+// they asked for this very run, so the requester stays unproven for
+// separation of duties. A failover never starts from a grant.
 func (r *run) proveRequester(ctx workflow.Context) error {
+	if g := r.req.Grant; g != nil && r.req.Signature == "" && r.req.Mode != ModeFailover {
+		if !strings.HasPrefix(r.workflowID, g.Workflows+"-") {
+			return fmt.Errorf("the schedule grant is for runs %s-…, not %s", g.Workflows, r.workflowID)
+		}
+		if err := runbooks.VerifyDecision(GrantDecision(r.req), r.req.RequestedBy, g.Signature, r.resolved.Signers); err != nil {
+			return fmt.Errorf("the schedule grant is refused: %w", err)
+		}
+		r.req.Client = fmt.Sprintf("schedule %s, granted by %s (signed %s)", g.Workflows, r.req.RequestedBy, g.SignedAt.UTC().Format(time.RFC3339))
+		return nil
+	}
 	p, err := r.verify(workflow.Now(ctx), StartDecision(r.workflowID, r.req), r.req.RequestedBy, r.req.Signed)
 	if err != nil {
 		return fmt.Errorf("the start's signature is refused: %w", err)

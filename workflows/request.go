@@ -38,6 +38,8 @@ type Request struct {
 	// Signed proves RequestedBy: the requester's signature of
 	// StartDecision (lifeboat sign failover|drill|tabletop prints it).
 	Signed
+	// Grant is a schedule's: its owner's signature over the runs it starts.
+	Grant *ScheduleGrant `json:"scheduleGrant,omitempty"`
 }
 
 // Check returns a clear error for a request that cannot start.

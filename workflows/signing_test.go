@@ -256,3 +256,42 @@ func TestEvidenceApprovalVerifiesWithSSHKeygen(t *testing.T) {
 	assert.Error(t, verify("carol", a.Proof.Statement), "bob's signature does not prove carol")
 	assert.Error(t, verify("bob", strings.Replace(a.Proof.Statement, "approve", "reject", 1)), "an edited statement fails")
 }
+
+// A drill a schedule starts carries its owner's grant instead of a fresh
+// signature: accepted where signatures are required, for the schedule's
+// runs only, never for a failover, and the requester stays unproven.
+func TestAScheduledDrillRunsOnItsOwnersGrant(t *testing.T) {
+	grant := func(h *harness, mode, prefix, signer string) workflows.Request {
+		req := h.request(book("60m", twoLayers), mode, "alice")
+		req.Grant = &workflows.ScheduleGrant{Workflows: prefix, SignedAt: h.env.Now().Add(-90 * 24 * time.Hour)}
+		sig, err := runbooks.SignDecision(workflows.GrantDecision(req), testKeys[signer])
+		require.NoError(t, err)
+		req.Grant.Signature = sig
+		return req
+	}
+	h := newHarness(t)
+	h.res.SignaturesRequired = true
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, grant(h, workflows.ModeDrill, "default-test-workflow", "alice"))
+	ev := h.result()
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome, "a 90-day-old grant still starts the schedule's drills")
+	assert.Contains(t, ev.RequestClient, "schedule default-test-workflow, granted by alice")
+	assert.Nil(t, ev.RequestProof, "the grant does not prove alice asked for this run")
+
+	for name, c := range map[string]struct {
+		mode, prefix, signer, want string
+	}{
+		"a failover":          {workflows.ModeFailover, "default-test-workflow", "alice", "accepts only signed decisions"},
+		"another schedule's":  {workflows.ModeDrill, "lifeboat-other-drill-scheduled", "alice", "the schedule grant is for runs lifeboat-other-drill-scheduled-"},
+		"signed by mallory":   {workflows.ModeDrill, "default-test-workflow", "mallory", "not in the worker's allowed_signers"},
+		"signed by not-alice": {workflows.ModeDrill, "default-test-workflow", "bob", "the key that signed is bob's, not alice's"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.res.SignaturesRequired = true
+			h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, grant(h, c.mode, c.prefix, c.signer))
+			require.Error(t, h.env.GetWorkflowError())
+			assert.Contains(t, h.env.GetWorkflowError().Error(), c.want)
+			assert.Equal(t, 0, h.rec.count("net-a"))
+		})
+	}
+}
