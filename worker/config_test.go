@@ -48,3 +48,18 @@ func TestConfigErrorsNameTheFieldAndTheFix(t *testing.T) {
 	assert.Contains(t, err.Error(), "temporal.tls.cert")
 	assert.Contains(t, err.Error(), "catalog directory /nonexistent/catalog does not exist")
 }
+
+// The production example requires signatures, signs evidence and lists
+// the secrets runbooks may read; it parses with no unknown field.
+func TestTheProductionExampleRequiresSignatures(t *testing.T) {
+	cfg, err := worker.Load("../deploy/lifeboat.production.yaml", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Signatures.Required || cfg.Signatures.AllowedSigners == "" || cfg.Signatures.WorkerKey == "" {
+		t.Fatalf("the production example must require signatures and sign evidence: %+v", cfg.Signatures)
+	}
+	if len(cfg.Secrets.Env) == 0 || !cfg.Codec.Enabled() {
+		t.Fatalf("the production example lists its secrets and encrypts payloads: %+v %+v", cfg.Secrets, cfg.Codec)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"os/user"
 	"sort"
 	"strings"
 	"syscall"
@@ -132,13 +133,19 @@ func parseArgs(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, e
 	return pos, nil
 }
 
+// defaultUser is who --as defaults to: LIFEBOAT_USER, the login name, or
+// the operating system's user; never empty, so every action names someone
+// (an unsigned name is recorded as unproven).
 func defaultUser() string {
 	for _, k := range []string{"LIFEBOAT_USER", "USER", "LOGNAME"} {
 		if v := os.Getenv(k); v != "" {
 			return v
 		}
 	}
-	return ""
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown-user"
 }
 
 func joinArgs(a []string) string { return strings.Join(a, " ") }

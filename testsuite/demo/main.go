@@ -108,6 +108,8 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 		return err
 	}
 	_ = os.RemoveAll(filepath.Join(state, "demo-rig"))
+	// A fresh evidence directory: the demo verifies every record in it.
+	_ = os.RemoveAll(filepath.Join(state, "evidence"))
 	stack, err := testsuite.StartStack(ctx, filepath.Join(state, "demo-rig"))
 	if err != nil {
 		return err
@@ -167,6 +169,10 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 		return err
 	}
 	fmt.Printf("\nthe webhook receiver got %d message(s); evidence files are in .lifeboat/evidence/\n", hooks.Load())
+	say("verifying the evidence as an auditor would: the worker's signature of every record, every signed decision, the chain")
+	if err := show(ctx, bin, "evidence", "verify", filepath.Join(state, "evidence")); err != nil {
+		return err
+	}
 	if exitAfter {
 		return nil
 	}
