@@ -3,8 +3,8 @@ package activities
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -48,14 +48,14 @@ func checkInline(rb *runbooks.Runbook, src []byte, mode string, cat *runbooks.Ca
 		where = "catalog runbook " + same.Path
 	}
 	var problems []string
-	for _, group := range sortedGroups(rb.Spec.Approvers) {
+	for _, group := range slices.Sorted(maps.Keys(rb.Spec.Approvers)) {
 		for _, person := range rb.Spec.Approvers[group] {
 			if !slices.Contains(catApprovers[group], person) {
 				problems = append(problems, fmt.Sprintf("spec.approvers.%s names %s, who is not an approver of that group in %s", group, person, where))
 			}
 		}
 	}
-	for _, name := range sortedGroups(rb.Spec.Targets) {
+	for _, name := range slices.Sorted(maps.Keys(rb.Spec.Targets)) {
 		if want, ok := catTargets[name]; !ok || want != rb.Spec.Targets[name] {
 			problems = append(problems, fmt.Sprintf("spec.targets.%s (%+v) is not a target of %s", name, rb.Spec.Targets[name], where))
 		}
@@ -65,15 +65,6 @@ func checkInline(rb *runbooks.Runbook, src []byte, mode string, cat *runbooks.Ca
 			rb.Metadata.Name, strings.Join(problems, "\n  ")))
 	}
 	return nil
-}
-
-func sortedGroups[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // errCatalogUnreadable is the retryable error of a catalog directory that

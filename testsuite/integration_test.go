@@ -486,13 +486,15 @@ func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
 	r := setup(t)
 	r.startWorker(t)
 	bin := buildLifeboat(t)
-	cli := func(args ...string) (string, error) {
+	env := []string{"LIFEBOAT_ADDRESS=" + r.cfg.Temporal.Address, "LIFEBOAT_TASK_QUEUE=" + r.cfg.Temporal.TaskQueue,
+		"LIFEBOAT_KEY_DIR=" + r.cfg.Signatures.KeyDir, "LIFEBOAT_ALLOWED_SIGNERS=" + r.cfg.Signatures.AllowedSigners}
+	cliWith := func(extra []string, args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+r.cfg.Temporal.Address, "LIFEBOAT_TASK_QUEUE="+r.cfg.Temporal.TaskQueue,
-			"LIFEBOAT_KEY_DIR="+r.cfg.Signatures.KeyDir, "LIFEBOAT_ALLOWED_SIGNERS="+r.cfg.Signatures.AllowedSigners)
+		cmd.Env = append(append(os.Environ(), env...), extra...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
+	cli := func(args ...string) (string, error) { return cliWith(nil, args...) }
 	out, err := cli("failover", "approve-by-update", "--reason", "cli test", "--as", "alice", "--output", "json")
 	require.NoError(t, err, out)
 	id := between(out, `"workflowId": "`, `"`)
@@ -502,6 +504,12 @@ func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, 1, err.(*exec.ExitError).ExitCode())
 	assert.Contains(t, out, "refused: mallory is not in the approver groups")
+
+	// carol's key, used to approve as bob (the one approver of this gate):
+	// refused, and the run keeps waiting.
+	out, err = cliWith([]string{"LIFEBOAT_SIGNING_KEY=" + filepath.Join(r.cfg.Signatures.KeyDir, "carol")}, "approve", id, "announce", "--as", "bob")
+	require.Error(t, err)
+	assert.Contains(t, out, "refused: signature does not prove the decision: the key that signed is carol's, not bob's")
 
 	out, err = cli("status", id)
 	require.NoError(t, err, out)

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/hiddeco/sshsig"
@@ -184,12 +184,7 @@ func (r *Report) decisions(path string, e runbooks.Evidence) {
 // deleting the newest record leaves no successor to notice, the head does.
 func (r *Report) heads(dir string) {
 	heads := (&DirSink{dir: dir}).heads()
-	names := make([]string, 0, len(heads))
-	for name := range heads {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(heads)) {
 		h := heads[name]
 		b, err := os.ReadFile(filepath.Join(dir, h.File))
 		switch {
