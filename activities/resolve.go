@@ -113,8 +113,28 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 		}
 		out.Signers = signers
 	}
+	if err := separationNeedsSigners(rb, in.Mode, out.Signers); err != nil {
+		return runbooks.Resolved{}, err
+	}
 	// The text only, once: the workflow parses it (Resolved.Parse).
 	return out, nil
+}
+
+// separationNeedsSigners refuses, before anything runs, a run with a gate
+// that demands separation of duties on a worker that knows no keys: only
+// signed approvals pass such a gate, and none could be verified. Better at
+// the start than at the gate, mid-incident.
+func separationNeedsSigners(rb *runbooks.Runbook, mode string, signers []runbooks.AllowedSigner) error {
+	if len(signers) > 0 || mode == "tabletop" {
+		return nil
+	}
+	for _, ls := range rb.AllSteps() {
+		if a := ls.Step.Approval; a != nil && a.Separate {
+			return refuse("SignersMissing", fmt.Sprintf("step %s of runbook %s demands separation of duties, which only signed approvals can prove, and this worker has no allowed signers. Nothing was executed. Set signatures.allowedSigners (LIFEBOAT_ALLOWED_SIGNERS) in the worker config to the approvers' SSH keys",
+				ls.Step.ID, rb.Metadata.Name))
+		}
+	}
+	return nil
 }
 
 // checkSecretRefs refuses environment variables the worker does not let

@@ -2,6 +2,7 @@ package starter
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -33,11 +34,18 @@ func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, e
 // so the record survives the loss of the evidence sink. It is, in order: the
 // result of the completed workflow; the evidence carried by an
 // ErrUnsuccessful failure; or, for a run terminated after it assembled its
-// evidence, the record it sent to evidence.store.
+// evidence, the record it sent to evidence.store. When the worker sealed the
+// final record, it is that record, seal included (see SealedFromHistory):
+// the same JSON as the evidence file.
 func EvidenceFromHistory(h *historypb.History, dc converter.DataConverter) (runbooks.Evidence, error) {
 	var ev runbooks.Evidence
 	if len(h.GetEvents()) == 0 {
 		return ev, fmt.Errorf("the history is empty")
+	}
+	if rec, ok, err := SealedFromHistory(h, dc); err != nil {
+		return ev, err
+	} else if ok {
+		return ev, json.Unmarshal(rec.JSON, &ev)
 	}
 	id := workflowIDOf(h)
 	last := h.Events[len(h.Events)-1]

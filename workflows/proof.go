@@ -135,7 +135,9 @@ func (r *run) prove(ctx workflow.Context, m Signable) (*runbooks.Proof, error) {
 }
 
 func (r *run) verify(now time.Time, d runbooks.Decision, by string, p Signed) (*runbooks.Proof, error) {
-	if p.Signature == "" {
+	if p.Signature == "" || (len(r.resolved.Signers) == 0 && !r.resolved.SignaturesRequired) {
+		// Unsigned, or signed where the worker knows no keys (an engineer's
+		// ssh-agent signs by default): nothing is proven either way.
 		if r.resolved.SignaturesRequired {
 			return nil, fmt.Errorf("unsigned: this worker accepts only signed decisions; sign it with the CLI (lifeboat %s … --as %s, with your SSH key) or paste the JSON that lifeboat sign %s prints",
 				firstWord(d.Decision), orName(by), firstWord(d.Decision))

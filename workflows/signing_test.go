@@ -295,3 +295,23 @@ func TestAScheduledDrillRunsOnItsOwnersGrant(t *testing.T) {
 		})
 	}
 }
+
+// A worker that knows no keys proves nothing: a signed message counts as
+// unproven (an engineer's ssh-agent signs by default), and a runbook with a
+// gate demanding separation is refused at the start, not at the gate.
+func TestAWorkerWithoutSignersProvesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.res.Signers = nil
+	h.at(time.Minute, func() {
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
+	})
+	ev := h.run(book("60m", gateWithTimeout("abort")), workflows.ModeFailover)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.Nil(t, stepOf(t, ev, "shift").Approvals[0].Proof)
+
+	h = newHarness(t)
+	h.res.Signers = nil
+	err := h.runErr(book("60m", oneApprover), workflows.ModeFailover)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "step shift of runbook test-book demands separation of duties, which only signed approvals can prove, and this worker has no allowed signers")
+}
