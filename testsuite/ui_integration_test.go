@@ -192,6 +192,26 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		b.Shot("signed-approved")
 	})
 
+	t.Run("a start signed by lifeboat sign, pasted into the Start Workflow form, proves its requester", func(t *testing.T) {
+		bin := buildLifeboat(t)
+		cmd := exec.Command(bin, "sign", "drill", "ui-drill", "--as", "alice", "--reason", "signed from the form")
+		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS=127.0.0.1:"+dev.port, "LIFEBOAT_KEY_DIR="+filepath.Join(dev.state, "keys"))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		input, err := cmd.Output()
+		require.NoError(t, err, stderr.String())
+		id := between(stderr.String(), "Workflow ID ", ",")
+		require.NotEmpty(t, id, stderr.String())
+		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RestoreWorkflowName, strings.TrimSpace(string(input))))
+		waitForState(t, st, id, workflows.StateAwaitingApproval)
+		_, err = st.Abort(ctx, id, workflows.Abort{By: "alice", Reason: "form start checked"})
+		require.NoError(t, err)
+		ev, err := st.Wait(ctx, id)
+		require.NoError(t, err)
+		assert.NotNil(t, ev.RequestProof, "alice's signed start from the form is proven")
+		assert.Contains(t, ev.Markdown(), "| Requested by | alice (signed)")
+	})
+
 	t.Run("a drill cancelled from the UI is an abort: teardown done, evidence stored, no pause or escalation", func(t *testing.T) {
 		run, err := st.Start(ctx, workflows.Request{Runbook: "ui-drill", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "UI cancel"})
 		require.NoError(t, err)
