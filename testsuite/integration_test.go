@@ -524,6 +524,7 @@ func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
 	out, err = cli("evidence", id, "--format", "md")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "approved by bob (signed)", "the CLI signed bob's approval with bob's key")
+	r.record(t, id, "failover-cli-signed-forgery-refused")
 	assert.Contains(t, out, "| Requested by | alice (signed)", "and alice's start")
 	assert.Contains(t, out, "| Outcome | **succeeded** |")
 }

@@ -129,6 +129,9 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 			}
 		}
 		assert.Equal(t, "bob", approvedBy, "the evidence records the UI approval")
+		// The UI (without auth) records no client identity: the name stays
+		// what it is, unproven.
+		assert.Contains(t, ev.Markdown(), "approved by bob (unproven)")
 		var refused bool
 		for _, n := range ev.Notes {
 			refused = refused || strings.Contains(n.Text, "refused approve signal") && strings.Contains(n.Text, "mallory")
@@ -189,6 +192,12 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 			}
 		}
 		assert.Equal(t, 2, ev.RefusedSignals, "the unsigned and the forged approval")
+		for _, e := range ev.Events {
+			if e.Kind == "signal-refused" && e.By == "carol" {
+				t.Logf("the forged signal's sender, as Temporal recorded it: %q", e.Client)
+				assert.Contains(t, e.Client, "temporal-cli", "the identity Temporal recorded, not the client the pasted JSON claims")
+			}
+		}
 		b.Shot("signed-approved")
 	})
 

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -42,8 +44,16 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg, Notify: cfg.Notify.Settings(os.Getenv),
 		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required, Secrets: cfg.SecretStore()}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
+	w.RegisterActivityWithOptions(identities(c, cfg), activity.RegisterOptions{Name: workflows.IdentitiesActivity})
 	for name, fn := range reg.Activities() {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	return w
+}
+
+// identities is the lifeboat.identities activity on the worker's own
+// client, decoding payloads with the worker's data converter.
+func identities(c client.Client, cfg Config) func(context.Context, string, string) ([]workflows.MessageIdentity, error) {
+	dc, _ := cfg.DataConverter() // CheckWorker has read the keys already
+	return starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc).Identities
 }

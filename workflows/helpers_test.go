@@ -145,6 +145,9 @@ func nonRetryable(msg string) func(int) (runbooks.StepResult, error) {
 type harness struct {
 	t    *testing.T
 	env  *testsuite.TestWorkflowEnvironment
+	// identities is what the fake lifeboat.identities activity reads back
+	// from "history".
+	identities []workflows.MessageIdentity
 	rec  *recorder
 	res  *activities.Resolver
 	sent []*sent
@@ -177,6 +180,9 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 	res := &activities.Resolver{Registry: reg, Signers: testSigners, Dirs: []string{t.TempDir()}}
 	h.res = res
 	env.RegisterActivityWithOptions(res.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
+	env.RegisterActivityWithOptions(func(context.Context, string, string) ([]workflows.MessageIdentity, error) {
+		return h.identities, nil
+	}, activity.RegisterOptions{Name: workflows.IdentitiesActivity})
 	for name, fn := range reg.Activities() {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

@@ -87,6 +87,9 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	cancelTimer()
 	r.finish(ctx)
 	r.awaitNotifications(ctx)
+	if r.signedDecisions && workflow.GetVersion(ctx, versionClientIdentities, workflow.DefaultVersion, 1) == 1 {
+		r.identify(ctx)
+	}
 	ev := r.evidence(ctx)
 	r.store(ctx, &ev)
 	// Let update handlers that are mid-flight reply before the run closes.

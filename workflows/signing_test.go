@@ -315,3 +315,32 @@ func TestAWorkerWithoutSignersProvesNothing(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "step shift of runbook test-book demands separation of duties, which only signed approvals can prove, and this worker has no allowed signers")
 }
+
+// Beside an unproven name the evidence puts the client identity Temporal
+// recorded with the message, not what the sender said.
+func TestUnprovenActionsCarryTheIdentityTemporalRecorded(t *testing.T) {
+	h := newHarness(t)
+	h.identities = []workflows.MessageIdentity{
+		{Name: "start", By: "alice", Identity: "alice@example.com (web UI)"},
+		{Name: workflows.MsgApprove, Step: "shift", By: "mallory", Identity: "42@intruder"},
+		{Name: workflows.MsgApprove, Step: "other", By: "dan", Identity: "dan@example.com (web UI)"},
+	}
+	h.at(time.Minute, func() {
+		h.env.SignalWorkflow(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "mallory", Signed: workflows.Signed{Client: "I am bob"}})
+		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "other", By: "dan", Signed: workflows.Signed{Client: "trust me"}})
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
+	})
+	ev := h.run(book("60m", oneApprover), workflows.ModeFailover)
+	assert.Equal(t, "alice@example.com (web UI)", ev.RequestClient)
+	assert.Equal(t, "dan@example.com (web UI)", stepOf(t, ev, "other").Approvals[0].Client)
+	var refused *runbooks.EventRecord
+	for i, e := range ev.Events {
+		if e.Kind == "signal-refused" {
+			refused = &ev.Events[i]
+		}
+	}
+	require.NotNil(t, refused)
+	assert.Equal(t, "42@intruder", refused.Client, "the refused forgery is tied to the client that sent it")
+	assert.Contains(t, ev.Markdown(), "approved by dan (unproven, client dan@example.com (web UI))")
+}

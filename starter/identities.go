@@ -1,0 +1,61 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// Identities is the lifeboat.identities activity: from the run's own
+// history, the Temporal client identity the server recorded for its start
+// and for each operator signal and accepted update, in history order (see
+// workflows.MessageIdentity). The worker registers it with its own client.
+func (s *Starter) Identities(ctx context.Context, workflowID, runID string) ([]workflows.MessageIdentity, error) {
+	it := s.c.GetWorkflowHistory(ctx, workflowID, runID, false, 0)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("reading the history of %s: %w", workflowID, err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	return IdentitiesOf(h, s.dataConverter()), nil
+}
+
+// IdentitiesOf lists the start's and every operator message's recorded
+// client identity in h. A payload that does not decode is listed with
+// what is known (its name and identity).
+func IdentitiesOf(h *historypb.History, dc converter.DataConverter) []workflows.MessageIdentity {
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
+	var out []workflows.MessageIdentity
+	var msg struct {
+		Step        string `json:"step"`
+		By          string `json:"by"`
+		RequestedBy string `json:"requestedBy"`
+	}
+	for _, e := range h.GetEvents() {
+		msg.Step, msg.By, msg.RequestedBy = "", "", ""
+		switch {
+		case e.GetWorkflowExecutionStartedEventAttributes() != nil:
+			a := e.GetWorkflowExecutionStartedEventAttributes()
+			_ = dc.FromPayloads(a.GetInput(), &msg)
+			out = append(out, workflows.MessageIdentity{Name: "start", By: msg.RequestedBy, Identity: a.GetIdentity()})
+		case e.GetWorkflowExecutionSignaledEventAttributes() != nil:
+			a := e.GetWorkflowExecutionSignaledEventAttributes()
+			_ = dc.FromPayloads(a.GetInput(), &msg)
+			out = append(out, workflows.MessageIdentity{Name: a.GetSignalName(), Step: msg.Step, By: msg.By, Identity: a.GetIdentity()})
+		case e.GetWorkflowExecutionUpdateAcceptedEventAttributes() != nil:
+			req := e.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest()
+			_ = dc.FromPayloads(req.GetInput().GetArgs(), &msg)
+			out = append(out, workflows.MessageIdentity{Name: req.GetInput().GetName(), Step: msg.Step, By: msg.By, Identity: req.GetMeta().GetIdentity()})
+		}
+	}
+	return out
+}
