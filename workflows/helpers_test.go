@@ -143,14 +143,14 @@ func nonRetryable(msg string) func(int) (runbooks.StepResult, error) {
 
 // harness is a test workflow environment with the real resolver and fakes.
 type harness struct {
-	t    *testing.T
-	env  *testsuite.TestWorkflowEnvironment
+	t   *testing.T
+	env *testsuite.TestWorkflowEnvironment
 	// identities is what the fake lifeboat.identities activity reads back
 	// from "history".
 	identities []workflows.MessageIdentity
-	rec  *recorder
-	res  *activities.Resolver
-	sent []*sent
+	rec        *recorder
+	res        *activities.Resolver
+	sent       []*sent
 }
 
 var start = time.Date(2026, 6, 15, 2, 0, 0, 0, time.UTC)
