@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/lifeboat-dr/lifeboat/devserver"
 )
 
 // KubeVersion is the Kubernetes release the rig builds and runs.
@@ -78,8 +80,8 @@ func EnsureKube(ctx context.Context, progress io.Writer) (KubeBinaries, error) {
 		"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager", "./etcd")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	if out, err := runWithProgress(cmd, "the Kubernetes control plane", progress); err != nil {
-		return bins, fmt.Errorf("building the Kubernetes control plane failed: %w\n%s", err, tail(out, 3000))
+	if out, err := devserver.RunWithProgress(cmd, "the Kubernetes control plane", progress); err != nil {
+		return bins, fmt.Errorf("building the Kubernetes control plane failed: %w\n%s", err, devserver.Tail(out, 3000))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return bins, err

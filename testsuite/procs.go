@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/devserver"
 )
 
 // proc is a rig process whose output goes to a log file.
@@ -66,7 +68,7 @@ func (p *proc) exited() (error, bool) {
 // lastLog returns the end of the process's log, for error messages.
 func (p *proc) lastLog() string {
 	b, _ := os.ReadFile(p.log)
-	return tail(b, 1500)
+	return devserver.Tail(b, 1500)
 }
 
 // waitHTTP polls url until it answers 200, the process dies or ctx ends.

@@ -1,6 +1,6 @@
 // Command lifeboat executes disaster-recovery restore runbooks on Temporal.
 // This package only parses flags; the work is in runbooks, starter, worker
-// and testsuite.
+// and devserver.
 package main
 
 import (

@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/lifeboat-dr/lifeboat/devserver"
 	"github.com/lifeboat-dr/lifeboat/starter"
-	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/worker"
 )
 
@@ -130,7 +130,7 @@ func cmdDev(ctx context.Context, args []string) error {
 		fmt.Printf("payloads are encrypted (key %s); the UI decodes them through %s\n", codec.KeyID(), codecEndpoint)
 	}
 	fmt.Println("starting the Temporal dev server…")
-	srv, err := testsuite.StartTemporal(ctx, testsuite.DevOptions{
+	srv, err := devserver.Start(ctx, devserver.Options{
 		HostPort: cfg.Temporal.Address, UIPort: *uiPort, DBFile: filepath.Join(*state, "temporal.db"), Log: logFile, Progress: os.Stdout,
 		CodecEndpoint: codecEndpoint,
 	})

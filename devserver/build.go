@@ -1,4 +1,4 @@
-package testsuite
+package devserver
 
 import (
 	"context"
@@ -48,9 +48,9 @@ func GoInstall(ctx context.Context, name, pkg, version string, progress io.Write
 	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, "go", "install", "-trimpath", pkg+"@"+version)
 	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=-mod=mod")
-	out, err := runWithProgress(cmd, name, progress)
+	out, err := RunWithProgress(cmd, name, progress)
 	if err != nil {
-		return "", fmt.Errorf("building %s %s failed: %w\n%s", name, version, err, tail(out, 2000))
+		return "", fmt.Errorf("building %s %s failed: %w\n%s", name, version, err, Tail(out, 2000))
 	}
 	if err := os.Rename(filepath.Join(tmp, filepath.Base(pkg)), bin); err != nil {
 		return "", err
@@ -59,7 +59,9 @@ func GoInstall(ctx context.Context, name, pkg, version string, progress io.Write
 	return bin, nil
 }
 
-func runWithProgress(cmd *exec.Cmd, name string, progress io.Writer) ([]byte, error) {
+// RunWithProgress runs cmd, printing a progress line for name every 15
+// seconds, and returns its combined output.
+func RunWithProgress(cmd *exec.Cmd, name string, progress io.Writer) ([]byte, error) {
 	done := make(chan struct{})
 	started := time.Now()
 	go func() {
@@ -79,7 +81,8 @@ func runWithProgress(cmd *exec.Cmd, name string, progress io.Writer) ([]byte, er
 	return out, err
 }
 
-func tail(b []byte, n int) string {
+// Tail is the last n bytes of b, for error messages.
+func Tail(b []byte, n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]
 	}
