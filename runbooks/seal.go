@@ -2,8 +2,6 @@ package runbooks
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -58,16 +56,10 @@ func EditedFields(want map[string]string, record []byte) []string {
 	return out
 }
 
-// HashBytes is "sha256:<hex>" of b: how a record names its predecessor.
-func HashBytes(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
 func digest(raw json.RawMessage) string {
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
-		return HashBytes(raw)
+		return HashOf(raw)
 	}
-	return HashBytes(b.Bytes())
+	return HashOf(b.Bytes())
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"strings"
 	"time"
 
@@ -59,13 +60,13 @@ func (r *run) identify(ctx workflow.Context) {
 	for _, s := range r.order {
 		for i := range s.approvals {
 			if a := &s.approvals[i]; a.Proof == nil {
-				a.Client = orKeep(take(approvalMessage[a.Decision], s.spec.ID, a.By), a.Client)
+				a.Client = cmp.Or(take(approvalMessage[a.Decision], s.spec.ID, a.By), a.Client)
 			}
 		}
 	}
 	label := func(e *runbooks.EventRecord, name string) {
 		if e.Proof == nil && e.By != "" {
-			e.Client = orKeep(take(name, e.Step, e.By), e.Client)
+			e.Client = cmp.Or(take(name, e.Step, e.By), e.Client)
 		}
 	}
 	for i := range r.events {
@@ -82,10 +83,3 @@ func (r *run) identify(ctx workflow.Context) {
 
 // approvalMessage is the message behind each decision an approval records.
 var approvalMessage = map[string]string{"approved": MsgApprove, "rejected": MsgReject, "acknowledged": MsgAck}
-
-func orKeep(found, kept string) string {
-	if found != "" {
-		return found
-	}
-	return kept
-}

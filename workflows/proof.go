@@ -139,8 +139,9 @@ func (r *run) verify(now time.Time, d runbooks.Decision, by string, p Signed) (*
 		// Unsigned, or signed where the worker knows no keys (an engineer's
 		// ssh-agent signs by default): nothing is proven either way.
 		if r.resolved.SignaturesRequired {
+			verb, _, _ := strings.Cut(d.Decision, " ")
 			return nil, fmt.Errorf("unsigned: this worker accepts only signed decisions; sign it with the CLI (lifeboat %s … --as %s, with your SSH key) or paste the JSON that lifeboat sign %s prints",
-				firstWord(d.Decision), orName(by), firstWord(d.Decision))
+				verb, orName(by), verb)
 		}
 		return nil, nil
 	}
@@ -244,15 +245,6 @@ func timeOf(t *time.Time) time.Time {
 		return time.Time{}
 	}
 	return *t
-}
-
-func firstWord(s string) string {
-	for i, c := range s {
-		if c == ' ' {
-			return s[:i]
-		}
-	}
-	return s
 }
 
 func orName(by string) string {

@@ -95,7 +95,7 @@ func (s *DirSink) heads() map[string]link {
 // advance makes the record the runbook's chain head.
 func (s *DirSink) advance(runbook, jsonPath string, record []byte) error {
 	heads := s.heads()
-	heads[runbook] = link{File: filepath.Base(jsonPath), Hash: runbooks.HashBytes(record)}
+	heads[runbook] = link{File: filepath.Base(jsonPath), Hash: runbooks.HashOf(record)}
 	b, err := json.MarshalIndent(heads, "", "  ")
 	if err != nil {
 		return err

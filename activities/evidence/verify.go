@@ -109,7 +109,7 @@ func (r *Report) file(path string, workerKeys []runbooks.AllowedSigner) {
 		switch {
 		case err != nil:
 			r.add(path, "seal.previous", "the previous record of runbook %s, %s, is missing (deleted?)", e.Runbook.Name, e.Seal.Previous)
-		case runbooks.HashBytes(prev) != e.Seal.PreviousHash:
+		case runbooks.HashOf(prev) != e.Seal.PreviousHash:
 			r.add(path, "seal.previousHash", "the previous record of runbook %s, %s, was changed after this record was chained to it", e.Runbook.Name, e.Seal.Previous)
 		}
 	}
@@ -190,7 +190,7 @@ func (r *Report) heads(dir string) {
 		switch {
 		case err != nil:
 			r.add(chainFile, name, "the newest record of runbook %s, %s, is missing (deleted?)", name, h.File)
-		case runbooks.HashBytes(b) != h.Hash:
+		case runbooks.HashOf(b) != h.Hash:
 			r.add(h.File, "", "the newest record of runbook %s was changed after it was stored", name)
 		}
 	}
