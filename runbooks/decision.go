@@ -47,6 +47,12 @@ type AllowedSigner struct {
 	Key string `json:"key"`
 }
 
+// Is reports whether the line's key is pub.
+func (s AllowedSigner) Is(pub ssh.PublicKey) bool {
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.Key))
+	return err == nil && bytes.Equal(key.Marshal(), pub.Marshal())
+}
+
 // ParseAllowedSigners reads an allowed_signers file: "principals [options]
 // keytype base64 [comment]" per line, # comments and blank lines ignored. A
 // namespaces="…" option that does not list lifeboat excludes the line.
@@ -123,16 +129,14 @@ func VerifyStatement(statement []byte, by, armored string, signers []AllowedSign
 	if sig.Namespace != SignatureNamespace {
 		return fmt.Errorf("%w: signed for namespace %q, not %q", ErrUnproven, sig.Namespace, SignatureNamespace)
 	}
-	signed := sig.PublicKey.Marshal()
 	for _, s := range signers {
-		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.Key))
-		if err != nil || !bytes.Equal(pub.Marshal(), signed) {
+		if !s.Is(sig.PublicKey) {
 			continue
 		}
 		if !slices.Contains(s.Principals, by) {
 			return fmt.Errorf("%w: the key that signed is %s's, not %s's", ErrUnproven, strings.Join(s.Principals, ","), by)
 		}
-		if err := sshsig.Verify(bytes.NewReader(statement), sig, pub, sig.HashAlgorithm, SignatureNamespace); err != nil {
+		if err := sshsig.Verify(bytes.NewReader(statement), sig, sig.PublicKey, sig.HashAlgorithm, SignatureNamespace); err != nil {
 			return fmt.Errorf("%w (%v)", errOtherStatement, err)
 		}
 		return nil

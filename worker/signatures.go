@@ -51,11 +51,7 @@ func (s SignaturesConfig) WorkerKeys() ([]runbooks.AllowedSigner, error) {
 	if s.AllowedSigners == "" {
 		return nil, fmt.Errorf("no allowed signers to check the worker's signature against: give --signers FILE, or set signatures.allowedSigners (LIFEBOAT_ALLOWED_SIGNERS)")
 	}
-	b, err := os.ReadFile(s.AllowedSigners)
-	if err != nil {
-		return nil, err
-	}
-	return runbooks.ParseAllowedSignersFor(string(b), runbooks.EvidenceNamespace)
+	return s.read(runbooks.EvidenceNamespace)
 }
 
 // Signers returns a reader of the allowed signers (read afresh for every
@@ -65,17 +61,20 @@ func (s SignaturesConfig) Signers() func() ([]runbooks.AllowedSigner, error) {
 	if s.AllowedSigners == "" {
 		return nil
 	}
-	return func() ([]runbooks.AllowedSigner, error) {
-		b, err := os.ReadFile(s.AllowedSigners)
-		if err != nil {
-			return nil, fmt.Errorf("signatures.allowedSigners: %w", err)
-		}
-		signers, err := runbooks.ParseAllowedSigners(string(b))
-		if err != nil {
-			return nil, fmt.Errorf("signatures.allowedSigners %s: %w", s.AllowedSigners, err)
-		}
-		return signers, nil
+	return func() ([]runbooks.AllowedSigner, error) { return s.read(runbooks.SignatureNamespace) }
+}
+
+// read parses the allowed_signers lines that allow namespace.
+func (s SignaturesConfig) read(namespace string) ([]runbooks.AllowedSigner, error) {
+	b, err := os.ReadFile(s.AllowedSigners)
+	if err != nil {
+		return nil, fmt.Errorf("signatures.allowedSigners: %w", err)
 	}
+	signers, err := runbooks.ParseAllowedSignersFor(string(b), namespace)
+	if err != nil {
+		return nil, fmt.Errorf("signatures.allowedSigners %s: %w", s.AllowedSigners, err)
+	}
+	return signers, nil
 }
 
 // check names what is wrong with the worker's signature settings.

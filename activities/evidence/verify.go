@@ -126,18 +126,14 @@ func (r *Report) signature(path string, record []byte, e runbooks.Evidence, work
 		r.add(path, "signature", "the signature file does not parse: %v", err)
 		return
 	}
-	var key ssh.PublicKey
-	for _, s := range workerKeys {
-		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.Key))
-		if err == nil && slices.Contains(s.Principals, runbooks.WorkerPrincipal) && bytes.Equal(pub.Marshal(), sig.PublicKey.Marshal()) {
-			key = pub
-		}
-	}
-	if key == nil {
+	trusted := slices.ContainsFunc(workerKeys, func(s runbooks.AllowedSigner) bool {
+		return s.Is(sig.PublicKey) && slices.Contains(s.Principals, runbooks.WorkerPrincipal)
+	})
+	if !trusted {
 		r.add(path, "signature", "signed by %s, which is not a %s key of the allowed signers given", ssh.FingerprintSHA256(sig.PublicKey), runbooks.WorkerPrincipal)
 		return
 	}
-	if err := sshsig.Verify(bytes.NewReader(record), sig, key, sig.HashAlgorithm, runbooks.EvidenceNamespace); err == nil {
+	if err := sshsig.Verify(bytes.NewReader(record), sig, sig.PublicKey, sig.HashAlgorithm, runbooks.EvidenceNamespace); err == nil {
 		return
 	}
 	edited := runbooks.EditedFields(e.Seal.Fields, record)

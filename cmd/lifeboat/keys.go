@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -48,8 +47,7 @@ func keyFinder(cfg worker.SignaturesConfig) starter.KeyFinder {
 			}
 			for _, k := range keys {
 				for _, s := range signers {
-					pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.Key))
-					if err == nil && slices.Contains(s.Principals, by) && bytes.Equal(pub.Marshal(), k.PublicKey().Marshal()) {
+					if s.Is(k.PublicKey()) && slices.Contains(s.Principals, by) {
 						return k, nil
 					}
 				}
