@@ -84,17 +84,23 @@ func lastStored(h *historypb.History, dc converter.DataConverter) (runbooks.Evid
 		if a == nil || a.GetActivityType().GetName() != workflows.StoreActivity {
 			continue
 		}
-		var in struct {
-			Args struct {
-				Evidence runbooks.Evidence `json:"evidence"`
-			} `json:"args"`
-		}
-		if err := dc.FromPayloads(a.GetInput(), &in); err != nil {
-			return runbooks.Evidence{}, true, fmt.Errorf("decoding the evidence sent to %s: %w", workflows.StoreActivity, err)
-		}
-		return in.Args.Evidence, true, nil
+		ev, err := storeInput(a, dc)
+		return ev, true, err
 	}
 	return runbooks.Evidence{}, false, nil
+}
+
+// storeInput is the evidence a scheduled evidence.store was sent.
+func storeInput(a *historypb.ActivityTaskScheduledEventAttributes, dc converter.DataConverter) (runbooks.Evidence, error) {
+	var in struct {
+		Args struct {
+			Evidence runbooks.Evidence `json:"evidence"`
+		} `json:"args"`
+	}
+	if err := dc.FromPayloads(a.GetInput(), &in); err != nil {
+		return runbooks.Evidence{}, fmt.Errorf("decoding the evidence sent to %s: %w", workflows.StoreActivity, err)
+	}
+	return in.Args.Evidence, nil
 }
 
 func workflowIDOf(h *historypb.History) string {

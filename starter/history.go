@@ -10,9 +10,14 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// History returns a run's full event history.
+// History returns a run's full event history (the latest run of the id).
 func (s *Starter) History(ctx context.Context, id string) (*historypb.History, error) {
-	it := s.c.GetWorkflowHistory(ctx, id, "", false, 0)
+	return s.runHistory(ctx, id, "")
+}
+
+// runHistory returns the full event history of one run ("": the latest).
+func (s *Starter) runHistory(ctx context.Context, id, runID string) (*historypb.History, error) {
+	it := s.c.GetWorkflowHistory(ctx, id, runID, false, 0)
 	h := &historypb.History{}
 	for it.HasNext() {
 		ev, err := it.Next()

@@ -2,7 +2,6 @@ package starter
 
 import (
 	"context"
-	"fmt"
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/converter"
@@ -15,14 +14,9 @@ import (
 // and for each operator signal and accepted update, in history order (see
 // workflows.MessageIdentity). The worker registers it with its own client.
 func (s *Starter) Identities(ctx context.Context, workflowID, runID string) ([]workflows.MessageIdentity, error) {
-	it := s.c.GetWorkflowHistory(ctx, workflowID, runID, false, 0)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			return nil, fmt.Errorf("reading the history of %s: %w", workflowID, err)
-		}
-		h.Events = append(h.Events, ev)
+	h, err := s.runHistory(ctx, workflowID, runID)
+	if err != nil {
+		return nil, err
 	}
 	return IdentitiesOf(h, s.dataConverter()), nil
 }

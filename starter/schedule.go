@@ -104,7 +104,7 @@ func (s *Starter) CreateSchedule(ctx context.Context, r ScheduleRequest) (string
 		Reason: fmt.Sprintf("scheduled %s (%s, %s)", r.Mode, id, r.Cron), FailIfUnsuccessful: r.PauseOnFailure}
 	runs := fmt.Sprintf("lifeboat-%s-%s-scheduled", r.Runbook, r.Mode)
 	// The owner signs a grant for the schedule's runs (see workflows.ScheduleGrant).
-	if key, err := s.key(req.RequestedBy); err != nil {
+	if key, err := keyFor(s.keys, req.RequestedBy); err != nil {
 		return "", fmt.Errorf("signing the schedule's grant as %s: %w", req.RequestedBy, err)
 	} else if key != nil {
 		req.Grant = &workflows.ScheduleGrant{Workflows: runs, SignedAt: signingTime()}

@@ -47,19 +47,14 @@ func SealedFromHistory(h *historypb.History, dc converter.DataConverter) (rec Se
 	if last == nil {
 		return rec, false, nil
 	}
-	var in struct {
-		Args struct {
-			Evidence runbooks.Evidence `json:"evidence"`
-		} `json:"args"`
-	}
-	if err := dc.FromPayloads(last.GetActivityTaskScheduledEventAttributes().GetInput(), &in); err != nil {
-		return rec, false, fmt.Errorf("decoding the evidence sent to %s: %w", workflows.StoreActivity, err)
+	ev, err := storeInput(last.GetActivityTaskScheduledEventAttributes(), dc)
+	if err != nil {
+		return rec, false, err
 	}
 	b, err := json.Marshal(lastResult.Outputs["seal"])
 	if err != nil {
 		return rec, false, err
 	}
-	ev := in.Args.Evidence
 	if err := json.Unmarshal(b, &ev.Seal); err != nil {
 		return rec, false, fmt.Errorf("decoding the seal evidence.store returned: %w", err)
 	}

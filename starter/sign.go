@@ -31,11 +31,11 @@ func Identity() string {
 	return fmt.Sprintf("%d@%s", os.Getpid(), host)
 }
 
-// SignStart signs req (to be started as workflowID) for its requester; a
-// requester without a key leaves it unsigned.
-func (s *Starter) SignStart(workflowID string, req workflows.Request) (workflows.Request, error) {
+// SignStart signs req (to be started as workflowID) with the key keys
+// finds for its requester; a requester without a key leaves it unsigned.
+func SignStart(keys KeyFinder, workflowID string, req workflows.Request) (workflows.Request, error) {
 	req.Client = Identity()
-	key, err := s.key(req.RequestedBy)
+	key, err := keyFor(keys, req.RequestedBy)
 	if key == nil || err != nil {
 		return req, err
 	}
@@ -50,7 +50,7 @@ func (s *Starter) SignStart(workflowID string, req workflows.Request) (workflows
 // leaves it unsigned.
 func (s *Starter) SignMessage(ctx context.Context, workflowID string, m workflows.Signable) (workflows.Signable, error) {
 	proof := workflows.Signed{Client: Identity()}
-	key, err := s.key(m.Actor())
+	key, err := keyFor(s.keys, m.Actor())
 	if err != nil {
 		return nil, err
 	}
@@ -69,11 +69,11 @@ func (s *Starter) SignMessage(ctx context.Context, workflowID string, m workflow
 	return workflows.WithSigned(m, proof), nil
 }
 
-func (s *Starter) key(by string) (ssh.Signer, error) {
-	if s.keys == nil || by == "" {
+func keyFor(keys KeyFinder, by string) (ssh.Signer, error) {
+	if keys == nil || by == "" {
 		return nil, nil
 	}
-	return s.keys(by)
+	return keys(by)
 }
 
 // signingTime is now, to the second: what the statement says.

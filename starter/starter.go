@@ -77,7 +77,7 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 	}
 	name := req.RunbookName()
 	id := NewWorkflowID(name, req.Mode)
-	req, err := s.SignStart(id, req)
+	req, err := SignStart(s.keys, id, req)
 	if err != nil {
 		return Run{}, fmt.Errorf("signing the start as %s: %w", req.RequestedBy, err)
 	}

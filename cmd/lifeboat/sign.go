@@ -75,7 +75,7 @@ func printSignedStart(mode, runbook, as, reason, taskQueue string, keys starter.
 		return fmt.Errorf("a failover needs --reason: the evidence must say why traffic moved")
 	}
 	id := starter.NewWorkflowID(runbook, mode)
-	req, err := starter.New(nil, taskQueue).WithKeys(keys).SignStart(id, workflows.Request{Runbook: runbook, Mode: mode, Reason: reason, RequestedBy: as})
+	req, err := starter.SignStart(keys, id, workflows.Request{Runbook: runbook, Mode: mode, Reason: reason, RequestedBy: as})
 	if err != nil {
 		return err
 	}
