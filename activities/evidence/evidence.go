@@ -120,7 +120,8 @@ func (s *DirSink) Store(_ context.Context, in runbooks.StepInput) (runbooks.Step
 	jsonPath, mdPath := s.Paths(e.WorkflowID, e.RunID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	record, signature, err := s.seal(&e, jsonPath)
+	heads := s.heads() // read once: the link to the previous record, then the new head
+	record, signature, err := s.seal(&e, jsonPath, heads)
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
@@ -137,7 +138,7 @@ func (s *DirSink) Store(_ context.Context, in runbooks.StepInput) (runbooks.Step
 	}
 	out := runbooks.StepResult{Summary: "stored " + jsonPath, Outputs: map[string]any{"json": jsonPath, "markdown": mdPath}}
 	if !e.Seal.Checkpoint {
-		if err := s.advance(e.Runbook.Name, jsonPath, record); err != nil {
+		if err := s.advance(heads, e.Runbook.Name, jsonPath, record); err != nil {
 			return runbooks.StepResult{}, err
 		}
 		// The final seal and signature go to history too: evidence rebuilt

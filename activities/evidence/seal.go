@@ -31,9 +31,10 @@ type link struct {
 	Hash string `json:"hash"`
 }
 
-// seal fills e.Seal (chained to the runbook's previous final record unless
-// e is a checkpoint) and returns the file's bytes and their signature ("" without a key).
-func (s *DirSink) seal(e *runbooks.Evidence, jsonPath string) (record []byte, signature string, err error) {
+// seal fills e.Seal (chained, through heads, to the runbook's previous
+// final record unless e is a checkpoint) and returns the file's bytes and
+// their signature ("" without a key).
+func (s *DirSink) seal(e *runbooks.Evidence, jsonPath string, heads map[string]link) (record []byte, signature string, err error) {
 	e.Seal = nil
 	plain, err := json.Marshal(e)
 	if err != nil {
@@ -45,7 +46,7 @@ func (s *DirSink) seal(e *runbooks.Evidence, jsonPath string) (record []byte, si
 	}
 	seal := &runbooks.Seal{Fields: fields}
 	if e.Outcome != "in-progress" {
-		seal.Previous, seal.PreviousHash = s.previous(e.Runbook.Name, jsonPath)
+		seal.Previous, seal.PreviousHash = previous(heads, e.Runbook.Name, jsonPath)
 	} else {
 		seal.Checkpoint = true
 	}
@@ -71,8 +72,7 @@ func (s *DirSink) seal(e *runbooks.Evidence, jsonPath string) (record []byte, si
 // previous is the link to the runbook's newest final record: the chain's
 // head, or, when the head is this very record (a retried store), the link
 // it already had.
-func (s *DirSink) previous(runbook, jsonPath string) (file, hash string) {
-	heads := s.heads()
+func previous(heads map[string]link, runbook, jsonPath string) (file, hash string) {
 	head := heads[runbook]
 	if head.File != filepath.Base(jsonPath) {
 		return head.File, head.Hash
@@ -93,8 +93,7 @@ func (s *DirSink) heads() map[string]link {
 }
 
 // advance makes the record the runbook's chain head.
-func (s *DirSink) advance(runbook, jsonPath string, record []byte) error {
-	heads := s.heads()
+func (s *DirSink) advance(heads map[string]link, runbook, jsonPath string, record []byte) error {
 	heads[runbook] = link{File: filepath.Base(jsonPath), Hash: runbooks.HashOf(record)}
 	b, err := json.MarshalIndent(heads, "", "  ")
 	if err != nil {
