@@ -41,6 +41,7 @@ const (
 	KubeDeleteNamespace  = "kube.deleteNamespace"
 	VeleroRestore        = "velero.restore"
 	VeleroLatestBackup   = "velero.latestBackup"
+	VeleroBackup         = "velero.backup"
 	ArgoCDSync           = "argocd.sync"
 	CloudflareDNSSwitch  = "cloudflare.dnsSwitch"
 	CloudflareLBFailover = "cloudflare.lbFailover"
@@ -109,7 +110,7 @@ func New(d Deps) *Registry {
 		impls[KubePVCBound], impls[KubeCRDsEstablished], impls[KubeScale] = k.PVCBound, k.CRDsEstablished, k.Scale
 		impls[KubeWaitReady], impls[KubeDeleteNamespace] = k.WaitReady, k.DeleteNamespace
 		v := &velero.Actions{Source: d.Kube}
-		impls[VeleroRestore], impls[VeleroLatestBackup] = v.Restore, v.LatestBackup
+		impls[VeleroRestore], impls[VeleroLatestBackup], impls[VeleroBackup] = v.Restore, v.LatestBackup, v.Backup
 		impls[ArgoCDSync] = (&argocd.Actions{Source: d.Kube}).Sync
 	}
 	if d.Terraform != "" {

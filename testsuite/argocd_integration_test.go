@@ -4,11 +4,14 @@ package testsuite_test
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/activities/argocd"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
@@ -16,17 +19,33 @@ import (
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 )
 
+// gitopsDeployment is a one-container Deployment manifest for the GitOps repo.
+func gitopsDeployment(name string, replicas int, extra string) string {
+	return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ` + name + `}
+spec:
+  replicas: ` + strconv.Itoa(replicas) + `
+  selector: {matchLabels: {app: ` + name + `}}
+  template:
+    metadata: {labels: {app: ` + name + `}}
+    spec: {containers: [{name: main, image: registry.example/` + name + `:1.0}]}
+` + extra
+}
+
 func TestArgoCDSyncOnTheRig(t *testing.T) {
 	rig := testsuite.StartKubeRig(t, "dr")
+	argo := testsuite.StartArgoCDOn(t, rig)
 	ctx := context.Background()
-	sim, err := testsuite.StartArgoCDSim(ctx, rig.RESTConfig())
-	require.NoError(t, err)
-	t.Cleanup(sim.Stop)
-	require.NoError(t, sim.AddApplication(ctx, "shop", "shop", caseBackup("x")[2]))
-	worker := caseBackup("x")[2].DeepCopy()
-	worker.SetName("billing-worker")
-	require.NoError(t, sim.AddApplication(ctx, "billing", "billing", worker))
+	require.NoError(t, argo.Publish("apps/shop/shop.yaml", gitopsDeployment("shop", 2, "")))
+	require.NoError(t, argo.AddApplication(ctx, "shop", "apps/shop", "shop"))
+	// A worker whose pods crash: its rollout misses its progress deadline.
+	require.NoError(t, argo.Publish("apps/billing/worker.yaml", gitopsDeployment("billing-worker", 1, "  progressDeadlineSeconds: 3\n")))
+	require.NoError(t, argo.AddApplication(ctx, "billing", "apps/billing", "billing"))
 	rig.Nodes.CrashLoop("billing-worker-")
+	// A manifest the apiserver refuses: the Application cannot get in sync.
+	require.NoError(t, argo.Publish("apps/broken/api.yaml", gitopsDeployment("broken-api", -1, "")))
+	require.NoError(t, argo.AddApplication(ctx, "broken", "apps/broken", "broken"))
 
 	a := &argocd.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}, Poll: 200 * time.Millisecond}
 	in := func(app string) runbooks.StepInput {
@@ -35,26 +54,41 @@ func TestArgoCDSyncOnTheRig(t *testing.T) {
 	}
 	t.Run("sync until Synced and Healthy, twice", func(t *testing.T) {
 		for i := 0; i < 2; i++ {
-			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			res, err := a.Sync(wctx, in("shop"))
 			cancel()
 			require.NoError(t, err)
 			assert.Contains(t, res.Summary, "shop Synced and Healthy")
+			assert.Len(t, res.Outputs["revision"], 40, "the git commit Argo CD synced")
 		}
 	})
 	t.Run("a Degraded application fails at the deadline naming the resource (retryable)", func(t *testing.T) {
-		wctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		_, err := a.Sync(wctx, in("billing"))
 		require.Error(t, err)
 		assert.False(t, isNonRetryable(err))
 		assert.Contains(t, err.Error(), "health Degraded")
-		assert.Contains(t, err.Error(), "Deployment billing/billing-worker Degraded")
+		assert.Contains(t, err.Error(), "Deployment billing/billing-worker: Progressing False (ProgressDeadlineExceeded")
+		assert.Contains(t, err.Error(), "has timed out progressing")
 		rig.Nodes.Heal("billing-worker-")
-		wctx2, cancel2 := context.WithTimeout(ctx, time.Minute)
+		wctx2, cancel2 := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel2()
 		_, err = a.Sync(wctx2, in("billing"))
 		require.NoError(t, err, "once the pods recover the retry succeeds")
+	})
+	t.Run("an application that cannot get in sync names the resource and the apiserver's reason", func(t *testing.T) {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		_, err := a.Sync(wctx, in("broken"))
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		var ae *temporal.ApplicationError
+		require.True(t, errors.As(err, &ae))
+		assert.Equal(t, "SyncFailed", ae.Type())
+		assert.Contains(t, err.Error(), "sync OutOfSync")
+		assert.Contains(t, err.Error(), "Deployment broken/broken-api SyncFailed")
+		assert.Contains(t, err.Error(), "spec.replicas")
 	})
 	t.Run("an unknown application is not retryable", func(t *testing.T) {
 		_, err := a.Sync(ctx, in("nope"))

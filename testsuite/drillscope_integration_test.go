@@ -4,6 +4,9 @@ package testsuite_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -35,9 +39,12 @@ type production struct {
 	cloudflare string
 }
 
-// snapshotProduction lists every listable resource of the rig's apiserver.
-// The drill's own Velero Restores (labelled managed-by lifeboat, in the
-// velero namespace) are its record, not a change to production.
+// snapshotProduction lists every listable resource of the rig's apiserver
+// and fingerprints each object without its status and bookkeeping (the real
+// controllers keep writing status: Velero validates its storage location,
+// Argo CD refreshes Applications). The run's own Velero records (Restores,
+// Backups, DownloadRequests labelled managed-by lifeboat) are its evidence,
+// not a change to production.
 func snapshotProduction(t *testing.T, stack *testsuite.Stack, drillNamespaces ...string) production {
 	t.Helper()
 	ctx := context.Background()
@@ -67,14 +74,27 @@ func snapshotProduction(t *testing.T, stack *testsuite.Stack, drillNamespaces ..
 				if slices.Contains(drillNamespaces, ns) || (r.Name == "namespaces" && slices.Contains(drillNamespaces, o.GetName())) {
 					continue
 				}
-				if name == "restores.velero.io" && o.GetLabels()["app.kubernetes.io/managed-by"] == "lifeboat" {
+				if strings.HasSuffix(name, ".velero.io") && o.GetLabels()["app.kubernetes.io/managed-by"] == "lifeboat" {
 					continue
 				}
-				snap.objects[fmt.Sprintf("%s %s/%s", name, ns, o.GetName())] = o.GetResourceVersion()
+				snap.objects[fmt.Sprintf("%s %s/%s", name, ns, o.GetName())] = fingerprint(o)
 			}
 		}
 	}
 	return snap
+}
+
+// fingerprint is a digest of an object without its status, resource version,
+// managed fields and the timestamps controllers refresh.
+func fingerprint(o unstructured.Unstructured) string {
+	c := o.DeepCopy()
+	unstructured.RemoveNestedField(c.Object, "status")
+	for _, f := range []string{"resourceVersion", "managedFields", "generation"} {
+		unstructured.RemoveNestedField(c.Object, "metadata", f)
+	}
+	b, _ := json.Marshal(c.Object)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // stableProduction waits until two snapshots a second apart agree (the
@@ -102,7 +122,7 @@ func diffProduction(before, after production) []string {
 		case !ok:
 			out = append(out, "removed "+k)
 		case now != rv:
-			out = append(out, fmt.Sprintf("changed %s (resourceVersion %s → %s)", k, rv, now))
+			out = append(out, fmt.Sprintf("changed %s (fingerprint %s → %s)", k, rv, now))
 		}
 	}
 	for k := range after.objects {

@@ -116,8 +116,9 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		}
 		assert.Equal(t, "succeeded", ev.Outcome)
 		require.NotNil(t, ev.RPOActual)
-		assert.Equal(t, runbooks.Duration(8*time.Minute), *ev.RPOActual)
-		assert.Contains(t, ev.RecoveryPointName, "production-critical-hourly-")
+		latest := stack.Backups[len(stack.Backups)-1]
+		assert.Equal(t, latest.Name, ev.RecoveryPointName, "the newest backup Velero took of case-management")
+		assert.Equal(t, runbooks.Duration(declared.Sub(latest.Completed)), *ev.RPOActual, "the RPO is measured from that backup's completion")
 		assert.False(t, ev.RTOBreached)
 		assert.Equal(t, "primary-lb.ca-central-1.example.com", stack.Cloudflare.Records(stack.Zone, "case.example.com")[0].Content, "a drill never moves traffic")
 		assert.Contains(t, ev.Invariant, "validated by drill")
@@ -126,8 +127,8 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a drill aborted mid-restore leaves production unchanged", func(t *testing.T) {
-		stack.Velero.SetDelay(5 * time.Second)
-		t.Cleanup(func() { stack.Velero.SetDelay(time.Second) })
+		// Velero's server is down (its pod rescheduled): the Restore waits, New.
+		stack.Velero.StopServer()
 		run, err := st.Start(ctx, workflows.Request{Runbook: "case-management-region-failover", Mode: workflows.ModeDrill,
 			RequestedBy: "alice", Reason: "abort drill", DeclaredAt: &declared})
 		require.NoError(t, err)
@@ -146,6 +147,13 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		ev := waitEvidence(t, st, run.WorkflowID)
 		assert.Equal(t, workflows.RunAborted, ev.Outcome)
 		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "drop-drill-namespace").State)
+		assert.Contains(t, stepOf(t, ev, "restore-case-data").Error, "had not started (New): lifeboat deleted it, so nothing was restored")
+		require.NoError(t, stack.Velero.Restart(ctx))
+		time.Sleep(3 * time.Second) // a Restore left behind would run now
+		kc, err := kubernetes.NewForConfig(stack.Kube.RESTConfig())
+		require.NoError(t, err)
+		_, err = kc.CoreV1().Namespaces().Get(ctx, drillNS, metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "nothing restores into the drill namespace after its teardown: %v", err)
 		unchanged(t)
 	})
 
@@ -231,8 +239,10 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		edited := append(append([]byte(nil), orig...), []byte("# edited after the incident\n")...)
 		require.NoError(t, os.WriteFile(file, edited, 0o644))
 		t.Cleanup(func() { _ = os.WriteFile(file, orig, 0o644) })
-		stack.Velero.SetDelay(5 * time.Second) // restores got slower since
-		t.Cleanup(func() { stack.Velero.SetDelay(time.Second) })
+		// Restores got slower since: Velero now runs throttled to 2 API
+		// requests a second, as an overloaded production Velero would.
+		require.NoError(t, stack.Velero.Restart(ctx, "--client-qps", "2", "--client-burst", "2"))
+		t.Cleanup(func() { require.NoError(t, stack.Velero.Restart(ctx)) })
 
 		out := cli(t, "reenact", failover, "--as", "dana", "--threshold", "1.5", "--min-delta", "1s")
 		now := between(out.stderr, "as drill ", "\n")

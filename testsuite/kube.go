@@ -3,30 +3,19 @@ package testsuite
 import (
 	"context"
 	"crypto/rand"
-	"embed"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
-
-	"github.com/lifeboat-dr/lifeboat/devserver"
 )
 
 // KubeVersion is the Kubernetes release the rig builds and runs.
 const KubeVersion = "v1.33.13"
-
-// kuberig holds the wrapper module that builds etcd, kube-apiserver and
-// kube-controller-manager. Its files carry a .txt suffix so they stay out of
-// lifeboat's own module; EnsureKube writes them out under their real names.
-//
-//go:embed kuberig/go.mod.txt kuberig/go.sum.txt kuberig/etcd_main.go.txt
-var kuberig embed.FS
 
 // KubeBinaries are the paths of the control-plane binaries.
 type KubeBinaries struct {
@@ -34,74 +23,24 @@ type KubeBinaries struct {
 }
 
 // EnsureKube returns the cached control-plane binaries, building them first
-// if needed (several minutes on 2 cores, with progress lines).
+// if needed (about 10 minutes on 2 cores, with progress lines).
 func EnsureKube(ctx context.Context, progress io.Writer) (KubeBinaries, error) {
-	cache, err := CacheDir()
+	minor := strings.Split(strings.TrimPrefix(KubeVersion, "v"), ".")[1]
+	paths, err := wrapperBuild{wrapper: "kuberig", what: "etcd, kube-apiserver and kube-controller-manager", version: KubeVersion, name: "kube", minutes: 10,
+		pkgs: []string{"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager", "./etcd"},
+		bins: []string{"etcd", "kube-apiserver", "kube-controller-manager"},
+		ldflags: strings.Join([]string{
+			"-X k8s.io/component-base/version.gitVersion=" + KubeVersion,
+			"-X k8s.io/component-base/version.gitMajor=1",
+			"-X k8s.io/component-base/version.gitMinor=" + minor,
+			"-X k8s.io/component-base/version.gitTreeState=clean",
+			"-X k8s.io/client-go/pkg/version.gitVersion=" + KubeVersion,
+		}, " "),
+	}.ensure(ctx, progress)
 	if err != nil {
 		return KubeBinaries{}, err
 	}
-	dir := filepath.Join(cache, "kube-"+KubeVersion)
-	bins := KubeBinaries{Etcd: filepath.Join(dir, "etcd"), APIServer: filepath.Join(dir, "kube-apiserver"),
-		ControllerManager: filepath.Join(dir, "kube-controller-manager")}
-	if allExist(bins.Etcd, bins.APIServer, bins.ControllerManager) {
-		return bins, nil
-	}
-	if progress == nil {
-		progress = io.Discard
-	}
-	src := filepath.Join(cache, "kube-src-"+KubeVersion)
-	if err := os.MkdirAll(filepath.Join(src, "etcd"), 0o755); err != nil {
-		return bins, err
-	}
-	for from, to := range map[string]string{"go.mod.txt": "go.mod", "go.sum.txt": "go.sum", "etcd_main.go.txt": "etcd/main.go"} {
-		b, err := kuberig.ReadFile("kuberig/" + from)
-		if err != nil {
-			return bins, err
-		}
-		if err := os.WriteFile(filepath.Join(src, to), b, 0o644); err != nil {
-			return bins, err
-		}
-	}
-	tmp, err := os.MkdirTemp(cache, ".kube-build-")
-	if err != nil {
-		return bins, err
-	}
-	defer os.RemoveAll(tmp)
-	minor := strings.Split(strings.TrimPrefix(KubeVersion, "v"), ".")[1]
-	ldflags := strings.Join([]string{
-		"-X k8s.io/component-base/version.gitVersion=" + KubeVersion,
-		"-X k8s.io/component-base/version.gitMajor=1",
-		"-X k8s.io/component-base/version.gitMinor=" + minor,
-		"-X k8s.io/component-base/version.gitTreeState=clean",
-		"-X k8s.io/client-go/pkg/version.gitVersion=" + KubeVersion,
-	}, " ")
-	fmt.Fprintf(progress, "building etcd, kube-apiserver and kube-controller-manager %s from the Go module proxy into %s (first run only; about 10 min cold on 2 cores)…\n", KubeVersion, dir)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", tmp+string(filepath.Separator),
-		"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager", "./etcd")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	if out, err := devserver.RunWithProgress(cmd, "the Kubernetes control plane", progress); err != nil {
-		return bins, fmt.Errorf("building the Kubernetes control plane failed: %w\n%s", err, devserver.Tail(out, 3000))
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return bins, err
-	}
-	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
-		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
-			return bins, err
-		}
-	}
-	fmt.Fprintf(progress, "built the Kubernetes control plane %s\n", KubeVersion)
-	return bins, nil
-}
-
-func allExist(paths ...string) bool {
-	for _, p := range paths {
-		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-			return false
-		}
-	}
-	return true
+	return KubeBinaries{Etcd: paths[0], APIServer: paths[1], ControllerManager: paths[2]}, nil
 }
 
 // KubeOptions configure a rig cluster.

@@ -20,29 +20,40 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	log  string
-	done chan error
+	done chan struct{} // closed when the process has ended
+	err  error         // its exit error, once done is closed
 }
 
 func startProc(name, bin, logPath string, args ...string) (*proc, error) {
+	return startProcEnv(name, bin, logPath, nil, args...)
+}
+
+// startProcEnv starts a rig process with extra environment variables.
+func startProcEnv(name, bin, logPath string, env []string, args ...string) (*proc, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); f.Close() }()
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
 	return p, nil
 }
 
-// stop terminates the process (and its group), killing it after a grace period.
+// stop terminates the process (and its group), killing it after a grace
+// period. Stopping a stopped process does nothing.
 func (p *proc) stop() {
 	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	if _, dead := p.exited(); dead {
 		return
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
@@ -57,9 +68,8 @@ func (p *proc) stop() {
 // exited returns the process's exit error if it has ended.
 func (p *proc) exited() (error, bool) {
 	select {
-	case err := <-p.done:
-		p.done <- err
-		return err, true
+	case <-p.done:
+		return p.err, true
 	default:
 		return nil, false
 	}
@@ -102,6 +112,27 @@ func waitHTTP(ctx context.Context, p *proc, url, token string, timeout time.Dura
 		}
 	}
 	return fmt.Errorf("%s was not ready at %s within %s (last answer: %s); its log ends:\n%s", p.name, url, timeout, last, p.lastLog())
+}
+
+// waitListening waits until addr accepts TCP connections, the process dies
+// or the timeout passes.
+func waitListening(ctx context.Context, p *proc, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if err, dead := p.exited(); dead {
+			return fmt.Errorf("%s exited (%v) before it listened on %s; its log ends:\n%s", p.name, err, addr, p.lastLog())
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s did not listen on %s within %s; its log ends:\n%s", p.name, addr, timeout, p.lastLog())
 }
 
 // freePorts returns n distinct free loopback ports.

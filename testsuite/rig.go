@@ -50,3 +50,31 @@ func StartKubeRig(tb testing.TB, kubeContext string) *KubeRig {
 	tb.Cleanup(nodes.Stop)
 	return &KubeRig{Kube: k, Nodes: nodes}
 }
+
+// StartVeleroOn starts the real Velero (and its S3 store) on a rig cluster
+// for a test; failing to start fails the test.
+func StartVeleroOn(tb testing.TB, rig *KubeRig) *Velero {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	v, err := StartVelero(ctx, rig.Kube, tb.TempDir(), os.Stderr)
+	if err != nil {
+		tb.Fatalf("Velero did not start on the rig (CI=%v): %v", InCI(), err)
+	}
+	tb.Cleanup(v.Stop)
+	return v
+}
+
+// StartArgoCDOn starts the real Argo CD on a rig cluster for a test; failing
+// to start fails the test.
+func StartArgoCDOn(tb testing.TB, rig *KubeRig) *ArgoCD {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	a, err := StartArgoCD(ctx, rig.Kube, tb.TempDir(), os.Stderr)
+	if err != nil {
+		tb.Fatalf("Argo CD did not start on the rig (CI=%v): %v", InCI(), err)
+	}
+	tb.Cleanup(a.Stop)
+	return a
+}

@@ -27,20 +27,26 @@ const (
 )
 
 // Stack is everything example (a) touches, on loopback: the DR cluster (real
-// control plane + node, Velero and Argo CD simulators), terraform, the
+// control plane, simulated node, real Velero writing to a real S3 server,
+// real Argo CD syncing from a local git repository), terraform, the
 // Cloudflare emulator, the Case API the business-journey check calls, and a
 // base directory with the runbook's terraform and manifests.
 type Stack struct {
 	Kube       *Kube
 	Nodes      *NodeSim
-	Velero     *VeleroSim
-	ArgoCD     *ArgoCDSim
+	Velero     *Velero
+	ArgoCD     *ArgoCD
 	Cloudflare *cloudflare.Emulator
 	Zone       *cloudflare.Zone
 	Terraform  string
 	BaseDir    string
 	CaseAPIURL string
-	// DeclaredAt is "now" for the fixture: the latest backup completed 8 minutes before it.
+	// Backups are the backups Velero took of case-management through the
+	// schedule production-critical-hourly, oldest first, and when each
+	// completed.
+	Backups []Backup
+	// DeclaredAt is when the rig was ready, after the backups: "now" for the
+	// fixture's disaster.
 	DeclaredAt time.Time
 
 	stops []func()
@@ -76,7 +82,7 @@ const KubeContext = "dr-ca-west-1"
 
 // StartStack builds (if needed) and starts every part. dir holds state.
 func StartStack(ctx context.Context, dir string) (st *Stack, err error) {
-	s := &Stack{BaseDir: filepath.Join(dir, "repo"), DeclaredAt: time.Now().UTC().Truncate(time.Second), quit: make(chan struct{})}
+	s := &Stack{BaseDir: filepath.Join(dir, "repo"), quit: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -94,14 +100,9 @@ func StartStack(ctx context.Context, dir string) (st *Stack, err error) {
 		return nil, err
 	}
 	s.stops = append(s.stops, s.Nodes.Stop)
-	if s.Velero, err = StartVeleroSim(ctx, cfg); err != nil {
+	if err := s.startControllers(ctx, dir); err != nil {
 		return nil, err
 	}
-	s.stops = append(s.stops, s.Velero.Stop)
-	if s.ArgoCD, err = StartArgoCDSim(ctx, cfg); err != nil {
-		return nil, err
-	}
-	s.stops = append(s.stops, s.ArgoCD.Stop)
 	if s.Cloudflare, err = cloudflare.Start(); err != nil {
 		return nil, err
 	}
@@ -112,11 +113,11 @@ func StartStack(ctx context.Context, dir string) (st *Stack, err error) {
 	if err := s.writeRepo(); err != nil {
 		return nil, err
 	}
-	for i, age := range []time.Duration{68 * time.Minute, 8 * time.Minute} {
-		name := fmt.Sprintf("production-critical-hourly-%s", s.DeclaredAt.Add(-age).Format("20060102150405"))
-		if err := s.Velero.AddBackup(ctx, name, "production-critical-hourly", s.DeclaredAt.Add(-age), caseManagementBackup(i)); err != nil {
-			return nil, err
-		}
+	if err := s.backUpProduction(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.publishApps(ctx); err != nil {
+		return nil, err
 	}
 	if s.CaseAPIURL, err = s.serveCaseAPI(); err != nil {
 		return nil, err
@@ -126,6 +127,7 @@ func StartStack(ctx context.Context, dir string) (st *Stack, err error) {
 		return nil, err
 	}
 	go s.externalSecrets(typed)
+	s.DeclaredAt = time.Now().UTC().Truncate(time.Second)
 	return s, nil
 }
 
@@ -212,8 +214,9 @@ func (s *Stack) serveCaseAPI() (string, error) {
 	return "http://" + l.Addr().String(), nil
 }
 
-// caseManagementBackup is the content of one hourly backup of case-management.
-func caseManagementBackup(generation int) []*unstructured.Unstructured {
+// caseManagementObjects is case-management as production had it when a
+// backup was taken (generation counts the backups).
+func caseManagementObjects(generation int) []*unstructured.Unstructured {
 	mk := func(apiVersion, kind, name string, extra map[string]any) *unstructured.Unstructured {
 		o := map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": map[string]any{"name": name, "namespace": "case-management"}}
 		for k, v := range extra {

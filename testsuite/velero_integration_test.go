@@ -11,8 +11,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -30,7 +33,7 @@ func obj(apiVersion, kind, ns, name string, extra map[string]any) *unstructured.
 	return &unstructured.Unstructured{Object: o}
 }
 
-// caseBackup is a fixture of the case-management namespace.
+// caseBackup is the case-management namespace as production has it.
 func caseBackup(planted string) []*unstructured.Unstructured {
 	return []*unstructured.Unstructured{
 		obj("v1", "ConfigMap", "case-management", "case-api-config", map[string]any{"data": map[string]any{"LOG_LEVEL": "info"}}),
@@ -42,24 +45,73 @@ func caseBackup(planted string) []*unstructured.Unstructured {
 	}
 }
 
+var gvrOf = map[string]schema.GroupVersionResource{
+	"ConfigMap": {Version: "v1", Resource: "configmaps"}, "Secret": {Version: "v1", Resource: "secrets"},
+	"Deployment": {Group: "apps", Version: "v1", Resource: "deployments"},
+}
+
+// applyAll server-side applies fixture objects.
+func applyAll(t *testing.T, dyn dynamic.Interface, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		_, err := dyn.Resource(gvrOf[o.GetKind()]).Namespace(o.GetNamespace()).Apply(context.Background(), o.GetName(), o, metav1.ApplyOptions{FieldManager: "test", Force: true})
+		require.NoError(t, err, "%s %s", o.GetKind(), o.GetName())
+	}
+}
+
+// denyRestoredConfig is a Kubernetes 1.33 ValidatingAdmissionPolicy that
+// denies creating case-api-config in one namespace: a real admission refusal
+// Velero meets while restoring. It returns once the apiserver enforces it.
+func denyRestoredConfig(t *testing.T, typed kubernetes.Interface, dyn dynamic.Interface, namespace string) {
+	t.Helper()
+	ctx := context.Background()
+	admission := func(resource string) dynamic.ResourceInterface {
+		return dyn.Resource(schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: resource})
+	}
+	policy := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+		"metadata": map[string]any{"name": "no-case-api-config"},
+		"spec": map[string]any{"failurePolicy": "Fail",
+			"matchConstraints": map[string]any{"resourceRules": []any{map[string]any{"apiGroups": []any{""}, "apiVersions": []any{"v1"}, "operations": []any{"CREATE"}, "resources": []any{"configmaps"}}}},
+			"validations": []any{map[string]any{"expression": "request.namespace != '" + namespace + "' || object.metadata.name != 'case-api-config'",
+				"message": "case-api-config is owned by the config service; restoring it is forbidden"}}}}}
+	_, err := admission("validatingadmissionpolicies").Create(ctx, policy, metav1.CreateOptions{})
+	require.NoError(t, err)
+	binding := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+		"metadata": map[string]any{"name": "no-case-api-config"},
+		"spec":     map[string]any{"policyName": "no-case-api-config", "validationActions": []any{"Deny"}}}}
+	_, err = admission("validatingadmissionpolicybindings").Create(ctx, binding, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := typed.CoreV1().ConfigMaps(namespace).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "case-api-config"}},
+			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return apierrors.IsForbidden(err) || apierrors.IsInvalid(err)
+	}, 30*time.Second, 100*time.Millisecond, "the admission policy never took effect")
+}
+
 func TestVeleroActionsOnTheRig(t *testing.T) {
 	rig := testsuite.StartKubeRig(t, "dr")
+	v := testsuite.StartVeleroOn(t, rig)
 	ctx := context.Background()
-	sim, err := testsuite.StartVeleroSim(ctx, rig.RESTConfig())
-	require.NoError(t, err)
-	t.Cleanup(sim.Stop)
-	sim.SetDelay(2 * time.Second)
-	declared := time.Now().UTC().Truncate(time.Second)
-	require.NoError(t, sim.AddBackup(ctx, "hourly-old", "production-hourly", declared.Add(-68*time.Minute), caseBackup("old-value")))
-	require.NoError(t, sim.AddBackup(ctx, "hourly-latest", "production-hourly", declared.Add(-8*time.Minute), caseBackup("planted-velero-secret-55e1")))
-	broken := append(caseBackup("x"), obj("example.com/v1", "Widget", "case-management", "w1", nil))
-	require.NoError(t, sim.AddBackup(ctx, "with-unknown-kind", "other", declared.Add(-time.Hour), broken))
-
-	a := &velero.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}, Poll: 200 * time.Millisecond}
 	typed, err := kubernetes.NewForConfig(rig.RESTConfig())
 	require.NoError(t, err)
 	dyn, err := dynamic.NewForConfig(rig.RESTConfig())
 	require.NoError(t, err)
+
+	// Production: case-management, backed up twice through the schedule.
+	_, err = typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "case-management"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	applyAll(t, dyn, caseBackup("old-value"))
+	require.NoError(t, v.Schedule(ctx, "production-hourly", "case-management"))
+	old, _, err := v.BackupFromSchedule(ctx, "production-hourly")
+	require.NoError(t, err)
+	time.Sleep(time.Second) // backup names carry the second
+	applyAll(t, dyn, caseBackup("planted-velero-secret-55e1"))
+	latest, latestAt, err := v.BackupFromSchedule(ctx, "production-hourly")
+	require.NoError(t, err)
+
+	a := &velero.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}, Poll: 200 * time.Millisecond}
 	targets := map[string]runbooks.Target{"dr": {KubeContext: "dr"}}
 	in := func(step string, args map[string]any, mappings map[string]string) runbooks.StepInput {
 		return runbooks.StepInput{WorkflowID: "lifeboat-case-drill-abc123", RunID: "run-1", StepID: step, Args: args, Targets: targets,
@@ -71,75 +123,93 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 		return len(l.Items)
 	}
 
-	t.Run("latestBackup judges age against the RPO", func(t *testing.T) {
+	t.Run("latestBackup finds the schedule's newest backup Velero took", func(t *testing.T) {
 		res, err := a.LatestBackup(ctx, in("fresh", map[string]any{"target": "dr", "schedule": "production-hourly"}, nil))
 		require.NoError(t, err)
-		assert.Equal(t, "hourly-latest", res.RecoveryPointName)
-		assert.Equal(t, declared.Add(-8*time.Minute), res.RecoveryPoint.UTC())
-		_, err = a.LatestBackup(ctx, in("fresh", map[string]any{"target": "dr", "schedule": "production-hourly", "maxAge": "5m"}, nil))
-		require.Error(t, err)
-		assert.True(t, isNonRetryable(err))
-		assert.Contains(t, err.Error(), "older than 5m")
+		assert.Equal(t, latest, res.RecoveryPointName)
+		assert.Equal(t, latestAt, res.RecoveryPoint.UTC())
 		_, err = a.LatestBackup(ctx, in("fresh", map[string]any{"target": "dr", "schedule": "nope"}, nil))
 		assert.True(t, isNonRetryable(err))
+	})
+	t.Run("a paused schedule's backup grows older than the RPO", func(t *testing.T) {
+		require.NoError(t, v.PauseSchedule(ctx, "production-hourly", true))
+		t.Cleanup(func() { _ = v.PauseSchedule(ctx, "production-hourly", false) })
+		time.Sleep(time.Until(latestAt.Add(2 * time.Second)))
+		_, err := a.LatestBackup(ctx, in("fresh", map[string]any{"target": "dr", "schedule": "production-hourly", "maxAge": "1s"}, nil))
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "the latest backup of production-hourly ("+latest+")")
+		assert.Contains(t, err.Error(), "older than 1s")
 	})
 
 	args := map[string]any{"target": "dr", "schedule": "production-hourly", "namespaces": []any{"case-management"}}
 	drill := map[string]string{"case-management": "restore-drill-case-management"}
-	t.Run("restore from a schedule's latest backup into the drill namespace, surviving a retry", func(t *testing.T) {
+	t.Run("restore from the schedule's latest backup into the drill namespace, across a Velero restart and an abort", func(t *testing.T) {
+		v.StopServer()
 		short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 		defer cancel()
 		_, err := a.Restore(short, in("restore-case-data", args, drill))
-		require.Error(t, err, "the first attempt runs out of time while the restore is in progress")
+		require.Error(t, err, "with the server down the Restore stays New until the attempt runs out of time")
 		assert.False(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "still New")
 		assert.Contains(t, err.Error(), "a retry waits on the same Restore")
 
-		res, err := a.Restore(ctx, in("restore-case-data", args, drill))
-		require.NoError(t, err)
-		assert.Equal(t, 1, restores(), "the retry found the Restore it created instead of making a second")
-		assert.Equal(t, "hourly-latest", res.RecoveryPointName)
-		assert.Equal(t, declared.Add(-8*time.Minute), res.RecoveryPoint.UTC())
-		assert.Equal(t, velero.RestoreName("lifeboat-case-drill-abc123", "run-1", "restore-case-data", 0), res.Outputs["restore"])
-		_, err = typed.AppsV1().Deployments("restore-drill-case-management").Get(ctx, "case-api", metav1.GetOptions{})
-		require.NoError(t, err, "the objects are restored into the mapped namespace")
-		_, err = typed.AppsV1().Deployments("case-management").Get(ctx, "case-api", metav1.GetOptions{})
-		assert.Error(t, err, "nothing lands in the source namespace")
-
-		again, err := a.Restore(ctx, in("restore-case-data", args, drill))
-		require.NoError(t, err, "re-running the step is idempotent")
-		assert.Equal(t, res.Outputs["restore"], again.Outputs["restore"])
-		assert.Equal(t, 1, restores())
-	})
-	t.Run("an aborted restore says what it left behind", func(t *testing.T) {
-		aborted, cancel := context.WithCancel(ctx)
-		time.AfterFunc(500*time.Millisecond, cancel)
-		_, err := a.Restore(aborted, in("restore-aborted", args, map[string]string{"case-management": "aborted-drill"}))
+		abortCtx, cancelAbort := context.WithCancel(ctx)
+		time.AfterFunc(500*time.Millisecond, cancelAbort)
+		_, err = a.Restore(abortCtx, in("restore-aborted", args, map[string]string{"case-management": "aborted-drill"}))
 		var canceled *temporal.CanceledError
 		require.True(t, errors.As(err, &canceled), "a cancellation, not a failure: %v", err)
 		var why string
 		require.NoError(t, canceled.Details(&why))
-		assert.Contains(t, why, velero.RestoreName("lifeboat-case-drill-abc123", "run-1", "restore-aborted", 0)+" left")
-		assert.Contains(t, why, "Velero cannot stop a restore in progress")
+		aborted := velero.RestoreName("lifeboat-case-drill-abc123", "run-1", "restore-aborted", 0)
+		assert.Contains(t, why, aborted+" had not started (New): lifeboat deleted it, so nothing was restored")
+		_, err = dyn.Resource(testsuite.RestoreGVR).Namespace("velero").Get(ctx, aborted, metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "an aborted Restore Velero had not started must not run later: %v", err)
+
+		require.NoError(t, v.Restart(ctx))
+		before := restores()
+		res, err := a.Restore(ctx, in("restore-case-data", args, drill))
+		require.NoError(t, err)
+		assert.Equal(t, before, restores(), "the retry found the Restore it created instead of making a second")
+		assert.Equal(t, latest, res.RecoveryPointName)
+		assert.Equal(t, latestAt, res.RecoveryPoint.UTC())
+		assert.Equal(t, velero.RestoreName("lifeboat-case-drill-abc123", "run-1", "restore-case-data", 0), res.Outputs["restore"])
+		secret, err := typed.CoreV1().Secrets("restore-drill-case-management").Get(ctx, "case-api-db", metav1.GetOptions{})
+		require.NoError(t, err, "the objects are restored into the mapped namespace")
+		assert.Equal(t, "planted-velero-secret-55e1", string(secret.Data["password"]), "from the latest backup")
+		assert.Equal(t, res.Outputs["restore"], secret.Labels["velero.io/restore-name"])
+		prod, err := typed.CoreV1().Secrets("case-management").Get(ctx, "case-api-db", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Empty(t, prod.Labels["velero.io/restore-name"], "nothing lands in the source namespace")
+
+		again, err := a.Restore(ctx, in("restore-case-data", args, drill))
+		require.NoError(t, err, "re-running the step is idempotent")
+		assert.Equal(t, res.Outputs["restore"], again.Outputs["restore"])
+		assert.Equal(t, before, restores())
+		out, err := v.CLI(ctx, "restore", "get")
+		require.NoError(t, err, out)
+		assert.Contains(t, out, res.Outputs["restore"].(string), "Velero's own CLI lists the Restore")
 	})
-	t.Run("a second restore over existing objects completes with warnings", func(t *testing.T) {
+	t.Run("a second restore over existing objects completes", func(t *testing.T) {
 		res, err := a.Restore(ctx, in("restore-again", args, drill))
 		require.NoError(t, err)
-		assert.Equal(t, int64(3), res.Outputs["warnings"])
+		assert.Contains(t, res.Summary, "completed")
 	})
-	t.Run("PartiallyFailed surfaces warnings and errors, not retryable", func(t *testing.T) {
-		_, err := a.Restore(ctx, in("restore-broken", map[string]any{"target": "dr", "backup": "with-unknown-kind"}, map[string]string{"case-management": "broken-drill"}))
+	t.Run("PartiallyFailed names the resource Velero could not restore and the admission policy's reason", func(t *testing.T) {
+		denyRestoredConfig(t, typed, dyn, "broken-drill")
+		broken := in("restore-broken", map[string]any{"target": "dr", "backup": latest}, map[string]string{"case-management": "broken-drill"})
+		_, err := a.Restore(ctx, broken)
 		require.Error(t, err)
 		assert.True(t, isNonRetryable(err))
-		assert.Contains(t, err.Error(), "PartiallyFailed: 0 warning(s), 1 error(s)")
-		assert.Contains(t, err.Error(), "Widget broken-drill/w1")
-	})
-	t.Run("an operator's retry after PartiallyFailed makes a new Restore instead of re-reading the failed one", func(t *testing.T) {
+		assert.Contains(t, err.Error(), "PartiallyFailed: 1 error(s)")
+		assert.Contains(t, err.Error(), "error restoring configmaps/broken-drill/case-api-config")
+		assert.Contains(t, err.Error(), "case-api-config is owned by the config service; restoring it is forbidden")
+
 		before := restores()
-		retried := in("restore-broken", map[string]any{"target": "dr", "backup": "with-unknown-kind"}, map[string]string{"case-management": "broken-drill"})
-		retried.OperatorRetries = 1
-		_, err := a.Restore(ctx, retried)
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), velero.RestoreName("lifeboat-case-drill-abc123", "run-1", "restore-broken", 1)+" of backup with-unknown-kind PartiallyFailed")
+		broken.OperatorRetries = 1
+		_, err = a.Restore(ctx, broken)
+		require.Error(t, err, "an operator's retry makes a new Restore instead of re-reading the failed one")
+		assert.Contains(t, err.Error(), velero.RestoreName("lifeboat-case-drill-abc123", "run-1", "restore-broken", 1)+" of backup "+latest+" PartiallyFailed")
 		assert.Equal(t, before+1, restores(), "a new Restore, really tried again")
 	})
 	t.Run("a new run under a reused workflow id makes its own Restore", func(t *testing.T) {
@@ -154,9 +224,10 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 	t.Run("an existing Restore of the step's name with another spec is an error, never a success", func(t *testing.T) {
 		name := velero.RestoreName("lifeboat-case-drill-abc123", "run-3", "restore-case-data", 0)
 		_, err := dyn.Resource(testsuite.RestoreGVR).Namespace("velero").Create(ctx, obj("velero.io/v1", "Restore", "velero", name,
-			map[string]any{"spec": map[string]any{"backupName": "hourly-old", "includedNamespaces": []any{"case-management"}}}), metav1.CreateOptions{})
+			map[string]any{"spec": map[string]any{"backupName": old, "includedNamespaces": []any{"case-management"},
+				"namespaceMapping": map[string]any{"case-management": "someone-elses"}}}), metav1.CreateOptions{})
 		require.NoError(t, err)
-		require.Eventually(t, func() bool { // the simulated Velero completes it
+		require.Eventually(t, func() bool { // Velero completes it
 			r, err := dyn.Resource(testsuite.RestoreGVR).Namespace("velero").Get(ctx, name, metav1.GetOptions{})
 			phase, _, _ := unstructured.NestedString(r.Object, "status", "phase")
 			return err == nil && phase != "" && phase != "New" && phase != "InProgress"
@@ -167,12 +238,52 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 		require.Error(t, err)
 		assert.True(t, isNonRetryable(err))
 		assert.Contains(t, err.Error(), "already exists with another spec")
-		assert.Contains(t, err.Error(), "scheduleName (none), this step wants production-hourly")
+		assert.Contains(t, err.Error(), "namespaceMapping map[case-management:someone-elses], this step wants map[case-management:restore-drill-case-management]")
 	})
-	t.Run("a missing backup fails validation, not retryable", func(t *testing.T) {
+	t.Run("a missing backup fails Velero's validation, not retryable", func(t *testing.T) {
 		_, err := a.Restore(ctx, in("restore-missing", map[string]any{"target": "dr", "backup": "does-not-exist"}, nil))
 		require.Error(t, err)
 		assert.True(t, isNonRetryable(err))
-		assert.Contains(t, err.Error(), `FailedValidation: Unable to retrieve backup: backups.velero.io "does-not-exist" not found`)
+		assert.Contains(t, err.Error(), `FailedValidation`)
+		assert.Contains(t, err.Error(), `"does-not-exist" not found`)
+	})
+	t.Run("velero.backup takes a backup Velero completes, once per step", func(t *testing.T) {
+		step := in("backup-before-failover", map[string]any{"target": "dr", "schedule": "production-hourly"}, nil)
+		res, err := a.Backup(ctx, step)
+		require.NoError(t, err)
+		name := velero.BackupName("lifeboat-case-drill-abc123", "run-1", "backup-before-failover", 0)
+		assert.Equal(t, name, res.RecoveryPointName)
+		require.NotNil(t, res.RecoveryPoint)
+		assert.WithinDuration(t, time.Now(), *res.RecoveryPoint, time.Minute)
+		again, err := a.Backup(ctx, step)
+		require.NoError(t, err, "an activity retry finds the same Backup")
+		assert.Equal(t, res.RecoveryPoint, again.RecoveryPoint)
+		newest, err := a.LatestBackup(ctx, in("fresh", map[string]any{"target": "dr", "schedule": "production-hourly"}, nil))
+		require.NoError(t, err)
+		assert.Equal(t, name, newest.RecoveryPointName, "labelled as the schedule's, so a restore of the schedule picks it")
+		out, err := v.CLI(ctx, "backup", "describe", name)
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "Completed")
+
+		_, err = a.Backup(ctx, in("backup-nowhere", map[string]any{"target": "dr", "namespaces": []any{"case-management"}, "storageLocation": "nowhere"}, nil))
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "FailedValidation")
+		assert.Contains(t, err.Error(), "nowhere")
+	})
+	t.Run("a missing backup storage location is named, with the fix, and not retried", func(t *testing.T) {
+		require.NoError(t, v.DeleteLocation(ctx, "default"))
+		_, err := a.LatestBackup(ctx, in("fresh", map[string]any{"target": "dr", "schedule": "production-hourly"}, nil))
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "backup storage location default, which is missing from namespace velero")
+		assert.Contains(t, err.Error(), "velero backup-location create default")
+		_, err = a.Restore(ctx, in("restore-without-location", args, map[string]string{"case-management": "no-location-drill"}))
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "the backup storage location it was written to is missing")
+		var ae *temporal.ApplicationError
+		require.True(t, errors.As(err, &ae))
+		assert.Equal(t, "BackupStorageLocationMissing", ae.Type())
 	})
 }

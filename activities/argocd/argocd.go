@@ -56,17 +56,26 @@ func (a *Actions) Sync(ctx context.Context, in runbooks.StepInput) (runbooks.Ste
 		return runbooks.StepResult{}, err
 	}
 	apps := c.Dynamic.Resource(applicationGVR).Namespace(ns)
+	current, err := apps.Get(ctx, args.App, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("argocd.sync: no Application %s in namespace %s of the target cluster (is Argo CD bootstrapped there?)", args.App, ns), "ApplicationNotFound", nil)
+	}
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("argocd.sync: reading %s: %w", args.App, err)
+	}
 	sync := map[string]any{"prune": args.Prune}
 	if args.Revision != "" {
 		sync["revision"] = args.Revision
+	}
+	// As Argo CD's API server does for `argocd app sync`: a manual sync
+	// carries the Application's own sync options (CreateNamespace=true, …).
+	if opts, ok, _ := unstructured.NestedStringSlice(current.Object, "spec", "syncPolicy", "syncOptions"); ok {
+		sync["syncOptions"] = opts
 	}
 	patch, _ := json.Marshal(map[string]any{"operation": map[string]any{
 		"initiatedBy": map[string]any{"username": "lifeboat (" + in.WorkflowID + ")"}, "sync": sync}})
 	requested := time.Now()
 	if _, err := apps.Patch(ctx, args.App, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		if apierrors.IsNotFound(err) {
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("argocd.sync: no Application %s in namespace %s of the target cluster (is Argo CD bootstrapped there?)", args.App, ns), "ApplicationNotFound", nil)
-		}
 		return runbooks.StepResult{}, fmt.Errorf("argocd.sync: requesting a sync of %s: %w", args.App, err)
 	}
 	ctx, cancel := kube.BeforeDeadline(ctx)
@@ -86,7 +95,8 @@ func (a *Actions) Sync(ctx context.Context, in runbooks.StepInput) (runbooks.Ste
 			if !pending {
 				switch {
 				case phase == "Failed" || phase == "Error":
-					return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("argocd.sync: sync of %s %s: %s — fix the manifests in git (or the cluster) and retry the step", args.App, phase, msg), "SyncFailed", nil)
+					return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("argocd.sync: sync of %s %s: %s%s; %s — fix the manifests in git (or the cluster) and retry the step",
+						args.App, phase, msg, failedResources(app), describe(app)), "SyncFailed", nil)
 				case phase == "Succeeded" && syncStatus == "Synced" && health == "Healthy":
 					return runbooks.StepResult{Summary: fmt.Sprintf("%s Synced and Healthy at %s after %s", args.App, revision, time.Since(requested).Round(time.Second)),
 						Outputs: map[string]any{"revision": revision, "health": health}}, nil
@@ -98,13 +108,31 @@ func (a *Actions) Sync(ctx context.Context, in runbooks.StepInput) (runbooks.Ste
 		}
 		select {
 		case <-ctx.Done():
-			return runbooks.StepResult{}, fmt.Errorf("argocd.sync: %s not Synced and Healthy after %s: %s", args.App, time.Since(requested).Round(time.Second), describe(last))
+			return runbooks.StepResult{}, fmt.Errorf("argocd.sync: %s not Synced and Healthy after %s: %s%s", args.App, time.Since(requested).Round(time.Second), describe(last), liveConditions(c, last))
 		case <-time.After(poll):
 		}
 	}
 }
 
-// describe names the application's state and its unhealthy resources.
+// failedResources names the resources the sync operation could not apply,
+// with Argo CD's message for each.
+func failedResources(app *unstructured.Unstructured) string {
+	results, _, _ := unstructured.NestedSlice(app.Object, "status", "operationState", "syncResult", "resources")
+	var failed []string
+	for _, r := range results {
+		m, _ := r.(map[string]any)
+		if st, _ := m["status"].(string); st != "" && st != "Synced" && st != "Pruned" {
+			failed = append(failed, fmt.Sprintf("%s %s/%s %s: %s", m["kind"], m["namespace"], m["name"], st, m["message"]))
+		}
+	}
+	if len(failed) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(failed, "; ") + ")"
+}
+
+// describe names the application's state, its resources out of sync and its
+// unhealthy resources.
 func describe(app *unstructured.Unstructured) string {
 	if app == nil {
 		return "the Application could not be read"
@@ -113,17 +141,68 @@ func describe(app *unstructured.Unstructured) string {
 	health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
 	out := fmt.Sprintf("sync %s, health %s", syncStatus, health)
 	resources, _, _ := unstructured.NestedSlice(app.Object, "status", "resources")
-	var bad []string
+	var bad, outOfSync []string
 	for _, r := range resources {
 		m, _ := r.(map[string]any)
+		if st, _ := m["status"].(string); st == "OutOfSync" {
+			outOfSync = append(outOfSync, fmt.Sprintf("%s %s/%s", m["kind"], m["namespace"], m["name"]))
+		}
 		h, _, _ := unstructured.NestedString(m, "health", "status")
 		if h != "" && h != "Healthy" {
 			msg, _, _ := unstructured.NestedString(m, "health", "message")
 			bad = append(bad, fmt.Sprintf("%s %s/%s %s (%s)", m["kind"], m["namespace"], m["name"], h, msg))
 		}
 	}
+	if len(outOfSync) > 0 {
+		out += "; out of sync: " + strings.Join(outOfSync, ", ")
+	}
 	if len(bad) > 0 {
 		out += "; unhealthy: " + strings.Join(bad, "; ")
 	}
 	return out
+}
+
+// liveConditions reads the Application's resources from the cluster and
+// names the conditions that hold them back (Available False, Progressing
+// False with ProgressDeadlineExceeded, …). Argo CD 3 keeps resource health in
+// its cache, not in the Application's status (unless
+// controller.resource.health.persist is set), so the status alone cannot
+// say which resource is unhealthy.
+func liveConditions(c *kube.Client, app *unstructured.Unstructured) string {
+	if app == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resources, _, _ := unstructured.NestedSlice(app.Object, "status", "resources")
+	var held []string
+	for _, r := range resources {
+		m, _ := r.(map[string]any)
+		group, _ := m["group"].(string)
+		version, _ := m["version"].(string)
+		kind, _ := m["kind"].(string)
+		ns, _ := m["namespace"].(string)
+		name, _ := m["name"].(string)
+		mapping, err := c.Mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind}, version)
+		if err != nil {
+			continue
+		}
+		obj, err := c.Dynamic.Resource(mapping.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+		for _, cond := range conds {
+			cm, _ := cond.(map[string]any)
+			typ, _ := cm["type"].(string)
+			status, _ := cm["status"].(string)
+			if (status == "False" && typ != "Paused") || (status == "True" && strings.HasSuffix(typ, "Failure")) {
+				held = append(held, fmt.Sprintf("%s %s/%s: %s %s (%v: %v)", kind, ns, name, typ, status, cm["reason"], cm["message"]))
+			}
+		}
+	}
+	if len(held) == 0 {
+		return ""
+	}
+	return "; held back by " + strings.Join(held, "; ")
 }

@@ -1,5 +1,5 @@
-// Package velero implements velero.restore and velero.latestBackup through
-// the Velero CRDs of the target cluster.
+// Package velero implements velero.restore, velero.backup and
+// velero.latestBackup through the Velero CRDs of the target cluster.
 package velero
 
 import (
@@ -18,14 +18,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
 var (
-	backupGVR  = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
-	restoreGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}
+	backupGVR   = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
+	restoreGVR  = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}
+	scheduleGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "schedules"}
 )
 
 // Actions implements the velero.* actions.
@@ -111,29 +113,24 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 		switch phase {
 		case "Completed":
 			return a.completed(ctx, c, vns, name, backup, restored, warnings)
-		case "PartiallyFailed":
+		case "PartiallyFailed", "Failed":
 			reason, _, _ := unstructured.NestedString(r.Object, "status", "failureReason")
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-				"velero restore %s of backup %s PartiallyFailed: %d warning(s), %d error(s) (first: %s) — inspect with `velero restore describe %s --details`; fix the cause, then retry or skip the step",
-				name, backup, warnings, errs, reason, name), "RestorePartiallyFailed", nil)
-		case "Failed", "FailedValidation":
-			reasons, _, _ := unstructured.NestedStringSlice(r.Object, "status", "validationErrors")
-			reason, _, _ := unstructured.NestedString(r.Object, "status", "failureReason")
+			failed := restoreErrors(ctx, c, vns, name)
 			if reason != "" {
-				reasons = append(reasons, reason)
+				failed = append([]string{reason}, failed...)
 			}
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("velero restore %s %s: %s — check the backup or schedule name and the backup storage location",
-				name, phase, strings.Join(reasons, "; ")), "RestoreFailed", nil)
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"velero restore %s of backup %s %s: %d error(s), %d warning(s): %s — see `velero restore describe %s --details`; fix the cause, then retry or skip the step",
+				name, backup, phase, errs, warnings, firstOf(failed, 5), name), "Restore"+phase, nil)
+		case "FailedValidation":
+			reasons, _, _ := unstructured.NestedStringSlice(r.Object, "status", "validationErrors")
+			return runbooks.StepResult{}, validationError(name, vns, reasons)
 		}
 		kube.Heartbeat(ctx, fmt.Sprintf("restore %s %s: %d/%d items", name, orNew(phase), restored, total))
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.Canceled) {
-				// The run was aborted. Velero cannot stop a restore in
-				// progress: leave it, and say so in the evidence.
-				return runbooks.StepResult{}, temporal.NewCanceledError(fmt.Sprintf(
-					"velero restore %s left %s (%d/%d items): Velero cannot stop a restore in progress; a drill's teardown removes what it restored",
-					name, orNew(phase), restored, total))
+				return runbooks.StepResult{}, abandon(res, name, phase, restored, total)
 			}
 			return runbooks.StepResult{}, fmt.Errorf("velero restore %s still %s after %s (%d/%d items); it goes on in the cluster and a retry waits on the same Restore",
 				name, orNew(phase), time.Since(start).Round(time.Second), restored, total)
@@ -143,6 +140,23 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 			return runbooks.StepResult{}, fmt.Errorf("velero.restore: reading %s: %w", name, err)
 		}
 	}
+}
+
+// abandon answers an abort. A Restore Velero has not started yet is
+// deleted, so it never runs after the drill's teardown; one in progress
+// cannot be stopped (Velero has no way to), so it is left and the evidence
+// says so.
+func abandon(res dynamic.ResourceInterface, name, phase string, restored, total int64) error {
+	if phase == "" || phase == "New" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := res.Delete(ctx, name, metav1.DeleteOptions{}); err == nil || apierrors.IsNotFound(err) {
+			return temporal.NewCanceledError(fmt.Sprintf("velero restore %s had not started (New): lifeboat deleted it, so nothing was restored", name))
+		}
+	}
+	return temporal.NewCanceledError(fmt.Sprintf(
+		"velero restore %s left %s (%d/%d items): Velero cannot stop a restore in progress; a drill's teardown removes what it restored",
+		name, orNew(phase), restored, total))
 }
 
 // specDiff names the fields of the step's Restore spec that an existing
@@ -160,6 +174,30 @@ func specDiff(have, want *unstructured.Unstructured) string {
 		}
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// validationError is a Restore that Velero refused to start: a missing
+// backup storage location gets its own type and the way to fix it.
+func validationError(name, vns string, reasons []string) error {
+	all := strings.Join(reasons, "; ")
+	if strings.Contains(all, "BackupStorageLocation") && strings.Contains(all, "not found") {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"velero restore %s: Velero cannot read the backup: %s — the backup storage location it was written to is missing from namespace %s; recreate it (`velero backup-location create NAME --provider … --bucket …`, then `velero backup-location get` shows it Available) and retry the step",
+			name, all, vns), "BackupStorageLocationMissing", nil)
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("velero restore %s FailedValidation: %s — check the backup or schedule name and the backup storage location",
+		name, all), "RestoreFailedValidation", nil)
+}
+
+// firstOf joins the first n lines and says how many more there are.
+func firstOf(lines []string, n int) string {
+	if len(lines) == 0 {
+		return "Velero gave no reason"
+	}
+	if len(lines) <= n {
+		return strings.Join(lines, "; ")
+	}
+	return strings.Join(lines[:n], "; ") + fmt.Sprintf("; and %d more", len(lines)-n)
 }
 
 func orNone(v any, ok bool) any {
@@ -295,6 +333,9 @@ func (a *Actions) LatestBackup(ctx context.Context, in runbooks.StepInput) (runb
 	at, err := time.Parse(time.RFC3339, completion(&latest))
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("velero.latestBackup: backup %s has no completion time", latest.GetName())
+	}
+	if err := checkLocation(ctx, c, vns, &latest); err != nil {
+		return runbooks.StepResult{}, err
 	}
 	age := time.Since(at).Round(time.Second)
 	if maxAge > 0 && age > maxAge {

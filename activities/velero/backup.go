@@ -1,0 +1,149 @@
+package velero
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// BackupArgs are velero.backup's arguments.
+type BackupArgs struct {
+	Target string `json:"target"`
+	// Namespaces to back up; or Schedule: back up with the schedule's
+	// template, labelled as the schedule's (`velero backup create
+	// --from-schedule`), so velero.restore and velero.latestBackup of that
+	// schedule find it.
+	Namespaces      []string `json:"namespaces"`
+	Schedule        string   `json:"schedule"`
+	StorageLocation string   `json:"storageLocation"`
+	TTL             string   `json:"ttl"`
+	VeleroNamespace string   `json:"veleroNamespace"`
+}
+
+// BackupName is the Backup a velero.backup step creates, derived like
+// RestoreName: an activity retry finds it again, an operator's retry and a
+// new run each take their own.
+func BackupName(workflowID, runID, stepID string, operatorRetries int) string {
+	return strings.Replace(RestoreName("backup/"+workflowID, runID, stepID, operatorRetries), "lifeboat-", "lifeboat-backup-", 1)
+}
+
+// Backup takes an on-demand backup (or, on an activity retry, finds the one
+// it started) and waits until Velero has Completed it. The backup's
+// completion time is the step's recovery point, so a failover can measure
+// its RPO from a backup taken just before it.
+func (a *Actions) Backup(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args BackupArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, err
+	}
+	vns := cmp.Or(args.VeleroNamespace, "velero")
+	c, err := kube.ClientFor(a.Source, in, args.Target)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	name := BackupName(in.WorkflowID, in.RunID, in.StepID, in.OperatorRetries)
+	want, err := a.backupObject(ctx, c, name, vns, args)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	res := c.Dynamic.Resource(backupGVR).Namespace(vns)
+	b, err := res.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		b, err = res.Create(ctx, want, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("velero.backup: %w (is Velero installed in namespace %s of the target cluster?)", err, vns)
+	}
+	ctx, cancel := kube.BeforeDeadline(ctx)
+	defer cancel()
+	start := time.Now()
+	for {
+		phase, _, _ := unstructured.NestedString(b.Object, "status", "phase")
+		done, _, _ := unstructured.NestedInt64(b.Object, "status", "progress", "itemsBackedUp")
+		total, _, _ := unstructured.NestedInt64(b.Object, "status", "progress", "totalItems")
+		switch phase {
+		case "Completed":
+			at, err := time.Parse(time.RFC3339, completion(b))
+			if err != nil {
+				return runbooks.StepResult{}, fmt.Errorf("velero.backup: backup %s has no completion time", name)
+			}
+			warnings, _, _ := unstructured.NestedInt64(b.Object, "status", "warnings")
+			return runbooks.StepResult{
+				Summary:       fmt.Sprintf("backup %s completed: %d item(s), %d warning(s)", name, done, warnings),
+				Outputs:       map[string]any{"backup": name, "itemsBackedUp": done, "completedAt": at.Format(time.RFC3339)},
+				RecoveryPoint: &at, RecoveryPointName: name,
+			}, nil
+		case "PartiallyFailed", "Failed", "FailedValidation":
+			reasons, _, _ := unstructured.NestedStringSlice(b.Object, "status", "validationErrors")
+			if r, _, _ := unstructured.NestedString(b.Object, "status", "failureReason"); r != "" {
+				reasons = append(reasons, r)
+			}
+			errs, _, _ := unstructured.NestedInt64(b.Object, "status", "errors")
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"velero backup %s %s: %d error(s): %s — see `velero backup describe %s --details` and `velero backup logs %s`; fix the cause, then retry the step",
+				name, phase, errs, firstOf(reasons, 5), name, name), "Backup"+phase, nil)
+		}
+		kube.Heartbeat(ctx, fmt.Sprintf("backup %s %s: %d/%d items", name, orNew(phase), done, total))
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return runbooks.StepResult{}, temporal.NewCanceledError(fmt.Sprintf(
+					"velero backup %s left %s (%d/%d items): it goes on in the cluster; delete it with `velero backup delete %s` if it is not wanted",
+					name, orNew(phase), done, total, name))
+			}
+			return runbooks.StepResult{}, fmt.Errorf("velero backup %s still %s after %s (%d/%d items); it goes on in the cluster and a retry waits on the same Backup",
+				name, orNew(phase), time.Since(start).Round(time.Second), done, total)
+		case <-time.After(a.poll()):
+		}
+		if b, err = res.Get(ctx, name, metav1.GetOptions{}); err != nil && ctx.Err() == nil {
+			return runbooks.StepResult{}, fmt.Errorf("velero.backup: reading %s: %w", name, err)
+		}
+	}
+}
+
+// backupObject is the Backup to create: the schedule's template (and its
+// label) or the step's namespaces, in the step's storage location.
+func (a *Actions) backupObject(ctx context.Context, c *kube.Client, name, vns string, args BackupArgs) (*unstructured.Unstructured, error) {
+	spec := map[string]any{}
+	labels := map[string]any{"app.kubernetes.io/managed-by": "lifeboat"}
+	if args.Schedule != "" {
+		s, err := c.Dynamic.Resource(scheduleGVR).Namespace(vns).Get(ctx, args.Schedule, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("velero.backup: no schedule %s in namespace %s (`velero schedule get` lists them)", args.Schedule, vns), "ScheduleNotFound", nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("velero.backup: reading schedule %s: %w", args.Schedule, err)
+		}
+		spec, _, _ = unstructured.NestedMap(s.Object, "spec", "template")
+		labels["velero.io/schedule-name"] = args.Schedule
+	} else {
+		ns := make([]any, len(args.Namespaces))
+		for i, n := range args.Namespaces {
+			ns[i] = n
+		}
+		spec["includedNamespaces"] = ns
+	}
+	if args.StorageLocation != "" {
+		spec["storageLocation"] = args.StorageLocation
+	}
+	if args.TTL != "" {
+		d, err := runbooks.ParseDuration(args.TTL)
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError("velero.backup: ttl: "+err.Error(), "InvalidArgument", nil)
+		}
+		spec["ttl"] = d.D().String()
+	}
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "velero.io/v1", "kind": "Backup",
+		"metadata": map[string]any{"name": name, "namespace": vns, "labels": labels}, "spec": spec}}, nil
+}

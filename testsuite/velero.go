@@ -1,0 +1,335 @@
+package testsuite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lifeboat-dr/lifeboat/devserver"
+)
+
+// Versions of the rig's backup stack: Velero, its AWS object-store plugin
+// (the release that pairs with Velero 1.18) and the S3 server it writes to.
+const (
+	VeleroVersion          = "v1.18.3"
+	VeleroAWSPluginVersion = "v1.14.3"
+	VersityGWVersion       = "v1.8.0"
+)
+
+// Rig S3 credentials. They are fixed (a loopback store holding nothing but
+// the rig's backups) because Velero writes a BackupStorageLocation's
+// credential to the same file under /tmp/credentials whichever server writes
+// it: concurrent rigs must agree on its content.
+const (
+	s3Access = "lifeboat-rig"
+	s3Secret = "lifeboat-rig-s3-secret"
+	s3Bucket = "velero"
+)
+
+// VeleroBinaries are the paths of the backup stack's binaries.
+type VeleroBinaries struct {
+	Velero, AWSPlugin, S3 string
+}
+
+// EnsureVelero returns the cached Velero, AWS plugin and S3 server binaries,
+// building each that is missing (about 7 minutes cold on 2 cores).
+func EnsureVelero(ctx context.Context, progress io.Writer) (VeleroBinaries, error) {
+	var b VeleroBinaries
+	paths, err := wrapperBuild{wrapper: "velerorig", what: "Velero", version: VeleroVersion, name: "velero", minutes: 3,
+		pkgs: []string{"github.com/vmware-tanzu/velero/cmd/velero"}, bins: []string{"velero"},
+		ldflags: "-X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=" + VeleroVersion + " -X github.com/vmware-tanzu/velero/pkg/buildinfo.GitTreeState=clean",
+	}.ensure(ctx, progress)
+	if err != nil {
+		return b, err
+	}
+	b.Velero = paths[0]
+	if b.AWSPlugin, err = devserver.GoInstall(ctx, "velero-plugin-for-aws", "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws", VeleroAWSPluginVersion, progress); err != nil {
+		return b, err
+	}
+	b.S3, err = devserver.GoInstall(ctx, "versitygw", "github.com/versity/versitygw/cmd/versitygw", VersityGWVersion, progress)
+	return b, err
+}
+
+// Velero resources the rig and its tests read.
+var (
+	RestoreGVR        = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}
+	veleroBackupGVR   = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
+	veleroScheduleGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "schedules"}
+	veleroBSLGVR      = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backupstoragelocations"}
+)
+
+// Velero is the real Velero server running as a local process against a rig
+// cluster, writing to a real S3 server (versitygw, posix backend) on loopback.
+// There is no kubelet on the rig: Velero backs up and restores Kubernetes
+// resources; there is no file-system backup and no volume snapshot.
+type Velero struct {
+	// Namespace is Velero's namespace on the cluster ("velero").
+	Namespace string
+	// S3URL is the object store's endpoint.
+	S3URL string
+	// Binaries are the Velero CLI/server, plugin and S3 server.
+	Binaries VeleroBinaries
+
+	kube *Kube
+	dyn  dynamic.Interface
+	dir  string
+	s3   *proc
+
+	mu     sync.Mutex
+	server *proc
+}
+
+// StartVelero starts the S3 store, installs Velero's CRDs, namespace,
+// credentials and default BackupStorageLocation on the cluster, starts the
+// Velero server and waits until the location is Available.
+func StartVelero(ctx context.Context, k *Kube, dir string, progress io.Writer) (v *Velero, err error) {
+	bins, err := EnsureVelero(ctx, progress)
+	if err != nil {
+		return nil, err
+	}
+	v = &Velero{Namespace: "velero", Binaries: bins, kube: k, dir: dir}
+	started := v
+	defer func() {
+		if err != nil {
+			started.Stop()
+		}
+	}()
+	if v.dyn, err = dynamic.NewForConfig(k.RESTConfig()); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "s3", s3Bucket), 0o755); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	v.S3URL = "http://" + addr
+	if v.s3, err = startProcEnv("versitygw", bins.S3, filepath.Join(dir, "s3.log"),
+		[]string{"ROOT_ACCESS_KEY=" + s3Access, "ROOT_SECRET_KEY=" + s3Secret},
+		"--port", addr, "--quiet", "posix", filepath.Join(dir, "s3")); err != nil {
+		return nil, err
+	}
+	if err := waitListening(ctx, v.s3, addr, time.Minute); err != nil {
+		return nil, err
+	}
+	crds, err := exec.CommandContext(ctx, bins.Velero, "install", "--crds-only", "--dry-run", "-o", "yaml").Output()
+	if err != nil {
+		return nil, fmt.Errorf("velero install --crds-only --dry-run: %w", err)
+	}
+	if err := ApplyCRDs(ctx, k.RESTConfig(), "velero install --crds-only", crds); err != nil {
+		return nil, err
+	}
+	if err := v.install(ctx); err != nil {
+		return nil, err
+	}
+	if err := v.startServer(); err != nil {
+		return nil, err
+	}
+	return v, v.waitAvailable(ctx, "default", 2*time.Minute)
+}
+
+// install writes what `velero install` would, minus the server Deployment's
+// pods: the namespace, the credentials Secret, a Deployment named velero with
+// no replicas (Velero's restore actions read the server image from it; the
+// server itself runs here as a local process) and the default location.
+func (v *Velero) install(ctx context.Context) error {
+	c, err := kubernetes.NewForConfig(v.kube.RESTConfig())
+	if err != nil {
+		return err
+	}
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: v.Namespace}}, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return err
+	}
+	creds := fmt.Sprintf("[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n", s3Access, s3Secret)
+	if _, err := c.CoreV1().Secrets(v.Namespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloud-credentials"},
+		StringData: map[string]string{"cloud": creds}}, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return err
+	}
+	deploy := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "velero", "namespace": v.Namespace, "annotations": map[string]any{"lifeboat.dev/rig": "the Velero server runs as a local process"}},
+		"spec": map[string]any{"replicas": int64(0), "selector": map[string]any{"matchLabels": map[string]any{"deploy": "velero"}},
+			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"deploy": "velero"}},
+				"spec": map[string]any{"containers": []any{map[string]any{"name": "velero", "image": "velero/velero:" + VeleroVersion}}}}}}}
+	if _, err := v.dyn.Resource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}).Namespace(v.Namespace).
+		Create(ctx, deploy, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return err
+	}
+	return v.AddLocation(ctx, "default", true)
+}
+
+// AddLocation creates a BackupStorageLocation on the rig's bucket.
+func (v *Velero) AddLocation(ctx context.Context, name string, isDefault bool) error {
+	bsl := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
+		"metadata": map[string]any{"name": name, "namespace": v.Namespace},
+		"spec": map[string]any{"provider": "aws", "default": isDefault,
+			"objectStorage": map[string]any{"bucket": s3Bucket},
+			"credential":    map[string]any{"name": "cloud-credentials", "key": "cloud"},
+			"config":        map[string]any{"region": "us-east-1", "s3ForcePathStyle": "true", "s3Url": v.S3URL, "checksumAlgorithm": ""}}}}
+	_, err := v.dyn.Resource(veleroBSLGVR).Namespace(v.Namespace).Create(ctx, bsl, metav1.CreateOptions{})
+	return ignoreExists(err)
+}
+
+// DeleteLocation deletes a BackupStorageLocation (as an operator who cleans
+// up the wrong one would).
+func (v *Velero) DeleteLocation(ctx context.Context, name string) error {
+	return v.dyn.Resource(veleroBSLGVR).Namespace(v.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+}
+
+func (v *Velero) waitAvailable(ctx context.Context, location string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var phase, msg string
+	for time.Now().Before(deadline) {
+		if err, dead := v.serverProc().exited(); dead {
+			return fmt.Errorf("the Velero server exited (%v); its log ends:\n%s", err, v.serverProc().lastLog())
+		}
+		if u, err := v.dyn.Resource(veleroBSLGVR).Namespace(v.Namespace).Get(ctx, location, metav1.GetOptions{}); err == nil {
+			phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
+			msg, _, _ = unstructured.NestedString(u.Object, "status", "message")
+			if phase == "Available" {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("Velero's backup storage location %s is %q after %s (%s); the server log ends:\n%s", location, phase, timeout, msg, v.serverProc().lastLog())
+}
+
+func (v *Velero) serverProc() *proc {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.server
+}
+
+// startServer runs `velero server` by absolute path (its built-in plugins
+// re-exec os.Args[0]), validating locations every 5s, with extra flags.
+func (v *Velero) startServer(extra ...string) error {
+	ports, err := freePorts(1)
+	if err != nil {
+		return err
+	}
+	args := append([]string{"server", "--kubeconfig", v.kube.Kubeconfig, "--namespace", v.Namespace, "--plugin-dir", filepath.Dir(v.Binaries.AWSPlugin),
+		"--metrics-address", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--profiler-address", "", "--store-validation-frequency", "5s", "--log-level", "info"}, extra...)
+	log := filepath.Join(v.dir, "velero-server"+strings.Join(extra, "")+".log")
+	p, err := startProc("velero", v.Binaries.Velero, log, args...)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.server = p
+	v.mu.Unlock()
+	return nil
+}
+
+// Schedule creates a Velero Schedule of namespaces that runs every hour
+// (its first run an hour after it was created, so never during a test);
+// BackupFromSchedule takes its backups on demand.
+func (v *Velero) Schedule(ctx context.Context, name string, namespaces ...string) error {
+	ns := make([]any, len(namespaces))
+	for i, n := range namespaces {
+		ns[i] = n
+	}
+	s := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "velero.io/v1", "kind": "Schedule",
+		"metadata": map[string]any{"name": name, "namespace": v.Namespace},
+		"spec":     map[string]any{"schedule": "@every 1h", "template": map[string]any{"includedNamespaces": ns, "ttl": "720h0m0s"}}}}
+	if _, err := v.dyn.Resource(veleroScheduleGVR).Namespace(v.Namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating Velero schedule %s: %w", name, err)
+	}
+	return nil
+}
+
+// BackupFromSchedule takes a backup now with the schedule's template, as
+// `velero backup create --from-schedule` does, and waits for it.
+func (v *Velero) BackupFromSchedule(ctx context.Context, schedule string) (string, time.Time, error) {
+	s, err := v.dyn.Resource(veleroScheduleGVR).Namespace(v.Namespace).Get(ctx, schedule, metav1.GetOptions{})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	spec, _, _ := unstructured.NestedMap(s.Object, "spec", "template")
+	name := fmt.Sprintf("%s-%s", schedule, time.Now().UTC().Format("20060102150405"))
+	b := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "velero.io/v1", "kind": "Backup",
+		"metadata": map[string]any{"name": name, "namespace": v.Namespace, "labels": map[string]any{"velero.io/schedule-name": schedule}},
+		"spec":     spec}}
+	if _, err := v.dyn.Resource(veleroBackupGVR).Namespace(v.Namespace).Create(ctx, b, metav1.CreateOptions{}); err != nil {
+		return "", time.Time{}, err
+	}
+	at, err := v.WaitBackup(ctx, name)
+	return name, at, err
+}
+
+// WaitBackup waits until a backup is Completed and returns its completion time.
+func (v *Velero) WaitBackup(ctx context.Context, name string) (time.Time, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	var phase string
+	for time.Now().Before(deadline) {
+		b, err := v.dyn.Resource(veleroBackupGVR).Namespace(v.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			phase, _, _ = unstructured.NestedString(b.Object, "status", "phase")
+			switch phase {
+			case "Completed":
+				at, _, _ := unstructured.NestedString(b.Object, "status", "completionTimestamp")
+				return time.Parse(time.RFC3339, at)
+			case "Failed", "PartiallyFailed", "FailedValidation":
+				return time.Time{}, fmt.Errorf("Velero backup %s %s: %v", name, phase, b.Object["status"])
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("Velero backup %s still %q after 2 minutes; the server log ends:\n%s", name, phase, v.serverProc().lastLog())
+}
+
+// PauseSchedule pauses (or resumes) a schedule, as `velero schedule pause` does.
+func (v *Velero) PauseSchedule(ctx context.Context, name string, paused bool) error {
+	patch := fmt.Appendf(nil, `{"spec":{"paused":%v}}`, paused)
+	_, err := v.dyn.Resource(veleroScheduleGVR).Namespace(v.Namespace).Patch(ctx, name, "application/merge-patch+json", patch, metav1.PatchOptions{})
+	return err
+}
+
+// CLI runs the velero CLI against the rig (e.g. "restore", "describe", NAME).
+func (v *Velero) CLI(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, v.Binaries.Velero, append(args, "--kubeconfig", v.kube.Kubeconfig, "--namespace", v.Namespace, "--colorized=false")...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// StopServer stops the Velero server (Velero's objects stay; nothing
+// processes them until Restart), as when its pod is rescheduled.
+func (v *Velero) StopServer() { v.serverProc().stop() }
+
+// Restart stops the Velero server and starts it again with extra flags (e.g.
+// "--client-qps", "2" makes it as slow as a throttled production Velero),
+// then waits until the default location is Available again.
+func (v *Velero) Restart(ctx context.Context, extra ...string) error {
+	v.serverProc().stop()
+	if err := v.startServer(extra...); err != nil {
+		return err
+	}
+	return v.waitAvailable(ctx, "default", time.Minute)
+}
+
+// Stop stops the Velero server and the S3 store.
+func (v *Velero) Stop() {
+	v.serverProc().stop()
+	v.s3.stop()
+}

@@ -1,0 +1,134 @@
+package testsuite
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/lifeboat-dr/lifeboat/devserver"
+)
+
+// wrappers hold the small modules that build the rig's real Kubernetes,
+// Velero and Argo CD from the Go module proxy. Their files carry a .txt
+// suffix so they stay out of lifeboat's own module; buildWrapper writes them
+// out under their real names.
+//
+//go:embed kuberig/go.mod.txt kuberig/go.sum.txt kuberig/etcd_main.go.txt
+//go:embed velerorig/go.mod.txt velerorig/go.sum.txt
+//go:embed argocdrig/go.mod.txt argocdrig/go.sum.txt
+var wrappers embed.FS
+
+// wrapperBuild is one build of binaries from a wrapper module.
+type wrapperBuild struct {
+	wrapper string   // directory in wrappers: kuberig, velerorig, argocdrig
+	what    string   // for progress lines: "the Kubernetes control plane"
+	version string   // cache key: binaries go to <cache>/<name>-<version>
+	name    string   // cache directory prefix
+	pkgs    []string // packages to build
+	bins    []string // the binaries go build leaves (one per package)
+	ldflags string
+	minutes int // rough cold build time on 2 cores, for the progress line
+	// extras are files of module extrasFrom (e.g. CRD manifests) copied
+	// beside the binaries, so the rig needs no module cache at run time.
+	extrasFrom string
+	extras     []string
+}
+
+// ensure returns the cached binaries' paths in b.bins order, then the
+// extras', building them first if any is missing.
+func (b wrapperBuild) ensure(ctx context.Context, progress io.Writer) ([]string, error) {
+	cache, err := CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cache, b.name+"-"+b.version)
+	var paths []string
+	for _, f := range append(append([]string(nil), b.bins...), b.extras...) {
+		paths = append(paths, filepath.Join(dir, filepath.Base(f)))
+	}
+	if allExist(paths...) {
+		return paths, nil
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	src := filepath.Join(cache, b.name+"-src-"+b.version)
+	files, err := wrappers.ReadDir(b.wrapper)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		data, err := wrappers.ReadFile(b.wrapper + "/" + f.Name())
+		if err != nil {
+			return nil, err
+		}
+		to := filepath.Join(src, f.Name()[:len(f.Name())-len(".txt")])
+		if f.Name() == "etcd_main.go.txt" {
+			to = filepath.Join(src, "etcd", "main.go")
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(to, data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(cache, "."+b.name+"-build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	fmt.Fprintf(progress, "building %s %s from the Go module proxy into %s (first run only; about %d min cold on 2 cores)…\n", b.what, b.version, dir, b.minutes)
+	args := append([]string{"build", "-trimpath", "-ldflags", b.ldflags, "-o", tmp + string(filepath.Separator)}, b.pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	if out, err := devserver.RunWithProgress(cmd, b.what, progress); err != nil {
+		return nil, fmt.Errorf("building %s failed: %w\n%s", b.what, err, devserver.Tail(out, 3000))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if len(b.extras) > 0 {
+		list := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", b.extrasFrom)
+		list.Dir = src
+		list.Env = cmd.Env
+		modDir, err := list.Output()
+		if err != nil {
+			return nil, fmt.Errorf("finding module %s for %s: %w", b.extrasFrom, b.what, err)
+		}
+		for _, f := range b.extras {
+			data, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(modDir)), f))
+			if err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(filepath.Join(tmp, filepath.Base(f)), data, 0o644); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, p := range paths {
+		if err := os.Rename(filepath.Join(tmp, filepath.Base(p)), p); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(progress, "built %s %s\n", b.what, b.version)
+	return paths, nil
+}
+
+func allExist(paths ...string) bool {
+	for _, p := range paths {
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+			return false
+		}
+	}
+	return true
+}
