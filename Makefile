@@ -20,11 +20,16 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags integration $(PKGS)
 
-## tools: what the tests need from Debian: ssh-keygen (an auditor's tool:
-## the tests verify signed approvals with it).
+## tools: what the rig and the tests need from Debian: ssh-keygen (an
+## auditor's tool: the tests verify signed approvals with it), redis-server
+## (Argo CD's cache) and git (Argo CD's repository).
 tools:
-	@command -v ssh-keygen >/dev/null || { echo "installing Debian's openssh-client (ssh-keygen) for the signature tests…"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null; }
+	@missing=""; \
+	command -v ssh-keygen >/dev/null || missing="$$missing openssh-client"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	if [ -n "$$missing" ]; then echo "installing from Debian:$$missing (first run only)…"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 unit: tools
 	$(GO) test -race -count=1 $(PKGS)
@@ -34,7 +39,7 @@ integration: tools
 
 ## demo: builds the rig on first use, then runs the demo on the local dev
 ## server and leaves the Temporal UI up (Ctrl-C stops it).
-demo: build
+demo: build tools
 	$(GO) run ./testsuite/demo --lifeboat $(BIN)
 
 ## bench: DESIGN §8 bars on the dev server, each printed as a ratio next to its bar.

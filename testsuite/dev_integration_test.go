@@ -62,7 +62,12 @@ func TestLifeboatDev(t *testing.T) {
 	}
 	assert.True(t, found, "the run is listed by the UI query %s", query)
 
-	open := scrape(t, metricsAddr)
+	// tally reports the SDK's metrics every 250ms: scrape until they are in.
+	var open string
+	require.Eventually(t, func() bool {
+		open = scrape(t, metricsAddr)
+		return sample(open, "temporal_workflow_task_execution_latency_seconds_count", nil) != ""
+	}, 10*time.Second, 100*time.Millisecond)
 	labels := map[string]string{"mode": "tabletop", "runbook": "warm-standby-failover", "workflow_id": run.WorkflowID}
 	assert.Equal(t, "1", sample(open, "lifeboat_run_state", with(labels, "state", "awaiting-ack")), "runs by state")
 	assert.Equal(t, "0", sample(open, "lifeboat_approvals_waiting", labels))
@@ -70,16 +75,20 @@ func TestLifeboatDev(t *testing.T) {
 	require.NoError(t, err, "RTO remaining per run")
 	assert.InDelta(t, 30*60, remaining, 120, "warm-standby-failover's RTO is 30m")
 	assert.NotEmpty(t, sample(open, "temporal_workflow_task_execution_latency_seconds_count", nil), "the SDK's metrics")
-	assert.NotEmpty(t, sample(open, "temporal_request", nil), "the SDK's metrics")
+	assert.NotEmpty(t, sample(open, "temporal_request_total", nil), "the SDK's metrics")
 
 	_, err = st.Abort(ctx, run.WorkflowID, workflows.Abort{By: "alice", Reason: "test over"})
 	require.NoError(t, err)
 	_, err = st.Wait(ctx, run.WorkflowID)
 	require.NoError(t, err)
-	ended := scrape(t, metricsAddr)
-	assert.NotContains(t, ended, `workflow_id="`+run.WorkflowID+`"`, "a finished run's gauges are dropped")
 	book := map[string]string{"mode": "tabletop", "runbook": "warm-standby-failover"}
-	assert.Equal(t, "1", sample(ended, "lifeboat_runs_finished", with(book, "outcome", "aborted")))
+	var ended string
+	require.Eventually(t, func() bool {
+		ended = scrape(t, metricsAddr)
+		return sample(ended, "lifeboat_runs_finished_total", with(book, "outcome", "aborted")) != ""
+	}, 10*time.Second, 100*time.Millisecond)
+	assert.NotContains(t, ended, `workflow_id="`+run.WorkflowID+`"`, "a finished run's gauges are dropped")
+	assert.Equal(t, "1", sample(ended, "lifeboat_runs_finished_total", with(book, "outcome", "aborted")))
 	assert.NotEmpty(t, sample(ended, "lifeboat_step_duration_seconds_count", with(with(book, "action", "manual.task"), "outcome", "aborted")),
 		"step duration by action and outcome")
 }

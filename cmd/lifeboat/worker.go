@@ -36,6 +36,7 @@ func cmdWorker(ctx context.Context, args []string) error {
 // runWorker runs a worker until ctx ends.
 func runWorker(ctx context.Context, cfg worker.Config) error {
 	metrics := worker.NewMetrics()
+	defer metrics.Close()
 	c, err := worker.Dial(cfg, func(o *client.Options) { o.MetricsHandler = metrics.Handler() })
 	if err != nil {
 		return err
