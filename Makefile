@@ -35,7 +35,7 @@ unit: tools
 	$(GO) test -race -count=1 $(PKGS)
 
 integration: tools
-	$(GO) test -tags integration -count=1 -timeout 40m ./testsuite/...
+	$(GO) test -tags integration -count=1 -timeout 80m ./testsuite/...
 
 ## demo: builds the rig on first use, then runs the demo on the local dev
 ## server and leaves the Temporal UI up (Ctrl-C stops it).

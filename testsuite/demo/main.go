@@ -102,7 +102,11 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if err != nil {
 		return err
 	}
-	say("starting the rig: Kubernetes control plane + simulated node, Velero and Argo CD simulators, Cloudflare emulator, terraform (the first run builds them)")
+	say("building the rig if it is not cached yet: temporal CLI, Kubernetes, terraform, Velero + AWS plugin + S3 server, Argo CD (two lanes at once; ~30 min the first time on 2 cores, seconds afterwards)")
+	if err := testsuite.EnsureRig(ctx, os.Stdout); err != nil {
+		return err
+	}
+	say("starting the rig: Kubernetes control plane + simulated node, real Velero writing to a real S3 server, real Argo CD syncing from a local git repository, Cloudflare emulator, terraform; Velero backs up case-management twice, then the namespace is lost")
 	state, err := filepath.Abs(".lifeboat")
 	if err != nil {
 		return err
@@ -127,7 +131,11 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if err := os.Setenv("LIFEBOAT_CONFIG", config); err != nil {
 		return err
 	}
-	fmt.Printf("rig up: kube-apiserver %s (kubeconfig %s), Cloudflare emulator %s; worker config %s\n", stack.Kube.URL, stack.Kube.Kubeconfig, stack.Cloudflare.URL, config)
+	fmt.Printf("rig up: kube-apiserver %s (kubeconfig %s), Velero's S3 store %s, Argo CD's git repository %s, Cloudflare emulator %s; worker config %s\n",
+		stack.Kube.URL, stack.Kube.Kubeconfig, stack.Velero.S3URL, stack.ArgoCD.RepoURL, stack.Cloudflare.URL, config)
+	for _, b := range stack.Backups {
+		fmt.Printf("Velero backup %s of case-management completed %s\n", b.Name, b.Completed.Format(time.RFC3339))
+	}
 
 	say("validating the catalog")
 	if err := show(ctx, bin, "validate", catalog); err != nil {
@@ -146,14 +154,20 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 		return err
 	}
 
-	say("1/4 drill of case-management-region-failover on the rig: terraform, identity + kube.canI, secrets, Velero restore into the drill namespace, scale, waitReady, business journey; traffic shift skipped; teardown")
+	say("1/4 drill of case-management-region-failover on the rig: terraform, identity + kube.canI, secrets, a real Velero restore of the latest backup into the drill namespace, a real Argo CD sync of the drill's Application, scale, waitReady, business journey; traffic shift skipped; teardown")
 	if err := show(ctx, bin, "plan", filepath.Join(catalog, "case-management-region-failover.yaml")); err != nil {
 		return err
 	}
 	if err := drive(ctx, bin, "drill", "case-management-region-failover", "quarterly restore drill"); err != nil {
 		return err
 	}
-	say("2/4 failover of case-management-region-failover: the same into case-management, then the Cloudflare switch after an approval given through the CLI")
+	say("Velero's own view of the drill's restore (kubectl get restores.velero.io -A works too, with the kubeconfig above)")
+	if out, err := stack.Velero.CLI(ctx, "restore", "get"); err != nil {
+		return fmt.Errorf("velero restore get: %w\n%s", err, out)
+	} else {
+		fmt.Print(out)
+	}
+	say("2/4 failover of case-management-region-failover: the same into case-management with Argo CD syncing case-intake, then the Cloudflare switch after an approval given through the CLI")
 	if err := drive(ctx, bin, "failover", "case-management-region-failover", "ca-central-1 is down"); err != nil {
 		return err
 	}

@@ -1,0 +1,27 @@
+//go:build integration
+
+package testsuite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-dr/lifeboat/testsuite"
+)
+
+// TestMain builds the whole rig first, both build lanes at once (a cold
+// machine's first run; later runs find everything cached). A rig that cannot
+// be built fails the run: nothing is skipped.
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
+	err := testsuite.EnsureRig(ctx, os.Stderr)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building the rig failed (CI=%v): %v\n", testsuite.InCI(), err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
