@@ -35,7 +35,7 @@ type ArgoCDBinaries struct {
 func EnsureArgoCD(ctx context.Context, progress io.Writer) (ArgoCDBinaries, error) {
 	const mod = "github.com/argoproj/argo-cd/v3"
 	paths, err := wrapperBuild{wrapper: "argocdrig", what: "Argo CD", version: ArgoCDVersion, name: "argocd", minutes: 6,
-		pkgs: []string{mod + "/cmd"}, bins: []string{"cmd"},
+		pkgs: []string{mod + "/cmd"}, bins: []string{"argocd"},
 		ldflags:    "-X " + mod + "/common.version=" + strings.TrimPrefix(ArgoCDVersion, "v") + " -X " + mod + "/common.gitTreeState=clean",
 		extrasFrom: mod, extras: []string{"manifests/crds/application-crd.yaml", "manifests/crds/appproject-crd.yaml"},
 	}.ensure(ctx, progress)

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +16,10 @@ import (
 
 // wrappers hold the small modules that build the rig's real Kubernetes,
 // Velero and Argo CD from the Go module proxy. Their files carry a .txt
-// suffix so they stay out of lifeboat's own module; buildWrapper writes them
-// out under their real names.
+// suffix so they stay out of lifeboat's own module; wrapperBuild.ensure
+// writes them out under their real names.
 //
-//go:embed kuberig/go.mod.txt kuberig/go.sum.txt kuberig/etcd_main.go.txt
+//go:embed kuberig/go.mod.txt kuberig/go.sum.txt kuberig/etcd/main.go.txt
 //go:embed velerorig/go.mod.txt velerorig/go.sum.txt
 //go:embed argocdrig/go.mod.txt argocdrig/go.sum.txt
 var wrappers embed.FS
@@ -30,7 +31,7 @@ type wrapperBuild struct {
 	version string   // cache key: binaries go to <cache>/<name>-<version>
 	name    string   // cache directory prefix
 	pkgs    []string // packages to build
-	bins    []string // the binaries go build leaves (one per package)
+	bins    []string // the binaries, one per package (a lone package's binary takes bins[0] as its name)
 	ldflags string
 	minutes int // rough cold build time on 2 cores, for the progress line
 	// extras are files of module extrasFrom (e.g. CRD manifests) copied
@@ -58,25 +59,8 @@ func (b wrapperBuild) ensure(ctx context.Context, progress io.Writer) ([]string,
 		progress = io.Discard
 	}
 	src := filepath.Join(cache, b.name+"-src-"+b.version)
-	files, err := wrappers.ReadDir(b.wrapper)
-	if err != nil {
+	if err := writeWrapper(b.wrapper, src); err != nil {
 		return nil, err
-	}
-	for _, f := range files {
-		data, err := wrappers.ReadFile(b.wrapper + "/" + f.Name())
-		if err != nil {
-			return nil, err
-		}
-		to := filepath.Join(src, f.Name()[:len(f.Name())-len(".txt")])
-		if f.Name() == "etcd_main.go.txt" {
-			to = filepath.Join(src, "etcd", "main.go")
-		}
-		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(to, data, 0o644); err != nil {
-			return nil, err
-		}
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, err
@@ -87,7 +71,11 @@ func (b wrapperBuild) ensure(ctx context.Context, progress io.Writer) ([]string,
 	}
 	defer os.RemoveAll(tmp)
 	fmt.Fprintf(progress, "building %s %s from the Go module proxy into %s (first run only; about %d min cold on 2 cores)…\n", b.what, b.version, dir, b.minutes)
-	args := append([]string{"build", "-trimpath", "-ldflags", b.ldflags, "-o", tmp + string(filepath.Separator)}, b.pkgs...)
+	out := tmp + string(filepath.Separator) // one binary per package, named after it
+	if len(b.pkgs) == 1 {
+		out = filepath.Join(tmp, b.bins[0]) // one package: the name is ours to give
+	}
+	args := append([]string{"build", "-trimpath", "-ldflags", b.ldflags, "-o", out}, b.pkgs...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
@@ -122,6 +110,25 @@ func (b wrapperBuild) ensure(ctx context.Context, progress io.Writer) ([]string,
 	}
 	fmt.Fprintf(progress, "built %s %s\n", b.what, b.version)
 	return paths, nil
+}
+
+// writeWrapper writes an embedded wrapper module into dir under its real
+// file names (without .txt).
+func writeWrapper(wrapper, dir string) error {
+	return fs.WalkDir(wrappers, wrapper, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := wrappers.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dir, strings.TrimSuffix(strings.TrimPrefix(path, wrapper+"/"), ".txt"))
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, 0o644)
+	})
 }
 
 func allExist(paths ...string) bool {
