@@ -66,6 +66,9 @@ type ArgoCD struct {
 // project on the cluster, creates the git repository, and starts Redis, the
 // repo-server and the application-controller.
 func StartArgoCD(ctx context.Context, k *Kube, dir string, progress io.Writer) (a *ArgoCD, err error) {
+	if progress == nil {
+		progress = io.Discard
+	}
 	bins, err := EnsureArgoCD(ctx, progress)
 	if err != nil {
 		return nil, err
@@ -74,12 +77,13 @@ func StartArgoCD(ctx context.Context, k *Kube, dir string, progress io.Writer) (
 	if err != nil {
 		return nil, fmt.Errorf("Argo CD needs Redis: redis-server is not installed — run `make tools` (it installs Debian's redis-server)")
 	}
+	started := time.Now()
 	a = &ArgoCD{Namespace: "argocd", Repo: filepath.Join(dir, "gitops")}
 	a.RepoURL = "file://" + a.Repo
-	started := a
+	stopOnError := a
 	defer func() {
 		if err != nil {
-			started.Stop()
+			stopOnError.Stop()
 		}
 	}()
 	if a.dyn, err = dynamic.NewForConfig(k.RESTConfig()); err != nil {
@@ -136,7 +140,11 @@ func StartArgoCD(ctx context.Context, k *Kube, dir string, progress io.Writer) (
 		return nil, err
 	}
 	a.procs = append(a.procs, ctl)
-	return a, waitListening(ctx, ctl, fmt.Sprintf("127.0.0.1:%d", ports[3]), 2*time.Minute)
+	if err := waitListening(ctx, ctl, fmt.Sprintf("127.0.0.1:%d", ports[3]), 2*time.Minute); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "rig: Argo CD %s is up (redis, repo-server, application-controller; repository %s) (%s)\n", ArgoCDVersion, a.RepoURL, time.Since(started).Round(100*time.Millisecond))
+	return a, nil
 }
 
 // install writes Argo CD's settings (argocd-cm, argocd-rbac-cm,

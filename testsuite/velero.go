@@ -97,15 +97,19 @@ type Velero struct {
 // credentials and default BackupStorageLocation on the cluster, starts the
 // Velero server and waits until the location is Available.
 func StartVelero(ctx context.Context, k *Kube, dir string, progress io.Writer) (v *Velero, err error) {
+	if progress == nil {
+		progress = io.Discard
+	}
 	bins, err := EnsureVelero(ctx, progress)
 	if err != nil {
 		return nil, err
 	}
+	started := time.Now()
 	v = &Velero{Namespace: "velero", Binaries: bins, kube: k, dir: dir}
-	started := v
+	stopOnError := v
 	defer func() {
 		if err != nil {
-			started.Stop()
+			stopOnError.Stop()
 		}
 	}()
 	if v.dyn, err = dynamic.NewForConfig(k.RESTConfig()); err != nil {
@@ -141,7 +145,11 @@ func StartVelero(ctx context.Context, k *Kube, dir string, progress io.Writer) (
 	if err := v.startServer(); err != nil {
 		return nil, err
 	}
-	return v, v.waitAvailable(ctx, "default", 2*time.Minute)
+	if err := v.waitAvailable(ctx, "default", 2*time.Minute); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "rig: Velero %s is up, its backup storage location Available on %s (%s)\n", VeleroVersion, v.S3URL, time.Since(started).Round(100*time.Millisecond))
+	return v, nil
 }
 
 // install writes what `velero install` would, minus the server Deployment's

@@ -3,7 +3,6 @@ package velero
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -58,30 +57,21 @@ func (a *Actions) Backup(ctx context.Context, in runbooks.StepInput) (runbooks.S
 		return runbooks.StepResult{}, err
 	}
 	res := c.Dynamic.Resource(backupGVR).Namespace(vns)
-	b, err := res.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		b, err = res.Create(ctx, want, metav1.CreateOptions{})
-	}
+	b, _, err := getOrCreate(ctx, res, want)
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("velero.backup: %w (is Velero installed in namespace %s of the target cluster?)", err, vns)
 	}
-	ctx, cancel := kube.BeforeDeadline(ctx)
-	defer cancel()
-	start := time.Now()
-	for {
-		phase, _, _ := unstructured.NestedString(b.Object, "status", "phase")
-		done, _, _ := unstructured.NestedInt64(b.Object, "status", "progress", "itemsBackedUp")
-		total, _, _ := unstructured.NestedInt64(b.Object, "status", "progress", "totalItems")
-		switch phase {
+	return a.follow(ctx, res, b, "backup", "itemsBackedUp", func(b *unstructured.Unstructured, p progress) (*runbooks.StepResult, error) {
+		switch p.phase {
 		case "Completed":
 			at, err := time.Parse(time.RFC3339, completion(b))
 			if err != nil {
-				return runbooks.StepResult{}, fmt.Errorf("velero.backup: backup %s has no completion time", name)
+				return nil, fmt.Errorf("velero.backup: backup %s has no completion time", name)
 			}
 			warnings, _, _ := unstructured.NestedInt64(b.Object, "status", "warnings")
-			return runbooks.StepResult{
-				Summary:       fmt.Sprintf("backup %s completed: %d item(s), %d warning(s)", name, done, warnings),
-				Outputs:       map[string]any{"backup": name, "itemsBackedUp": done, "completedAt": at.Format(time.RFC3339)},
+			return &runbooks.StepResult{
+				Summary:       fmt.Sprintf("backup %s completed: %d item(s), %d warning(s)", name, p.done, warnings),
+				Outputs:       map[string]any{"backup": name, "itemsBackedUp": p.done, "completedAt": at.Format(time.RFC3339)},
 				RecoveryPoint: &at, RecoveryPointName: name,
 			}, nil
 		case "PartiallyFailed", "Failed", "FailedValidation":
@@ -90,26 +80,15 @@ func (a *Actions) Backup(ctx context.Context, in runbooks.StepInput) (runbooks.S
 				reasons = append(reasons, r)
 			}
 			errs, _, _ := unstructured.NestedInt64(b.Object, "status", "errors")
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"velero backup %s %s: %d error(s): %s — see `velero backup describe %s --details` and `velero backup logs %s`; fix the cause, then retry the step",
-				name, phase, errs, firstOf(reasons, 5), name, name), "Backup"+phase, nil)
+				name, p.phase, errs, firstOf(reasons, 5), name, name), "Backup"+p.phase, nil)
 		}
-		kube.Heartbeat(ctx, fmt.Sprintf("backup %s %s: %d/%d items", name, orNew(phase), done, total))
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return runbooks.StepResult{}, temporal.NewCanceledError(fmt.Sprintf(
-					"velero backup %s left %s (%d/%d items): it goes on in the cluster; delete it with `velero backup delete %s` if it is not wanted",
-					name, orNew(phase), done, total, name))
-			}
-			return runbooks.StepResult{}, fmt.Errorf("velero backup %s still %s after %s (%d/%d items); it goes on in the cluster and a retry waits on the same Backup",
-				name, orNew(phase), time.Since(start).Round(time.Second), done, total)
-		case <-time.After(a.poll()):
-		}
-		if b, err = res.Get(ctx, name, metav1.GetOptions{}); err != nil && ctx.Err() == nil {
-			return runbooks.StepResult{}, fmt.Errorf("velero.backup: reading %s: %w", name, err)
-		}
-	}
+		return nil, nil
+	}, func(p progress) error {
+		return temporal.NewCanceledError(fmt.Sprintf(
+			"velero backup %s left %s: it goes on in the cluster; delete it with `velero backup delete %s` if it is not wanted", name, p, name))
+	})
 }
 
 // backupObject is the Backup to create: the schedule's template (and its

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -87,67 +86,46 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 	res := c.Dynamic.Resource(restoreGVR).Namespace(vns)
 	name := RestoreName(in.WorkflowID, in.RunID, in.StepID, in.OperatorRetries)
 	want := restoreObject(name, vns, args, mappings(args, in.NamespaceMappings), in.Drill())
-	r, err := res.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		r, err = res.Create(ctx, want, metav1.CreateOptions{})
-	} else if err == nil {
-		if diff := specDiff(r, want); diff != "" {
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-				"velero.restore: Restore %s/%s already exists with another spec (%s): it is not this step's; inspect it with `velero restore describe %s`, delete it if it is stale, then retry",
-				vns, name, diff, name), "RestoreConflict", nil)
-		}
-	}
+	r, created, err := getOrCreate(ctx, res, want)
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("velero.restore: %w (is Velero installed in namespace %s of the target cluster?)", err, vns)
 	}
-	ctx, cancel := kube.BeforeDeadline(ctx)
-	defer cancel()
-	start := time.Now()
-	for {
-		phase, _, _ := unstructured.NestedString(r.Object, "status", "phase")
-		restored, _, _ := unstructured.NestedInt64(r.Object, "status", "progress", "itemsRestored")
-		total, _, _ := unstructured.NestedInt64(r.Object, "status", "progress", "totalItems")
+	if diff := specDiff(r, want); !created && diff != "" {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"velero.restore: Restore %s/%s already exists with another spec (%s): it is not this step's; inspect it with `velero restore describe %s`, delete it if it is stale, then retry",
+			vns, name, diff, name), "RestoreConflict", nil)
+	}
+	return a.follow(ctx, res, r, "restore", "itemsRestored", func(r *unstructured.Unstructured, p progress) (*runbooks.StepResult, error) {
 		warnings, _, _ := unstructured.NestedInt64(r.Object, "status", "warnings")
 		errs, _, _ := unstructured.NestedInt64(r.Object, "status", "errors")
 		backup, _, _ := unstructured.NestedString(r.Object, "spec", "backupName")
-		switch phase {
+		switch p.phase {
 		case "Completed":
-			return a.completed(ctx, c, vns, name, backup, restored, warnings)
+			res, err := a.completed(ctx, c, vns, name, backup, p.done, warnings)
+			return &res, err
 		case "PartiallyFailed", "Failed":
 			reason, _, _ := unstructured.NestedString(r.Object, "status", "failureReason")
 			failed := restoreErrors(ctx, c, vns, name)
 			if reason != "" {
 				failed = append([]string{reason}, failed...)
 			}
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"velero restore %s of backup %s %s: %d error(s), %d warning(s): %s — see `velero restore describe %s --details`; fix the cause, then retry or skip the step",
-				name, backup, phase, errs, warnings, firstOf(failed, 5), name), "Restore"+phase, nil)
+				name, backup, p.phase, errs, warnings, firstOf(failed, 5), name), "Restore"+p.phase, nil)
 		case "FailedValidation":
 			reasons, _, _ := unstructured.NestedStringSlice(r.Object, "status", "validationErrors")
-			return runbooks.StepResult{}, validationError(name, vns, reasons)
+			return nil, validationError(name, vns, reasons)
 		}
-		kube.Heartbeat(ctx, fmt.Sprintf("restore %s %s: %d/%d items", name, orNew(phase), restored, total))
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return runbooks.StepResult{}, abandon(res, name, phase, restored, total)
-			}
-			return runbooks.StepResult{}, fmt.Errorf("velero restore %s still %s after %s (%d/%d items); it goes on in the cluster and a retry waits on the same Restore",
-				name, orNew(phase), time.Since(start).Round(time.Second), restored, total)
-		case <-time.After(a.poll()):
-		}
-		if r, err = res.Get(ctx, name, metav1.GetOptions{}); err != nil && ctx.Err() == nil {
-			return runbooks.StepResult{}, fmt.Errorf("velero.restore: reading %s: %w", name, err)
-		}
-	}
+		return nil, nil
+	}, func(p progress) error { return abandon(res, name, p) })
 }
 
 // abandon answers an abort. A Restore Velero has not started yet is
 // deleted, so it never runs after the drill's teardown; one in progress
 // cannot be stopped (Velero has no way to), so it is left and the evidence
 // says so.
-func abandon(res dynamic.ResourceInterface, name, phase string, restored, total int64) error {
-	if phase == "" || phase == "New" {
+func abandon(res dynamic.ResourceInterface, name string, p progress) error {
+	if p.phase == "" || p.phase == "New" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := res.Delete(ctx, name, metav1.DeleteOptions{}); err == nil || apierrors.IsNotFound(err) {
@@ -155,8 +133,7 @@ func abandon(res dynamic.ResourceInterface, name, phase string, restored, total 
 		}
 	}
 	return temporal.NewCanceledError(fmt.Sprintf(
-		"velero restore %s left %s (%d/%d items): Velero cannot stop a restore in progress; a drill's teardown removes what it restored",
-		name, orNew(phase), restored, total))
+		"velero restore %s left %s: Velero cannot stop a restore in progress; a drill's teardown removes what it restored", name, p))
 }
 
 // specDiff names the fields of the step's Restore spec that an existing
