@@ -161,7 +161,7 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if err := drive(ctx, bin, "drill", "case-management-region-failover", "quarterly restore drill"); err != nil {
 		return err
 	}
-	say("Velero's own view of the drill's restore (kubectl get restores.velero.io -A works too, with the kubeconfig above)")
+	say(fmt.Sprintf("Velero's own view of the drill's restore (or: kubectl --kubeconfig %s get restores.velero.io -A)", stack.Kube.Kubeconfig))
 	if out, err := stack.Velero.CLI(ctx, "restore", "get"); err != nil {
 		return fmt.Errorf("velero restore get: %w\n%s", err, out)
 	} else {
