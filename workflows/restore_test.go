@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -563,4 +564,24 @@ func TestValidationLevelIsDerivedFromWhatPassed(t *testing.T) {
 		ev := h.run(book("60m", full), c.mode)
 		assert.Equal(t, c.level, ev.Level, "%s/%s: %s", c.mode, c.fail, ev.LevelReason)
 	}
+}
+
+// A run may take its own backup first (velero.backup, rpoSource): the
+// backup's completion is the run's recovery point.
+func TestAnOnDemandBackupIsTheRecoveryPoint(t *testing.T) {
+	h := newHarness(t, append([]string{activities.VeleroBackup}, fakeActions...)...)
+	taken := start.Add(-20 * time.Second)
+	h.rec.script["backup-now"] = func(int) (runbooks.StepResult, error) {
+		return runbooks.StepResult{Summary: "backup completed", RecoveryPoint: &taken, RecoveryPointName: "lifeboat-backup-backup-now-0123456789"}, nil
+	}
+	ev := h.run(book("60m", `  layers:
+    storage:
+      - {id: backup-now, action: velero.backup, rpoSource: true, with: {target: dr, schedule: hourly}}
+      - {id: restore, action: velero.restore, needs: [backup-now], with: {target: dr, schedule: hourly, namespaces: [app]}}
+`), workflows.ModeFailover)
+	assert.Equal(t, "succeeded", ev.Outcome)
+	require.NotNil(t, ev.RPOActual)
+	assert.Equal(t, runbooks.Duration(20*time.Second), *ev.RPOActual)
+	assert.Equal(t, "lifeboat-backup-backup-now-0123456789", ev.RecoveryPointName)
+	assert.Equal(t, map[string]any{"target": "dr", "schedule": "hourly"}, h.rec.args["backup-now"])
 }
