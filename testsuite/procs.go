@@ -37,7 +37,10 @@ func startProcEnv(name, bin, logPath string, env []string, args ...string) (*pro
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (stop signals the whole group), and killed if
+	// the test binary dies without stopping it (a panic, a -timeout): a
+	// rig left running would slow every later run on a 2-core machine.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
