@@ -187,6 +187,10 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if err := show(ctx, bin, "evidence", "verify", filepath.Join(state, "evidence")); err != nil {
 		return err
 	}
+	say("readiness: each runbook's latest drill, failover and backup, the backup checked now against the real Velero (velero.latestBackup)")
+	if err := show(ctx, bin, "readiness"); err != nil {
+		return err
+	}
 	if exitAfter {
 		return nil
 	}
