@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 )
 
 var downloadRequestGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "downloadrequests"}
@@ -86,7 +86,8 @@ func downloadResults(ctx context.Context, c *kube.Client, vns, restore string) (
 	}
 	resp, err := http.DefaultClient.Do(httpReq)
 	if err != nil {
-		return nil, fmt.Errorf("downloading the results: %w", scrubURL(err, url))
+		// the URL carries Velero's signature: keep only its scheme and host
+		return nil, fmt.Errorf("downloading the results: %s", secrets.RedactURLs(err.Error()))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -101,9 +102,4 @@ func downloadResults(ctx context.Context, c *kube.Client, vns, restore string) (
 		return nil, fmt.Errorf("decoding the results: %w", err)
 	}
 	return results["errors"].lines(), nil
-}
-
-// scrubURL drops the signed URL (it carries a signature) from an error.
-func scrubURL(err error, url string) error {
-	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), url, "(signed URL)"))
 }

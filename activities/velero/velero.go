@@ -3,6 +3,7 @@
 package velero
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -75,10 +76,7 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 	if err := in.DecodeArgs(&args); err != nil {
 		return runbooks.StepResult{}, err
 	}
-	vns := args.VeleroNamespace
-	if vns == "" {
-		vns = "velero"
-	}
+	vns := cmp.Or(args.VeleroNamespace, "velero")
 	c, err := kube.ClientFor(a.Source, in, args.Target)
 	if err != nil {
 		return runbooks.StepResult{}, err
@@ -276,10 +274,7 @@ func (a *Actions) LatestBackup(ctx context.Context, in runbooks.StepInput) (runb
 	if err := in.DecodeArgs(&args); err != nil {
 		return runbooks.StepResult{}, err
 	}
-	vns := args.VeleroNamespace
-	if vns == "" {
-		vns = "velero"
-	}
+	vns := cmp.Or(args.VeleroNamespace, "velero")
 	maxAge := in.RPO.D()
 	if args.MaxAge != "" {
 		d, err := runbooks.ParseDuration(args.MaxAge)
