@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
@@ -93,7 +94,7 @@ func (s *Stack) backUpProduction(ctx context.Context) error {
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "case-management"}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	if err := applyObjects(ctx, dyn, caseManagementObjects(0)); err != nil {
+	if err := ApplyObjects(ctx, dyn, caseManagementObjects(0)); err != nil {
 		return err
 	}
 	if err := s.Velero.Schedule(ctx, "production-critical-hourly", "case-management"); err != nil {
@@ -104,7 +105,7 @@ func (s *Stack) backUpProduction(ctx context.Context) error {
 		return err
 	}
 	time.Sleep(time.Second) // backup names carry the second
-	if err := applyObjects(ctx, dyn, caseManagementObjects(1)); err != nil {
+	if err := ApplyObjects(ctx, dyn, caseManagementObjects(1)); err != nil {
 		return err
 	}
 	second, secondAt, err := s.Velero.BackupFromSchedule(ctx, "production-critical-hourly")
@@ -115,14 +116,14 @@ func (s *Stack) backUpProduction(ctx context.Context) error {
 	if err := c.CoreV1().Namespaces().Delete(ctx, "case-management", metav1.DeleteOptions{}); err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		if _, err := c.CoreV1().Namespaces().Get(ctx, "case-management", metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the backed-up case-management namespace was not gone within 2 minutes")
-		}
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := c.CoreV1().Namespaces().Get(ctx, "case-management", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if wait.Interrupted(err) {
+		return fmt.Errorf("the backed-up case-management namespace was not gone within 2 minutes")
 	}
+	return err
 }
 
 // publishApps puts CaseIntakeManifests in the git repository and creates the
@@ -145,8 +146,9 @@ var resources = map[string]schema.GroupVersionResource{
 	"Deployment":            {Group: "apps", Version: "v1", Resource: "deployments"},
 }
 
-// applyObjects server-side applies namespaced fixture objects.
-func applyObjects(ctx context.Context, dyn dynamic.Interface, objs []*unstructured.Unstructured) error {
+// ApplyObjects server-side applies namespaced fixture objects (ConfigMaps,
+// Secrets, PersistentVolumeClaims, Deployments).
+func ApplyObjects(ctx context.Context, dyn dynamic.Interface, objs []*unstructured.Unstructured) error {
 	for _, o := range objs {
 		gvr, ok := resources[o.GetKind()]
 		if !ok {

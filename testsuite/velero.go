@@ -9,13 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -84,12 +84,10 @@ type Velero struct {
 	// Binaries are the Velero CLI/server, plugin and S3 server.
 	Binaries VeleroBinaries
 
-	kube *Kube
-	dyn  dynamic.Interface
-	dir  string
-	s3   *proc
-
-	mu     sync.Mutex
+	kube   *Kube
+	dyn    dynamic.Interface
+	dir    string
+	s3     *proc
 	server *proc
 }
 
@@ -200,32 +198,23 @@ func (v *Velero) DeleteLocation(ctx context.Context, name string) error {
 }
 
 func (v *Velero) waitAvailable(ctx context.Context, location string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
 	var phase, msg string
-	for time.Now().Before(deadline) {
-		if err, dead := v.serverProc().exited(); dead {
-			return fmt.Errorf("the Velero server exited (%v); its log ends:\n%s", err, v.serverProc().lastLog())
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if err, dead := v.server.exited(); dead {
+			return false, fmt.Errorf("the Velero server exited (%v); its log ends:\n%s", err, v.server.lastLog())
 		}
-		if u, err := v.dyn.Resource(veleroBSLGVR).Namespace(v.Namespace).Get(ctx, location, metav1.GetOptions{}); err == nil {
-			phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
-			msg, _, _ = unstructured.NestedString(u.Object, "status", "message")
-			if phase == "Available" {
-				return nil
-			}
+		u, err := v.dyn.Resource(veleroBSLGVR).Namespace(v.Namespace).Get(ctx, location, metav1.GetOptions{})
+		if err != nil {
+			return false, nil // not there yet
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
+		msg, _, _ = unstructured.NestedString(u.Object, "status", "message")
+		return phase == "Available", nil
+	})
+	if wait.Interrupted(err) {
+		return fmt.Errorf("Velero's backup storage location %s is %q after %s (%s); the server log ends:\n%s", location, phase, timeout, msg, v.server.lastLog())
 	}
-	return fmt.Errorf("Velero's backup storage location %s is %q after %s (%s); the server log ends:\n%s", location, phase, timeout, msg, v.serverProc().lastLog())
-}
-
-func (v *Velero) serverProc() *proc {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.server
+	return err
 }
 
 // startServer runs `velero server` by absolute path (its built-in plugins
@@ -242,9 +231,7 @@ func (v *Velero) startServer(extra ...string) error {
 	if err != nil {
 		return err
 	}
-	v.mu.Lock()
 	v.server = p
-	v.mu.Unlock()
 	return nil
 }
 
@@ -280,29 +267,33 @@ func (v *Velero) BackupFromSchedule(ctx context.Context, schedule string) (strin
 	if _, err := v.dyn.Resource(veleroBackupGVR).Namespace(v.Namespace).Create(ctx, b, metav1.CreateOptions{}); err != nil {
 		return "", time.Time{}, err
 	}
-	at, err := v.WaitBackup(ctx, name)
+	at, err := v.waitBackup(ctx, name)
 	return name, at, err
 }
 
-// WaitBackup waits until a backup is Completed and returns its completion time.
-func (v *Velero) WaitBackup(ctx context.Context, name string) (time.Time, error) {
-	deadline := time.Now().Add(2 * time.Minute)
-	var phase string
-	for time.Now().Before(deadline) {
+// waitBackup waits until a backup is Completed and returns its completion time.
+func (v *Velero) waitBackup(ctx context.Context, name string) (time.Time, error) {
+	var phase, completed string
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		b, err := v.dyn.Resource(veleroBackupGVR).Namespace(v.Namespace).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			phase, _, _ = unstructured.NestedString(b.Object, "status", "phase")
-			switch phase {
-			case "Completed":
-				at, _, _ := unstructured.NestedString(b.Object, "status", "completionTimestamp")
-				return time.Parse(time.RFC3339, at)
-			case "Failed", "PartiallyFailed", "FailedValidation":
-				return time.Time{}, fmt.Errorf("Velero backup %s %s: %v", name, phase, b.Object["status"])
-			}
+		if err != nil {
+			return false, nil // not there yet
 		}
-		time.Sleep(200 * time.Millisecond)
+		phase, _, _ = unstructured.NestedString(b.Object, "status", "phase")
+		completed, _, _ = unstructured.NestedString(b.Object, "status", "completionTimestamp")
+		switch phase {
+		case "Failed", "PartiallyFailed", "FailedValidation":
+			return false, fmt.Errorf("Velero backup %s %s: %v", name, phase, b.Object["status"])
+		}
+		return phase == "Completed", nil
+	})
+	if wait.Interrupted(err) {
+		return time.Time{}, fmt.Errorf("Velero backup %s still %q after 2 minutes; the server log ends:\n%s", name, phase, v.server.lastLog())
 	}
-	return time.Time{}, fmt.Errorf("Velero backup %s still %q after 2 minutes; the server log ends:\n%s", name, phase, v.serverProc().lastLog())
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Parse(time.RFC3339, completed)
 }
 
 // PauseSchedule pauses (or resumes) a schedule, as `velero schedule pause` does.
@@ -323,13 +314,13 @@ func (v *Velero) CLI(ctx context.Context, args ...string) (string, error) {
 
 // StopServer stops the Velero server (Velero's objects stay; nothing
 // processes them until Restart), as when its pod is rescheduled.
-func (v *Velero) StopServer() { v.serverProc().stop() }
+func (v *Velero) StopServer() { v.server.stop() }
 
 // Restart stops the Velero server and starts it again with extra flags (e.g.
 // "--client-qps", "2" makes it as slow as a throttled production Velero),
 // then waits until the default location is Available again.
 func (v *Velero) Restart(ctx context.Context, extra ...string) error {
-	v.serverProc().stop()
+	v.server.stop()
 	if err := v.startServer(extra...); err != nil {
 		return err
 	}
@@ -338,6 +329,6 @@ func (v *Velero) Restart(ctx context.Context, extra ...string) error {
 
 // Stop stops the Velero server and the S3 store.
 func (v *Velero) Stop() {
-	v.serverProc().stop()
+	v.server.stop()
 	v.s3.stop()
 }

@@ -45,18 +45,10 @@ func caseBackup(planted string) []*unstructured.Unstructured {
 	}
 }
 
-var gvrOf = map[string]schema.GroupVersionResource{
-	"ConfigMap": {Version: "v1", Resource: "configmaps"}, "Secret": {Version: "v1", Resource: "secrets"},
-	"Deployment": {Group: "apps", Version: "v1", Resource: "deployments"},
-}
-
 // applyAll server-side applies fixture objects.
 func applyAll(t *testing.T, dyn dynamic.Interface, objs []*unstructured.Unstructured) {
 	t.Helper()
-	for _, o := range objs {
-		_, err := dyn.Resource(gvrOf[o.GetKind()]).Namespace(o.GetNamespace()).Apply(context.Background(), o.GetName(), o, metav1.ApplyOptions{FieldManager: "test", Force: true})
-		require.NoError(t, err, "%s %s", o.GetKind(), o.GetName())
-	}
+	require.NoError(t, testsuite.ApplyObjects(context.Background(), dyn, objs))
 }
 
 // denyRestoredConfig is a Kubernetes 1.33 ValidatingAdmissionPolicy that

@@ -71,9 +71,6 @@ func NewMetrics() *Metrics {
 	return &Metrics{registry: reg, scope: sdktally.NewPrometheusNamingScope(scope), closer: closer, gauges: map[string]*runGauge{}}
 }
 
-// Registry is the Prometheus registry, for more collectors.
-func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
-
 // Close flushes and stops the tally reporting loop.
 func (m *Metrics) Close() error { return m.closer.Close() }
 
