@@ -26,6 +26,40 @@ const MaxAliases = 16
 // abuse are errors; every decoding problem is reported, with its line.
 // It does not validate semantics: call Validate for that.
 func Parse(data []byte, file string) (*Runbook, error) {
+	var rb Runbook
+	lines, err := decodeStrict(data, file, &rb, "a runbook starts with apiVersion: "+APIVersion, "put one runbook in each file")
+	if err != nil {
+		return nil, err
+	}
+	rb.lines = lines
+	return &rb, nil
+}
+
+// ParsePlan strictly decodes one recovery plan, as Parse does a runbook.
+func ParsePlan(data []byte, file string) (*RecoveryPlan, error) {
+	var p RecoveryPlan
+	lines, err := decodeStrict(data, file, &p, "a recovery plan starts with apiVersion: "+APIVersion, "put one recovery plan in each file")
+	if err != nil {
+		return nil, err
+	}
+	p.lines = lines
+	return &p, nil
+}
+
+// KindOf reads a document's kind without decoding the rest ("" when the
+// text is not YAML or has no kind).
+func KindOf(data []byte) string {
+	var head struct {
+		Kind string `yaml:"kind"`
+	}
+	_ = yaml.Unmarshal(data, &head)
+	return head.Kind
+}
+
+// decodeStrict decodes one YAML document into v, refusing unknown fields,
+// wrong types, several documents, oversize input and alias abuse; it
+// returns the line of every path.
+func decodeStrict(data []byte, file string, v any, emptyHint, oneHint string) (map[string]int, error) {
 	fail := func(ps ...Problem) error {
 		for i := range ps {
 			ps[i].File = file
@@ -36,7 +70,7 @@ func Parse(data []byte, file string) (*Runbook, error) {
 		return nil, fail(Problem{Message: fmt.Sprintf("file is %d bytes; runbooks are limited to %d (1 MiB): split it into several runbooks", len(data), MaxFileSize)})
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, fail(Problem{Message: "file is empty: a runbook starts with apiVersion: " + APIVersion})
+		return nil, fail(Problem{Message: "file is empty: " + emptyHint})
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -51,33 +85,44 @@ func Parse(data []byte, file string) (*Runbook, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	var rb Runbook
-	if err := dec.Decode(&rb); err != nil {
+	if err := dec.Decode(v); err != nil {
 		return nil, fail(yamlProblems(err, lines, values)...)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, fail(Problem{Line: extra.Line, Message: "more than one YAML document: put one runbook in each file"})
+		return nil, fail(Problem{Line: extra.Line, Message: "more than one YAML document: " + oneHint})
 	}
-	rb.lines = lines
-	return &rb, nil
+	return lines, nil
 }
 
 // LoadFile reads and parses one runbook file, returning its bytes too.
 func LoadFile(path string) (*Runbook, []byte, error) {
-	st, err := os.Stat(path)
+	data, err := ReadDocument(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, err
 	}
-	if st.Size() > MaxFileSize {
-		return nil, nil, Problems{{File: path, Message: fmt.Sprintf("file is %d bytes; runbooks are limited to %d (1 MiB): split it into several runbooks", st.Size(), MaxFileSize)}}
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	if KindOf(data) == PlanKind {
+		return nil, data, Problems{{File: path, Path: "kind", Message: "this file is a recovery plan, not a runbook: lifeboat plan and validate read it with its catalog"}}
 	}
 	rb, err := Parse(data, path)
 	return rb, data, err
+}
+
+// ReadDocument reads a runbook or plan file, refusing one over MaxFileSize
+// before reading it.
+func ReadDocument(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if st.Size() > MaxFileSize {
+		return nil, Problems{{File: path, Message: fmt.Sprintf("file is %d bytes; runbooks are limited to %d (1 MiB): split it into several runbooks", st.Size(), MaxFileSize)}}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
 }
 
 // LineOf returns the line of the YAML node at path, or of its closest known
@@ -208,7 +253,8 @@ var typesByName = map[string]reflect.Type{
 	"Runbook": reflect.TypeOf(Runbook{}), "Metadata": reflect.TypeOf(Metadata{}), "Spec": reflect.TypeOf(Spec{}),
 	"Objectives": reflect.TypeOf(Objectives{}), "Target": reflect.TypeOf(Target{}), "Layers": reflect.TypeOf(Layers{}),
 	"Step": reflect.TypeOf(Step{}), "Retry": reflect.TypeOf(Retry{}), "Approval": reflect.TypeOf(Approval{}),
-	"Drill": reflect.TypeOf(Drill{}),
+	"Drill": reflect.TypeOf(Drill{}), "RecoveryPlan": reflect.TypeOf(RecoveryPlan{}), "PlanSpec": reflect.TypeOf(PlanSpec{}),
+	"Member": reflect.TypeOf(Member{}), "PlanDrill": reflect.TypeOf(PlanDrill{}),
 }
 
 // yamlFields lists the YAML keys a runbook type accepts.

@@ -82,7 +82,7 @@ func TestCatalogLooksUpByNameWithHash(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "b.yaml"), []byte(doc), 0o644))
 	_, err = runbooks.LoadCatalog(dir)
-	assert.ErrorContains(t, err, `runbook name "book" is also used by`)
+	assert.ErrorContains(t, err, `name "book" is also used by`)
 }
 
 func FuzzParse(f *testing.F) {

@@ -46,6 +46,9 @@ type Spec struct {
 	Targets    map[string]Target   `yaml:"targets" json:"targets,omitempty"`
 	Layers     Layers              `yaml:"layers" json:"layers"`
 	Drill      *Drill              `yaml:"drill" json:"drill,omitempty"`
+	// PlanMembers are a recovery plan's members as steps (RecoveryPlan.AsRunbook);
+	// a runbook file cannot set them.
+	PlanMembers []Step `yaml:"-" json:"planMembers,omitempty"`
 }
 
 // Objectives are the recovery objectives; RTO must be below MTD.
@@ -256,6 +259,9 @@ func (r *Runbook) AllSteps() []LayeredStep {
 			out = append(out, LayeredStep{Layer: l.Name, Index: i, Step: s})
 		}
 	}
+	for i, s := range r.Spec.PlanMembers {
+		out = append(out, LayeredStep{Layer: MembersLayer, Index: i, Step: s})
+	}
 	return out
 }
 
@@ -268,8 +274,11 @@ type LayeredStep struct {
 
 // Path is the step's place in the document, e.g. spec.layers.identity[1].
 func (s LayeredStep) Path() string {
-	if s.Layer == TeardownLayer {
+	switch s.Layer {
+	case TeardownLayer:
 		return pathf("spec.drill.teardown[%d]", s.Index)
+	case MembersLayer:
+		return pathf("spec.members[%d]", s.Index)
 	}
 	return pathf("spec.layers.%s[%d]", s.Layer, s.Index)
 }

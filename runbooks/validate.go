@@ -169,10 +169,10 @@ func (v *validator) steps() {
 		}
 	}
 	for _, l := range rb.Spec.Layers.Ordered() {
-		v.cycles(l.Name, l.Steps, func(i int) string { return pathf("spec.layers.%s[%d]", l.Name, i) })
+		v.cycles(l.Name, l.Steps, func(i int) string { return pathf("spec.layers.%s[%d].needs", l.Name, i) })
 	}
 	if d := rb.Spec.Drill; d != nil {
-		v.cycles(TeardownLayer, d.Teardown, func(i int) string { return pathf("spec.drill.teardown[%d]", i) })
+		v.cycles(TeardownLayer, d.Teardown, func(i int) string { return pathf("spec.drill.teardown[%d].needs", i) })
 	}
 }
 
@@ -292,7 +292,7 @@ func (v *validator) cycles(layer string, steps []Step, path func(int) string) {
 						start = k
 					}
 				}
-				v.add(path(i)+".needs", "cycle in layer %s: %s → %s", layer, strings.Join(chain[start:], " → "), n)
+				v.add(path(i), "cycle in layer %s: %s → %s", layer, strings.Join(chain[start:], " → "), n)
 				return true
 			}
 			if state[j] == unseen && visit(j, chain) {

@@ -154,10 +154,16 @@ func TestCriticalPathLongerThanRTOIsAWarning(t *testing.T) {
 func TestExamplesAreValid(t *testing.T) {
 	files, err := runbooks.RunbookFiles("examples")
 	require.NoError(t, err)
-	require.Len(t, files, 3)
+	require.Len(t, files, 4)
+	cat, err := runbooks.LoadCatalog("examples")
+	require.NoError(t, err)
 	for _, f := range files {
-		rb, _, err := runbooks.LoadFile(f)
+		rb, plan, err := runbooks.LoadDocument(f)
 		require.NoError(t, err, f)
+		if plan != nil {
+			assert.Empty(t, runbooks.ValidatePlan(plan, cat), f)
+			continue
+		}
 		assert.Empty(t, runbooks.Validate(rb, activities.Catalogue()).Errors(), f)
 	}
 }

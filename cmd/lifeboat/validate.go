@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
@@ -27,6 +29,8 @@ func cmdValidate(_ context.Context, args []string) error {
 		return err
 	}
 	schema := activities.Catalogue()
+	// Plans are checked against the runbooks validated with them.
+	cat, _ := runbooks.LoadCatalog(paths...)
 	var reports []fileReport
 	names := map[string]string{}
 	for _, p := range paths {
@@ -39,21 +43,29 @@ func cmdValidate(_ context.Context, args []string) error {
 		}
 		for _, f := range files {
 			rep := fileReport{File: f}
-			rb, _, err := runbooks.LoadFile(f)
-			if err != nil {
-				rep.Problems = asProblems(err, f)
-			} else {
-				rep.Runbook = rb.Metadata.Name
+			rb, plan, err := runbooks.LoadDocument(f)
+			var name string
+			var line int
+			switch {
+			case err != nil:
+				reports = append(reports, fileReport{File: f, Problems: asProblems(err, f)})
+				continue
+			case plan != nil:
+				name, line = plan.Metadata.Name, plan.LineOf("metadata.name")
+				rep.Problems = runbooks.ValidatePlan(plan, cat)
+			default:
+				name, line = rb.Metadata.Name, rb.LineOf("metadata.name")
 				rep.Problems = runbooks.Validate(rb, schema)
-				for i := range rep.Problems {
-					rep.Problems[i].File = f
-				}
-				if prev, dup := names[rb.Metadata.Name]; dup && rb.Metadata.Name != "" {
-					rep.Problems = append(rep.Problems, runbooks.Problem{File: f, Line: rb.LineOf("metadata.name"), Path: "metadata.name",
-						Message: fmt.Sprintf("name %q is also used by %s: names are unique in a catalog", rb.Metadata.Name, prev)})
-				}
-				names[rb.Metadata.Name] = f
 			}
+			rep.Runbook = name
+			for i := range rep.Problems {
+				rep.Problems[i].File = f
+			}
+			if prev, dup := names[name]; dup && name != "" {
+				rep.Problems = append(rep.Problems, runbooks.Problem{File: f, Line: line, Path: "metadata.name",
+					Message: fmt.Sprintf("name %q is also used by %s: names are unique in a catalog", name, prev)})
+			}
+			names[name] = f
 			reports = append(reports, rep)
 		}
 	}
@@ -113,6 +125,15 @@ func cmdPlan(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if plan, cat, err := loadPlan(pos[0], *configPath); err != nil || plan != nil {
+		if err != nil {
+			return err
+		}
+		if errs := runbooks.ValidatePlan(plan, cat).Errors(); len(errs) > 0 {
+			return fmt.Errorf("the recovery plan is invalid; fix these first:\n%s", errs.Error())
+		}
+		return printPlan(runbooks.MakePlanView(plan, cat.MemberRefs(plan)), *output)
+	}
 	rb, err := loadRunbook(pos[0], *configPath)
 	if err != nil {
 		return err
@@ -120,14 +141,56 @@ func cmdPlan(_ context.Context, args []string) error {
 	if errs := runbooks.Validate(rb, activities.Catalogue()).Errors(); len(errs) > 0 {
 		return fmt.Errorf("the runbook is invalid; fix these first:\n%s", errs.Error())
 	}
-	p := runbooks.MakePlan(rb)
-	if *output == "json" {
+	return printPlan(runbooks.MakePlan(rb), *output)
+}
+
+// printPlan prints a runbook's or a recovery plan's plan as text or JSON.
+func printPlan(p interface{ WriteText(io.Writer) }, output string) error {
+	if output == "json" {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(p)
 	}
 	p.WriteText(os.Stdout)
 	return nil
+}
+
+// loadPlan reads ref as a recovery plan with the catalog its members come
+// from: a plan file is read with the runbooks of its own directory (and the
+// configured catalog); a NAME is looked up in the configured catalog. A nil
+// plan and nil error: ref is not a plan.
+func loadPlan(ref, configPath string) (*runbooks.RecoveryPlan, *runbooks.Catalog, error) {
+	if data, err := os.ReadFile(ref); err == nil {
+		if runbooks.KindOf(data) != runbooks.PlanKind {
+			return nil, nil, nil
+		}
+		dirs := []string{filepath.Dir(ref)}
+		if cfg, err := loadConfig(configPath); err == nil && configPath != "" {
+			dirs = append(dirs, cfg.Catalog...)
+		}
+		cat, err := runbooks.LoadCatalog(dirs...)
+		if cat == nil {
+			return nil, nil, err
+		}
+		_, plan, err := runbooks.LoadDocument(ref)
+		return plan, cat, err
+	}
+	if strings.HasSuffix(ref, ".yaml") || strings.HasSuffix(ref, ".yml") {
+		return nil, nil, nil
+	}
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := runbooks.LoadCatalog(cfg.Catalog...)
+	if cat == nil {
+		return nil, nil, err
+	}
+	if !cat.IsPlan(ref) {
+		return nil, nil, nil
+	}
+	e, err := cat.Plan(ref)
+	return e.Plan, cat, err
 }
 
 // loadRunbook reads a runbook file, or finds NAME in the configured catalog.
