@@ -34,7 +34,10 @@ type Resolver struct {
 }
 
 // Resolve is the lifeboat.resolveRunbook activity.
-func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
+func (r *Resolver) Resolve(ctx context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
+	if in.Plan != "" {
+		return r.resolvePlan(ctx, in)
+	}
 	var rb *runbooks.Runbook
 	var src []byte
 	if in.Inline != "" {
@@ -106,12 +109,8 @@ func (r *Resolver) Resolve(_ context.Context, in runbooks.ResolveInput) (runbook
 	}
 	out := runbooks.Resolved{Hash: runbooks.HashOf(src), Source: string(src), Actions: hints, Notify: r.Notify,
 		SignaturesRequired: r.SignaturesRequired}
-	if r.Signers != nil {
-		signers, err := r.Signers()
-		if err != nil {
-			return runbooks.Resolved{}, refuse("SignersUnreadable", "the worker's allowed signers cannot be read, so no decision could be proven: "+err.Error())
-		}
-		out.Signers = signers
+	if err := r.addSigners(&out); err != nil {
+		return runbooks.Resolved{}, err
 	}
 	if err := separationNeedsSigners(rb, in.Mode, out.Signers); err != nil {
 		return runbooks.Resolved{}, err
@@ -172,4 +171,61 @@ func (r *Resolver) checkSecretRefs(rb *runbooks.Runbook) error {
 
 func refuse(kind, msg string) error {
 	return temporal.NewNonRetryableApplicationError(msg, kind, nil)
+}
+
+// resolvePlan resolves a recovery plan: valid against the catalog, and every
+// member resolvable for the plan's mode (drill-safe in a drill, actions
+// implemented, signers where a gate needs them), so a plan that could not
+// finish is refused before any member starts.
+func (r *Resolver) resolvePlan(ctx context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
+	cat, err := runbooks.LoadCatalog(r.Dirs...)
+	if cat == nil {
+		return runbooks.Resolved{}, err // the directory itself is unreadable: retryable
+	}
+	entry, getErr := cat.Plan(in.Plan)
+	if getErr != nil {
+		return runbooks.Resolved{}, refuse("RunbookNotFound", getErr.Error())
+	}
+	plan := entry.Plan
+	if errs := runbooks.ValidatePlan(plan, cat).Errors(); len(errs) > 0 {
+		return runbooks.Resolved{}, refuse("RunbookInvalid", fmt.Sprintf("recovery plan %s is invalid (lifeboat validate shows the same):\n%s", plan.Metadata.Name, errs.Error()))
+	}
+	var members []string
+	for _, m := range plan.Spec.Members {
+		if _, err := r.Resolve(ctx, runbooks.ResolveInput{Runbook: m.Runbook, Mode: in.Mode}); err != nil {
+			members = append(members, fmt.Sprintf("member %s: %s", m.Runbook, causeOf(err)))
+		}
+	}
+	if len(members) > 0 {
+		return runbooks.Resolved{}, refuse("MemberRefused", fmt.Sprintf("recovery plan %s cannot run as a %s: some members would be refused. Nothing was executed.\n%s",
+			plan.Metadata.Name, in.Mode, strings.Join(members, "\n")))
+	}
+	out := runbooks.Resolved{Hash: entry.Hash, Source: string(entry.Source), Actions: map[string]runbooks.ActionHints{},
+		Notify: r.Notify, SignaturesRequired: r.SignaturesRequired, Members: cat.MemberRefs(plan)}
+	if err := r.addSigners(&out); err != nil {
+		return runbooks.Resolved{}, err
+	}
+	return out, nil
+}
+
+// causeOf is an activity error's message without the SDK's decoration.
+func causeOf(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return err.Error()
+}
+
+// addSigners records the allowed signers in force in a resolved run.
+func (r *Resolver) addSigners(out *runbooks.Resolved) error {
+	if r.Signers == nil {
+		return nil
+	}
+	signers, err := r.Signers()
+	if err != nil {
+		return refuse("SignersUnreadable", "the worker's allowed signers cannot be read, so no decision could be proven: "+err.Error())
+	}
+	out.Signers = signers
+	return nil
 }

@@ -61,6 +61,9 @@ type Evidence struct {
 	Events         []EventRecord `json:"events,omitempty"`
 	Invariant      string        `json:"invariant"`
 	NextDrill      *time.Time    `json:"nextDrill,omitempty"`
+	// Plan is a recovery plan's run: each member's run (with its own
+	// evidence) and the critical path as it ran.
+	Plan *PlanRecord `json:"plan,omitempty"`
 	// Seal chains the stored record to the previous record of the same
 	// runbook and lists a digest per field; the worker's signature of the
 	// whole file is beside it (FILE.sig). Set by evidence.store.
@@ -91,6 +94,30 @@ type Seal struct {
 	// Checkpoint marks a record stored while the run was in progress: it
 	// is signed, but not chained (the final record replaces it).
 	Checkpoint bool `json:"checkpoint,omitempty"`
+}
+
+// PlanRecord is what a recovery plan's evidence adds: its members' runs.
+type PlanRecord struct {
+	Members []MemberRecord `json:"members"`
+	// CriticalPath is the chain of members that took longest (gate waits
+	// included), as it ran; CriticalPathTook its length.
+	CriticalPath     []string `json:"criticalPath"`
+	CriticalPathTook Duration `json:"criticalPathTook"`
+}
+
+// MemberRecord is one member of a plan's run. Its own evidence (lifeboat
+// evidence WORKFLOWID) holds its steps, approvals and RPO.
+type MemberRecord struct {
+	Runbook    string `json:"runbook"`
+	Optional   bool   `json:"optional,omitempty"`
+	WorkflowID string `json:"workflowId,omitempty"`
+	// Hash is the runbook text the member ran (as its evidence names it).
+	Hash        string   `json:"hash,omitempty"`
+	Outcome     string   `json:"outcome"`
+	Level       string   `json:"level,omitempty"`
+	RTOTarget   Duration `json:"rtoTarget"`
+	RTOActual   Duration `json:"rtoActual,omitempty"`
+	RTOBreached bool     `json:"rtoBreached,omitempty"`
 }
 
 // RunbookRef names the exact runbook text that ran.
@@ -179,7 +206,11 @@ func (e Evidence) Markdown() string {
 		}
 		rpo = fmt.Sprintf("%s (recovery point %s, %s)", e.RPOActual.Readable(), OrDash(e.RecoveryPointName), at)
 	}
-	w("| RPO target | <= %s |\n| Actual RPO | %s |\n", e.RPOTarget, rpo)
+	if e.Plan != nil {
+		w("| RPO | in each member's evidence |\n")
+	} else {
+		w("| RPO target | <= %s |\n| Actual RPO | %s |\n", e.RPOTarget, rpo)
+	}
 	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual.Readable(), YesNo(e.RTOBreached))
 	if e.Teardown != nil {
 		w("| Teardown | %s (after the recovery; not part of the RTO) |\n", e.Teardown.Readable())
@@ -203,6 +234,25 @@ func (e Evidence) Markdown() string {
 		for _, it := range items {
 			w("- %s\n", it)
 		}
+	}
+	if p := e.Plan; p != nil {
+		w("\n## Members\n\n| Member | Outcome | Level | RTO actual / target | Evidence |\n|---|---|---|---|---|\n")
+		for _, m := range p.Members {
+			optional := ""
+			if m.Optional {
+				optional = " (optional)"
+			}
+			evidence := "—"
+			if m.WorkflowID != "" {
+				evidence = fmt.Sprintf("`lifeboat evidence %s` (`%s`)", m.WorkflowID, OrDash(m.Hash))
+			}
+			breached := ""
+			if m.RTOBreached {
+				breached = " **breached**"
+			}
+			w("| %s%s | %s | %s | %s / %s%s | %s |\n", m.Runbook, optional, m.Outcome, OrDash(m.Level), m.RTOActual.Readable(), m.RTOTarget, breached, evidence)
+		}
+		w("\nCritical path as it ran: %s (%s)\n", strings.Join(p.CriticalPath, " → "), p.CriticalPathTook.Readable())
 	}
 	section("Failed checks", e.FailedChecks)
 	section("Skipped", e.Skipped)

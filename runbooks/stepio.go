@@ -82,7 +82,9 @@ type ResolveInput struct {
 	Runbook string `json:"runbook,omitempty"`
 	// Inline is a whole runbook's YAML text, used instead of the catalog.
 	Inline string `json:"inline,omitempty"`
-	Mode   string `json:"mode"`
+	// Plan names a recovery plan instead of a runbook.
+	Plan string `json:"plan,omitempty"`
+	Mode string `json:"mode"`
 }
 
 // Resolved is a runbook as resolved for one run; it is recorded in history so
@@ -107,12 +109,22 @@ type Resolved struct {
 	// approve, reject, ack, retry, skip, abort) instead of recording it as
 	// unproven.
 	SignaturesRequired bool `json:"signaturesRequired,omitempty"`
+	// Members describe a recovery plan's member runbooks (plans only).
+	Members []MemberRef `json:"members,omitempty"`
 }
 
 // Parse fills Runbook from Source when the history recorded only the text.
 // Parsing is a pure function of the text, so workflow code may call it.
 func (r *Resolved) Parse() error {
 	if r.Runbook != nil {
+		return nil
+	}
+	if KindOf([]byte(r.Source)) == PlanKind {
+		p, err := ParsePlan([]byte(r.Source), "resolved recovery plan")
+		if err != nil {
+			return err
+		}
+		r.Runbook = p.AsRunbook(r.Members)
 		return nil
 	}
 	rb, err := Parse([]byte(r.Source), "resolved runbook")

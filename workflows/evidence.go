@@ -86,6 +86,12 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	}
 	e.Derive()
 	e.Level, e.LevelReason = validationLevel(r.req.Mode, e.Steps)
+	if rb.IsPlan() {
+		e.Plan = r.planRecord(end)
+		e.Level, e.LevelReason = "", "a plan's members each have their own level (see Members)"
+		e.Invariant = r.planInvariant(e)
+		return e
+	}
 	e.Invariant = r.invariant(e)
 	if d := rb.Spec.Drill; d != nil && d.Every > 0 && r.req.Mode == ModeDrill && e.Outcome == RunSucceeded {
 		next := r.declaredAt.Add(d.Every.D())

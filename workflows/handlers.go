@@ -59,12 +59,20 @@ func registerMessage[T Signable](ctx workflow.Context, r *run, name string, chec
 	}
 	err := workflow.SetUpdateHandlerWithOptions(ctx, name,
 		func(ctx workflow.Context, msg T) (Reply, error) {
+			if id := r.forwardable(msg); id != "" {
+				r.forward(ctx, name, id, msg)
+				return Reply{Step: msg.decision().Step, State: "forwarded",
+					Message: fmt.Sprintf("forwarded to member run %s, which checks it as its own: lifeboat status %s shows the outcome", id, id)}, nil
+			}
 			// The validator accepted it in this same workflow task (and
 			// does not run on replay): the proof is the same again.
 			p, _ := r.prove(ctx, msg)
 			return accept(ctx, msg, p), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, msg T) error {
+			if r.forwardable(msg) != "" {
+				return nil // the member's run checks it
+			}
 			_, err := validate(ctx, msg)
 			return err
 		}},
@@ -77,6 +85,10 @@ func registerMessage[T Signable](ctx workflow.Context, r *run, name string, chec
 		for {
 			var msg T
 			ch.Receive(ctx, &msg)
+			if id := r.forwardable(msg); id != "" {
+				r.forward(ctx, name, id, msg)
+				continue
+			}
 			p, err := validate(ctx, msg)
 			if err != nil {
 				r.refuseSignal(ctx, name, msg, err)

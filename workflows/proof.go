@@ -194,6 +194,9 @@ func (r *run) proveRequester(ctx workflow.Context) error {
 		r.req.Client = fmt.Sprintf("schedule %s, granted by %s (signed %s)", g.Workflows, r.req.RequestedBy, g.SignedAt.UTC().Format(time.RFC3339))
 		return nil
 	}
+	if ps := r.req.PlanStart; ps != nil && r.req.Signature == "" {
+		return r.provePlanMember(ctx, ps)
+	}
 	p, err := r.verify(workflow.Now(ctx), StartDecision(r.workflowID, r.req), r.req.RequestedBy, r.req.Signed)
 	if err != nil {
 		return fmt.Errorf("the start's signature is refused: %w", err)
@@ -252,4 +255,40 @@ func orName(by string) string {
 		return "NAME"
 	}
 	return by
+}
+
+// provePlanMember proves a plan member's requester with the plan's own
+// start: only when that plan is this run's parent (the server records the
+// parent; a client cannot set it) and the plan's start is proven the same way
+// a run's is. A plan's start copied into a run of one's own proves nothing.
+func (r *run) provePlanMember(ctx workflow.Context, ps *PlanStart) error {
+	parent := workflow.GetInfo(ctx).ParentWorkflowExecution
+	if parent == nil || parent.ID != ps.WorkflowID || !strings.HasPrefix(r.workflowID, ps.WorkflowID+".") {
+		return fmt.Errorf("the request carries the start of plan run %s, which is not this run's parent", ps.WorkflowID)
+	}
+	if ps.Request.RequestedBy != r.req.RequestedBy {
+		return fmt.Errorf("the requester %q is not the plan's (%q)", r.req.RequestedBy, ps.Request.RequestedBy)
+	}
+	if ps.Request.Signature == "" && ps.Request.Grant == nil {
+		if r.resolved.SignaturesRequired {
+			return fmt.Errorf("the plan's start is unsigned and this worker requires signatures")
+		}
+		return nil // a typed name, as unproven as the plan's
+	}
+	plan := &run{req: ps.Request, workflowID: ps.WorkflowID, resolved: r.resolved}
+	if ps.Request.Signature == "" { // a schedule's grant: no time window
+		if err := plan.proveRequester(ctx); err != nil {
+			return fmt.Errorf("the plan's start: %w", err)
+		}
+		r.req.Client = plan.req.Client
+		return nil
+	}
+	// The plan checked the signature's age when it started; a member starts later.
+	p, err := plan.verify(ps.StartedAt, StartDecision(ps.WorkflowID, ps.Request), ps.Request.RequestedBy, ps.Request.Signed)
+	if err != nil {
+		return fmt.Errorf("the plan's start: %w", err)
+	}
+	r.requestProof = p
+	r.req.Client = ps.Request.Client
+	return nil
 }

@@ -23,7 +23,11 @@ func (r *run) liveState() string {
 	}
 	paused, acking := false, false
 	for _, s := range r.order {
-		switch s.state {
+		state := s.state
+		if m := s.member; m != nil && !m.Finished && state == StateRunning {
+			state = m.State // a plan waits on what its running members wait on
+		}
+		switch state {
 		case StateAwaitingApproval:
 			return StateAwaitingApproval
 		case StatePaused:
@@ -65,6 +69,7 @@ func (r *run) publish(ctx workflow.Context) {
 		workflow.SetCurrentDetails(ctx, r.details(ctx, state))
 	}
 	r.runMetrics(ctx, state)
+	r.reportToPlan(ctx, state)
 }
 
 // details is the Markdown shown as the workflow's current details in the UI.
@@ -113,6 +118,12 @@ func (r *run) details(ctx workflow.Context, state string) string {
 			}
 		}
 	}
+	for _, p := range r.memberPending() {
+		if waiting++; waiting <= detailLines {
+			fmt.Fprintf(&b, "\n\n**Waiting (member %s):** %s: `%s`, or signal `%s` here", p.Member,
+				strings.TrimSuffix(strings.TrimPrefix(p.Message, "member "+p.Member+": "), ": "+p.Command), p.Command, p.Signal)
+		}
+	}
 	if waiting > detailLines {
 		fmt.Fprintf(&b, "\n\n… and %d more waiting (lifeboat status %s)", waiting-detailLines, r.workflowID)
 	}
@@ -155,11 +166,14 @@ func (r *run) status(ctx workflow.Context) Status {
 			ss.Started = &t
 			ss.Duration = runbooks.Duration(stepEnd(s, now).Sub(s.started))
 		}
+		ss.Member = s.member
 		st.Steps = append(st.Steps, ss)
 		if p, ok := r.pending(s); ok {
 			st.Pending = append(st.Pending, p)
 		}
 	}
+	st.Plan = rb.IsPlan()
+	st.Pending = append(st.Pending, r.memberPending()...)
 	return st
 }
 
@@ -207,7 +221,7 @@ func (r *run) pending(s *step) (Pending, bool) {
 // longest chain of its unfinished steps by estimate (expect, else timeout).
 func (r *run) remainingEstimate(now time.Time) time.Duration {
 	var total time.Duration
-	layers := append(r.rb().Spec.Layers.Ordered(), runbooks.Layer{Name: runbooks.TeardownLayer})
+	layers := append(r.rb().Spec.Layers.Ordered(), runbooks.Layer{Name: runbooks.MembersLayer}, runbooks.Layer{Name: runbooks.TeardownLayer})
 	for _, l := range layers {
 		var steps []runbooks.Step
 		for _, s := range r.order {

@@ -22,7 +22,9 @@ const (
 //
 //	{"runbook": "case-management-region-failover", "mode": "drill", "reason": "Q3 drill", "requestedBy": "alice"}
 type Request struct {
-	Runbook     string `json:"runbook"`
+	Runbook string `json:"runbook"`
+	// Plan names a recovery plan instead of a runbook (RecoveryPlanWorkflow).
+	Plan        string `json:"plan,omitempty"`
 	Mode        string `json:"mode"`
 	Reason      string `json:"reason,omitempty"`
 	RequestedBy string `json:"requestedBy,omitempty"`
@@ -40,6 +42,9 @@ type Request struct {
 	Signed
 	// Grant is a schedule's: its owner's signature over the runs it starts.
 	Grant *ScheduleGrant `json:"scheduleGrant,omitempty"`
+	// PlanStart is set by a recovery plan on its members' runs: the plan's
+	// own start, which proves the requester of its members.
+	PlanStart *PlanStart `json:"planStart,omitempty"`
 }
 
 // Check returns a clear error for a request that cannot start.
@@ -51,7 +56,13 @@ func (r Request) Check() error {
 	default:
 		return fmt.Errorf(`request: mode %q is unknown: use "failover", "drill" or "tabletop"`, r.Mode)
 	}
-	if r.Runbook == "" && r.InlineRunbook == "" {
+	if r.Plan != "" && (r.Runbook != "" || r.InlineRunbook != "") {
+		return fmt.Errorf(`request: give "plan" or "runbook", not both`)
+	}
+	if r.Plan != "" && r.Mode == ModeTeardown {
+		return fmt.Errorf(`request: a recovery plan has no teardown of its own: lifeboat teardown takes each member's run`)
+	}
+	if r.Runbook == "" && r.InlineRunbook == "" && r.Plan == "" {
 		return fmt.Errorf(`request: "runbook" is missing: name a runbook of the worker's catalog, e.g. {"runbook": "case-management-region-failover", "mode": "drill"}`)
 	}
 	return nil
@@ -60,6 +71,9 @@ func (r Request) Check() error {
 // RunbookName is the runbook the request names, or for an inline runbook the
 // name in its metadata ("" when the text does not parse).
 func (r Request) RunbookName() string {
+	if r.Plan != "" {
+		return r.Plan
+	}
 	if r.Runbook != "" || r.InlineRunbook == "" {
 		return r.Runbook
 	}
@@ -148,6 +162,8 @@ type Status struct {
 	Steps           []StepStatus      `json:"steps"`
 	Pending         []Pending         `json:"pending,omitempty"`
 	Finished        bool              `json:"finished"`
+	// Plan is true for a recovery plan's run: its steps are its members.
+	Plan bool `json:"plan,omitempty"`
 }
 
 // StepStatus is one step in the status query.
@@ -160,6 +176,8 @@ type StepStatus struct {
 	Started  *time.Time        `json:"started,omitempty"`
 	Duration runbooks.Duration `json:"duration"`
 	Error    string            `json:"error,omitempty"`
+	// Member is a recovery plan member's run as it last reported itself.
+	Member *MemberProgress `json:"member,omitempty"`
 }
 
 // Pending is something the run waits on a person for.
@@ -178,4 +196,8 @@ type Pending struct {
 	// Signal is the same answer from the Temporal UI's signal dialog: a
 	// signal name and its JSON input.
 	Signal string `json:"signal"`
+	// Member and MemberRun name the plan member whose run waits (in a
+	// recovery plan's status); Command and Signal then address MemberRun.
+	Member    string `json:"member,omitempty"`
+	MemberRun string `json:"memberRun,omitempty"`
 }

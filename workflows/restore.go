@@ -72,6 +72,11 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 		r.publish(ctx)
 		r.runLayer(mainCtx, l.Name)
 	}
+	if r.rb().IsPlan() {
+		r.layer = runbooks.MembersLayer
+		r.publish(ctx)
+		r.runLayer(mainCtx, runbooks.MembersLayer)
+	}
 	r.recoveredAt = workflow.Now(ctx)
 	if r.truthful {
 		cancelTimer() // the RTO measures recovery, not cleanup
@@ -143,7 +148,7 @@ func (r *run) resolve(ctx workflow.Context) error {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
-	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Mode: r.req.Mode}
+	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Plan: r.req.Plan, Mode: r.req.Mode}
 	if err := workflow.ExecuteActivity(actx, ResolveActivity, in).Get(ctx, &r.resolved); err != nil {
 		return temporal.NewNonRetryableApplicationError("cannot start: "+causeMessage(err), "RunbookRefused", nil)
 	}
@@ -170,6 +175,9 @@ func (r *run) setup(ctx workflow.Context) {
 		for _, ls := range rb.TeardownSteps() {
 			add(ls)
 		}
+	}
+	if rb.IsPlan() {
+		r.receiveMemberProgress(ctx)
 	}
 	r.ready = true
 	r.state = RunRunning
@@ -249,6 +257,9 @@ func (r *run) finish(ctx workflow.Context) {
 
 func (r *run) anyFailed() bool {
 	for _, s := range r.order {
+		if s.spec.Action == runbooks.ActionPlanMember && s.spec.OnFailure == runbooks.OnFailureContinue {
+			continue // an optional member: recorded, the plan's outcome does not depend on it
+		}
 		if s.state == StateFailed || s.state == StateRejected {
 			return true
 		}

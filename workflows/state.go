@@ -78,6 +78,8 @@ type step struct {
 	skipReason string
 	// retries counts the operator's retries of the step.
 	retries int
+	// member is a plan member's run, as it last reported (plans only).
+	member *MemberProgress
 }
 
 // run is the whole workflow's state. Only the workflow goroutines touch it.
@@ -128,6 +130,8 @@ type run struct {
 	metricsDone bool
 
 	cancelMain workflow.CancelFunc
+	// lastReport is the progress last sent to the parent plan (members only).
+	lastReport *MemberProgress
 
 	// last values pushed to search attributes, to upsert only on change
 	saState, saLayer string

@@ -42,7 +42,8 @@ func (r *run) runStep(ctx workflow.Context, s *step) {
 				return
 			}
 		}
-		if r.req.Mode == ModeTabletop || s.hints.Human {
+		// A plan's member in a tabletop is a tabletop run of its own.
+		if (r.req.Mode == ModeTabletop && s.spec.Action != runbooks.ActionPlanMember) || s.hints.Human {
 			r.acknowledgement(ctx, s)
 			return
 		}
@@ -239,6 +240,9 @@ func (r *run) pause(ctx workflow.Context, s *step, state string) bool {
 // retry policy; attempts, result and error are recorded on the step.
 func (r *run) execute(ctx workflow.Context, s *step) error {
 	spec := s.spec
+	if spec.Action == runbooks.ActionPlanMember {
+		return r.executeMember(ctx, s)
+	}
 	var nonRetryable []string
 	if spec.Retry != nil {
 		nonRetryable = spec.Retry.NonRetryable
