@@ -40,11 +40,20 @@ func IdentitiesOf(h *historypb.History, dc converter.DataConverter) []workflows.
 		case e.GetWorkflowExecutionStartedEventAttributes() != nil:
 			a := e.GetWorkflowExecutionStartedEventAttributes()
 			_ = dc.FromPayloads(a.GetInput(), &msg)
-			out = append(out, workflows.MessageIdentity{Name: "start", By: msg.RequestedBy, Identity: a.GetIdentity()})
+			id := a.GetIdentity()
+			if p := a.GetParentWorkflowExecution(); p != nil {
+				id = "started by plan run " + p.GetWorkflowId()
+			}
+			out = append(out, workflows.MessageIdentity{Name: "start", By: msg.RequestedBy, Identity: id})
 		case e.GetWorkflowExecutionSignaledEventAttributes() != nil:
 			a := e.GetWorkflowExecutionSignaledEventAttributes()
 			_ = dc.FromPayloads(a.GetInput(), &msg)
-			out = append(out, workflows.MessageIdentity{Name: a.GetSignalName(), Step: msg.Step, By: msg.By, Identity: a.GetIdentity()})
+			id := a.GetIdentity()
+			if x := a.GetExternalWorkflowExecution(); x != nil && x.GetWorkflowId() != "" {
+				// The server's own identity says nothing: name the plan that forwarded it.
+				id = "forwarded by plan run " + x.GetWorkflowId()
+			}
+			out = append(out, workflows.MessageIdentity{Name: a.GetSignalName(), Step: msg.Step, By: msg.By, Identity: id})
 		case e.GetWorkflowExecutionUpdateAcceptedEventAttributes() != nil:
 			req := e.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest()
 			_ = dc.FromPayloads(req.GetInput().GetArgs(), &msg)

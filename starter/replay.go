@@ -60,6 +60,7 @@ func replay(h *historypb.History, dc converter.DataConverter) error {
 		return err
 	}
 	r.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.RecoveryPlanWorkflow, workflow.RegisterOptions{Name: workflows.RecoveryPlanWorkflowName})
 	// The run's own workflow id, not the replayer's "ReplayId": signatures
 	// name it, so a signed run replays only as itself.
 	return r.ReplayWorkflowHistoryWithOptions(quietLogger{}, h, sdkworker.ReplayWorkflowHistoryOptions{

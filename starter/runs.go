@@ -33,7 +33,7 @@ type PastRun struct {
 
 // query is the visibility query of the filter.
 func (f RunFilter) query() (string, error) {
-	q := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus != 'Running'", workflows.RestoreWorkflowName)
+	q := fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s') AND ExecutionStatus != 'Running'", workflows.RestoreWorkflowName, workflows.RecoveryPlanWorkflowName)
 	for _, c := range []struct{ key, v string }{{workflows.SARunbook.GetName(), f.Runbook}, {workflows.SAMode.GetName(), f.Mode}} {
 		if c.v == "" {
 			continue

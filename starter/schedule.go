@@ -44,6 +44,8 @@ type ScheduleRequest struct {
 	RequestedBy    string `json:"requestedBy,omitempty"`
 	// TimeZone is an IANA name the cron is read in (default UTC).
 	TimeZone string `json:"timeZone,omitempty"`
+	// Plan: Runbook names a recovery plan (each run a RecoveryPlanWorkflow).
+	Plan bool `json:"plan,omitempty"`
 }
 
 // ScheduleID is the id of the schedule of runbook in mode.
@@ -102,6 +104,9 @@ func (s *Starter) CreateSchedule(ctx context.Context, r ScheduleRequest) (string
 	id := ScheduleID(r.Runbook, r.Mode)
 	req := workflows.Request{Runbook: r.Runbook, Mode: r.Mode, RequestedBy: cmp.Or(r.RequestedBy, "schedule"),
 		Reason: fmt.Sprintf("scheduled %s (%s, %s)", r.Mode, id, r.Cron), FailIfUnsuccessful: r.PauseOnFailure}
+	if r.Plan {
+		req.Runbook, req.Plan = "", r.Runbook
+	}
 	runs := fmt.Sprintf("lifeboat-%s-%s-scheduled", r.Runbook, r.Mode)
 	// The owner signs a grant for the schedule's runs (see workflows.ScheduleGrant).
 	if key, err := keyFor(s.keys, req.RequestedBy); err != nil {
@@ -116,7 +121,7 @@ func (s *Starter) CreateSchedule(ctx context.Context, r ScheduleRequest) (string
 		ID:   id,
 		Spec: client.ScheduleSpec{CronExpressions: []string{r.Cron}, TimeZoneName: r.TimeZone},
 		Action: &client.ScheduleWorkflowAction{
-			ID: runs, Workflow: workflows.RestoreWorkflowName,
+			ID: runs, Workflow: req.WorkflowType(),
 			Args: []any{req}, TaskQueue: s.taskQueue, StaticSummary: fmt.Sprintf("scheduled %s of %s", r.Mode, r.Runbook),
 			TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SARunbook.ValueSet(r.Runbook),
 				workflows.SAMode.ValueSet(r.Mode), workflows.SAState.ValueSet(workflows.RunResolving)),

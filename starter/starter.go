@@ -92,7 +92,7 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 			workflows.SARunbook.ValueSet(name), workflows.SAMode.ValueSet(req.Mode),
 			workflows.SAState.ValueSet(workflows.RunResolving)),
 	}
-	we, err := s.c.ExecuteWorkflow(ctx, opts, workflows.RestoreWorkflowName, req)
+	we, err := s.c.ExecuteWorkflow(ctx, opts, req.WorkflowType(), req)
 	if err != nil {
 		return Run{}, fmt.Errorf("starting %s: %w", id, err)
 	}
@@ -230,4 +230,29 @@ func unsuccessfulEvidence(err error, ev *runbooks.Evidence) (bool, error) {
 		return false, nil
 	}
 	return true, ae.Details(ev)
+}
+
+// Route is the run an operator message for step belongs to: id itself,
+// unless id is a recovery plan's run and step is not one of its members but
+// a step one of its running members waits on — then that member's run, so
+// the message is checked (and signed) for the run that owns the step.
+func (s *Starter) Route(ctx context.Context, id, step string) string {
+	if step == "" {
+		return id
+	}
+	st, err := s.Status(ctx, id)
+	if err != nil || !st.Plan {
+		return id
+	}
+	for _, ss := range st.Steps {
+		if ss.ID == step {
+			return id
+		}
+	}
+	for _, p := range st.Pending {
+		if p.Step == step && p.MemberRun != "" {
+			return p.MemberRun
+		}
+	}
+	return id
 }

@@ -55,6 +55,18 @@ spec:
         timeout: 30s
 `
 
+// uiPlan is a recovery plan over ui-drill: started from the UI's form, its
+// member's approval is answered on the plan's page.
+const uiPlan = `apiVersion: lifeboat/v1
+kind: RecoveryPlan
+metadata: {name: ui-region, version: 1, owner: platform-team}
+spec:
+  scope: region
+  objectives: {rto: 1h, mtd: 4h}
+  members:
+    - runbook: ui-drill
+`
+
 // TestOperatorInTheTemporalUI is the operator's path through the Temporal UI
 // in a real headless Chromium, against `lifeboat dev`: a start with an
 // unknown runbook fails with the reason on the page; a drill started from the
@@ -221,6 +233,63 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		assert.Contains(t, ev.Markdown(), "| Requested by | alice (signed)")
 	})
 
+	t.Run("a recovery plan started from the form is steered from the plan's page", func(t *testing.T) {
+		const id = "ui-region-plan"
+		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RecoveryPlanWorkflowName,
+			`{"plan": "ui-region", "mode": "drill", "reason": "UI plan", "requestedBy": "alice"}`))
+		waitForState(t, st, id, workflows.StateAwaitingApproval) // the plan waits on what its member waits on
+		require.NoError(t, b.OpenWorkflow(id, "user-metadata"))
+		require.NoError(t, b.WaitText("Waiting (member ui-drill)", 20*time.Second), "the member's gate shows on the plan's page")
+		assert.Contains(t, b.Text(), "lifeboat approve "+id+".ui-drill shift-traffic --as NAME")
+		b.Shot("plan-waits-on-its-member")
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.Signal(workflows.MsgApprove, `{"step": "shift-traffic", "by": "bob", "comment": "approved on the plan"}`))
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		ev, err := st.Wait(wctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+		require.NotNil(t, ev.Plan)
+		require.Len(t, ev.Plan.Members, 1)
+		assert.Equal(t, id+".ui-drill", ev.Plan.Members[0].WorkflowID)
+		member, err := st.Wait(wctx, id+".ui-drill")
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunSucceeded, member.Outcome)
+		assert.Contains(t, member.Markdown(), "approved by bob (unproven, client forwarded by plan run "+id+")", "the plan handed the approval to its member")
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.WaitText("Completed", 30*time.Second))
+		b.Shot("plan-completed")
+	})
+
+	t.Run("the same plan from the CLI: a drill, an approval routed to the member, the plan's evidence", func(t *testing.T) {
+		bin := buildLifeboat(t)
+		cli := func(args ...string) string {
+			cmd := exec.Command(bin, args...)
+			// No catalog: the CLI learns from the worker that the name is a plan.
+			cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS=127.0.0.1:"+dev.port, "LIFEBOAT_KEY_DIR="+filepath.Join(dev.state, "keys"))
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "lifeboat %s: %s", strings.Join(args, " "), out)
+			return string(out)
+		}
+		out := cli("drill", "ui-region", "--as", "alice", "--reason", "CLI plan")
+		id := strings.TrimSpace(between(out, "workflow: ", "\n"))
+		require.NotEmpty(t, id, out)
+		waitForState(t, st, id, workflows.StateAwaitingApproval)
+		assert.Contains(t, cli("status", id), "WAITING: member ui-drill: step shift-traffic needs 1 approval(s)")
+		out = cli("approve", id, "shift-traffic", "--as", "bob")
+		assert.Contains(t, out, "shift-traffic belongs to member run "+id+".ui-drill of plan run "+id)
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		ev, err := st.Wait(wctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+		md := cli("evidence", id, "--format", "md")
+		assert.Contains(t, md, "## Members")
+		assert.Contains(t, md, "| ui-drill | succeeded |")
+		assert.Contains(t, md, "lifeboat evidence "+id+".ui-drill")
+		assert.Contains(t, cli("evidence", "list"), id, "the plan's run is listed with the runs")
+	})
+
 	t.Run("a drill cancelled from the UI is an abort: teardown done, evidence stored, no pause or escalation", func(t *testing.T) {
 		run, err := st.Start(ctx, workflows.Request{Runbook: "ui-drill", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "UI cancel"})
 		require.NoError(t, err)
@@ -258,6 +327,7 @@ func startUIDrill(t *testing.T, env ...string) lifeboatDev {
 	signedBook := strings.NewReplacer("name: ui-drill,", "name: ui-signed,", "[alice, bob]", "[alice, bob, carol]",
 		"min: 1,", "min: 1, separate: true,").Replace(fmt.Sprintf(uiDrillBook, svc.URL))
 	require.NoError(t, os.WriteFile(filepath.Join(cat, "ui-signed.yaml"), []byte(signedBook), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "ui-region.yaml"), []byte(uiPlan), 0o644))
 	return startLifeboatDev(t, cat, env...)
 }
 

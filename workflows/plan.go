@@ -50,6 +50,9 @@ type MemberProgress struct {
 	Layer      string    `json:"layer,omitempty"`
 	Pending    []Pending `json:"pending,omitempty"`
 	Finished   bool      `json:"finished,omitempty"`
+	// Seq orders the reports: two sent in one workflow task may arrive in
+	// either order, and the plan keeps the latest.
+	Seq int `json:"seq"`
 }
 
 // PlanStart is a plan's own start, handed to each member: the member proves
@@ -113,7 +116,7 @@ func (r *run) executeMember(ctx workflow.Context, s *step) error {
 	if ev.Level != "" {
 		s.outputs["level"] = ev.Level
 	}
-	s.summary = fmt.Sprintf("%s in %s (RTO %s) — lifeboat evidence %s", ev.Outcome, ev.RTOActual, ev.RTOTarget, id)
+	s.summary = fmt.Sprintf("%s in %s (RTO %s) — lifeboat evidence %s", ev.Outcome, ev.RTOActual.Readable(), ev.RTOTarget, id)
 	if ev.RTOBreached {
 		s.summary += " — its RTO was breached"
 	}
@@ -132,8 +135,8 @@ func (r *run) receiveMemberProgress(ctx workflow.Context) {
 			var p MemberProgress
 			ch.Receive(ctx, &p)
 			s, ok := r.steps[p.Runbook]
-			if !ok || s.member == nil || s.member.WorkflowID != p.WorkflowID || s.member.Finished {
-				continue // a late report from an earlier attempt
+			if !ok || s.member == nil || s.member.WorkflowID != p.WorkflowID || s.member.Finished || p.Seq < s.member.Seq {
+				continue // a late report (from an earlier attempt, or overtaken)
 			}
 			s.member = &p
 			r.publish(ctx)
@@ -162,6 +165,9 @@ func (r *run) reportToPlan(ctx workflow.Context, state string) {
 	}
 	if workflow.GetVersion(ctx, versionMemberProgress, workflow.DefaultVersion, 1) != 1 {
 		return
+	}
+	if r.lastReport != nil {
+		p.Seq = r.lastReport.Seq + 1
 	}
 	r.lastReport = &p
 	// Fire and forget: the plan only shows it; a lost report is replaced by the next.

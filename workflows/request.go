@@ -83,6 +83,15 @@ func (r Request) RunbookName() string {
 	return ""
 }
 
+// WorkflowType is the workflow type that runs the request:
+// RecoveryPlanWorkflow for a plan, RestoreWorkflow otherwise.
+func (r Request) WorkflowType() string {
+	if r.Plan != "" {
+		return RecoveryPlanWorkflowName
+	}
+	return RestoreWorkflowName
+}
+
 // Approve is an approver's yes at a step's approval gate.
 type Approve struct {
 	Step    string `json:"step"`

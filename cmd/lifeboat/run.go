@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/worker"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -47,19 +48,15 @@ func startMode(mode string) func(context.Context, []string) error {
 			return err
 		}
 		defer c.Close()
-		if err := checkAgainstCatalog(cfg.Catalog, req); err != nil {
+		if err := checkAgainstCatalog(cfg.Catalog, &req); err != nil {
 			return err
 		}
-		run, err := st.Start(ctx, req)
-		if err != nil {
-			return err
+		run, err := startAndAwait(ctx, st, req)
+		if err != nil && req.Plan == "" && strings.Contains(err.Error(), "is a recovery plan, not a runbook") {
+			// The CLI has no catalog of its own: the worker's says it is a plan.
+			req.Runbook, req.Plan = "", req.Runbook
+			run, err = startAndAwait(ctx, st, req)
 		}
-		// The worker may still refuse it (its catalog is the one that counts):
-		// wait a moment for the run to resolve its runbook, so a refusal is
-		// an error here, not a run that says "resolving" forever.
-		wctx, cancel := context.WithTimeout(ctx, startWait)
-		err = st.AwaitStart(wctx, run.WorkflowID)
-		cancel()
 		if err != nil {
 			return err
 		}
@@ -85,12 +82,27 @@ func startMode(mode string) func(context.Context, []string) error {
 // startWait bounds how long a start waits for the worker to resolve the runbook.
 const startWait = 15 * time.Second
 
+// startAndAwait starts the run and waits a moment for it to resolve its
+// runbook: the worker may still refuse it (its catalog is the one that
+// counts), and a refusal is an error here, not a run that says "resolving"
+// forever.
+func startAndAwait(ctx context.Context, st *starter.Starter, req workflows.Request) (starter.Run, error) {
+	run, err := st.Start(ctx, req)
+	if err != nil {
+		return run, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, startWait)
+	defer cancel()
+	return run, st.AwaitStart(wctx, run.WorkflowID)
+}
+
 // checkAgainstCatalog refuses, before anything starts, a runbook the CLI's
 // catalog does not have (with its did-you-mean), an invalid one, or a drill
-// that could touch production. A CLI with no catalog configured (config
-// file or LIFEBOAT_CATALOG; the built-in default is only a guess) or one it
-// cannot read leaves the check to the worker.
-func checkAgainstCatalog(dirs []string, req workflows.Request) error {
+// that could touch production; a name that is a recovery plan there makes
+// req a plan's (whose members are checked the same way). A CLI with no
+// catalog configured (config file or LIFEBOAT_CATALOG; the built-in default
+// is only a guess) or one it cannot read leaves the check to the worker.
+func checkAgainstCatalog(dirs []string, req *workflows.Request) error {
 	if slices.Equal(dirs, worker.Defaults().Catalog) {
 		return nil
 	}
@@ -98,6 +110,31 @@ func checkAgainstCatalog(dirs []string, req workflows.Request) error {
 	if cat == nil || len(cat.Names()) == 0 {
 		return nil
 	}
+	if cat.IsPlan(req.Runbook) {
+		req.Runbook, req.Plan = "", req.Runbook
+		plan, _ := cat.Plan(req.Plan)
+		if errs := runbooks.ValidatePlan(plan.Plan, cat).Errors(); len(errs) > 0 {
+			return fmt.Errorf("recovery plan %s cannot run (nothing was started):\n%s", req.Plan, errs.Error())
+		}
+		for _, m := range plan.Plan.Spec.Members {
+			member := workflows.Request{Runbook: m.Runbook, Mode: req.Mode}
+			if err := checkRunbook(cat, dirs, member); err != nil {
+				return fmt.Errorf("member %s of recovery plan %s: %w", m.Runbook, req.Plan, err)
+			}
+		}
+		return nil
+	}
+	return checkRunbook(cat, dirs, *req)
+}
+
+// isPlanName is true when the catalog at dirs holds a recovery plan called name.
+func isPlanName(dirs []string, name string) bool {
+	cat, _ := runbooks.LoadCatalog(dirs...)
+	return cat != nil && cat.IsPlan(name)
+}
+
+// checkRunbook is checkAgainstCatalog for one runbook.
+func checkRunbook(cat *runbooks.Catalog, dirs []string, req workflows.Request) error {
 	entry, err := cat.Get(req.Runbook)
 	if err != nil {
 		return fmt.Errorf("%w\n(nothing was started; the catalog is %s)", err, strings.Join(dirs, ", "))
@@ -166,6 +203,12 @@ func printStatus(w io.Writer, s workflows.Status, now time.Time) {
 	fmt.Fprintf(w, "%-10s %-28s %-22s %-18s %8s %s\n", "LAYER", "STEP", "ACTION", "STATE", "DURATION", "ATTEMPTS")
 	for _, st := range s.Steps {
 		fmt.Fprintf(w, "%-10s %-28s %-22s %-18s %8s %d", st.Layer, st.ID, st.Action, st.State, st.Duration, st.Attempts)
+		if m := st.Member; m != nil {
+			fmt.Fprintf(w, "  run %s: %s", m.WorkflowID, m.State)
+			if m.Layer != "" && !m.Finished {
+				fmt.Fprintf(w, ", layer %s", m.Layer)
+			}
+		}
 		if st.Error != "" {
 			fmt.Fprintf(w, "  %s", st.Error)
 		}
@@ -221,21 +264,27 @@ func operatorCommand(m message) func(context.Context, []string) error {
 			return err
 		}
 		defer c.Close()
+		target := pos[0]
+		if len(pos) > 1 && m.maxPos == 2 {
+			if target = st.Route(ctx, pos[0], pos[1]); target != pos[0] && *cf.output != "json" {
+				fmt.Printf("%s belongs to member run %s of plan run %s\n", pos[1], target, pos[0])
+			}
+		}
 		if *signal {
-			if err := st.Signal(ctx, pos[0], m.name, msg); err != nil {
+			if err := st.Signal(ctx, target, m.name, msg); err != nil {
 				return err
 			}
-			fmt.Printf("%s signal sent to %s (a refused signal is recorded as a note; check lifeboat status)\n", m.name, pos[0])
+			fmt.Printf("%s signal sent to %s (a refused signal is recorded as a note; check lifeboat status)\n", m.name, target)
 			return nil
 		}
-		reply, err := st.Update(ctx, pos[0], m.name, msg)
+		reply, err := st.Update(ctx, target, m.name, msg)
 		if err != nil {
 			return err
 		}
 		if *cf.output == "json" {
 			return printJSON(reply)
 		}
-		fmt.Printf("%s: %s\n", pos[0], reply.Message)
+		fmt.Printf("%s: %s\n", target, reply.Message)
 		return nil
 	}
 }

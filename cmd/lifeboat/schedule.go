@@ -64,11 +64,12 @@ func cmdDrillSchedule(ctx context.Context, args []string) error {
 	if err := req.Check(); err != nil {
 		return err
 	}
-	st, c, _, err := cf.connect()
+	st, c, cfg, err := cf.connect()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	req.Plan = isPlanName(cfg.Catalog, pos[0])
 	id, err := st.CreateSchedule(ctx, req)
 	if err != nil {
 		return err

@@ -55,7 +55,7 @@ func cmdSign(ctx context.Context, args []string) error {
 		return fmt.Errorf("lifeboat sign: no signing key for %s: set LIFEBOAT_SIGNING_KEY to %s's private key, or load it into ssh-agent", *as, *as)
 	}
 	if isStart {
-		return printSignedStart(verb, pos[0], *as, *reason, cfg.Temporal.TaskQueue, keys)
+		return printSignedStart(verb, pos[0], isPlanName(cfg.Catalog, pos[0]), *as, *reason, cfg.Temporal.TaskQueue, keys)
 	}
 	st, c, err := dial(cfg)
 	if err != nil {
@@ -70,17 +70,21 @@ func cmdSign(ctx context.Context, args []string) error {
 	return printCompact(signed)
 }
 
-func printSignedStart(mode, runbook, as, reason, taskQueue string, keys starter.KeyFinder) error {
+func printSignedStart(mode, name string, plan bool, as, reason, taskQueue string, keys starter.KeyFinder) error {
 	if mode == workflows.ModeFailover && strings.TrimSpace(reason) == "" {
 		return fmt.Errorf("a failover needs --reason: the evidence must say why traffic moved")
 	}
-	id := starter.NewWorkflowID(runbook, mode)
-	req, err := starter.SignStart(keys, id, workflows.Request{Runbook: runbook, Mode: mode, Reason: reason, RequestedBy: as})
+	id := starter.NewWorkflowID(name, mode)
+	req := workflows.Request{Runbook: name, Mode: mode, Reason: reason, RequestedBy: as}
+	if plan {
+		req.Runbook, req.Plan = "", name
+	}
+	req, err := starter.SignStart(keys, id, req)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "In the Temporal UI → Start Workflow (within %s): Workflow ID %s, Task Queue %s, Workflow Type %s, Input:\n",
-		workflows.SignatureWindow, id, taskQueue, workflows.RestoreWorkflowName)
+		workflows.SignatureWindow, id, taskQueue, req.WorkflowType())
 	return printCompact(req)
 }
 
