@@ -64,6 +64,9 @@ type Evidence struct {
 	// Plan is a recovery plan's run: each member's run (with its own
 	// evidence) and the critical path as it ran.
 	Plan *PlanRecord `json:"plan,omitempty"`
+	// PlanRun is, for a member of a recovery plan, the plan's run: its
+	// RequestProof is the plan's signed start.
+	PlanRun string `json:"planRun,omitempty"`
 	// Seal chains the stored record to the previous record of the same
 	// runbook and lists a digest per field; the worker's signature of the
 	// whole file is beside it (FILE.sig). Set by evidence.store.
@@ -197,6 +200,9 @@ func (e Evidence) Markdown() string {
 	w("| Scope | %s — %s |\n", e.Scope, e.Runbook.Description)
 	w("| Requested by | %s%s |\n", Actor(e.RequestedBy, e.RequestProof, e.RequestClient), paren(e.Reason))
 	w("| Workflow | %s / %s |\n", e.WorkflowID, e.RunID)
+	if e.PlanRun != "" {
+		w("| Plan | member of plan run %s (`lifeboat evidence %s`) |\n", e.PlanRun, e.PlanRun)
+	}
 	w("| Declared | %s |\n| Ended | %s |\n", e.DeclaredAt.UTC().Format(time.RFC3339), e.EndedAt.UTC().Format(time.RFC3339))
 	rpo := "not measured (no rpoSource step succeeded)"
 	if e.RPOActual != nil {

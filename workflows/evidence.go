@@ -40,6 +40,9 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	if !r.finished {
 		e.Outcome = "in-progress"
 	}
+	if ps := r.req.PlanStart; ps != nil {
+		e.PlanRun = ps.WorkflowID
+	}
 	if r.truthful && !r.recoveredAt.IsZero() {
 		// The RTO measures recovery; the drill's teardown is timed on its own.
 		e.RTOActual = runbooks.Duration(r.recoveredAt.Sub(r.declaredAt))

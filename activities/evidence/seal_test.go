@@ -150,3 +150,27 @@ func TestTheWorkerSignatureVerifiesWithSSHKeygen(t *testing.T) {
 	assert.NoError(t, verify(files[0]))
 	assert.Error(t, verify(files[1]), "the signature is of that file only")
 }
+
+// A plan member's requester is proven by the plan's signed start: the
+// statement names the plan's run, and verifies only for the plan's members.
+func TestAPlanMembersRequestProofIsThePlansStart(t *testing.T) {
+	worker, alice := newKey(t), newKey(t)
+	signers := []runbooks.AllowedSigner{{Principals: []string{"alice"}, Key: authorized(alice)}}
+	at := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	d := runbooks.Decision{WorkflowID: "plan-run", Decision: "start drill region-loss", At: at}
+	sig, err := runbooks.SignDecision(d, alice)
+	require.NoError(t, err)
+	store := func(dir, wf string) string {
+		ev := runbooks.Evidence{ID: "DR-" + wf, WorkflowID: wf, RunID: "r", Runbook: runbooks.RunbookRef{Name: "member", Version: 1},
+			Mode: "drill", Outcome: "succeeded", DeclaredAt: at, StartedAt: at, EndedAt: at.Add(time.Minute), AllowedSigners: signers,
+			RequestedBy: "alice", RequestProof: &runbooks.Proof{Statement: string(d.Statement()), Signature: sig}, PlanRun: "plan-run"}
+		res, err := evidence.NewDirSink(dir).WithKey(worker).Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
+		require.NoError(t, err)
+		return res.Outputs["json"].(string)
+	}
+	keys := []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
+	assert.Empty(t, findings(t, []string{store(t.TempDir(), "plan-run.member")}, keys))
+	got := findings(t, []string{store(t.TempDir(), "someone-elses-run")}, keys)
+	require.Len(t, got, 1)
+	assert.Contains(t, got[0], "requestProof: alice's signed statement is about another run or step")
+}

@@ -154,6 +154,9 @@ func (r *Report) decisions(path string, e runbooks.Evidence) {
 		}
 		r.Approvals++
 		about := "workflow: " + e.WorkflowID + "\n"
+		if field == "requestProof" && e.PlanRun != "" && strings.HasPrefix(e.WorkflowID, e.PlanRun+".") {
+			about = "workflow: " + e.PlanRun + "\n" // a plan member is requested by its plan's start
+		}
 		if wantRun {
 			about += "run: " + e.RunID + "\nstep: " + step + "\n"
 		}
