@@ -2,6 +2,7 @@ package activities
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -12,6 +13,16 @@ func arg(name string, t runbooks.ArgType, req bool, doc string) runbooks.ArgSpec
 }
 
 var target = arg("target", runbooks.ArgString, true, "a target declared in spec.targets")
+
+// outputs declares an action's outputs from "name: doc" lines.
+func outputs(lines ...string) []runbooks.OutputSpec {
+	out := make([]runbooks.OutputSpec, len(lines))
+	for i, l := range lines {
+		name, doc, _ := strings.Cut(l, ": ")
+		out[i] = runbooks.OutputSpec{Name: name, Doc: doc}
+	}
+	return out
+}
 
 // exactlyOne returns a Check that wants exactly one of the named arguments.
 func exactlyOne(names ...string) func(map[string]any) []string {
@@ -31,25 +42,25 @@ func exactlyOne(names ...string) func(map[string]any) []string {
 
 // table is the whole DESIGN §5 catalogue, in the order people read it.
 var table = []runbooks.ActionSpec{
-	{Name: TerraformApply, Effect: runbooks.EffectInfrastructure, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"varFiles", "vars", "dir"},
+	{Name: TerraformApply, Outputs: outputs("*: each terraform output by its name (sensitive ones cannot be referenced)"), Effect: runbooks.EffectInfrastructure, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"varFiles", "vars", "dir"},
 		Doc: "terraform init + validate + apply of a directory; outputs returned", Heartbeats: true,
 		Args: []runbooks.ArgSpec{
 			arg("dir", runbooks.ArgString, true, "directory of the terraform configuration"),
 			arg("vars", runbooks.ArgObject, false, "input variables"),
 			arg("varFiles", runbooks.ArgStrings, false, "variable files, relative to dir"),
 		}},
-	{Name: TerraformOutput, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "read terraform outputs of an applied directory",
+	{Name: TerraformOutput, Outputs: outputs("*: each terraform output by its name (sensitive ones cannot be referenced)"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "read terraform outputs of an applied directory",
 		Args: []runbooks.ArgSpec{
 			arg("dir", runbooks.ArgString, true, "directory of the terraform configuration"),
 			arg("names", runbooks.ArgStrings, false, "outputs to return (default: all)"),
 		}},
-	{Name: KubeApply, Effect: runbooks.EffectClusterScoped, Drill: runbooks.DrillMapNamespaces, DrillOverrides: []string{"path"},
+	{Name: KubeApply, Outputs: outputs("applied: the objects applied, kind/namespace/name"), Effect: runbooks.EffectClusterScoped, Drill: runbooks.DrillMapNamespaces, DrillOverrides: []string{"path"},
 		Doc: "server-side apply of a directory of manifests (field manager lifeboat); in a drill every object must land in a drill namespace, and cluster-scoped objects need drill manifests (spec.drill.with.STEP.path)",
 		Args: []runbooks.ArgSpec{target,
 			arg("path", runbooks.ArgString, true, "file or directory of manifests"),
 			arg("namespace", runbooks.ArgString, false, "namespace for namespaced objects that name none"),
 		}},
-	{Name: KubeCanI, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "SubjectAccessReview: may a user or service account do a verb on a resource",
+	{Name: KubeCanI, Outputs: outputs("allowed: true when allowed"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "SubjectAccessReview: may a user or service account do a verb on a resource",
 		Args: []runbooks.ArgSpec{target,
 			arg("as", runbooks.ArgString, true, "user, e.g. system:serviceaccount:NS:NAME"),
 			arg("verb", runbooks.ArgString, true, "get, list, create, …"),
@@ -58,7 +69,7 @@ var table = []runbooks.ActionSpec{
 			arg("namespace", runbooks.ArgString, false, "namespace of the check"),
 			arg("name", runbooks.ArgString, false, "object name"),
 		}},
-	{Name: KubeSecretsPresent, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "named Secrets exist with their keys (names and keys only, never values)",
+	{Name: KubeSecretsPresent, Outputs: outputs("secrets: the Secrets found (names and keys only)"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "named Secrets exist with their keys (names and keys only, never values)",
 		Args: []runbooks.ArgSpec{target,
 			arg("namespace", runbooks.ArgString, true, "namespace of the secrets"),
 			arg("names", runbooks.ArgStrings, true, "secret names"),
@@ -73,12 +84,12 @@ var table = []runbooks.ActionSpec{
 		Args: []runbooks.ArgSpec{target,
 			arg("names", runbooks.ArgStrings, true, "CRD names, e.g. restores.velero.io"),
 		}},
-	{Name: KubeScale, Effect: runbooks.EffectNamespaced, Drill: runbooks.DrillMapNamespaces, Doc: "scale Deployments/StatefulSets to replica counts",
+	{Name: KubeScale, Outputs: outputs("previousReplicas: replica counts before the change, by workload"), Effect: runbooks.EffectNamespaced, Drill: runbooks.DrillMapNamespaces, Doc: "scale Deployments/StatefulSets to replica counts",
 		Args: []runbooks.ArgSpec{target,
 			arg("namespace", runbooks.ArgString, true, "namespace of the workloads"),
 			arg("replicas", runbooks.ArgIntMap, true, "workload name → replicas"),
 		}},
-	{Name: KubeWaitReady, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "wait until Deployments, StatefulSets and DaemonSets are ready", Heartbeats: true,
+	{Name: KubeWaitReady, Outputs: outputs("ready: the workloads found ready"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "wait until Deployments, StatefulSets and DaemonSets are ready", Heartbeats: true,
 		Args: []runbooks.ArgSpec{target,
 			arg("namespace", runbooks.ArgString, true, "namespace of the workloads"),
 			arg("names", runbooks.ArgStrings, false, "workload names (default: all in the namespace)"),
@@ -87,7 +98,7 @@ var table = []runbooks.ActionSpec{
 		Args: []runbooks.ArgSpec{target,
 			arg("namespace", runbooks.ArgString, true, "namespace to delete"),
 		}},
-	{Name: VeleroRestore, Effect: runbooks.EffectNamespaced, Drill: runbooks.DrillMapNamespaces, Doc: "Velero Restore from a backup or a schedule's latest backup; waits for completion",
+	{Name: VeleroRestore, Outputs: outputs("restore: the Restore's name", "backup: the backup restored", "itemsRestored: items Velero restored", "warnings: Velero's warning count"), Effect: runbooks.EffectNamespaced, Drill: runbooks.DrillMapNamespaces, Doc: "Velero Restore from a backup or a schedule's latest backup; waits for completion",
 		RecoveryPoint: true, Heartbeats: true, Check: exactlyOne("backup", "schedule"),
 		Args: []runbooks.ArgSpec{target,
 			arg("backup", runbooks.ArgString, false, "backup name"),
@@ -96,14 +107,14 @@ var table = []runbooks.ActionSpec{
 			arg("namespaceMappings", runbooks.ArgStrMap, false, "source namespace → target namespace"),
 			arg("veleroNamespace", runbooks.ArgString, false, "namespace Velero runs in (default velero)"),
 		}},
-	{Name: VeleroLatestBackup, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "latest completed backup of a schedule, its age checked against the RPO",
+	{Name: VeleroLatestBackup, Outputs: outputs("backup: the latest completed backup", "ageSeconds: its age in seconds"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "latest completed backup of a schedule, its age checked against the RPO",
 		RecoveryPoint: true,
 		Args: []runbooks.ArgSpec{target,
 			arg("schedule", runbooks.ArgString, true, "schedule name"),
 			arg("maxAge", runbooks.ArgDuration, false, "oldest acceptable backup (default: the runbook's RPO)"),
 			arg("veleroNamespace", runbooks.ArgString, false, "namespace Velero runs in (default velero)"),
 		}},
-	{Name: VeleroBackup, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing,
+	{Name: VeleroBackup, Outputs: outputs("backup: the Backup's name", "itemsBackedUp: items backed up", "completedAt: completion time (RFC3339)"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing,
 		Doc:           "take a Velero backup now (of namespaces, or with a schedule's template) and wait for Completed; its completion time is a recovery point. Read-only for the cluster: it writes a Backup record and object storage only",
 		RecoveryPoint: true, Heartbeats: true, Check: exactlyOne("namespaces", "schedule"),
 		Args: []runbooks.ArgSpec{target,
@@ -113,7 +124,7 @@ var table = []runbooks.ActionSpec{
 			arg("ttl", runbooks.ArgDuration, false, "how long Velero keeps it (default: Velero's, 30 days)"),
 			arg("veleroNamespace", runbooks.ArgString, false, "namespace Velero runs in (default velero)"),
 		}},
-	{Name: ArgoCDSync, Effect: runbooks.EffectClusterScoped, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"app"},
+	{Name: ArgoCDSync, Outputs: outputs("revision: the git revision synced", "health: the Application's health"), Effect: runbooks.EffectClusterScoped, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"app"},
 		Doc: "sync an Argo CD Application and wait for Synced and Healthy", Heartbeats: true,
 		Args: []runbooks.ArgSpec{target,
 			arg("app", runbooks.ArgString, true, "Application name"),
@@ -121,7 +132,7 @@ var table = []runbooks.ActionSpec{
 			arg("revision", runbooks.ArgString, false, "revision to sync (default: the Application's)"),
 			arg("prune", runbooks.ArgBool, false, "prune resources no longer in git"),
 		}},
-	{Name: CloudflareDNSSwitch, Effect: runbooks.EffectEdge, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"record"},
+	{Name: CloudflareDNSSwitch, Outputs: outputs("recordId: the record's id", "previous: the record before the switch (type, content, ttl, proxied)", "current: the record after it"), Effect: runbooks.EffectEdge, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"record"},
 		Doc: "point a DNS record at the DR target; returns the previous value for failback",
 		Args: []runbooks.ArgSpec{
 			arg("zone", runbooks.ArgString, true, "zone name, e.g. example.com"),
@@ -131,7 +142,7 @@ var table = []runbooks.ActionSpec{
 			arg("ttl", runbooks.ArgInt, false, "TTL in seconds (1 = automatic)"),
 			arg("proxied", runbooks.ArgBool, false, "proxy through Cloudflare"),
 		}},
-	{Name: CloudflareLBFailover, Effect: runbooks.EffectEdge, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"loadBalancer"},
+	{Name: CloudflareLBFailover, Outputs: outputs("previousDefaultPools: the default pools before", "primaryWasEnabled: whether the primary pool was enabled before"), Effect: runbooks.EffectEdge, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"loadBalancer"},
 		Doc: "fail a load balancer over: disable the primary pool or make the DR pool default",
 		Check: func(args map[string]any) []string {
 			if args["primaryPool"] == nil && args["drPool"] == nil {
@@ -145,7 +156,7 @@ var table = []runbooks.ActionSpec{
 			arg("primaryPool", runbooks.ArgString, false, "pool to disable"),
 			arg("drPool", runbooks.ArgString, false, "pool to make the default"),
 		}},
-	{Name: HTTPCheck, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "HTTP request that must answer with the expected status (and body text)",
+	{Name: HTTPCheck, Outputs: outputs("status: the HTTP status", "latencyMs: the answer's latency"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "HTTP request that must answer with the expected status (and body text)",
 		Args: []runbooks.ArgSpec{
 			arg("url", runbooks.ArgString, true, "URL to request"),
 			arg("method", runbooks.ArgString, false, "HTTP method (default GET)"),
@@ -167,7 +178,7 @@ var table = []runbooks.ActionSpec{
 			arg("instructions", runbooks.ArgString, true, "what to do, written for someone who did not design the system"),
 			arg("assignee", runbooks.ArgString, false, "who should do it"),
 		}},
-	{Name: EvidenceStore, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "store the evidence so far (JSON and Markdown) in the worker's evidence sink",
+	{Name: EvidenceStore, Outputs: outputs("json: the stored JSON file", "markdown: the stored Markdown file"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "store the evidence so far (JSON and Markdown) in the worker's evidence sink",
 		Args: []runbooks.ArgSpec{
 			arg("label", runbooks.ArgString, false, "label of this checkpoint"),
 		}},

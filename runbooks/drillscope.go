@@ -77,6 +77,9 @@ func (v *validator) drillNamespaces(ls LayeredStep, spec ActionSpec, d *Drill) {
 	teardown := ls.Layer == TeardownLayer
 	check := func(path, ns string) {
 		switch {
+		case HasRefs(ns):
+			v.add(path, "in a drill the namespace %s is only known when the step runs, so the drill cannot be checked to stay away from production: name the namespace in spec.drill.with.%s, or skip the step",
+				ns, id)
 		case teardown && !slices.Contains(dests, ns):
 			v.add(path, "a drill's teardown may only touch what the drill created: %q is not a destination of spec.drill.namespaceMappings (%s); name the drill namespace instead",
 				ns, OrDash(strings.Join(dests, ", ")))

@@ -138,15 +138,18 @@ type StepRecord struct {
 	Layer  string `json:"layer"`
 	Action string `json:"action"`
 	// State is succeeded, failed, skipped, rejected, aborted, blocked or not-run.
-	State        string           `json:"state"`
-	Started      *time.Time       `json:"started,omitempty"`
-	Ended        *time.Time       `json:"ended,omitempty"`
-	Duration     Duration         `json:"duration"`
-	RTOShare     float64          `json:"rtoShare"`
-	Attempts     int              `json:"attempts"`
-	Error        string           `json:"error,omitempty"`
-	Summary      string           `json:"summary,omitempty"`
-	Outputs      map[string]any   `json:"outputs,omitempty"`
+	State    string         `json:"state"`
+	Started  *time.Time     `json:"started,omitempty"`
+	Ended    *time.Time     `json:"ended,omitempty"`
+	Duration Duration       `json:"duration"`
+	RTOShare float64        `json:"rtoShare"`
+	Attempts int            `json:"attempts"`
+	Error    string         `json:"error,omitempty"`
+	Summary  string         `json:"summary,omitempty"`
+	Outputs  map[string]any `json:"outputs,omitempty"`
+	// Inputs are the earlier steps' outputs the arguments used, by reference
+	// (steps.ID.outputs.NAME → value).
+	Inputs       map[string]any   `json:"inputs,omitempty"`
 	Approvals    []ApprovalRecord `json:"approvals,omitempty"`
 	ApprovalWait Duration         `json:"approvalWait,omitempty"`
 	SkippedBy    string           `json:"skippedBy,omitempty"`
@@ -293,6 +296,9 @@ func stepDetail(s StepRecord) string {
 	}
 	if s.SkipReason != "" {
 		parts = append(parts, fmt.Sprintf("skipped by %s: %s", OrDash(s.SkippedBy), s.SkipReason))
+	}
+	for _, k := range sortedKeys(s.Inputs) {
+		parts = append(parts, fmt.Sprintf("used %s = %s", k, asText(s.Inputs[k])))
 	}
 	if s.Summary != "" {
 		parts = append(parts, s.Summary)

@@ -79,6 +79,41 @@ type ActionSpec struct {
 	Human bool
 	// Heartbeats is true for long waits that heartbeat while they run.
 	Heartbeats bool
+	// Outputs are what a later step may use as ${{ steps.ID.outputs.NAME }};
+	// a name OutputAny stands for outputs the runbook names (terraform's).
+	Outputs []OutputSpec
+}
+
+// OutputSpec declares one output of an action.
+type OutputSpec struct {
+	Name string
+	Doc  string
+	// Secret outputs cannot be referenced: their value would reach history.
+	Secret bool
+}
+
+// Output finds the declared output name (or the OutputAny declaration).
+func (a ActionSpec) Output(name string) (OutputSpec, bool) {
+	for _, o := range a.Outputs {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	for _, o := range a.Outputs {
+		if o.Name == OutputAny {
+			return o, true
+		}
+	}
+	return OutputSpec{}, false
+}
+
+// OutputNames lists the declared output names.
+func (a ActionSpec) OutputNames() []string {
+	out := make([]string, len(a.Outputs))
+	for i, o := range a.Outputs {
+		out[i] = o.Name
+	}
+	return out
 }
 
 // Schema looks up action declarations; the activity registry implements it.
@@ -100,6 +135,9 @@ func (a ActionSpec) CheckArgs(args map[string]any) []string {
 				out = append(out, fmt.Sprintf("%s: missing required argument (%s: %s)", s.Name, s.Type, s.Doc))
 			}
 			continue
+		}
+		if IsRef(v) {
+			continue // an earlier step's output: its type is checked when the step runs
 		}
 		if msg := checkType(s.Type, v); msg != "" {
 			out = append(out, fmt.Sprintf("%s: %s", s.Name, msg))
@@ -171,6 +209,9 @@ func checkType(t ArgType, v any) string {
 		}
 		keys := sortedKeys(m)
 		for _, k := range keys {
+			if IsRef(m[k]) {
+				continue // checked when the step runs
+			}
 			switch t {
 			case ArgStrMap:
 				if _, ok := m[k].(string); !ok {

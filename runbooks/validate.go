@@ -145,6 +145,7 @@ func (v *validator) steps() {
 	rpoSources := 0
 	for _, s := range append(all, rb.TeardownSteps()...) {
 		v.step(s)
+		v.refs(s, where)
 		if s.Step.RPOSource {
 			rpoSources++
 			if rpoSources > 1 {
@@ -391,4 +392,68 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// refs checks the ${{ steps.ID.outputs.NAME }} references in a step's
+// arguments (and its spec.drill.with overrides): the step exists, is needed
+// by this one (directly or through others, so it has ended before this one
+// starts), its action declares the output, and the output is not secret.
+func (v *validator) refs(ls LayeredStep, where map[string]LayeredStep) {
+	check := func(path string, args map[string]any) {
+		refs, malformed := RefsIn(args)
+		for _, m := range malformed {
+			v.add(path, "%q opens a reference with ${{ but is not ${{ steps.ID.outputs.NAME }}", m)
+		}
+		if len(refs) == 0 {
+			return
+		}
+		needed := v.transitiveNeeds(ls.Step, where)
+		for _, r := range refs {
+			dep, ok := where[r.Step]
+			switch {
+			case !ok:
+				v.add(path, "%s: unknown step %q%s", r.Text, r.Step, suggest(r.Step, keysOf(where)))
+				continue
+			case !needed[r.Step]:
+				v.add(path, "%s: step %s does not need %s, so its output may not exist yet: add %s to needs (directly or through a step it needs)",
+					r.Text, ls.Step.ID, r.Step, r.Step)
+				continue
+			}
+			spec, ok := v.schema.Action(dep.Step.Action)
+			if !ok {
+				continue // the unknown action is reported on its own step
+			}
+			out, ok := spec.Output(r.Output)
+			switch {
+			case !ok:
+				v.add(path, "%s: action %s of step %s has no output %q%s", r.Text, dep.Step.Action, r.Step, r.Output, suggest(r.Output, spec.OutputNames()))
+			case out.Secret:
+				v.add(path, "%s: output %q of %s is secret and cannot be used in arguments: its value would be written to the run's history", r.Text, r.Output, dep.Step.Action)
+			}
+		}
+	}
+	check(ls.Path()+".with", ls.Step.With)
+	if d := v.rb.Spec.Drill; d != nil && ls.Layer != TeardownLayer && ls.Layer != MembersLayer {
+		if over := d.With[ls.Step.ID]; len(over) > 0 {
+			check("spec.drill.with."+ls.Step.ID, over)
+		}
+	}
+}
+
+// transitiveNeeds is every step s needs, directly or through other steps.
+func (v *validator) transitiveNeeds(s Step, where map[string]LayeredStep) map[string]bool {
+	seen := map[string]bool{}
+	stack := append([]string(nil), s.Needs...)
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if dep, ok := where[id]; ok {
+			stack = append(stack, dep.Step.Needs...)
+		}
+	}
+	return seen
 }

@@ -192,11 +192,13 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Equal(t, "succeeded", ev.Outcome, "%+v", ev.FailedChecks)
 		assert.Equal(t, "L5", ev.Level, ev.LevelReason)
 		rec := stack.Cloudflare.Records(stack.Zone, "case.example.com")[0]
-		assert.Equal(t, "dr-lb.ca-west-1.example.com", rec.Content)
+		assert.Equal(t, "dr-lb.ca-west-1.example.com", rec.Content, "the name terraform's output gave the DNS switch")
 		assert.Equal(t, 30, rec.TTL)
 		for _, s := range ev.Steps {
 			if s.ID == "shift-traffic" {
 				assert.Equal(t, "primary-lb.ca-central-1.example.com", s.Outputs["previous"].(map[string]any)["content"])
+				assert.Equal(t, map[string]any{"steps.dr-network.outputs.lb_hostname": "dr-lb.ca-west-1.example.com"}, s.Inputs,
+					"the evidence records the terraform output the switch used")
 			}
 		}
 	})

@@ -155,6 +155,7 @@ func (s *Stack) writeRepo() error {
 	network := `variable "region" { type = string }
 resource "terraform_data" "vpc" { input = { region = var.region, cidr = "10.20.0.0/16" } }
 output "vpc_id" { value = "vpc-${var.region}" }
+output "lb_hostname" { value = "dr-lb.${var.region}.example.com" }
 `
 	files := map[string]string{
 		"infra/dr-network/main.tf": network,

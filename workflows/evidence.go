@@ -63,7 +63,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	rto := rb.Spec.Objectives.RTO.D()
 	for _, s := range r.order {
 		rec := runbooks.StepRecord{ID: s.spec.ID, Layer: s.layer, Action: s.spec.Action, State: s.state,
-			Attempts: s.attempts, Error: s.err, Summary: s.summary, Outputs: s.outputs,
+			Attempts: s.attempts, Error: s.err, Summary: s.summary, Outputs: s.outputs, Inputs: s.inputs,
 			Approvals: s.approvals, ApprovalWait: runbooks.Duration(s.approvalWait),
 			SkippedBy: s.skipper.by, SkipReason: s.skipReason}
 		if !terminal(s.state) && r.finished {

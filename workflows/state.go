@@ -80,6 +80,8 @@ type step struct {
 	retries int
 	// member is a plan member's run, as it last reported (plans only).
 	member *MemberProgress
+	// inputs are the earlier steps' outputs its arguments used, by reference.
+	inputs map[string]any
 }
 
 // run is the whole workflow's state. Only the workflow goroutines touch it.

@@ -3,6 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -269,16 +271,22 @@ func (r *run) execute(ctx workflow.Context, s *step) error {
 		}
 	}
 	actx := workflow.WithActivityOptions(ctx, opts)
-	args := r.stepArgs(ctx, s)
 	s.state, s.err, s.summary = StateRunning, "", ""
 	if s.started.IsZero() {
 		s.started = workflow.Now(ctx)
+	}
+	args, err := r.stepArgs(ctx, s)
+	if err != nil {
+		// Nothing ran: the step fails as a whole, and its failure policy
+		// decides (a retry after the operator fixed the cause resolves again).
+		s.ended, s.err = workflow.Now(ctx), err.Error()
+		return err
 	}
 	r.publish(ctx)
 	var res runbooks.StepResult
 	in := r.stepInput(ctx, spec.ID, args)
 	in.OperatorRetries = s.retries
-	err := workflow.ExecuteActivity(actx, spec.Action, in).Get(ctx, &res)
+	err = workflow.ExecuteActivity(actx, spec.Action, in).Get(ctx, &res)
 	s.ended = workflow.Now(ctx)
 	if err != nil {
 		s.attempts += failedAttempts(err, spec.Attempts())
@@ -293,13 +301,22 @@ func (r *run) execute(ctx workflow.Context, s *step) error {
 	return nil
 }
 
-// stepArgs applies drill namespace mappings and, for evidence.store, the
-// evidence so far.
-func (r *run) stepArgs(ctx workflow.Context, s *step) map[string]any {
+// stepArgs resolves references to earlier steps' outputs and applies drill
+// namespace mappings (to the resolved values too: a reference never leads a
+// drill into production) and, for evidence.store, the evidence so far.
+func (r *run) stepArgs(ctx workflow.Context, s *step) (map[string]any, error) {
 	args := make(map[string]any, len(s.spec.With)+1)
 	with := s.spec.With
 	if r.drilling() {
 		with = r.rb().Spec.Drill.Args(s.spec) // spec.drill.with overrides
+	}
+	if runbooks.HasRefs(with) && workflow.GetVersion(ctx, versionStepRefs, workflow.DefaultVersion, 1) == 1 {
+		resolved, used, err := runbooks.ResolveRefs(with, r.output)
+		s.inputs = used
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), "ReferenceUnresolved", nil)
+		}
+		with = resolved
 	}
 	for k, v := range with {
 		args[k] = v
@@ -320,7 +337,27 @@ func (r *run) stepArgs(ctx workflow.Context, s *step) map[string]any {
 		ev := r.evidence(ctx)
 		args["evidence"] = ev
 	}
-	return args
+	return args, nil
+}
+
+// versionStepRefs guards resolving ${{ steps.ID.outputs.NAME }} in step
+// arguments (runbooks without references never reach it).
+const versionStepRefs = "step-output-references"
+
+// output is the value of an earlier step's output, for a reference.
+func (r *run) output(ref runbooks.Ref) (any, error) {
+	dep, ok := r.steps[ref.Step]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("no step %s in this run", ref.Step)
+	case dep.state != StateSucceeded:
+		return nil, fmt.Errorf("step %s %s, so it has no outputs", ref.Step, dep.state)
+	}
+	v, ok := dep.outputs[ref.Output]
+	if !ok {
+		return nil, fmt.Errorf("step %s reported no output %q (it reported: %s)", ref.Step, ref.Output, strings.Join(slices.Sorted(maps.Keys(dep.outputs)), ", "))
+	}
+	return v, nil
 }
 
 // failedAttempts reads how many attempts an activity failure used.

@@ -169,7 +169,7 @@ func outputs(ctx context.Context, tf *tfexec.Terraform, dir string, names []stri
 	out := map[string]any{}
 	for name, m := range meta {
 		if m.Sensitive {
-			out[name] = "(sensitive)"
+			out[name] = runbooks.SensitiveOutput
 			continue
 		}
 		var v any

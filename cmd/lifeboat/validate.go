@@ -238,6 +238,13 @@ func cmdActions(_ context.Context, args []string) error {
 			}
 			fmt.Printf("    %-18s %-18s %s%s\n", a.Name, a.Type, a.Doc, req)
 		}
+		for _, o := range s.Outputs {
+			name := "outputs." + o.Name
+			if o.Name == runbooks.OutputAny {
+				name = "outputs.NAME"
+			}
+			fmt.Printf("    %-37s %s\n", name, o.Doc)
+		}
 	}
 	return nil
 }
