@@ -147,7 +147,7 @@ func TestEvidenceStoreWritesJSONAndMarkdown(t *testing.T) {
 func TestRegistryDeclaresTheWholeCatalogue(t *testing.T) {
 	design := []string{"terraform.apply", "terraform.output", "kube.apply", "kube.canI", "kube.secretsPresent", "kube.pvcBound",
 		"kube.crdsEstablished", "kube.scale", "kube.waitReady", "kube.deleteNamespace", "velero.restore", "velero.latestBackup", "velero.backup",
-		"argocd.sync", "cloudflare.dnsSwitch", "cloudflare.lbFailover", "http.check", "notify.webhook", "manual.task", "evidence.store"}
+		"argocd.sync", "cloudflare.dnsSwitch", "cloudflare.lbFailover", "cloudflare.lbRestore", "http.check", "notify.webhook", "manual.task", "evidence.store"}
 	reg := activities.New(activities.Deps{})
 	assert.ElementsMatch(t, design, reg.ActionNames())
 	var implemented []string

@@ -156,6 +156,14 @@ var table = []runbooks.ActionSpec{
 			arg("primaryPool", runbooks.ArgString, false, "pool to disable"),
 			arg("drPool", runbooks.ArgString, false, "pool to make the default"),
 		}},
+	{Name: CloudflareLBRestore, Outputs: outputs("previousDefaultPools: the default pools before the restore"), Effect: runbooks.EffectEdge, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"loadBalancer"},
+		Doc: "put a load balancer back as lbFailover found it (a failback): default pool order, primary pool enabled",
+		Args: []runbooks.ArgSpec{
+			arg("zone", runbooks.ArgString, true, "zone name"),
+			arg("loadBalancer", runbooks.ArgString, true, "load balancer hostname"),
+			arg("defaultPools", runbooks.ArgStrings, false, "pool ids in their former order (lbFailover's previousDefaultPools)"),
+			arg("enablePool", runbooks.ArgString, false, "pool to enable again (the primary lbFailover disabled)"),
+		}},
 	{Name: HTTPCheck, Outputs: outputs("status: the HTTP status", "latencyMs: the answer's latency"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "HTTP request that must answer with the expected status (and body text)",
 		Args: []runbooks.ArgSpec{
 			arg("url", runbooks.ArgString, true, "URL to request"),

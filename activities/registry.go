@@ -45,6 +45,7 @@ const (
 	ArgoCDSync           = "argocd.sync"
 	CloudflareDNSSwitch  = "cloudflare.dnsSwitch"
 	CloudflareLBFailover = "cloudflare.lbFailover"
+	CloudflareLBRestore  = "cloudflare.lbRestore"
 	HTTPCheck            = "http.check"
 	NotifyWebhook        = "notify.webhook"
 	ManualTask           = "manual.task"
@@ -119,7 +120,7 @@ func New(d Deps) *Registry {
 	}
 	if d.CloudflareToken != nil {
 		c := &cloudflare.Actions{Token: d.CloudflareToken, BaseURL: d.CloudflareURL, HTTP: d.HTTPClient}
-		impls[CloudflareDNSSwitch], impls[CloudflareLBFailover] = c.DNSSwitch, c.LBFailover
+		impls[CloudflareDNSSwitch], impls[CloudflareLBFailover], impls[CloudflareLBRestore] = c.DNSSwitch, c.LBFailover, c.LBRestore
 	}
 	for name, fn := range impls {
 		r.impls[name] = withAttempt(fn, d.Secrets)

@@ -260,6 +260,48 @@ func orNone(s string) string {
 	return s
 }
 
+// loadBalancer finds a zone's load balancer by name, and returns a lookup of
+// the account's pools by name.
+func (a *Actions) loadBalancer(ctx context.Context, zone, name string) (*cf.Client, zones.Zone, *load_balancers.LoadBalancer, func(string) (load_balancers.Pool, error), error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, zones.Zone{}, nil, nil, err
+	}
+	z, err := a.zone(ctx, c, zone)
+	if err != nil {
+		return nil, zones.Zone{}, nil, nil, err
+	}
+	lbs, err := c.LoadBalancers.List(ctx, load_balancers.LoadBalancerListParams{ZoneID: cf.F(z.ID)})
+	if err != nil {
+		return nil, zones.Zone{}, nil, nil, classify("list load balancers", err)
+	}
+	var lb *load_balancers.LoadBalancer
+	for i := range lbs.Result {
+		if lbs.Result[i].Name == name {
+			lb = &lbs.Result[i]
+		}
+	}
+	if lb == nil {
+		return nil, zones.Zone{}, nil, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare: no load balancer %s in zone %s", name, zone), "CloudflareNotFound", nil)
+	}
+	pools, err := c.LoadBalancers.Pools.List(ctx, load_balancers.PoolListParams{AccountID: cf.F(z.Account.ID)})
+	if err != nil {
+		return nil, zones.Zone{}, nil, nil, classify("list pools", err)
+	}
+	byName := map[string]load_balancers.Pool{}
+	for _, p := range pools.Result {
+		byName[p.Name] = p
+	}
+	pool := func(name string) (load_balancers.Pool, error) {
+		p, ok := byName[name]
+		if !ok {
+			return p, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare: no pool %q in the account of %s", name, zone), "CloudflareNotFound", nil)
+		}
+		return p, nil
+	}
+	return c, z, lb, pool, nil
+}
+
 // lbBefore is a load balancer's state before lbFailover changed it.
 type lbBefore struct {
 	DefaultPools      []string `json:"defaultPools"`
@@ -281,41 +323,9 @@ func (a *Actions) LBFailover(ctx context.Context, in runbooks.StepInput) (runboo
 	if err := in.DecodeArgs(&args); err != nil {
 		return runbooks.StepResult{}, err
 	}
-	c, err := a.client()
+	c, z, lb, pool, err := a.loadBalancer(ctx, args.Zone, args.LoadBalancer)
 	if err != nil {
 		return runbooks.StepResult{}, err
-	}
-	z, err := a.zone(ctx, c, args.Zone)
-	if err != nil {
-		return runbooks.StepResult{}, err
-	}
-	lbs, err := c.LoadBalancers.List(ctx, load_balancers.LoadBalancerListParams{ZoneID: cf.F(z.ID)})
-	if err != nil {
-		return runbooks.StepResult{}, classify("list load balancers", err)
-	}
-	var lb *load_balancers.LoadBalancer
-	for i := range lbs.Result {
-		if lbs.Result[i].Name == args.LoadBalancer {
-			lb = &lbs.Result[i]
-		}
-	}
-	if lb == nil {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare: no load balancer %s in zone %s", args.LoadBalancer, args.Zone), "CloudflareNotFound", nil)
-	}
-	pools, err := c.LoadBalancers.Pools.List(ctx, load_balancers.PoolListParams{AccountID: cf.F(z.Account.ID)})
-	if err != nil {
-		return runbooks.StepResult{}, classify("list pools", err)
-	}
-	byName := map[string]load_balancers.Pool{}
-	for _, p := range pools.Result {
-		byName[p.Name] = p
-	}
-	pool := func(name string) (load_balancers.Pool, error) {
-		p, ok := byName[name]
-		if !ok {
-			return p, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare: no pool %q in the account of %s", name, args.Zone), "CloudflareNotFound", nil)
-		}
-		return p, nil
 	}
 	// What the load balancer looked like before the run: read once, on the
 	// first attempt, and carried to retries (which see what it wrote).

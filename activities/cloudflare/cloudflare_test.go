@@ -163,6 +163,27 @@ func TestLBFailover(t *testing.T) {
 	assert.Contains(t, err.Error(), "403")
 }
 
+// lbRestore, given lbFailover's outputs, puts the load balancer back exactly
+// as it was; run twice, the second finds it done.
+func TestLBRestoreUndoesLBFailover(t *testing.T) {
+	e, z, a := setup(t, "lb-token")
+	primary := e.AddPool("primary", true)
+	dr := e.AddPool("dr", true)
+	lb := e.AddLoadBalancer(z, "lb.example.com", []string{primary.ID, dr.ID}, dr.ID)
+	res, err := a.LBFailover(context.Background(), runbooks.StepInput{Args: map[string]any{"zone": "example.com", "loadBalancer": "lb.example.com", "drPool": "dr", "primaryPool": "primary"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{dr.ID, primary.ID}, e.LoadBalancer(lb.ID).DefaultPools)
+	back := runbooks.StepInput{Args: map[string]any{"zone": "example.com", "loadBalancer": "lb.example.com",
+		"defaultPools": res.Outputs["previousDefaultPools"], "enablePool": "primary"}}
+	for i := 0; i < 2; i++ {
+		out, err := a.LBRestore(context.Background(), back)
+		require.NoError(t, err)
+		assert.Contains(t, out.Summary, "primary enabled, default pools back to "+primary.ID+", "+dr.ID)
+	}
+	assert.Equal(t, []string{primary.ID, dr.ID}, e.LoadBalancer(lb.ID).DefaultPools)
+	assert.True(t, e.Pool(primary.ID).Enabled)
+}
+
 func TestDNSSwitchIgnoresAStaleCommentOfAnOlderRun(t *testing.T) {
 	e, z, a := setup(t, "dns-token")
 	r := e.AddRecord(z, "CNAME", "case.example.com", "primary-lb.ca-central-1.example.com", 300)
