@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
+	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -31,12 +32,19 @@ type Resolver struct {
 	// naming another is refused before anything runs (nil: not checked here;
 	// the action refuses it).
 	Secrets *secrets.Store
+	// Failovers reads a finished failover's record from Temporal — the
+	// runbook text it resolved and its evidence — for a failback (nil: this
+	// worker runs no failbacks).
+	Failovers func(ctx context.Context, workflowID string) (runbooks.Resolved, runbooks.Evidence, error)
 }
 
 // Resolve is the lifeboat.resolveRunbook activity.
 func (r *Resolver) Resolve(ctx context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
 	if in.Plan != "" {
 		return r.resolvePlan(ctx, in)
+	}
+	if in.Mode == "failback" {
+		return r.resolveFailback(ctx, in)
 	}
 	var rb *runbooks.Runbook
 	var src []byte
@@ -63,6 +71,12 @@ func (r *Resolver) Resolve(ctx context.Context, in runbooks.ResolveInput) (runbo
 		}
 		rb, src = entry.Runbook, entry.Source
 	}
+	return r.admit(rb, src, in)
+}
+
+// admit is the checks every resolved runbook passes before anything runs,
+// and the Resolved that records it.
+func (r *Resolver) admit(rb *runbooks.Runbook, src []byte, in runbooks.ResolveInput) (runbooks.Resolved, error) {
 	if errs := runbooks.Validate(rb, r.Registry).Errors(); len(errs) > 0 {
 		return runbooks.Resolved{}, refuse("RunbookInvalid", fmt.Sprintf("runbook %s is invalid (lifeboat validate shows the same):\n%s", rb.Metadata.Name, errs.Error()))
 	}
@@ -228,4 +242,48 @@ func (r *Resolver) addSigners(out *runbooks.Resolved) error {
 	}
 	out.Signers = signers
 	return nil
+}
+
+// resolveFailback builds the failback of a finished failover from its own
+// record in Temporal (the runbook text it ran and its evidence), never from
+// what the client sent: a client names the failover, the worker reads it.
+func (r *Resolver) resolveFailback(ctx context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
+	if r.Failovers == nil {
+		return runbooks.Resolved{}, refuse("FailbackUnavailable", "this worker cannot read past runs, so it runs no failbacks")
+	}
+	if in.FailbackOf == "" {
+		return runbooks.Resolved{}, refuse("BadRequest", `a failback names the failover it undoes: "failbackOf": "RUN"`)
+	}
+	res, ev, err := r.Failovers(ctx, in.FailbackOf)
+	if err != nil {
+		return runbooks.Resolved{}, refuse("FailoverUnreadable", fmt.Sprintf("failover %s cannot be failed back: %v", in.FailbackOf, err))
+	}
+	if in.Runbook != "" && ev.Runbook.Name != in.Runbook {
+		return runbooks.Resolved{}, refuse("BadRequest", fmt.Sprintf("run %s ran runbook %s, not %s", in.FailbackOf, ev.Runbook.Name, in.Runbook))
+	}
+	if ev.Outcome == "in-progress" {
+		return runbooks.Resolved{}, refuse("FailoverRunning", fmt.Sprintf("failover %s is still running: abort it or let it finish first", in.FailbackOf))
+	}
+	if err := res.Parse(); err != nil {
+		return runbooks.Resolved{}, refuse("FailoverUnreadable", fmt.Sprintf("failover %s: its recorded runbook does not parse: %v", in.FailbackOf, err))
+	}
+	plan, err := runbooks.Failback(res.Runbook, ev, r.Registry)
+	if err != nil {
+		return runbooks.Resolved{}, refuse("FailbackImpossible", err.Error())
+	}
+	src, err := yaml.Marshal(plan.Runbook)
+	if err != nil {
+		return runbooks.Resolved{}, err
+	}
+	rb, err := runbooks.Parse(src, "failback of "+in.FailbackOf)
+	if err != nil {
+		return runbooks.Resolved{}, fmt.Errorf("the generated failback does not parse: %w", err)
+	}
+	out, err := r.admit(rb, src, in)
+	if err != nil {
+		return out, err
+	}
+	out.Failback = &runbooks.FailbackInfo{Of: in.FailbackOf, OfEvidence: ev.ID, OfHash: ev.Runbook.Hash,
+		NothingToUndo: plan.NothingToUndo, Manual: plan.Manual}
+	return out, nil
 }

@@ -67,6 +67,8 @@ type Evidence struct {
 	// PlanRun is, for a member of a recovery plan, the plan's run: its
 	// RequestProof is the plan's signed start.
 	PlanRun string `json:"planRun,omitempty"`
+	// Failback links a failback to the failover it undid.
+	Failback *FailbackInfo `json:"failback,omitempty"`
 	// Seal chains the stored record to the previous record of the same
 	// runbook and lists a digest per field; the worker's signature of the
 	// whole file is beside it (FILE.sig). Set by evidence.store.
@@ -203,6 +205,15 @@ func (e Evidence) Markdown() string {
 	w("| Scope | %s — %s |\n", e.Scope, e.Runbook.Description)
 	w("| Requested by | %s%s |\n", Actor(e.RequestedBy, e.RequestProof, e.RequestClient), paren(e.Reason))
 	w("| Workflow | %s / %s |\n", e.WorkflowID, e.RunID)
+	if f := e.Failback; f != nil {
+		w("| Failback of | %s (evidence %s, runbook `%s`; `lifeboat evidence %s`) |\n", f.Of, OrDash(f.OfEvidence), OrDash(f.OfHash), f.Of)
+		if len(f.Manual) > 0 {
+			w("| Undone by hand | %s (manual tasks: lifeboat cannot reverse them) |\n", strings.Join(f.Manual, ", "))
+		}
+		if len(f.NothingToUndo) > 0 {
+			w("| Nothing to undo | %s |\n", strings.ReplaceAll(strings.Join(f.NothingToUndo, "; "), "|", "\\|"))
+		}
+	}
 	if e.PlanRun != "" {
 		w("| Plan | member of plan run %s (`lifeboat evidence %s`) |\n", e.PlanRun, e.PlanRun)
 	}

@@ -52,7 +52,8 @@ func RefsIn(v any) (refs []Ref, malformed []string) {
 		for _, m := range found {
 			refs = append(refs, Ref{Step: m[1], Output: m[2], Text: m[0]})
 		}
-		if len(refOpening.FindAllStringIndex(s, -1)) > len(found) {
+		// A failback's references to the failover are checked on their own (failbackRefs).
+		if len(refOpening.FindAllStringIndex(s, -1)) > len(found)+len(failoverRef.FindAllStringIndex(s, -1)) {
 			malformed = append(malformed, s)
 		}
 	})
@@ -104,7 +105,14 @@ func isWholeRef(s string) bool {
 // is known only when the step runs, so the argument's type is checked then.
 func IsRef(v any) bool {
 	s, ok := v.(string)
-	return ok && isWholeRef(s)
+	if !ok {
+		return false
+	}
+	if isWholeRef(s) {
+		return true
+	}
+	loc := failoverRef.FindStringIndex(strings.TrimSpace(s))
+	return loc != nil && loc[0] == 0 && loc[1] == len(strings.TrimSpace(s))
 }
 
 // RefError says a reference cannot be resolved when the step is about to run.

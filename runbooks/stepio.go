@@ -84,6 +84,8 @@ type ResolveInput struct {
 	Inline string `json:"inline,omitempty"`
 	// Plan names a recovery plan instead of a runbook.
 	Plan string `json:"plan,omitempty"`
+	// FailbackOf is the failover a failback undoes (mode failback).
+	FailbackOf string `json:"failbackOf,omitempty"`
 	Mode string `json:"mode"`
 }
 
@@ -111,6 +113,18 @@ type Resolved struct {
 	SignaturesRequired bool `json:"signaturesRequired,omitempty"`
 	// Members describe a recovery plan's member runbooks (plans only).
 	Members []MemberRef `json:"members,omitempty"`
+	// Failback describes the failover a failback undoes (failbacks only).
+	Failback *FailbackInfo `json:"failback,omitempty"`
+}
+
+// FailbackInfo links a failback to the failover it undoes.
+type FailbackInfo struct {
+	Of         string `json:"of"`
+	OfEvidence string `json:"ofEvidence,omitempty"`
+	OfHash     string `json:"ofHash,omitempty"`
+	// NothingToUndo and Manual are FailbackPlan's.
+	NothingToUndo []string `json:"nothingToUndo,omitempty"`
+	Manual        []string `json:"manual,omitempty"`
 }
 
 // Parse fills Runbook from Source when the history recorded only the text.

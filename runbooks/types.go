@@ -46,6 +46,10 @@ type Spec struct {
 	Targets    map[string]Target   `yaml:"targets" json:"targets,omitempty"`
 	Layers     Layers              `yaml:"layers" json:"layers"`
 	Drill      *Drill              `yaml:"drill" json:"drill,omitempty"`
+	// Failback is how to come back home after a failover (lifeboat failback
+	// RUN); without it, the reverse of the failover's steps is generated
+	// (see Failback). Its layers run in reverse order, edge first.
+	Failback *Layers `yaml:"failback" json:"failback,omitempty"`
 	// PlanMembers are a recovery plan's members as steps (RecoveryPlan.AsRunbook);
 	// a runbook file cannot set them.
 	PlanMembers []Step `yaml:"-" json:"planMembers,omitempty"`

@@ -37,6 +37,7 @@ func Validate(rb *Runbook, schema Schema) Problems {
 	v.approvers()
 	v.steps()
 	v.drill()
+	v.failback()
 	v.criticalPath()
 	v.out.sortByLine()
 	return v.out
@@ -456,4 +457,53 @@ func (v *validator) transitiveNeeds(s Step, where map[string]LayeredStep) map[st
 		}
 	}
 	return seen
+}
+
+// failback checks spec.failback as the runbook a failback runs (its steps,
+// needs, approvals and arguments), reported under spec.failback, and each
+// ${{ failover.steps.ID.outputs.NAME }}: a step of the main layers whose
+// action declares the output.
+func (v *validator) failback() {
+	f := v.rb.Spec.Failback
+	if f == nil {
+		return
+	}
+	lines := map[string]int{}
+	for p, l := range v.rb.lines {
+		if rest, ok := strings.CutPrefix(p, "spec.failback."); ok {
+			lines["spec.layers."+rest] = l
+		}
+	}
+	sub := &validator{rb: &Runbook{APIVersion: APIVersion, Kind: Kind, Metadata: v.rb.Metadata, lines: lines,
+		Spec: Spec{Scope: v.rb.Spec.Scope, Objectives: v.rb.Spec.Objectives, Approvers: v.rb.Spec.Approvers, Targets: v.rb.Spec.Targets, Layers: *f}},
+		schema: v.schema}
+	sub.steps()
+	for _, p := range sub.out {
+		p.Path = strings.Replace(p.Path, "spec.layers", "spec.failback", 1)
+		p.Message = strings.ReplaceAll(p.Message, "a runbook needs at least one step", "a failback needs at least one step")
+		v.out = append(v.out, p)
+	}
+	main := map[string]Step{}
+	for _, ls := range v.rb.AllSteps() {
+		main[ls.Step.ID] = ls.Step
+	}
+	for _, ls := range sub.rb.AllSteps() {
+		path := strings.Replace(ls.Path(), "spec.layers", "spec.failback", 1) + ".with"
+		walkStrings(ls.Step.With, func(s string) {
+			for _, m := range failoverRef.FindAllStringSubmatch(s, -1) {
+				dep, ok := main[m[1]]
+				if !ok {
+					v.out = append(v.out, Problem{Line: v.rb.LineOf(path), Path: path,
+						Message: fmt.Sprintf("%s: the failover has no step %q%s", m[0], m[1], suggest(m[1], keysOf(main)))})
+					continue
+				}
+				if spec, ok := v.schema.Action(dep.Action); ok {
+					if _, ok := spec.Output(m[2]); !ok {
+						v.out = append(v.out, Problem{Line: v.rb.LineOf(path), Path: path,
+							Message: fmt.Sprintf("%s: action %s of step %s has no output %q%s", m[0], dep.Action, m[1], m[2], suggest(m[2], spec.OutputNames()))})
+					}
+				}
+			}
+		})
+	}
 }

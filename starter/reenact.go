@@ -87,3 +87,23 @@ func (s *Starter) Reenact(ctx context.Context, pastID, by string) (Reenactment, 
 	}
 	return Reenactment{Run: run, Then: then}, nil
 }
+
+// Failback starts the failback of a finished failover, requested by `by`
+// for reason. The worker builds the failback from the failover's own record
+// in history (the client only names it); the runbook name is read here so
+// the run is listed and signed under it.
+func (s *Starter) Failback(ctx context.Context, failoverID, by, reason string) (Run, error) {
+	h, err := s.History(ctx, failoverID)
+	if err != nil {
+		return Run{}, err
+	}
+	ev, err := EvidenceFromHistory(h, s.dataConverter())
+	if err != nil {
+		return Run{}, fmt.Errorf("run %s cannot be failed back: %w", failoverID, err)
+	}
+	if ev.Mode != workflows.ModeFailover {
+		return Run{}, fmt.Errorf("run %s is a %s: only a failover is failed back", failoverID, ev.Mode)
+	}
+	return s.Start(ctx, workflows.Request{Runbook: ev.Runbook.Name, Mode: workflows.ModeFailback, FailbackOf: failoverID,
+		RequestedBy: by, Reason: reason})
+}

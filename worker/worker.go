@@ -8,11 +8,13 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -43,13 +45,37 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 	w.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.RecoveryPlanWorkflow, workflow.RegisterOptions{Name: workflows.RecoveryPlanWorkflowName})
 	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg, Notify: cfg.Notify.Settings(os.Getenv),
-		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required, Secrets: cfg.SecretStore()}
+		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required, Secrets: cfg.SecretStore(),
+		Failovers: failovers(c, cfg)}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	w.RegisterActivityWithOptions(identities(c, cfg), activity.RegisterOptions{Name: workflows.IdentitiesActivity})
 	for name, fn := range reg.Activities() {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	return w
+}
+
+// failovers reads a past run's resolved runbook and evidence from its
+// history, with the worker's own client and data converter (a failback is
+// built from them).
+func failovers(c client.Client, cfg Config) func(context.Context, string) (runbooks.Resolved, runbooks.Evidence, error) {
+	dc, _ := cfg.DataConverter()
+	st := starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc)
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
+	return func(ctx context.Context, id string) (runbooks.Resolved, runbooks.Evidence, error) {
+		h, err := st.History(ctx, id)
+		if err != nil {
+			return runbooks.Resolved{}, runbooks.Evidence{}, err
+		}
+		res, err := starter.ResolvedFromHistory(h, dc)
+		if err != nil {
+			return res, runbooks.Evidence{}, err
+		}
+		ev, err := starter.EvidenceFromHistory(h, dc)
+		return res, ev, err
+	}
 }
 
 // identities is the lifeboat.identities activity on the worker's own

@@ -43,6 +43,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	if ps := r.req.PlanStart; ps != nil {
 		e.PlanRun = ps.WorkflowID
 	}
+	e.Failback = r.resolved.Failback
 	if r.truthful && !r.recoveredAt.IsZero() {
 		// The RTO measures recovery; the drill's teardown is timed on its own.
 		e.RTOActual = runbooks.Duration(r.recoveredAt.Sub(r.declaredAt))
@@ -114,6 +115,8 @@ func (r *run) invariant(e runbooks.Evidence) string {
 		missing = append(missing, "a tabletop run executes nothing, so it cannot validate a restore")
 	case e.Mode == ModeTeardown:
 		missing = append(missing, "a teardown run only cleans up after a drill")
+	case e.Mode == ModeFailback:
+		missing = append(missing, "a failback returns to the primary; it restores nothing in the DR region")
 	case e.Outcome != RunSucceeded:
 		missing = append(missing, fmt.Sprintf("this run did not succeed (%s)", e.Outcome))
 	}

@@ -15,6 +15,10 @@ const (
 	// ModeTeardown runs only spec.drill.teardown: the clean-up of a drill
 	// that was terminated or whose worker was lost (lifeboat teardown RUN).
 	ModeTeardown = "teardown"
+	// ModeFailback undoes a failover (lifeboat failback RUN): the worker
+	// builds its runbook from the failover's record (runbooks.Failback) and
+	// runs its layers in reverse order, edge first.
+	ModeFailback = "failback"
 )
 
 // Request starts a RestoreWorkflow. It is small enough to type into the
@@ -45,11 +49,17 @@ type Request struct {
 	// PlanStart is set by a recovery plan on its members' runs: the plan's
 	// own start, which proves the requester of its members.
 	PlanStart *PlanStart `json:"planStart,omitempty"`
+	// FailbackOf is the failover a failback undoes (mode failback).
+	FailbackOf string `json:"failbackOf,omitempty"`
 }
 
 // Check returns a clear error for a request that cannot start.
 func (r Request) Check() error {
 	switch r.Mode {
+	case ModeFailback:
+		if r.FailbackOf == "" {
+			return fmt.Errorf(`request: a failback names the failover it undoes: "failbackOf": "RUN"`)
+		}
 	case ModeFailover, ModeDrill, ModeTabletop, ModeTeardown:
 	case "":
 		return fmt.Errorf(`request: "mode" is missing: use "failover", "drill" or "tabletop"`)

@@ -61,7 +61,11 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	r.startRTOClock(timerCtx)
 
-	for _, l := range r.rb().Spec.Layers.Ordered() {
+	layers := r.rb().Spec.Layers.Ordered()
+	if r.req.Mode == ModeFailback {
+		slices.Reverse(layers) // traffic goes home first, then the DR side winds down
+	}
+	for _, l := range layers {
 		if len(l.Steps) == 0 || r.req.Mode == ModeTeardown {
 			continue
 		}
@@ -148,7 +152,7 @@ func (r *run) resolve(ctx workflow.Context) error {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
-	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Plan: r.req.Plan, Mode: r.req.Mode}
+	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Plan: r.req.Plan, Mode: r.req.Mode, FailbackOf: r.req.FailbackOf}
 	if err := workflow.ExecuteActivity(actx, ResolveActivity, in).Get(ctx, &r.resolved); err != nil {
 		return temporal.NewNonRetryableApplicationError("cannot start: "+causeMessage(err), "RunbookRefused", nil)
 	}

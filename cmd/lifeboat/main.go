@@ -50,6 +50,7 @@ func init() {
 		"evidence":     {"evidence RUN|HISTORY.json [--format md|json] [--out FILE] [--from auto|sink|history] | evidence list [--runbook NAME] | evidence verify FILE|DIR... [--signers FILE]", "a run's evidence (rebuilt from history when the sink lost it); list past runs", cmdEvidence},
 		"readiness":    {"readiness [--json] [--runbook NAME] [--critical-rto 4h] [--no-backup-check]", "seed 004 §29 scorecard rows derived from runbooks, past runs and backups; critical systems below 2 called out", cmdReadiness},
 		"invariant":    {"invariant NAME", "the recovery invariant proved by the last successful drill, or what is missing (exit 1)", cmdInvariant},
+		"failback":     {"failback RUN --reason TEXT [--as NAME] [--follow]", "undo a finished failover: DNS, pools and scale back as its record says, the rest as manual tasks", cmdFailback},
 		"teardown":     {"teardown RUN [--as NAME] [--follow]", "run the teardown of a drill that was terminated or lost its worker, from the runbook text it recorded", cmdTeardown},
 		"reenact":      {"reenact RUN [--threshold 1.5] [--min-delta 1s] [--out FILE]", "drill the exact runbook text a past run used, then compare step timings then vs now", cmdReenact},
 		"replay":       {"replay HISTORY.json|RUN...", "replay recorded runs against this build's workflow code; exit 1 if one cannot be carried", cmdReplay},

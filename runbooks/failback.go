@@ -1,0 +1,256 @@
+package runbooks
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// A failback undoes a failover: traffic goes home, the DR side winds down.
+// Its runbook is built from the failover's own record (the runbook text it
+// ran and its evidence), never from today's catalog:
+//   - spec.failback, when the runbook has one: its layers, with every
+//     ${{ failover.steps.ID.outputs.NAME }} replaced by what the failover
+//     recorded;
+//   - otherwise the reverse of every step the failover ran that changed
+//     something: cloudflare.dnsSwitch back to the previous record,
+//     cloudflare.lbFailover back with cloudflare.lbRestore, kube.scale back to
+//     the previous replica counts; a step lifeboat cannot reverse
+//     (terraform, manifests, restores, syncs) becomes a manual.task that
+//     says what to undo — nothing is silently dropped.
+//
+// A failback runs its layers in reverse restore order (edge first: traffic
+// moves home before the DR side winds down). Each undo step keeps the
+// approval gate of the step it undoes.
+
+// FailbackPlan is a failback runbook with what it leaves out and why.
+type FailbackPlan struct {
+	Runbook *Runbook
+	// NothingToUndo names the failover's steps that changed nothing (read-only
+	// checks), or did not run, with the reason.
+	NothingToUndo []string
+	// Manual names the steps lifeboat cannot reverse, each a manual task.
+	Manual []string
+}
+
+var failoverRef = regexp.MustCompile(`\$\{\{\s*failover\.steps\.([a-z0-9][-a-z0-9_.]*?)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}`)
+
+// Failback builds the failback of a failover that ran rb and left ev.
+func Failback(rb *Runbook, ev Evidence, schema Schema) (FailbackPlan, error) {
+	if ev.Mode != "failover" {
+		return FailbackPlan{}, fmt.Errorf("run %s is a %s: only a failover is failed back", ev.WorkflowID, ev.Mode)
+	}
+	out := &Runbook{APIVersion: APIVersion, Kind: Kind, Metadata: rb.Metadata,
+		Spec: Spec{Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy, Capability: rb.Spec.Capability,
+			Objectives: rb.Spec.Objectives, Approvers: rb.Spec.Approvers, Targets: rb.Spec.Targets}}
+	out.Metadata.Description = fmt.Sprintf("failback of %s (%s)", ev.WorkflowID, rb.Metadata.Name)
+	records := map[string]StepRecord{}
+	for _, s := range ev.Steps {
+		records[s.ID] = s
+	}
+	plan := FailbackPlan{Runbook: out}
+	if rb.Spec.Failback != nil {
+		layers, err := withFailoverOutputs(*rb.Spec.Failback, records)
+		if err != nil {
+			return FailbackPlan{}, err
+		}
+		out.Spec.Layers = layers
+		return plan, nil
+	}
+	byLayer := map[string][]Step{}
+	undoOf := map[string]string{} // failover step → its undo step
+	for _, ls := range rb.AllSteps() {
+		rec, ok := records[ls.Step.ID]
+		undo, why := reverse(ls.Step, rec, ok, schema)
+		if undo == nil {
+			plan.NothingToUndo = append(plan.NothingToUndo, fmt.Sprintf("%s (%s): %s", ls.Step.ID, ls.Step.Action, why))
+			continue
+		}
+		if undo.Action == "manual.task" {
+			plan.Manual = append(plan.Manual, ls.Step.ID)
+		}
+		undoOf[ls.Step.ID] = undo.ID
+		byLayer[ls.Layer] = append(byLayer[ls.Layer], *undo)
+	}
+	// B needed A, so A's undo waits for B's (same layer; layers run in reverse).
+	for _, ls := range rb.AllSteps() {
+		for _, n := range ls.Step.Needs {
+			a, b := undoOf[n], undoOf[ls.Step.ID]
+			if a == "" || b == "" {
+				continue
+			}
+			for i := range byLayer[ls.Layer] {
+				if s := &byLayer[ls.Layer][i]; s.ID == a && sameLayer(byLayer[ls.Layer], b) {
+					s.Needs = append(s.Needs, b)
+				}
+			}
+		}
+	}
+	out.Spec.Layers = Layers{Network: byLayer["network"], Identity: byLayer["identity"], Secrets: byLayer["secrets"],
+		Storage: byLayer["storage"], Workloads: byLayer["workloads"], Edge: byLayer["edge"]}
+	if len(out.AllSteps()) == 0 {
+		return plan, fmt.Errorf("failover %s changed nothing lifeboat knows how to undo or can name: %s", ev.WorkflowID, strings.Join(plan.NothingToUndo, "; "))
+	}
+	return plan, nil
+}
+
+func sameLayer(steps []Step, id string) bool {
+	return slices.ContainsFunc(steps, func(s Step) bool { return s.ID == id })
+}
+
+// reverse is the undo of one failover step, or nil and why there is none.
+func reverse(s Step, rec StepRecord, ran bool, schema Schema) (*Step, string) {
+	spec, known := schema.Action(s.Action)
+	switch {
+	case !ran || rec.State == "not-run" || rec.State == "skipped" || rec.State == "blocked" || rec.State == "rejected":
+		state := "not in the failover's evidence"
+		if ran {
+			state = rec.State
+		}
+		return nil, "it did not run (" + state + ")"
+	case known && spec.Effect == EffectReadOnly:
+		return nil, "it changes nothing"
+	}
+	undo := &Step{ID: "undo-" + s.ID, Description: fmt.Sprintf("undo %s (%s)", s.ID, s.Action), Approval: s.Approval,
+		Timeout: s.Timeout, Retry: s.Retry}
+	if rec.State != "succeeded" {
+		return manualUndo(undo, s, rec, fmt.Sprintf("it ended %s (%s), so what it changed is not recorded", rec.State, OrDash(rec.Error))), ""
+	}
+	switch s.Action {
+	case "cloudflare.dnsSwitch":
+		prev, ok := rec.Outputs["previous"].(map[string]any)
+		if !ok || prev["content"] == nil {
+			return manualUndo(undo, s, rec, "the record's previous value was not recorded"), ""
+		}
+		undo.Action = s.Action
+		undo.With = map[string]any{"zone": s.With["zone"], "record": s.With["record"], "to": prev["content"]}
+		for _, k := range []string{"type", "ttl", "proxied"} {
+			if v, ok := prev[k]; ok && v != nil {
+				undo.With[k] = v
+			}
+		}
+	case "cloudflare.lbFailover":
+		pools, ok := rec.Outputs["previousDefaultPools"].([]any)
+		if !ok {
+			return manualUndo(undo, s, rec, "the previous default pools were not recorded"), ""
+		}
+		undo.Action = "cloudflare.lbRestore"
+		undo.With = map[string]any{"zone": s.With["zone"], "loadBalancer": s.With["loadBalancer"], "defaultPools": pools}
+		if was, _ := rec.Outputs["primaryWasEnabled"].(bool); was && s.With["primaryPool"] != nil {
+			undo.With["enablePool"] = s.With["primaryPool"]
+		}
+	case "kube.scale":
+		prev, ok := rec.Outputs["previousReplicas"].(map[string]any)
+		if !ok || len(prev) == 0 {
+			return manualUndo(undo, s, rec, "the previous replica counts were not recorded"), ""
+		}
+		undo.Action = s.Action
+		undo.With = map[string]any{"target": s.With["target"], "namespace": s.With["namespace"], "replicas": prev}
+	default:
+		return manualUndo(undo, s, rec, "lifeboat cannot reverse "+s.Action+" automatically"), ""
+	}
+	return undo, ""
+}
+
+// manualUndo turns undo into a manual task that says what to undo.
+func manualUndo(undo *Step, s Step, rec StepRecord, why string) *Step {
+	undo.Action, undo.Approval, undo.Retry, undo.Timeout = "manual.task", nil, nil, 0
+	hint := map[string]string{
+		"terraform.apply":      "destroy or scale down what it built, if the DR side should go",
+		"kube.apply":           "remove the objects it applied, if they should not stay",
+		"velero.restore":       "the restored namespaces stay in the DR cluster: delete them once production serves again, or keep them warm",
+		"argocd.sync":          "point the Application back or suspend it",
+		"kube.deleteNamespace": "recreate the namespace if it should exist",
+		"velero.backup":        "delete the backup if it should not be kept",
+	}[s.Action]
+	what := fmt.Sprintf("Undo step %s (%s)", s.ID, s.Action)
+	if rec.Summary != "" {
+		what += ", which did: " + rec.Summary
+	}
+	text := what + ". " + capitalize(why) + "."
+	if hint != "" {
+		text += " " + capitalize(hint) + "."
+	}
+	text += " Acknowledge when done (lifeboat ack RUN " + undo.ID + ")."
+	undo.With = map[string]any{"instructions": text}
+	return undo
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// withFailoverOutputs copies the failback layers with every failover
+// reference replaced by the failover's recorded output.
+func withFailoverOutputs(l Layers, records map[string]StepRecord) (Layers, error) {
+	var firstErr error
+	lookup := func(id, name string) (any, error) {
+		rec, ok := records[id]
+		if !ok || rec.State != "succeeded" {
+			state := "is not in the failover's evidence"
+			if ok {
+				state = "ended " + rec.State
+			}
+			return nil, fmt.Errorf("step %s %s, so it has no outputs", id, state)
+		}
+		v, ok := rec.Outputs[name]
+		if !ok {
+			return nil, fmt.Errorf("step %s recorded no output %q", id, name)
+		}
+		if s, ok := v.(string); ok && s == SensitiveOutput {
+			return nil, fmt.Errorf("output %q of step %s is sensitive", name, id)
+		}
+		return v, nil
+	}
+	var subst func(v any) any
+	subst = func(v any) any {
+		switch t := v.(type) {
+		case string:
+			if m := failoverRef.FindStringSubmatch(strings.TrimSpace(t)); m != nil && len(m[0]) == len(strings.TrimSpace(t)) {
+				out, err := lookup(m[1], m[2])
+				if err != nil {
+					firstErr = cmpErr(firstErr, fmt.Errorf("%s: %w", m[0], err))
+					return t
+				}
+				return out
+			}
+			return failoverRef.ReplaceAllStringFunc(t, func(text string) string {
+				m := failoverRef.FindStringSubmatch(text)
+				out, err := lookup(m[1], m[2])
+				if err != nil {
+					firstErr = cmpErr(firstErr, fmt.Errorf("%s: %w", text, err))
+					return text
+				}
+				return asText(out)
+			})
+		case []any:
+			out := make([]any, len(t))
+			for i, e := range t {
+				out[i] = subst(e)
+			}
+			return out
+		case map[string]any:
+			out := make(map[string]any, len(t))
+			for k, e := range t {
+				out[k] = subst(e)
+			}
+			return out
+		}
+		return v
+	}
+	copySteps := func(steps []Step) []Step {
+		out := make([]Step, len(steps))
+		for i, s := range steps {
+			s.With = subst(s.With).(map[string]any)
+			out[i] = s
+		}
+		return out
+	}
+	out := Layers{Network: copySteps(l.Network), Identity: copySteps(l.Identity), Secrets: copySteps(l.Secrets),
+		Storage: copySteps(l.Storage), Workloads: copySteps(l.Workloads), Edge: copySteps(l.Edge)}
+	return out, firstErr
+}

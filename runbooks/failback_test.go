@@ -1,0 +1,121 @@
+package runbooks_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// exampleFailover is example (a) with the evidence of a failover in which
+// every step succeeded, as the actions report their outputs.
+func exampleFailover(t *testing.T) (*runbooks.Runbook, runbooks.Evidence) {
+	t.Helper()
+	rb, _, err := runbooks.LoadFile("examples/case-management-region-failover.yaml")
+	require.NoError(t, err)
+	ev := runbooks.Evidence{WorkflowID: "lifeboat-cm-failover-abc123", Mode: "failover"}
+	outputs := map[string]map[string]any{
+		"dr-network":        {"vpc_id": "vpc-ca-west-1", "lb_hostname": "dr-lb.ca-west-1.example.com"},
+		"scale-up":          {"previousReplicas": map[string]any{"case-api": float64(1)}},
+		"restore-case-data": {"restore": "r-1"},
+		"shift-traffic":     {"previous": map[string]any{"type": "CNAME", "content": "primary-lb.ca-central-1.example.com", "ttl": float64(300), "proxied": false}},
+	}
+	for _, ls := range rb.AllSteps() {
+		ev.Steps = append(ev.Steps, runbooks.StepRecord{ID: ls.Step.ID, Layer: ls.Layer, Action: ls.Step.Action, State: "succeeded",
+			Summary: "did " + ls.Step.ID, Outputs: outputs[ls.Step.ID]})
+	}
+	return rb, ev
+}
+
+func TestTheGeneratedFailbackReversesWhatTheFailoverChanged(t *testing.T) {
+	rb, ev := exampleFailover(t)
+	plan, err := runbooks.Failback(rb, ev, activities.Catalogue())
+	require.NoError(t, err)
+	fb := plan.Runbook
+	require.Empty(t, runbooks.Validate(fb, activities.Catalogue()).Errors(), "the failback is a valid runbook")
+	steps := map[string]runbooks.Step{}
+	for _, ls := range fb.AllSteps() {
+		steps[ls.Step.ID] = ls.Step
+	}
+	dns := steps["undo-shift-traffic"]
+	assert.Equal(t, "cloudflare.dnsSwitch", dns.Action)
+	assert.Equal(t, map[string]any{"zone": "example.com", "record": "case.example.com", "to": "primary-lb.ca-central-1.example.com",
+		"type": "CNAME", "ttl": float64(300), "proxied": false}, dns.With)
+	require.NotNil(t, dns.Approval, "moving traffic back keeps the switch's gate")
+	scale := steps["undo-scale-up"]
+	assert.Equal(t, "kube.scale", scale.Action)
+	assert.Equal(t, map[string]any{"case-api": float64(1)}, scale.With["replicas"])
+	for _, id := range []string{"dr-network", "identity-bindings", "restore-case-data", "gitops-sync"} {
+		assert.Equal(t, "manual.task", steps["undo-"+id].Action, id)
+		assert.Contains(t, plan.Manual, id)
+	}
+	assert.Contains(t, steps["undo-restore-case-data"].With["instructions"], "Undo step restore-case-data (velero.restore), which did: did restore-case-data.")
+	var nothing []string
+	for _, n := range plan.NothingToUndo {
+		nothing = append(nothing, strings.SplitN(n, " ", 2)[0])
+	}
+	assert.ElementsMatch(t, []string{"case-api-can-read-secrets", "secrets-present", "ready", "business-journey"}, nothing)
+	assert.Equal(t, "failback of lifeboat-cm-failover-abc123 (case-management-region-failover)", fb.Metadata.Description)
+	assert.Nil(t, fb.Spec.Drill)
+}
+
+func TestAFailbackOfAStepThatFailedOrWasNotRecordedIsAManualTask(t *testing.T) {
+	rb, ev := exampleFailover(t)
+	for i := range ev.Steps {
+		switch ev.Steps[i].ID {
+		case "shift-traffic":
+			ev.Steps[i].State, ev.Steps[i].Error, ev.Steps[i].Outputs = "failed", "cloudflare 500", nil
+		case "scale-up":
+			ev.Steps[i].Outputs = nil
+		case "gitops-sync":
+			ev.Steps[i].State = "skipped"
+		}
+	}
+	plan, err := runbooks.Failback(rb, ev, activities.Catalogue())
+	require.NoError(t, err)
+	steps := map[string]runbooks.Step{}
+	for _, ls := range plan.Runbook.AllSteps() {
+		steps[ls.Step.ID] = ls.Step
+	}
+	assert.Equal(t, "manual.task", steps["undo-shift-traffic"].Action)
+	assert.Contains(t, steps["undo-shift-traffic"].With["instructions"], "It ended failed (cloudflare 500), so what it changed is not recorded.")
+	assert.Contains(t, steps["undo-scale-up"].With["instructions"], "The previous replica counts were not recorded.")
+	assert.NotContains(t, steps, "undo-gitops-sync")
+	assert.Contains(t, strings.Join(plan.NothingToUndo, "\n"), "gitops-sync (argocd.sync): it did not run (skipped)")
+}
+
+func TestAWrittenFailbackUsesTheFailoversOutputs(t *testing.T) {
+	rb, ev := exampleFailover(t)
+	rb.Spec.Failback = &runbooks.Layers{Edge: []runbooks.Step{{ID: "dns-home", Action: "cloudflare.dnsSwitch",
+		With: map[string]any{"zone": "example.com", "record": "case.example.com", "to": "${{ failover.steps.shift-traffic.outputs.previous }}"}}}}
+	_, err := runbooks.Failback(rb, ev, activities.Catalogue())
+	require.NoError(t, err)
+	rb.Spec.Failback.Edge[0].With["to"] = "${{ failover.steps.dr-network.outputs.nope }}"
+	_, err = runbooks.Failback(rb, ev, activities.Catalogue())
+	assert.ErrorContains(t, err, `${{ failover.steps.dr-network.outputs.nope }}: step dr-network recorded no output "nope"`)
+
+	ev.Mode = "drill"
+	_, err = runbooks.Failback(rb, ev, activities.Catalogue())
+	assert.ErrorContains(t, err, "is a drill: only a failover is failed back")
+}
+
+func TestValidateChecksSpecFailback(t *testing.T) {
+	ps := validate(t, header+`  layers:
+    edge:
+      - {id: dns, action: cloudflare.dnsSwitch, with: {zone: example.com, record: a.example.com, to: dr.example.com}}
+  failback:
+    edge:
+      - id: dns-home
+        action: cloudflare.dnsSwitch
+        with: {zone: example.com, record: a.example.com, to: "${{ failover.steps.dns.outputs.previus }}"}
+      - {id: dns-home, action: http.chek, with: {url: x}}
+`)
+	text := ps.Error()
+	assert.Contains(t, text, `spec.failback.edge[0].with: ${{ failover.steps.dns.outputs.previus }}: action cloudflare.dnsSwitch of step dns has no output "previus" (did you mean "previous"?)`)
+	assert.Contains(t, text, `spec.failback.edge[1].id: duplicate step id "dns-home"`)
+	assert.Contains(t, text, `spec.failback.edge[1].action: unknown action "http.chek"`)
+}
