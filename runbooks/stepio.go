@@ -86,7 +86,7 @@ type ResolveInput struct {
 	Plan string `json:"plan,omitempty"`
 	// FailbackOf is the failover a failback undoes (mode failback).
 	FailbackOf string `json:"failbackOf,omitempty"`
-	Mode string `json:"mode"`
+	Mode       string `json:"mode"`
 }
 
 // Resolved is a runbook as resolved for one run; it is recorded in history so

@@ -50,7 +50,9 @@ func TestAFailbackUndoesTheFailoverEdgeFirst(t *testing.T) {
 		assert.Equal(t, "undo-dns", st.Pending[0].Step, "traffic goes home first, behind the switch's gate")
 		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "undo-dns", By: "bob"})
 	})
-	h.at(2*time.Minute, func() { h.mustUpdate(workflows.MsgAck, workflows.Ack{Step: "undo-net", By: "dan", Comment: "destroyed"}) })
+	h.at(2*time.Minute, func() {
+		h.mustUpdate(workflows.MsgAck, workflows.Ack{Step: "undo-net", By: "dan", Comment: "destroyed"})
+	})
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{Runbook: "test-book", Mode: workflows.ModeFailback,
 		FailbackOf: "lifeboat-x-failover-1", RequestedBy: "alice", Reason: "primary is back"})
 	ev := h.result()
