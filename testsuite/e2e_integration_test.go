@@ -170,6 +170,9 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		unchanged(t)
 	})
 
+	// What the failover will change, as it was before: the failback must put it back.
+	recordBefore := stack.Cloudflare.Records(stack.Zone, "case.example.com")[0]
+	var replicasBefore any
 	t.Run("failover with an approval", func(t *testing.T) {
 		run, err := st.Start(ctx, workflows.Request{Runbook: "case-management-region-failover", Mode: workflows.ModeFailover,
 			RequestedBy: "carol", Reason: "ca-central-1 is down", DeclaredAt: &declared})
@@ -199,6 +202,9 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 				assert.Equal(t, "primary-lb.ca-central-1.example.com", s.Outputs["previous"].(map[string]any)["content"])
 				assert.Equal(t, map[string]any{"steps.dr-network.outputs.lb_hostname": "dr-lb.ca-west-1.example.com"}, s.Inputs,
 					"the evidence records the terraform output the switch used")
+			}
+			if s.ID == "scale-up" {
+				replicasBefore = s.Outputs["previousReplicas"].(map[string]any)["case-api"]
 			}
 		}
 	})
@@ -230,6 +236,57 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		return list
 	}
 	var scheduled string
+
+	t.Run("failback of the failover puts DNS and scale back exactly as they were", func(t *testing.T) {
+		require.Len(t, ids, 2, "needs the failover above")
+		out := cli(t, "failback", ids[1], "--as", "carol", "--reason", "ca-central-1 is back")
+		id := strings.TrimSpace(between(out.stdout, "workflow: ", "\n"))
+		require.NotEmpty(t, id, out.stdout)
+		answered := map[string]bool{}
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			s, err := st.Status(ctx, id)
+			require.NoError(t, err)
+			if s.Finished {
+				break
+			}
+			for _, p := range s.Pending {
+				if answered[p.Step] {
+					continue
+				}
+				answered[p.Step] = true
+				switch p.Kind {
+				case "approval":
+					cli(t, "approve", id, p.Step, "--as", "bob", "--comment", "primary healthy")
+				case "acknowledgement":
+					cli(t, "ack", id, p.Step, "--as", "dan", "--comment", "left warm on purpose")
+				default:
+					t.Fatalf("failback paused: %s", p.Message)
+				}
+			}
+			require.True(t, time.Now().Before(deadline), "the failback did not finish (state %s)", s.State)
+			time.Sleep(250 * time.Millisecond)
+		}
+		ev := waitEvidence(t, st, id)
+		assert.Equal(t, workflows.RunSucceeded, ev.Outcome, "%+v", ev.FailedChecks)
+		require.NotNil(t, ev.Failback)
+		assert.Equal(t, ids[1], ev.Failback.Of)
+		assert.ElementsMatch(t, []string{"dr-network", "identity-bindings", "restore-case-data", "gitops-sync"}, ev.Failback.Manual)
+		assert.True(t, answered["undo-shift-traffic"], "moving traffic back passed the switch's gate")
+
+		after := stack.Cloudflare.Records(stack.Zone, "case.example.com")
+		require.Len(t, after, 1)
+		assert.Equal(t, recordBefore.Type, after[0].Type)
+		assert.Equal(t, recordBefore.Content, after[0].Content)
+		assert.Equal(t, recordBefore.TTL, after[0].TTL)
+		assert.Equal(t, recordBefore.Proxied, after[0].Proxied)
+		kc, err := kubernetes.NewForConfig(stack.Kube.RESTConfig())
+		require.NoError(t, err)
+		d, err := kc.AppsV1().Deployments("case-management").Get(ctx, "case-api", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.NotNil(t, replicasBefore)
+		assert.EqualValues(t, replicasBefore, *d.Spec.Replicas, "case-api back to its replicas before the failover scaled it")
+	})
 
 	t.Run("reenact the failover from its recorded runbook text", func(t *testing.T) {
 		require.Len(t, ids, 2, "needs the failover above")
