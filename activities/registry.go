@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 
@@ -81,13 +82,15 @@ type Deps struct {
 // Registry is the catalogue of actions, with implementations when built by New.
 // It implements runbooks.Schema.
 type Registry struct {
-	specs map[string]runbooks.ActionSpec
-	impls map[string]StepFunc
+	specs     map[string]runbooks.ActionSpec
+	impls     map[string]StepFunc
+	prechecks map[string]PrecheckFunc
+	secrets   *secrets.Store
 }
 
 // Catalogue returns the registry's schemas only: enough to validate runbooks.
 func Catalogue() *Registry {
-	r := &Registry{specs: map[string]runbooks.ActionSpec{}, impls: map[string]StepFunc{}}
+	r := &Registry{specs: map[string]runbooks.ActionSpec{}, impls: map[string]StepFunc{}, prechecks: map[string]PrecheckFunc{}}
 	for _, s := range table {
 		r.specs[s.Name] = s
 	}
@@ -100,11 +103,13 @@ func New(d Deps) *Registry {
 	if d.HTTPClient == nil {
 		d.HTTPClient = http.DefaultClient
 	}
+	hc, nt := httpcheck.New(d.HTTPClient, d.Secrets), notify.New(d.HTTPClient, d.Secrets)
 	impls := map[string]StepFunc{
-		HTTPCheck:     httpcheck.New(d.HTTPClient, d.Secrets).Check,
-		NotifyWebhook: notify.New(d.HTTPClient, d.Secrets).Send,
+		HTTPCheck:     hc.Check,
+		NotifyWebhook: nt.Send,
 		EvidenceStore: evidence.NewDirSink(d.EvidenceDir).WithKey(d.EvidenceKey).Store,
 	}
+	r.prechecks[HTTPCheck], r.prechecks[NotifyWebhook] = hc.Precheck, nt.Precheck
 	if d.Kube != nil {
 		k := &kube.Actions{Source: d.Kube, BaseDir: d.BaseDir}
 		impls[KubeApply], impls[KubeCanI], impls[KubeSecretsPresent] = k.Apply, k.CanI, k.SecretsPresent
@@ -112,16 +117,22 @@ func New(d Deps) *Registry {
 		impls[KubeWaitReady], impls[KubeDeleteNamespace] = k.WaitReady, k.DeleteNamespace
 		v := &velero.Actions{Source: d.Kube}
 		impls[VeleroRestore], impls[VeleroLatestBackup], impls[VeleroBackup] = v.Restore, v.LatestBackup, v.Backup
-		impls[ArgoCDSync] = (&argocd.Actions{Source: d.Kube}).Sync
+		ac := &argocd.Actions{Source: d.Kube}
+		impls[ArgoCDSync], r.prechecks[ArgoCDSync] = ac.Sync, ac.Precheck
+		maps.Copy(r.prechecks, k.Prechecks())
+		maps.Copy(r.prechecks, v.Prechecks())
 	}
 	if d.Terraform != "" {
 		tf := &terraform.Actions{Binary: d.Terraform, BaseDir: d.BaseDir}
 		impls[TerraformApply], impls[TerraformOutput] = tf.Apply, tf.Output
+		maps.Copy(r.prechecks, tf.Prechecks())
 	}
 	if d.CloudflareToken != nil {
 		c := &cloudflare.Actions{Token: d.CloudflareToken, BaseURL: d.CloudflareURL, HTTP: d.HTTPClient}
 		impls[CloudflareDNSSwitch], impls[CloudflareLBFailover], impls[CloudflareLBRestore] = c.DNSSwitch, c.LBFailover, c.LBRestore
+		maps.Copy(r.prechecks, c.Prechecks())
 	}
+	r.secrets = d.Secrets
 	for name, fn := range impls {
 		r.impls[name] = withAttempt(fn, d.Secrets)
 	}

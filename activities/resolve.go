@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gopkg.in/yaml.v3"
 
+	"github.com/lifeboat-dr/lifeboat/activities/failure"
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -111,7 +112,7 @@ func (r *Resolver) admit(rb *runbooks.Runbook, src []byte, in runbooks.ResolveIn
 	var missing []string
 	for _, s := range steps {
 		spec, _ := r.Registry.Action(s.Step.Action)
-		hints[s.Step.Action] = runbooks.ActionHints{Human: spec.Human, Heartbeats: spec.Heartbeats}
+		hints[s.Step.Action] = runbooks.ActionHints{Human: spec.Human, Heartbeats: spec.Heartbeats, Precheck: r.Registry.HasPrecheck(s.Step.Action)}
 		if !r.Registry.Implemented(s.Step.Action) {
 			missing = append(missing, fmt.Sprintf("%s (%s, step %s)", s.Step.Action, s.Path(), s.Step.ID))
 		}
@@ -207,7 +208,7 @@ func (r *Resolver) resolvePlan(ctx context.Context, in runbooks.ResolveInput) (r
 	var members []string
 	for _, m := range plan.Spec.Members {
 		if _, err := r.Resolve(ctx, runbooks.ResolveInput{Runbook: m.Runbook, Mode: in.Mode}); err != nil {
-			members = append(members, fmt.Sprintf("member %s: %s", m.Runbook, causeOf(err)))
+			members = append(members, fmt.Sprintf("member %s: %s", m.Runbook, failure.Message(err)))
 		}
 	}
 	if len(members) > 0 {
@@ -220,15 +221,6 @@ func (r *Resolver) resolvePlan(ctx context.Context, in runbooks.ResolveInput) (r
 		return runbooks.Resolved{}, err
 	}
 	return out, nil
-}
-
-// causeOf is an activity error's message without the SDK's decoration.
-func causeOf(err error) string {
-	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) {
-		return ae.Message()
-	}
-	return err.Error()
 }
 
 // addSigners records the allowed signers in force in a resolved run.

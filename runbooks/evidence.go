@@ -69,6 +69,8 @@ type Evidence struct {
 	PlanRun string `json:"planRun,omitempty"`
 	// Failback links a failback to the failover it undid.
 	Failback *FailbackInfo `json:"failback,omitempty"`
+	// Prechecks are phase 0's pre-flight checks, with any override.
+	Prechecks []PrecheckRecord `json:"prechecks,omitempty"`
 	// Seal chains the stored record to the previous record of the same
 	// runbook and lists a digest per field; the worker's signature of the
 	// whole file is beside it (FILE.sig). Set by evidence.store.
@@ -273,6 +275,27 @@ func (e Evidence) Markdown() string {
 			w("| %s%s | %s | %s | %s / %s%s | %s |\n", m.Runbook, optional, m.Outcome, OrDash(m.Level), m.RTOActual.Readable(), m.RTOTarget, breached, evidence)
 		}
 		w("\nCritical path as it ran: %s (%s)\n", strings.Join(p.CriticalPath, " → "), p.CriticalPathTook.Readable())
+	}
+	if len(e.Prechecks) > 0 {
+		passed := 0
+		var lines []string
+		for _, c := range e.Prechecks {
+			switch {
+			case c.OK:
+				passed++
+			case c.Override != nil:
+				lines = append(lines, fmt.Sprintf("%s %s: FAILED — %s; **overridden** by %s: %s", c.ID, c.Name, c.Message,
+					Actor(c.Override.By, c.Override.Proof, c.Override.Client), c.Override.Text))
+			case c.Advisory:
+				lines = append(lines, fmt.Sprintf("%s %s: failed (advisory, the run went on) — %s", c.ID, c.Name, c.Message))
+			default:
+				lines = append(lines, fmt.Sprintf("%s %s: FAILED — %s; fix: %s", c.ID, c.Name, c.Message, OrDash(c.Fix)))
+			}
+		}
+		w("\n## Pre-flight checks\n\n%d of %d passed.\n", passed, len(e.Prechecks))
+		for _, l := range lines {
+			w("- %s\n", l)
+		}
 	}
 	section("Failed checks", e.FailedChecks)
 	section("Skipped", e.Skipped)

@@ -162,4 +162,6 @@ type NotifySettings struct {
 type ActionHints struct {
 	Human      bool `json:"human,omitempty"`
 	Heartbeats bool `json:"heartbeats,omitempty"`
+	// Precheck: the action declares a pre-flight check (phase 0).
+	Precheck bool `json:"precheck,omitempty"`
 }

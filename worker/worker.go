@@ -49,6 +49,7 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 		Failovers: failovers(c, cfg)}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	w.RegisterActivityWithOptions(identities(c, cfg), activity.RegisterOptions{Name: workflows.IdentitiesActivity})
+	w.RegisterActivityWithOptions(reg.Precheck, activity.RegisterOptions{Name: workflows.PrecheckActivity})
 	for name, fn := range reg.Activities() {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

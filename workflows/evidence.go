@@ -44,6 +44,9 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		e.PlanRun = ps.WorkflowID
 	}
 	e.Failback = r.resolved.Failback
+	if len(r.checks) > 0 {
+		e.Prechecks = r.checkRecords()
+	}
 	if r.truthful && !r.recoveredAt.IsZero() {
 		// The RTO measures recovery; the drill's teardown is timed on its own.
 		e.RTOActual = runbooks.Duration(r.recoveredAt.Sub(r.declaredAt))
@@ -89,6 +92,9 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		}
 	}
 	e.Derive()
+	for _, c := range r.blockingChecks() {
+		e.FailedChecks = append(e.FailedChecks, fmt.Sprintf("pre-flight check %s (%s): %s", c.id, c.result.Name, c.result.Message))
+	}
 	e.Level, e.LevelReason = validationLevel(r.req.Mode, e.Steps)
 	if rb.IsPlan() {
 		e.Plan = r.planRecord(end)

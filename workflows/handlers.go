@@ -36,6 +36,9 @@ func (r *run) registerHandlers(ctx workflow.Context) error {
 	if err := registerMessage(ctx, r, MsgAbort, r.checkAbort, r.applyAbort); err != nil {
 		return err
 	}
+	if err := registerMessage(ctx, r, MsgOverride, r.checkOverride, r.applyOverride); err != nil {
+		return err
+	}
 	return registerMessage(ctx, r, MsgNote, r.checkNote, r.applyNote)
 }
 

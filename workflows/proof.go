@@ -236,6 +236,9 @@ func WithSigned(m Signable, s Signed) Signable {
 	case Skip:
 		v.Signed = s
 		return v
+	case Override:
+		v.Signed = s
+		return v
 	case Abort:
 		v.Signed = s
 		return v

@@ -21,6 +21,9 @@ func (r *run) liveState() string {
 	if r.aborted {
 		return "aborting"
 	}
+	if len(r.checks) > 0 && r.layer == PrechecksLayer && len(r.blockingChecks()) > 0 {
+		return StatePrecheckFailed
+	}
 	paused, acking := false, false
 	for _, s := range r.order {
 		state := s.state
@@ -118,6 +121,14 @@ func (r *run) details(ctx workflow.Context, state string) string {
 			}
 		}
 	}
+	if !r.finished {
+		for _, c := range r.blockingChecks() {
+			if waiting++; waiting <= detailLines {
+				p := r.checkPending(c)
+				fmt.Fprintf(&b, "\n\n**Pre-flight check failed:** %s: `%s`, or signal `%s`", strings.TrimSuffix(p.Message, ": "+p.Command), p.Command, p.Signal)
+			}
+		}
+	}
 	for _, p := range r.memberPending() {
 		if waiting++; waiting <= detailLines {
 			fmt.Fprintf(&b, "\n\n**Waiting (member %s):** %s: `%s`, or signal `%s` here", p.Member,
@@ -174,6 +185,11 @@ func (r *run) status(ctx workflow.Context) Status {
 	}
 	st.Plan = rb.IsPlan()
 	st.Pending = append(st.Pending, r.memberPending()...)
+	if !r.finished {
+		for _, c := range r.blockingChecks() {
+			st.Pending = append(st.Pending, r.checkPending(c))
+		}
+	}
 	return st
 }
 

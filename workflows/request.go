@@ -51,6 +51,9 @@ type Request struct {
 	PlanStart *PlanStart `json:"planStart,omitempty"`
 	// FailbackOf is the failover a failback undoes (mode failback).
 	FailbackOf string `json:"failbackOf,omitempty"`
+	// PrecheckOnly runs the pre-flight checks of a failover or drill and
+	// ends (lifeboat precheck): nothing else runs, nothing changes.
+	PrecheckOnly bool `json:"precheckOnly,omitempty"`
 }
 
 // Check returns a clear error for a request that cannot start.
@@ -65,6 +68,9 @@ func (r Request) Check() error {
 		return fmt.Errorf(`request: "mode" is missing: use "failover", "drill" or "tabletop"`)
 	default:
 		return fmt.Errorf(`request: mode %q is unknown: use "failover", "drill" or "tabletop"`, r.Mode)
+	}
+	if r.PrecheckOnly && r.Mode != ModeFailover && r.Mode != ModeDrill {
+		return fmt.Errorf(`request: precheckOnly checks a "failover" or a "drill"`)
 	}
 	if r.Plan != "" && (r.Runbook != "" || r.InlineRunbook != "") {
 		return fmt.Errorf(`request: give "plan" or "runbook", not both`)

@@ -61,7 +61,13 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	r.startRTOClock(timerCtx)
 
+	if r.needsPrechecks() && workflow.GetVersion(ctx, versionPrechecks, workflow.DefaultVersion, 1) == 1 {
+		r.prechecks(mainCtx)
+	}
 	layers := r.rb().Spec.Layers.Ordered()
+	if r.req.PrecheckOnly {
+		layers = nil // lifeboat precheck: the checks are the whole run
+	}
 	if r.req.Mode == ModeFailback {
 		slices.Reverse(layers) // traffic goes home first, then the DR side winds down
 	}
@@ -85,7 +91,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	if r.truthful {
 		cancelTimer() // the RTO measures recovery, not cleanup
 	}
-	if r.drilling() && len(r.rb().TeardownSteps()) > 0 {
+	if r.drilling() && len(r.rb().TeardownSteps()) > 0 && !r.req.PrecheckOnly {
 		r.layer = runbooks.TeardownLayer
 		r.state = RunTearingDown
 		r.publish(ctx)
@@ -242,7 +248,7 @@ func (r *run) finish(ctx workflow.Context) {
 	switch {
 	case r.aborted:
 		r.state = RunAborted
-	case r.anyFailed():
+	case r.anyFailed() || len(r.blockingChecks()) > 0:
 		r.state = RunFailed
 	default:
 		r.state = RunSucceeded

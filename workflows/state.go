@@ -134,6 +134,8 @@ type run struct {
 	cancelMain workflow.CancelFunc
 	// lastReport is the progress last sent to the parent plan (members only).
 	lastReport *MemberProgress
+	// checks are phase 0's pre-flight checks, in the order they ran.
+	checks []*check
 
 	// last values pushed to search attributes, to upsert only on change
 	saState, saLayer string

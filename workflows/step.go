@@ -305,11 +305,7 @@ func (r *run) execute(ctx workflow.Context, s *step) error {
 // namespace mappings (to the resolved values too: a reference never leads a
 // drill into production) and, for evidence.store, the evidence so far.
 func (r *run) stepArgs(ctx workflow.Context, s *step) (map[string]any, error) {
-	args := make(map[string]any, len(s.spec.With)+1)
-	with := s.spec.With
-	if r.drilling() {
-		with = r.rb().Spec.Drill.Args(s.spec) // spec.drill.with overrides
-	}
+	with := r.specArgs(s)
 	if runbooks.HasRefs(with) && workflow.GetVersion(ctx, versionStepRefs, workflow.DefaultVersion, 1) == 1 {
 		resolved, used, err := runbooks.ResolveRefs(with, r.output)
 		s.inputs = used
@@ -318,6 +314,26 @@ func (r *run) stepArgs(ctx workflow.Context, s *step) (map[string]any, error) {
 		}
 		with = resolved
 	}
+	args := r.mapArgs(s, with)
+	if s.spec.Action == StoreActivity {
+		ev := r.evidence(ctx)
+		args["evidence"] = ev
+	}
+	return args, nil
+}
+
+// specArgs are the step's arguments as written, with spec.drill.with's
+// overrides in a drill.
+func (r *run) specArgs(s *step) map[string]any {
+	if r.drilling() {
+		return r.rb().Spec.Drill.Args(s.spec)
+	}
+	return s.spec.With
+}
+
+// mapArgs copies with, applying a drill's namespace mappings.
+func (r *run) mapArgs(s *step, with map[string]any) map[string]any {
+	args := make(map[string]any, len(with)+1)
 	for k, v := range with {
 		args[k] = v
 	}
@@ -333,11 +349,7 @@ func (r *run) stepArgs(ctx workflow.Context, s *step) (map[string]any, error) {
 			}
 		}
 	}
-	if s.spec.Action == StoreActivity {
-		ev := r.evidence(ctx)
-		args["evidence"] = ev
-	}
-	return args, nil
+	return args
 }
 
 // versionStepRefs guards resolving ${{ steps.ID.outputs.NAME }} in step

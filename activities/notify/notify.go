@@ -16,6 +16,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/activities/failure"
+	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -99,4 +101,24 @@ func Post(ctx context.Context, client *http.Client, target string, body any) (in
 		return resp.StatusCode, fmt.Errorf("answered %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
 	}
 	return resp.StatusCode, nil
+}
+
+// Precheck is notify.webhook's pre-flight check: the URL (or the variable
+// holding it, allowed and set) resolves. The URL of a variable is never shown.
+func (n *Notifier) Precheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
+	var a Args
+	if err := in.DecodeArgs(&a); err != nil {
+		return []runbooks.CheckResult{runbooks.Fail("arguments", err.Error(), "fix the step's arguments (lifeboat validate)")}
+	}
+	if a.URLEnv == "" {
+		return []runbooks.CheckResult{httpcheck.URLResolves(ctx, a.URL, secrets.RedactURLs(a.URL))}
+	}
+	if n.secrets == nil {
+		return []runbooks.CheckResult{runbooks.Fail("webhook $"+a.URLEnv, "this worker lets runbooks read no secrets", "configure secrets.env in the worker config")}
+	}
+	v, err := n.secrets.EnvValue(a.URLEnv, "notify.webhook urlEnv")
+	if err != nil {
+		return []runbooks.CheckResult{runbooks.Fail("webhook $"+a.URLEnv, failure.Message(err), "set "+a.URLEnv+" on the worker and allow it in secrets.env")}
+	}
+	return []runbooks.CheckResult{httpcheck.URLResolves(ctx, v, "$"+a.URLEnv)}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+	tfjson "github.com/hashicorp/terraform-json"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -148,17 +149,22 @@ func (a *Actions) prepare(ctx context.Context, tf *tfexec.Terraform, dir string)
 		return classify(dir, err)
 	}
 	if !v.Valid {
-		var diags []string
-		for _, d := range v.Diagnostics {
-			where := ""
-			if d.Range != nil {
-				where = fmt.Sprintf("%s:%d: ", d.Range.Filename, d.Range.Start.Line)
-			}
-			diags = append(diags, strings.TrimSpace(where+d.Summary+": "+lastLines(d.Detail, 4)))
-		}
-		return nonRetryable(&ConfigInvalidError{Dir: dir, Diagnostics: diags})
+		return a.prepareDiagnostics(dir, v)
 	}
 	return nil
+}
+
+// prepareDiagnostics is an invalid configuration's ConfigInvalidError.
+func (a *Actions) prepareDiagnostics(dir string, v *tfjson.ValidateOutput) error {
+	var diags []string
+	for _, d := range v.Diagnostics {
+		where := ""
+		if d.Range != nil {
+			where = fmt.Sprintf("%s:%d: ", d.Range.Filename, d.Range.Start.Line)
+		}
+		diags = append(diags, strings.TrimSpace(where+d.Summary+": "+lastLines(d.Detail, 4)))
+	}
+	return nonRetryable(&ConfigInvalidError{Dir: dir, Diagnostics: diags})
 }
 
 func outputs(ctx context.Context, tf *tfexec.Terraform, dir string, names []string) (map[string]any, error) {

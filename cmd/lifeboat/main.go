@@ -45,6 +45,8 @@ func init() {
 		"retry":        {"retry RUN STEP [--as NAME] [--signal]", "retry a paused step", operatorCommand(messages[workflows.MsgRetry])},
 		"skip":         {"skip RUN STEP --reason TEXT [--as NAME] [--signal]", "skip a step that has not run", operatorCommand(messages[workflows.MsgSkip])},
 		"abort":        {"abort RUN --reason TEXT [--as NAME] [--signal]", "abort the run (drill teardown still runs)", operatorCommand(messages[workflows.MsgAbort])},
+		"override":     {"override RUN CHECK --reason TEXT --as NAME [--signal]", "let a run go on despite a failed pre-flight check (recorded with the reason)", operatorCommand(messages[workflows.MsgOverride])},
+		"precheck":     {"precheck NAME|PLAN [--mode drill|failover] [--as NAME]", "run the pre-flight checks alone: nothing changes; exit 1 if one fails", cmdPrecheck},
 		"note":         {"note RUN TEXT... [--as NAME] [--signal]", "add a note to the evidence", operatorCommand(messages[workflows.MsgNote])},
 		"sign":         {"sign approve|reject|ack|retry|skip|abort RUN [STEP] --as NAME | sign failover|drill|tabletop RUNBOOK --as NAME", "print a signed message (or start) as the JSON to paste into the Temporal UI", cmdSign},
 		"evidence":     {"evidence RUN|HISTORY.json [--format md|json] [--out FILE] [--from auto|sink|history] | evidence list [--runbook NAME] | evidence verify FILE|DIR... [--signers FILE]", "a run's evidence (rebuilt from history when the sink lost it); list past runs", cmdEvidence},

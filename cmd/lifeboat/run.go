@@ -314,6 +314,10 @@ var messages = map[string]message{
 		build: func(_ []string, as, comment, reason string) workflows.Signable {
 			return workflows.Abort{By: as, Reason: cmp.Or(reason, comment)}
 		}},
+	workflows.MsgOverride: {name: workflows.MsgOverride, minPos: 2, maxPos: 2,
+		build: func(p []string, as, comment, reason string) workflows.Signable {
+			return workflows.Override{Check: p[1], By: as, Reason: cmp.Or(reason, comment)}
+		}},
 	workflows.MsgNote: {name: workflows.MsgNote, minPos: 2, maxPos: -1,
 		build: func(p []string, as, _, _ string) workflows.Signable {
 			return workflows.Note{By: as, Text: joinArgs(p[1:])}

@@ -100,6 +100,9 @@ type Emulator struct {
 	srv    *http.Server
 	mu     sync.Mutex
 	tokens map[string][]Permission
+	// expired tokens are known but past their expires_on: verify says so,
+	// every other call is refused.
+	expired map[string]time.Time
 	zones  map[string]*Zone
 	recs   map[string]*Record // by id
 	pools  map[string]*Pool   // by id
@@ -121,7 +124,7 @@ func Start() (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Emulator{tokens: map[string][]Permission{}, zones: map[string]*Zone{}, recs: map[string]*Record{},
+	e := &Emulator{tokens: map[string][]Permission{}, expired: map[string]time.Time{}, zones: map[string]*Zone{}, recs: map[string]*Record{},
 		pools: map[string]*Pool{}, lbs: map[string]*LoadBalancer{}, lbZone: map[string]string{}}
 	e.URL = "http://" + l.Addr().String() + "/client/v4"
 	e.srv = &http.Server{Handler: http.HandlerFunc(e.serve), ReadHeaderTimeout: 10 * time.Second}
@@ -137,6 +140,13 @@ func (e *Emulator) AddToken(token string, perms ...Permission) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.tokens[token] = perms
+}
+
+// ExpireToken makes a token expired, as one past its expires_on is.
+func (e *Emulator) ExpireToken(token string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.expired[token] = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 }
 
 // AddZone creates a zone (plan Enterprise: TTLs down to 30s) and returns it.
@@ -309,6 +319,15 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	perms, ok := e.tokens[strings.TrimPrefix(auth, "Bearer ")]
 	if !strings.HasPrefix(auth, "Bearer ") || !ok {
 		fail(w, http.StatusBadRequest, 1000, "Invalid API Token")
+		return
+	}
+	token := strings.TrimPrefix(auth, "Bearer ")
+	if path == "/user/tokens/verify" && r.Method == http.MethodGet {
+		e.verifyToken(w, token)
+		return
+	}
+	if _, gone := e.expired[token]; gone {
+		fail(w, http.StatusUnauthorized, 9109, "Invalid access token")
 		return
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")

@@ -291,3 +291,12 @@ func deref(s *string) []string {
 	}
 	return []string{*s}
 }
+
+// verifyToken is GET /user/tokens/verify: the calling token's status.
+func (e *Emulator) verifyToken(w http.ResponseWriter, token string) {
+	result := map[string]any{"id": fmt.Sprintf("tok-%x", len(token)), "status": "active"}
+	if at, gone := e.expired[token]; gone {
+		result["status"], result["expires_on"] = "expired", at.Format(time.RFC3339)
+	}
+	reply(w, http.StatusOK, result, nil)
+}

@@ -1,0 +1,40 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// PrecheckFunc checks, changing nothing, that a step could run as written:
+// the target answers and lets the worker do what the step does, what the
+// step reads exists. Each action that has one registers it in New.
+type PrecheckFunc = func(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult
+
+// HasPrecheck reports whether the action declares a pre-flight check.
+func (r *Registry) HasPrecheck(action string) bool {
+	_, ok := r.prechecks[action]
+	return ok
+}
+
+// Precheck is the lifeboat.precheck activity: one step's pre-flight checks,
+// with the arguments as the step would run them (drill mappings applied).
+// Arguments that use earlier steps' outputs are only known when the step
+// runs: such a step is checked then. Messages are scrubbed of secrets.
+func (r *Registry) Precheck(ctx context.Context, in runbooks.PrecheckInput) ([]runbooks.CheckResult, error) {
+	fn, ok := r.prechecks[in.Action]
+	if !ok {
+		return nil, nil
+	}
+	var out []runbooks.CheckResult
+	if runbooks.HasRefs(in.Args) {
+		out = []runbooks.CheckResult{runbooks.Pass("arguments known when the step runs", "they use earlier steps' outputs: the step checks them itself")}
+	} else {
+		out = fn(ctx, in.StepInput)
+	}
+	for i := range out {
+		out[i].Step, out[i].Action = in.StepID, in.Action
+		out[i].Message, out[i].Fix = r.secrets.Scrub(out[i].Message), r.secrets.Scrub(out[i].Fix)
+	}
+	return out, nil
+}

@@ -1,0 +1,223 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// PrecheckActivity runs one step's pre-flight checks (activities.Registry.Precheck).
+const PrecheckActivity = "lifeboat.precheck"
+
+// MsgOverride lets a run go on past a failed pre-flight check, with a reason.
+const MsgOverride = "override"
+
+// StatePrecheckFailed is the run's state while a failed pre-flight check
+// waits for an override or an abort.
+const StatePrecheckFailed = "precheck-failed"
+
+// PrechecksLayer is the pseudo-layer of phase 0, shown while checks run.
+const PrechecksLayer = "prechecks"
+
+// versionPrechecks guards phase 0 (only runs whose actions declare
+// pre-checks call it: older histories have no such hint).
+const versionPrechecks = "prechecks"
+
+// Override is an operator's decision to run despite a failed pre-flight check.
+type Override struct {
+	Check  string `json:"check"`
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+	Signed
+}
+
+func (m Override) decision() runbooks.Decision {
+	return runbooks.Decision{Decision: MsgOverride, Step: m.Check, Comment: m.Reason}
+}
+
+// Actor is who the message says sent it.
+func (m Override) Actor() string { return m.By }
+
+// Proof is the signature the message carries.
+func (m Override) Proof() Signed { return m.Signed }
+
+// check is one pre-flight check of the run.
+type check struct {
+	id       string
+	result   runbooks.CheckResult
+	override *runbooks.EventRecord
+}
+
+func (c *check) blocking() bool { return !c.result.OK && !c.result.Advisory && c.override == nil }
+
+// needsPrechecks is true for a run that changes things (failover, drill,
+// failback; not a plan, whose members check themselves) and has a step
+// whose action declares a pre-check.
+func (r *run) needsPrechecks() bool {
+	switch r.req.Mode {
+	case ModeFailover, ModeDrill, ModeFailback:
+	default:
+		return false
+	}
+	if r.rb().IsPlan() {
+		return false
+	}
+	for _, s := range r.order {
+		if s.hints.Precheck && s.layer != runbooks.TeardownLayer {
+			return true
+		}
+	}
+	return false
+}
+
+// prechecks is phase 0: every step's pre-flight checks, in parallel, before
+// anything changes. A failed check stops the run until an operator
+// overrides it with a reason (lifeboat override) or aborts; a run that only
+// checks (Request.PrecheckOnly) ends here either way.
+func (r *run) prechecks(ctx workflow.Context) {
+	r.layer = PrechecksLayer
+	r.publish(ctx)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
+	})
+	type pending struct {
+		s *step
+		f workflow.Future
+	}
+	var all []pending
+	for _, s := range r.order {
+		if !s.hints.Precheck || s.layer == runbooks.TeardownLayer || (r.req.Mode == ModeDrill && r.drillSkips(s.spec.ID)) {
+			continue
+		}
+		in := runbooks.PrecheckInput{StepInput: r.stepInput(ctx, s.spec.ID, r.mapArgs(s, r.specArgs(s))), Action: s.spec.Action}
+		all = append(all, pending{s, workflow.ExecuteActivity(actx, PrecheckActivity, in)})
+	}
+	for _, p := range all {
+		var results []runbooks.CheckResult
+		if err := p.f.Get(ctx, &results); err != nil {
+			results = []runbooks.CheckResult{{Step: p.s.spec.ID, Action: p.s.spec.Action, Name: "checks ran",
+				Message: causeMessage(err), Fix: "see the worker's log; run lifeboat precheck again"}}
+		}
+		for i, res := range results {
+			r.checks = append(r.checks, &check{id: runbooks.CheckID(p.s.spec.ID, i+1), result: res})
+		}
+	}
+	failed := r.blockingChecks()
+	if len(failed) == 0 || r.req.PrecheckOnly {
+		r.layer = ""
+		return
+	}
+	var names []string
+	for _, c := range failed {
+		names = append(names, c.id+" ("+c.result.Name+")")
+	}
+	text := fmt.Sprintf("%d pre-flight check(s) failed; nothing has changed: %s — override each with a reason, or abort", len(failed), strings.Join(names, ", "))
+	r.event(ctx, "precheck-failed", "", "", capText(text))
+	r.publish(ctx)
+	r.notify(ctx, NotifyStepPaused, text+": lifeboat status "+r.workflowID)
+	_ = workflow.Await(ctx, func() bool { return r.aborted || len(r.blockingChecks()) == 0 })
+	r.layer = ""
+}
+
+func (r *run) blockingChecks() []*check {
+	var out []*check
+	for _, c := range r.checks {
+		if c.blocking() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkPending is what a failed check waits for, with the exact commands.
+func (r *run) checkPending(c *check) Pending {
+	p := Pending{Step: c.id, Kind: "precheck", Since: r.startedAt,
+		Command: fmt.Sprintf("lifeboat override %s %s --reason TEXT --as NAME, or lifeboat abort %s", r.workflowID, c.id, r.workflowID),
+		Signal:  fmt.Sprintf(`%s {"check": %q, "by": "NAME", "reason": "…"}`, MsgOverride, c.id)}
+	msg := fmt.Sprintf("pre-flight check %s failed: %s — %s", c.id, c.result.Name, c.result.Message)
+	if c.result.Fix != "" {
+		msg += "; fix: " + c.result.Fix
+	}
+	p.Message = msg + ": " + p.Command
+	return p
+}
+
+func (r *run) checkOverride(m Override, _ *runbooks.Proof) error {
+	if err := r.checkReady(); err != nil {
+		return err
+	}
+	var c *check
+	for _, x := range r.checks {
+		if x.id == m.Check {
+			c = x
+		}
+	}
+	switch {
+	case c == nil:
+		var ids []string
+		for _, x := range r.blockingChecks() {
+			ids = append(ids, x.id)
+		}
+		return fmt.Errorf("no failed pre-flight check %q in this run (waiting: %s)", m.Check, runbooks.OrDash(strings.Join(ids, ", ")))
+	case c.result.OK:
+		return fmt.Errorf("check %s passed: there is nothing to override", m.Check)
+	case c.override != nil:
+		return fmt.Errorf("check %s is already overridden by %s", m.Check, c.override.By)
+	case strings.TrimSpace(m.Reason) == "":
+		return fmt.Errorf("give a reason for overriding check %s: the evidence records it", m.Check)
+	}
+	if len(r.rb().Spec.Approvers) > 0 && !r.isApprover(m.By) {
+		return fmt.Errorf("%s is not in any approver group of runbook %s: only an approver may override a failed check", orSomeone(m.By), r.rb().Metadata.Name)
+	}
+	return nil
+}
+
+func (r *run) applyOverride(ctx workflow.Context, m Override, p *runbooks.Proof) Reply {
+	var c *check
+	for _, x := range r.checks {
+		if x.id == m.Check {
+			c = x
+		}
+	}
+	r.actorEvent(ctx, MsgOverride, m.Check, signer(m.By, p, m.Signed),
+		capText(fmt.Sprintf("check %s (%s) overridden: %s", m.Check, c.result.Name, m.Reason)))
+	ev := r.events[len(r.events)-1]
+	c.override = &ev
+	left := len(r.blockingChecks())
+	msg := fmt.Sprintf("check %s overridden; %d failed check(s) left", m.Check, left)
+	if left == 0 {
+		msg = fmt.Sprintf("check %s overridden; the run goes on", m.Check)
+	}
+	return Reply{Step: m.Check, State: "overridden", Message: msg}
+}
+
+func (r *run) isApprover(who string) bool {
+	for _, people := range r.rb().Spec.Approvers {
+		for _, p := range people {
+			if p == who {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkRecords are the evidence's pre-flight checks.
+func (r *run) checkRecords() []runbooks.PrecheckRecord {
+	out := make([]runbooks.PrecheckRecord, 0, len(r.checks))
+	for _, c := range r.checks {
+		rec := runbooks.PrecheckRecord{ID: c.id, CheckResult: c.result}
+		if o := c.override; o != nil {
+			ov := *o
+			rec.Override = &ov
+		}
+		out = append(out, rec)
+	}
+	return out
+}
