@@ -38,3 +38,10 @@ func (r *Registry) Precheck(ctx context.Context, in runbooks.PrecheckInput) ([]r
 	}
 	return out, nil
 }
+
+// SetPrecheck declares (or replaces) an action's pre-flight check: for
+// registries built with NewWithFuncs, whose actions are fakes.
+func (r *Registry) SetPrecheck(action string, fn PrecheckFunc) *Registry {
+	r.prechecks[action] = fn
+	return r
+}

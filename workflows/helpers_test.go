@@ -150,6 +150,7 @@ type harness struct {
 	identities []workflows.MessageIdentity
 	rec        *recorder
 	res        *activities.Resolver
+	reg        *activities.Registry
 	sent       []*sent
 }
 
@@ -174,6 +175,7 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 		impls[name] = h.rec.action
 	}
 	reg := activities.NewWithFuncs(impls)
+	h.reg = reg
 	env.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
 	// Inline runbooks run as reviewed catalog text: request writes each
 	// into this catalog (a failover of any other inline text is refused).
@@ -186,6 +188,7 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 	for name, fn := range reg.Activities() {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+	env.RegisterActivityWithOptions(reg.Precheck, activity.RegisterOptions{Name: workflows.PrecheckActivity})
 	env.RegisterActivityWithOptions(func(context.Context, runbooks.StepInput) (runbooks.StepResult, error) {
 		h.rec.mu.Lock()
 		h.rec.stored++
