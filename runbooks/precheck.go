@@ -23,7 +23,9 @@ type CheckResult struct {
 func CheckID(step string, n int) string { return step + "#" + strconv.Itoa(n) }
 
 // Pass is a passed check.
-func Pass(name, message string) CheckResult { return CheckResult{Name: name, OK: true, Message: message} }
+func Pass(name, message string) CheckResult {
+	return CheckResult{Name: name, OK: true, Message: message}
+}
 
 // Fail is a failed check with what to do.
 func Fail(name, message, fix string) CheckResult {

@@ -103,13 +103,13 @@ type Emulator struct {
 	// expired tokens are known but past their expires_on: verify says so,
 	// every other call is refused.
 	expired map[string]time.Time
-	zones  map[string]*Zone
-	recs   map[string]*Record // by id
-	pools  map[string]*Pool   // by id
-	lbs    map[string]*LoadBalancer
-	lbZone map[string]string // lb id → zone id
-	faults []fault
-	calls  []string
+	zones   map[string]*Zone
+	recs    map[string]*Record // by id
+	pools   map[string]*Pool   // by id
+	lbs     map[string]*LoadBalancer
+	lbZone  map[string]string // lb id → zone id
+	faults  []fault
+	calls   []string
 }
 
 type fault struct {
