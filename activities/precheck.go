@@ -19,18 +19,22 @@ func (r *Registry) HasPrecheck(action string) bool {
 
 // Precheck is the lifeboat.precheck activity: one step's pre-flight checks,
 // with the arguments as the step would run them (drill mappings applied).
-// Arguments that use earlier steps' outputs are only known when the step
-// runs: such a step is checked then. Messages are scrubbed of secrets.
+// An argument that uses an earlier step's output is only known when the
+// step runs: the checks run on the others, and arguments that cannot be
+// read without it are checked by the step itself. Messages are scrubbed of
+// secrets.
 func (r *Registry) Precheck(ctx context.Context, in runbooks.PrecheckInput) ([]runbooks.CheckResult, error) {
 	fn, ok := r.prechecks[in.Action]
 	if !ok {
 		return nil, nil
 	}
-	var out []runbooks.CheckResult
+	out := fn(ctx, in.StepInput)
 	if runbooks.HasRefs(in.Args) {
-		out = []runbooks.CheckResult{runbooks.Pass("arguments known when the step runs", "they use earlier steps' outputs: the step checks them itself")}
-	} else {
-		out = fn(ctx, in.StepInput)
+		for i, c := range out {
+			if !c.OK && c.Name == "arguments" {
+				out[i] = runbooks.Pass("arguments known when the step runs", "they use earlier steps' outputs: the step checks them itself")
+			}
+		}
 	}
 	for i := range out {
 		out[i].Step, out[i].Action = in.StepID, in.Action

@@ -288,6 +288,60 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.EqualValues(t, replicasBefore, *d.Spec.Replicas, "case-api back to its replicas before the failover scaled it")
 	})
 
+	t.Run("a drill whose backup is missing stops before its first step; an approver's override lets it go on", func(t *testing.T) {
+		missing := strings.NewReplacer("name: case-management-region-failover", "name: missing-backup-drill",
+			"schedule: production-critical-hourly,", "backup: production-critical-hourly-19700101000000,").Replace(string(stack.Runbook(example)))
+		file := filepath.Join(catalog, "d.yaml")
+		require.NoError(t, os.WriteFile(file, []byte(missing), 0o644))
+		defer os.Remove(file)
+		out := cli(t, "drill", "missing-backup-drill", "--as", "alice", "--reason", "drill with a lost backup")
+		id := strings.TrimSpace(between(out.stdout, "workflow: ", "\n"))
+		require.NotEmpty(t, id, out.stdout)
+		var s workflows.Status
+		require.Eventually(t, func() bool {
+			s, err = st.Status(ctx, id)
+			return err == nil && s.State == workflows.StatePrecheckFailed
+		}, 2*time.Minute, 250*time.Millisecond, "the drill stops at its pre-flight checks")
+		for _, step := range s.Steps {
+			assert.Nil(t, step.Started, "step %s started before the checks passed", step.ID)
+		}
+		status := cli(t, "status", id).stdout
+		assert.Contains(t, status, "pre-flight check restore-case-data#2 failed: backup production-critical-hourly-19700101000000 exists — Velero has no backup production-critical-hourly-19700101000000 in namespace velero; fix: name an existing backup")
+		assert.Contains(t, status, "lifeboat override "+id+" restore-case-data#2 --reason TEXT --as NAME")
+		out = cli(t, "override", id, "restore-case-data#2", "--as", "bob", "--reason", "the backup is being copied from the other region")
+		assert.Contains(t, out.stdout, "the run goes on")
+		require.Eventually(t, func() bool {
+			s, err = st.Status(ctx, id)
+			return err == nil && s.State == workflows.StatePaused
+		}, 3*time.Minute, 250*time.Millisecond, "the restore then fails as the check said, and pauses")
+		cli(t, "abort", id, "--as", "alice", "--reason", "no backup after all")
+		ev := waitEvidence(t, st, id)
+		assert.Equal(t, workflows.RunAborted, ev.Outcome)
+		var overridden *runbooks.PrecheckRecord
+		for i, c := range ev.Prechecks {
+			if c.ID == "restore-case-data#2" {
+				overridden = &ev.Prechecks[i]
+			}
+		}
+		require.NotNil(t, overridden, "%+v", ev.Prechecks)
+		require.NotNil(t, overridden.Override)
+		assert.Equal(t, "bob", overridden.Override.By)
+		assert.Contains(t, overridden.Override.Text, "the backup is being copied from the other region")
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "drop-drill-namespace").State, "the teardown ran")
+	})
+
+	t.Run("lifeboat precheck names an expired Cloudflare token before a failover", func(t *testing.T) {
+		stack.Cloudflare.ExpireToken(testsuite.PlantedCFToken)
+		defer stack.Cloudflare.RenewToken(testsuite.PlantedCFToken)
+		out, code := cliCode(t, "precheck", "case-management-region-failover", "--mode", "failover", "--as", "alice")
+		assert.Equal(t, 1, code, out.stdout+out.stderr)
+		assert.Contains(t, out.stdout, "FAIL shift-traffic#1 ")
+		assert.Contains(t, out.stdout, "Cloudflare token active — the token is expired")
+		assert.Contains(t, out.stdout, "fix: roll the API token")
+		assert.Contains(t, out.stdout, "ok   restore-case-data#2", "the rest passes")
+		assert.NotContains(t, out.stdout+out.stderr, testsuite.PlantedCFToken)
+	})
+
 	t.Run("reenact the failover from its recorded runbook text", func(t *testing.T) {
 		require.Len(t, ids, 2, "needs the failover above")
 		failover := ids[1]

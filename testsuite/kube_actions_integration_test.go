@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -283,6 +284,48 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		assert.ErrorContains(t, err, "no Deployment or StatefulSet case-management/nope")
 		assert.False(t, isNonRetryable(err), "the workload may still be on its way (restore)")
 	})
+	t.Run("pre-flight: the worker's own access, asked of the API server; a revoked binding fails with the fix", func(t *testing.T) {
+		// The worker runs as a service account (impersonation stands in for its token).
+		const worker = "system:serviceaccount:lifeboat:worker"
+		cfg := rig.RESTConfig()
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: worker, Groups: []string{"system:serviceaccounts", "system:authenticated"}}
+		c, err := kube.NewClient(cfg, "dr-ca-west-1")
+		require.NoError(t, err)
+		restricted := (&kube.Actions{Source: oneCluster{c}, BaseDir: base}).Prechecks()
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "lifeboat-scale", Namespace: "case-management"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"get", "patch"}}}}
+		_, err = typed.RbacV1().Roles("case-management").Create(ctx, role, metav1.CreateOptions{})
+		require.NoError(t, err)
+		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "lifeboat-scale", Namespace: "case-management"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "lifeboat-scale"},
+			Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: worker}}}
+		_, err = typed.RbacV1().RoleBindings("case-management").Create(ctx, binding, metav1.CreateOptions{})
+		require.NoError(t, err)
+		scale := step(map[string]any{"target": "dr", "namespace": "case-management", "replicas": map[string]any{"case-api": 1}})
+		require.Eventually(t, func() bool {
+			got := restricted["kube.scale"](ctx, scale)
+			return len(got) == 1 && got[0].OK
+		}, 10*time.Second, 100*time.Millisecond, "the binding lets the worker scale")
+
+		require.NoError(t, typed.RbacV1().RoleBindings("case-management").Delete(ctx, "lifeboat-scale", metav1.DeleteOptions{}))
+		var got []runbooks.CheckResult
+		require.Eventually(t, func() bool {
+			got = restricted["kube.scale"](ctx, scale)
+			return len(got) == 1 && !got[0].OK
+		}, 10*time.Second, 100*time.Millisecond, "the revoked binding is seen at once")
+		assert.Equal(t, "may patch deployments.apps/scale in case-management", got[0].Name)
+		assert.Contains(t, got[0].Message, "the worker's identity in dr-ca-west-1 is denied")
+		assert.Contains(t, got[0].Fix, "grant the worker's identity may patch deployments.apps/scale in case-management")
+
+		del := restricted["kube.deleteNamespace"](ctx, step(map[string]any{"target": "dr", "namespace": "restore-drill-x"}))
+		require.Len(t, del, 1)
+		assert.False(t, del[0].OK, "never granted")
+		undeclared := restricted["kube.waitReady"](ctx, step(map[string]any{"target": "nowhere", "namespace": "x"}))
+		require.Len(t, undeclared, 1)
+		assert.Equal(t, "target nowhere resolves", undeclared[0].Name)
+		assert.False(t, undeclared[0].OK)
+	})
+
 	t.Run("kube.pvcBound waits for the binder", func(t *testing.T) {
 		in := step(map[string]any{"target": "dr", "namespace": "case-management", "names": []any{"case-data"}})
 		_, err := a.PVCBound(ctx, in)
@@ -313,3 +356,8 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		assert.Contains(t, res.Summary, "already gone")
 	})
 }
+
+// oneCluster is a kube.Source with one client for every context.
+type oneCluster struct{ c *kube.Client }
+
+func (o oneCluster) For(string) (*kube.Client, error) { return o.c, nil }

@@ -149,6 +149,13 @@ func (e *Emulator) ExpireToken(token string) {
 	e.expired[token] = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 }
 
+// RenewToken makes an expired token active again.
+func (e *Emulator) RenewToken(token string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.expired, token)
+}
+
 // AddZone creates a zone (plan Enterprise: TTLs down to 30s) and returns it.
 func (e *Emulator) AddZone(name string) *Zone {
 	e.mu.Lock()
