@@ -85,12 +85,13 @@ type Registry struct {
 	specs     map[string]runbooks.ActionSpec
 	impls     map[string]StepFunc
 	prechecks map[string]PrecheckFunc
+	dryruns   map[string]DryRunFunc
 	secrets   *secrets.Store
 }
 
 // Catalogue returns the registry's schemas only: enough to validate runbooks.
 func Catalogue() *Registry {
-	r := &Registry{specs: map[string]runbooks.ActionSpec{}, impls: map[string]StepFunc{}, prechecks: map[string]PrecheckFunc{}}
+	r := &Registry{specs: map[string]runbooks.ActionSpec{}, impls: map[string]StepFunc{}, prechecks: map[string]PrecheckFunc{}, dryruns: map[string]DryRunFunc{}}
 	for _, s := range table {
 		r.specs[s.Name] = s
 	}
@@ -121,16 +122,21 @@ func New(d Deps) *Registry {
 		impls[ArgoCDSync], r.prechecks[ArgoCDSync] = ac.Sync, ac.Precheck
 		maps.Copy(r.prechecks, k.Prechecks())
 		maps.Copy(r.prechecks, v.Prechecks())
+		maps.Copy(r.dryruns, k.DryRuns())
+		maps.Copy(r.dryruns, v.DryRuns())
+		r.dryruns[ArgoCDSync] = ac.DryRun
 	}
 	if d.Terraform != "" {
 		tf := &terraform.Actions{Binary: d.Terraform, BaseDir: d.BaseDir}
 		impls[TerraformApply], impls[TerraformOutput] = tf.Apply, tf.Output
 		maps.Copy(r.prechecks, tf.Prechecks())
+		r.dryruns[TerraformApply] = tf.DryRun
 	}
 	if d.CloudflareToken != nil {
 		c := &cloudflare.Actions{Token: d.CloudflareToken, BaseURL: d.CloudflareURL, HTTP: d.HTTPClient}
 		impls[CloudflareDNSSwitch], impls[CloudflareLBFailover], impls[CloudflareLBRestore] = c.DNSSwitch, c.LBFailover, c.LBRestore
 		maps.Copy(r.prechecks, c.Prechecks())
+		maps.Copy(r.dryruns, c.DryRuns())
 	}
 	r.secrets = d.Secrets
 	for name, fn := range impls {

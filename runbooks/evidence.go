@@ -71,6 +71,8 @@ type Evidence struct {
 	Failback *FailbackInfo `json:"failback,omitempty"`
 	// Prechecks are phase 0's pre-flight checks, with any override.
 	Prechecks []PrecheckRecord `json:"prechecks,omitempty"`
+	// DryRun is what a dry run found: nothing was changed.
+	DryRun *DryRun `json:"dryRun,omitempty"`
 	// Seal chains the stored record to the previous record of the same
 	// runbook and lists a digest per field; the worker's signature of the
 	// whole file is beside it (FILE.sig). Set by evidence.store.
@@ -296,6 +298,19 @@ func (e Evidence) Markdown() string {
 		for _, l := range lines {
 			w("- %s\n", l)
 		}
+	}
+	if d := e.DryRun; d != nil {
+		w("\n## Dry run: what the run would change (nothing was changed)\n\n| Step | What | Now | Would be | Note |\n|---|---|---|---|---|\n")
+		for _, c := range d.Changes {
+			w("| %s | %s | %s | %s | %s |\n", c.Step, c.What, OrDash(c.Before), OrDash(c.After), OrDash(c.Note))
+		}
+		if len(d.Unchanged) > 0 {
+			w("\nChanges nothing: %s.\n", strings.Join(d.Unchanged, ", "))
+		}
+		for _, e := range d.Errors {
+			w("\n**Could not be dry-run:** %s\n", e)
+		}
+		w("\nPlanned: critical path %s of RTO %s (%s).\n", d.Plan.Estimate, d.Plan.RTO, map[bool]string{true: "fits", false: "EXCEEDS the RTO"}[d.Plan.Fits])
 	}
 	section("Failed checks", e.FailedChecks)
 	section("Skipped", e.Skipped)

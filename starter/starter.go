@@ -76,7 +76,7 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 		return Run{}, err
 	}
 	name := req.RunbookName()
-	id := NewWorkflowID(name, req.Mode)
+	id := NewWorkflowID(name, req.ModeLabel())
 	req, err := SignStart(s.keys, id, req)
 	if err != nil {
 		return Run{}, fmt.Errorf("signing the start as %s: %w", req.RequestedBy, err)
@@ -89,7 +89,7 @@ func (s *Starter) Start(ctx context.Context, req workflows.Request) (Run, error)
 		ID: id, TaskQueue: s.taskQueue, StaticSummary: summary,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SARunbook.ValueSet(name), workflows.SAMode.ValueSet(req.Mode),
+			workflows.SARunbook.ValueSet(name), workflows.SAMode.ValueSet(req.ModeLabel()),
 			workflows.SAState.ValueSet(workflows.RunResolving)),
 	}
 	we, err := s.c.ExecuteWorkflow(ctx, opts, req.WorkflowType(), req)

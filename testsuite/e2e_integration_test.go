@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -102,12 +103,50 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		require.Empty(t, diffProduction(production, snapshotProduction(t, stack, drillNS)), "the drill changed production")
 	}
 
+	dryChanged := map[string]bool{}
+	t.Run("a dry run of the drill changes nothing and says what the drill will change", func(t *testing.T) {
+		run, err := st.Start(ctx, workflows.Request{Runbook: "case-management-region-failover", Mode: workflows.ModeDrill,
+			DryRun: true, RequestedBy: "alice", Reason: "what would the drill do?"})
+		require.NoError(t, err)
+		ev := waitEvidence(t, st, run.WorkflowID)
+		require.NotNil(t, ev.DryRun)
+		assert.Equal(t, workflows.RunSucceeded, ev.Outcome, "%v", ev.DryRun.Errors)
+		assert.Equal(t, "drill-dry-run", ev.Mode, "not counted as a drill")
+		unchanged(t)
+		kc, err := kubernetes.NewForConfig(stack.Kube.RESTConfig())
+		require.NoError(t, err)
+		_, err = kc.CoreV1().Namespaces().Get(ctx, drillNS, metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "the dry run restored nothing: %v", err)
+		whats := map[string][]string{}
+		for _, c := range ev.DryRun.Changes {
+			dryChanged[c.Step] = true
+			whats[c.Step] = append(whats[c.Step], c.What+" → "+c.After)
+		}
+		t.Logf("dry run:\n%s", ev.Markdown())
+		assert.Contains(t, whats["dr-network"], "terraform_data.vpc → create")
+		assert.Contains(t, whats["dr-network"], "output lb_hostname → dr-lb.ca-west-1.example.com", "terraform's planned output")
+		assert.Contains(t, strings.Join(whats["restore-case-data"], "\n"), "case-management → "+drillNS)
+		assert.Contains(t, strings.Join(whats["restore-case-data"], "\n"), "Deployment in "+drillNS+" → restored: ", "from the backup's own resource list")
+		assert.Contains(t, strings.Join(whats["scale-up"], "\n"), drillNS+"/case-api replicas → 4")
+		assert.NotEmpty(t, whats["gitops-sync"])
+		assert.NotEmpty(t, whats["identity-bindings"])
+		assert.Contains(t, ev.DryRun.Unchanged, "business-journey")
+	})
+
 	t.Run("drill", func(t *testing.T) {
 		run, err := st.Start(ctx, workflows.Request{Runbook: "case-management-region-failover", Mode: workflows.ModeDrill,
 			RequestedBy: "alice", Reason: "quarterly drill", DeclaredAt: &declared})
 		require.NoError(t, err)
 		ids = append(ids, run.WorkflowID)
 		ev := waitEvidence(t, st, run.WorkflowID)
+		changed := map[string]bool{}
+		for _, step := range ev.Steps {
+			if step.State == workflows.StateSucceeded && step.Layer != runbooks.TeardownLayer &&
+				!slices.Contains([]string{"kube.canI", "kube.secretsPresent", "kube.waitReady", "http.check"}, step.Action) {
+				changed[step.ID] = true
+			}
+		}
+		assert.Equal(t, changed, dryChanged, "the dry run listed every step the drill then changed something with, and no other")
 		for _, s := range ev.Steps {
 			want := workflows.StateSucceeded
 			if s.ID == "shift-traffic" {

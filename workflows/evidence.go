@@ -26,7 +26,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 		Runbook: runbooks.RunbookRef{Name: rb.Metadata.Name, Version: rb.Metadata.Version, Hash: r.resolved.Hash,
 			Owner: rb.Metadata.Owner, Description: rb.Metadata.Description},
-		Mode: r.req.Mode, Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy,
+		Mode: r.req.ModeLabel(), Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy,
 		Reason: capText(r.req.Reason), RequestedBy: r.req.RequestedBy, RequestProof: r.requestProof, RequestClient: r.req.Client,
 		AllowedSigners: r.resolved.Signers,
 		Outcome:        r.state,
@@ -47,6 +47,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	if len(r.checks) > 0 {
 		e.Prechecks = r.checkRecords()
 	}
+	e.DryRun = r.dry
 	if r.truthful && !r.recoveredAt.IsZero() {
 		// The RTO measures recovery; the drill's teardown is timed on its own.
 		e.RTOActual = runbooks.Duration(r.recoveredAt.Sub(r.declaredAt))
@@ -121,6 +122,8 @@ func (r *run) invariant(e runbooks.Evidence) string {
 		missing = append(missing, "a tabletop run executes nothing, so it cannot validate a restore")
 	case e.Mode == ModeTeardown:
 		missing = append(missing, "a teardown run only cleans up after a drill")
+	case r.req.DryRun || r.req.PrecheckOnly:
+		missing = append(missing, "this run changed nothing: it only checked (lifeboat precheck) or asked what would change (--dry-run)")
 	case e.Mode == ModeFailback:
 		missing = append(missing, "a failback returns to the primary; it restores nothing in the DR region")
 	case e.Outcome != RunSucceeded:

@@ -189,6 +189,7 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 	env.RegisterActivityWithOptions(reg.Precheck, activity.RegisterOptions{Name: workflows.PrecheckActivity})
+	env.RegisterActivityWithOptions(reg.DryRun, activity.RegisterOptions{Name: workflows.DryRunActivity})
 	env.RegisterActivityWithOptions(func(context.Context, runbooks.StepInput) (runbooks.StepResult, error) {
 		h.rec.mu.Lock()
 		h.rec.stored++

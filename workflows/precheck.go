@@ -109,7 +109,7 @@ func (r *run) prechecks(ctx workflow.Context) {
 		}
 	}
 	failed := r.blockingChecks()
-	if len(failed) == 0 || r.req.PrecheckOnly {
+	if len(failed) == 0 || r.req.PrecheckOnly || r.req.DryRun {
 		r.layer = ""
 		return
 	}

@@ -54,6 +54,9 @@ type Request struct {
 	// PrecheckOnly runs the pre-flight checks of a failover or drill and
 	// ends (lifeboat precheck): nothing else runs, nothing changes.
 	PrecheckOnly bool `json:"precheckOnly,omitempty"`
+	// DryRun runs the pre-flight checks, then asks every step what it would
+	// change, and changes nothing (lifeboat failover|drill NAME --dry-run).
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // Check returns a clear error for a request that cannot start.
@@ -69,8 +72,8 @@ func (r Request) Check() error {
 	default:
 		return fmt.Errorf(`request: mode %q is unknown: use "failover", "drill" or "tabletop"`, r.Mode)
 	}
-	if r.PrecheckOnly && r.Mode != ModeFailover && r.Mode != ModeDrill {
-		return fmt.Errorf(`request: precheckOnly checks a "failover" or a "drill"`)
+	if (r.PrecheckOnly || r.DryRun) && r.Mode != ModeFailover && r.Mode != ModeDrill {
+		return fmt.Errorf(`request: precheckOnly and dryRun are for a "failover" or a "drill"`)
 	}
 	if r.Plan != "" && (r.Runbook != "" || r.InlineRunbook != "") {
 		return fmt.Errorf(`request: give "plan" or "runbook", not both`)
@@ -97,6 +100,19 @@ func (r Request) RunbookName() string {
 		return rb.Metadata.Name
 	}
 	return ""
+}
+
+// ModeLabel is the mode a run is listed and recorded under: its mode, or
+// for a run that changes nothing "drill-dry-run", "failover-precheck"… so
+// no readiness row counts it as a drill or failover.
+func (r Request) ModeLabel() string {
+	switch {
+	case r.DryRun:
+		return r.Mode + "-dry-run"
+	case r.PrecheckOnly:
+		return r.Mode + "-precheck"
+	}
+	return r.Mode
 }
 
 // WorkflowType is the workflow type that runs the request:

@@ -65,8 +65,11 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 		r.prechecks(mainCtx)
 	}
 	layers := r.rb().Spec.Layers.Ordered()
-	if r.req.PrecheckOnly {
-		layers = nil // lifeboat precheck: the checks are the whole run
+	if r.req.PrecheckOnly || r.req.DryRun {
+		layers = nil // the checks (and a dry run's questions) are the whole run
+	}
+	if r.req.DryRun && !r.aborted {
+		r.dryRun(mainCtx)
 	}
 	if r.req.Mode == ModeFailback {
 		slices.Reverse(layers) // traffic goes home first, then the DR side winds down
@@ -91,7 +94,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	if r.truthful {
 		cancelTimer() // the RTO measures recovery, not cleanup
 	}
-	if r.drilling() && len(r.rb().TeardownSteps()) > 0 && !r.req.PrecheckOnly {
+	if r.drilling() && len(r.rb().TeardownSteps()) > 0 && !r.req.PrecheckOnly && !r.req.DryRun {
 		r.layer = runbooks.TeardownLayer
 		r.state = RunTearingDown
 		r.publish(ctx)
@@ -191,7 +194,7 @@ func (r *run) setup(ctx workflow.Context) {
 	}
 	r.ready = true
 	r.state = RunRunning
-	_ = workflow.UpsertTypedSearchAttributes(ctx, SARunbook.ValueSet(rb.Metadata.Name), SAMode.ValueSet(r.req.Mode))
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SARunbook.ValueSet(rb.Metadata.Name), SAMode.ValueSet(r.req.ModeLabel()))
 	r.publish(ctx)
 }
 
@@ -248,7 +251,7 @@ func (r *run) finish(ctx workflow.Context) {
 	switch {
 	case r.aborted:
 		r.state = RunAborted
-	case r.anyFailed() || len(r.blockingChecks()) > 0:
+	case r.anyFailed() || len(r.blockingChecks()) > 0 || (r.dry != nil && len(r.dry.Errors) > 0):
 		r.state = RunFailed
 	default:
 		r.state = RunSucceeded

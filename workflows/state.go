@@ -136,6 +136,8 @@ type run struct {
 	lastReport *MemberProgress
 	// checks are phase 0's pre-flight checks, in the order they ran.
 	checks []*check
+	// dry is what a dry run found (Request.DryRun).
+	dry *runbooks.DryRun
 
 	// last values pushed to search attributes, to upsert only on change
 	saState, saLayer string

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -76,6 +77,14 @@ func order(o *unstructured.Unstructured) int {
 }
 
 func (a *Actions) applyOne(ctx context.Context, c *Client, obj *unstructured.Unstructured, defaultNS string) (string, error) {
+	ref, _, err := a.apply(ctx, c, obj, defaultNS, false)
+	return ref, err
+}
+
+// apply server-side-applies obj (dryRun: the API server computes the result
+// with DryRun=All and stores nothing) and returns the object as applied and
+// as it was before (nil when it did not exist).
+func (a *Actions) apply(ctx context.Context, c *Client, obj *unstructured.Unstructured, defaultNS string, dryRun bool) (string, applied, error) {
 	gvk := obj.GroupVersionKind()
 	mapping, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
@@ -86,13 +95,19 @@ func (a *Actions) applyOne(ctx context.Context, c *Client, obj *unstructured.Uns
 	}
 	if err != nil {
 		if meta.IsNoMatchError(err) {
-			return "", fmt.Errorf("kube.apply: the cluster does not know %s (is its CRD installed?): %w", gvk, err)
+			return "", applied{}, fmt.Errorf("kube.apply: the cluster does not know %s (is its CRD installed?): %w", gvk, err)
 		}
-		return "", classify("kube.apply", err)
+		return "", applied{}, classify("kube.apply", err)
 	}
 	res := c.Dynamic.Resource(mapping.Resource)
 	ref := strings.ToLower(gvk.Kind) + "/" + obj.GetName()
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
 	var err2 error
+	var out applied
+	ri := dynamic.ResourceInterface(res)
 	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
 		ns := obj.GetNamespace()
 		if ns == "" {
@@ -103,15 +118,20 @@ func (a *Actions) applyOne(ctx context.Context, c *Client, obj *unstructured.Uns
 		}
 		obj.SetNamespace(ns)
 		ref = ns + "/" + ref
-		_, err2 = res.Namespace(ns).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
-	} else {
-		_, err2 = res.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+		ri = res.Namespace(ns)
 	}
+	if dryRun {
+		out.before, _ = ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	}
+	out.after, err2 = ri.Apply(ctx, obj.GetName(), obj, opts)
 	if err2 != nil {
-		return "", classify("kube.apply "+ref, err2)
+		return "", applied{}, classify("kube.apply "+ref, err2)
 	}
-	return ref, nil
+	return ref, out, nil
 }
+
+// applied is an object as an apply left it, and as it was before.
+type applied struct{ before, after *unstructured.Unstructured }
 
 // readManifests reads every object of a file or a directory (sorted, not recursive).
 func (a *Actions) readManifests(path string) ([]*unstructured.Unstructured, error) {

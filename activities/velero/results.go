@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,48 +59,59 @@ func restoreErrors(ctx context.Context, c *kube.Client, vns, restore string) []s
 }
 
 func downloadResults(ctx context.Context, c *kube.Client, vns, restore string) ([]string, error) {
+	var results map[string]result
+	if err := download(ctx, c, vns, "RestoreResults", restore, &results); err != nil {
+		return nil, err
+	}
+	return results["errors"].lines(), nil
+}
+
+// download reads a file Velero keeps in object storage for a backup or a
+// restore (kind: RestoreResults, BackupResourceList…) into v, as the velero
+// CLI does: a DownloadRequest (labelled managed-by lifeboat, deleted after),
+// then the gzipped JSON at the URL Velero signs.
+func download(ctx context.Context, c *kube.Client, vns, kind, name string, v any) error {
 	reqs := c.Dynamic.Resource(downloadRequestGVR).Namespace(vns)
 	req := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "velero.io/v1", "kind": "DownloadRequest",
-		"metadata": map[string]any{"generateName": restore + "-results-", "namespace": vns, "labels": map[string]any{"app.kubernetes.io/managed-by": "lifeboat"}},
-		"spec":     map[string]any{"target": map[string]any{"kind": "RestoreResults", "name": restore}}}}
+		"metadata": map[string]any{"generateName": name + "-" + strings.ToLower(kind) + "-", "namespace": vns, "labels": map[string]any{"app.kubernetes.io/managed-by": "lifeboat"}},
+		"spec":     map[string]any{"target": map[string]any{"kind": kind, "name": name}}}}
 	created, err := reqs.Create(ctx, req, metav1.CreateOptions{})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() { _ = reqs.Delete(context.WithoutCancel(ctx), created.GetName(), metav1.DeleteOptions{}) }()
 	var url string
 	for url == "" {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("Velero gave no download URL: %w", ctx.Err())
+			return fmt.Errorf("Velero gave no download URL: %w", ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 		got, err := reqs.Get(ctx, created.GetName(), metav1.GetOptions{})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		url, _, _ = unstructured.NestedString(got.Object, "status", "downloadURL")
 	}
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(httpReq)
 	if err != nil {
 		// the URL carries Velero's signature: keep only its scheme and host
-		return nil, fmt.Errorf("downloading the results: %s", secrets.RedactURLs(err.Error()))
+		return fmt.Errorf("downloading %s: %s", kind, secrets.RedactURLs(err.Error()))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("downloading the results: object storage answered %s", resp.Status)
+		return fmt.Errorf("downloading %s: object storage answered %s", kind, resp.Status)
 	}
 	gz, err := gzip.NewReader(resp.Body)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var results map[string]result
-	if err := json.NewDecoder(gz).Decode(&results); err != nil {
-		return nil, fmt.Errorf("decoding the results: %w", err)
+	if err := json.NewDecoder(gz).Decode(v); err != nil {
+		return fmt.Errorf("decoding %s: %w", kind, err)
 	}
-	return results["errors"].lines(), nil
+	return nil
 }

@@ -28,9 +28,17 @@ func startMode(mode string) func(context.Context, []string) error {
 		as := fs.String("as", defaultUser(), "who requests the run")
 		declared := fs.String("declared-at", "", "when the disaster was declared (RFC3339); starts the RTO clock (default: now)")
 		follow := fs.Bool("follow", false, "follow the run until it ends, then print its evidence")
+		var dryRun *bool
+		if mode != workflows.ModeTabletop {
+			dryRun = fs.Bool("dry-run", false, "change nothing: run the pre-flight checks and print what every step would change")
+		}
 		pos, err := parse(fs, args, 1, 1, mode)
 		if err != nil {
 			return err
+		}
+		if dryRun != nil && *dryRun {
+			return dryRunCommand(ctx, cf, workflows.Request{Runbook: pos[0], Mode: mode, DryRun: true, RequestedBy: *as,
+				Reason: cmp.Or(*reason, "dry run")})
 		}
 		if mode == workflows.ModeFailover && strings.TrimSpace(*reason) == "" {
 			return fmt.Errorf("a failover needs --reason: the evidence must say why traffic moved")
