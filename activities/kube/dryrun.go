@@ -162,4 +162,3 @@ func (a *Actions) deleteDryRun(ctx context.Context, in runbooks.StepInput) ([]ru
 	}
 	return []runbooks.Change{ch}, nil
 }
-
