@@ -187,65 +187,28 @@ func capitalize(s string) string {
 // withFailoverOutputs copies the failback layers with every failover
 // reference replaced by the failover's recorded output.
 func withFailoverOutputs(l Layers, records map[string]StepRecord) (Layers, error) {
-	var firstErr error
-	lookup := func(id, name string) (any, error) {
-		rec, ok := records[id]
+	lookup := func(ref Ref) (any, error) {
+		rec, ok := records[ref.Step]
 		if !ok || rec.State != "succeeded" {
 			state := "is not in the failover's evidence"
 			if ok {
 				state = "ended " + rec.State
 			}
-			return nil, fmt.Errorf("step %s %s, so it has no outputs", id, state)
+			return nil, fmt.Errorf("step %s %s, so it has no outputs", ref.Step, state)
 		}
-		v, ok := rec.Outputs[name]
+		v, ok := rec.Outputs[ref.Output]
 		if !ok {
-			return nil, fmt.Errorf("step %s recorded no output %q", id, name)
-		}
-		if s, ok := v.(string); ok && s == SensitiveOutput {
-			return nil, fmt.Errorf("output %q of step %s is sensitive", name, id)
+			return nil, fmt.Errorf("step %s recorded no output %q", ref.Step, ref.Output)
 		}
 		return v, nil
 	}
-	var subst func(v any) any
-	subst = func(v any) any {
-		switch t := v.(type) {
-		case string:
-			if m := failoverRef.FindStringSubmatch(strings.TrimSpace(t)); m != nil && len(m[0]) == len(strings.TrimSpace(t)) {
-				out, err := lookup(m[1], m[2])
-				if err != nil {
-					firstErr = cmpErr(firstErr, fmt.Errorf("%s: %w", m[0], err))
-					return t
-				}
-				return out
-			}
-			return failoverRef.ReplaceAllStringFunc(t, func(text string) string {
-				m := failoverRef.FindStringSubmatch(text)
-				out, err := lookup(m[1], m[2])
-				if err != nil {
-					firstErr = cmpErr(firstErr, fmt.Errorf("%s: %w", text, err))
-					return text
-				}
-				return asText(out)
-			})
-		case []any:
-			out := make([]any, len(t))
-			for i, e := range t {
-				out[i] = subst(e)
-			}
-			return out
-		case map[string]any:
-			out := make(map[string]any, len(t))
-			for k, e := range t {
-				out[k] = subst(e)
-			}
-			return out
-		}
-		return v
-	}
+	var firstErr error
 	copySteps := func(steps []Step) []Step {
 		out := make([]Step, len(steps))
 		for i, s := range steps {
-			s.With = subst(s.With).(map[string]any)
+			with, _, err := substitute(s.With, failoverRef, lookup)
+			firstErr = cmpErr(firstErr, err)
+			s.With = with
 			out[i] = s
 		}
 		return out

@@ -1,7 +1,6 @@
 package runbooks
 
 import (
-	"slices"
 	"strings"
 	"time"
 )
@@ -141,18 +140,7 @@ func ValidatePlan(p *RecoveryPlan, cat *Catalog) Problems {
 	if p.APIVersion != APIVersion {
 		v.add("apiVersion", "must be %q, got %q", APIVersion, p.APIVersion)
 	}
-	switch {
-	case p.Metadata.Name == "":
-		v.add("metadata.name", "missing: give the plan a DNS-label name such as region-ca-central-1-loss")
-	case len(p.Metadata.Name) > 63 || !dnsLabel.MatchString(p.Metadata.Name):
-		v.add("metadata.name", "%q is not a DNS label: use lower-case letters, digits and '-', at most 63 characters", p.Metadata.Name)
-	}
-	if p.Metadata.Version < 1 {
-		v.add("metadata.version", "missing or below 1: number the plan's versions from 1 and raise it on every change")
-	}
-	if !slices.Contains(Scopes, p.Spec.Scope) {
-		v.add("spec.scope", "%q is not a scope: use one of %s", p.Spec.Scope, strings.Join(Scopes, ", "))
-	}
+	v.identity("plan", "region-ca-central-1-loss", p.Metadata, p.Spec.Scope)
 	v.objectives()
 	v.approvers()
 	if len(p.Spec.Members) == 0 {

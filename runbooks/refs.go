@@ -126,8 +126,26 @@ func (e *RefError) Error() string { return fmt.Sprintf("%s: %s", e.Ref.Text, e.R
 // ResolveRefs returns a copy of args with every reference replaced by the
 // output lookup returns, and the values used, keyed by Ref.String().
 func ResolveRefs(args map[string]any, lookup func(Ref) (any, error)) (map[string]any, map[string]any, error) {
+	return substitute(args, refPattern, lookup)
+}
+
+// substitute replaces every match of pattern (whose groups are a step id and
+// an output name) in args' strings, lists and maps: a string that is one
+// whole reference takes the value as it is, a reference in other text its
+// text. Sensitive values are refused.
+func substitute(args map[string]any, pattern *regexp.Regexp, lookup func(Ref) (any, error)) (map[string]any, map[string]any, error) {
 	used := map[string]any{}
 	var firstErr error
+	get := func(m []string) (any, bool) {
+		ref := Ref{Step: m[1], Output: m[2], Text: m[0]}
+		out, err := lookupChecked(ref, lookup)
+		if err != nil {
+			firstErr = cmpErr(firstErr, err)
+			return nil, false
+		}
+		used[ref.String()] = out
+		return out, true
+	}
 	var resolve func(v any) any
 	resolve = func(v any) any {
 		switch t := v.(type) {
@@ -135,27 +153,18 @@ func ResolveRefs(args map[string]any, lookup func(Ref) (any, error)) (map[string
 			if !strings.Contains(t, "${{") {
 				return t
 			}
-			if isWholeRef(t) {
-				m := refPattern.FindStringSubmatch(t)
-				ref := Ref{Step: m[1], Output: m[2], Text: m[0]}
-				out, err := lookupChecked(ref, lookup)
-				if err != nil {
-					firstErr = cmpErr(firstErr, err)
-					return t
+			trimmed := strings.TrimSpace(t)
+			if loc := pattern.FindStringIndex(trimmed); loc != nil && loc[0] == 0 && loc[1] == len(trimmed) {
+				if out, ok := get(pattern.FindStringSubmatch(trimmed)); ok {
+					return out
 				}
-				used[ref.String()] = out
-				return out
+				return t
 			}
-			return refPattern.ReplaceAllStringFunc(t, func(text string) string {
-				m := refPattern.FindStringSubmatch(text)
-				ref := Ref{Step: m[1], Output: m[2], Text: text}
-				out, err := lookupChecked(ref, lookup)
-				if err != nil {
-					firstErr = cmpErr(firstErr, err)
-					return text
+			return pattern.ReplaceAllStringFunc(t, func(text string) string {
+				if out, ok := get(pattern.FindStringSubmatch(text)); ok {
+					return asText(out)
 				}
-				used[ref.String()] = out
-				return asText(out)
+				return text
 			})
 		case []any:
 			out := make([]any, len(t))

@@ -65,18 +65,7 @@ func (v *validator) header() {
 	if rb.Kind != Kind {
 		v.add("kind", "must be %q, got %q", Kind, rb.Kind)
 	}
-	switch {
-	case rb.Metadata.Name == "":
-		v.add("metadata.name", "missing: give the runbook a DNS-label name such as case-management-region-failover")
-	case len(rb.Metadata.Name) > 63 || !dnsLabel.MatchString(rb.Metadata.Name):
-		v.add("metadata.name", "%q is not a DNS label: use lower-case letters, digits and '-', at most 63 characters", rb.Metadata.Name)
-	}
-	if rb.Metadata.Version < 1 {
-		v.add("metadata.version", "missing or below 1: number the runbook's versions from 1 and raise it on every change")
-	}
-	if !slices.Contains(Scopes, rb.Spec.Scope) {
-		v.add("spec.scope", "%q is not a scope: use one of %s", rb.Spec.Scope, strings.Join(Scopes, ", "))
-	}
+	v.identity("runbook", "case-management-region-failover", rb.Metadata, rb.Spec.Scope)
 	if rb.Spec.Strategy != "" && !slices.Contains(Strategies, rb.Spec.Strategy) {
 		v.add("spec.strategy", "%q is not a strategy: use one of %s", rb.Spec.Strategy, strings.Join(Strategies, ", "))
 	}
@@ -84,6 +73,23 @@ func (v *validator) header() {
 		if !dnsLabel.MatchString(name) {
 			v.add("spec.targets."+name, "target name %q is not a DNS label", name)
 		}
+	}
+}
+
+// identity checks a document's name, version and scope (what is a runbook
+// or a plan, with an example name).
+func (v *validator) identity(what, example string, m Metadata, scope string) {
+	switch {
+	case m.Name == "":
+		v.add("metadata.name", "missing: give the %s a DNS-label name such as %s", what, example)
+	case len(m.Name) > 63 || !dnsLabel.MatchString(m.Name):
+		v.add("metadata.name", "%q is not a DNS label: use lower-case letters, digits and '-', at most 63 characters", m.Name)
+	}
+	if m.Version < 1 {
+		v.add("metadata.version", "missing or below 1: number the %s's versions from 1 and raise it on every change", what)
+	}
+	if !slices.Contains(Scopes, scope) {
+		v.add("spec.scope", "%q is not a scope: use one of %s", scope, strings.Join(Scopes, ", "))
 	}
 }
 
