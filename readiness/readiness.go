@@ -29,7 +29,11 @@ const (
 	AreaEdge     = "DNS/edge failover"
 	AreaBackup   = "Backup age vs RPO"
 	AreaApproval = "Approvers"
+	AreaPrecheck = "Pre-flight checks"
 )
+
+// PrecheckFresh is how long the last pre-flight checks count as current.
+const PrecheckFresh = 7 * 24 * time.Hour
 
 // Input is what is known about one runbook.
 type Input struct {
@@ -92,7 +96,7 @@ func Score(in Input, now time.Time, criticalRTO time.Duration) System {
 	sys.Critical = rb.Spec.Objectives.RTO > 0 && rb.Spec.Objectives.RTO.D() <= criticalRTO
 	k := known{in: in, now: now}
 	k.in.Runs, k.older = byText(in.Runs, in.Hash)
-	sys.Rows = []Row{k.runbookRow(), k.drillRow(), k.restoreRow(), k.edgeRow(), k.backupRow(), k.approverRow()}
+	sys.Rows = []Row{k.runbookRow(), k.drillRow(), k.restoreRow(), k.edgeRow(), k.backupRow(), k.approverRow(), k.precheckRow()}
 	return sys
 }
 
@@ -349,4 +353,30 @@ func Text(systems []System) string {
 		fmt.Fprintf(&b, "CRITICAL SYSTEMS BELOW 2 (target: none):\n%s\n", strings.Join(alarms, "\n"))
 	}
 	return b.String()
+}
+
+// precheckRow scores the newest run's pre-flight checks (lifeboat precheck,
+// a dry run, or phase 0 of a drill or failover): what would stop a run now.
+func (k known) precheckRow() Row {
+	for _, e := range k.in.Runs {
+		if len(e.Prechecks) == 0 {
+			continue
+		}
+		var failed []runbooks.PrecheckRecord
+		for _, c := range e.Prechecks {
+			if !c.OK && !c.Advisory {
+				failed = append(failed, c)
+			}
+		}
+		switch {
+		case len(failed) > 0:
+			c := failed[0]
+			return Row{AreaPrecheck, 1, fmt.Sprintf("%d of %d failed in %s %s (%s): first %s %s — %s; fix: %s", len(failed), len(e.Prechecks),
+				e.Mode, e.WorkflowID, k.ago(e.EndedAt), c.ID, c.Name, c.Message, runbooks.OrDash(c.Fix))}
+		case k.now.Sub(e.EndedAt) > PrecheckFresh:
+			return Row{AreaPrecheck, 2, fmt.Sprintf("all %d passed in %s %s, %s: run them again (lifeboat precheck %s)", len(e.Prechecks), e.Mode, e.WorkflowID, k.ago(e.EndedAt), k.in.Name)}
+		}
+		return Row{AreaPrecheck, 3, fmt.Sprintf("all %d passed in %s %s %s", len(e.Prechecks), e.Mode, e.WorkflowID, k.ago(e.EndedAt))}
+	}
+	return Row{AreaPrecheck, 0, "never checked: lifeboat precheck " + k.in.Name}
 }

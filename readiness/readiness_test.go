@@ -60,7 +60,7 @@ func scores(s System) map[string]int {
 func TestANeverDrilledCriticalRunbookIsCalledOut(t *testing.T) {
 	s := Score(Input{Name: "case-api", Runbook: parse(t), Backup: &Backup{Schedule: "hourly", Name: "hourly-1", Age: 40 * time.Minute}}, now, DefaultCriticalRTO)
 	assert.True(t, s.Critical)
-	assert.Equal(t, map[string]int{AreaRunbook: 2, AreaDrill: 0, AreaRestore: 0, AreaEdge: 2, AreaBackup: 1, AreaApproval: 2}, scores(s))
+	assert.Equal(t, map[string]int{AreaRunbook: 2, AreaDrill: 0, AreaRestore: 0, AreaEdge: 2, AreaBackup: 1, AreaApproval: 2, AreaPrecheck: 0}, scores(s))
 	text := Text([]System{s})
 	assert.Contains(t, text, "CRITICAL SYSTEMS BELOW 2")
 	assert.Contains(t, text, "case-api: Last drill 0/3 — never drilled: lifeboat drill case-api")
@@ -71,6 +71,7 @@ func TestDrilledAndFailedOverScoresThree(t *testing.T) {
 	drill := run("drill", "succeeded", "L4", 3*24*time.Hour)
 	fo := run("failover", "succeeded", "L5", 10*24*time.Hour)
 	fo.Steps = []runbooks.StepRecord{{ID: "shift", Approvals: []runbooks.ApprovalRecord{{By: "bob", Decision: "approved", At: fo.EndedAt}}}}
+	drill.Prechecks = []runbooks.PrecheckRecord{{ID: "restore#1", CheckResult: runbooks.Pass("backup fresh", "")}}
 	s := Score(Input{Name: "case-api", Runbook: parse(t), Runs: []runbooks.Evidence{drill, fo},
 		Backup: &Backup{Schedule: "hourly", Name: "hourly-2", Age: 8 * time.Minute}}, now, DefaultCriticalRTO)
 	for area, score := range scores(s) {
@@ -157,4 +158,23 @@ func TestOnlyADrillOfTheCurrentTextCounts(t *testing.T) {
 // text is the catalog's current text of case-api (version 3).
 func text(hash string) runbooks.RunbookRef {
 	return runbooks.RunbookRef{Name: "case-api", Version: 3, Hash: hash}
+}
+
+// The newest run's pre-flight checks are a row: a failed one names the
+// check and its fix; passed ones go stale after a week.
+func TestTheLastPreflightChecksAreARow(t *testing.T) {
+	rb := parse(t)
+	checked := run("drill-precheck", "failed", "", time.Hour)
+	checked.Prechecks = []runbooks.PrecheckRecord{
+		{ID: "net#1", CheckResult: runbooks.Pass("terraform binary ready", "")},
+		{ID: "restore#2", CheckResult: runbooks.Fail("backup nightly exists", "Velero has no backup nightly", "name an existing backup")},
+		{ID: "health#1", CheckResult: runbooks.CheckResult{Name: "URL resolves", Advisory: true}},
+	}
+	s := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{checked}}, now, DefaultCriticalRTO)
+	row := s.Rows[len(s.Rows)-1]
+	assert.Equal(t, Row{AreaPrecheck, 1, "1 of 3 failed in drill-precheck " + checked.WorkflowID + " (today): first restore#2 backup nightly exists — Velero has no backup nightly; fix: name an existing backup"}, row)
+	checked.Prechecks = checked.Prechecks[:1]
+	checked.EndedAt = now.Add(-10 * 24 * time.Hour)
+	s = Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{checked}}, now, DefaultCriticalRTO)
+	assert.Equal(t, 2, scores(s)[AreaPrecheck], "passed, but 10 days ago")
 }
