@@ -41,7 +41,7 @@ type Resolver struct {
 
 // Resolve is the lifeboat.resolveRunbook activity.
 func (r *Resolver) Resolve(ctx context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
-	if in.Plan != "" {
+	if in.Plan != "" || in.InlinePlan != "" {
 		return r.resolvePlan(ctx, in)
 	}
 	if in.Mode == "failback" {
@@ -197,9 +197,22 @@ func (r *Resolver) resolvePlan(ctx context.Context, in runbooks.ResolveInput) (r
 	if cat == nil {
 		return runbooks.Resolved{}, err // the directory itself is unreadable: retryable
 	}
-	entry, getErr := cat.Plan(in.Plan)
-	if getErr != nil {
-		return runbooks.Resolved{}, refuse("RunbookNotFound", getErr.Error())
+	var entry runbooks.PlanEntry
+	if in.InlinePlan != "" {
+		// A re-enactment: the plan's and the members' texts as they ran then.
+		p, err := runbooks.ParsePlan([]byte(in.InlinePlan), "inline plan")
+		if err != nil {
+			return runbooks.Resolved{}, refuse("RunbookInvalid", "the inline plan does not parse:\n"+err.Error())
+		}
+		entry = runbooks.PlanEntry{Plan: p, Hash: runbooks.HashOf([]byte(in.InlinePlan)), Source: []byte(in.InlinePlan)}
+		if cat, err = cat.WithPinned(in.PinnedMembers); err != nil {
+			return runbooks.Resolved{}, refuse("RunbookInvalid", err.Error())
+		}
+	} else {
+		var getErr error
+		if entry, getErr = cat.Plan(in.Plan); getErr != nil {
+			return runbooks.Resolved{}, refuse("RunbookNotFound", getErr.Error())
+		}
 	}
 	plan := entry.Plan
 	if errs := runbooks.ValidatePlan(plan, cat).Errors(); len(errs) > 0 {
@@ -207,7 +220,11 @@ func (r *Resolver) resolvePlan(ctx context.Context, in runbooks.ResolveInput) (r
 	}
 	var members []string
 	for _, m := range plan.Spec.Members {
-		if _, err := r.Resolve(ctx, runbooks.ResolveInput{Runbook: m.Runbook, Mode: in.Mode}); err != nil {
+		member := runbooks.ResolveInput{Runbook: m.Runbook, Mode: in.Mode}
+		if text := in.PinnedMembers[m.Runbook]; text != "" {
+			member = runbooks.ResolveInput{Inline: text, Mode: in.Mode}
+		}
+		if _, err := r.Resolve(ctx, member); err != nil {
 			members = append(members, fmt.Sprintf("member %s: %s", m.Runbook, failure.Message(err)))
 		}
 	}

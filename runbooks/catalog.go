@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -178,4 +179,23 @@ func (c *Catalog) PlanNames() []string { return sortedKeys(c.plans) }
 func (c *Catalog) IsPlan(name string) bool {
 	_, ok := c.plans[name]
 	return ok
+}
+
+// WithPinned is a copy of the catalog whose runbooks named in pinned
+// (name → YAML text) are those texts instead: a re-enacted plan's members
+// as they ran then.
+func (c *Catalog) WithPinned(pinned map[string]string) (*Catalog, error) {
+	out := &Catalog{entries: maps.Clone(c.entries), plans: c.plans}
+	for _, name := range sortedKeys(pinned) {
+		src := []byte(pinned[name])
+		rb, err := Parse(src, "pinned runbook "+name)
+		if err != nil {
+			return nil, err
+		}
+		if rb.Metadata.Name != name {
+			return nil, fmt.Errorf("pinned runbook %s is named %s", name, rb.Metadata.Name)
+		}
+		out.entries[name] = Entry{Runbook: rb, Hash: HashOf(src), Path: "(the text member " + name + " ran)", Source: src}
+	}
+	return out, nil
 }

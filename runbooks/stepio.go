@@ -86,7 +86,10 @@ type ResolveInput struct {
 	Plan string `json:"plan,omitempty"`
 	// FailbackOf is the failover a failback undoes (mode failback).
 	FailbackOf string `json:"failbackOf,omitempty"`
-	Mode       string `json:"mode"`
+	// InlinePlan and PinnedMembers re-enact a plan run (see workflows.Request).
+	InlinePlan    string            `json:"inlinePlan,omitempty"`
+	PinnedMembers map[string]string `json:"pinnedMembers,omitempty"`
+	Mode          string            `json:"mode"`
 }
 
 // Resolved is a runbook as resolved for one run; it is recorded in history so

@@ -80,8 +80,15 @@ func (s *Starter) Reenact(ctx context.Context, pastID, by string) (Reenactment, 
 	if got := runbooks.HashOf([]byte(res.Source)); got != then.Runbook.Hash || res.Source == "" {
 		return Reenactment{}, fmt.Errorf("run %s recorded runbook text whose hash %s is not the %s its evidence names: the history is not trustworthy for a re-enactment", pastID, got, then.Runbook.Hash)
 	}
-	run, err := s.Start(ctx, workflows.Request{Mode: workflows.ModeDrill, InlineRunbook: res.Source, RequestedBy: by,
-		Reason: fmt.Sprintf("re-enactment of %s (%s of %s v%d, %s)", pastID, then.Mode, then.Runbook.Name, then.Runbook.Version, then.Runbook.Hash)})
+	req := workflows.Request{Mode: workflows.ModeDrill, InlineRunbook: res.Source, RequestedBy: by,
+		Reason: fmt.Sprintf("re-enactment of %s (%s of %s v%d, %s)", pastID, then.Mode, then.Runbook.Name, then.Runbook.Version, then.Runbook.Hash)}
+	if runbooks.KindOf([]byte(res.Source)) == runbooks.PlanKind {
+		if req.PinnedMembers, err = s.memberTexts(ctx, then); err != nil {
+			return Reenactment{}, fmt.Errorf("plan run %s cannot be re-enacted: %w", pastID, err)
+		}
+		req.InlineRunbook, req.InlinePlan = "", res.Source
+	}
+	run, err := s.Start(ctx, req)
 	if err != nil {
 		return Reenactment{}, err
 	}
@@ -106,4 +113,32 @@ func (s *Starter) Failback(ctx context.Context, failoverID, by, reason string) (
 	}
 	return s.Start(ctx, workflows.Request{Runbook: ev.Runbook.Name, Mode: workflows.ModeFailback, FailbackOf: failoverID,
 		RequestedBy: by, Reason: reason})
+}
+
+// memberTexts reads, from each member run of a plan run, the runbook text it
+// ran, checked against the hash the plan's evidence names for it. A member
+// that never started recorded none: the re-enactment reads today's.
+func (s *Starter) memberTexts(ctx context.Context, plan runbooks.Evidence) (map[string]string, error) {
+	out := map[string]string{}
+	if plan.Plan == nil {
+		return out, nil
+	}
+	for _, m := range plan.Plan.Members {
+		if m.WorkflowID == "" {
+			continue
+		}
+		h, err := s.History(ctx, m.WorkflowID)
+		if err != nil {
+			return nil, err
+		}
+		res, err := ResolvedFromHistory(h, s.dataConverter())
+		if err != nil {
+			continue // refused before it resolved: nothing ran
+		}
+		if m.Hash != "" && runbooks.HashOf([]byte(res.Source)) != m.Hash {
+			return nil, fmt.Errorf("member run %s recorded a text whose hash is not the %s the plan's evidence names", m.WorkflowID, m.Hash)
+		}
+		out[m.Runbook] = res.Source
+	}
+	return out, nil
 }

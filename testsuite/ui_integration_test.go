@@ -288,6 +288,21 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		assert.Contains(t, md, "| ui-drill | succeeded |")
 		assert.Contains(t, md, "lifeboat evidence "+id+".ui-drill")
 		assert.Contains(t, cli("evidence", "list"), id, "the plan's run is listed with the runs")
+
+		// Re-enacted: the plan's text and its member's text of then, as a drill.
+		re, err := st.Reenact(ctx, id, "dana")
+		require.NoError(t, err)
+		waitForState(t, st, re.Run.WorkflowID, workflows.StateAwaitingApproval)
+		member := st.Route(ctx, re.Run.WorkflowID, "shift-traffic")
+		assert.Equal(t, re.Run.WorkflowID+".ui-drill", member)
+		_, err = st.Approve(ctx, member, workflows.Approve{Step: "shift-traffic", By: "bob"})
+		require.NoError(t, err)
+		again, err := st.Wait(wctx, re.Run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunSucceeded, again.Outcome)
+		assert.Equal(t, ev.Runbook.Hash, again.Runbook.Hash, "the plan's text of then")
+		require.Len(t, again.Plan.Members, 1)
+		assert.Equal(t, ev.Plan.Members[0].Hash, again.Plan.Members[0].Hash, "the member's text of then")
 	})
 
 	t.Run("a drill cancelled from the UI is an abort: teardown done, evidence stored, no pause or escalation", func(t *testing.T) {

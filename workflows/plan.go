@@ -35,7 +35,7 @@ const SignalMemberProgress = "member-progress"
 // cancels the running members, which abort (their teardowns run) and leave
 // evidence. Started from the UI with {"plan": "…", "mode": "drill"}.
 func RecoveryPlanWorkflow(ctx workflow.Context, req Request) (*runbooks.Evidence, error) {
-	if req.Plan == "" {
+	if !req.isPlan() {
 		return nil, temporal.NewNonRetryableApplicationError(
 			`request: "plan" is missing: name a recovery plan of the worker's catalog, e.g. {"plan": "region-ca-central-1-loss", "mode": "drill"}`, "BadRequest", nil)
 	}
@@ -88,9 +88,12 @@ func (r *run) executeMember(ctx workflow.Context, s *step) error {
 		ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		WaitForCancellation: true,
 	})
-	req := Request{Runbook: member, Mode: r.req.Mode, RequestedBy: r.req.RequestedBy,
-		Reason: fmt.Sprintf("member of recovery plan %s (%s)", r.rb().Metadata.Name, r.workflowID),
-		Plan:   "", PlanStart: &PlanStart{WorkflowID: r.workflowID, Request: r.req, StartedAt: r.startedAt}}
+	req := Request{Runbook: member, Mode: r.req.Mode, RequestedBy: r.req.RequestedBy, InlineRunbook: r.req.PinnedMembers[member],
+		Reason:    fmt.Sprintf("member of recovery plan %s (%s)", r.rb().Metadata.Name, r.workflowID),
+		PlanStart: &PlanStart{WorkflowID: r.workflowID, Request: r.req, StartedAt: r.startedAt}}
+	if req.InlineRunbook != "" {
+		req.Runbook = "" // the text the member ran when the plan run re-enacted here ran
+	}
 	if r.req.Reason != "" {
 		req.Reason += ": " + r.req.Reason
 	}

@@ -243,3 +243,26 @@ func TestAPlanStartProvesOnlyItsOwnMembers(t *testing.T) {
 	assert.Contains(t, err.Error(), "carries the start of plan run some-plan, which is not this run's parent")
 	assert.Equal(t, 0, attacker.rec.count("idp-up"))
 }
+
+// A re-enactment of a plan run runs the plan's text and each member's text
+// as they ran then, whatever the catalog says today.
+func TestAPlanReenactmentRunsTheTextsOfThen(t *testing.T) {
+	h := newHarness(t)
+	files := regionMembers()
+	h.plan(workflows.ModeDrill, files) // today's catalog
+	then := member("identity", "      - {id: idp-then, action: http.check, with: {url: \"http://idp\"}}\n")
+	h.at(time.Minute, func() { h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "cases", By: "bob"}) })
+	h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, workflows.Request{Mode: workflows.ModeDrill, RequestedBy: "alice",
+		InlinePlan: regionPlan, PinnedMembers: map[string]string{"identity": then}, Reason: "re-enactment"})
+	ev := h.result()
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.Equal(t, 1, h.rec.count("idp-then"), "the member's text of then ran")
+	assert.Equal(t, 0, h.rec.count("idp-up"), "not today's")
+	assert.Equal(t, 1, h.rec.count("data-back"), "an unpinned member runs today's text")
+	assert.Equal(t, runbooks.HashOf([]byte(regionPlan)), ev.Runbook.Hash)
+	for _, m := range ev.Plan.Members {
+		if m.Runbook == "identity" {
+			assert.Equal(t, runbooks.HashOf([]byte(then)), m.Hash)
+		}
+	}
+}

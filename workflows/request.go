@@ -28,10 +28,16 @@ const (
 type Request struct {
 	Runbook string `json:"runbook"`
 	// Plan names a recovery plan instead of a runbook (RecoveryPlanWorkflow).
-	Plan        string `json:"plan,omitempty"`
-	Mode        string `json:"mode"`
-	Reason      string `json:"reason,omitempty"`
-	RequestedBy string `json:"requestedBy,omitempty"`
+	Plan string `json:"plan,omitempty"`
+	// InlinePlan is a whole recovery plan's YAML, used instead of the
+	// catalog's (a re-enactment of a plan run), and PinnedMembers the exact
+	// text each member ran then (member → runbook YAML); a member not
+	// pinned is read from the catalog.
+	InlinePlan    string            `json:"inlinePlan,omitempty"`
+	PinnedMembers map[string]string `json:"pinnedMembers,omitempty"`
+	Mode          string            `json:"mode"`
+	Reason        string            `json:"reason,omitempty"`
+	RequestedBy   string            `json:"requestedBy,omitempty"`
 	// DeclaredAt starts the RTO clock (default: the workflow's start).
 	DeclaredAt *time.Time `json:"declaredAt,omitempty"`
 	// InlineRunbook is a whole runbook's YAML, used instead of the catalog.
@@ -75,13 +81,13 @@ func (r Request) Check() error {
 	if (r.PrecheckOnly || r.DryRun) && r.Mode != ModeFailover && r.Mode != ModeDrill {
 		return fmt.Errorf(`request: precheckOnly and dryRun are for a "failover" or a "drill"`)
 	}
-	if r.Plan != "" && (r.Runbook != "" || r.InlineRunbook != "") {
+	if r.isPlan() && (r.Runbook != "" || r.InlineRunbook != "") {
 		return fmt.Errorf(`request: give "plan" or "runbook", not both`)
 	}
-	if r.Plan != "" && r.Mode == ModeTeardown {
+	if r.isPlan() && r.Mode == ModeTeardown {
 		return fmt.Errorf(`request: a recovery plan has no teardown of its own: lifeboat teardown takes each member's run`)
 	}
-	if r.Runbook == "" && r.InlineRunbook == "" && r.Plan == "" {
+	if r.Runbook == "" && r.InlineRunbook == "" && !r.isPlan() {
 		return fmt.Errorf(`request: "runbook" is missing: name a runbook of the worker's catalog, e.g. {"runbook": "case-management-region-failover", "mode": "drill"}`)
 	}
 	return nil
@@ -92,6 +98,12 @@ func (r Request) Check() error {
 func (r Request) RunbookName() string {
 	if r.Plan != "" {
 		return r.Plan
+	}
+	if r.InlinePlan != "" {
+		if p, err := runbooks.ParsePlan([]byte(r.InlinePlan), "inline plan"); err == nil {
+			return p.Metadata.Name
+		}
+		return ""
 	}
 	if r.Runbook != "" || r.InlineRunbook == "" {
 		return r.Runbook
@@ -118,7 +130,7 @@ func (r Request) ModeLabel() string {
 // WorkflowType is the workflow type that runs the request:
 // RecoveryPlanWorkflow for a plan, RestoreWorkflow otherwise.
 func (r Request) WorkflowType() string {
-	if r.Plan != "" {
+	if r.isPlan() {
 		return RecoveryPlanWorkflowName
 	}
 	return RestoreWorkflowName
@@ -242,3 +254,6 @@ type Pending struct {
 	Member    string `json:"member,omitempty"`
 	MemberRun string `json:"memberRun,omitempty"`
 }
+
+// isPlan is true for a request that runs a recovery plan.
+func (r Request) isPlan() bool { return r.Plan != "" || r.InlinePlan != "" }

@@ -161,7 +161,8 @@ func (r *run) resolve(ctx workflow.Context) error {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
-	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Plan: r.req.Plan, Mode: r.req.Mode, FailbackOf: r.req.FailbackOf}
+	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Plan: r.req.Plan, Mode: r.req.Mode, FailbackOf: r.req.FailbackOf,
+		InlinePlan: r.req.InlinePlan, PinnedMembers: r.req.PinnedMembers}
 	if err := workflow.ExecuteActivity(actx, ResolveActivity, in).Get(ctx, &r.resolved); err != nil {
 		return temporal.NewNonRetryableApplicationError("cannot start: "+causeMessage(err), "RunbookRefused", nil)
 	}
