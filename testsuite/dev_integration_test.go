@@ -142,7 +142,7 @@ func scrape(t *testing.T, addr string) string {
 
 // lifeboatDev is a `lifeboat dev` started by a test.
 type lifeboatDev struct {
-	port, uiPort, state string
+	port, uiPort, state, catalog string
 	// log is everything the dev server and its worker printed.
 	log *syncBuffer
 }
@@ -152,7 +152,7 @@ type lifeboatDev struct {
 func startLifeboatDev(t *testing.T, catalog string, env ...string) lifeboatDev {
 	t.Helper()
 	bin := buildLifeboat(t)
-	d := lifeboatDev{port: freePort(t), uiPort: freePort(t), state: t.TempDir(), log: &syncBuffer{}}
+	d := lifeboatDev{port: freePort(t), uiPort: freePort(t), state: t.TempDir(), catalog: catalog, log: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "dev", "--port", d.port, "--ui-port", d.uiPort, "--state", d.state, "--catalog", catalog)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/starter"
@@ -303,6 +304,38 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		assert.Equal(t, ev.Runbook.Hash, again.Runbook.Hash, "the plan's text of then")
 		require.Len(t, again.Plan.Members, 1)
 		assert.Equal(t, ev.Plan.Members[0].Hash, again.Plan.Members[0].Hash, "the member's text of then")
+
+		// Scheduled: a CLI that reads the catalog schedules the plan; its runs are plan runs.
+		sched := exec.Command(bin, "drill", "schedule", "ui-region", "--cron", "0 3 1 1 *", "--as", "alice")
+		sched.Env = append(os.Environ(), "LIFEBOAT_ADDRESS=127.0.0.1:"+dev.port, "LIFEBOAT_CATALOG="+dev.catalog)
+		out2, err := sched.CombinedOutput()
+		require.NoError(t, err, string(out2))
+		cli("drill", "trigger", "lifeboat-drill-ui-region")
+		var scheduled string
+		require.Eventually(t, func() bool {
+			resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+				Query: "WorkflowType = 'RecoveryPlanWorkflow' AND ExecutionStatus = 'Running'"})
+			if err != nil {
+				return false
+			}
+			for _, e := range resp.Executions {
+				if strings.HasPrefix(e.GetExecution().GetWorkflowId(), "lifeboat-ui-region-drill-scheduled") {
+					scheduled = e.GetExecution().GetWorkflowId()
+				}
+			}
+			return scheduled != ""
+		}, 30*time.Second, 250*time.Millisecond, "the triggered schedule starts a RecoveryPlanWorkflow")
+		_, err = st.Abort(ctx, scheduled, workflows.Abort{By: "alice", Reason: "schedule checked"})
+		require.NoError(t, err)
+		cli("drill", "delete", "lifeboat-drill-ui-region")
+
+		// The plan's pre-flight checks: each member's.
+		pre := exec.Command(bin, "precheck", "ui-region", "--as", "alice")
+		pre.Env = sched.Env
+		out2, err = pre.CombinedOutput()
+		require.NoError(t, err, string(out2))
+		assert.Contains(t, string(out2), "ui-drill (drill) — 1 check(s)")
+		assert.Contains(t, string(out2), "ok   case-api-health#1")
 	})
 
 	t.Run("a drill cancelled from the UI is an abort: teardown done, evidence stored, no pause or escalation", func(t *testing.T) {
