@@ -31,7 +31,7 @@ func (r *Registry) Precheck(ctx context.Context, in runbooks.PrecheckInput) ([]r
 	out := fn(ctx, in.StepInput)
 	if runbooks.HasRefs(in.Args) {
 		for i, c := range out {
-			if !c.OK && c.Name == "arguments" {
+			if !c.OK && c.Name == runbooks.ArgsCheckName {
 				out[i] = runbooks.Pass("arguments known when the step runs", "they use earlier steps' outputs: the step checks them itself")
 			}
 		}

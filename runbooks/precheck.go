@@ -22,6 +22,14 @@ type CheckResult struct {
 // the step's checks from 1 in the order they ran.
 func CheckID(step string, n int) string { return step + "#" + strconv.Itoa(n) }
 
+// ArgsCheckName names the check of arguments that do not decode.
+const ArgsCheckName = "arguments"
+
+// ArgsCheck is the failed check of arguments that do not decode.
+func ArgsCheck(err error) CheckResult {
+	return Fail(ArgsCheckName, err.Error(), "fix the step's arguments (lifeboat validate)")
+}
+
 // Pass is a passed check.
 func Pass(name, message string) CheckResult {
 	return CheckResult{Name: name, OK: true, Message: message}

@@ -27,7 +27,7 @@ func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, e
 	if err != nil {
 		return runbooks.Evidence{}, err
 	}
-	return EvidenceFromHistory(h, s.dataConverter())
+	return EvidenceFromHistory(h, s.DataConverter())
 }
 
 // EvidenceFromHistory rebuilds a run's evidence from its event history alone,

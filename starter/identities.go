@@ -18,7 +18,7 @@ func (s *Starter) Identities(ctx context.Context, workflowID, runID string) ([]w
 	if err != nil {
 		return nil, err
 	}
-	return IdentitiesOf(h, s.dataConverter()), nil
+	return IdentitiesOf(h, s.DataConverter()), nil
 }
 
 // IdentitiesOf lists the start's and every operator message's recorded

@@ -38,14 +38,14 @@ func (s *Starter) Teardown(ctx context.Context, pastID, by string) (Run, error) 
 	if err != nil {
 		return Run{}, err
 	}
-	res, err := ResolvedFromHistory(h, s.dataConverter())
+	res, err := ResolvedFromHistory(h, s.DataConverter())
 	if err != nil {
 		return Run{}, fmt.Errorf("run %s cannot be torn down: %w", pastID, err)
 	}
 	var req workflows.Request
 	if first := h.GetEvents(); len(first) > 0 {
 		if a := first[0].GetWorkflowExecutionStartedEventAttributes(); a != nil {
-			_ = s.dataConverter().FromPayloads(a.GetInput(), &req)
+			_ = s.DataConverter().FromPayloads(a.GetInput(), &req)
 		}
 	}
 	if req.Mode != workflows.ModeDrill {
@@ -69,11 +69,11 @@ func (s *Starter) Reenact(ctx context.Context, pastID, by string) (Reenactment, 
 	if err != nil {
 		return Reenactment{}, err
 	}
-	then, err := EvidenceFromHistory(h, s.dataConverter())
+	then, err := EvidenceFromHistory(h, s.DataConverter())
 	if err != nil {
 		return Reenactment{}, fmt.Errorf("run %s cannot be re-enacted: %w", pastID, err)
 	}
-	res, err := ResolvedFromHistory(h, s.dataConverter())
+	res, err := ResolvedFromHistory(h, s.DataConverter())
 	if err != nil {
 		return Reenactment{}, fmt.Errorf("run %s cannot be re-enacted: %w", pastID, err)
 	}
@@ -104,7 +104,7 @@ func (s *Starter) Failback(ctx context.Context, failoverID, by, reason string) (
 	if err != nil {
 		return Run{}, err
 	}
-	ev, err := EvidenceFromHistory(h, s.dataConverter())
+	ev, err := EvidenceFromHistory(h, s.DataConverter())
 	if err != nil {
 		return Run{}, fmt.Errorf("run %s cannot be failed back: %w", failoverID, err)
 	}
@@ -131,7 +131,7 @@ func (s *Starter) memberTexts(ctx context.Context, plan runbooks.Evidence) (map[
 		if err != nil {
 			return nil, err
 		}
-		res, err := ResolvedFromHistory(h, s.dataConverter())
+		res, err := ResolvedFromHistory(h, s.DataConverter())
 		if err != nil {
 			continue // refused before it resolved: nothing ran
 		}

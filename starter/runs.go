@@ -74,7 +74,7 @@ func (s *Starter) PastRuns(ctx context.Context, f RunFilter) ([]PastRun, error) 
 			h, err := s.History(ctx, id)
 			if err == nil {
 				var ev runbooks.Evidence
-				if ev, err = EvidenceFromHistory(h, s.dataConverter()); err == nil {
+				if ev, err = EvidenceFromHistory(h, s.DataConverter()); err == nil {
 					run.Evidence = &ev
 				}
 			}

@@ -178,7 +178,7 @@ func (s *Starter) DescribeSchedule(ctx context.Context, id string) (ScheduleInfo
 	info := ScheduleInfo{ID: id, NextRuns: d.Info.NextActionTimes}
 	if f := d.Memo.GetFields()[scheduleMemoKey]; f != nil {
 		var r ScheduleRequest
-		if err := s.dataConverter().FromPayload(f, &r); err == nil {
+		if err := s.DataConverter().FromPayload(f, &r); err == nil {
 			info.Runbook, info.Mode, info.Cron, info.PauseOnFailure = r.Runbook, r.Mode, r.Cron, r.PauseOnFailure
 		}
 	}

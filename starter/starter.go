@@ -38,7 +38,8 @@ func (s *Starter) WithDataConverter(dc converter.DataConverter) *Starter {
 	return s
 }
 
-func (s *Starter) dataConverter() converter.DataConverter {
+// DataConverter is the converter the client decodes payloads with.
+func (s *Starter) DataConverter() converter.DataConverter {
 	if s.dc == nil {
 		return converter.GetDefaultDataConverter()
 	}

@@ -8,7 +8,6 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -63,9 +62,7 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 func failovers(c client.Client, cfg Config) func(context.Context, string) (runbooks.Resolved, runbooks.Evidence, error) {
 	dc, _ := cfg.DataConverter()
 	st := starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc)
-	if dc == nil {
-		dc = converter.GetDefaultDataConverter()
-	}
+	dc = st.DataConverter() // the default when the config sets none
 	return func(ctx context.Context, id string) (runbooks.Resolved, runbooks.Evidence, error) {
 		h, err := st.History(ctx, id)
 		if err != nil {

@@ -27,22 +27,11 @@ func (r *run) dryRun(ctx workflow.Context) {
 		StartToCloseTimeout: 5 * time.Minute, HeartbeatTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2},
 	})
-	type asked struct {
-		s *step
-		f workflow.Future
-	}
-	var all []asked
-	for _, s := range r.order {
-		if s.layer == runbooks.TeardownLayer || (r.req.Mode == ModeDrill && r.drillSkips(s.spec.ID)) {
-			continue
-		}
-		in := runbooks.PrecheckInput{StepInput: r.stepInput(ctx, s.spec.ID, r.mapArgs(s, r.specArgs(s))), Action: s.spec.Action}
-		all = append(all, asked{s, workflow.ExecuteActivity(actx, DryRunActivity, in)})
-	}
+	all := r.askSteps(ctx, actx, DryRunActivity, func(*step) bool { return true })
 	d := &runbooks.DryRun{Plan: runbooks.MakePlan(r.rb())}
 	for _, a := range all {
 		var changes []runbooks.Change
-		if err := a.f.Get(ctx, &changes); err != nil {
+		if err := a.answer.Get(ctx, &changes); err != nil {
 			d.Errors = append(d.Errors, a.s.spec.ID+": "+causeMessage(err))
 			continue
 		}

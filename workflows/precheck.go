@@ -86,21 +86,10 @@ func (r *run) prechecks(ctx workflow.Context) {
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
 	})
-	type pending struct {
-		s *step
-		f workflow.Future
-	}
-	var all []pending
-	for _, s := range r.order {
-		if !s.hints.Precheck || s.layer == runbooks.TeardownLayer || (r.req.Mode == ModeDrill && r.drillSkips(s.spec.ID)) {
-			continue
-		}
-		in := runbooks.PrecheckInput{StepInput: r.stepInput(ctx, s.spec.ID, r.mapArgs(s, r.specArgs(s))), Action: s.spec.Action}
-		all = append(all, pending{s, workflow.ExecuteActivity(actx, PrecheckActivity, in)})
-	}
+	all := r.askSteps(ctx, actx, PrecheckActivity, func(s *step) bool { return s.hints.Precheck })
 	for _, p := range all {
 		var results []runbooks.CheckResult
-		if err := p.f.Get(ctx, &results); err != nil {
+		if err := p.answer.Get(ctx, &results); err != nil {
 			results = []runbooks.CheckResult{{Step: p.s.spec.ID, Action: p.s.spec.Action, Name: "checks ran",
 				Message: causeMessage(err), Fix: "see the worker's log; run lifeboat precheck again"}}
 		}
@@ -123,6 +112,27 @@ func (r *run) prechecks(ctx workflow.Context) {
 	r.notify(ctx, NotifyStepPaused, text+": lifeboat status "+r.workflowID)
 	_ = workflow.Await(ctx, func() bool { return r.aborted || len(r.blockingChecks()) == 0 })
 	r.layer = ""
+}
+
+// question is one step's pending answer to a phase-0 activity.
+type question struct {
+	s      *step
+	answer workflow.Future
+}
+
+// askSteps starts activity for every step of the main layers that asks
+// wants (a drill's skipped steps left out), with the step's input as it
+// would run — its arguments as written, drill mappings applied — all at once.
+func (r *run) askSteps(ctx, actx workflow.Context, activity string, asks func(*step) bool) []question {
+	var out []question
+	for _, s := range r.order {
+		if !asks(s) || s.layer == runbooks.TeardownLayer || (r.req.Mode == ModeDrill && r.drillSkips(s.spec.ID)) {
+			continue
+		}
+		in := runbooks.PrecheckInput{StepInput: r.stepInput(ctx, s.spec.ID, r.mapArgs(s, r.specArgs(s))), Action: s.spec.Action}
+		out = append(out, question{s, workflow.ExecuteActivity(actx, activity, in)})
+	}
+	return out
 }
 
 func (r *run) blockingChecks() []*check {
@@ -152,12 +162,7 @@ func (r *run) checkOverride(m Override, _ *runbooks.Proof) error {
 	if err := r.checkReady(); err != nil {
 		return err
 	}
-	var c *check
-	for _, x := range r.checks {
-		if x.id == m.Check {
-			c = x
-		}
-	}
+	c := r.findCheck(m.Check)
 	switch {
 	case c == nil:
 		var ids []string
@@ -179,12 +184,7 @@ func (r *run) checkOverride(m Override, _ *runbooks.Proof) error {
 }
 
 func (r *run) applyOverride(ctx workflow.Context, m Override, p *runbooks.Proof) Reply {
-	var c *check
-	for _, x := range r.checks {
-		if x.id == m.Check {
-			c = x
-		}
-	}
+	c := r.findCheck(m.Check)
 	r.actorEvent(ctx, MsgOverride, m.Check, signer(m.By, p, m.Signed),
 		capText(fmt.Sprintf("check %s (%s) overridden: %s", m.Check, c.result.Name, m.Reason)))
 	ev := r.events[len(r.events)-1]
@@ -195,6 +195,16 @@ func (r *run) applyOverride(ctx workflow.Context, m Override, p *runbooks.Proof)
 		msg = fmt.Sprintf("check %s overridden; the run goes on", m.Check)
 	}
 	return Reply{Step: m.Check, State: "overridden", Message: msg}
+}
+
+// findCheck is the check with id, or nil.
+func (r *run) findCheck(id string) *check {
+	for _, c := range r.checks {
+		if c.id == id {
+			return c
+		}
+	}
+	return nil
 }
 
 func (r *run) isApprover(who string) bool {

@@ -16,7 +16,7 @@ import (
 func (a *Actions) Precheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 	var args SyncArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return []runbooks.CheckResult{kube.BadArgsCheck(err)}
+		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	ns := cmp.Or(args.ArgoCDNamespace, "argocd")
 	out := kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "patch", Group: "argoproj.io", Resource: "applications", Namespace: ns})

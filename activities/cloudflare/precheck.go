@@ -23,7 +23,7 @@ func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInpu
 			LoadBalancer string `json:"loadBalancer"`
 		}
 		if err := in.DecodeArgs(&args); err != nil {
-			return []runbooks.CheckResult{runbooks.Fail("arguments", err.Error(), "fix the step's arguments (lifeboat validate)")}
+			return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 		}
 		out, ok := a.tokenActive(ctx)
 		if !ok {
@@ -45,7 +45,7 @@ func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInpu
 func (a *Actions) dnsPrecheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 	var args DNSSwitchArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return []runbooks.CheckResult{runbooks.Fail("arguments", err.Error(), "fix the step's arguments (lifeboat validate)")}
+		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	out, ok := a.tokenActive(ctx)
 	if !ok {

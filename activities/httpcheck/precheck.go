@@ -16,7 +16,7 @@ import (
 func (c *Checker) Precheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 	var args Args
 	if err := in.DecodeArgs(&args); err != nil {
-		return []runbooks.CheckResult{runbooks.Fail("arguments", err.Error(), "fix the step's arguments (lifeboat validate)")}
+		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	resolves := URLResolves(ctx, args.URL, args.URL)
 	resolves.Advisory = true // the run may create the host (DNS in the edge layer)

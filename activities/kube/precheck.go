@@ -36,7 +36,7 @@ func (a Access) String() string {
 func MayDo(ctx context.Context, src Source, in runbooks.StepInput, target string, accesses ...Access) []runbooks.CheckResult {
 	c, err := ClientFor(src, in, target)
 	if err != nil {
-		return []runbooks.CheckResult{runbooks.Fail("target "+target+" resolves", err.Error(), "declare the target's kubeContext in the worker config (kube.contexts)")}
+		return []runbooks.CheckResult{unresolved(target, err)}
 	}
 	var out []runbooks.CheckResult
 	for _, a := range accesses {
@@ -97,16 +97,11 @@ func accessCheck[T any](a *Actions, accesses func(T) (string, []Access)) func(co
 	return func(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 		var args T
 		if err := in.DecodeArgs(&args); err != nil {
-			return []runbooks.CheckResult{BadArgsCheck(err)}
+			return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 		}
 		target, list := accesses(args)
 		return MayDo(ctx, a.Source, in, target, list...)
 	}
-}
-
-// BadArgsCheck is the failed check of arguments that do not decode.
-func BadArgsCheck(err error) runbooks.CheckResult {
-	return runbooks.Fail("arguments", err.Error(), "fix the step's arguments (lifeboat validate)")
 }
 
 // applyPrecheck: the manifests read, and the worker may patch every object
@@ -114,7 +109,7 @@ func BadArgsCheck(err error) runbooks.CheckResult {
 func (a *Actions) applyPrecheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 	var args ApplyArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return []runbooks.CheckResult{BadArgsCheck(err)}
+		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	objs, err := a.readManifests(args.Path)
 	if err != nil {
@@ -122,7 +117,7 @@ func (a *Actions) applyPrecheck(ctx context.Context, in runbooks.StepInput) []ru
 	}
 	c, err := a.clientFor(in, args.Target)
 	if err != nil {
-		return []runbooks.CheckResult{runbooks.Fail("target "+args.Target+" resolves", err.Error(), "declare the target's kubeContext in the worker config (kube.contexts)")}
+		return []runbooks.CheckResult{unresolved(args.Target, err)}
 	}
 	seen := map[Access]bool{}
 	var list []Access
@@ -146,4 +141,9 @@ func (a *Actions) applyPrecheck(ctx context.Context, in runbooks.StepInput) []ru
 		}
 	}
 	return MayDo(ctx, a.Source, in, args.Target, list...)
+}
+
+// unresolved is the failed check of a target the worker cannot resolve.
+func unresolved(target string, err error) runbooks.CheckResult {
+	return runbooks.Fail("target "+target+" resolves", err.Error(), "declare the target's kubeContext in the worker config (kube.contexts)")
 }

@@ -108,7 +108,7 @@ func Post(ctx context.Context, client *http.Client, target string, body any) (in
 func (n *Notifier) Precheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 	var a Args
 	if err := in.DecodeArgs(&a); err != nil {
-		return []runbooks.CheckResult{runbooks.Fail("arguments", err.Error(), "fix the step's arguments (lifeboat validate)")}
+		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	if a.URLEnv == "" {
 		return []runbooks.CheckResult{httpcheck.URLResolves(ctx, a.URL, secrets.RedactURLs(a.URL))}

@@ -24,7 +24,7 @@ func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInpu
 		"velero.backup": func(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 			var args BackupArgs
 			if err := in.DecodeArgs(&args); err != nil {
-				return []runbooks.CheckResult{kube.BadArgsCheck(err)}
+				return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 			}
 			vns := cmp.Or(args.VeleroNamespace, "velero")
 			return kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "create", Group: "velero.io", Resource: "backups", Namespace: vns})
@@ -35,7 +35,7 @@ func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInpu
 func (a *Actions) restorePrecheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 	var args RestoreArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return []runbooks.CheckResult{kube.BadArgsCheck(err)}
+		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	vns := cmp.Or(args.VeleroNamespace, "velero")
 	out := kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "create", Group: "velero.io", Resource: "restores", Namespace: vns})
@@ -71,7 +71,7 @@ func (a *Actions) restorePrecheck(ctx context.Context, in runbooks.StepInput) []
 func (a *Actions) latestPrecheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 	var args LatestArgs
 	if err := in.DecodeArgs(&args); err != nil {
-		return []runbooks.CheckResult{kube.BadArgsCheck(err)}
+		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	name := "schedule " + args.Schedule + " has a fresh backup"
 	res, err := a.LatestBackup(ctx, in)
