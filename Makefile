@@ -7,8 +7,11 @@ PKGS    := ./...
 
 all: build
 
+## VERSION is what `lifeboat version` prints.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/lifeboat
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lifeboat
 
 ## test: everything CI runs — formatting, vet, unit tests with the race
 ## detector, integration tests on the real Temporal dev server.
@@ -22,12 +25,14 @@ lint:
 
 ## tools: what the rig and the tests need from Debian: ssh-keygen (an
 ## auditor's tool: the tests verify signed approvals with it), redis-server
-## (Argo CD's cache) and git (Argo CD's repository).
+## (Argo CD's cache), git (Argo CD's repository) and bash-completion (what
+## `lifeboat completion bash` builds on; the tests press <TAB> in bash).
 tools:
 	@missing=""; \
 	command -v ssh-keygen >/dev/null || missing="$$missing openssh-client"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v git >/dev/null || missing="$$missing git"; \
+	[ -f /usr/share/bash-completion/bash_completion ] || missing="$$missing bash-completion"; \
 	if [ -n "$$missing" ]; then echo "installing from Debian:$$missing (first run only)…"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 

@@ -91,3 +91,34 @@ func (s *Starter) PastRuns(ctx context.Context, f RunFilter) ([]PastRun, error) 
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
 	return out, nil
 }
+
+// RunSummary is one run as visibility lists it (no history read).
+type RunSummary struct {
+	WorkflowID string    `json:"workflowId"`
+	Runbook    string    `json:"runbook"`
+	Mode       string    `json:"mode"`
+	Started    time.Time `json:"started"`
+}
+
+// Runs lists up to limit runs (restore runs and plan runs), newest first:
+// the open ones when open is true, else the finished ones. It reads only
+// visibility, so it is quick enough for shell completion.
+func (s *Starter) Runs(ctx context.Context, open bool, limit int) ([]RunSummary, error) {
+	status := "ExecutionStatus != 'Running'"
+	if open {
+		status = "ExecutionStatus = 'Running'"
+	}
+	q := fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s') AND %s", workflows.RestoreWorkflowName, workflows.RecoveryPlanWorkflowName, status)
+	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	var out []RunSummary
+	for _, e := range resp.Executions {
+		sa := e.GetSearchAttributes()
+		out = append(out, RunSummary{WorkflowID: e.GetExecution().GetWorkflowId(), Started: e.GetStartTime().AsTime(),
+			Runbook: keyword(sa, workflows.SARunbook), Mode: keyword(sa, workflows.SAMode)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
+	return out, nil
+}

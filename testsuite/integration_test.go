@@ -500,6 +500,17 @@ func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
 	id := between(out, `"workflowId": "`, `"`)
 	r.waitFor(t, id, "approval gate", awaitingApproval)
 
+	// At 3 AM: lifeboat approve <TAB> in bash lists the open runs, newest
+	// first; after the run id only the steps waiting for approval; --as
+	// <TAB> the people who may approve that step.
+	assert.Eventually(t, func() bool {
+		runs := bashComplete(t, bin, env, "approve", "")
+		return len(runs) > 0 && strings.HasPrefix(runs[0], id)
+	}, 10*time.Second, 200*time.Millisecond, "approve <TAB> lists the open run first")
+	assert.Equal(t, []string{"announce"}, bashComplete(t, bin, env, "approve", id, ""))
+	assert.Empty(t, bashComplete(t, bin, env, "ack", id, ""), "no step waits for an acknowledgement")
+	assert.Equal(t, []string{"bob"}, bashComplete(t, bin, env, "approve", id, "announce", "--as", ""))
+
 	out, err = cli("approve", id, "announce", "--as", "mallory")
 	require.Error(t, err)
 	assert.Equal(t, 1, err.(*exec.ExitError).ExitCode())
@@ -539,6 +550,36 @@ func storedEvidence(t *testing.T, dir, workflowID string) string {
 		return ""
 	}
 	return runs[len(runs)-1]
+}
+
+// bashComplete is what bash offers for `lifeboat ARGS<TAB>` with lifeboat's
+// completion script loaded, as in an interactive shell with Debian's
+// bash-completion (make tools installs it); the last arg is the word being typed.
+func bashComplete(t *testing.T, bin string, env []string, args ...string) []string {
+	t.Helper()
+	words := append([]string{bin}, args...)
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = "'" + w + "'"
+	}
+	script := fmt.Sprintf(`source /usr/share/bash-completion/bash_completion
+source <(%q completion bash)
+COMP_WORDS=(%s); COMP_CWORD=%d; COMP_LINE=%q; COMP_POINT=${#COMP_LINE}; COMP_TYPE=9
+__start_lifeboat
+printf '%%s\n' "${COMPREPLY[@]}"`, bin, strings.Join(quoted, " "), len(words)-1, strings.Join(words, " "))
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr // compopt's complaints outside a real <TAB>
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	var offered []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			offered = append(offered, l)
+		}
+	}
+	return offered
 }
 
 func buildLifeboat(t *testing.T) string {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -209,7 +210,7 @@ func (r *run) pending(s *step) (Pending, bool) {
 	case StateAwaitingApproval:
 		a := s.spec.Approval
 		have := approvedBy(s)
-		p = Pending{Kind: "approval", From: a.From, Have: have, Need: r.needed(s),
+		p = Pending{Kind: "approval", From: a.From, Have: have, Need: r.needed(s), Approvers: r.approversLeft(s, have),
 			Command: fmt.Sprintf("lifeboat approve %s %s --as NAME", id, sid),
 			Signal:  fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgApprove, sid)}
 		kind := "approval(s)"
@@ -218,6 +219,9 @@ func (r *run) pending(s *step) (Pending, bool) {
 			p.Signal = fmt.Sprintf("%s with the JSON of lifeboat sign approve %s %s --as NAME", MsgApprove, id, sid)
 		}
 		what = fmt.Sprintf("step %s needs %d %s from %s (have %d)", sid, r.needed(s), kind, strings.Join(a.From, " or "), len(have))
+		if len(p.Approvers) > 0 {
+			what += "; may approve: " + strings.Join(p.Approvers, ", ")
+		}
 	case StateAwaitingAck:
 		p = Pending{Kind: "acknowledgement", Command: fmt.Sprintf("lifeboat ack %s %s --as NAME", id, sid),
 			Signal: fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgAck, sid)}
@@ -231,6 +235,23 @@ func (r *run) pending(s *step) (Pending, bool) {
 	}
 	p.Step, p.Since, p.Message = sid, s.waitingSince, what+": "+p.Command
 	return p, true
+}
+
+// approversLeft are the people of the gate's groups who may still approve,
+// in the runbook's order: not those who have, nor the requester of the run
+// when the gate wants a separate approver.
+func (r *run) approversLeft(s *step, have []string) []string {
+	a := s.spec.Approval
+	var out []string
+	for _, g := range a.From {
+		for _, who := range r.rb().Spec.Approvers[g] {
+			if slices.Contains(have, who) || slices.Contains(out, who) || (a.Separate && who == r.req.RequestedBy) {
+				continue
+			}
+			out = append(out, who)
+		}
+	}
+	return out
 }
 
 // remainingEstimate projects the time left: for each layer not yet ended, the

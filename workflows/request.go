@@ -237,11 +237,13 @@ type StepStatus struct {
 type Pending struct {
 	Step string `json:"step"`
 	// Kind is approval, acknowledgement or operator (a paused step).
-	Kind  string    `json:"kind"`
-	From  []string  `json:"from,omitempty"`
-	Have  []string  `json:"have,omitempty"`
-	Need  int       `json:"need,omitempty"`
-	Since time.Time `json:"since"`
+	Kind string   `json:"kind"`
+	From []string `json:"from,omitempty"`
+	Have []string `json:"have,omitempty"`
+	Need int      `json:"need,omitempty"`
+	// Approvers are the people of From's groups who have not approved yet.
+	Approvers []string  `json:"approvers,omitempty"`
+	Since     time.Time `json:"since"`
 	// Message says what is awaited and ends with Command.
 	Message string `json:"message"`
 	// Command is the exact CLI command that answers it (NAME to fill in).

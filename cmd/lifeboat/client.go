@@ -1,7 +1,7 @@
 package main
 
 import (
-	"flag"
+	"github.com/spf13/pflag"
 	"os"
 	"strings"
 
@@ -29,7 +29,7 @@ type clientFlags struct {
 	output *string
 }
 
-func addClientFlags(fs *flag.FlagSet) clientFlags {
+func addClientFlags(fs *pflag.FlagSet) clientFlags {
 	return clientFlags{
 		config: fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file"),
 		output: fs.String("output", "text", "text or json"),

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"net"
 	"net/http"
 	"os"
@@ -14,56 +14,51 @@ import (
 )
 
 // cmdCodecKey prints a fresh key line for the payload codec.
-func cmdCodecKey(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("codec-key", flag.ContinueOnError)
-	pos, err := parse(fs, args, 1, 1, "codec-key")
-	if err != nil {
-		return err
+func cmdCodecKey(fs *pflag.FlagSet) runner {
+	return func(_ context.Context, pos []string) error {
+		line, err := worker.NewKeyLine(pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Println(line)
+		return nil
 	}
-	line, err := worker.NewKeyLine(pos[0])
-	if err != nil {
-		return err
-	}
-	fmt.Println(line)
-	return nil
 }
 
 // cmdCodecServer serves /encode and /decode for the Temporal UI with the
 // configured keys.
-func cmdCodecServer(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("codec-server", flag.ContinueOnError)
+func cmdCodecServer(fs *pflag.FlagSet) runner {
 	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file")
 	listen := fs.String("listen", "127.0.0.1:8234", "host:port to serve on")
 	origin := fs.String("ui-origin", "http://localhost:8233", "the Temporal UI's origin, the only one allowed to call (CORS)")
 	tokenEnv := fs.String("token-env", "", "environment variable with a token callers must send as Authorization: Bearer")
-	if _, err := parse(fs, args, 0, 0, "codec-server"); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	codec, err := cfg.Codec.Codec(os.Getenv)
-	if err != nil {
-		return err
-	}
-	if codec == nil {
-		return errors.New("no codec keys configured: set LIFEBOAT_CODEC_KEY_FILE (or codec.keyFile in the config) to a file of ID=BASE64 lines; lifeboat codec-key ID makes one")
-	}
-	token := ""
-	if *tokenEnv != "" {
-		if token = os.Getenv(*tokenEnv); token == "" {
-			return fmt.Errorf("--token-env %s: the variable is empty", *tokenEnv)
+	return func(ctx context.Context, _ []string) error {
+		cfg, err := loadConfig(*configPath)
+		if err != nil {
+			return err
 		}
+		codec, err := cfg.Codec.Codec(os.Getenv)
+		if err != nil {
+			return err
+		}
+		if codec == nil {
+			return errors.New("no codec keys configured: set LIFEBOAT_CODEC_KEY_FILE (or codec.keyFile in the config) to a file of ID=BASE64 lines; lifeboat codec-key ID makes one")
+		}
+		token := ""
+		if *tokenEnv != "" {
+			if token = os.Getenv(*tokenEnv); token == "" {
+				return fmt.Errorf("--token-env %s: the variable is empty", *tokenEnv)
+			}
+		}
+		addr, stop, err := serveCodec(*listen, codec, *origin, token)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Printf("codec server on http://%s (key %s); for the UI: temporal server start-dev --ui-codec-endpoint http://%s\n", addr, codec.KeyID(), addr)
+		<-ctx.Done()
+		return nil
 	}
-	addr, stop, err := serveCodec(*listen, codec, *origin, token)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	fmt.Printf("codec server on http://%s (key %s); for the UI: temporal server start-dev --ui-codec-endpoint http://%s\n", addr, codec.KeyID(), addr)
-	<-ctx.Done()
-	return nil
 }
 
 // serveHTTP serves handler on listen (host:port; port 0 picks one) until

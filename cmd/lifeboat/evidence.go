@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io/fs"
 	"os"
 	"strings"
@@ -21,39 +21,30 @@ import (
 // cmdEvidence prints a run's evidence: from the evidence sink when it holds
 // the run, otherwise rebuilt from the run's history (on the server, or in an
 // exported history file), so the record survives a lost sink.
-func cmdEvidence(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "list" {
-		return cmdEvidenceList(ctx, args[1:])
-	}
-	if len(args) > 0 && args[0] == "verify" {
-		return cmdEvidenceVerify(args[1:])
-	}
-	fset := flag.NewFlagSet("evidence", flag.ContinueOnError)
+func cmdEvidence(fset *pflag.FlagSet) runner {
 	cf := addClientFlags(fset)
 	format := fset.String("format", "md", "md or json")
 	out := fset.String("out", "", "write to this file instead of stdout")
 	from := fset.String("from", "auto", "auto (sink, then history), sink, or history")
-	pos, err := parse(fset, args, 1, 1, "evidence")
-	if err != nil {
-		return err
-	}
-	if *format != "md" && *format != "json" {
-		return fmt.Errorf("--format %q: use md or json", *format)
-	}
-	if *from != "auto" && *from != "sink" && *from != "history" {
-		return fmt.Errorf("--from %q: use auto, sink or history", *from)
-	}
-	if *from == "history" && *format == "json" && *out != "" {
-		if done, err := writeSealed(ctx, cf, pos[0], *out); done || err != nil {
+	return func(ctx context.Context, pos []string) error {
+		if *format != "md" && *format != "json" {
+			return fmt.Errorf("--format %q: use md or json", *format)
+		}
+		if *from != "auto" && *from != "sink" && *from != "history" {
+			return fmt.Errorf("--from %q: use auto, sink or history", *from)
+		}
+		if *from == "history" && *format == "json" && *out != "" {
+			if done, err := writeSealed(ctx, cf, pos[0], *out); done || err != nil {
+				return err
+			}
+		}
+		ev, source, err := loadEvidence(ctx, cf, pos[0], *from)
+		if err != nil {
 			return err
 		}
+		fmt.Fprintf(os.Stderr, "evidence of %s from %s\n", ev.WorkflowID, source)
+		return writeEvidence(ev, *format, *out)
 	}
-	ev, source, err := loadEvidence(ctx, cf, pos[0], *from)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "evidence of %s from %s\n", ev.WorkflowID, source)
-	return writeEvidence(ev, *format, *out)
 }
 
 // loadEvidence finds the evidence of run (a workflow id or a history file).
@@ -169,8 +160,7 @@ func writeEvidence(ev runbooks.Evidence, format, out string) error {
 	return nil
 }
 
-func cmdEvidenceList(ctx context.Context, args []string) error {
-	fset := flag.NewFlagSet("evidence list", flag.ContinueOnError)
+func cmdEvidenceList(fset *pflag.FlagSet) runner {
 	cf := addClientFlags(fset)
 	runbook := fset.String("runbook", "", "only this runbook")
 	mode := fset.String("mode", "", "only this mode (failover, drill, tabletop)")
@@ -179,81 +169,77 @@ func cmdEvidenceList(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr, "Usage: lifeboat evidence list [--runbook NAME] [--mode MODE] [--limit N] [--output json]")
 		fset.PrintDefaults()
 	}
-	if _, err := parseArgs(fset, args, 0, 0); err != nil {
-		return err
-	}
-	st, c, _, err := cf.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	runs, err := st.PastRuns(ctx, starter.RunFilter{Runbook: *runbook, Mode: *mode, Limit: *limit})
-	if err != nil {
-		return err
-	}
-	if *cf.output == "json" {
-		return printJSON(runs)
-	}
-	if len(runs) == 0 {
-		fmt.Println("no finished runs yet")
-		return nil
-	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tRUNBOOK\tMODE\tENDED\tOUTCOME\tLEVEL\tRTO ACTUAL/TARGET\tRPO ACTUAL/TARGET\tBREACHED")
-	for _, r := range runs {
-		if r.Evidence == nil {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tno evidence: %s\t\t\t\t\n", r.WorkflowID, r.Runbook, r.Mode, r.Closed.Local().Format("2006-01-02 15:04"), r.Problem)
-			continue
+	return func(ctx context.Context, _ []string) error {
+		st, c, _, err := cf.connect()
+		if err != nil {
+			return err
 		}
-		e := r.Evidence
-		rpo := "—"
-		if e.RPOActual != nil {
-			rpo = e.RPOActual.Readable()
+		defer c.Close()
+		runs, err := st.PastRuns(ctx, starter.RunFilter{Runbook: *runbook, Mode: *mode, Limit: *limit})
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s / %s\t%s\n", r.WorkflowID, e.Runbook.Name, e.Mode,
-			e.EndedAt.Local().Format("2006-01-02 15:04"), e.Outcome, runbooks.OrDash(e.Level), e.RTOActual.Readable(), e.RTOTarget,
-			rpo, e.RPOTarget, runbooks.YesNo(e.RTOBreached))
+		if *cf.output == "json" {
+			return printJSON(runs)
+		}
+		if len(runs) == 0 {
+			fmt.Println("no finished runs yet")
+			return nil
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RUN\tRUNBOOK\tMODE\tENDED\tOUTCOME\tLEVEL\tRTO ACTUAL/TARGET\tRPO ACTUAL/TARGET\tBREACHED")
+		for _, r := range runs {
+			if r.Evidence == nil {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tno evidence: %s\t\t\t\t\n", r.WorkflowID, r.Runbook, r.Mode, r.Closed.Local().Format("2006-01-02 15:04"), r.Problem)
+				continue
+			}
+			e := r.Evidence
+			rpo := "—"
+			if e.RPOActual != nil {
+				rpo = e.RPOActual.Readable()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s / %s\t%s\n", r.WorkflowID, e.Runbook.Name, e.Mode,
+				e.EndedAt.Local().Format("2006-01-02 15:04"), e.Outcome, runbooks.OrDash(e.Level), e.RTOActual.Readable(), e.RTOTarget,
+				rpo, e.RPOTarget, runbooks.YesNo(e.RTOBreached))
+		}
+		return tw.Flush()
 	}
-	return tw.Flush()
 }
 
 // cmdEvidenceVerify checks stored evidence as an auditor would (see
 // evidence.Verify) and exits 1 naming every record and field that fails.
-func cmdEvidenceVerify(args []string) error {
-	fset := flag.NewFlagSet("evidence verify", flag.ContinueOnError)
+func cmdEvidenceVerify(fset *pflag.FlagSet) runner {
 	config := fset.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (its signatures.allowedSigners names the worker's key)")
 	signers := fset.String("signers", "", "allowed_signers file holding the worker's key (lifeboat-worker); default: the config's")
 	fset.Usage = func() {
 		fmt.Fprintln(os.Stderr, "Usage: lifeboat evidence verify FILE.json|DIR... [--signers allowed_signers]")
 		fset.PrintDefaults()
 	}
-	paths, err := parseArgs(fset, args, 1, -1)
-	if err != nil {
-		return err
+	return func(_ context.Context, paths []string) error {
+		cfg, err := loadConfig(*config)
+		if err != nil {
+			return err
+		}
+		if *signers != "" {
+			cfg.Signatures.AllowedSigners = *signers
+		}
+		keys, err := cfg.Signatures.WorkerKeys()
+		if err != nil {
+			return err
+		}
+		rep, err := evidence.Verify(paths, keys)
+		if err != nil {
+			return err
+		}
+		for _, f := range rep.Findings {
+			fmt.Println("FAIL " + f.String())
+		}
+		summary := fmt.Sprintf("%d record(s), %d signed decision(s), %d chain link(s)", rep.Records, rep.Approvals, rep.Links)
+		if len(rep.Findings) > 0 {
+			fmt.Printf("evidence does NOT verify: %d finding(s) in %s\n", len(rep.Findings), summary)
+			return exitError{code: 1}
+		}
+		fmt.Printf("evidence verifies: %s; every worker signature checked against %s\n", summary, cfg.Signatures.AllowedSigners)
+		return nil
 	}
-	cfg, err := loadConfig(*config)
-	if err != nil {
-		return err
-	}
-	if *signers != "" {
-		cfg.Signatures.AllowedSigners = *signers
-	}
-	keys, err := cfg.Signatures.WorkerKeys()
-	if err != nil {
-		return err
-	}
-	rep, err := evidence.Verify(paths, keys)
-	if err != nil {
-		return err
-	}
-	for _, f := range rep.Findings {
-		fmt.Println("FAIL " + f.String())
-	}
-	summary := fmt.Sprintf("%d record(s), %d signed decision(s), %d chain link(s)", rep.Records, rep.Approvals, rep.Links)
-	if len(rep.Findings) > 0 {
-		fmt.Printf("evidence does NOT verify: %d finding(s) in %s\n", len(rep.Findings), summary)
-		return exitError{code: 1}
-	}
-	fmt.Printf("evidence verifies: %s; every worker signature checked against %s\n", summary, cfg.Signatures.AllowedSigners)
-	return nil
 }

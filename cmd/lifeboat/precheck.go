@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"os"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -13,56 +13,53 @@ import (
 // cmdPrecheck runs a runbook's pre-flight checks alone (a run with
 // precheckOnly: phase 0, then it ends), or each member's of a recovery plan,
 // and prints every check; exit 1 when one fails.
-func cmdPrecheck(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("precheck", flag.ContinueOnError)
+func cmdPrecheck(fs *pflag.FlagSet) runner {
 	cf := addClientFlags(fs)
 	mode := fs.String("mode", workflows.ModeDrill, "check as a drill (mappings applied) or a failover")
 	as := fs.String("as", defaultUser(), "who asks")
-	pos, err := parse(fs, args, 1, 1, "precheck")
-	if err != nil {
-		return err
-	}
-	st, c, cfg, err := cf.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	names := []string{pos[0]}
-	if isPlanName(cfg.Catalog, pos[0]) {
-		cat, _ := runbooks.LoadCatalog(cfg.Catalog...)
-		plan, _ := cat.Plan(pos[0])
-		names = nil
-		for _, m := range plan.Plan.Spec.Members {
-			names = append(names, m.Runbook)
-		}
-	}
-	var all []runbooks.Evidence
-	failed := false
-	for _, name := range names {
-		req := workflows.Request{Runbook: name, Mode: *mode, PrecheckOnly: true, RequestedBy: *as, Reason: "pre-flight checks (lifeboat precheck)"}
-		run, err := startAndAwait(ctx, st, req)
+	return func(ctx context.Context, pos []string) error {
+		st, c, cfg, err := cf.connect()
 		if err != nil {
 			return err
 		}
-		ev, err := st.Wait(ctx, run.WorkflowID)
-		if err != nil {
-			return err
+		defer c.Close()
+		names := []string{pos[0]}
+		if isPlanName(cfg.Catalog, pos[0]) {
+			cat, _ := runbooks.LoadCatalog(cfg.Catalog...)
+			plan, _ := cat.Plan(pos[0])
+			names = nil
+			for _, m := range plan.Plan.Spec.Members {
+				names = append(names, m.Runbook)
+			}
 		}
-		all = append(all, ev)
-		if *cf.output != "json" {
-			printChecks(name, *mode, run.WorkflowID, ev.Prechecks)
+		var all []runbooks.Evidence
+		failed := false
+		for _, name := range names {
+			req := workflows.Request{Runbook: name, Mode: *mode, PrecheckOnly: true, RequestedBy: *as, Reason: "pre-flight checks (lifeboat precheck)"}
+			run, err := startAndAwait(ctx, st, req)
+			if err != nil {
+				return err
+			}
+			ev, err := st.Wait(ctx, run.WorkflowID)
+			if err != nil {
+				return err
+			}
+			all = append(all, ev)
+			if *cf.output != "json" {
+				printChecks(name, *mode, run.WorkflowID, ev.Prechecks)
+			}
+			failed = failed || ev.Outcome != workflows.RunSucceeded
 		}
-		failed = failed || ev.Outcome != workflows.RunSucceeded
-	}
-	if *cf.output == "json" {
-		if err := printJSON(all); err != nil {
-			return err
+		if *cf.output == "json" {
+			if err := printJSON(all); err != nil {
+				return err
+			}
 		}
+		if failed {
+			return exitError{1}
+		}
+		return nil
 	}
-	if failed {
-		return exitError{1}
-	}
-	return nil
 }
 
 func printChecks(name, mode, run string, checks []runbooks.PrecheckRecord) {

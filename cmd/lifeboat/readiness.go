@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,35 +19,33 @@ import (
 )
 
 // cmdReadiness prints the seed 004 §29 scorecard rows lifeboat can derive.
-func cmdReadiness(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("readiness", flag.ContinueOnError)
+func cmdReadiness(fs *pflag.FlagSet) runner {
 	cf := addClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON (same as --output json)")
 	only := fs.String("runbook", "", "only this runbook")
 	critical := fs.Duration("critical-rto", readiness.DefaultCriticalRTO, "a runbook with an RTO at most this protects a critical system")
 	noBackups := fs.Bool("no-backup-check", false, "do not ask Velero for the latest backups (use the last runs' RPO instead)")
-	if _, err := parse(fs, args, 0, 0, "readiness"); err != nil {
-		return err
+	return func(ctx context.Context, _ []string) error {
+		st, c, cfg, err := cf.connect()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		inputs, err := readinessInputs(ctx, cfg, st, *only, !*noBackups)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		var systems []readiness.System
+		for _, in := range inputs {
+			systems = append(systems, readiness.Score(in, now, *critical))
+		}
+		if *asJSON || *cf.output == "json" {
+			return printJSON(systems)
+		}
+		fmt.Print(readiness.Text(systems))
+		return nil
 	}
-	st, c, cfg, err := cf.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	inputs, err := readinessInputs(ctx, cfg, st, *only, !*noBackups)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	var systems []readiness.System
-	for _, in := range inputs {
-		systems = append(systems, readiness.Score(in, now, *critical))
-	}
-	if *asJSON || *cf.output == "json" {
-		return printJSON(systems)
-	}
-	fmt.Print(readiness.Text(systems))
-	return nil
 }
 
 // readinessInputs gathers the facts of every catalog runbook (or one).
@@ -138,51 +136,48 @@ func latestBackup(ctx context.Context, cfg worker.Config, rb *runbooks.Runbook, 
 }
 
 // cmdInvariant prints a runbook's recovery invariant, or what is missing.
-func cmdInvariant(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("invariant", flag.ContinueOnError)
+func cmdInvariant(fs *pflag.FlagSet) runner {
 	cf := addClientFlags(fs)
-	pos, err := parse(fs, args, 1, 1, "invariant")
-	if err != nil {
-		return err
-	}
-	st, c, cfg, err := cf.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var current runbooks.RunbookRef
-	if cat, _ := runbooks.LoadCatalog(cfg.Catalog...); cat != nil {
-		if e, err := cat.Get(pos[0]); err == nil {
-			current = runbooks.RunbookRef{Name: pos[0], Version: e.Runbook.Metadata.Version, Hash: e.Hash}
-		}
-	}
-	runs, err := st.PastRuns(ctx, starter.RunFilter{Runbook: pos[0], Mode: "drill", Limit: 100})
-	if err != nil {
-		return err
-	}
-	var evs []runbooks.Evidence
-	for _, r := range runs {
-		if r.Evidence != nil {
-			evs = append(evs, *r.Evidence)
-		}
-	}
-	sentence, ok, missing := readiness.Invariant(pos[0], current, evs)
-	if *cf.output == "json" {
-		if err := printJSON(map[string]any{"runbook": pos[0], "established": ok, "invariant": sentence, "missing": missing}); err != nil {
+	return func(ctx context.Context, pos []string) error {
+		st, c, cfg, err := cf.connect()
+		if err != nil {
 			return err
 		}
-	} else {
-		if ok {
-			fmt.Println(sentence)
+		defer c.Close()
+		var current runbooks.RunbookRef
+		if cat, _ := runbooks.LoadCatalog(cfg.Catalog...); cat != nil {
+			if e, err := cat.Get(pos[0]); err == nil {
+				current = runbooks.RunbookRef{Name: pos[0], Version: e.Runbook.Metadata.Version, Hash: e.Hash}
+			}
+		}
+		runs, err := st.PastRuns(ctx, starter.RunFilter{Runbook: pos[0], Mode: "drill", Limit: 100})
+		if err != nil {
+			return err
+		}
+		var evs []runbooks.Evidence
+		for _, r := range runs {
+			if r.Evidence != nil {
+				evs = append(evs, *r.Evidence)
+			}
+		}
+		sentence, ok, missing := readiness.Invariant(pos[0], current, evs)
+		if *cf.output == "json" {
+			if err := printJSON(map[string]any{"runbook": pos[0], "established": ok, "invariant": sentence, "missing": missing}); err != nil {
+				return err
+			}
 		} else {
-			fmt.Printf("The recovery invariant of %s is not established:\n", pos[0])
+			if ok {
+				fmt.Println(sentence)
+			} else {
+				fmt.Printf("The recovery invariant of %s is not established:\n", pos[0])
+			}
+			for _, m := range missing {
+				fmt.Printf("  - %s\n", m)
+			}
 		}
-		for _, m := range missing {
-			fmt.Printf("  - %s\n", m)
+		if !ok {
+			return exitError{1}
 		}
+		return nil
 	}
-	if !ok {
-		return exitError{1}
-	}
-	return nil
 }

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,53 +15,50 @@ import (
 )
 
 // cmdReenact re-runs a past run's runbook text as a drill and compares timings.
-func cmdReenact(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("reenact", flag.ContinueOnError)
+func cmdReenact(fs *pflag.FlagSet) runner {
 	cf := addClientFlags(fs)
 	as := fs.String("as", defaultUser(), "who requests the re-enactment")
 	threshold := fs.Float64("threshold", 1.5, "a step is slower when it now takes more than this many times as long")
 	minDelta := fs.Duration("min-delta", time.Second, "and at least this much longer")
 	out := fs.String("out", "", "also write the comparison (Markdown) to this file")
-	pos, err := parse(fs, args, 1, 1, "reenact")
-	if err != nil {
-		return err
-	}
-	if *threshold < 1 {
-		return fmt.Errorf("--threshold %.2f: use a factor of 1 or more, e.g. 1.5", *threshold)
-	}
-	st, c, cfg, err := cf.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	re, err := st.Reenact(ctx, pos[0], *as)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "re-enacting %s (%s of %s v%d, %s) as drill %s\n", pos[0], re.Then.Mode, re.Then.Runbook.Name,
-		re.Then.Runbook.Version, re.Then.Runbook.Hash, re.Run.WorkflowID)
-	now, err := newFollower(os.Stdout, styleLines).follow(ctx, st, re.Run.WorkflowID)
-	if err != nil {
-		return err
-	}
-	cmp := runbooks.Compare(re.Then, now, *threshold, *minDelta)
-	md := cmp.Markdown()
-	if cfg.EvidenceDir != "" {
-		if err := storeComparison(cfg.EvidenceDir, re.Run, cmp, md); err != nil {
-			fmt.Fprintf(os.Stderr, "warning: the comparison was not stored: %v\n", err)
+	return func(ctx context.Context, pos []string) error {
+		if *threshold < 1 {
+			return fmt.Errorf("--threshold %.2f: use a factor of 1 or more, e.g. 1.5", *threshold)
 		}
-	}
-	if *out != "" {
-		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+		st, c, cfg, err := cf.connect()
+		if err != nil {
 			return err
 		}
+		defer c.Close()
+		re, err := st.Reenact(ctx, pos[0], *as)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "re-enacting %s (%s of %s v%d, %s) as drill %s\n", pos[0], re.Then.Mode, re.Then.Runbook.Name,
+			re.Then.Runbook.Version, re.Then.Runbook.Hash, re.Run.WorkflowID)
+		now, err := newFollower(os.Stdout, styleLines).follow(ctx, st, re.Run.WorkflowID)
+		if err != nil {
+			return err
+		}
+		cmp := runbooks.Compare(re.Then, now, *threshold, *minDelta)
+		md := cmp.Markdown()
+		if cfg.EvidenceDir != "" {
+			if err := storeComparison(cfg.EvidenceDir, re.Run, cmp, md); err != nil {
+				fmt.Fprintf(os.Stderr, "warning: the comparison was not stored: %v\n", err)
+			}
+		}
+		if *out != "" {
+			if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+				return err
+			}
+		}
+		if *cf.output == "json" {
+			return printJSON(cmp)
+		}
+		fmt.Println()
+		fmt.Print(md)
+		return nil
 	}
-	if *cf.output == "json" {
-		return printJSON(cmp)
-	}
-	fmt.Println()
-	fmt.Print(md)
-	return nil
 }
 
 // storeComparison writes the comparison beside the re-enactment's evidence.

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -16,64 +16,61 @@ import (
 
 // cmdReplay replays recorded histories (files or runs on the server) against
 // this build's workflow code and says whether it can still carry each one.
-func cmdReplay(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+func cmdReplay(fs *pflag.FlagSet) runner {
 	cf := addClientFlags(fs)
-	pos, err := parse(fs, args, 1, -1, "replay")
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cf.config)
-	if err != nil {
-		return err
-	}
-	dc, err := cfg.DataConverter() // an encrypted history needs the keys
-	if err != nil {
-		return err
-	}
-	// The server is dialled on the first RUN that is not a history file.
-	var st *starter.Starter
-	var c client.Client
-	defer func() {
-		if c != nil {
-			c.Close()
-		}
-	}()
-	load := func(name string) (*historypb.History, error) {
-		if isHistoryFile(name) {
-			return starter.LoadHistoryFile(name)
-		}
-		if st == nil {
-			var err error
-			if st, c, err = dial(cfg); err != nil {
-				return nil, err
-			}
-		}
-		return st.History(ctx, name)
-	}
-	failed := 0
-	for _, name := range pos {
-		h, err := load(name)
+	return func(ctx context.Context, pos []string) error {
+		cfg, err := loadConfig(*cf.config)
 		if err != nil {
 			return err
 		}
-		err = starter.Replay(h, dc)
-		var ie *starter.IncompatibleError
-		switch {
-		case err == nil:
-			fmt.Printf("ok    %s: today's code replays all %d events (%s)\n", name, len(h.Events), describeRun(h, dc))
-		case errors.As(err, &ie):
-			failed++
-			fmt.Printf("FAIL  %s (%s): %v\n", name, describeRun(h, dc), ie)
-			fmt.Println("      today's workflow code cannot carry this run: a change to what the workflow schedules must go behind workflow.GetVersion (README: Changing the workflow)")
-		default:
+		dc, err := cfg.DataConverter() // an encrypted history needs the keys
+		if err != nil {
 			return err
 		}
+		// The server is dialled on the first RUN that is not a history file.
+		var st *starter.Starter
+		var c client.Client
+		defer func() {
+			if c != nil {
+				c.Close()
+			}
+		}()
+		load := func(name string) (*historypb.History, error) {
+			if isHistoryFile(name) {
+				return starter.LoadHistoryFile(name)
+			}
+			if st == nil {
+				var err error
+				if st, c, err = dial(cfg); err != nil {
+					return nil, err
+				}
+			}
+			return st.History(ctx, name)
+		}
+		failed := 0
+		for _, name := range pos {
+			h, err := load(name)
+			if err != nil {
+				return err
+			}
+			err = starter.Replay(h, dc)
+			var ie *starter.IncompatibleError
+			switch {
+			case err == nil:
+				fmt.Printf("ok    %s: today's code replays all %d events (%s)\n", name, len(h.Events), describeRun(h, dc))
+			case errors.As(err, &ie):
+				failed++
+				fmt.Printf("FAIL  %s (%s): %v\n", name, describeRun(h, dc), ie)
+				fmt.Println("      today's workflow code cannot carry this run: a change to what the workflow schedules must go behind workflow.GetVersion (README: Changing the workflow)")
+			default:
+				return err
+			}
+		}
+		if failed > 0 {
+			return exitError{1}
+		}
+		return nil
 	}
-	if failed > 0 {
-		return exitError{1}
-	}
-	return nil
 }
 
 // describeRun is "drill of NAME" from the history's start event.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -20,7 +19,7 @@ func TestReplayPassesGoldenHistoriesAndFailsAnEditedOne(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden histories: %v", err)
 	}
-	if err := cmdReplay(context.Background(), files); err != nil {
+	if err := execute(append([]string{"replay"}, files...)...); err != nil {
 		t.Fatalf("golden histories must replay: %v", err)
 	}
 
@@ -42,7 +41,7 @@ func TestReplayPassesGoldenHistoriesAndFailsAnEditedOne(t *testing.T) {
 	if err := os.WriteFile(bad, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = cmdReplay(context.Background(), []string{files[0], bad})
+	err = execute("replay", files[0], bad)
 	var ex exitError
 	if !errors.As(err, &ex) || ex.code != 1 {
 		t.Fatalf("an edited history must fail with exit 1, got %v", err)

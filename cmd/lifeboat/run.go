@@ -4,8 +4,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"os"
 	"slices"
@@ -20,9 +20,8 @@ import (
 )
 
 // startMode returns the failover / drill / tabletop command.
-func startMode(mode string) func(context.Context, []string) error {
-	return func(ctx context.Context, args []string) error {
-		fs := flag.NewFlagSet(mode, flag.ContinueOnError)
+func startMode(mode string) func(*pflag.FlagSet) runner {
+	return func(fs *pflag.FlagSet) runner {
 		cf := addClientFlags(fs)
 		reason := fs.String("reason", "", "why this run (recorded in the evidence)")
 		as := fs.String("as", defaultUser(), "who requests the run")
@@ -32,58 +31,56 @@ func startMode(mode string) func(context.Context, []string) error {
 		if mode != workflows.ModeTabletop {
 			dryRun = fs.Bool("dry-run", false, "change nothing: run the pre-flight checks and print what every step would change")
 		}
-		pos, err := parse(fs, args, 1, 1, mode)
-		if err != nil {
-			return err
-		}
-		if dryRun != nil && *dryRun {
-			return dryRunCommand(ctx, cf, workflows.Request{Runbook: pos[0], Mode: mode, DryRun: true, RequestedBy: *as,
-				Reason: cmp.Or(*reason, "dry run")})
-		}
-		if mode == workflows.ModeFailover && strings.TrimSpace(*reason) == "" {
-			return fmt.Errorf("a failover needs --reason: the evidence must say why traffic moved")
-		}
-		req := workflows.Request{Runbook: pos[0], Mode: mode, Reason: *reason, RequestedBy: *as}
-		if *declared != "" {
-			t, err := time.Parse(time.RFC3339, *declared)
+		return func(ctx context.Context, pos []string) error {
+			if dryRun != nil && *dryRun {
+				return dryRunCommand(ctx, cf, workflows.Request{Runbook: pos[0], Mode: mode, DryRun: true, RequestedBy: *as,
+					Reason: cmp.Or(*reason, "dry run")})
+			}
+			if mode == workflows.ModeFailover && strings.TrimSpace(*reason) == "" {
+				return fmt.Errorf("a failover needs --reason: the evidence must say why traffic moved")
+			}
+			req := workflows.Request{Runbook: pos[0], Mode: mode, Reason: *reason, RequestedBy: *as}
+			if *declared != "" {
+				t, err := time.Parse(time.RFC3339, *declared)
+				if err != nil {
+					return fmt.Errorf("--declared-at %q: use RFC3339, e.g. 2026-11-21T02:37:00Z", *declared)
+				}
+				req.DeclaredAt = &t
+			}
+			st, c, cfg, err := cf.connect()
 			if err != nil {
-				return fmt.Errorf("--declared-at %q: use RFC3339, e.g. 2026-11-21T02:37:00Z", *declared)
+				return err
 			}
-			req.DeclaredAt = &t
-		}
-		st, c, cfg, err := cf.connect()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if err := checkAgainstCatalog(cfg.Catalog, &req); err != nil {
-			return err
-		}
-		run, err := startAndAwait(ctx, st, req)
-		if err != nil && req.Plan == "" && strings.Contains(err.Error(), "is a recovery plan, not a runbook") {
-			// The CLI has no catalog of its own: the worker's says it is a plan.
-			req.Runbook, req.Plan = "", req.Runbook
-			run, err = startAndAwait(ctx, st, req)
-		}
-		if err != nil {
-			return err
-		}
-		if *cf.output == "json" {
-			started := map[string]string{"workflowId": run.WorkflowID, "runId": run.RunID}
+			defer c.Close()
+			if err := checkAgainstCatalog(cfg.Catalog, &req); err != nil {
+				return err
+			}
+			run, err := startAndAwait(ctx, st, req)
+			if err != nil && req.Plan == "" && strings.Contains(err.Error(), "is a recovery plan, not a runbook") {
+				// The CLI has no catalog of its own: the worker's says it is a plan.
+				req.Runbook, req.Plan = "", req.Runbook
+				run, err = startAndAwait(ctx, st, req)
+			}
+			if err != nil {
+				return err
+			}
+			if *cf.output == "json" {
+				started := map[string]string{"workflowId": run.WorkflowID, "runId": run.RunID}
+				if !*follow {
+					return printJSON(started)
+				}
+				// The first line of the NDJSON stream.
+				return followRun(ctx, st, run.WorkflowID, *cf.output, started)
+			}
+			fmt.Printf("started %s %s\n  workflow: %s\n  status:   lifeboat status %s\n", mode, pos[0], run.WorkflowID, run.WorkflowID)
+			if ui := uiLink(cfg.Temporal.Namespace, run.WorkflowID); ui != "" {
+				fmt.Printf("  UI:       %s\n", ui)
+			}
 			if !*follow {
-				return printJSON(started)
+				return nil
 			}
-			// The first line of the NDJSON stream.
-			return followRun(ctx, st, run.WorkflowID, *cf.output, started)
+			return followRun(ctx, st, run.WorkflowID, *cf.output)
 		}
-		fmt.Printf("started %s %s\n  workflow: %s\n  status:   lifeboat status %s\n", mode, pos[0], run.WorkflowID, run.WorkflowID)
-		if ui := uiLink(cfg.Temporal.Namespace, run.WorkflowID); ui != "" {
-			fmt.Printf("  UI:       %s\n", ui)
-		}
-		if !*follow {
-			return nil
-		}
-		return followRun(ctx, st, run.WorkflowID, *cf.output)
 	}
 }
 
@@ -167,31 +164,28 @@ func uiLink(namespace, id string) string {
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimSuffix(base, "/"), namespace, id)
 }
 
-func cmdStatus(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+func cmdStatus(fs *pflag.FlagSet) runner {
 	cf := addClientFlags(fs)
 	follow := fs.Bool("follow", false, "keep printing changes until the run ends")
-	pos, err := parse(fs, args, 1, 1, "status")
-	if err != nil {
-		return err
+	return func(ctx context.Context, pos []string) error {
+		st, c, _, err := cf.connect()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if *follow {
+			return followRun(ctx, st, pos[0], *cf.output)
+		}
+		s, err := st.Status(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *cf.output == "json" {
+			return printJSON(s)
+		}
+		printStatus(os.Stdout, s, time.Now())
+		return nil
 	}
-	st, c, _, err := cf.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if *follow {
-		return followRun(ctx, st, pos[0], *cf.output)
-	}
-	s, err := st.Status(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if *cf.output == "json" {
-		return printJSON(s)
-	}
-	printStatus(os.Stdout, s, time.Now())
-	return nil
 }
 
 func printStatus(w io.Writer, s workflows.Status, now time.Time) {
@@ -254,46 +248,43 @@ type message struct {
 	build  func(pos []string, as, comment, reason string) workflows.Signable
 }
 
-func operatorCommand(m message) func(context.Context, []string) error {
-	return func(ctx context.Context, args []string) error {
-		fs := flag.NewFlagSet(m.name, flag.ContinueOnError)
+func operatorCommand(m message) func(*pflag.FlagSet) runner {
+	return func(fs *pflag.FlagSet) runner {
 		cf := addClientFlags(fs)
 		as := fs.String("as", defaultUser(), "who you are (approvers are checked against the runbook's groups)")
 		comment := fs.String("comment", "", "comment recorded with the decision")
 		reason := fs.String("reason", "", "reason (required for reject, skip, abort)")
 		signal := fs.Bool("signal", false, "send as a signal (as the Temporal UI does) instead of a validated update")
-		pos, err := parse(fs, args, m.minPos, m.maxPos, m.name)
-		if err != nil {
-			return err
-		}
-		msg := m.build(pos, *as, *comment, *reason)
-		st, c, _, err := cf.connect()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		target := pos[0]
-		if len(pos) > 1 && m.maxPos == 2 {
-			if target = st.Route(ctx, pos[0], pos[1]); target != pos[0] && *cf.output != "json" {
-				fmt.Printf("%s belongs to member run %s of plan run %s\n", pos[1], target, pos[0])
-			}
-		}
-		if *signal {
-			if err := st.Signal(ctx, target, m.name, msg); err != nil {
+		return func(ctx context.Context, pos []string) error {
+			msg := m.build(pos, *as, *comment, *reason)
+			st, c, _, err := cf.connect()
+			if err != nil {
 				return err
 			}
-			fmt.Printf("%s signal sent to %s (a refused signal is recorded as a note; check lifeboat status)\n", m.name, target)
+			defer c.Close()
+			target := pos[0]
+			if len(pos) > 1 && m.maxPos == 2 {
+				if target = st.Route(ctx, pos[0], pos[1]); target != pos[0] && *cf.output != "json" {
+					fmt.Printf("%s belongs to member run %s of plan run %s\n", pos[1], target, pos[0])
+				}
+			}
+			if *signal {
+				if err := st.Signal(ctx, target, m.name, msg); err != nil {
+					return err
+				}
+				fmt.Printf("%s signal sent to %s (a refused signal is recorded as a note; check lifeboat status)\n", m.name, target)
+				return nil
+			}
+			reply, err := st.Update(ctx, target, m.name, msg)
+			if err != nil {
+				return err
+			}
+			if *cf.output == "json" {
+				return printJSON(reply)
+			}
+			fmt.Printf("%s: %s\n", target, reply.Message)
 			return nil
 		}
-		reply, err := st.Update(ctx, target, m.name, msg)
-		if err != nil {
-			return err
-		}
-		if *cf.output == "json" {
-			return printJSON(reply)
-		}
-		fmt.Printf("%s: %s\n", target, reply.Message)
-		return nil
 	}
 }
 

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"os"
 	"strings"
 
@@ -18,56 +18,44 @@ import (
 //
 //	lifeboat sign approve RUN STEP --as bob [--comment TEXT]
 //	lifeboat sign failover RUNBOOK --as alice --reason TEXT
-func cmdSign(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("usage: lifeboat %s", commands["sign"].usage)
+func cmdSign(verb string) func(*pflag.FlagSet) runner {
+	return func(fs *pflag.FlagSet) runner {
+		cf := addClientFlags(fs)
+		as := fs.String("as", defaultUser(), "who signs (their key: LIFEBOAT_SIGNING_KEY, signatures.keyDir, or the ssh-agent)")
+		comment := fs.String("comment", "", "comment recorded with the decision")
+		reason := fs.String("reason", "", "reason (required for reject, skip, abort and failover)")
+		m, isMessage := messages[verb]
+		isStart := !isMessage
+		return func(ctx context.Context, pos []string) error {
+			if strings.TrimSpace(*as) == "" {
+				return fmt.Errorf("lifeboat sign: say who signs with --as NAME")
+			}
+			cfg, err := loadConfig(*cf.config)
+			if err != nil {
+				return err
+			}
+			keys := keyFinder(cfg.Signatures)
+			if key, err := keys(*as); err != nil {
+				return err
+			} else if key == nil {
+				return fmt.Errorf("lifeboat sign: no signing key for %s: set LIFEBOAT_SIGNING_KEY to %s's private key, or load it into ssh-agent", *as, *as)
+			}
+			if isStart {
+				return printSignedStart(verb, pos[0], isPlanName(cfg.Catalog, pos[0]), *as, *reason, cfg.Temporal.TaskQueue, keys)
+			}
+			st, c, err := dial(cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			signed, err := st.SignMessage(ctx, pos[0], m.build(pos, *as, *comment, *reason))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "In the Temporal UI, run %s → Send a Signal: name %q, input (within %s, then the signature is stale):\n", pos[0], verb, workflows.SignatureWindow)
+			return printCompact(signed)
+		}
 	}
-	verb := args[0]
-	fs := flag.NewFlagSet("sign "+verb, flag.ContinueOnError)
-	cf := addClientFlags(fs)
-	as := fs.String("as", defaultUser(), "who signs (their key: LIFEBOAT_SIGNING_KEY, signatures.keyDir, or the ssh-agent)")
-	comment := fs.String("comment", "", "comment recorded with the decision")
-	reason := fs.String("reason", "", "reason (required for reject, skip, abort and failover)")
-	m, isMessage := messages[verb]
-	isStart := verb == workflows.ModeFailover || verb == workflows.ModeDrill || verb == workflows.ModeTabletop
-	if (!isMessage || verb == workflows.MsgNote) && !isStart {
-		return fmt.Errorf("lifeboat sign %s: cannot sign %q: sign approve, reject, ack, retry, skip, abort, failover, drill or tabletop", verb, verb)
-	}
-	minPos, maxPos := 1, 1
-	if isMessage {
-		minPos, maxPos = m.minPos, m.maxPos
-	}
-	pos, err := parse(fs, args[1:], minPos, maxPos, "sign")
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(*as) == "" {
-		return fmt.Errorf("lifeboat sign: say who signs with --as NAME")
-	}
-	cfg, err := loadConfig(*cf.config)
-	if err != nil {
-		return err
-	}
-	keys := keyFinder(cfg.Signatures)
-	if key, err := keys(*as); err != nil {
-		return err
-	} else if key == nil {
-		return fmt.Errorf("lifeboat sign: no signing key for %s: set LIFEBOAT_SIGNING_KEY to %s's private key, or load it into ssh-agent", *as, *as)
-	}
-	if isStart {
-		return printSignedStart(verb, pos[0], isPlanName(cfg.Catalog, pos[0]), *as, *reason, cfg.Temporal.TaskQueue, keys)
-	}
-	st, c, err := dial(cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	signed, err := st.SignMessage(ctx, pos[0], m.build(pos, *as, *comment, *reason))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "In the Temporal UI, run %s → Send a Signal: name %q, input (within %s, then the signature is stale):\n", pos[0], verb, workflows.SignatureWindow)
-	return printCompact(signed)
 }
 
 func printSignedStart(mode, name string, plan bool, as, reason, taskQueue string, keys starter.KeyFinder) error {

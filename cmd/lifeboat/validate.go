@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,79 +21,76 @@ type fileReport struct {
 	Problems runbooks.Problems `json:"problems"`
 }
 
-func cmdValidate(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+func cmdValidate(fs *pflag.FlagSet) runner {
 	output := fs.String("output", "text", "text or json")
-	paths, err := parse(fs, args, 1, -1, "validate")
-	if err != nil {
-		return err
-	}
-	schema := activities.Catalogue()
-	// Plans are checked against the runbooks validated with them.
-	cat, _ := runbooks.LoadCatalog(paths...)
-	var reports []fileReport
-	names := map[string]string{}
-	for _, p := range paths {
-		files, err := runbooks.RunbookFiles(p)
-		if err != nil {
-			return err
-		}
-		if len(files) == 0 {
-			reports = append(reports, fileReport{File: p, Problems: runbooks.Problems{{File: p, Message: "no *.yaml runbooks in this directory"}}})
-		}
-		for _, f := range files {
-			rep := fileReport{File: f}
-			rb, plan, err := runbooks.LoadDocument(f)
-			var name string
-			var line int
-			switch {
-			case err != nil:
-				reports = append(reports, fileReport{File: f, Problems: asProblems(err, f)})
-				continue
-			case plan != nil:
-				name, line = plan.Metadata.Name, plan.LineOf("metadata.name")
-				rep.Problems = runbooks.ValidatePlan(plan, cat)
-			default:
-				name, line = rb.Metadata.Name, rb.LineOf("metadata.name")
-				rep.Problems = runbooks.Validate(rb, schema)
+	return func(_ context.Context, paths []string) error {
+		schema := activities.Catalogue()
+		// Plans are checked against the runbooks validated with them.
+		cat, _ := runbooks.LoadCatalog(paths...)
+		var reports []fileReport
+		names := map[string]string{}
+		for _, p := range paths {
+			files, err := runbooks.RunbookFiles(p)
+			if err != nil {
+				return err
 			}
-			rep.Runbook = name
-			for i := range rep.Problems {
-				rep.Problems[i].File = f
+			if len(files) == 0 {
+				reports = append(reports, fileReport{File: p, Problems: runbooks.Problems{{File: p, Message: "no *.yaml runbooks in this directory"}}})
 			}
-			if prev, dup := names[name]; dup && name != "" {
-				rep.Problems = append(rep.Problems, runbooks.Problem{File: f, Line: line, Path: "metadata.name",
-					Message: fmt.Sprintf("name %q is also used by %s: names are unique in a catalog", name, prev)})
+			for _, f := range files {
+				rep := fileReport{File: f}
+				rb, plan, err := runbooks.LoadDocument(f)
+				var name string
+				var line int
+				switch {
+				case err != nil:
+					reports = append(reports, fileReport{File: f, Problems: asProblems(err, f)})
+					continue
+				case plan != nil:
+					name, line = plan.Metadata.Name, plan.LineOf("metadata.name")
+					rep.Problems = runbooks.ValidatePlan(plan, cat)
+				default:
+					name, line = rb.Metadata.Name, rb.LineOf("metadata.name")
+					rep.Problems = runbooks.Validate(rb, schema)
+				}
+				rep.Runbook = name
+				for i := range rep.Problems {
+					rep.Problems[i].File = f
+				}
+				if prev, dup := names[name]; dup && name != "" {
+					rep.Problems = append(rep.Problems, runbooks.Problem{File: f, Line: line, Path: "metadata.name",
+						Message: fmt.Sprintf("name %q is also used by %s: names are unique in a catalog", name, prev)})
+				}
+				names[name] = f
+				reports = append(reports, rep)
 			}
-			names[name] = f
-			reports = append(reports, rep)
 		}
-	}
-	failed := false
-	for _, r := range reports {
-		failed = failed || len(r.Problems.Errors()) > 0
-	}
-	if *output == "json" {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(reports)
-	} else {
+		failed := false
 		for _, r := range reports {
-			for _, p := range r.Problems {
-				fmt.Println(p.String())
-			}
-			errs, warns := len(r.Problems.Errors()), len(r.Problems.Warnings())
-			if errs == 0 {
-				fmt.Printf("ok    %s (%s)%s\n", r.File, r.Runbook, plural(warns, " warning"))
-			} else {
-				fmt.Printf("FAIL  %s: %d error%s%s\n", r.File, errs, pluralS(errs), plural(warns, " warning"))
+			failed = failed || len(r.Problems.Errors()) > 0
+		}
+		if *output == "json" {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(reports)
+		} else {
+			for _, r := range reports {
+				for _, p := range r.Problems {
+					fmt.Println(p.String())
+				}
+				errs, warns := len(r.Problems.Errors()), len(r.Problems.Warnings())
+				if errs == 0 {
+					fmt.Printf("ok    %s (%s)%s\n", r.File, r.Runbook, plural(warns, " warning"))
+				} else {
+					fmt.Printf("FAIL  %s: %d error%s%s\n", r.File, errs, pluralS(errs), plural(warns, " warning"))
+				}
 			}
 		}
+		if failed {
+			return exitError{1}
+		}
+		return nil
 	}
-	if failed {
-		return exitError{1}
-	}
-	return nil
 }
 
 func asProblems(err error, file string) runbooks.Problems {
@@ -117,31 +114,28 @@ func pluralS(n int) string {
 	return "s"
 }
 
-func cmdPlan(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+func cmdPlan(fs *pflag.FlagSet) runner {
 	output := fs.String("output", "text", "text or json")
 	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (for the catalog when NAME is given)")
-	pos, err := parse(fs, args, 1, 1, "plan")
-	if err != nil {
-		return err
-	}
-	if plan, cat, err := loadPlan(pos[0], *configPath); err != nil || plan != nil {
+	return func(_ context.Context, pos []string) error {
+		if plan, cat, err := loadPlan(pos[0], *configPath); err != nil || plan != nil {
+			if err != nil {
+				return err
+			}
+			if errs := runbooks.ValidatePlan(plan, cat).Errors(); len(errs) > 0 {
+				return fmt.Errorf("the recovery plan is invalid; fix these first:\n%s", errs.Error())
+			}
+			return printPlan(runbooks.MakePlanView(plan, cat.MemberRefs(plan)), *output)
+		}
+		rb, err := loadRunbook(pos[0], *configPath)
 		if err != nil {
 			return err
 		}
-		if errs := runbooks.ValidatePlan(plan, cat).Errors(); len(errs) > 0 {
-			return fmt.Errorf("the recovery plan is invalid; fix these first:\n%s", errs.Error())
+		if errs := runbooks.Validate(rb, activities.Catalogue()).Errors(); len(errs) > 0 {
+			return fmt.Errorf("the runbook is invalid; fix these first:\n%s", errs.Error())
 		}
-		return printPlan(runbooks.MakePlanView(plan, cat.MemberRefs(plan)), *output)
+		return printPlan(runbooks.MakePlan(rb), *output)
 	}
-	rb, err := loadRunbook(pos[0], *configPath)
-	if err != nil {
-		return err
-	}
-	if errs := runbooks.Validate(rb, activities.Catalogue()).Errors(); len(errs) > 0 {
-		return fmt.Errorf("the runbook is invalid; fix these first:\n%s", errs.Error())
-	}
-	return printPlan(runbooks.MakePlan(rb), *output)
 }
 
 // printPlan prints a runbook's or a recovery plan's plan as text or JSON.
@@ -214,37 +208,35 @@ func loadRunbook(ref, configPath string) (*runbooks.Runbook, error) {
 	return e.Runbook, nil
 }
 
-func cmdActions(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("actions", flag.ContinueOnError)
-	if _, err := parse(fs, args, 0, 0, "actions"); err != nil {
-		return err
-	}
-	reg := activities.New(activities.Deps{})
-	for _, s := range reg.Specs() {
-		impl := "implemented"
-		if !reg.Implemented(s.Name) {
-			impl = "schema only (tabletop)"
-		}
-		fmt.Printf("%s — %s [%s]\n", s.Name, s.Doc, impl)
-		drill := string(s.Drill)
-		if len(s.DrillOverrides) > 0 {
-			drill += " (" + strings.Join(s.DrillOverrides, ", ") + ")"
-		}
-		fmt.Printf("    changes: %s; in a drill: %s\n", s.Effect, drill)
-		for _, a := range s.Args {
-			req := ""
-			if a.Required {
-				req = " (required)"
+func cmdActions(fs *pflag.FlagSet) runner {
+	return func(_ context.Context, _ []string) error {
+		reg := activities.New(activities.Deps{})
+		for _, s := range reg.Specs() {
+			impl := "implemented"
+			if !reg.Implemented(s.Name) {
+				impl = "schema only (tabletop)"
 			}
-			fmt.Printf("    %-18s %-18s %s%s\n", a.Name, a.Type, a.Doc, req)
-		}
-		for _, o := range s.Outputs {
-			name := "outputs." + o.Name
-			if o.Name == runbooks.OutputAny {
-				name = "outputs.NAME"
+			fmt.Printf("%s — %s [%s]\n", s.Name, s.Doc, impl)
+			drill := string(s.Drill)
+			if len(s.DrillOverrides) > 0 {
+				drill += " (" + strings.Join(s.DrillOverrides, ", ") + ")"
 			}
-			fmt.Printf("    %-37s %s\n", name, o.Doc)
+			fmt.Printf("    changes: %s; in a drill: %s\n", s.Effect, drill)
+			for _, a := range s.Args {
+				req := ""
+				if a.Required {
+					req = " (required)"
+				}
+				fmt.Printf("    %-18s %-18s %s%s\n", a.Name, a.Type, a.Doc, req)
+			}
+			for _, o := range s.Outputs {
+				name := "outputs." + o.Name
+				if o.Name == runbooks.OutputAny {
+					name = "outputs.NAME"
+				}
+				fmt.Printf("    %-37s %s\n", name, o.Doc)
+			}
 		}
+		return nil
 	}
-	return nil
 }

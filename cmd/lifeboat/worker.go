@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,20 +17,18 @@ import (
 	"github.com/lifeboat-dr/lifeboat/worker"
 )
 
-func cmdWorker(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+func cmdWorker(fs *pflag.FlagSet) runner {
 	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file")
-	if _, err := parse(fs, args, 0, 0, "worker"); err != nil {
-		return err
+	return func(ctx context.Context, _ []string) error {
+		cfg, err := loadConfig(*configPath)
+		if err != nil {
+			return err
+		}
+		if err := cfg.CheckWorker(); err != nil {
+			return err
+		}
+		return runWorker(ctx, cfg)
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	if err := cfg.CheckWorker(); err != nil {
-		return err
-	}
-	return runWorker(ctx, cfg)
 }
 
 // runWorker runs a worker until ctx ends.
@@ -72,73 +70,71 @@ func serveMetrics(addr string, m *worker.Metrics) (stop func(), err error) {
 	return stop, nil
 }
 
-func cmdDev(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+func cmdDev(fs *pflag.FlagSet) runner {
 	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file")
 	catalog := fs.String("catalog", "", "runbook directories separated by ':' (default: the config's, runbooks/examples)")
 	port := fs.String("port", "7233", "Temporal frontend port")
 	uiPort := fs.String("ui-port", "8233", "Temporal UI port")
 	state := fs.String("state", ".lifeboat", "directory for the SQLite database and evidence")
-	if _, err := parse(fs, args, 0, 0, "dev"); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	if *catalog != "" {
-		cfg.Catalog = filepath.SplitList(*catalog)
-	}
-	if err := os.MkdirAll(*state, 0o755); err != nil {
-		return err
-	}
-	if os.Getenv("LIFEBOAT_EVIDENCE_DIR") == "" {
-		cfg.EvidenceDir = filepath.Join(*state, "evidence")
-	}
-	cfg.Temporal.Address = "localhost:" + *port
-	if cfg.Signatures.AllowedSigners == "" && cfg.Signatures.KeyDir == "" {
-		cfg.Signatures.AllowedSigners = filepath.Join(*state, "allowed_signers")
-		cfg.Signatures.KeyDir = filepath.Join(*state, "keys")
-	}
-	if cfg.Signatures.KeyDir != "" {
-		if cfg.Signatures.WorkerKey == "" {
-			cfg.Signatures.WorkerKey = filepath.Join(cfg.Signatures.KeyDir, starter.WorkerKeyName)
-		}
-		if err := demoKeys(cfg.Signatures, cfg.Catalog); err != nil {
-			return fmt.Errorf("generating the demo's signing keys: %w", err)
-		}
-		fmt.Printf("demo signing keys for %s in %s (allowed signers: %s); the CLI signs --as NAME with them when LIFEBOAT_KEY_DIR=%s\n",
-			strings.Join(demoPeople(cfg.Catalog), ", "), cfg.Signatures.KeyDir, cfg.Signatures.AllowedSigners, cfg.Signatures.KeyDir)
-	}
-	if err := cfg.CheckWorker(); err != nil {
-		return err
-	}
-	logFile, err := os.Create(filepath.Join(*state, "temporal.log"))
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	codecEndpoint := ""
-	if codec, err := cfg.Codec.Codec(os.Getenv); err != nil {
-		return err
-	} else if codec != nil { // the UI decrypts through a local codec server
-		addr, stop, err := serveCodec("127.0.0.1:0", codec, "http://localhost:"+*uiPort, "")
+	return func(ctx context.Context, _ []string) error {
+		cfg, err := loadConfig(*configPath)
 		if err != nil {
 			return err
 		}
-		defer stop()
-		codecEndpoint = "http://" + addr
-		fmt.Printf("payloads are encrypted (key %s); the UI decodes them through %s\n", codec.KeyID(), codecEndpoint)
+		if *catalog != "" {
+			cfg.Catalog = filepath.SplitList(*catalog)
+		}
+		if err := os.MkdirAll(*state, 0o755); err != nil {
+			return err
+		}
+		if os.Getenv("LIFEBOAT_EVIDENCE_DIR") == "" {
+			cfg.EvidenceDir = filepath.Join(*state, "evidence")
+		}
+		cfg.Temporal.Address = "localhost:" + *port
+		if cfg.Signatures.AllowedSigners == "" && cfg.Signatures.KeyDir == "" {
+			cfg.Signatures.AllowedSigners = filepath.Join(*state, "allowed_signers")
+			cfg.Signatures.KeyDir = filepath.Join(*state, "keys")
+		}
+		if cfg.Signatures.KeyDir != "" {
+			if cfg.Signatures.WorkerKey == "" {
+				cfg.Signatures.WorkerKey = filepath.Join(cfg.Signatures.KeyDir, starter.WorkerKeyName)
+			}
+			if err := demoKeys(cfg.Signatures, cfg.Catalog); err != nil {
+				return fmt.Errorf("generating the demo's signing keys: %w", err)
+			}
+			fmt.Printf("demo signing keys for %s in %s (allowed signers: %s); the CLI signs --as NAME with them when LIFEBOAT_KEY_DIR=%s\n",
+				strings.Join(demoPeople(cfg.Catalog), ", "), cfg.Signatures.KeyDir, cfg.Signatures.AllowedSigners, cfg.Signatures.KeyDir)
+		}
+		if err := cfg.CheckWorker(); err != nil {
+			return err
+		}
+		logFile, err := os.Create(filepath.Join(*state, "temporal.log"))
+		if err != nil {
+			return err
+		}
+		defer logFile.Close()
+		codecEndpoint := ""
+		if codec, err := cfg.Codec.Codec(os.Getenv); err != nil {
+			return err
+		} else if codec != nil { // the UI decrypts through a local codec server
+			addr, stop, err := serveCodec("127.0.0.1:0", codec, "http://localhost:"+*uiPort, "")
+			if err != nil {
+				return err
+			}
+			defer stop()
+			codecEndpoint = "http://" + addr
+			fmt.Printf("payloads are encrypted (key %s); the UI decodes them through %s\n", codec.KeyID(), codecEndpoint)
+		}
+		fmt.Println("starting the Temporal dev server…")
+		srv, err := devserver.Start(ctx, devserver.Options{
+			HostPort: cfg.Temporal.Address, UIPort: *uiPort, DBFile: filepath.Join(*state, "temporal.db"), Log: logFile, Progress: os.Stdout,
+			CodecEndpoint: codecEndpoint,
+		})
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		fmt.Printf("Temporal dev server on %s, UI on %s (log: %s)\n", srv.HostPort, srv.UIURL, logFile.Name())
+		return runWorker(ctx, cfg)
 	}
-	fmt.Println("starting the Temporal dev server…")
-	srv, err := devserver.Start(ctx, devserver.Options{
-		HostPort: cfg.Temporal.Address, UIPort: *uiPort, DBFile: filepath.Join(*state, "temporal.db"), Log: logFile, Progress: os.Stdout,
-		CodecEndpoint: codecEndpoint,
-	})
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	fmt.Printf("Temporal dev server on %s, UI on %s (log: %s)\n", srv.HostPort, srv.UIURL, logFile.Name())
-	return runWorker(ctx, cfg)
 }
