@@ -47,7 +47,7 @@ func TestArgoCDSyncOnTheRig(t *testing.T) {
 	require.NoError(t, argo.Publish("apps/broken/api.yaml", gitopsDeployment("broken-api", -1, "")))
 	require.NoError(t, argo.AddApplication(ctx, "broken", "apps/broken", "broken"))
 
-	a := &argocd.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}, Poll: 200 * time.Millisecond}
+	a := &argocd.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}}
 	in := func(app string) runbooks.StepInput {
 		return runbooks.StepInput{WorkflowID: "wf", StepID: "gitops", Targets: map[string]runbooks.Target{"dr": {KubeContext: "dr"}},
 			Args: map[string]any{"target": "dr", "app": app}}

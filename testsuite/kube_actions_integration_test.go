@@ -104,7 +104,7 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, []byte(doc), 0o644))
 	}
-	a := &kube.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}, BaseDir: base, Poll: 200 * time.Millisecond}
+	a := &kube.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}, BaseDir: base}
 	targets := map[string]runbooks.Target{"dr": {KubeContext: "dr-ca-west-1"}, "ghost": {KubeContext: "no-such-context"}}
 	step := func(args map[string]any) runbooks.StepInput {
 		return runbooks.StepInput{WorkflowID: "wf", StepID: "s", Args: args, Targets: targets}
@@ -177,14 +177,16 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		require.Error(t, err)
 		assert.False(t, isNonRetryable(err))
 		assert.Contains(t, err.Error(), "is its CRD installed?")
-		_, err = a.CRDsEstablished(ctx, step(map[string]any{"target": "dr", "names": []any{"widgets.example.com"}}))
+		short, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err = a.CRDsEstablished(short, step(map[string]any{"target": "dr", "names": []any{"widgets.example.com"}}))
 		assert.ErrorContains(t, err, "widgets.example.com (missing)")
 		_, err = a.Apply(ctx, step(map[string]any{"target": "dr", "path": "crds"}))
 		require.NoError(t, err)
-		require.Eventually(t, func() bool {
-			_, err := a.CRDsEstablished(ctx, step(map[string]any{"target": "dr", "names": []any{"widgets.example.com"}}))
-			return err == nil
-		}, 30*time.Second, 200*time.Millisecond)
+		wait, cancel2 := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel2()
+		_, err = a.CRDsEstablished(wait, step(map[string]any{"target": "dr", "names": []any{"widgets.example.com"}}))
+		require.NoError(t, err, "the step waits (watching) until the CRD is Established")
 		_, err = a.Apply(ctx, step(map[string]any{"target": "dr", "path": "widgets/w1.yaml"}))
 		require.NoError(t, err)
 	})
@@ -202,18 +204,32 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		assert.True(t, isNonRetryable(err))
 		assert.Contains(t, err.Error(), `kube context "no-such-context"`)
 	})
-	t.Run("kube.secretsPresent names missing secrets and never returns values", func(t *testing.T) {
+	t.Run("kube.secretsPresent waits for the secrets operator, names missing secrets and never returns values", func(t *testing.T) {
 		in := step(map[string]any{"target": "dr", "namespace": "case-management", "names": []any{"case-api-db"}, "keys": map[string]any{"case-api-db": []any{"password"}}})
-		_, err := a.SecretsPresent(ctx, in)
+		short, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := a.SecretsPresent(short, in)
 		require.Error(t, err)
 		assert.False(t, isNonRetryable(err))
 		assert.Contains(t, err.Error(), "secret case-management/case-api-db does not exist")
+
+		// The secrets operator writes the Secret while the step waits: the
+		// step returns as the Secret appears (a watch), not after failing
+		// and a retry's backoff.
 		const planted = "planted-secret-value-7f3a9c"
-		_, err = typed.CoreV1().Secrets("case-management").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "case-api-db"},
-			StringData: map[string]string{"password": planted, "user": "case"}}, metav1.CreateOptions{})
-		require.NoError(t, err)
-		res, err := a.SecretsPresent(ctx, in)
-		require.NoError(t, err)
+		created := make(chan time.Time, 1)
+		go func() {
+			time.Sleep(time.Second)
+			_, err := typed.CoreV1().Secrets("case-management").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "case-api-db"},
+				StringData: map[string]string{"password": planted, "user": "case"}}, metav1.CreateOptions{})
+			assert.NoError(t, err)
+			created <- time.Now()
+		}()
+		wait, cancel2 := context.WithTimeout(ctx, time.Minute)
+		defer cancel2()
+		res, err := a.SecretsPresent(wait, in)
+		require.NoError(t, err, "the step waits for the Secret within its timeout")
+		assert.Less(t, time.Since(<-created), 5*time.Second, "returned as the Secret appeared, not at the step's timeout")
 		out, _ := json.Marshal(res)
 		assert.NotContains(t, string(out), planted)
 		assert.Contains(t, string(out), `"password","user"`)
@@ -318,8 +334,21 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		assert.Contains(t, got[0].Fix, "grant the worker's identity may patch deployments.apps/scale in case-management")
 
 		del := restricted["kube.deleteNamespace"](ctx, step(map[string]any{"target": "dr", "namespace": "restore-drill-x"}))
-		require.Len(t, del, 1)
-		assert.False(t, del[0].OK, "never granted")
+		require.Len(t, del, 3, "list and watch (the wait watches) and delete")
+		for _, c := range del {
+			assert.False(t, c.OK, "%s: never granted", c.Name)
+		}
+		assert.Equal(t, "may watch namespaces", del[1].Name)
+		// A wait the worker may not watch fails at once, naming the missing
+		// access, instead of waiting out its timeout.
+		denied, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		began := time.Now()
+		_, err = (&kube.Actions{Source: oneCluster{c}}).WaitReady(denied, step(map[string]any{"target": "dr", "namespace": "case-management"}))
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err), "%v", err)
+		assert.Contains(t, err.Error(), "cannot watch deployments in case-management")
+		assert.Less(t, time.Since(began), 15*time.Second, "refused at once, not at the timeout")
 		undeclared := restricted["kube.waitReady"](ctx, step(map[string]any{"target": "nowhere", "namespace": "x"}))
 		require.Len(t, undeclared, 1)
 		assert.Equal(t, "target nowhere resolves", undeclared[0].Name)
@@ -328,7 +357,9 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 
 	t.Run("kube.pvcBound waits for the binder", func(t *testing.T) {
 		in := step(map[string]any{"target": "dr", "namespace": "case-management", "names": []any{"case-data"}})
-		_, err := a.PVCBound(ctx, in)
+		short, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := a.PVCBound(short, in)
 		require.Error(t, err)
 		assert.False(t, isNonRetryable(err))
 		assert.Contains(t, err.Error(), "case-data (missing)")
@@ -338,8 +369,10 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
 		}, metav1.CreateOptions{})
 		require.NoError(t, err)
-		require.Eventually(t, func() bool { _, err := a.PVCBound(ctx, in); return err == nil }, time.Minute, 250*time.Millisecond,
-			"the claim was never bound by the real persistentvolume-binder")
+		wait, cancel2 := context.WithTimeout(ctx, time.Minute)
+		defer cancel2()
+		_, err = a.PVCBound(wait, in)
+		require.NoError(t, err, "the step waits (watching) until the real persistentvolume-binder binds the claim")
 		res, err := a.PVCBound(ctx, step(map[string]any{"target": "dr", "namespace": "case-management"}))
 		require.NoError(t, err)
 		assert.Equal(t, "1 claim(s) bound in case-management", res.Summary)

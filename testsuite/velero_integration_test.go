@@ -103,7 +103,7 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 	latest, latestAt, err := v.BackupFromSchedule(ctx, "production-hourly")
 	require.NoError(t, err)
 
-	a := &velero.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}, Poll: 200 * time.Millisecond}
+	a := &velero.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}}
 	targets := map[string]runbooks.Target{"dr": {KubeContext: "dr"}}
 	in := func(step string, args map[string]any, mappings map[string]string) runbooks.StepInput {
 		return runbooks.StepInput{WorkflowID: "lifeboat-case-drill-abc123", RunID: "run-1", StepID: step, Args: args, Targets: targets,

@@ -5,6 +5,7 @@ package argocd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,8 +26,6 @@ var applicationGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: 
 // Actions implements argocd.sync.
 type Actions struct {
 	Source kube.Source
-	// Poll is how often the wait looks again (default 1s).
-	Poll time.Duration
 }
 
 // SyncArgs are argocd.sync's arguments.
@@ -80,38 +79,47 @@ func (a *Actions) Sync(ctx context.Context, in runbooks.StepInput) (runbooks.Ste
 	}
 	ctx, cancel := kube.BeforeDeadline(ctx)
 	defer cancel()
-	poll := kube.PollEvery(a.Poll)
 	var last *unstructured.Unstructured
-	for {
-		app, err := apps.Get(ctx, args.App, metav1.GetOptions{})
-		if err == nil {
-			last = app
-			_, pending := app.Object["operation"]
-			phase, _, _ := unstructured.NestedString(app.Object, "status", "operationState", "phase")
-			msg, _, _ := unstructured.NestedString(app.Object, "status", "operationState", "message")
-			syncStatus, _, _ := unstructured.NestedString(app.Object, "status", "sync", "status")
-			health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
-			revision, _, _ := unstructured.NestedString(app.Object, "status", "sync", "revision")
-			if !pending {
-				switch {
-				case phase == "Failed" || phase == "Error":
-					return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("argocd.sync: sync of %s %s: %s%s; %s — fix the manifests in git (or the cluster) and retry the step",
-						args.App, phase, msg, failedResources(app), describe(app)), "SyncFailed", nil)
-				case phase == "Succeeded" && syncStatus == "Synced" && health == "Healthy":
-					return runbooks.StepResult{Summary: fmt.Sprintf("%s Synced and Healthy at %s after %s", args.App, revision, time.Since(requested).Round(time.Second)),
-						Outputs: map[string]any{"revision": revision, "health": health}}, nil
-				}
-			}
-			kube.Heartbeat(ctx, fmt.Sprintf("%s: operation %s, %s, %s", args.App, phase, syncStatus, health))
-		} else if ctx.Err() == nil && !apierrors.IsNotFound(err) {
-			return runbooks.StepResult{}, fmt.Errorf("argocd.sync: reading %s: %w", args.App, err)
+	var result runbooks.StepResult
+	var progress string
+	err = kube.WaitFor(ctx, c, []kube.Watched{{GVR: applicationGVR, Namespace: ns, Name: args.App}}, func(objs [][]*unstructured.Unstructured) (bool, error) {
+		if len(objs[0]) == 0 {
+			return false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return runbooks.StepResult{}, fmt.Errorf("argocd.sync: %s not Synced and Healthy after %s: %s%s", args.App, time.Since(requested).Round(time.Second), describe(last), liveConditions(c, last))
-		case <-time.After(poll):
+		app := objs[0][0]
+		last = app
+		_, pending := app.Object["operation"]
+		phase, _, _ := unstructured.NestedString(app.Object, "status", "operationState", "phase")
+		msg, _, _ := unstructured.NestedString(app.Object, "status", "operationState", "message")
+		syncStatus, _, _ := unstructured.NestedString(app.Object, "status", "sync", "status")
+		health, _, _ := unstructured.NestedString(app.Object, "status", "health", "status")
+		revision, _, _ := unstructured.NestedString(app.Object, "status", "sync", "revision")
+		progress = fmt.Sprintf("%s: operation %s, %s, %s", args.App, phase, syncStatus, health)
+		if pending {
+			return false, nil
 		}
+		switch {
+		case phase == "Failed" || phase == "Error":
+			return true, temporal.NewNonRetryableApplicationError(fmt.Sprintf("argocd.sync: sync of %s %s: %s%s; %s — fix the manifests in git (or the cluster) and retry the step",
+				args.App, phase, msg, failedResources(app), describe(app)), "SyncFailed", nil)
+		case phase == "Succeeded" && syncStatus == "Synced" && health == "Healthy":
+			result = runbooks.StepResult{Summary: fmt.Sprintf("%s Synced and Healthy at %s after %s", args.App, revision, time.Since(requested).Round(time.Millisecond)),
+				Outputs: map[string]any{"revision": revision, "health": health}}
+			return true, nil
+		}
+		return false, nil
+	}, func() { kube.Heartbeat(ctx, progress) })
+	switch {
+	case err == nil:
+		return result, nil
+	case ctx.Err() == nil:
+		var ae *temporal.ApplicationError
+		if errors.As(err, &ae) {
+			return runbooks.StepResult{}, err
+		}
+		return runbooks.StepResult{}, fmt.Errorf("argocd.sync: watching %s: %w", args.App, err)
 	}
+	return runbooks.StepResult{}, fmt.Errorf("argocd.sync: %s not Synced and Healthy after %s: %s%s", args.App, time.Since(requested).Round(time.Second), describe(last), liveConditions(c, last))
 }
 
 // failedResources names the resources the sync operation could not apply,

@@ -19,7 +19,8 @@ func (a *Actions) Precheck(ctx context.Context, in runbooks.StepInput) []runbook
 		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	ns := cmp.Or(args.ArgoCDNamespace, "argocd")
-	out := kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "patch", Group: "argoproj.io", Resource: "applications", Namespace: ns})
+	out := kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "patch", Group: "argoproj.io", Resource: "applications", Namespace: ns},
+		kube.Access{Verb: "watch", Group: "argoproj.io", Resource: "applications", Namespace: ns})
 	if len(out) == 0 || !out[0].OK {
 		return out
 	}

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -21,18 +22,6 @@ import (
 type Actions struct {
 	Source  Source
 	BaseDir string
-	// Poll is how often waits look again (default 1s).
-	Poll time.Duration
-}
-
-func (a *Actions) poll() time.Duration { return PollEvery(a.Poll) }
-
-// PollEvery is how often a wait looks again: d, or 1s when d is not set.
-func PollEvery(d time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return time.Second
 }
 
 // heartbeat records progress when running as an activity.
@@ -96,8 +85,12 @@ type SecretsArgs struct {
 	Keys      map[string][]string `json:"keys"`
 }
 
-// SecretsPresent checks the named Secrets exist with their keys. Only names
-// and key names are read back into the result: values never leave the cluster.
+var secretsGVR = corev1.SchemeGroupVersion.WithResource("secrets")
+
+// SecretsPresent waits, by watching them, until the named Secrets exist with
+// their keys (a secrets operator may still be writing them), within the
+// step's timeout. Only names and key names are read back into the result:
+// values never leave the worker.
 func (a *Actions) SecretsPresent(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args SecretsArgs
 	if err := in.DecodeArgs(&args); err != nil {
@@ -107,33 +100,39 @@ func (a *Actions) SecretsPresent(ctx context.Context, in runbooks.StepInput) (ru
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
+	ctx, cancel := BeforeDeadline(ctx)
+	defer cancel()
+	watched := make([]Watched, len(args.Names))
+	for i, name := range args.Names {
+		watched[i] = Watched{GVR: secretsGVR, Namespace: args.Namespace, Name: name}
+	}
 	found := map[string]any{}
 	var missing []string
-	for _, name := range args.Names {
-		s, err := c.Typed.CoreV1().Secrets(args.Namespace).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			missing = append(missing, fmt.Sprintf("secret %s/%s does not exist", args.Namespace, name))
-			continue
-		}
-		if err != nil {
-			return runbooks.StepResult{}, classify("kube.secretsPresent", err)
-		}
-		keys := make([]string, 0, len(s.Data))
-		for k := range s.Data {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		found[name] = keys
-		for _, want := range args.Keys[name] {
-			if _, ok := s.Data[want]; !ok {
-				missing = append(missing, fmt.Sprintf("secret %s/%s has no key %q (keys: %s)", args.Namespace, name, want, strings.Join(keys, ", ")))
+	err = WaitFor(ctx, c, watched, func(objs [][]*unstructured.Unstructured) (bool, error) {
+		found, missing = map[string]any{}, nil
+		for i, name := range args.Names {
+			if len(objs[i]) == 0 {
+				missing = append(missing, fmt.Sprintf("secret %s/%s does not exist", args.Namespace, name))
+				continue
+			}
+			data, _, _ := unstructured.NestedMap(objs[i][0].Object, "data")
+			keys := sortedKeys(data)
+			found[name] = keys
+			for _, want := range args.Keys[name] {
+				if _, ok := data[want]; !ok {
+					missing = append(missing, fmt.Sprintf("secret %s/%s has no key %q (keys: %s)", args.Namespace, name, want, strings.Join(keys, ", ")))
+				}
 			}
 		}
+		return len(missing) == 0, nil
+	}, func() { heartbeat(ctx, "waiting for "+strings.Join(missing, "; ")) })
+	switch {
+	case err == nil:
+		return runbooks.StepResult{Summary: fmt.Sprintf("%d secret(s) present in %s", len(args.Names), args.Namespace), Outputs: map[string]any{"secrets": found}}, nil
+	case ctx.Err() == nil:
+		return runbooks.StepResult{}, classify("kube.secretsPresent", err)
 	}
-	if len(missing) > 0 {
-		return runbooks.StepResult{}, fmt.Errorf("kube.secretsPresent: %s — restore them from the secret manager (or wait for the secrets operator) and retry", strings.Join(missing, "; "))
-	}
-	return runbooks.StepResult{Summary: fmt.Sprintf("%d secret(s) present in %s", len(args.Names), args.Namespace), Outputs: map[string]any{"secrets": found}}, nil
+	return runbooks.StepResult{}, fmt.Errorf("kube.secretsPresent: %s — restore them from the secret manager (or wait for the secrets operator) and retry", strings.Join(missing, "; "))
 }
 
 // PVCArgs are kube.pvcBound's arguments.
@@ -143,7 +142,11 @@ type PVCArgs struct {
 	Names     []string `json:"names"`
 }
 
-// PVCBound checks claims are Bound; an unbound claim is retryable.
+var pvcGVR = corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims")
+
+// PVCBound waits, by watching them, until the claims (the named ones, or
+// every claim in the namespace, of which there must be one) are Bound,
+// within the step's timeout.
 func (a *Actions) PVCBound(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args PVCArgs
 	if err := in.DecodeArgs(&args); err != nil {
@@ -153,34 +156,37 @@ func (a *Actions) PVCBound(ctx context.Context, in runbooks.StepInput) (runbooks
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
-	list, err := c.Typed.CoreV1().PersistentVolumeClaims(args.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return runbooks.StepResult{}, classify("kube.pvcBound", err)
-	}
-	phase := map[string]corev1.PersistentVolumeClaimPhase{}
-	for _, p := range list.Items {
-		phase[p.Name] = p.Status.Phase
-	}
-	names := args.Names
-	if len(names) == 0 {
-		names = sortedKeys(phase)
+	ctx, cancel := BeforeDeadline(ctx)
+	defer cancel()
+	var names, bad []string
+	err = WaitFor(ctx, c, []Watched{{GVR: pvcGVR, Namespace: args.Namespace}}, func(objs [][]*unstructured.Unstructured) (bool, error) {
+		phase := map[string]string{}
+		for _, u := range objs[0] {
+			phase[u.GetName()], _, _ = unstructured.NestedString(u.Object, "status", "phase")
+		}
+		names, bad = args.Names, nil
 		if len(names) == 0 {
-			return runbooks.StepResult{}, fmt.Errorf("kube.pvcBound: no PersistentVolumeClaims in %s yet (has the storage restore run?)", args.Namespace)
+			names = sortedKeys(phase)
 		}
-	}
-	var bad []string
-	for _, n := range names {
-		switch p, ok := phase[n]; {
-		case !ok:
-			bad = append(bad, n+" (missing)")
-		case p != corev1.ClaimBound:
-			bad = append(bad, fmt.Sprintf("%s (%s)", n, p))
+		for _, n := range names {
+			switch p, ok := phase[n]; {
+			case !ok:
+				bad = append(bad, n+" (missing)")
+			case p != string(corev1.ClaimBound):
+				bad = append(bad, fmt.Sprintf("%s (%s)", n, runbooks.OrDash(p)))
+			}
 		}
+		return len(names) > 0 && len(bad) == 0, nil
+	}, func() { heartbeat(ctx, "waiting for claims: "+strings.Join(bad, ", ")) })
+	switch {
+	case err == nil:
+		return runbooks.StepResult{Summary: fmt.Sprintf("%d claim(s) bound in %s", len(names), args.Namespace)}, nil
+	case ctx.Err() == nil:
+		return runbooks.StepResult{}, classify("kube.pvcBound", err)
+	case len(names) == 0:
+		return runbooks.StepResult{}, fmt.Errorf("kube.pvcBound: no PersistentVolumeClaims in %s (has the storage restore run?)", args.Namespace)
 	}
-	if len(bad) > 0 {
-		return runbooks.StepResult{}, fmt.Errorf("kube.pvcBound: not bound in %s: %s — check the storage class and the CSI driver in the target cluster", args.Namespace, strings.Join(bad, ", "))
-	}
-	return runbooks.StepResult{Summary: fmt.Sprintf("%d claim(s) bound in %s", len(names), args.Namespace)}, nil
+	return runbooks.StepResult{}, fmt.Errorf("kube.pvcBound: not bound in %s: %s — check the storage class and the CSI driver in the target cluster", args.Namespace, strings.Join(bad, ", "))
 }
 
 // CRDArgs are kube.crdsEstablished's arguments.
@@ -191,7 +197,8 @@ type CRDArgs struct {
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-// CRDsEstablished checks CRDs exist and are Established.
+// CRDsEstablished waits, by watching them, until the CRDs exist and are
+// Established, within the step's timeout.
 func (a *Actions) CRDsEstablished(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args CRDArgs
 	if err := in.DecodeArgs(&args); err != nil {
@@ -201,25 +208,34 @@ func (a *Actions) CRDsEstablished(ctx context.Context, in runbooks.StepInput) (r
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
+	ctx, cancel := BeforeDeadline(ctx)
+	defer cancel()
+	watched := make([]Watched, len(args.Names))
+	for i, n := range args.Names {
+		watched[i] = Watched{GVR: crdGVR, Name: n}
+	}
 	var bad []string
-	for _, n := range args.Names {
-		u, err := c.Dynamic.Resource(crdGVR).Get(ctx, n, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			bad = append(bad, n+" (missing)")
-			continue
+	err = WaitFor(ctx, c, watched, func(objs [][]*unstructured.Unstructured) (bool, error) {
+		bad = nil
+		for i, n := range args.Names {
+			if len(objs[i]) == 0 {
+				bad = append(bad, n+" (missing)")
+				continue
+			}
+			conds, _, _ := unstructuredSlice(objs[i][0].Object, "status", "conditions")
+			if !conditionTrue(conds, "Established") {
+				bad = append(bad, n+" (not established)")
+			}
 		}
-		if err != nil {
-			return runbooks.StepResult{}, classify("kube.crdsEstablished", err)
-		}
-		conds, _, _ := unstructuredSlice(u.Object, "status", "conditions")
-		if !conditionTrue(conds, "Established") {
-			bad = append(bad, n+" (not established)")
-		}
+		return len(bad) == 0, nil
+	}, func() { heartbeat(ctx, "waiting for CRDs: "+strings.Join(bad, ", ")) })
+	switch {
+	case err == nil:
+		return runbooks.StepResult{Summary: fmt.Sprintf("%d CRD(s) established", len(args.Names))}, nil
+	case ctx.Err() == nil:
+		return runbooks.StepResult{}, classify("kube.crdsEstablished", err)
 	}
-	if len(bad) > 0 {
-		return runbooks.StepResult{}, fmt.Errorf("kube.crdsEstablished: %s — install the operators' CRDs (platform bootstrap) before restoring their objects", strings.Join(bad, ", "))
-	}
-	return runbooks.StepResult{Summary: fmt.Sprintf("%d CRD(s) established", len(args.Names))}, nil
+	return runbooks.StepResult{}, fmt.Errorf("kube.crdsEstablished: %s — install the operators' CRDs (platform bootstrap) before restoring their objects", strings.Join(bad, ", "))
 }
 
 // NamespaceArgs are kube.deleteNamespace's arguments.
@@ -246,20 +262,22 @@ func (a *Actions) DeleteNamespace(ctx context.Context, in runbooks.StepInput) (r
 	if err != nil {
 		return runbooks.StepResult{}, classify("kube.deleteNamespace", err)
 	}
+	ctx, cancel := BeforeDeadline(ctx)
+	defer cancel()
 	start := time.Now()
-	for {
-		_, err := c.Typed.CoreV1().Namespaces().Get(ctx, args.Namespace, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return runbooks.StepResult{Summary: fmt.Sprintf("namespace %s deleted in %s", args.Namespace, time.Since(start).Round(time.Second))}, nil
-		}
-		heartbeat(ctx, "waiting for namespace "+args.Namespace+" to be gone")
-		select {
-		case <-ctx.Done():
-			return runbooks.StepResult{}, fmt.Errorf("kube.deleteNamespace: %s still terminating after %s (a finalizer may be stuck: kubectl get ns %s -o yaml)", args.Namespace, time.Since(start).Round(time.Second), args.Namespace)
-		case <-time.After(a.poll()):
-		}
+	err = WaitFor(ctx, c, []Watched{{GVR: namespacesGVR, Name: args.Namespace}}, func(objs [][]*unstructured.Unstructured) (bool, error) {
+		return len(objs[0]) == 0, nil
+	}, func() { heartbeat(ctx, "waiting for namespace "+args.Namespace+" to be gone") })
+	switch {
+	case err == nil:
+		return runbooks.StepResult{Summary: fmt.Sprintf("namespace %s deleted in %s", args.Namespace, time.Since(start).Round(time.Millisecond))}, nil
+	case ctx.Err() == nil:
+		return runbooks.StepResult{}, classify("kube.deleteNamespace", err)
 	}
+	return runbooks.StepResult{}, fmt.Errorf("kube.deleteNamespace: %s still terminating after %s (a finalizer may be stuck: kubectl get ns %s -o yaml)", args.Namespace, time.Since(start).Round(time.Second), args.Namespace)
 }
+
+var namespacesGVR = corev1.SchemeGroupVersion.WithResource("namespaces")
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -70,25 +70,37 @@ func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInpu
 			return x.Target, []Access{{Verb: "patch", Group: "apps", Resource: "deployments", Subresource: "scale", Namespace: x.Namespace}}
 		}),
 		"kube.waitReady": accessCheck(a, func(x WaitArgs) (string, []Access) {
-			return x.Target, []Access{{Verb: "list", Group: "apps", Resource: "deployments", Namespace: x.Namespace}}
+			return x.Target, watching(x.Namespace, "apps", "deployments", "statefulsets", "daemonsets")
 		}),
 		"kube.deleteNamespace": accessCheck(a, func(x NamespaceArgs) (string, []Access) {
-			return x.Target, []Access{{Verb: "delete", Resource: "namespaces"}}
+			return x.Target, append(watching("", "", "namespaces"), Access{Verb: "delete", Resource: "namespaces"})
 		}),
 		"kube.secretsPresent": accessCheck(a, func(x SecretsArgs) (string, []Access) {
-			return x.Target, []Access{{Verb: "get", Resource: "secrets", Namespace: x.Namespace}}
+			return x.Target, watching(x.Namespace, "", "secrets")
 		}),
 		"kube.pvcBound": accessCheck(a, func(x PVCArgs) (string, []Access) {
-			return x.Target, []Access{{Verb: "list", Resource: "persistentvolumeclaims", Namespace: x.Namespace}}
+			return x.Target, watching(x.Namespace, "", "persistentvolumeclaims")
 		}),
 		"kube.crdsEstablished": accessCheck(a, func(x CRDArgs) (string, []Access) {
-			return x.Target, []Access{{Verb: "get", Group: "apiextensions.k8s.io", Resource: "customresourcedefinitions"}}
+			return x.Target, watching("", "apiextensions.k8s.io", "customresourcedefinitions")
 		}),
 		"kube.canI": accessCheck(a, func(x CanIArgs) (string, []Access) {
 			return x.Target, []Access{{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}}
 		}),
 		"kube.apply": a.applyPrecheck,
 	}
+}
+
+// watching are the accesses a wait needs: list and watch on each resource
+// (kube.WaitFor watches rather than polls).
+func watching(namespace, group string, resources ...string) []Access {
+	var out []Access
+	for _, r := range resources {
+		for _, verb := range []string{"list", "watch"} {
+			out = append(out, Access{Verb: verb, Group: group, Resource: r, Namespace: namespace})
+		}
+	}
+	return out
 }
 
 // accessCheck is the pre-check of an action whose accesses follow from its

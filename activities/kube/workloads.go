@@ -3,13 +3,16 @@ package kube
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/util/retry"
 
@@ -126,9 +129,17 @@ type WaitArgs struct {
 	Names     []string `json:"names"`
 }
 
-// WaitReady waits until the namespace's Deployments, StatefulSets and
-// DaemonSets (or the named ones) are ready, heartbeating while it waits. When
-// the step's timeout comes it fails naming what is not ready and why, pod by pod.
+// The workload resources kube.waitReady watches.
+var (
+	deploymentsGVR  = appsv1.SchemeGroupVersion.WithResource("deployments")
+	statefulSetsGVR = appsv1.SchemeGroupVersion.WithResource("statefulsets")
+	daemonSetsGVR   = appsv1.SchemeGroupVersion.WithResource("daemonsets")
+)
+
+// WaitReady waits, by watching them, until the namespace's Deployments,
+// StatefulSets and DaemonSets (or the named ones) are ready, heartbeating
+// while it waits. When the step's timeout comes it fails naming what is not
+// ready and why, pod by pod.
 func (a *Actions) WaitReady(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args WaitArgs
 	if err := in.DecodeArgs(&args); err != nil {
@@ -141,32 +152,32 @@ func (a *Actions) WaitReady(ctx context.Context, in runbooks.StepInput) (runbook
 	ctx, cancel := BeforeDeadline(ctx)
 	defer cancel()
 	start := time.Now()
-	for {
-		ready, notReady, selectors, err := a.readiness(ctx, c, args)
-		if err != nil {
-			if ctx.Err() == nil {
-				return runbooks.StepResult{}, classify("kube.waitReady", err)
-			}
-		} else if len(notReady) == 0 && len(ready) > 0 {
-			return runbooks.StepResult{Summary: fmt.Sprintf("%d workload(s) ready in %s after %s", len(ready), args.Namespace, time.Since(start).Round(time.Second)),
-				Outputs: map[string]any{"ready": ready}}, nil
-		}
+	var ready, notReady []string
+	var selectors []labels.Selector
+	watched := []Watched{{GVR: deploymentsGVR, Namespace: args.Namespace}, {GVR: statefulSetsGVR, Namespace: args.Namespace}, {GVR: daemonSetsGVR, Namespace: args.Namespace}}
+	err = WaitFor(ctx, c, watched, func(objs [][]*unstructured.Unstructured) (bool, error) {
+		var err error
+		ready, notReady, selectors, err = readiness(args, objs[0], objs[1], objs[2])
+		return err == nil && len(notReady) == 0 && len(ready) > 0, err
+	}, func() {
 		heartbeat(ctx, fmt.Sprintf("%d ready, waiting for %s", len(ready), strings.Join(notReady, ", ")))
-		select {
-		case <-ctx.Done():
-			if len(ready) == 0 && len(notReady) == 0 {
-				return runbooks.StepResult{}, fmt.Errorf("kube.waitReady: no workloads in %s after %s (has the restore run, or is the namespace right?)", args.Namespace, time.Since(start).Round(time.Second))
-			}
-			return runbooks.StepResult{}, fmt.Errorf("kube.waitReady: not ready after %s in %s: %s%s", time.Since(start).Round(time.Second),
-				args.Namespace, strings.Join(notReady, ", "), a.podReport(context.Background(), c, args.Namespace, selectors))
-		case <-time.After(a.poll()):
-		}
+	})
+	switch {
+	case err == nil:
+		return runbooks.StepResult{Summary: fmt.Sprintf("%d workload(s) ready in %s after %s", len(ready), args.Namespace, time.Since(start).Round(time.Millisecond)),
+			Outputs: map[string]any{"ready": ready}}, nil
+	case ctx.Err() == nil:
+		return runbooks.StepResult{}, classify("kube.waitReady", err)
+	case len(ready) == 0 && len(notReady) == 0:
+		return runbooks.StepResult{}, fmt.Errorf("kube.waitReady: no workloads in %s after %s (has the restore run, or is the namespace right?)", args.Namespace, time.Since(start).Round(time.Second))
 	}
+	return runbooks.StepResult{}, fmt.Errorf("kube.waitReady: not ready after %s in %s: %s%s", time.Since(start).Round(time.Second),
+		args.Namespace, strings.Join(notReady, ", "), a.podReport(context.Background(), c, args.Namespace, selectors))
 }
 
-// readiness lists the workloads and sorts them into ready and not ready
-// (with their counts), and returns the selectors of the ones not ready.
-func (a *Actions) readiness(ctx context.Context, c *Client, args WaitArgs) (ready, notReady []string, selectors []labels.Selector, err error) {
+// readiness sorts the watched workloads into ready and not ready (with their
+// counts), and returns the selectors of the ones not ready.
+func readiness(args WaitArgs, deps, sts, dss []*unstructured.Unstructured) (ready, notReady []string, selectors []labels.Selector, err error) {
 	want := map[string]bool{}
 	for _, n := range args.Names {
 		want[n] = true
@@ -186,32 +197,33 @@ func (a *Actions) readiness(ctx context.Context, c *Client, args WaitArgs) (read
 			selectors = append(selectors, s)
 		}
 	}
-	apps := c.Typed.AppsV1()
-	deps, err := apps.Deployments(args.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, d := range deps.Items {
+	for _, u := range deps {
+		d, err := As[appsv1.Deployment](u)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		want := replicas(d.Spec.Replicas)
 		ok := d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == want && d.Status.ReadyReplicas == want && d.Status.AvailableReplicas == want
 		add("deployment", d.Name, ok, d.Status.ReadyReplicas, want, d.Spec.Selector)
 	}
-	sts, err := apps.StatefulSets(args.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, s := range sts.Items {
+	for _, u := range sts {
+		s, err := As[appsv1.StatefulSet](u)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		want := replicas(s.Spec.Replicas)
 		add("statefulset", s.Name, s.Status.ObservedGeneration >= s.Generation && s.Status.ReadyReplicas == want, s.Status.ReadyReplicas, want, s.Spec.Selector)
 	}
-	dss, err := apps.DaemonSets(args.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, ds := range dss.Items {
+	for _, u := range dss {
+		ds, err := As[appsv1.DaemonSet](u)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		st := ds.Status
 		add("daemonset", ds.Name, st.ObservedGeneration >= ds.Generation && st.NumberReady == st.DesiredNumberScheduled, st.NumberReady, st.DesiredNumberScheduled, ds.Spec.Selector)
 	}
+	sort.Strings(ready)
+	sort.Strings(notReady)
 	for _, n := range args.Names {
 		if !seen[n] {
 			notReady = append(notReady, n+" (not found)")

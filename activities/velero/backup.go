@@ -61,7 +61,7 @@ func (a *Actions) Backup(ctx context.Context, in runbooks.StepInput) (runbooks.S
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("velero.backup: %w (is Velero installed in namespace %s of the target cluster?)", err, vns)
 	}
-	return a.follow(ctx, res, b, "backup", "itemsBackedUp", func(b *unstructured.Unstructured, p progress) (*runbooks.StepResult, error) {
+	return a.follow(ctx, c, backupGVR, b, "backup", "itemsBackedUp", func(b *unstructured.Unstructured, p progress) (*runbooks.StepResult, error) {
 		switch p.phase {
 		case "Completed":
 			at, err := time.Parse(time.RFC3339, completion(b))

@@ -27,7 +27,8 @@ func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInpu
 				return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 			}
 			vns := cmp.Or(args.VeleroNamespace, "velero")
-			return kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "create", Group: "velero.io", Resource: "backups", Namespace: vns})
+			return kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "create", Group: "velero.io", Resource: "backups", Namespace: vns},
+				kube.Access{Verb: "watch", Group: "velero.io", Resource: "backups", Namespace: vns})
 		},
 	}
 }
@@ -38,7 +39,8 @@ func (a *Actions) restorePrecheck(ctx context.Context, in runbooks.StepInput) []
 		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	vns := cmp.Or(args.VeleroNamespace, "velero")
-	out := kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "create", Group: "velero.io", Resource: "restores", Namespace: vns})
+	out := kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "create", Group: "velero.io", Resource: "restores", Namespace: vns},
+		kube.Access{Verb: "watch", Group: "velero.io", Resource: "restores", Namespace: vns})
 	if len(out) == 0 || !out[0].OK {
 		return out
 	}

@@ -33,8 +33,6 @@ var (
 // Actions implements the velero.* actions.
 type Actions struct {
 	Source kube.Source
-	// Poll is how often waits look again (default 1s).
-	Poll time.Duration
 }
 
 // RestoreArgs are velero.restore's arguments.
@@ -66,8 +64,6 @@ func RestoreName(workflowID, runID, stepID string, operatorRetries int) string {
 	return "lifeboat-" + step + "-" + hex.EncodeToString(sum[:])[:10]
 }
 
-func (a *Actions) poll() time.Duration { return kube.PollEvery(a.Poll) }
-
 // Restore creates (or, on a retry, finds) the step's Restore and waits for it.
 // Completed returns the backup's completion time as the recovery point;
 // PartiallyFailed and Failed fail the step with Velero's counts and reasons.
@@ -93,7 +89,7 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 			"velero.restore: Restore %s/%s already exists with another spec (%s): it is not this step's; inspect it with `velero restore describe %s`, delete it if it is stale, then retry",
 			vns, name, diff, name), "RestoreConflict", nil)
 	}
-	return a.follow(ctx, res, r, "restore", "itemsRestored", func(r *unstructured.Unstructured, p progress) (*runbooks.StepResult, error) {
+	return a.follow(ctx, c, restoreGVR, r, "restore", "itemsRestored", func(r *unstructured.Unstructured, p progress) (*runbooks.StepResult, error) {
 		warnings, _, _ := unstructured.NestedInt64(r.Object, "status", "warnings")
 		errs, _, _ := unstructured.NestedInt64(r.Object, "status", "errors")
 		backup, _, _ := unstructured.NestedString(r.Object, "spec", "backupName")
