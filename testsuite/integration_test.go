@@ -223,7 +223,9 @@ func (r *rig) record(t *testing.T, id, name string) {
 	}
 	b, err := r.starter.HistoryJSON(context.Background(), id)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join("histories", name+".json"), b, 0o644))
+	// LIFEBOAT_RECORD_SUFFIX records a new workflow version's histories
+	// beside the old ones, which must go on replaying.
+	require.NoError(t, os.WriteFile(filepath.Join("histories", name+os.Getenv("LIFEBOAT_RECORD_SUFFIX")+".json"), b, 0o644))
 }
 
 func awaitingApproval(st workflows.Status) bool { return st.State == workflows.StateAwaitingApproval }

@@ -222,8 +222,8 @@ func (r *run) startRTOClock(ctx workflow.Context) {
 	})
 }
 
-// runLayer runs one layer's steps, each in its own goroutine, and returns
-// when every one of them has ended: layers are barriers.
+// runLayer runs one layer's steps and returns when every one of them has
+// ended: layers are barriers.
 func (r *run) runLayer(ctx workflow.Context, layer string) {
 	var steps []*step
 	for _, s := range r.order {
@@ -231,18 +231,123 @@ func (r *run) runLayer(ctx workflow.Context, layer string) {
 			steps = append(steps, s)
 		}
 	}
-	wg := workflow.NewWaitGroup(ctx)
 	for _, s := range steps {
 		s.state = StateWaiting
+	}
+	if workflow.GetVersion(ctx, versionLayerMultiplex, workflow.DefaultVersion, 1) == 1 {
+		r.multiplexLayer(ctx, steps)
+		return
+	}
+	wg := workflow.NewWaitGroup(ctx)
+	for _, s := range steps {
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
 			r.runStep(ctx, s)
-			r.stepMetric(ctx, s)
-			r.publish(ctx)
+			r.stepEnded(ctx, s)
 		})
 	}
 	wg.Wait(ctx)
+}
+
+// versionLayerMultiplex guards one coroutine per layer: it starts the
+// layer's steps as their needs end and collects their activities, so a
+// workflow task wakes one coroutine instead of one per open step (a
+// 1,000-step history replays in a fraction of the time). A step that waits
+// for a person, runs a plan member, or failed, goes on in a coroutine of
+// its own, as every step did before.
+const versionLayerMultiplex = "layer-multiplex"
+
+// multiplexLayer runs steps (one layer's) from this one coroutine: each step
+// is decided once its needs have ended; one that needs no person starts its
+// activity here, and this coroutine records the result when it is ready.
+// Steps that wait for people or fail continue in a coroutine of their own.
+func (r *run) multiplexLayer(ctx workflow.Context, steps []*step) {
+	type flight struct {
+		s *step
+		f workflow.Future
+	}
+	// Waits here outlive an abort's cancellation of ctx: the activities it
+	// cancels end, and their steps are recorded, before the layer returns.
+	wctx, _ := workflow.NewDisconnectedContext(ctx)
+	var inflight []flight
+	waiting := steps
+	spawned := 0
+	own := func(s *step, run func(ctx workflow.Context)) {
+		spawned++
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			run(ctx)
+			r.stepEnded(ctx, s)
+			spawned--
+		})
+	}
+	for {
+		var still []*step
+		for _, s := range waiting {
+			switch {
+			case !r.mayDecide(s):
+				still = append(still, s)
+			case !r.startStep(ctx, s):
+				r.stepEnded(ctx, s)
+			case r.needsPerson(s) || s.spec.Action == runbooks.ActionPlanMember:
+				own(s, func(ctx workflow.Context) { r.stepLoop(ctx, s) })
+			default:
+				f, err := r.beginExecute(ctx, s)
+				if err != nil {
+					own(s, func(ctx workflow.Context) { r.continueAfter(ctx, s, err) })
+					continue
+				}
+				inflight = append(inflight, flight{s, f})
+			}
+		}
+		waiting = still
+		var flying []flight
+		for _, fl := range inflight {
+			if !fl.f.IsReady() {
+				flying = append(flying, fl)
+				continue
+			}
+			s := fl.s
+			if err := r.endExecute(ctx, s, fl.f); err != nil {
+				own(s, func(ctx workflow.Context) { r.continueAfter(ctx, s, err) })
+				continue
+			}
+			s.state = StateSucceeded
+			r.stepEnded(ctx, s)
+		}
+		inflight = flying
+		if len(waiting) == 0 && len(inflight) == 0 {
+			break
+		}
+		_ = workflow.Await(wctx, func() bool {
+			for _, fl := range inflight {
+				if fl.f.IsReady() {
+					return true
+				}
+			}
+			for _, s := range waiting {
+				if r.mayDecide(s) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	_ = workflow.Await(wctx, func() bool { return spawned == 0 })
+}
+
+// continueAfter takes a step whose execution failed with err through its
+// failure policy, and on through the step loop when an operator retries it.
+func (r *run) continueAfter(ctx workflow.Context, s *step, err error) {
+	if r.afterExecute(ctx, s, err) {
+		r.stepLoop(ctx, s)
+	}
+}
+
+// stepEnded reports a step that reached its end (metrics, status, UI).
+func (r *run) stepEnded(ctx workflow.Context, s *step) {
+	r.stepMetric(ctx, s)
+	r.publish(ctx)
 }
 
 // finish fixes the run's final state.

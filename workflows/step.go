@@ -16,65 +16,102 @@ import (
 
 // runStep takes one step from waiting to a terminal state.
 func (r *run) runStep(ctx workflow.Context, s *step) {
+	_ = workflow.Await(ctx, func() bool { return r.mayDecide(s) })
+	if r.startStep(ctx, s) {
+		r.stepLoop(ctx, s)
+	}
+}
+
+// mayDecide is true once the step can be started or ended without running:
+// every step it needs has ended, or the run was aborted (teardown goes on).
+func (r *run) mayDecide(s *step) bool {
+	return (r.aborted && s.layer != runbooks.TeardownLayer) || r.needsDone(s)
+}
+
+// startStep decides a step that may be decided: false when it ended without
+// running (aborted, skipped by an operator or the drill, blocked by a need
+// that did not succeed).
+func (r *run) startStep(ctx workflow.Context, s *step) bool {
 	teardown := s.layer == runbooks.TeardownLayer
-	_ = workflow.Await(ctx, func() bool { return (r.aborted && !teardown) || r.needsDone(s) })
 	switch {
 	case r.aborted && !teardown:
 		s.state = StateNotRun
-		return
+		return false
 	case s.decision == MsgSkip:
 		r.endSkipped(ctx, s)
-		return
+		return false
 	case r.req.Mode == ModeDrill && r.drillSkips(s.spec.ID):
 		s.skipper, s.skipReason = actor{by: "runbook"}, "listed in spec.drill.skip"
 		r.endSkipped(ctx, s)
-		return
+		return false
 	case r.truthful:
 		if dep := r.unmetNeed(s); dep != nil {
 			s.state = StateBlocked
 			s.err = fmt.Sprintf("needs %s, which %s", dep.spec.ID, dep.state)
 			r.event(ctx, "blocked", s.spec.ID, "", fmt.Sprintf("step %s not run: it %s", s.spec.ID, s.err))
-			return
+			return false
 		}
 	}
+	return true
+}
+
+// stepLoop passes the step's gate, runs it (or waits for its
+// acknowledgement) and, when it fails, follows its failure policy, again
+// while an operator retries it.
+func (r *run) stepLoop(ctx workflow.Context, s *step) {
 	for {
-		// Teardown never waits on people: it must run after an abort too.
-		if s.spec.Approval != nil && !s.gatePassed && !teardown {
-			if !r.approvalGate(ctx, s) {
+		if r.needsPerson(s) {
+			// Teardown never waits on people: it must run after an abort too.
+			if s.spec.Approval != nil && !s.gatePassed && s.layer != runbooks.TeardownLayer {
+				if !r.approvalGate(ctx, s) {
+					return
+				}
+			}
+			// A plan's member in a tabletop is a tabletop run of its own.
+			if (r.req.Mode == ModeTabletop && s.spec.Action != runbooks.ActionPlanMember) || s.hints.Human {
+				r.acknowledgement(ctx, s)
 				return
 			}
 		}
-		// A plan's member in a tabletop is a tabletop run of its own.
-		if (r.req.Mode == ModeTabletop && s.spec.Action != runbooks.ActionPlanMember) || s.hints.Human {
-			r.acknowledgement(ctx, s)
-			return
-		}
-		err := r.execute(ctx, s)
-		if err == nil {
-			s.state = StateSucceeded
-			return
-		}
-		if r.aborted && !teardown {
-			s.state = StateAborted
-			return
-		}
-		policy := s.spec.EffectiveOnFailure()
-		if teardown {
-			policy = runbooks.OnFailureContinue
-		}
-		switch policy {
-		case runbooks.OnFailureContinue:
-			s.state = StateFailed
-			return
-		case runbooks.OnFailureAbort:
-			s.state = StateFailed
-			r.abort(ctx, actor{by: "runbook"}, fmt.Sprintf("step %s failed and its onFailure is abort: %s", s.spec.ID, s.err))
-			return
-		}
-		if !r.pause(ctx, s, StateFailed) {
+		if !r.afterExecute(ctx, s, r.execute(ctx, s)) {
 			return
 		}
 	}
+}
+
+// needsPerson is true when the step waits for someone before (or instead
+// of) running: a gate not yet passed, a tabletop or a human step.
+func (r *run) needsPerson(s *step) bool {
+	gate := s.spec.Approval != nil && !s.gatePassed && s.layer != runbooks.TeardownLayer
+	return gate || (r.req.Mode == ModeTabletop && s.spec.Action != runbooks.ActionPlanMember) || s.hints.Human
+}
+
+// afterExecute records how the step's execution ended (err nil: it
+// succeeded) and applies its failure policy; true when an operator retries it.
+func (r *run) afterExecute(ctx workflow.Context, s *step, err error) bool {
+	teardown := s.layer == runbooks.TeardownLayer
+	if err == nil {
+		s.state = StateSucceeded
+		return false
+	}
+	if r.aborted && !teardown {
+		s.state = StateAborted
+		return false
+	}
+	policy := s.spec.EffectiveOnFailure()
+	if teardown {
+		policy = runbooks.OnFailureContinue
+	}
+	switch policy {
+	case runbooks.OnFailureContinue:
+		s.state = StateFailed
+		return false
+	case runbooks.OnFailureAbort:
+		s.state = StateFailed
+		r.abort(ctx, actor{by: "runbook"}, fmt.Sprintf("step %s failed and its onFailure is abort: %s", s.spec.ID, s.err))
+		return false
+	}
+	return r.pause(ctx, s, StateFailed)
 }
 
 // needsDone is true when every step s needs has ended.
@@ -241,10 +278,20 @@ func (r *run) pause(ctx workflow.Context, s *step, state string) bool {
 // execute runs the step's action as an activity, with the step's timeout and
 // retry policy; attempts, result and error are recorded on the step.
 func (r *run) execute(ctx workflow.Context, s *step) error {
-	spec := s.spec
-	if spec.Action == runbooks.ActionPlanMember {
+	if s.spec.Action == runbooks.ActionPlanMember {
 		return r.executeMember(ctx, s)
 	}
+	f, err := r.beginExecute(ctx, s)
+	if err != nil {
+		return err
+	}
+	return r.endExecute(ctx, s, f)
+}
+
+// beginExecute schedules the step's activity (its arguments resolved) and
+// returns its future; an error when the arguments cannot be resolved.
+func (r *run) beginExecute(ctx workflow.Context, s *step) (workflow.Future, error) {
+	spec := s.spec
 	var nonRetryable []string
 	if spec.Retry != nil {
 		nonRetryable = spec.Retry.NonRetryable
@@ -280,16 +327,22 @@ func (r *run) execute(ctx workflow.Context, s *step) error {
 		// Nothing ran: the step fails as a whole, and its failure policy
 		// decides (a retry after the operator fixed the cause resolves again).
 		s.ended, s.err = workflow.Now(ctx), err.Error()
-		return err
+		return nil, err
 	}
 	r.publish(ctx)
-	var res runbooks.StepResult
 	in := r.stepInput(ctx, spec.ID, args)
 	in.OperatorRetries = s.retries
-	err = workflow.ExecuteActivity(actx, spec.Action, in).Get(ctx, &res)
+	return workflow.ExecuteActivity(actx, spec.Action, in), nil
+}
+
+// endExecute records the result of the step's activity (f is ready, or Get
+// blocks until it is): attempts, summary, outputs, or the error.
+func (r *run) endExecute(ctx workflow.Context, s *step, f workflow.Future) error {
+	var res runbooks.StepResult
+	err := f.Get(ctx, &res)
 	s.ended = workflow.Now(ctx)
 	if err != nil {
-		s.attempts += failedAttempts(err, spec.Attempts())
+		s.attempts += failedAttempts(err, s.spec.Attempts())
 		s.err = causeMessage(err)
 		return err
 	}
