@@ -74,7 +74,7 @@ func decodeStrict(data []byte, file string, v any, emptyHint, oneHint string) (m
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fail(yamlProblems(err, nil, nil)...)
+		return nil, fail(syntaxProblems(data, err)...)
 	}
 	if n := countAliases(&root); n > MaxAliases {
 		return nil, fail(Problem{Message: fmt.Sprintf("uses %d YAML aliases; at most %d are allowed: write the values out", n, MaxAliases)})
@@ -226,6 +226,34 @@ func yamlProblems(err error, lines map[string]int, values map[string]string) Pro
 		out = append(out, Problem{Message: strings.TrimPrefix(m, "yaml: ")})
 	}
 	return out
+}
+
+// syntaxProblems are the problems of YAML that does not parse, at the line
+// where the text goes wrong. yaml.v3 reports the line where the enclosing
+// mapping or list began (a bad key on line 31 of a step that starts on line
+// 29 is "line 29"); the first line whose text, read up to it, no longer
+// parses is the one the author must fix.
+func syntaxProblems(data []byte, err error) Problems {
+	ps := yamlProblems(err, nil, nil)
+	if len(ps) != 1 || ps[0].Line == 0 {
+		return ps
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	fails := func(n int) bool {
+		var probe yaml.Node
+		return yaml.Unmarshal(bytes.Join(lines[:n], nil), &probe) != nil
+	}
+	// Binary search (a file may hold 1 MiB): the whole text fails.
+	lo, hi := min(ps[0].Line, len(lines)), len(lines)
+	for lo < hi {
+		if mid := (lo + hi) / 2; fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	ps[0].Line = lo
+	return ps
 }
 
 // keyAtLine finds the path of the key named key at a line.

@@ -110,3 +110,32 @@ type schemaStub struct{}
 
 func (schemaStub) Action(string) (runbooks.ActionSpec, bool) { return runbooks.ActionSpec{}, false }
 func (schemaStub) ActionNames() []string                     { return nil }
+
+// A syntax error is reported on the line that is wrong, not where the
+// enclosing mapping began (yaml.v3's context line).
+func TestSyntaxErrorsPointAtTheLineThatIsWrong(t *testing.T) {
+	example, err := os.ReadFile("examples/case-management-region-failover.yaml")
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(example), "\n")
+	require.Contains(t, lines[30], "action: kube.apply", "line 31 of example (a)")
+	edit := func(line int, from, to string) string {
+		l := append([]string(nil), lines...)
+		l[line-1] = strings.Replace(l[line-1], from, to, 1)
+		return strings.Join(l, "")
+	}
+	for name, c := range map[string]struct {
+		doc  string
+		want string
+	}{
+		"a key without its colon":       {edit(31, "action: ", "action "), "t.yaml:31: could not find expected ':'"},
+		"a list item inside a mapping":  {edit(31, "action:", "- action:"), "t.yaml:31: did not find expected key"},
+		"a key indented one too far":    {edit(31, "action:", " action:"), "t.yaml:31: mapping values are not allowed"},
+		"a tab for indentation":         {edit(6, "  name:", "\tname:"), "t.yaml:6: found character that cannot start any token"},
+		"a tab in a step's indentation": {edit(31, "        action:", "\taction:"), "t.yaml:31: found a tab character that violates indentation"},
+		"an unclosed list at the end":   {edit(31, "action: ", "action: ["), "t.yaml:31: did not find expected ',' or ']'"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.Contains(t, parseErr(t, c.doc), c.want)
+		})
+	}
+}
