@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"sort"
+	"strings"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -77,16 +78,21 @@ type Deps struct {
 	CloudflareToken func() (string, error)
 	// CloudflareURL overrides the API base URL (the emulator in tests and demos).
 	CloudflareURL string
+	// Unconfigured says, per action family left unimplemented ("kube" — which
+	// velero.* and argocd.* go through —, "terraform", "cloudflare"), which
+	// configuration is missing; a refusal quotes it.
+	Unconfigured map[string]string
 }
 
 // Registry is the catalogue of actions, with implementations when built by New.
 // It implements runbooks.Schema.
 type Registry struct {
-	specs     map[string]runbooks.ActionSpec
-	impls     map[string]StepFunc
-	prechecks map[string]PrecheckFunc
-	dryruns   map[string]DryRunFunc
-	secrets   *secrets.Store
+	specs        map[string]runbooks.ActionSpec
+	impls        map[string]StepFunc
+	prechecks    map[string]PrecheckFunc
+	dryruns      map[string]DryRunFunc
+	secrets      *secrets.Store
+	unconfigured map[string]string
 }
 
 // Catalogue returns the registry's schemas only: enough to validate runbooks.
@@ -138,7 +144,7 @@ func New(d Deps) *Registry {
 		maps.Copy(r.prechecks, c.Prechecks())
 		maps.Copy(r.dryruns, c.DryRuns())
 	}
-	r.secrets = d.Secrets
+	r.secrets, r.unconfigured = d.Secrets, d.Unconfigured
 	for name, fn := range impls {
 		r.impls[name] = withAttempt(fn, d.Secrets)
 	}
@@ -169,6 +175,19 @@ func (r *Registry) Implemented(name string) bool {
 	}
 	_, ok := r.impls[name]
 	return ok
+}
+
+// WhyNotImplemented says why this worker cannot run the action: the
+// configuration it lacks (Deps.Unconfigured), or that this build has none.
+func (r *Registry) WhyNotImplemented(name string) string {
+	family, _, _ := strings.Cut(name, ".")
+	if family == "velero" || family == "argocd" {
+		family = "kube"
+	}
+	if why := r.unconfigured[family]; why != "" {
+		return why
+	}
+	return "this worker has no implementation of " + name
 }
 
 // Activities returns the activity functions by registered name.

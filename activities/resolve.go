@@ -114,13 +114,13 @@ func (r *Resolver) admit(rb *runbooks.Runbook, src []byte, in runbooks.ResolveIn
 		spec, _ := r.Registry.Action(s.Step.Action)
 		hints[s.Step.Action] = runbooks.ActionHints{Human: spec.Human, Heartbeats: spec.Heartbeats, Precheck: r.Registry.HasPrecheck(s.Step.Action)}
 		if !r.Registry.Implemented(s.Step.Action) {
-			missing = append(missing, fmt.Sprintf("%s (%s, step %s)", s.Step.Action, s.Path(), s.Step.ID))
+			missing = append(missing, fmt.Sprintf("%s (%s, step %s): %s", s.Step.Action, s.Path(), s.Step.ID, r.Registry.WhyNotImplemented(s.Step.Action)))
 		}
 	}
 	if len(missing) > 0 && in.Mode != "tabletop" {
 		return runbooks.Resolved{}, refuse("ActionNotImplemented", fmt.Sprintf(
-			"runbook %s names actions this worker cannot run yet: %s. Nothing was executed. Run it as a tabletop (lifeboat tabletop %s) or on a worker that implements them.",
-			rb.Metadata.Name, strings.Join(missing, ", "), rb.Metadata.Name))
+			"runbook %s cannot run on this worker:\n  %s\nNothing was executed. Configure the worker as each line says, or run it as a tabletop (lifeboat tabletop %s).",
+			rb.Metadata.Name, strings.Join(missing, "\n  "), rb.Metadata.Name))
 	}
 	out := runbooks.Resolved{Hash: runbooks.HashOf(src), Source: string(src), Actions: hints, Notify: r.Notify,
 		SignaturesRequired: r.SignaturesRequired}

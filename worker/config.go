@@ -153,6 +153,21 @@ type TerraformConfig struct {
 	Binary string `yaml:"binary"`
 }
 
+// Configured is true when the worker has a kubeconfig to reach clusters
+// with: the config's file or per-context files, $KUBECONFIG, or
+// ~/.kube/config.
+func (k KubeConfig) Configured(getenv func(string) string) bool {
+	if k.Kubeconfig != "" || len(k.Contexts) > 0 || getenv("KUBECONFIG") != "" {
+		return true
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(home, ".kube", "config"))
+	return err == nil
+}
+
 // TerraformBinary is the terraform the worker will run, or "" if none.
 func (c Config) TerraformBinary() string {
 	if c.Terraform.Binary != "" {

@@ -19,22 +19,35 @@ import (
 )
 
 // Registry returns the action registry with this build's implementations,
-// wired to the config's dependencies.
+// wired to the config's dependencies. Actions whose configuration is missing
+// stay unimplemented, and the resolver's refusal names what to configure.
 func Registry(cfg Config) *activities.Registry {
 	// CheckWorker has read the key already; an unreadable key leaves records unsigned.
 	key, _ := cfg.Signatures.EvidenceKey()
-	return activities.New(activities.Deps{
+	d := activities.Deps{
 		HTTPClient:  &http.Client{Timeout: time.Minute},
 		EvidenceDir: cfg.EvidenceDir,
 		EvidenceKey: key,
 		Secrets:     cfg.SecretStore(),
 		BaseDir:     cfg.BaseDir,
-		Kube:        &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts},
 		Terraform:   cfg.TerraformBinary(),
 
 		CloudflareToken: cfg.Cloudflare.Token(os.Getenv),
 		CloudflareURL:   cfg.Cloudflare.BaseURL,
-	})
+		Unconfigured:    map[string]string{},
+	}
+	if cfg.Kube.Configured(os.Getenv) {
+		d.Kube = &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts}
+	} else {
+		d.Unconfigured["kube"] = "no kubeconfig configured: set kube.kubeconfig (or LIFEBOAT_KUBECONFIG) in the worker config, or KUBECONFIG, or create ~/.kube/config"
+	}
+	if d.Terraform == "" {
+		d.Unconfigured["terraform"] = "no terraform binary: install terraform on the worker's PATH or set terraform.binary (LIFEBOAT_TERRAFORM)"
+	}
+	if d.CloudflareToken == nil {
+		d.Unconfigured["cloudflare"] = "no Cloudflare token configured: set cloudflare.tokenEnv or cloudflare.tokenFile (LIFEBOAT_CLOUDFLARE_TOKEN_ENV, LIFEBOAT_CLOUDFLARE_TOKEN_FILE) in the worker config"
+	}
+	return activities.New(d)
 }
 
 // New builds a worker on the config's task queue with RestoreWorkflow, the

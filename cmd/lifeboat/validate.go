@@ -12,6 +12,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/worker"
 )
 
 // fileReport is validate's JSON output for one file.
@@ -208,13 +209,20 @@ func loadRunbook(ref, configPath string) (*runbooks.Runbook, error) {
 	return e.Runbook, nil
 }
 
+// cmdActions lists the catalogue, each action with whether a worker with
+// this config runs it (or the configuration it lacks).
 func cmdActions(fs *pflag.FlagSet) runner {
+	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "worker config whose kubeconfig, terraform and Cloudflare token decide what runs")
 	return func(_ context.Context, _ []string) error {
-		reg := activities.New(activities.Deps{})
+		cfg, err := loadConfig(*configPath)
+		if err != nil {
+			return err
+		}
+		reg := worker.Registry(cfg)
 		for _, s := range reg.Specs() {
-			impl := "implemented"
+			impl := "runs on this worker"
 			if !reg.Implemented(s.Name) {
-				impl = "schema only (tabletop)"
+				impl = "tabletop only here: " + reg.WhyNotImplemented(s.Name)
 			}
 			fmt.Printf("%s — %s [%s]\n", s.Name, s.Doc, impl)
 			drill := string(s.Drill)
