@@ -55,6 +55,7 @@ func registerMessage[T Signable](ctx workflow.Context, r *run, name string, chec
 		return p, check(msg, p)
 	}
 	accept := func(ctx workflow.Context, msg T, p *runbooks.Proof) Reply {
+		r.refused, r.refusedStep = "", "" // the run moved on
 		r.spend(p)
 		reply := apply(ctx, msg, p)
 		r.publish(ctx)
@@ -117,12 +118,17 @@ func (r *run) refuseSignal(ctx workflow.Context, name string, msg Signable, err 
 	r.refusals.add(runbooks.NoteRecord{At: now, By: "lifeboat", Text: capText(fmt.Sprintf("refused %s signal %s: %v", name, shown, err))},
 		runbooks.EventRecord{At: now, Kind: "signal-refused", Step: msg.decision().Step, By: msg.Actor(), Client: msg.Proof().Client,
 			Text: capText(fmt.Sprintf("%s: %v", name, err))})
-	// The current details pane is short: who and what, not the whole message.
-	what := name + " signal"
-	if step := msg.decision().Step; step != "" {
-		what += " for " + step
+	// The current details pane is short: who and what, as a sentence.
+	what := "a " + name + " signal"
+	if strings.ContainsRune("aeiou", rune(name[0])) {
+		what = "an " + name + " signal"
 	}
-	r.refused = capText(fmt.Sprintf("%s from %s at %s: %v", what, orSomeone(msg.Actor()), now.UTC().Format("15:04:05"), err))
+	if step := msg.decision().Step; step != "" {
+		what += " for step " + step
+	}
+	r.refused = capText(fmt.Sprintf("%s from %s was refused at %s: %s.", what, orSomeone(msg.Actor()),
+		now.UTC().Format("15:04:05 UTC"), strings.TrimSuffix(err.Error(), ".")))
+	r.refusedStep = msg.decision().Step
 	r.publish(ctx)
 }
 

@@ -76,81 +76,107 @@ func (r *run) publish(ctx workflow.Context) {
 	r.reportToPlan(ctx, state)
 }
 
-// details is the Markdown shown as the workflow's current details in the UI.
-// It runs on every change, so it reads the steps once and skips the
+// details is the Markdown shown as the workflow's current details in the
+// UI, a pane of a fixed height: what a person must do comes first (with the
+// command, the signal, who may approve, a manual task's instructions), then
+// the latest refusal, then the run's state and RTO deadline (a deadline does
+// not go stale while the page waits; a "remaining" figure would), then what
+// runs. It runs on every change, so it reads the steps once and skips the
 // projection the status query computes (1,000-step runs replay in time).
 func (r *run) details(ctx workflow.Context, state string) string {
 	rb := r.rb()
 	var b strings.Builder
+	line := func(format string, args ...any) {
+		if b.Len() > 0 {
+			b.WriteString("\n\n")
+		}
+		fmt.Fprintf(&b, format, args...)
+	}
+	waiting := 0
+	wait := func(label string, p Pending) {
+		if waiting++; waiting <= detailLines {
+			line("**%s** %s: `%s`, or signal `%s`", label, strings.TrimSuffix(p.Message, ": "+p.Command), p.Command, p.Signal)
+		}
+	}
+	if !r.finished {
+		for _, s := range r.order {
+			if p, ok := r.pending(s); ok {
+				wait("Waiting:", p)
+			}
+		}
+		for _, c := range r.blockingChecks() {
+			wait("Pre-flight check failed:", r.checkPending(c))
+		}
+		for _, p := range r.memberPending() {
+			p.Message, p.Signal = strings.TrimPrefix(p.Message, "member "+p.Member+": "), p.Signal+" here"
+			wait("Waiting (member "+p.Member+"):", p)
+		}
+	}
+	if waiting > detailLines {
+		line("… and %d more waiting: `lifeboat status %s`", waiting-detailLines, r.workflowID)
+	}
+	if refused := r.currentRefusal(); refused != "" {
+		line("**Refused:** %s", refused)
+	}
 	shown := state
 	if r.finished && r.cancelled {
 		shown = OutcomeCancelled
 	}
-	fmt.Fprintf(&b, "**%s** v%d — %s — **%s**", rb.Metadata.Name, rb.Metadata.Version, r.req.Mode, shown)
-	if r.layer != "" {
-		fmt.Fprintf(&b, " — layer %s", r.layer)
+	header := fmt.Sprintf("**%s** v%d — %s — **%s**", rb.Metadata.Name, rb.Metadata.Version, r.req.Mode, shown)
+	if r.layer != "" && !r.finished {
+		header += " — layer " + r.layer
 	}
+	line("%s", header)
 	rto := rb.Spec.Objectives.RTO
 	deadline := r.declaredAt.Add(rto.D())
-	fmt.Fprintf(&b, "\n\nRTO %s, deadline %s: ", rto, deadline.UTC().Format("15:04:05 UTC"))
-	end := workflow.Now(ctx)
-	if r.finished {
-		end = r.endedAt
-	}
 	switch {
-	case r.breached:
-		b.WriteString("**BREACHED**")
+	case r.finished && r.breached:
+		line("RTO %s: **BREACHED** — finished after %s, deadline was %s", rto, runbooks.Duration(r.endedAt.Sub(r.declaredAt)).Readable(), deadline.UTC().Format("15:04:05 UTC"))
 	case r.finished:
-		fmt.Fprintf(&b, "finished with %s to spare", runbooks.Duration(deadline.Sub(end).Round(time.Second)))
+		line("RTO %s: finished in %s, %s before the deadline %s", rto, runbooks.Duration(r.endedAt.Sub(r.declaredAt)).Readable(),
+			runbooks.Duration(deadline.Sub(r.endedAt)).Readable(), deadline.UTC().Format("15:04:05 UTC"))
+	case r.breached:
+		line("RTO %s: **BREACHED** — the deadline was %s", rto, deadline.UTC().Format("15:04:05 UTC"))
 	default:
-		fmt.Fprintf(&b, "%s remaining at %s", runbooks.Duration(deadline.Sub(end).Round(time.Second)), end.UTC().Format("15:04:05"))
+		line("RTO %s: deadline **%s**", rto, deadline.UTC().Format("15:04:05 UTC"))
 	}
-	// At most detailLines of each list: the page stays readable and a wide
-	// layer does not make every change cost O(steps) formatting.
-	var active strings.Builder
-	waiting, running := 0, 0
+	running := 0
 	for _, s := range r.order {
-		if s.state == StateAwaitingApproval || s.state == StateAwaitingAck || s.state == StatePaused {
-			if waiting++; waiting <= detailLines {
-				p, _ := r.pending(s)
-				fmt.Fprintf(&b, "\n\n**Waiting:** %s: `%s`, or signal `%s`", strings.TrimSuffix(p.Message, ": "+p.Command), p.Command, p.Signal)
-			}
-		}
-		if s.state == StateRunning || s.state == StatePaused {
+		if s.state == StateRunning {
 			if running++; running <= detailLines {
-				fmt.Fprintf(&active, "\n\n▶ %s/%s %s (attempts %d)", s.layer, s.spec.ID, s.state, s.attempts)
+				line("▶ %s/%s running (attempt %d)", s.layer, s.spec.ID, s.attempts+1)
 			}
 		}
 	}
-	if !r.finished {
-		for _, c := range r.blockingChecks() {
-			if waiting++; waiting <= detailLines {
-				p := r.checkPending(c)
-				fmt.Fprintf(&b, "\n\n**Pre-flight check failed:** %s: `%s`, or signal `%s`", strings.TrimSuffix(p.Message, ": "+p.Command), p.Command, p.Signal)
-			}
-		}
-	}
-	for _, p := range r.memberPending() {
-		if waiting++; waiting <= detailLines {
-			fmt.Fprintf(&b, "\n\n**Waiting (member %s):** %s: `%s`, or signal `%s` here", p.Member,
-				strings.TrimSuffix(strings.TrimPrefix(p.Message, "member "+p.Member+": "), ": "+p.Command), p.Command, p.Signal)
-		}
-	}
-	if waiting > detailLines {
-		fmt.Fprintf(&b, "\n\n… and %d more waiting (lifeboat status %s)", waiting-detailLines, r.workflowID)
-	}
-	b.WriteString(active.String())
 	if running > detailLines {
-		fmt.Fprintf(&b, "\n\n… and %d more running", running-detailLines)
-	}
-	if r.refused != "" && !r.finished {
-		fmt.Fprintf(&b, "\n\n**Refused:** %s", r.refused)
+		line("… and %d more running", running-detailLines)
 	}
 	return b.String()
 }
 
-// detailLines bounds each list in the current details.
-const detailLines = 10
+// currentRefusal is the last refused signal while it still concerns the
+// run: the step it was for still waits (or it was for the run as a whole).
+func (r *run) currentRefusal() string {
+	if r.refused == "" || r.finished {
+		return ""
+	}
+	if s := r.steps[r.refusedStep]; s != nil && s.state != StateAwaitingApproval && s.state != StateAwaitingAck && s.state != StatePaused {
+		return ""
+	}
+	return r.refused
+}
+
+// truncate keeps the first n characters of text, marking the cut.
+func truncate(text string, n int) string {
+	if r := []rune(text); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return text
+}
+
+
+// detailLines bounds each list in the current details (the pane is short).
+const detailLines = 3
 
 // status answers the status query.
 func (r *run) status(ctx workflow.Context) Status {
@@ -185,6 +211,7 @@ func (r *run) status(ctx workflow.Context) Status {
 		}
 	}
 	st.Plan = rb.IsPlan()
+	st.Refused = r.currentRefusal()
 	st.Pending = append(st.Pending, r.memberPending()...)
 	if !r.finished {
 		for _, c := range r.blockingChecks() {
@@ -226,6 +253,9 @@ func (r *run) pending(s *step) (Pending, bool) {
 		p = Pending{Kind: "acknowledgement", Command: fmt.Sprintf("lifeboat ack %s %s --as NAME", id, sid),
 			Signal: fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgAck, sid)}
 		what = fmt.Sprintf("step %s waits for an acknowledgement", sid)
+		if text, _ := s.spec.With["instructions"].(string); text != "" && s.hints.Human {
+			what += fmt.Sprintf(" (instructions: %s)", truncate(text, 200))
+		}
 	case StatePaused:
 		p = Pending{Kind: "operator", Command: fmt.Sprintf("lifeboat retry|skip %s %s, or lifeboat abort %s", id, sid, id),
 			Signal: fmt.Sprintf(`%s|%s {"step": %q, "by": "NAME"}`, MsgRetry, MsgSkip, sid)}

@@ -217,6 +217,8 @@ type Status struct {
 	Finished        bool              `json:"finished"`
 	// Plan is true for a recovery plan's run: its steps are its members.
 	Plan bool `json:"plan,omitempty"`
+	// Refused is the last refused signal, while the step it was for still waits.
+	Refused string `json:"refused,omitempty"`
 }
 
 // StepStatus is one step in the status query.

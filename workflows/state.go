@@ -122,9 +122,10 @@ type run struct {
 	events []runbooks.EventRecord
 	// refusals are the refused signals: counted, the last few kept.
 	refusals refusals
-	// refused is the last refused signal, shown in the current details: the
-	// UI's signal dialog cannot show a refusal.
-	refused string
+	// refused is the last refused signal as a sentence, shown in the current
+	// details and the status while refusedStep (the step it was for; "" for
+	// the run) still waits; an accepted message clears it.
+	refused, refusedStep string
 	// notifier is nil when the run sends no notifications.
 	notifier *notifier
 	// the state last reported in MetricRunState; metricsDone once dropped

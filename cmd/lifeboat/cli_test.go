@@ -7,6 +7,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 // execute runs the lifeboat command line args in-process (as main does, but
@@ -125,4 +133,59 @@ func captureStdout(t *testing.T, f func()) string {
 	os.Stdout = old
 	_ = w.Close()
 	return <-done
+}
+
+// status is read at 3 AM: rounded durations, a finished run says it
+// finished (not what is "left"), the waiting line names who may approve and
+// a refusal shows.
+func TestStatusReadsAtAGlance(t *testing.T) {
+	deadline := time.Date(2026, 11, 22, 3, 0, 0, 0, time.Local)
+	started := deadline.Add(-time.Hour)
+	s := workflows.Status{WorkflowID: "run-1", Runbook: "book", Version: 2, Mode: "failover", State: "awaiting-approval", Layer: "edge",
+		RTO: runbooks.Duration(time.Hour), Deadline: deadline, ProjectedFinish: deadline.Add(-time.Minute),
+		Steps: []workflows.StepStatus{
+			{ID: "check", Layer: "network", Action: "http.check", State: "succeeded", Attempts: 1, Started: &started, Duration: runbooks.Duration(1827075316)},
+			{ID: "shift", Layer: "edge", Action: "cloudflare.dnsSwitch", State: "awaiting-approval"},
+		},
+		Pending: []workflows.Pending{{Step: "shift", Kind: "approval", Message: "step shift needs 1 approval(s) from ic (have 0); may approve: alice, bob: lifeboat approve run-1 shift --as NAME"}},
+		Refused: "an approve signal for step shift from mallory was refused at 02:03:00 UTC: mallory is not in the approver groups.",
+	}
+	var b strings.Builder
+	printStatus(&b, s, deadline.Add(-30*time.Minute))
+	out := b.String()
+	assert.Contains(t, out, " 1.827s ")
+	assert.NotContains(t, out, "1.827075316s")
+	assert.Contains(t, out, "30m0s left")
+	assert.Contains(t, out, "WAITING: step shift needs 1 approval(s) from ic (have 0); may approve: alice, bob")
+	assert.Contains(t, out, "REFUSED: an approve signal for step shift from mallory was refused")
+
+	s.Finished, s.State, s.Pending, s.Refused = true, "succeeded", nil, ""
+	s.RTORemaining = runbooks.Duration(51*time.Minute + 500*time.Millisecond)
+	b.Reset()
+	printStatus(&b, s, deadline.Add(2*time.Hour))
+	out = b.String()
+	assert.Contains(t, out, "RTO 1h: finished in 9m, 51m1s before the deadline")
+	assert.NotContains(t, out, "layer edge", "a finished run is in no layer")
+	assert.NotContains(t, out, "left")
+	assert.NotContains(t, out, "BREACHED")
+}
+
+// evidence list keeps one row per run however long (or many-lined) a reason is.
+func TestEvidenceListKeepsOneRowPerRun(t *testing.T) {
+	long := "cannot start: runbook b cannot run on this worker:\n  cloudflare.dnsSwitch (spec.layers.edge[0], step shift): no Cloudflare token configured: set cloudflare.tokenEnv"
+	runs := []starter.PastRun{
+		{WorkflowID: "run-1", Runbook: "b", Mode: "failover", Problem: long},
+		{WorkflowID: "run-2", Evidence: &runbooks.Evidence{WorkflowID: "run-2", Runbook: runbooks.RunbookRef{Name: "b"}, Mode: "drill",
+			Outcome: "failed", OutcomeReason: strings.Repeat("step restore failed: velero restore PartiallyFailed ", 5)}},
+	}
+	var b strings.Builder
+	require.NoError(t, printRuns(&b, runs))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	require.Len(t, lines, 4, "header, two rows, the pointer:\n%s", b.String())
+	assert.True(t, strings.HasPrefix(lines[1], "run-1"), lines[1])
+	assert.Contains(t, lines[1], "cannot start: runbook b cannot run on this worker: …")
+	assert.True(t, strings.HasPrefix(lines[2], "run-2"), lines[2])
+	assert.Contains(t, lines[2], "…")
+	assert.Less(t, len([]rune(lines[2])), 250)
+	assert.Equal(t, "… a reason was cut short: lifeboat evidence RUN has it whole", lines[3])
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/spf13/pflag"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -186,24 +187,61 @@ func cmdEvidenceList(fset *pflag.FlagSet) runner {
 			fmt.Println("no finished runs yet")
 			return nil
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "RUN\tRUNBOOK\tMODE\tENDED\tOUTCOME\tLEVEL\tRTO ACTUAL/TARGET\tRPO ACTUAL/TARGET\tBREACHED")
-		for _, r := range runs {
-			if r.Evidence == nil {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tno evidence: %s\t\t\t\t\n", r.WorkflowID, r.Runbook, r.Mode, r.Closed.Local().Format("2006-01-02 15:04"), r.Problem)
-				continue
-			}
-			e := r.Evidence
-			rpo := "—"
-			if e.RPOActual != nil {
-				rpo = e.RPOActual.Readable()
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s / %s\t%s\n", r.WorkflowID, e.Runbook.Name, e.Mode,
-				e.EndedAt.Local().Format("2006-01-02 15:04"), e.Outcome, runbooks.OrDash(e.Level), e.RTOActual.Readable(), e.RTOTarget,
-				rpo, e.RPOTarget, runbooks.YesNo(e.RTOBreached))
-		}
-		return tw.Flush()
+		return printRuns(os.Stdout, runs)
 	}
+}
+
+// reasonWidth bounds the WHY column: one row per run, however long a reason.
+const reasonWidth = 60
+
+// printRuns is the evidence list table: one row per run, a long reason cut
+// (with where to read it whole).
+func printRuns(w io.Writer, runs []starter.PastRun) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tRUNBOOK\tMODE\tENDED\tOUTCOME\tLEVEL\tRTO ACTUAL/TARGET\tRPO ACTUAL/TARGET\tBREACHED\tWHY")
+	cut := false
+	why := func(text string) string {
+		short := oneLine(text, reasonWidth)
+		cut = cut || short != strings.TrimSpace(text)
+		return short
+	}
+	for _, r := range runs {
+		if r.Evidence == nil {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tno evidence\t\t\t\t\t%s\n", r.WorkflowID, r.Runbook, r.Mode, r.Closed.Local().Format("2006-01-02 15:04"), why(r.Problem))
+			continue
+		}
+		e := r.Evidence
+		rpo := "—"
+		if e.RPOActual != nil {
+			rpo = e.RPOActual.Readable()
+		}
+		reason := ""
+		if e.Outcome != "succeeded" {
+			reason = why(e.OutcomeReason)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s / %s\t%s\t%s\n", r.WorkflowID, e.Runbook.Name, e.Mode,
+			e.EndedAt.Local().Format("2006-01-02 15:04"), e.Outcome, runbooks.OrDash(e.Level), e.RTOActual.Readable(), e.RTOTarget,
+			rpo, e.RPOTarget, runbooks.YesNo(e.RTOBreached), reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if cut {
+		fmt.Fprintln(w, "… a reason was cut short: lifeboat evidence RUN has it whole")
+	}
+	return nil
+}
+
+// oneLine is text's first line, at most n characters ("…" marks a cut).
+func oneLine(text string, n int) string {
+	first, _, more := strings.Cut(strings.TrimSpace(text), "\n")
+	if r := []rune(first); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	if more {
+		return first + " …"
+	}
+	return first
 }
 
 // cmdEvidenceVerify checks stored evidence as an auditor would (see

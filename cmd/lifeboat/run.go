@@ -190,21 +190,27 @@ func cmdStatus(fs *pflag.FlagSet) runner {
 
 func printStatus(w io.Writer, s workflows.Status, now time.Time) {
 	fmt.Fprintf(w, "%s  %s v%d  mode %s  state %s", s.WorkflowID, s.Runbook, s.Version, s.Mode, s.State)
-	if s.Layer != "" {
+	if s.Layer != "" && !s.Finished {
 		fmt.Fprintf(w, "  layer %s", s.Layer)
 	}
 	fmt.Fprintln(w)
-	if s.RTO > 0 {
-		remaining := s.Deadline.Sub(now)
-		if s.Finished {
-			remaining = s.RTORemaining.D()
+	switch {
+	case s.RTO > 0 && s.Finished:
+		took := s.RTO.D() - s.RTORemaining.D()
+		if s.RTOBreached || s.RTORemaining < 0 {
+			fmt.Fprintf(w, "RTO %s: finished in %s, BREACHED by %s (deadline %s)\n", s.RTO, runbooks.Duration(took).Readable(),
+				(-s.RTORemaining).Readable(), s.Deadline.Local().Format("15:04:05"))
+		} else {
+			fmt.Fprintf(w, "RTO %s: finished in %s, %s before the deadline %s\n", s.RTO, runbooks.Duration(took).Readable(),
+				s.RTORemaining.Readable(), s.Deadline.Local().Format("15:04:05"))
 		}
-		fmt.Fprintf(w, "RTO %s: %s  (deadline %s, projected finish %s)\n", s.RTO, budget(remaining, s.RTO.D(), s.RTOBreached),
+	case s.RTO > 0:
+		fmt.Fprintf(w, "RTO %s: %s  (deadline %s, projected finish %s)\n", s.RTO, budget(s.Deadline.Sub(now), s.RTO.D(), s.RTOBreached),
 			s.Deadline.Local().Format("15:04:05"), s.ProjectedFinish.Local().Format("15:04:05"))
 	}
 	fmt.Fprintf(w, "%-10s %-28s %-22s %-18s %8s %s\n", "LAYER", "STEP", "ACTION", "STATE", "DURATION", "ATTEMPTS")
 	for _, st := range s.Steps {
-		fmt.Fprintf(w, "%-10s %-28s %-22s %-18s %8s %d", st.Layer, st.ID, st.Action, st.State, st.Duration, st.Attempts)
+		fmt.Fprintf(w, "%-10s %-28s %-22s %-18s %8s %d", st.Layer, st.ID, st.Action, st.State, durationCell(st), st.Attempts)
 		if m := st.Member; m != nil {
 			fmt.Fprintf(w, "  run %s: %s", m.WorkflowID, m.State)
 			if m.Layer != "" && !m.Finished {
@@ -219,6 +225,17 @@ func printStatus(w io.Writer, s workflows.Status, now time.Time) {
 	for _, p := range s.Pending {
 		fmt.Fprintf(w, "WAITING: %s\n", p.Message)
 	}
+	if s.Refused != "" {
+		fmt.Fprintf(w, "REFUSED: %s\n", s.Refused)
+	}
+}
+
+// durationCell is a step's duration for the table: rounded, blank before it started.
+func durationCell(st workflows.StepStatus) string {
+	if st.Started == nil {
+		return "-"
+	}
+	return st.Duration.Readable()
 }
 
 // budget draws the RTO budget: used share as a bar, and what is left.
