@@ -174,7 +174,6 @@ func truncate(text string, n int) string {
 	return text
 }
 
-
 // detailLines bounds each list in the current details (the pane is short).
 const detailLines = 3
 
