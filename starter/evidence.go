@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -13,15 +14,31 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
+// finishingWait bounds how long Evidence waits for a run whose steps have
+// all ended while it stores its evidence and closes.
+const finishingWait = 30 * time.Second
+
 // Evidence rebuilds a finished run's evidence from its history on the server
-// (see EvidenceFromHistory); a running run is an error.
+// (see EvidenceFromHistory). A run whose steps have all ended is waited for
+// (it is storing its evidence); a run still going is an error that says what
+// it waits for.
 func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, error) {
 	d, err := s.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		return runbooks.Evidence{}, explain(id, err)
 	}
 	if d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return runbooks.Evidence{}, fmt.Errorf("run %s is still running: `lifeboat status %s` shows its progress", id, id)
+		st, _ := s.Status(ctx, id)
+		if !st.Finished {
+			waits := ""
+			if len(st.Pending) > 0 {
+				waits = "; it waits for: " + st.Pending[0].Message
+			}
+			return runbooks.Evidence{}, fmt.Errorf("run %s is still running (state %s)%s. `lifeboat status %s` shows its progress", id, st.State, waits, id)
+		}
+		wctx, cancel := context.WithTimeout(ctx, finishingWait)
+		defer cancel()
+		_ = s.c.GetWorkflow(wctx, id, "").Get(wctx, nil) // its outcome is in the history
 	}
 	h, err := s.History(ctx, id)
 	if err != nil {
