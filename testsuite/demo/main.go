@@ -1,11 +1,12 @@
-// Command demo is `make demo`: it starts the local rig (a real Kubernetes
-// control plane with a simulated node, the Velero and Argo CD simulators, the
-// Cloudflare emulator, terraform), then `lifeboat dev` (Temporal dev server,
-// UI and a worker configured for the rig), and drives runs through the
-// lifeboat CLI exactly as an operator would: example (a) as a drill, then as a
-// failover approved through the CLI; then a tabletop of example (b) and a
-// drill with a manual task and a webhook. It prints every evidence and leaves
-// the UI up.
+// Command demo is `make demo`. As soon as the temporal CLI is built it starts
+// `lifeboat dev` and drives, through the lifeboat CLI exactly as an operator
+// would, the runs that need no cluster: a tabletop of example (b) and a drill
+// with a manual task and a webhook — while the rest of the rig (a real
+// Kubernetes control plane with a simulated node, real Velero and Argo CD,
+// terraform) builds in the background with progress lines. Then it starts
+// the rig and `lifeboat dev` again configured for it, and drives example (a)
+// as a drill, as a failover approved through the CLI, and the recovery plan
+// (d) as a drill. It prints every evidence and leaves the UI up.
 package main
 
 import (
@@ -14,13 +15,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -76,17 +80,19 @@ spec:
 
 func main() {
 	lifeboat := flag.String("lifeboat", "bin/lifeboat", "the lifeboat binary")
+	version := flag.String("build", "", "build the lifeboat binary first, as this version (while the temporal CLI builds)")
 	exitAfter := flag.Bool("exit", os.Getenv("DEMO_EXIT") == "1", "stop everything after the runs instead of leaving the UI up")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := demo(ctx, *lifeboat, *exitAfter); err != nil {
+	if err := demo(ctx, *lifeboat, *version, *exitAfter); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
+func demo(ctx context.Context, lifeboat, version string, exitAfter bool) error {
+	began := demoStart()
 	bin, err := filepath.Abs(lifeboat)
 	if err != nil {
 		return err
@@ -102,11 +108,6 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if err != nil {
 		return err
 	}
-	say("building the rig if it is not cached yet: temporal CLI, Kubernetes, terraform, Velero + AWS plugin + S3 server, Argo CD (two lanes at once; ~30 min the first time on 2 cores, seconds afterwards)")
-	if err := testsuite.EnsureRig(ctx, os.Stdout); err != nil {
-		return err
-	}
-	say("starting the rig: Kubernetes control plane + simulated node, real Velero writing to a real S3 server, real Argo CD syncing from a local git repository, Cloudflare emulator, terraform; Velero backs up case-management twice, then the namespace is lost")
 	state, err := filepath.Abs(".lifeboat")
 	if err != nil {
 		return err
@@ -114,12 +115,62 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	_ = os.RemoveAll(filepath.Join(state, "demo-rig"))
 	// A fresh evidence directory: the demo verifies every record in it.
 	_ = os.RemoveAll(filepath.Join(state, "evidence"))
+
+	// First output in minutes: the runs that need no cluster start as soon
+	// as the temporal CLI is built; the rest of the rig builds meanwhile.
+	say("building the temporal CLI (the dev server) if it is not cached yet; the tabletop and the local drill run as soon as it is, while the rest of the rig (Kubernetes, terraform, Velero, Argo CD: ~20 min the first time on 2 cores) builds in the background")
+	built := make(chan error, 1)
+	go func() { built <- buildLifeboat(ctx, bin, version) }()
+	if _, err := testsuite.EnsureTemporal(ctx, os.Stdout); err != nil {
+		return err
+	}
+	if err := <-built; err != nil {
+		return err
+	}
+	rigBuilt := make(chan error, 1)
+	go func() {
+		rigBuilt <- testsuite.EnsureRig(ctx, &prefixed{w: os.Stdout, prefix: "  [rig, building in the background] "})
+	}()
+
+	catalog := filepath.Join(state, "demo-catalog")
+	if err := writeLocalCatalog(catalog, svcURL, hookURL); err != nil {
+		return err
+	}
+	local := filepath.Join(state, "demo-local.yaml")
+	if err := os.WriteFile(local, []byte(fmt.Sprintf(localConfig, catalog, state)), 0o644); err != nil {
+		return err
+	}
+	if err := os.Setenv("LIFEBOAT_CONFIG", local); err != nil {
+		return err
+	}
+	stopDev, err := startDev(ctx, bin, local)
+	if err != nil {
+		return err
+	}
+	say("1/5 tabletop of warm-standby-failover: nothing is executed, every step is acknowledged through the CLI")
+	if err := drive(ctx, bin, "tabletop", "warm-standby-failover", "quarterly tabletop exercise"); err != nil {
+		stopDev()
+		return err
+	}
+	fmt.Printf("\n==> first evidence %s after make demo started\n", time.Since(began).Round(time.Second))
+	say("2/5 drill of local-service-drill: http.check, a manual task, an approval, notify.webhook, evidence.store")
+	if err := drive(ctx, bin, "drill", "local-service-drill", "demo drill"); err != nil {
+		stopDev()
+		return err
+	}
+	say("waiting for the rig build to finish (its progress lines above); the runs so far stay in .lifeboat/ and in the UI")
+	if err := <-rigBuilt; err != nil {
+		stopDev()
+		return err
+	}
+	stopDev() // it comes back configured for the rig, on the same state
+
+	say("starting the rig: Kubernetes control plane + simulated node, real Velero writing to a real S3 server, real Argo CD syncing from a local git repository, Cloudflare emulator, terraform; Velero backs up case-management twice, then the namespace is lost")
 	stack, err := testsuite.StartStack(ctx, filepath.Join(state, "demo-rig"))
 	if err != nil {
 		return err
 	}
 	defer stack.Stop()
-	catalog := filepath.Join(state, "demo-catalog")
 	config := filepath.Join(state, "demo-worker.yaml")
 	if err := writeCatalog(catalog, stack, svcURL, hookURL); err != nil {
 		return err
@@ -141,20 +192,14 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	if err := show(ctx, bin, "validate", catalog); err != nil {
 		return err
 	}
-	say("starting lifeboat dev (Temporal dev server + UI + worker); the first run builds the temporal CLI")
-	dev := exec.CommandContext(ctx, bin, "dev", "--config", config)
-	dev.Env = append(os.Environ(), "LIFEBOAT_DEMO_CF_TOKEN="+testsuite.PlantedCFToken)
-	dev.Stdout, dev.Stderr = os.Stdout, os.Stderr
-	dev.Cancel = func() error { return dev.Process.Signal(os.Interrupt) }
-	if err := dev.Start(); err != nil {
+	say("starting lifeboat dev again, its worker configured for the rig")
+	stopDev, err = startDev(ctx, bin, config)
+	if err != nil {
 		return err
 	}
-	defer func() { _ = dev.Process.Signal(os.Interrupt); _ = dev.Wait() }()
-	if err := waitForServer(ctx, bin); err != nil {
-		return err
-	}
+	defer stopDev()
 
-	say("1/5 drill of case-management-region-failover on the rig: terraform, identity + kube.canI, secrets, a real Velero restore of the latest backup into the drill namespace, a real Argo CD sync of the drill's Application, scale, waitReady, business journey; traffic shift skipped; teardown")
+	say("3/5 drill of case-management-region-failover on the rig: terraform, identity + kube.canI, secrets, a real Velero restore of the latest backup into the drill namespace, a real Argo CD sync of the drill's Application, scale, waitReady, business journey; traffic shift skipped; teardown")
 	if err := show(ctx, bin, "plan", filepath.Join(catalog, "case-management-region-failover.yaml")); err != nil {
 		return err
 	}
@@ -167,20 +212,12 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	} else {
 		fmt.Print(out)
 	}
-	say("2/5 failover of case-management-region-failover: the same into case-management with Argo CD syncing case-intake, then the Cloudflare switch after an approval given through the CLI")
+	say("4/5 failover of case-management-region-failover: the same into case-management with Argo CD syncing case-intake, then the Cloudflare switch after an approval given through the CLI")
 	if err := drive(ctx, bin, "failover", "case-management-region-failover", "ca-central-1 is down"); err != nil {
 		return err
 	}
 	for _, r := range stack.Cloudflare.Records(stack.Zone, "case.example.com") {
 		fmt.Printf("Cloudflare emulator: %s %s → %s (ttl %d)\n", r.Name, r.Type, r.Content, r.TTL)
-	}
-	say("3/5 tabletop of warm-standby-failover: nothing is executed, every step is acknowledged through the CLI")
-	if err := drive(ctx, bin, "tabletop", "warm-standby-failover", "quarterly tabletop exercise"); err != nil {
-		return err
-	}
-	say("4/5 drill of local-service-drill: http.check, a manual task, an approval, notify.webhook, evidence.store")
-	if err := drive(ctx, bin, "drill", "local-service-drill", "demo drill"); err != nil {
-		return err
 	}
 	say("5/5 drill of the recovery plan region-ca-central-1-loss: case-management-region-failover as a member run, then, after an approval on the plan, local-service-drill (the rig has no shop cluster, so the demo's copy of the plan has it in warm-standby-failover's place); one evidence for the plan, one per member")
 	if err := show(ctx, bin, "plan", "region-ca-central-1-loss"); err != nil {
@@ -204,6 +241,7 @@ func demo(ctx context.Context, lifeboat string, exitAfter bool) error {
 	fmt.Printf(`
 Try the CLI on this rig from another shell (the config points it at the demo catalog and cluster):
   export LIFEBOAT_CONFIG=%s
+  source <(%[2]s completion bash)    # then: lifeboat approve <TAB>
   %[2]s drill schedule case-management-region-failover --cron "0 3 1 * *" --pause-on-failure
   %[2]s drill trigger lifeboat-drill-case-management-region-failover
   %[2]s drill schedules
@@ -216,6 +254,72 @@ Try the CLI on this rig from another shell (the config points it at the demo cat
 	say("the Temporal UI is at http://localhost:8233 — press Ctrl-C to stop the demo")
 	<-ctx.Done()
 	return nil
+}
+
+// buildLifeboat builds the lifeboat binary at bin (nothing when version is
+// empty: make build has).
+func buildLifeboat(ctx context.Context, bin, version string) error {
+	if version == "" {
+		return nil
+	}
+	fmt.Println("building bin/lifeboat…")
+	out, err := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.version="+version, "-o", bin, "./cmd/lifeboat").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("building lifeboat: %w\n%s", err, out)
+	}
+	fmt.Println("bin/lifeboat built")
+	return nil
+}
+
+// demoStart is when make demo started (DEMO_STARTED, seconds since the
+// epoch, set by the Makefile before it builds lifeboat), or now.
+func demoStart() time.Time {
+	if sec, err := strconv.ParseInt(os.Getenv("DEMO_STARTED"), 10, 64); err == nil {
+		return time.Unix(sec, 0)
+	}
+	return time.Now()
+}
+
+// startDev runs `lifeboat dev --config config` until the returned stop is
+// called, once its server answers.
+func startDev(ctx context.Context, bin, config string) (stop func(), err error) {
+	dev := exec.CommandContext(ctx, bin, "dev", "--config", config)
+	dev.Env = append(os.Environ(), "LIFEBOAT_DEMO_CF_TOKEN="+testsuite.PlantedCFToken)
+	dev.Stdout, dev.Stderr = os.Stdout, os.Stderr
+	dev.Cancel = func() error { return dev.Process.Signal(os.Interrupt) }
+	if err := dev.Start(); err != nil {
+		return nil, err
+	}
+	stop = func() { _ = dev.Process.Signal(os.Interrupt); _ = dev.Wait() }
+	if err := waitForServer(ctx, bin); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
+}
+
+// prefixed writes every line with a prefix (the background rig build's
+// progress, among the runs' output).
+type prefixed struct {
+	w      io.Writer
+	prefix string
+	mu     sync.Mutex
+	line   []byte
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range b {
+		p.line = append(p.line, c)
+		if c == '\n' {
+			if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, p.line); err != nil {
+				return 0, err
+			}
+			p.line = p.line[:0]
+		}
+	}
+	return len(b), nil
 }
 
 // drive starts a run with the CLI, answers what it waits for with the CLI
@@ -290,6 +394,33 @@ signatures:
   keyDir: %[6]s/keys
   workerKey: %[6]s/keys/lifeboat-worker
 `
+
+// localConfig is the worker's view before the rig is up: the catalog, the
+// demo's keys; no cluster, terraform or Cloudflare (their runbooks wait).
+const localConfig = `# Written by make demo: the worker before the rig is built (no cluster yet).
+catalog: [%s]
+signatures:
+  allowedSigners: %[2]s/allowed_signers
+  keyDir: %[2]s/keys
+  workerKey: %[2]s/keys/lifeboat-worker
+`
+
+// writeLocalCatalog holds what runs without the rig: example (b) for the
+// tabletop and the local-service drill.
+func writeLocalCatalog(dir, svcURL, hookURL string) error {
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := os.ReadFile("runbooks/examples/warm-standby-failover.yaml")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "warm-standby-failover.yaml"), b, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "local-service-drill.yaml"), []byte(fmt.Sprintf(localDrill, svcURL, hookURL)), 0o644)
+}
 
 // writeCatalog fills the demo catalog: the examples, with example (a)'s
 // business-journey URL pointed at the rig, and the local-service drill.
