@@ -14,16 +14,13 @@ import (
 	"go.temporal.io/sdk/client"
 	sdktest "go.temporal.io/sdk/testsuite"
 
+	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
-// TemporalVersion is the temporal CLI built for the dev server (newer versions
-// carry replace directives and do not `go install`).
-const TemporalVersion = "v1.5.1"
-
 // EnsureTemporal returns the path of the cached temporal CLI, building it first if needed.
 func EnsureTemporal(ctx context.Context, progress io.Writer) (string, error) {
-	return GoInstall(ctx, "temporal", "github.com/temporalio/cli/cmd/temporal", TemporalVersion, progress)
+	return gobuild.Temporal(ctx, progress)
 }
 
 // Options configure a dev server.

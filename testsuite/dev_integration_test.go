@@ -153,13 +153,25 @@ func startLifeboatDev(t *testing.T, catalog string, env ...string) lifeboatDev {
 	t.Helper()
 	bin := buildLifeboat(t)
 	d := lifeboatDev{port: freePort(t), uiPort: freePort(t), state: t.TempDir(), catalog: catalog, log: &syncBuffer{}}
+	runDev(t, "", d.log, env, bin, "dev", "--port", d.port, "--ui-port", d.uiPort, "--state", d.state, "--catalog", catalog)
+	return d
+}
+
+// runDev runs a `lifeboat dev` command (args[0] and the rest) in dir ("": here)
+// until the test ends, and returns once its worker is up; its output goes to
+// the test log and to log (when not nil).
+func runDev(t *testing.T, dir string, log io.Writer, env []string, args ...string) {
+	t.Helper()
+	if log == nil {
+		log = io.Discard
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "dev", "--port", d.port, "--ui-port", d.uiPort, "--state", d.state, "--catalog", catalog)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	cmd.Stderr = io.MultiWriter(os.Stderr, d.log)
+	cmd.Stderr = io.MultiWriter(os.Stderr, log)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
 	ready := make(chan struct{})
@@ -167,7 +179,7 @@ func startLifeboatDev(t *testing.T, catalog string, env ...string) lifeboatDev {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			t.Log(sc.Text())
-			fmt.Fprintln(d.log, sc.Text())
+			fmt.Fprintln(log, sc.Text())
 			if strings.HasPrefix(sc.Text(), "worker on ") {
 				close(ready)
 			}
@@ -178,7 +190,6 @@ func startLifeboatDev(t *testing.T, catalog string, env ...string) lifeboatDev {
 	case <-time.After(3 * time.Minute):
 		t.Fatal("lifeboat dev did not start its worker")
 	}
-	return d
 }
 
 func freePort(t *testing.T) string {

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/devserver"
+	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 )
 
 // proc is a rig process whose output goes to a log file.
@@ -81,7 +81,7 @@ func (p *proc) exited() (error, bool) {
 // lastLog returns the end of the process's log, for error messages.
 func (p *proc) lastLog() string {
 	b, _ := os.ReadFile(p.log)
-	return devserver.Tail(b, 1500)
+	return gobuild.Tail(b, 1500)
 }
 
 // waitHTTP polls url until it answers 200, the process dies or ctx ends.

@@ -3,16 +3,12 @@
 package testsuite_test
 
 import (
-	"bufio"
-	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,7 +27,7 @@ func TestTheREADMEFiveMinutePathWorksAsWritten(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.NoError(t, os.Rename(buildLifeboat(t), filepath.Join(dir, "bin", "lifeboat")))
 	port, uiPort := freePort(t), freePort(t)
-	env := append(os.Environ(), "LIFEBOAT_ADDRESS=localhost:"+port, "LIFEBOAT_USER=", "LIFEBOAT_CONFIG=")
+	env := []string{"LIFEBOAT_ADDRESS=localhost:" + port, "LIFEBOAT_USER=", "LIFEBOAT_CONFIG="}
 
 	var run, last string
 	for _, line := range block {
@@ -41,14 +37,14 @@ func TestTheREADMEFiveMinutePathWorksAsWritten(t *testing.T) {
 		case cmd == "" || strings.HasPrefix(cmd, "#") || cmd == "make build":
 			continue // make build: bin/lifeboat is built already
 		case strings.HasSuffix(cmd, " dev &"):
-			startDevIn(t, dir, env, strings.TrimSuffix(cmd, " &")+" --port "+port+" --ui-port "+uiPort)
+			runDev(t, dir, nil, env, "bash", "-c", "exec "+strings.TrimSuffix(cmd, " &")+" --port "+port+" --ui-port "+uiPort)
 			continue
 		}
 		if run != "" {
 			cmd = strings.ReplaceAll(cmd, "lifeboat-warm-standby-failover-tabletop-XXXXXX", run)
 		}
 		c := exec.Command("bash", "-c", cmd)
-		c.Dir, c.Env = dir, env
+		c.Dir, c.Env = dir, append(os.Environ(), env...)
 		b, err := c.CombinedOutput()
 		t.Logf("$ %s\n%s", cmd, b)
 		require.NoError(t, err, "the README's line fails as written: %s\n%s", cmd, b)
@@ -74,35 +70,4 @@ func readmeBlock(t *testing.T, heading string) []string {
 	body, _, ok := strings.Cut(after, "```")
 	require.True(t, ok)
 	return strings.Split(strings.TrimSpace(body), "\n")
-}
-
-// startDevIn runs a `lifeboat dev` command line in dir until the test ends,
-// returning once its worker is up.
-func startDevIn(t *testing.T, dir string, env []string, cmdline string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "bash", "-c", "exec "+cmdline)
-	cmd.Dir, cmd.Env = dir, env
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			t.Log(sc.Text())
-			if strings.HasPrefix(sc.Text(), "worker on ") {
-				close(ready)
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(3 * time.Minute):
-		t.Fatal("lifeboat dev did not start its worker")
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/lifeboat-dr/lifeboat/devserver"
+	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 )
 
 // The rig starts Temporal exactly as `lifeboat dev` does (package devserver).
@@ -17,7 +18,7 @@ type (
 
 // EnsureTemporal returns the path of the cached temporal CLI, building it first if needed.
 func EnsureTemporal(ctx context.Context, progress io.Writer) (string, error) {
-	return devserver.EnsureTemporal(ctx, progress)
+	return gobuild.Temporal(ctx, progress)
 }
 
 // StartTemporal starts the dev server (see devserver.Start).
@@ -25,10 +26,10 @@ func StartTemporal(ctx context.Context, o DevOptions) (*DevServer, error) {
 	return devserver.Start(ctx, o)
 }
 
-// GoInstall builds pkg@version into the version-keyed cache once (see devserver.GoInstall).
+// GoInstall builds pkg@version into the version-keyed cache once (see gobuild.GoInstall).
 func GoInstall(ctx context.Context, name, pkg, version string, progress io.Writer) (string, error) {
-	return devserver.GoInstall(ctx, name, pkg, version, progress)
+	return gobuild.GoInstall(ctx, name, pkg, version, progress)
 }
 
-// CacheDir is where rig binaries are cached (see devserver.CacheDir).
-func CacheDir() (string, error) { return devserver.CacheDir() }
+// CacheDir is where rig binaries are cached (see gobuild.CacheDir).
+func CacheDir() (string, error) { return gobuild.CacheDir() }

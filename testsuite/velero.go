@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/lifeboat-dr/lifeboat/devserver"
+	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 )
 
 // Versions of the rig's backup stack: Velero, its AWS object-store plugin
@@ -57,10 +57,10 @@ func EnsureVelero(ctx context.Context, progress io.Writer) (VeleroBinaries, erro
 		return b, err
 	}
 	b.Velero = paths[0]
-	if b.AWSPlugin, err = devserver.GoInstall(ctx, "velero-plugin-for-aws", "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws", VeleroAWSPluginVersion, progress); err != nil {
+	if b.AWSPlugin, err = gobuild.GoInstall(ctx, "velero-plugin-for-aws", "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws", VeleroAWSPluginVersion, progress); err != nil {
 		return b, err
 	}
-	b.S3, err = devserver.GoInstall(ctx, "versitygw", "github.com/versity/versitygw/cmd/versitygw", VersityGWVersion, progress)
+	b.S3, err = gobuild.GoInstall(ctx, "versitygw", "github.com/versity/versitygw/cmd/versitygw", VersityGWVersion, progress)
 	return b, err
 }
 

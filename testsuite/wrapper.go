@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/lifeboat-dr/lifeboat/devserver"
+	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 )
 
 // wrappers hold the small modules that build the rig's real Kubernetes,
@@ -79,8 +79,8 @@ func (b wrapperBuild) ensure(ctx context.Context, progress io.Writer) ([]string,
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	if out, err := devserver.RunWithProgress(cmd, b.what, progress); err != nil {
-		return nil, fmt.Errorf("building %s failed: %w\n%s", b.what, err, devserver.Tail(out, 3000))
+	if out, err := gobuild.RunWithProgress(cmd, b.what, progress); err != nil {
+		return nil, fmt.Errorf("building %s failed: %w\n%s", b.what, err, gobuild.Tail(out, 3000))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err

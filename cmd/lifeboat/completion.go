@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -61,25 +62,16 @@ func runIDs(open bool) cobra.CompletionFunc {
 }
 
 func openRuns(cmd *cobra.Command, open bool) []cobra.Completion {
-	ctx, cancel := context.WithTimeout(cmd.Context(), completionWait)
-	defer cancel()
-	cfg, err := loadConfig(configFlag(cmd))
-	if err != nil {
-		return nil
-	}
-	st, c, err := dial(cfg)
-	if err != nil {
-		return nil
-	}
-	defer c.Close()
-	runs, err := st.Runs(ctx, open, 50)
-	if err != nil {
-		return nil
-	}
-	out := make([]cobra.Completion, 0, len(runs))
-	for _, r := range runs {
-		out = append(out, cobra.CompletionWithDesc(r.WorkflowID, fmt.Sprintf("%s %s, started %s ago", r.Mode, r.Runbook, time.Since(r.Started).Round(time.Second))))
-	}
+	var out []cobra.Completion
+	withStarter(cmd, func(ctx context.Context, st *starter.Starter) {
+		runs, err := st.Runs(ctx, open, 50)
+		if err != nil {
+			return
+		}
+		for _, r := range runs {
+			out = append(out, cobra.CompletionWithDesc(r.WorkflowID, fmt.Sprintf("%s %s, started %s ago", r.Mode, r.Runbook, time.Since(r.Started).Round(time.Second))))
+		}
+	})
 	return out
 }
 
@@ -136,22 +128,30 @@ func approverNames(cmd *cobra.Command, args []string, _ string) ([]cobra.Complet
 
 // pendingOf is what the run waits for (nothing when Temporal is unreachable).
 func pendingOf(cmd *cobra.Command, run string) []workflows.Pending {
+	var out []workflows.Pending
+	withStarter(cmd, func(ctx context.Context, st *starter.Starter) {
+		if s, err := st.Status(ctx, run); err == nil {
+			out = s.Pending
+		}
+	})
+	return out
+}
+
+// withStarter calls f with a starter on the command's config and a context
+// bounded by completionWait; when Temporal cannot be reached f is not called.
+func withStarter(cmd *cobra.Command, f func(context.Context, *starter.Starter)) {
 	ctx, cancel := context.WithTimeout(cmd.Context(), completionWait)
 	defer cancel()
 	cfg, err := loadConfig(configFlag(cmd))
 	if err != nil {
-		return nil
+		return
 	}
 	st, c, err := dial(cfg)
 	if err != nil {
-		return nil
+		return
 	}
 	defer c.Close()
-	s, err := st.Status(ctx, run)
-	if err != nil {
-		return nil
-	}
-	return s.Pending
+	f(ctx, st)
 }
 
 // configFlag is the command's --config, or LIFEBOAT_CONFIG.

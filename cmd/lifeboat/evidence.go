@@ -166,10 +166,6 @@ func cmdEvidenceList(fset *pflag.FlagSet) runner {
 	runbook := fset.String("runbook", "", "only this runbook")
 	mode := fset.String("mode", "", "only this mode (failover, drill, tabletop)")
 	limit := fset.Int("limit", 50, "at most this many runs, newest first")
-	fset.Usage = func() {
-		fmt.Fprintln(os.Stderr, "Usage: lifeboat evidence list [--runbook NAME] [--mode MODE] [--limit N] [--output json]")
-		fset.PrintDefaults()
-	}
 	return func(ctx context.Context, _ []string) error {
 		st, c, _, err := cf.connect()
 		if err != nil {
@@ -249,10 +245,6 @@ func oneLine(text string, n int) string {
 func cmdEvidenceVerify(fset *pflag.FlagSet) runner {
 	config := fset.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (its signatures.allowedSigners names the worker's key)")
 	signers := fset.String("signers", "", "allowed_signers file holding the worker's key (lifeboat-worker); default: the config's")
-	fset.Usage = func() {
-		fmt.Fprintln(os.Stderr, "Usage: lifeboat evidence verify FILE.json|DIR... [--signers allowed_signers]")
-		fset.PrintDefaults()
-	}
 	return func(_ context.Context, paths []string) error {
 		cfg, err := loadConfig(*config)
 		if err != nil {

@@ -1,0 +1,184 @@
+// Command rig is make demo's second program (testsuite/demo runs it): with
+// --build-only it builds the rig's parts into the cache (while the first
+// program's runs go on); otherwise it starts the rig, lifeboat dev configured
+// for it, and drives example (a) as a drill and a failover and the recovery
+// plan (d) as a drill, verifies the evidence and prints the readiness.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lifeboat-dr/lifeboat/testsuite"
+	"github.com/lifeboat-dr/lifeboat/testsuite/demo/demokit"
+)
+
+func main() {
+	buildOnly := flag.Bool("build-only", false, "build the rig's parts into the cache, then exit")
+	bin := flag.String("lifeboat", "bin/lifeboat", "the lifeboat binary (absolute)")
+	lifeboat := flag.String("shown-as", "bin/lifeboat", "how the commands to try name it")
+	state := flag.String("state", ".lifeboat", "the demo's state directory (absolute)")
+	svcURL := flag.String("svc", "", "the demo Case API's URL")
+	hookURL := flag.String("hook", "", "the webhook receiver's URL")
+	exitAfter := flag.Bool("exit", false, "stop after the runs instead of leaving the UI up")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if *buildOnly {
+		err = testsuite.EnsureRig(ctx, os.Stdout)
+	} else {
+		err = rigDemo(ctx, *bin, *lifeboat, *state, *svcURL, *hookURL, *exitAfter)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// rigDemo is the demo's part on the rig.
+func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, exitAfter bool) error {
+	catalog := filepath.Join(state, "demo-catalog")
+	demokit.Say("starting the rig: Kubernetes control plane + simulated node, real Velero writing to a real S3 server, real Argo CD syncing from a local git repository, Cloudflare emulator, terraform; Velero backs up case-management twice, then the namespace is lost")
+	stack, err := testsuite.StartStack(ctx, filepath.Join(state, "demo-rig"))
+	if err != nil {
+		return err
+	}
+	defer stack.Stop()
+	config := filepath.Join(state, "demo-worker.yaml")
+	if err := writeCatalog(catalog, stack, svcURL, hookURL); err != nil {
+		return err
+	}
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL, state)), 0o644); err != nil {
+		return err
+	}
+	// The demo's own CLI calls see what the worker sees, as the README tells a user to.
+	if err := os.Setenv("LIFEBOAT_CONFIG", config); err != nil {
+		return err
+	}
+	fmt.Printf("rig up: kube-apiserver %s (kubeconfig %s), Velero's S3 store %s, Argo CD's git repository %s, Cloudflare emulator %s; worker config %s\n",
+		stack.Kube.URL, stack.Kube.Kubeconfig, stack.Velero.S3URL, stack.ArgoCD.RepoURL, stack.Cloudflare.URL, config)
+	for _, b := range stack.Backups {
+		fmt.Printf("Velero backup %s of case-management completed %s\n", b.Name, b.Completed.Format(time.RFC3339))
+	}
+
+	demokit.Say("validating the catalog")
+	if err := demokit.Show(ctx, bin, "validate", catalog); err != nil {
+		return err
+	}
+	demokit.Say("starting lifeboat dev again, its worker configured for the rig")
+	stopDev, err := demokit.StartDev(ctx, bin, config, "LIFEBOAT_DEMO_CF_TOKEN="+testsuite.PlantedCFToken)
+	if err != nil {
+		return err
+	}
+	defer stopDev()
+
+	demokit.Say("3/5 drill of case-management-region-failover on the rig: terraform, identity + kube.canI, secrets, a real Velero restore of the latest backup into the drill namespace, a real Argo CD sync of the drill's Application, scale, waitReady, business journey; traffic shift skipped; teardown")
+	if err := demokit.Show(ctx, bin, "plan", filepath.Join(catalog, "case-management-region-failover.yaml")); err != nil {
+		return err
+	}
+	if err := demokit.Drive(ctx, bin, "drill", "case-management-region-failover", "quarterly restore drill"); err != nil {
+		return err
+	}
+	demokit.Say(fmt.Sprintf("Velero's own view of the drill's restore (or: kubectl --kubeconfig %s get restores.velero.io -A)", stack.Kube.Kubeconfig))
+	if out, err := stack.Velero.CLI(ctx, "restore", "get"); err != nil {
+		return fmt.Errorf("velero restore get: %w\n%s", err, out)
+	} else {
+		fmt.Print(out)
+	}
+	demokit.Say("4/5 failover of case-management-region-failover: the same into case-management with Argo CD syncing case-intake, then the Cloudflare switch after an approval given through the CLI")
+	if err := demokit.Drive(ctx, bin, "failover", "case-management-region-failover", "ca-central-1 is down"); err != nil {
+		return err
+	}
+	for _, r := range stack.Cloudflare.Records(stack.Zone, "case.example.com") {
+		fmt.Printf("Cloudflare emulator: %s %s → %s (ttl %d)\n", r.Name, r.Type, r.Content, r.TTL)
+	}
+	demokit.Say("5/5 drill of the recovery plan region-ca-central-1-loss: case-management-region-failover as a member run, then, after an approval on the plan, local-service-drill (the rig has no shop cluster, so the demo's copy of the plan has it in warm-standby-failover's place); one evidence for the plan, one per member")
+	if err := demokit.Show(ctx, bin, "plan", "region-ca-central-1-loss"); err != nil {
+		return err
+	}
+	if err := demokit.Drive(ctx, bin, "drill", "region-ca-central-1-loss", "region-loss drill"); err != nil {
+		return err
+	}
+	fmt.Println("\nevidence files are in .lifeboat/evidence/")
+	demokit.Say("verifying the evidence as an auditor would: the worker's signature of every record, every signed decision, the chain")
+	if err := demokit.Show(ctx, bin, "evidence", "verify", filepath.Join(state, "evidence")); err != nil {
+		return err
+	}
+	demokit.Say("readiness: each runbook's latest drill, failover and backup, the backup checked now against the real Velero (velero.latestBackup)")
+	if err := demokit.Show(ctx, bin, "readiness"); err != nil {
+		return err
+	}
+	if exitAfter {
+		return nil
+	}
+	fmt.Printf(`
+Try the CLI on this rig from another shell (the config points it at the demo catalog and cluster):
+  export LIFEBOAT_CONFIG=%s
+  source <(%[2]s completion bash)    # then: lifeboat approve <TAB>
+  %[2]s drill schedule case-management-region-failover --cron "0 3 1 * *" --pause-on-failure
+  %[2]s drill trigger lifeboat-drill-case-management-region-failover
+  %[2]s drill schedules
+  %[2]s evidence list
+  %[2]s reenact RUN                  # a run id from evidence list: the same runbook text again, then vs now
+  %[2]s replay testsuite/histories/*.json RUN
+  %[2]s readiness
+  %[2]s invariant case-management-region-failover
+`, filepath.Join(".lifeboat", "demo-worker.yaml"), lifeboat)
+	demokit.Say("the Temporal UI is at http://localhost:8233 — press Ctrl-C to stop the demo")
+	<-ctx.Done()
+	return nil
+}
+
+// workerConfig points the demo worker at the rig; the Cloudflare token comes
+// from the environment, never from the file.
+const workerConfig = `# Written by make demo: the worker's (and the CLI's) view of the local rig.
+catalog: [%s]
+baseDir: %s
+kube:
+  kubeconfig: %s
+terraform:
+  binary: %s
+cloudflare:
+  tokenEnv: LIFEBOAT_DEMO_CF_TOKEN
+  baseURL: %s
+# lifeboat dev generates a key per demo approver here; the CLI signs with them.
+signatures:
+  allowedSigners: %[6]s/allowed_signers
+  keyDir: %[6]s/keys
+  workerKey: %[6]s/keys/lifeboat-worker
+`
+
+// writeCatalog fills the demo catalog: the examples, with example (a)'s
+// business-journey URL pointed at the rig, and the local-service drill.
+func writeCatalog(dir string, stack *testsuite.Stack, svcURL, hookURL string) error {
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files, err := filepath.Glob("runbooks/examples/*.yaml")
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if filepath.Base(f) == "region-ca-central-1-loss.yaml" {
+			// The rig has no shop cluster: the local service stands in for it.
+			b = []byte(strings.ReplaceAll(string(b), "runbook: warm-standby-failover", "runbook: local-service-drill"))
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), stack.Runbook(b), 0o644); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "local-service-drill.yaml"), []byte(fmt.Sprintf(demokit.LocalDrill, svcURL, hookURL)), 0o644)
+}
