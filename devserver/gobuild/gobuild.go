@@ -52,7 +52,7 @@ func GoInstall(ctx context.Context, name, pkg, version string, progress io.Write
 	}
 	// Two programs asking at once (make demo's two phases, parallel tests)
 	// build once: the second waits for the first's lock, then finds the binary.
-	unlock, err := lock(filepath.Join(dir, ".lock"))
+	unlock, err := lock(filepath.Join(dir, ".lock"), name, progress)
 	if err != nil {
 		return "", err
 	}
@@ -84,15 +84,29 @@ func GoInstall(ctx context.Context, name, pkg, version string, progress io.Write
 	return bin, nil
 }
 
-// lock takes an exclusive lock on path (flock), waiting for another holder.
-func lock(path string) (unlock func(), err error) {
+// lock takes an exclusive lock on path (flock), waiting for another holder
+// (another build of name) with a progress line every 15 seconds.
+func lock(path, name string, progress io.Writer) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", path, err)
+	start := time.Now()
+	next := 15 * time.Second
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if err != syscall.EWOULDBLOCK {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if waited := time.Since(start); waited >= next {
+			fmt.Fprintf(progress, "  still building %s (another program started it)… %s\n", name, waited.Round(time.Second))
+			next += 15 * time.Second
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

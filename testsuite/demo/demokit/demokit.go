@@ -113,7 +113,7 @@ func Drive(ctx context.Context, bin, mode, runbook, reason string) error {
 				continue
 			}
 			answered[key] = true
-			time.Sleep(time.Second) // a person takes a moment; the timings show it
+			time.Sleep(500 * time.Millisecond) // a person takes a moment; the timings show it
 			switch p.Kind {
 			case "approval":
 				err = Show(ctx, bin, "approve", id, p.Step, "--as", "bob", "--comment", "approved in the demo")
