@@ -345,9 +345,10 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 			assert.Nil(t, step.Started, "step %s started before the checks passed", step.ID)
 		}
 		status := cli(t, "status", id).stdout
-		assert.Contains(t, status, "pre-flight check restore-case-data#2 failed: backup production-critical-hourly-19700101000000 exists — Velero has no backup production-critical-hourly-19700101000000 in namespace velero; fix: name an existing backup")
-		assert.Contains(t, status, "lifeboat override "+id+" restore-case-data#2 --reason TEXT --as NAME")
-		out = cli(t, "override", id, "restore-case-data#2", "--as", "bob", "--reason", "the backup is being copied from the other region")
+		// restore-case-data's checks: may create restores, may watch them, the backup exists.
+		assert.Contains(t, status, "pre-flight check restore-case-data#3 failed: backup production-critical-hourly-19700101000000 exists — Velero has no backup production-critical-hourly-19700101000000 in namespace velero; fix: name an existing backup")
+		assert.Contains(t, status, "lifeboat override "+id+" restore-case-data#3 --reason TEXT --as NAME")
+		out = cli(t, "override", id, "restore-case-data#3", "--as", "bob", "--reason", "the backup is being copied from the other region")
 		assert.Contains(t, out.stdout, "the run goes on")
 		require.Eventually(t, func() bool {
 			s, err = st.Status(ctx, id)
@@ -358,7 +359,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Equal(t, workflows.RunAborted, ev.Outcome)
 		var overridden *runbooks.PrecheckRecord
 		for i, c := range ev.Prechecks {
-			if c.ID == "restore-case-data#2" {
+			if c.ID == "restore-case-data#3" {
 				overridden = &ev.Prechecks[i]
 			}
 		}
@@ -377,7 +378,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Contains(t, out.stdout, "FAIL shift-traffic#1 ")
 		assert.Contains(t, out.stdout, "Cloudflare token active — the token is expired")
 		assert.Contains(t, out.stdout, "fix: roll the API token")
-		assert.Contains(t, out.stdout, "ok   restore-case-data#2", "the rest passes")
+		assert.Contains(t, out.stdout, "ok   restore-case-data#3", "the rest passes")
 		assert.NotContains(t, out.stdout+out.stderr, testsuite.PlantedCFToken)
 	})
 
