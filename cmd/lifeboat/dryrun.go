@@ -25,11 +25,7 @@ func dryRunCommand(ctx context.Context, cf clientFlags, req workflows.Request) e
 	if req.Plan != "" {
 		return fmt.Errorf("--dry-run takes a runbook: dry-run each member of plan %s (lifeboat plan %s lists them)", req.Plan, req.Plan)
 	}
-	run, err := startAndAwait(ctx, st, req)
-	if err != nil {
-		return err
-	}
-	ev, err := st.Wait(ctx, run.WorkflowID)
+	run, ev, err := runToEnd(ctx, st, req)
 	if err != nil {
 		return err
 	}

@@ -36,11 +36,7 @@ func cmdPrecheck(fs *pflag.FlagSet) runner {
 		failed := false
 		for _, name := range names {
 			req := workflows.Request{Runbook: name, Mode: *mode, PrecheckOnly: true, RequestedBy: *as, Reason: "pre-flight checks (lifeboat precheck)"}
-			run, err := startAndAwait(ctx, st, req)
-			if err != nil {
-				return err
-			}
-			ev, err := st.Wait(ctx, run.WorkflowID)
+			run, ev, err := runToEnd(ctx, st, req)
 			if err != nil {
 				return err
 			}

@@ -101,6 +101,16 @@ func startAndAwait(ctx context.Context, st *starter.Starter, req workflows.Reque
 	return run, st.AwaitStart(wctx, run.WorkflowID)
 }
 
+// runToEnd starts the run (see startAndAwait) and waits for its evidence.
+func runToEnd(ctx context.Context, st *starter.Starter, req workflows.Request) (starter.Run, runbooks.Evidence, error) {
+	run, err := startAndAwait(ctx, st, req)
+	if err != nil {
+		return run, runbooks.Evidence{}, err
+	}
+	ev, err := st.Wait(ctx, run.WorkflowID)
+	return run, ev, err
+}
+
 // checkAgainstCatalog refuses, before anything starts, a runbook the CLI's
 // catalog does not have (with its did-you-mean), an invalid one, or a drill
 // that could touch production; a name that is a recovery plan there makes
