@@ -31,9 +31,19 @@ type PastRun struct {
 	Problem    string             `json:"problem,omitempty"` // why there is no evidence
 }
 
+// runsQuery is the visibility query of lifeboat's runs (restore and plan
+// runs): the open ones, or the finished ones.
+func runsQuery(open bool) string {
+	status := "ExecutionStatus != 'Running'"
+	if open {
+		status = "ExecutionStatus = 'Running'"
+	}
+	return fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s') AND %s", workflows.RestoreWorkflowName, workflows.RecoveryPlanWorkflowName, status)
+}
+
 // query is the visibility query of the filter.
 func (f RunFilter) query() (string, error) {
-	q := fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s') AND ExecutionStatus != 'Running'", workflows.RestoreWorkflowName, workflows.RecoveryPlanWorkflowName)
+	q := runsQuery(false)
 	for _, c := range []struct{ key, v string }{{workflows.SARunbook.GetName(), f.Runbook}, {workflows.SAMode.GetName(), f.Mode}} {
 		if c.v == "" {
 			continue
@@ -104,12 +114,7 @@ type RunSummary struct {
 // the open ones when open is true, else the finished ones. It reads only
 // visibility, so it is quick enough for shell completion.
 func (s *Starter) Runs(ctx context.Context, open bool, limit int) ([]RunSummary, error) {
-	status := "ExecutionStatus != 'Running'"
-	if open {
-		status = "ExecutionStatus = 'Running'"
-	}
-	q := fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s') AND %s", workflows.RestoreWorkflowName, workflows.RecoveryPlanWorkflowName, status)
-	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: int32(limit)})
+	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: runsQuery(open), PageSize: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}

@@ -160,11 +160,7 @@ func (k KubeConfig) Configured(getenv func(string) string) bool {
 	if k.Kubeconfig != "" || len(k.Contexts) > 0 || getenv("KUBECONFIG") != "" {
 		return true
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return false
-	}
-	_, err = os.Stat(filepath.Join(home, ".kube", "config"))
+	_, err := os.Stat(kube.DefaultKubeconfig(getenv))
 	return err == nil
 }
 

@@ -22,15 +22,18 @@ const (
 )
 
 // capText cuts s to MaxText characters, saying how many were cut.
-func capText(s string) string {
-	n := utf8.RuneCountInString(s)
-	if n <= MaxText {
+func capText(s string) string { return capTextAt(s, MaxText) }
+
+// capTextAt cuts s to n characters, saying how many were cut.
+func capTextAt(s string, n int) string {
+	total := utf8.RuneCountInString(s)
+	if total <= n {
 		return s
 	}
 	cut := 0
 	for i := range s {
-		if cut == MaxText {
-			return s[:i] + fmt.Sprintf("… [%d more characters not kept]", n-MaxText)
+		if cut == n {
+			return s[:i] + fmt.Sprintf("… [%d more characters not kept]", total-n)
 		}
 		cut++
 	}

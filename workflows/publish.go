@@ -166,14 +166,6 @@ func (r *run) currentRefusal() string {
 	return r.refused
 }
 
-// truncate keeps the first n characters of text, marking the cut.
-func truncate(text string, n int) string {
-	if r := []rune(text); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return text
-}
-
 // detailLines bounds each list in the current details (the pane is short).
 const detailLines = 3
 
@@ -253,7 +245,7 @@ func (r *run) pending(s *step) (Pending, bool) {
 			Signal: fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgAck, sid)}
 		what = fmt.Sprintf("step %s waits for an acknowledgement", sid)
 		if text, _ := s.spec.With["instructions"].(string); text != "" && s.hints.Human {
-			what += fmt.Sprintf(" (instructions: %s)", truncate(text, 200))
+			what += fmt.Sprintf(" (instructions: %s)", capTextAt(text, 200))
 		}
 	case StatePaused:
 		p = Pending{Kind: "operator", Command: fmt.Sprintf("lifeboat retry|skip %s %s, or lifeboat abort %s", id, sid, id),

@@ -66,11 +66,7 @@ func (s *KubeconfigSource) For(kubeContext string) (*Client, error) {
 		}
 	}
 	if file == "" {
-		file = os.Getenv("KUBECONFIG")
-	}
-	if file == "" {
-		home, _ := os.UserHomeDir()
-		file = filepath.Join(home, ".kube", "config")
+		file = DefaultKubeconfig(os.Getenv)
 	}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 		&clientcmd.ClientConfigLoadingRules{ExplicitPath: file},
@@ -87,6 +83,16 @@ func (s *KubeconfigSource) For(kubeContext string) (*Client, error) {
 	}
 	s.cache[kubeContext] = c
 	return c, nil
+}
+
+// DefaultKubeconfig is the kubeconfig used when none is configured:
+// $KUBECONFIG, else ~/.kube/config.
+func DefaultKubeconfig(getenv func(string) string) string {
+	if file := getenv("KUBECONFIG"); file != "" {
+		return file
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".kube", "config")
 }
 
 // NewClient builds a Client from a REST config.

@@ -90,7 +90,7 @@ func demo(ctx context.Context, lifeboat, version string, exitAfter bool) error {
 		return err
 	}
 	local := filepath.Join(state, "demo-local.yaml")
-	if err := os.WriteFile(local, []byte(fmt.Sprintf(localConfig, catalog, state)), 0o644); err != nil {
+	if err := os.WriteFile(local, []byte(fmt.Sprintf(localConfig, catalog)+fmt.Sprintf(demokit.SignaturesConfig, state)), 0o644); err != nil {
 		return err
 	}
 	if err := os.Setenv("LIFEBOAT_CONFIG", local); err != nil {
@@ -151,14 +151,11 @@ func demoStart() time.Time {
 	return time.Now()
 }
 
-// localConfig is the worker's view before the rig is up: the catalog, the
-// demo's keys; no cluster, terraform or Cloudflare (their runbooks wait).
+// localConfig is the worker's view before the rig is up: the catalog (the
+// demo's keys follow, demokit.SignaturesConfig); no cluster, terraform or
+// Cloudflare (their runbooks wait).
 const localConfig = `# Written by make demo: the worker before the rig is built (no cluster yet).
 catalog: [%s]
-signatures:
-  allowedSigners: %[2]s/allowed_signers
-  keyDir: %[2]s/keys
-  workerKey: %[2]s/keys/lifeboat-worker
 `
 
 // writeLocalCatalog holds what runs without the rig: example (b) for the

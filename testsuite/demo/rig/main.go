@@ -56,7 +56,7 @@ func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, 
 	if err := writeCatalog(catalog, stack, svcURL, hookURL); err != nil {
 		return err
 	}
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL, state)), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)+fmt.Sprintf(demokit.SignaturesConfig, state)), 0o644); err != nil {
 		return err
 	}
 	// The demo's own CLI calls see what the worker sees, as the README tells a user to.
@@ -149,11 +149,6 @@ terraform:
 cloudflare:
   tokenEnv: LIFEBOAT_DEMO_CF_TOKEN
   baseURL: %s
-# lifeboat dev generates a key per demo approver here; the CLI signs with them.
-signatures:
-  allowedSigners: %[6]s/allowed_signers
-  keyDir: %[6]s/keys
-  workerKey: %[6]s/keys/lifeboat-worker
 `
 
 // writeCatalog fills the demo catalog: the examples, with example (a)'s
