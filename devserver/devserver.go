@@ -6,13 +6,17 @@ package devserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"sort"
+	"sync"
+	"time"
 
 	"go.temporal.io/sdk/client"
-	sdktest "go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -41,10 +45,45 @@ type Options struct {
 
 // Server is a running Temporal dev server.
 type Server struct {
-	*sdktest.DevServer
+	// HostPort is the frontend's address.
 	HostPort string
-	UIURL    string
+	// UIURL is the UI's address when the UI is on.
+	UIURL  string
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
+
+// Stop interrupts the server and waits until it has exited.
+func (s *Server) Stop() error {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	<-s.exited
+	return nil
+}
+
+// StartError says the dev server did not come up, with the end of its output.
+type StartError struct {
+	// Exited is true when the process ended while starting (a port taken
+	// between being picked and being bound is the usual cause), false when
+	// it did not answer in time.
+	Exited bool
+	Cause  error
+	Output string
+}
+
+func (e *StartError) Error() string {
+	what := "did not answer within " + readyWithin.String()
+	if e.Exited {
+		what = fmt.Sprintf("exited while starting (%v)", e.Cause)
+	}
+	return fmt.Sprintf("the Temporal dev server %s; the end of its output:\n%s", what, e.Output)
+}
+
+// readyWithin bounds the wait for a started server to answer.
+const readyWithin = time.Minute
+
+// startAttempts: a server that exits while starting gets one more try (its
+// internal ports are picked free and can be taken before they are bound).
+const startAttempts = 2
 
 // Start starts the official dev server with what lifeboat needs: eager
 // activity execution on and lifeboat's search attributes registered.
@@ -59,38 +98,119 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	extra := []string{"--dynamic-config-value", "system.enableActivityEagerExecution=true"}
+	for attempt := 1; ; attempt++ {
+		srv, err := launch(ctx, bin, o)
+		var se *StartError
+		if err == nil || attempt == startAttempts || !errors.As(err, &se) || !se.Exited {
+			if err != nil {
+				return nil, fmt.Errorf("starting the Temporal dev server (%s): %w", bin, err)
+			}
+			return srv, nil
+		}
+		fmt.Fprintf(o.Progress, "the Temporal dev server exited while starting; trying once more (%v)\n", se.Cause)
+	}
+}
+
+// launch runs the server once and waits until it answers, exits, or
+// readyWithin passes.
+func launch(ctx context.Context, bin string, o Options) (*Server, error) {
+	hostPort := o.HostPort
+	if hostPort == "" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		hostPort = l.Addr().String()
+		_ = l.Close()
+	}
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return nil, fmt.Errorf("the address %q is not host:port: %w", hostPort, err)
+	}
+	args := []string{"server", "start-dev", "--ip", host, "--port", port, "--namespace", "default", "--log-level", "error",
+		"--dynamic-config-value", "frontend.enableServerVersionCheck=false",
+		"--dynamic-config-value", "system.enableActivityEagerExecution=true"}
 	names := make([]string, 0, len(workflows.SearchAttributeTypes))
 	for n := range workflows.SearchAttributeTypes {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		extra = append(extra, "--search-attribute", n+"="+workflows.SearchAttributeTypes[n])
+		args = append(args, "--search-attribute", n+"="+workflows.SearchAttributeTypes[n])
+	}
+	if o.UIPort == "" {
+		args = append(args, "--headless")
+	} else {
+		args = append(args, "--ui-port", o.UIPort)
+	}
+	if o.DBFile != "" {
+		args = append(args, "--db-filename", o.DBFile)
 	}
 	if o.CodecEndpoint != "" {
-		extra = append(extra, "--ui-codec-endpoint", o.CodecEndpoint)
+		args = append(args, "--ui-codec-endpoint", o.CodecEndpoint)
 	}
-	opts := sdktest.DevServerOptions{
-		ExistingPath:  bin,
-		ClientOptions: &client.Options{HostPort: o.HostPort, Namespace: "default", Logger: quietLogger{}},
-		DBFilename:    o.DBFile,
-		EnableUI:      o.UIPort != "",
-		UIPort:        o.UIPort,
-		LogLevel:      "error",
-		ExtraArgs:     extra,
-		Stdout:        o.Log,
-		Stderr:        o.Log,
+	tail := &tailBuffer{}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(o.Log, tail), io.MultiWriter(o.Log, tail)
+	if err := cmd.Start(); err != nil {
+		return nil, err
 	}
-	srv, err := sdktest.StartDevServer(ctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("starting the Temporal dev server (%s): %w", bin, err)
-	}
-	d := &Server{DevServer: srv, HostPort: srv.FrontendHostPort()}
+	s := &Server{HostPort: hostPort, cmd: cmd, exited: make(chan struct{})}
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(s.exited) }()
 	if o.UIPort != "" {
-		d.UIURL = "http://localhost:" + o.UIPort
+		s.UIURL = "http://localhost:" + o.UIPort
 	}
-	return d, nil
+	deadline := time.Now().Add(readyWithin)
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, err := client.DialContext(dctx, client.Options{HostPort: hostPort, Namespace: "default", Logger: quietLogger{}})
+		cancel()
+		if err == nil {
+			c.Close()
+			return s, nil
+		}
+		select {
+		case <-s.exited:
+			return nil, &StartError{Exited: true, Cause: waitErr, Output: tail.String()}
+		case <-ctx.Done():
+			_ = s.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-s.exited
+			return nil, &StartError{Cause: err, Output: tail.String()}
+		}
+	}
+}
+
+// tailBuffer keeps the last few KiB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 4 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailBytes {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBytes:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.buf) == 0 {
+		return "(nothing)"
+	}
+	return string(t.buf)
 }
 
 // quietLogger drops the SDK client's own log lines.
