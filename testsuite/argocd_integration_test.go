@@ -34,6 +34,7 @@ spec:
 }
 
 func TestArgoCDSyncOnTheRig(t *testing.T) {
+	t.Parallel() // mostly waits (a sync deadline): it overlaps the other slow tests
 	rig := testsuite.StartKubeRig(t, "dr")
 	argo := testsuite.StartArgoCDOn(t, rig)
 	ctx := context.Background()

@@ -58,6 +58,7 @@ func (b *syncBuffer) String() string {
 // history, the worker's log and the evidence for the secret values planted in
 // the rig.
 func TestRegionFailoverEndToEnd(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the other slow tests
 	srv := testsuite.Temporal(t)
 	ctx := context.Background()
 	stack, err := testsuite.StartStack(ctx, t.TempDir())
@@ -75,7 +76,10 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		"expectStatus: 200}", "expectStatus: 599}", "retry: {attempts: 5, backoff: 10s}", "retry: {attempts: 1}\n        onFailure: abort").Replace(string(stack.Runbook(example)))
 	require.NoError(t, os.WriteFile(filepath.Join(catalog, "c.yaml"), []byte(failing), 0o644))
 
-	t.Setenv("E2E_CF_TOKEN", testsuite.PlantedCFToken)
+	// The worker reads its token from the environment; the name is this
+	// test's own (t.Setenv is not allowed in a parallel test).
+	require.NoError(t, os.Setenv("E2E_CF_TOKEN", testsuite.PlantedCFToken))
+	t.Cleanup(func() { _ = os.Unsetenv("E2E_CF_TOKEN") })
 	cfg := worker.Defaults()
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue = srv.HostPort, "lifeboat-e2e"
 	cfg.Catalog, cfg.EvidenceDir, cfg.BaseDir = []string{catalog}, filepath.Join(t.TempDir(), "evidence"), stack.BaseDir

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -586,10 +587,23 @@ printf '%%s\n' "${COMPREPLY[@]}"`, bin, strings.Join(quoted, " "), len(words)-1,
 
 func buildLifeboat(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "lifeboat")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/lifeboat-dr/lifeboat/cmd/lifeboat").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
+	built.once.Do(func() {
+		built.bin = filepath.Join(binDir, "lifeboat")
+		out, err := exec.Command("go", "build", "-o", built.bin, "github.com/lifeboat-dr/lifeboat/cmd/lifeboat").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("%w\n%s", err, out)
+		}
+	})
+	require.NoError(t, built.err)
+	return built.bin
+}
+
+// built is the lifeboat binary the tests share: built once per test binary
+// (into binDir, which TestMain removes), not once per test.
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
 }
 
 func between(s, a, b string) string {

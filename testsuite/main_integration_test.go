@@ -23,5 +23,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building the rig failed (CI=%v): %v\n", testsuite.InCI(), err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	if binDir, err = os.MkdirTemp("", "lifeboat-it-bin"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(binDir)
+	os.Exit(code)
 }
+
+// binDir holds what the tests build once (see buildLifeboat).
+var binDir string

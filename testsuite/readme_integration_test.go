@@ -25,7 +25,8 @@ func TestTheREADMEFiveMinutePathWorksAsWritten(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
 	out, err := exec.Command("cp", "-r", "../runbooks", filepath.Join(dir, "runbooks")).CombinedOutput()
 	require.NoError(t, err, string(out))
-	require.NoError(t, os.Rename(buildLifeboat(t), filepath.Join(dir, "bin", "lifeboat")))
+	out, err = exec.Command("cp", buildLifeboat(t), filepath.Join(dir, "bin", "lifeboat")).CombinedOutput()
+	require.NoError(t, err, string(out)) // a copy: the other tests share the built binary
 	port, uiPort := freePort(t), freePort(t)
 	env := []string{"LIFEBOAT_ADDRESS=localhost:" + port, "LIFEBOAT_USER=", "LIFEBOAT_CONFIG="}
 

@@ -85,6 +85,7 @@ spec:
 // server, the worker's and the CLI's output, the evidence files, the status
 // query and the Temporal UI's pages: 0 occurrences.
 func TestPlantedSecretsAreFoundNowhere(t *testing.T) {
+	t.Parallel() // waits two minutes for a notification to give up: it overlaps the other slow tests
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -76,6 +76,7 @@ spec:
 // dialog lets it complete. Screenshots of every step are written to
 // testsuite/artifacts/browser/ (or $LIFEBOAT_ARTIFACTS/browser/).
 func TestOperatorInTheTemporalUI(t *testing.T) {
+	t.Parallel() // its own lifeboat dev and browser: it overlaps the other slow tests
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	dev := startUIDrill(t)

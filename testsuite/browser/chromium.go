@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 )
 
 // chromiumPaths are where Debian's and other distributions' packages put Chromium.
@@ -18,6 +19,8 @@ var chromiumPaths = []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"}
 // A test tool's own browser download does not work on machines without
 // internet, the system package does.
 func EnsureChromium(ctx context.Context, progress io.Writer) (string, error) {
+	installing.Lock() // parallel tests: one apt-get at a time
+	defer installing.Unlock()
 	if p := os.Getenv("LIFEBOAT_CHROMIUM"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return "", fmt.Errorf("LIFEBOAT_CHROMIUM=%s: %w (unset it to use or install the system chromium)", p, err)
@@ -46,6 +49,9 @@ func EnsureChromium(ctx context.Context, progress io.Writer) (string, error) {
 	}
 	return "", fmt.Errorf("apt-get installed chromium but none of %v exists", chromiumPaths)
 }
+
+// installing serialises EnsureChromium within a process.
+var installing sync.Mutex
 
 func findChromium() (string, bool) {
 	for _, p := range chromiumPaths {
