@@ -98,12 +98,23 @@ func (r *run) details(ctx workflow.Context, state string) string {
 			line("**%s** %s: `%s`, or signal `%s`", label, strings.TrimSuffix(p.Message, ": "+p.Command), p.Command, p.Signal)
 		}
 	}
-	if !r.finished {
-		for _, s := range r.order {
-			if p, ok := r.pending(s); ok {
+	// One pass over the steps: who waits for a person is listed now, what
+	// runs after the header.
+	var running []*step
+	nRunning := 0
+	for _, s := range r.order {
+		switch s.state {
+		case StateRunning:
+			if nRunning++; nRunning <= detailLines {
+				running = append(running, s)
+			}
+		case StateAwaitingApproval, StateAwaitingAck, StatePaused:
+			if p, ok := r.pending(s); ok && !r.finished {
 				wait("Waiting:", p)
 			}
 		}
+	}
+	if !r.finished {
 		for _, c := range r.blockingChecks() {
 			wait("Pre-flight check failed:", r.checkPending(c))
 		}
@@ -140,16 +151,11 @@ func (r *run) details(ctx workflow.Context, state string) string {
 	default:
 		line("RTO %s: deadline **%s**", rto, deadline.UTC().Format("15:04:05 UTC"))
 	}
-	running := 0
-	for _, s := range r.order {
-		if s.state == StateRunning {
-			if running++; running <= detailLines {
-				line("▶ %s/%s running (attempt %d)", s.layer, s.spec.ID, s.attempts+1)
-			}
-		}
+	for _, s := range running {
+		line("▶ %s/%s running (attempt %d)", s.layer, s.spec.ID, s.attempts+1)
 	}
-	if running > detailLines {
-		line("… and %d more running", running-detailLines)
+	if nRunning > detailLines {
+		line("… and %d more running", nRunning-detailLines)
 	}
 	return b.String()
 }
