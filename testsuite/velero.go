@@ -30,10 +30,8 @@ const (
 	VersityGWVersion       = "v1.8.0"
 )
 
-// Rig S3 credentials. They are fixed (a loopback store holding nothing but
-// the rig's backups) because Velero writes a BackupStorageLocation's
-// credential to the same file under /tmp/credentials whichever server writes
-// it: concurrent rigs must agree on its content.
+// Rig S3 credentials: fixed, a loopback store holding nothing but the rig's
+// backups.
 const (
 	s3Access = "lifeboat-rig"
 	s3Secret = "lifeboat-rig-s3-secret"
@@ -227,7 +225,19 @@ func (v *Velero) startServer(extra ...string) error {
 	args := append([]string{"server", "--kubeconfig", v.kube.Kubeconfig, "--namespace", v.Namespace, "--plugin-dir", filepath.Dir(v.Binaries.AWSPlugin),
 		"--metrics-address", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--profiler-address", "", "--store-validation-frequency", "5s", "--log-level", "info"}, extra...)
 	log := filepath.Join(v.dir, "velero-server"+strings.Join(extra, "")+".log")
-	p, err := startProc("velero", v.Binaries.Velero, log, args...)
+	// Velero writes a location's credential to $TMPDIR/credentials,
+	// truncating the file each time it hands the path to the AWS plugin (at
+	// every location validation and backup/restore); a plugin reading it
+	// mid-rewrite finds no key and falls back to EC2 IMDS (seen in CI: "no
+	// EC2 IMDS role found … 403"). So each rig's server gets a TMPDIR of its
+	// own, and the same fixed rig keys in the environment, which the AWS
+	// credential chain reads before any file.
+	tmp := filepath.Join(v.dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	p, err := startProcEnv("velero", v.Binaries.Velero, log,
+		[]string{"TMPDIR=" + tmp, "AWS_ACCESS_KEY_ID=" + s3Access, "AWS_SECRET_ACCESS_KEY=" + s3Secret}, args...)
 	if err != nil {
 		return err
 	}
