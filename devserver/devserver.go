@@ -60,6 +60,13 @@ func (s *Server) Stop() error {
 	return nil
 }
 
+// Kill ends the server with SIGKILL, as a crash would, and waits until it
+// has exited; its SQLite file (Options.DBFile) keeps what was committed.
+func (s *Server) Kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
 // StartError says the dev server did not come up, with the end of its output.
 type StartError struct {
 	// Exited is true when the process ended while starting (a port taken

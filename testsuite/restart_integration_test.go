@@ -90,10 +90,7 @@ func (s *sideEffects) counts() map[string]int {
 func TestTemporalServerKilledMidRestore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	temporal, err := testsuite.EnsureTemporal(ctx, os.Stderr)
-	require.NoError(t, err, "CI=%v", testsuite.InCI())
-	port, db := freePort(t), filepath.Join(t.TempDir(), "temporal.db")
-	address := "127.0.0.1:" + port
+	address, db := "127.0.0.1:"+freePort(t), filepath.Join(t.TempDir(), "temporal.db")
 
 	effects := &sideEffects{hits: map[string]int{}, started: make(chan struct{})}
 	svc := httptest.NewServer(effects)
@@ -101,7 +98,7 @@ func TestTemporalServerKilledMidRestore(t *testing.T) {
 	cat, evidenceDir := t.TempDir(), t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(cat, "server-restart.yaml"), []byte(fmt.Sprintf(restartBook, svc.URL)), 0o644))
 
-	server := startDevProcess(t, temporal, port, db)
+	server := startDevServer(t, address, db)
 	bin := buildLifeboat(t)
 	w := exec.Command(bin, "worker")
 	w.Env = append(os.Environ(), "LIFEBOAT_ADDRESS="+address, "LIFEBOAT_TASK_QUEUE=restart-test",
@@ -123,11 +120,10 @@ func TestTemporalServerKilledMidRestore(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the restore step never started")
 	}
-	require.NoError(t, server.Process.Signal(syscall.SIGKILL))
-	_ = server.Wait()
+	server.Kill()
 	killed := time.Now()
 	time.Sleep(3 * time.Second) // down for a while: the worker's polls fail meanwhile
-	startDevProcess(t, temporal, port, db)
+	startDevServer(t, address, db)
 	t.Logf("server killed and back after %s, while the restore step was still running", time.Since(killed).Round(time.Millisecond))
 
 	ev, err := st.Wait(ctx, run.WorkflowID)
@@ -149,30 +145,12 @@ func TestTemporalServerKilledMidRestore(t *testing.T) {
 	stopWorker() // before the server it polls goes away
 }
 
-// startDevProcess starts the temporal dev server on port with its state in
-// db, and waits until it answers; the test stops it at the end.
-func startDevProcess(t *testing.T, temporal, port, db string) *exec.Cmd {
+// startDevServer starts the dev server on address with its state in db; the
+// test stops it at the end.
+func startDevServer(t *testing.T, address, db string) *testsuite.DevServer {
 	t.Helper()
-	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", port, "--headless", "--db-filename", db,
-		"--log-level", "error", "--dynamic-config-value", "system.enableActivityEagerExecution=true"}
-	for name, typ := range workflows.SearchAttributeTypes {
-		args = append(args, "--search-attribute", name+"="+typ)
-	}
-	cmd := exec.Command(temporal, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + port, Logger: quiet{}})
-		if err == nil {
-			_, err = c.CheckHealth(context.Background(), &client.CheckHealthRequest{})
-			c.Close()
-			if err == nil {
-				return cmd
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "the dev server on port %s did not come up: %v", port, err)
-		time.Sleep(200 * time.Millisecond)
-	}
+	srv, err := testsuite.StartTemporal(context.Background(), testsuite.DevOptions{HostPort: address, DBFile: db, Log: os.Stderr})
+	require.NoError(t, err, "CI=%v", testsuite.InCI())
+	t.Cleanup(srv.Kill)
+	return srv
 }
