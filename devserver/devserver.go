@@ -88,10 +88,6 @@ func (e *StartError) Error() string {
 // readyWithin bounds the wait for a started server to answer.
 const readyWithin = time.Minute
 
-// startAttempts: a server that exits while starting gets one more try (its
-// internal ports are picked free and can be taken before they are bound).
-const startAttempts = 2
-
 // Start starts the official dev server with what lifeboat needs: eager
 // activity execution on and lifeboat's search attributes registered.
 func Start(ctx context.Context, o Options) (*Server, error) {
@@ -105,17 +101,18 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	for attempt := 1; ; attempt++ {
-		srv, err := launch(ctx, bin, o)
-		var se *StartError
-		if err == nil || attempt == startAttempts || !errors.As(err, &se) || !se.Exited {
-			if err != nil {
-				return nil, fmt.Errorf("starting the Temporal dev server (%s): %w", bin, err)
-			}
-			return srv, nil
-		}
+	// A server that exits while starting gets one more try: its internal
+	// ports are picked free and can be taken before they are bound.
+	srv, err := launch(ctx, bin, o)
+	var se *StartError
+	if errors.As(err, &se) && se.Exited {
 		fmt.Fprintf(o.Progress, "the Temporal dev server exited while starting; trying once more (%v)\n", se.Cause)
+		srv, err = launch(ctx, bin, o)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("starting the Temporal dev server (%s): %w", bin, err)
+	}
+	return srv, nil
 }
 
 // launch runs the server once and waits until it answers, exits, or
@@ -186,8 +183,7 @@ func launch(ctx context.Context, bin string, o Options) (*Server, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-s.exited
+			s.Kill()
 			return nil, &StartError{Cause: err, Output: tail.String()}
 		}
 	}

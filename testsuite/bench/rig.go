@@ -253,8 +253,7 @@ func ownCode(ctx context.Context, st *starter.Starter, id string) time.Duration 
 		check(starter.Replay(h, nil))
 		took = append(took, time.Since(start))
 	}
-	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-	return took[len(took)/2]
+	return median(took)
 }
 
 // engineTime reads the run's history: the time in [from, to] (the actual
