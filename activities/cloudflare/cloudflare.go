@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	cf "github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/dns"
 	"github.com/cloudflare/cloudflare-go/v6/load_balancers"
 	"github.com/cloudflare/cloudflare-go/v6/option"
@@ -32,7 +31,7 @@ type Actions struct {
 	HTTP    *http.Client
 }
 
-func (a *Actions) client() (*cf.Client, error) {
+func (a *Actions) client() (*api, error) {
 	token, err := a.Token()
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("cloudflare: "+err.Error(), "ConfigError", nil)
@@ -44,13 +43,13 @@ func (a *Actions) client() (*cf.Client, error) {
 	if a.HTTP != nil {
 		opts = append(opts, option.WithHTTPClient(a.HTTP))
 	}
-	return cf.NewClient(opts...), nil
+	return newAPI(opts...), nil
 }
 
 // classify turns an API error into what an on-call engineer can act on:
 // 403 and other 4xx are not retryable; 429 and 5xx are, after Retry-After.
 func classify(what string, err error) error {
-	var apiErr *cf.Error
+	var apiErr *apiError
 	if !errors.As(err, &apiErr) {
 		return fmt.Errorf("cloudflare %s: %w", what, err)
 	}
@@ -77,12 +76,12 @@ func classify(what string, err error) error {
 	return fmt.Errorf("cloudflare %s: %w", what, err)
 }
 
-func (a *Actions) zone(ctx context.Context, c *cf.Client, name string) (zones.Zone, error) {
-	page, err := c.Zones.List(ctx, zones.ZoneListParams{Name: cf.F(name)})
+func (a *Actions) zone(ctx context.Context, c *api, name string) (zones.Zone, error) {
+	found, err := c.zonesNamed(ctx, name)
 	if err != nil {
 		return zones.Zone{}, classify("list zones", err)
 	}
-	for _, z := range page.Result {
+	for _, z := range found {
 		if z.Name == name {
 			return z, nil
 		}
@@ -139,14 +138,14 @@ func (a *Actions) DNSSwitch(ctx context.Context, in runbooks.StepInput) (runbook
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
-	page, err := c.DNS.Records.List(ctx, dns.RecordListParams{ZoneID: cf.F(z.ID), Name: cf.F(dns.RecordListParamsName{Exact: cf.F(args.Record)})})
+	records, err := c.recordsNamed(ctx, z.ID, args.Record)
 	if err != nil {
 		return runbooks.StepResult{}, classify("list records", err)
 	}
 	var matching []*dns.RecordResponse
-	for i := range page.Result {
-		if r := page.Result[i]; r.Name == args.Record && (r.Type == "A" || r.Type == "AAAA" || r.Type == "CNAME") {
-			matching = append(matching, &page.Result[i])
+	for i := range records {
+		if r := records[i]; r.Name == args.Record && (r.Type == "A" || r.Type == "AAAA" || r.Type == "CNAME") {
+			matching = append(matching, &records[i])
 		}
 	}
 	if len(matching) > 1 {
@@ -183,29 +182,23 @@ func (a *Actions) DNSSwitch(ctx context.Context, in runbooks.StepInput) (runbook
 	if args.Proxied != nil {
 		want.Proxied = *args.Proxied
 	}
-	comment := commentPrefix + formatPrevious(previous) + tag
+	rec := record{Name: args.Record, Type: want.Type, Content: want.Content, TTL: want.TTL, Proxied: want.Proxied,
+		Comment: commentPrefix + formatPrevious(previous) + tag}
 	switch {
 	case current != nil && string(current.Type) == want.Type && current.Content == want.Content && int(current.TTL) == want.TTL && current.Proxied == want.Proxied:
 		// already switched: nothing to change
 	case current != nil:
 		// One write, even when the type changes (A → CNAME): the API edits a
 		// record's type in place, so the name is never without a record.
-		_, err = c.DNS.Records.Edit(ctx, id, dns.RecordEditParams{ZoneID: cf.F(z.ID), Body: dns.RecordEditParamsBody{
-			Name: cf.F(args.Record), Type: cf.F(dns.RecordEditParamsBodyType(want.Type)), Content: cf.F(want.Content),
-			TTL: cf.F(dns.TTL(want.TTL)), Proxied: cf.F(want.Proxied), Comment: cf.F(comment)}})
-		if err != nil {
+		if err := c.editRecord(ctx, z.ID, id, rec); err != nil {
 			return runbooks.StepResult{}, classify("edit "+args.Record, err)
 		}
 	default:
-		created, err := c.DNS.Records.New(ctx, dns.RecordNewParams{ZoneID: cf.F(z.ID), Body: dns.RecordNewParamsBody{
-			Name: cf.F(args.Record), Type: cf.F(dns.RecordNewParamsBodyType(want.Type)), Content: cf.F(want.Content),
-			TTL: cf.F(dns.TTL(want.TTL)), Proxied: cf.F(want.Proxied), Comment: cf.F(comment)}})
-		if err != nil {
+		if id, err = c.newRecord(ctx, z.ID, rec); err != nil {
 			return runbooks.StepResult{}, classify("create "+args.Record, err)
 		}
-		id = created.ID
 	}
-	got, err := c.DNS.Records.Get(ctx, id, dns.RecordGetParams{ZoneID: cf.F(z.ID)})
+	got, err := c.getRecord(ctx, z.ID, id)
 	if err != nil {
 		return runbooks.StepResult{}, classify("read back "+args.Record, err)
 	}
@@ -262,7 +255,7 @@ func orNone(s string) string {
 
 // loadBalancer finds a zone's load balancer by name, and returns a lookup of
 // the account's pools by name.
-func (a *Actions) loadBalancer(ctx context.Context, zone, name string) (*cf.Client, zones.Zone, *load_balancers.LoadBalancer, func(string) (load_balancers.Pool, error), error) {
+func (a *Actions) loadBalancer(ctx context.Context, zone, name string) (*api, zones.Zone, *load_balancers.LoadBalancer, func(string) (load_balancers.Pool, error), error) {
 	c, err := a.client()
 	if err != nil {
 		return nil, zones.Zone{}, nil, nil, err
@@ -271,25 +264,25 @@ func (a *Actions) loadBalancer(ctx context.Context, zone, name string) (*cf.Clie
 	if err != nil {
 		return nil, zones.Zone{}, nil, nil, err
 	}
-	lbs, err := c.LoadBalancers.List(ctx, load_balancers.LoadBalancerListParams{ZoneID: cf.F(z.ID)})
+	lbs, err := c.loadBalancers(ctx, z.ID)
 	if err != nil {
 		return nil, zones.Zone{}, nil, nil, classify("list load balancers", err)
 	}
 	var lb *load_balancers.LoadBalancer
-	for i := range lbs.Result {
-		if lbs.Result[i].Name == name {
-			lb = &lbs.Result[i]
+	for i := range lbs {
+		if lbs[i].Name == name {
+			lb = &lbs[i]
 		}
 	}
 	if lb == nil {
 		return nil, zones.Zone{}, nil, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cloudflare: no load balancer %s in zone %s", name, zone), "CloudflareNotFound", nil)
 	}
-	pools, err := c.LoadBalancers.Pools.List(ctx, load_balancers.PoolListParams{AccountID: cf.F(z.Account.ID)})
+	pools, err := c.pools(ctx, z.Account.ID)
 	if err != nil {
 		return nil, zones.Zone{}, nil, nil, classify("list pools", err)
 	}
 	byName := map[string]load_balancers.Pool{}
-	for _, p := range pools.Result {
+	for _, p := range pools {
 		byName[p.Name] = p
 	}
 	pool := func(name string) (load_balancers.Pool, error) {
@@ -354,7 +347,7 @@ func (a *Actions) LBFailover(ctx context.Context, in runbooks.StepInput) (runboo
 					order = append(order, id)
 				}
 			}
-			if _, err := c.LoadBalancers.Edit(ctx, lb.ID, load_balancers.LoadBalancerEditParams{ZoneID: cf.F(z.ID), DefaultPools: cf.F(order)}); err != nil {
+			if err := c.setDefaultPools(ctx, z.ID, lb.ID, order); err != nil {
 				return runbooks.StepResult{}, classify("edit load balancer "+args.LoadBalancer, err)
 			}
 		}
@@ -367,7 +360,7 @@ func (a *Actions) LBFailover(ctx context.Context, in runbooks.StepInput) (runboo
 		}
 		outputs["primaryWasEnabled"] = before.PrimaryWasEnabled
 		if p.Enabled {
-			if _, err := c.LoadBalancers.Pools.Edit(ctx, p.ID, load_balancers.PoolEditParams{AccountID: cf.F(z.Account.ID), Enabled: cf.F(false)}); err != nil {
+			if err := c.setPoolEnabled(ctx, z.Account.ID, p.ID, false); err != nil {
 				return runbooks.StepResult{}, classify("disable pool "+args.PrimaryPool, err)
 			}
 		}

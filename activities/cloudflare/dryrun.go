@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	cf "github.com/cloudflare/cloudflare-go/v6"
-	"github.com/cloudflare/cloudflare-go/v6/dns"
-
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -63,12 +60,12 @@ func (a *Actions) dnsDryRun(ctx context.Context, in runbooks.StepInput) ([]runbo
 	if err != nil {
 		return nil, err
 	}
-	page, err := c.DNS.Records.List(ctx, dns.RecordListParams{ZoneID: cf.F(z.ID), Name: cf.F(dns.RecordListParamsName{Exact: cf.F(args.Record)})})
+	records, err := c.recordsNamed(ctx, z.ID, args.Record)
 	if err != nil {
 		return nil, classify("list records", err)
 	}
 	ch := runbooks.Change{What: "DNS record " + args.Record}
-	for _, r := range page.Result {
+	for _, r := range records {
 		if r.Name == args.Record {
 			ch.Before = fmt.Sprintf("%s %s (ttl %d)", r.Type, r.Content, int(r.TTL))
 		}

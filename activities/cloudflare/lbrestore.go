@@ -5,9 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	cf "github.com/cloudflare/cloudflare-go/v6"
-	"github.com/cloudflare/cloudflare-go/v6/load_balancers"
-
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -40,7 +37,7 @@ func (a *Actions) LBRestore(ctx context.Context, in runbooks.StepInput) (runbook
 			return runbooks.StepResult{}, err
 		}
 		if !p.Enabled {
-			if _, err := c.LoadBalancers.Pools.Edit(ctx, p.ID, load_balancers.PoolEditParams{AccountID: cf.F(z.Account.ID), Enabled: cf.F(true)}); err != nil {
+			if err := c.setPoolEnabled(ctx, z.Account.ID, p.ID, true); err != nil {
 				return runbooks.StepResult{}, classify("enable pool "+args.EnablePool, err)
 			}
 		}
@@ -48,7 +45,7 @@ func (a *Actions) LBRestore(ctx context.Context, in runbooks.StepInput) (runbook
 	}
 	if len(args.DefaultPools) > 0 {
 		if !slices.Equal(lb.DefaultPools, args.DefaultPools) {
-			if _, err := c.LoadBalancers.Edit(ctx, lb.ID, load_balancers.LoadBalancerEditParams{ZoneID: cf.F(z.ID), DefaultPools: cf.F(args.DefaultPools)}); err != nil {
+			if err := c.setDefaultPools(ctx, z.ID, lb.ID, args.DefaultPools); err != nil {
 				return runbooks.StepResult{}, classify("edit load balancer "+args.LoadBalancer, err)
 			}
 		}

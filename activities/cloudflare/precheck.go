@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	cf "github.com/cloudflare/cloudflare-go/v6"
-	"github.com/cloudflare/cloudflare-go/v6/dns"
-
 	"github.com/lifeboat-dr/lifeboat/activities/failure"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -61,11 +58,11 @@ func (a *Actions) dnsPrecheck(ctx context.Context, in runbooks.StepInput) []runb
 	}
 	out = append(out, runbooks.Pass("zone "+args.Zone+" readable", "zone id "+z.ID))
 	name := "record " + args.Record + " exists"
-	page, err := c.DNS.Records.List(ctx, dns.RecordListParams{ZoneID: cf.F(z.ID), Name: cf.F(dns.RecordListParamsName{Exact: cf.F(args.Record)})})
+	records, err := c.recordsNamed(ctx, z.ID, args.Record)
 	if err != nil {
 		return append(out, runbooks.Fail(name, failure.Message(classify("list records", err)), "give the token DNS:Read on "+args.Zone))
 	}
-	for _, r := range page.Result {
+	for _, r := range records {
 		if r.Name == args.Record {
 			return append(out, runbooks.Pass(name, fmt.Sprintf("%s %s", r.Type, r.Content)))
 		}
@@ -81,7 +78,7 @@ func (a *Actions) tokenActive(ctx context.Context) ([]runbooks.CheckResult, bool
 	if err != nil {
 		return []runbooks.CheckResult{runbooks.Fail(name, failure.Message(err), "configure the worker's Cloudflare token (cloudflare.tokenEnv)")}, false
 	}
-	res, err := c.User.Tokens.Verify(ctx)
+	res, err := c.token.Verify(ctx)
 	if err != nil {
 		return []runbooks.CheckResult{runbooks.Fail(name, failure.Message(classify("verify token", err)), "issue a new API token and set it in the worker's environment")}, false
 	}
