@@ -12,7 +12,10 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
+	appsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
+	authorizationv1 "k8s.io/client-go/kubernetes/typed/authorization/v1"
+	corev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	rbacv1 "k8s.io/client-go/kubernetes/typed/rbac/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -20,10 +23,58 @@ import (
 
 // Client is what an action needs to talk to one cluster.
 type Client struct {
-	Typed   kubernetes.Interface
+	Typed   Typed
 	Dynamic dynamic.Interface
 	Mapper  meta.RESTMapper
 	Context string
+}
+
+// Typed is the part of client-go's Clientset the actions use: four API
+// groups (a *kubernetes.Clientset, or its fake, is one). The whole Clientset
+// would compile every group's client and apply configurations into the
+// binary for nothing.
+type Typed interface {
+	CoreV1() corev1.CoreV1Interface
+	AppsV1() appsv1.AppsV1Interface
+	RbacV1() rbacv1.RbacV1Interface
+	AuthorizationV1() authorizationv1.AuthorizationV1Interface
+}
+
+// groups is Typed built from a REST config, the four clients sharing one
+// HTTP client.
+type groups struct {
+	core  *corev1.CoreV1Client
+	apps  *appsv1.AppsV1Client
+	rbac  *rbacv1.RbacV1Client
+	authz *authorizationv1.AuthorizationV1Client
+}
+
+func (g *groups) CoreV1() corev1.CoreV1Interface { return g.core }
+func (g *groups) AppsV1() appsv1.AppsV1Interface { return g.apps }
+func (g *groups) RbacV1() rbacv1.RbacV1Interface { return g.rbac }
+func (g *groups) AuthorizationV1() authorizationv1.AuthorizationV1Interface {
+	return g.authz
+}
+
+func newGroups(cfg *rest.Config) (*groups, error) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g := &groups{}
+	if g.core, err = corev1.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	if g.apps, err = appsv1.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	if g.rbac, err = rbacv1.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	if g.authz, err = authorizationv1.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 // Source returns the client of a kubeContext named by a runbook target.
@@ -101,7 +152,7 @@ func NewClient(cfg *rest.Config, name string) (*Client, error) {
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = 50, 100
 	}
-	typed, err := kubernetes.NewForConfig(cfg)
+	typed, err := newGroups(cfg)
 	if err != nil {
 		return nil, err
 	}
