@@ -247,13 +247,7 @@ func (b *bench) orchestration(ctx context.Context, srv *testsuite.DevServer, sta
 func ownCode(ctx context.Context, st *starter.Starter, id string) time.Duration {
 	h, err := st.History(ctx, id)
 	check(err)
-	var took []time.Duration
-	for i := 0; i < 5; i++ {
-		start := time.Now()
-		check(starter.Replay(h, nil))
-		took = append(took, time.Since(start))
-	}
-	return median(took)
+	return replayTime(h, 5)
 }
 
 // engineTime reads the run's history: the time in [from, to] (the actual
