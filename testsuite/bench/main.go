@@ -57,6 +57,8 @@ func runBench() int {
 		activities.HTTPCheck: b.noop, activities.EvidenceStore: b.noop}), sdkworker.Options{MaxConcurrentActivityExecutionSize: 400})
 	w.RegisterWorkflowWithOptions(bareWorkflow, workflow.RegisterOptions{Name: "BareWorkflow"})
 	w.RegisterActivityWithOptions(b.bareNoop, activity.RegisterOptions{Name: "noop"})
+	w.RegisterWorkflowWithOptions(bareChain, workflow.RegisterOptions{Name: "BareChain"})
+	w.RegisterActivityWithOptions(bareSleep, activity.RegisterOptions{Name: "sleep"})
 	check(w.Start())
 	defer w.Stop()
 
@@ -119,6 +121,23 @@ func (b *bench) bareNoop(_ context.Context, key string) error {
 	if ch != nil {
 		ch <- now
 	}
+	return nil
+}
+
+// bareChain runs one activity per duration, one after the other, each
+// sleeping that long.
+func bareChain(ctx workflow.Context, sleeps []time.Duration) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	for _, d := range sleeps {
+		if err := workflow.ExecuteActivity(ctx, "sleep", d).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func bareSleep(d time.Duration) error {
+	time.Sleep(d)
 	return nil
 }
 
