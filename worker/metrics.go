@@ -93,6 +93,7 @@ type handler struct {
 	tags  map[string]string
 }
 
+// WithTags keeps the tags, so Gauge can name the run a gauge belongs to.
 func (h handler) WithTags(tags map[string]string) client.MetricsHandler {
 	merged := make(map[string]string, len(h.tags)+len(tags))
 	for k, v := range h.tags {
@@ -104,10 +105,14 @@ func (h handler) WithTags(tags map[string]string) client.MetricsHandler {
 	return handler{m: h.m, inner: h.inner.WithTags(tags), tags: merged}
 }
 
+// Counter and Timer are the SDK handler's.
 func (h handler) Counter(name string) client.MetricsCounter { return h.inner.Counter(name) }
 
 func (h handler) Timer(name string) client.MetricsTimer { return h.inner.Timer(name) }
 
+// Gauge is the SDK handler's, except lifeboat's own gauges: those are
+// series labelled by the handler's tags, which an update with NaN deletes
+// (a run drops its own when it ends).
 func (h handler) Gauge(name string) client.MetricsGauge {
 	if !strings.HasPrefix(name, "lifeboat_") {
 		return h.inner.Gauge(name)

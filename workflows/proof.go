@@ -66,6 +66,8 @@ func (m Abort) decision() runbooks.Decision {
 // Note is not a decision: notes are never signed, and never refused for it.
 func (m Note) decision() runbooks.Decision { return runbooks.Decision{} }
 
+// Actor is who a decision message says acted: the principal its
+// signature must prove.
 func (m Approve) Actor() string { return m.By }
 func (m Reject) Actor() string  { return m.By }
 func (m Ack) Actor() string     { return m.By }

@@ -49,6 +49,8 @@ type groups struct {
 	authz *authorizationv1.AuthorizationV1Client
 }
 
+// CoreV1, AppsV1, RbacV1 and AuthorizationV1 make groups a Typed: the
+// four API groups the actions call.
 func (g *groups) CoreV1() corev1.CoreV1Interface { return g.core }
 func (g *groups) AppsV1() appsv1.AppsV1Interface { return g.apps }
 func (g *groups) RbacV1() rbacv1.RbacV1Interface { return g.rbac }

@@ -167,6 +167,8 @@ type Prefixed struct {
 	line   []byte
 }
 
+// Write writes every complete line of b to W with Prefix before it and
+// keeps an unfinished line for the next call.
 func (p *Prefixed) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -200,6 +202,7 @@ func waitForServer(ctx context.Context, bin string) error {
 	return fmt.Errorf("the Temporal dev server did not come up; see .lifeboat/temporal.log")
 }
 
+// Say prints a demo heading.
 func Say(msg string) { fmt.Printf("\n==> %s\n", msg) }
 
 // Show runs a lifeboat command, echoing it and its output.
@@ -213,6 +216,8 @@ func Show(ctx context.Context, bin string, args ...string) error {
 	return nil
 }
 
+// Capture runs a lifeboat command and returns its standard output; a
+// failure carries the command and what it printed on standard error.
 func Capture(ctx context.Context, bin string, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, bin, args...).Output()
 	var exit *exec.ExitError
