@@ -13,6 +13,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	appsv1 "k8s.io/api/apps/v1"
@@ -242,10 +243,12 @@ func (b *bench) orchestration(ctx context.Context, srv *testsuite.DevServer, sta
 			fmt.Printf("  step %s: %s, %s, %d attempt(s)\n", s.ID, s.State, time.Duration(s.Duration).Round(100*time.Microsecond), s.Attempts)
 		}
 	}
-	idle, gaps, said := engineTime(ctx, c, run.WorkflowID, ev.DeclaredAt, ev.DeclaredAt.Add(total))
+	h, err := st.History(ctx, run.WorkflowID)
+	check(err)
+	idle, gaps, said := engineTime(h, ev.DeclaredAt, ev.DeclaredAt.Add(total))
 	floor := b.bareFloor(ctx, gaps, ev.DeclaredAt.Add(total))
 	report("orchestration share", fmt.Sprintf("example (a)'s failover on the rig: %s of its actual RTO %s with no activity running and no person awaited (largest gaps: %s); lifeboat's own workflow code for the whole run takes %s (a replay of its history); the floor — a bare workflow with the same %d boundaries and busy stretches, on the same server right after — spends %s (%.2f %% of this RTO; lifeboat %.2f× it)",
-		idle.Round(time.Millisecond), total.Round(time.Millisecond), said, ownCode(ctx, st, run.WorkflowID).Round(100*time.Microsecond),
+		idle.Round(time.Millisecond), total.Round(time.Millisecond), said, replayTime(h, 5).Round(100*time.Microsecond),
 		len(gaps), floor.Round(time.Millisecond), float64(floor)/float64(total)*100, float64(idle)/float64(floor)), float64(idle)/float64(total)/0.01, 1)
 }
 
@@ -268,11 +271,10 @@ func (b *bench) bareFloor(ctx context.Context, gaps []span, end time.Time) time.
 	we, err := b.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "lifeboat-bench"}, "BareChain", sleeps)
 	check(err)
 	check(we.Get(ctx, nil))
+	h, err := b.st.History(ctx, we.GetID())
+	check(err)
 	var from, to time.Time
-	it := b.c.GetWorkflowHistory(ctx, we.GetID(), we.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		check(err)
+	for _, e := range h.Events {
 		switch e.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
 			if from.IsZero() {
@@ -282,17 +284,8 @@ func (b *bench) bareFloor(ctx context.Context, gaps []span, end time.Time) time.
 			to = e.GetEventTime().AsTime()
 		}
 	}
-	idle, _, _ := engineTime(ctx, b.c, we.GetID(), from, to)
+	idle, _, _ := engineTime(h, from, to)
 	return idle
-}
-
-// ownCode is the time lifeboat's workflow code needs for the whole run: a
-// replay of its history (the median of five), which runs that code and
-// nothing of the server's.
-func ownCode(ctx context.Context, st *starter.Starter, id string) time.Duration {
-	h, err := st.History(ctx, id)
-	check(err)
-	return replayTime(h, 5)
 }
 
 // span is a stretch of time.
@@ -300,12 +293,12 @@ type span struct {
 	from, to time.Time
 }
 
-// engineTime reads the run's history: the time in [from, to] (the actual
+// engineTime reads a run's history h: the time in [from, to] (the actual
 // RTO: declared → ended) covered by no running activity (started → closed)
 // and by no wait for a person (the gap that ends with an accepted update),
 // the gaps in time order, and the largest of them, each named by the event
 // that ended it.
-func engineTime(ctx context.Context, c client.Client, id string, from, to time.Time) (time.Duration, []span, string) {
+func engineTime(h *historypb.History, from, to time.Time) (time.Duration, []span, string) {
 	var busy []span
 	started := map[int64]time.Time{}
 	var lastBusy time.Time
@@ -314,10 +307,7 @@ func engineTime(ctx context.Context, c client.Client, id string, from, to time.T
 		what string
 	}
 	var events []event
-	it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		check(err)
+	for _, e := range h.Events {
 		at := e.GetEventTime().AsTime()
 		events = append(events, event{at, strings.TrimPrefix(e.GetEventType().String(), "EVENT_TYPE_")})
 		var closed int64
