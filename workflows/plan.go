@@ -91,6 +91,9 @@ func (r *run) executeMember(ctx workflow.Context, s *step) error {
 	req := Request{Runbook: member, Mode: r.req.Mode, RequestedBy: r.req.RequestedBy, InlineRunbook: r.req.PinnedMembers[member],
 		Reason:    fmt.Sprintf("member of recovery plan %s (%s)", r.rb().Metadata.Name, r.workflowID),
 		PlanStart: &PlanStart{WorkflowID: r.workflowID, Request: r.req, StartedAt: r.startedAt}}
+	if r.authority { // the plan's mode is the members' mode, whole
+		req.DryRun, req.PrecheckOnly, req.DeclaredAt = r.req.DryRun, r.req.PrecheckOnly, &r.declaredAt
+	}
 	if req.InlineRunbook != "" {
 		req.Runbook = "" // the text the member ran when the plan run re-enacted here ran
 	}

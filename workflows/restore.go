@@ -36,6 +36,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 		ctx, _ = workflow.NewDisconnectedContext(root)
 	}
 	r.signedDecisions = workflow.GetVersion(root, versionSignedDecisions, workflow.DefaultVersion, 1) == 1
+	r.authority = workflow.GetVersion(root, versionOneAuthority, workflow.DefaultVersion, 1) == 1
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	if r.req.PrecheckOnly || r.req.DryRun {
 		layers = nil // the checks (and a dry run's questions) are the whole run
 	}
-	if r.req.DryRun && !r.aborted {
+	if r.req.DryRun && !r.aborted && !(r.authority && r.rb().IsPlan()) { // a plan's members ask their own steps
 		r.dryRun(mainCtx)
 	}
 	if r.req.Mode == ModeFailback {
@@ -380,6 +381,11 @@ func (r *run) anyFailed() bool {
 			continue // an optional member: recorded, the plan's outcome does not depend on it
 		}
 		if s.state == StateFailed || s.state == StateRejected {
+			return true
+		}
+		// A step or member that never ran because what it needs did not
+		// succeed is not a success either.
+		if r.authority && s.state == StateBlocked && s.layer != runbooks.TeardownLayer {
 			return true
 		}
 	}

@@ -113,6 +113,8 @@ type run struct {
 	truthful bool
 	// signedDecisions is true for runs started since versionSignedDecisions.
 	signedDecisions bool
+	// authority is true for runs started since versionOneAuthority.
+	authority bool
 	// requestProof proves the requester (a signed start); nil: unproven.
 	requestProof *runbooks.Proof
 	// usedSignatures are the signatures this run accepted: a replay is refused.

@@ -62,7 +62,9 @@ func (r *run) stepLoop(ctx workflow.Context, s *step) {
 	for {
 		if r.needsPerson(s) {
 			// Teardown never waits on people: it must run after an abort too.
-			if s.spec.Approval != nil && !s.gatePassed && s.layer != runbooks.TeardownLayer {
+			// A plan's dry run or pre-check changes nothing: its members'
+			// gates do not wait (each member asks its own steps).
+			if s.spec.Approval != nil && !s.gatePassed && s.layer != runbooks.TeardownLayer && !(r.authority && r.changesNothing()) {
 				if !r.approvalGate(ctx, s) {
 					return
 				}
@@ -128,11 +130,17 @@ func (r *run) needsDone(s *step) bool {
 // operator's or the drill's skip counts as done), or nil.
 func (r *run) unmetNeed(s *step) *step {
 	for _, n := range s.spec.Needs {
-		if dep, ok := r.steps[n]; ok && dep.state != StateSucceeded && dep.state != StateSkipped {
+		if dep, ok := r.steps[n]; ok && dep.state != StateSucceeded && dep.state != StateSkipped && !r.optionalMemberEnded(dep) {
 			return dep
 		}
 	}
 	return nil
+}
+
+// optionalMemberEnded is true for an optional plan member that has ended:
+// the members after it start whatever its outcome (README, Recovery plans).
+func (r *run) optionalMemberEnded(s *step) bool {
+	return r.authority && s.spec.Action == runbooks.ActionPlanMember && s.spec.OnFailure == runbooks.OnFailureContinue && terminal(s.state)
 }
 
 func (r *run) drillSkips(id string) bool {

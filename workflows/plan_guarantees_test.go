@@ -1,0 +1,100 @@
+package workflows_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// Issue 24, scenario 1: a plan started with dryRun (the UI's Start Workflow
+// form) ran a real failover. Every member must be a dry run too: no step's
+// action runs, and each member records itself as a dry run.
+func TestAPlanDryRunChangesNothing(t *testing.T) {
+	for _, flag := range []string{"dryRun", "precheckOnly"} {
+		t.Run(flag, func(t *testing.T) {
+			h := newHarness(t)
+			req := h.plan(workflows.ModeFailover, regionMembers())
+			req.DryRun, req.PrecheckOnly = flag == "dryRun", flag == "precheckOnly"
+			h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, req)
+			ev := h.result()
+			for _, id := range []string{"idp-up", "data-back", "cases-up", "reports-up"} {
+				assert.Equal(t, 0, h.rec.count(id), "step %s of a member ran in a %s of the plan", id, flag)
+			}
+			assert.Equal(t, req.ModeLabel(), ev.Mode)
+			require.NotNil(t, ev.Plan)
+			require.Len(t, ev.Plan.Members, 4)
+			for _, m := range ev.Plan.Members {
+				assert.Equal(t, workflows.RunSucceeded, m.Outcome, "member %s", m.Runbook)
+			}
+		})
+	}
+}
+
+// Issue 24, scenario 6: a required member after a failed optional one was
+// blocked, and the plan still said succeeded with an empty invariant. The
+// rule (README, Recovery plans): a member that comes after an optional
+// member starts when that member has ended, whatever its outcome; a
+// required member that does not succeed fails the plan.
+func TestARequiredMemberThatNeverRanFailsThePlan(t *testing.T) {
+	const plan = `apiVersion: lifeboat/v1
+kind: RecoveryPlan
+metadata: {name: region-loss, version: 1}
+spec:
+  scope: region
+  objectives: {rto: 2h, mtd: 8h}
+  approvers:
+    ic: [alice, bob]
+  members:
+    - runbook: identity
+      optional: true
+    - runbook: cases
+      after: [identity]
+`
+	files := map[string]string{"plan": plan,
+		"identity": member("identity", "      - {id: idp-up, action: http.check, with: {url: \"http://idp\"}, retry: {attempts: 1}, onFailure: abort}\n"),
+		"cases":    member("cases", "      - {id: cases-up, action: http.check, with: {url: \"http://cases\"}, retry: {attempts: 1}, onFailure: abort}\n"),
+	}
+	t.Run("after a failed optional member the required one runs", func(t *testing.T) {
+		h := newHarness(t)
+		req := h.plan(workflows.ModeDrill, files)
+		h.rec.script["idp-up"] = nonRetryable("idp down")
+		h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, req)
+		ev := h.result()
+		assert.Equal(t, 1, h.rec.count("cases-up"))
+		assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+		assert.Contains(t, ev.Invariant, "we can restore cases within")
+	})
+	t.Run("a required member that fails fails the plan", func(t *testing.T) {
+		h := newHarness(t)
+		req := h.plan(workflows.ModeDrill, files)
+		h.rec.script["cases-up"] = nonRetryable("cases down")
+		h.at(time.Minute, func() { h.mustUpdate(workflows.MsgAbort, workflows.Abort{By: "alice", Reason: "cases will not come back"}) })
+		h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, req)
+		ev := h.result()
+		assert.NotEqual(t, workflows.RunSucceeded, ev.Outcome)
+		assert.NotContains(t, ev.Invariant, "we can restore  within")
+	})
+}
+
+// Issue 24, scenario 6: members' RTO clocks start at the plan's
+// declaration, not at their own start.
+func TestPlanMembersRunTheirRTOFromThePlansDeclaration(t *testing.T) {
+	h := newHarness(t)
+	req := h.plan(workflows.ModeDrill, regionMembers())
+	declared := start.Add(-50 * time.Minute)
+	req.DeclaredAt = &declared
+	h.at(time.Minute, func() { h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "cases", By: "bob"}) })
+	h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, req)
+	ev := h.result()
+	byName := map[string]runbooks.MemberRecord{}
+	for _, m := range ev.Plan.Members {
+		byName[m.Runbook] = m
+	}
+	assert.GreaterOrEqual(t, byName["identity"].RTOActual.D(), 50*time.Minute)
+	assert.True(t, byName["cases"].RTOBreached, "cases (RTO 30m) ended 51 minutes after the declaration")
+}
