@@ -73,7 +73,9 @@ spec:
 		h := newHarness(t)
 		req := h.plan(workflows.ModeDrill, files)
 		h.rec.script["cases-up"] = nonRetryable("cases down")
-		h.at(time.Minute, func() { h.mustUpdate(workflows.MsgAbort, workflows.Abort{By: "alice", Reason: "cases will not come back"}) })
+		h.at(time.Minute, func() {
+			h.mustUpdate(workflows.MsgAbort, workflows.Abort{By: "alice", Reason: "cases will not come back"})
+		})
 		h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, req)
 		ev := h.result()
 		assert.NotEqual(t, workflows.RunSucceeded, ev.Outcome)
