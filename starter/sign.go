@@ -1,6 +1,7 @@
 package starter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -61,7 +62,10 @@ func (s *Starter) SignMessage(ctx context.Context, workflowID string, m workflow
 		}
 		at := signingTime()
 		proof.SignedAt = &at
-		d := workflows.MessageDecision(workflowID, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), m, at)
+		// The first execution's run id: a Temporal reset keeps it (the
+		// run checks against it), and for a run never reset it is the run's.
+		info := desc.GetWorkflowExecutionInfo()
+		d := workflows.MessageDecision(workflowID, cmp.Or(info.GetFirstRunId(), info.GetExecution().GetRunId()), m, at)
 		if proof.Signature, err = runbooks.SignDecision(d, key); err != nil {
 			return nil, err
 		}

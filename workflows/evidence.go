@@ -22,8 +22,8 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		end = r.endedAt
 	}
 	e := runbooks.Evidence{
-		ID:         evidenceID(r.declaredAt, rb.Metadata.Name, info.WorkflowExecution.ID, info.WorkflowExecution.RunID),
-		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		ID:         evidenceID(r.declaredAt, rb.Metadata.Name, info.WorkflowExecution.ID, r.runKey(ctx)),
+		WorkflowID: info.WorkflowExecution.ID, RunID: r.runKey(ctx),
 		Runbook: runbooks.RunbookRef{Name: rb.Metadata.Name, Version: rb.Metadata.Version, Hash: r.resolved.Hash,
 			Owner: rb.Metadata.Owner, Description: rb.Metadata.Description},
 		Mode: r.req.ModeLabel(), Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy,

@@ -3,6 +3,7 @@ package workflows
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -69,8 +70,12 @@ func registerMessage[T Signable](ctx workflow.Context, r *run, name string, chec
 					Message: fmt.Sprintf("forwarded to member run %s, which checks it as its own: lifeboat status %s shows the outcome", id, id)}, nil
 			}
 			// The validator accepted it in this same workflow task (and
-			// does not run on replay): the proof is the same again.
-			p, _ := r.prove(ctx, msg)
+			// does not run on replay): the proof is the same again, and is
+			// never dropped silently (versionOneAuthority).
+			p, err := r.prove(ctx, msg)
+			if err != nil && r.authority {
+				return Reply{}, err
+			}
 			return accept(ctx, msg, p), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, msg T) error {
@@ -164,27 +169,12 @@ func (r *run) stepIDs() []string {
 	return ids
 }
 
-// checkApprover applies the gate's rules to a would-be approver.
-func (r *run) checkApprover(s *step, by, verb string, p *runbooks.Proof) error {
+// checkGate is the state an approve or reject needs, then the policy.
+func (r *run) checkGate(s *step, by, verb string, p *runbooks.Proof) (bool, error) {
 	if s.state != StateAwaitingApproval {
-		return fmt.Errorf("step %s is not awaiting approval (it is %s)", s.spec.ID, s.state)
+		return false, fmt.Errorf("step %s is not awaiting approval (it is %s)", s.spec.ID, s.state)
 	}
-	if strings.TrimSpace(by) == "" {
-		return fmt.Errorf("say who you are: %s needs --as NAME", verb)
-	}
-	people := r.approvers(s)
-	if !people[by] {
-		return fmt.Errorf("%s is not in the approver groups of step %s (%s: %s)", by, s.spec.ID,
-			strings.Join(s.spec.Approval.From, ", "), strings.Join(sortedSet(people), ", "))
-	}
-	if s.spec.Approval.Separate && by == r.req.RequestedBy {
-		return fmt.Errorf("%s requested this run and step %s requires separation of duties: another approver must %s", by, s.spec.ID, verb)
-	}
-	if r.signedDecisions && s.spec.Approval.Separate && p == nil {
-		return fmt.Errorf("step %s requires separation of duties, so only a signed decision counts; paste the JSON of: lifeboat sign %s %s %s --as %s",
-			s.spec.ID, verb, r.workflowID, s.spec.ID, orName(by))
-	}
-	return nil
+	return r.authorize(verb, s, by, p)
 }
 
 func (r *run) checkApprove(m Approve, p *runbooks.Proof) error {
@@ -192,10 +182,11 @@ func (r *run) checkApprove(m Approve, p *runbooks.Proof) error {
 	if err != nil {
 		return err
 	}
-	if err := r.checkApprover(s, m.By, "approve", p); err != nil {
-		return err
+	counts, err := r.checkGate(s, m.By, MsgApprove, p)
+	if err != nil || !counts {
+		return err // an uncounted approval is recorded as such
 	}
-	for _, who := range approvedBy(s) {
+	for _, who := range r.approvedBy(s) {
 		if who == m.By {
 			return fmt.Errorf("%s has already approved step %s; %d distinct approvers are needed", m.By, s.spec.ID, r.needed(s))
 		}
@@ -207,7 +198,12 @@ func (r *run) applyApprove(ctx workflow.Context, m Approve, p *runbooks.Proof) R
 	s := r.steps[m.Step]
 	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "approved", Comment: capText(m.Comment), At: workflow.Now(ctx),
 		Proof: p, Client: m.Client})
-	have, need := len(approvedBy(s)), r.needed(s)
+	have, need := len(r.approvedBy(s)), r.needed(s)
+	if counts, _ := r.authorize(MsgApprove, s, m.By, p); !counts {
+		text := fmt.Sprintf("%s approved %s unproven: recorded, not counted (%d of %d); only signed approvals count on this worker", m.By, s.spec.ID, have, need)
+		r.actorEvent(ctx, "approve", s.spec.ID, signer(m.By, p, m.Signed), text)
+		return Reply{Step: s.spec.ID, State: s.state, Message: text + ": lifeboat approve … --as " + m.By + " with your SSH key, or paste what lifeboat sign approve prints"}
+	}
 	r.actorEvent(ctx, "approve", s.spec.ID, signer(m.By, p, m.Signed), fmt.Sprintf("%s approved %s (%d of %d)", m.By, s.spec.ID, have, need))
 	msg := fmt.Sprintf("approval %d of %d recorded", have, need)
 	if have >= need {
@@ -221,7 +217,7 @@ func (r *run) checkReject(m Reject, p *runbooks.Proof) error {
 	if err != nil {
 		return err
 	}
-	if err := r.checkApprover(s, m.By, "reject", p); err != nil {
+	if _, err := r.checkGate(s, m.By, MsgReject, p); err != nil {
 		return err
 	}
 	if strings.TrimSpace(m.Reason) == "" {
@@ -247,10 +243,8 @@ func (r *run) checkAck(m Ack, p *runbooks.Proof) error {
 	if s.state != StateAwaitingAck {
 		return fmt.Errorf("step %s is not awaiting an acknowledgement (it is %s)", s.spec.ID, s.state)
 	}
-	if strings.TrimSpace(m.By) == "" {
-		return fmt.Errorf("say who you are: ack needs --as NAME")
-	}
-	return nil
+	_, err = r.authorize(MsgAck, s, m.By, p)
+	return err
 }
 
 func (r *run) applyAck(ctx workflow.Context, m Ack, p *runbooks.Proof) Reply {
@@ -270,7 +264,8 @@ func (r *run) checkRetry(m Retry, p *runbooks.Proof) error {
 	if s.state != StatePaused {
 		return fmt.Errorf("step %s is not paused (it is %s): only a failed or rejected step can be retried", s.spec.ID, s.state)
 	}
-	return nil
+	_, err = r.authorize(MsgRetry, s, m.By, p)
+	return err
 }
 
 func (r *run) applyRetry(ctx workflow.Context, m Retry, p *runbooks.Proof) Reply {
@@ -297,12 +292,33 @@ func (r *run) checkSkip(m Skip, p *runbooks.Proof) error {
 	if strings.TrimSpace(m.Reason) == "" {
 		return fmt.Errorf("give a reason for skipping step %s: the evidence records it", s.spec.ID)
 	}
-	return nil
+	counts, err := r.authorize(MsgSkip, s, m.By, p)
+	if err == nil && counts && r.about(MsgSkip, s) == AboutGate && slices.Contains(r.skippedBy(s), m.By) {
+		return fmt.Errorf("%s has already asked to skip step %s; %d distinct approvers are needed", m.By, s.spec.ID, r.needed(s))
+	}
+	return err
 }
 
 func (r *run) applySkip(ctx workflow.Context, m Skip, p *runbooks.Proof) Reply {
 	s := r.steps[m.Step]
-	s.decision, s.skipper, s.skipReason = MsgSkip, signer(m.By, p, m.Signed), capText(m.Reason)
+	who := signer(m.By, p, m.Signed)
+	if r.authority && r.about(MsgSkip, s) == AboutGate {
+		// Skipping a gate is the gate's decision: a vote towards its quorum.
+		counts, _ := r.authorize(MsgSkip, s, m.By, p)
+		s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: DecisionSkip, Comment: capText(m.Reason), At: workflow.Now(ctx),
+			Proof: p, Client: m.Client})
+		have, need := len(r.skippedBy(s)), r.needed(s)
+		if !counts {
+			text := fmt.Sprintf("%s asked to skip %s unproven: recorded, not counted (%d of %d)", m.By, s.spec.ID, have, need)
+			r.actorEvent(ctx, "skip-vote", s.spec.ID, who, text)
+			return Reply{Step: s.spec.ID, State: s.state, Message: text}
+		}
+		r.actorEvent(ctx, "skip-vote", s.spec.ID, who, fmt.Sprintf("%s asked to skip %s (%d of %d): %s", m.By, s.spec.ID, have, need, capText(m.Reason)))
+		if have < need {
+			return Reply{Step: s.spec.ID, State: s.state, Message: fmt.Sprintf("skip %d of %d recorded: the gate's approvers decide a skip as they decide an approval", have, need)}
+		}
+	}
+	s.decision, s.skipper, s.skipReason = MsgSkip, who, capText(m.Reason)
 	return Reply{Step: s.spec.ID, State: StateSkipped, Message: "skipped"}
 }
 
@@ -316,7 +332,8 @@ func (r *run) checkAbort(m Abort, p *runbooks.Proof) error {
 	if strings.TrimSpace(m.Reason) == "" {
 		return fmt.Errorf("give a reason for aborting: the evidence records it")
 	}
-	return nil
+	_, err := r.authorize(MsgAbort, nil, m.By, p)
+	return err
 }
 
 func (r *run) applyAbort(ctx workflow.Context, m Abort, p *runbooks.Proof) Reply {
@@ -334,7 +351,8 @@ func (r *run) checkNote(m Note, p *runbooks.Proof) error {
 	if len(r.notes) >= MaxNotes {
 		return fmt.Errorf("this run holds %d notes, the most one run keeps: put the rest in the incident channel", MaxNotes)
 	}
-	return nil
+	_, err := r.authorize(MsgNote, nil, m.By, p)
+	return err
 }
 
 func (r *run) applyNote(ctx workflow.Context, m Note, p *runbooks.Proof) Reply {

@@ -250,6 +250,7 @@ func (h *harness) mustUpdate(name string, arg any) { h.send(name, arg, "") }
 func (h *harness) refused(name string, arg any, want string) { h.send(name, arg, want) }
 
 func (h *harness) send(name string, arg any, want string) {
+	arg = h.autoSign(arg)
 	u := &sent{name: name, want: want}
 	h.sent = append(h.sent, u)
 	h.env.UpdateWorkflow(name, fmt.Sprintf("%s-%d", name, len(h.sent)), &testsuite.TestUpdateCallback{
@@ -290,4 +291,28 @@ func stepOf(t *testing.T, ev runbooks.Evidence, id string) runbooks.StepRecord {
 	}
 	t.Fatalf("no step %s in evidence", id)
 	return runbooks.StepRecord{}
+}
+
+// unsigned wraps a message the harness must send as it is: without it,
+// send signs every unsigned decision of a person with a test key (a worker
+// with allowed signers counts only proven decisions).
+type unsigned struct{ msg any }
+
+// autoSign signs arg for the test run as its sender would with the CLI,
+// unless it is wrapped in unsigned, already signed, or from someone the
+// allowed signers do not know.
+func (h *harness) autoSign(arg any) any {
+	if u, ok := arg.(unsigned); ok {
+		return u.msg
+	}
+	m, ok := arg.(workflows.Signable)
+	if !ok || m.Proof().Signature != "" || m.Actor() == "mallory" || testKeys[m.Actor()] == nil {
+		return arg
+	}
+	at := h.env.Now()
+	sig, err := runbooks.SignDecision(workflows.MessageDecision(testWorkflowID, testRunID, m, at), testKeys[m.Actor()])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return workflows.WithSigned(m, workflows.Signed{SignedAt: &at, Signature: sig})
 }

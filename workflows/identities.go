@@ -82,4 +82,4 @@ func (r *run) identify(ctx workflow.Context) {
 }
 
 // approvalMessage is the message behind each decision an approval records.
-var approvalMessage = map[string]string{"approved": MsgApprove, "rejected": MsgReject, "acknowledged": MsgAck}
+var approvalMessage = map[string]string{"approved": MsgApprove, "rejected": MsgReject, "acknowledged": MsgAck, DecisionSkip: MsgSkip}

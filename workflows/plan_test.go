@@ -139,7 +139,9 @@ func TestAnApprovalAnsweredOnThePlanReachesTheMember(t *testing.T) {
 		assert.Equal(t, workflows.StateAwaitingApproval, st.State)
 		assert.Equal(t, testWorkflowID+".storage", st.Pending[0].MemberRun)
 		assert.Contains(t, st.Pending[0].Command, "lifeboat approve "+testWorkflowID+".storage data-back")
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "data-back", By: "bob"})
+		// Signed for the member's run, which checks it as its own.
+		member := testWorkflowID + ".storage"
+		h.mustUpdate(workflows.MsgApprove, signedWith(h, workflows.Approve{Step: "data-back", By: "bob"}, "bob", member, member+"_RunID", h.env.Now()))
 	})
 	h.at(2*time.Minute, func() { h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "cases", By: "alice"}) })
 	h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, req)

@@ -158,7 +158,7 @@ func (r *run) checkPending(c *check) Pending {
 	return p
 }
 
-func (r *run) checkOverride(m Override, _ *runbooks.Proof) error {
+func (r *run) checkOverride(m Override, p *runbooks.Proof) error {
 	if err := r.checkReady(); err != nil {
 		return err
 	}
@@ -177,10 +177,8 @@ func (r *run) checkOverride(m Override, _ *runbooks.Proof) error {
 	case strings.TrimSpace(m.Reason) == "":
 		return fmt.Errorf("give a reason for overriding check %s: the evidence records it", m.Check)
 	}
-	if len(r.rb().Spec.Approvers) > 0 && !r.isApprover(m.By) {
-		return fmt.Errorf("%s is not in any approver group of runbook %s: only an approver may override a failed check", orSomeone(m.By), r.rb().Metadata.Name)
-	}
-	return nil
+	_, err := r.authorize(MsgOverride, nil, m.By, p)
+	return err
 }
 
 func (r *run) applyOverride(ctx workflow.Context, m Override, p *runbooks.Proof) Reply {

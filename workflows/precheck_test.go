@@ -59,7 +59,7 @@ func TestAFailedPrecheckStopsTheDrillUntilAnApproverOverridesIt(t *testing.T) {
 	require.Len(t, ev.Prechecks, 2)
 	require.NotNil(t, ev.Prechecks[1].Override)
 	assert.Equal(t, "bob", ev.Prechecks[1].Override.By)
-	assert.Contains(t, ev.Markdown(), "restore#2 backup nightly exists: FAILED — Velero has no backup nightly in namespace velero; **overridden** by bob (unproven): check restore#2 (backup nightly exists) overridden: the backup is being copied")
+	assert.Contains(t, ev.Markdown(), "restore#2 backup nightly exists: FAILED — Velero has no backup nightly in namespace velero; **overridden** by bob (signed): check restore#2 (backup nightly exists) overridden: the backup is being copied")
 	assert.Contains(t, ev.Markdown(), "1 of 2 passed.")
 }
 

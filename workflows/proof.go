@@ -132,8 +132,7 @@ func (r *run) prove(ctx workflow.Context, m Signable) (*runbooks.Proof, error) {
 	if !r.signedDecisions || d.Decision == "" {
 		return nil, nil
 	}
-	info := workflow.GetInfo(ctx).WorkflowExecution
-	return r.verify(workflow.Now(ctx), MessageDecision(info.ID, info.RunID, m, timeOf(m.Proof().SignedAt)), m.Actor(), m.Proof())
+	return r.verify(workflow.Now(ctx), MessageDecision(r.workflowID, r.runKey(ctx), m, timeOf(m.Proof().SignedAt)), m.Actor(), m.Proof())
 }
 
 func (r *run) verify(now time.Time, d runbooks.Decision, by string, p Signed) (*runbooks.Proof, error) {

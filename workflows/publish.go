@@ -233,7 +233,7 @@ func (r *run) pending(s *step) (Pending, bool) {
 	switch s.state {
 	case StateAwaitingApproval:
 		a := s.spec.Approval
-		have := approvedBy(s)
+		have := r.approvedBy(s)
 		p = Pending{Kind: "approval", From: a.From, Have: have, Need: r.needed(s), Approvers: r.approversLeft(s, have),
 			Command: fmt.Sprintf("lifeboat approve %s %s --as NAME", id, sid),
 			Signal:  fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgApprove, sid)}

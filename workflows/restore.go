@@ -423,7 +423,7 @@ func (r *run) store(ctx workflow.Context, ev *runbooks.Evidence) {
 func (r *run) stepInput(ctx workflow.Context, stepID string, args map[string]any) runbooks.StepInput {
 	info := workflow.GetInfo(ctx)
 	in := runbooks.StepInput{
-		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		WorkflowID: info.WorkflowExecution.ID, RunID: r.runKey(ctx),
 		Runbook: r.rb().Metadata.Name, Mode: r.req.Mode, StepID: stepID, Args: args,
 		Targets: r.rb().Spec.Targets, RPO: r.rb().Spec.Objectives.RPO,
 	}

@@ -552,12 +552,14 @@ func TestValidationLevelIsDerivedFromWhatPassed(t *testing.T) {
 		h.rec.script["restore"] = func(int) (runbooks.StepResult, error) { return runbooks.StepResult{RecoveryPoint: &backup}, nil }
 		if c.fail != "" {
 			h.rec.script[c.fail] = nonRetryable("journey broken")
-			h.at(time.Minute, func() { h.mustUpdate(workflows.MsgSkip, workflows.Skip{Step: c.fail, Reason: "known issue"}) })
+			h.at(time.Minute, func() {
+				h.mustUpdate(workflows.MsgSkip, workflows.Skip{Step: c.fail, By: "alice", Reason: "known issue"})
+			})
 		}
 		if c.mode == workflows.ModeTabletop {
 			h.at(time.Minute, func() {
 				for _, id := range []string{"net", "restore", "journey", "shift"} {
-					h.mustUpdate(workflows.MsgSkip, workflows.Skip{Step: id, Reason: "paper"})
+					h.mustUpdate(workflows.MsgSkip, workflows.Skip{Step: id, By: "alice", Reason: "paper"})
 				}
 			})
 		}

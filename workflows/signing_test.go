@@ -42,7 +42,6 @@ func TestForgedApprovalsAreRefusedAndTheRunKeepsWaiting(t *testing.T) {
 			msg  workflows.Approve
 			want string
 		}{
-			{bob, "only a signed decision counts"}, // no signature at a separate gate
 			{signedWith(h, bob, "carol", testWorkflowID, testRunID, now), "the key that signed is carol's, not bob's"},
 			{signedWith(h, bob, "mallory", testWorkflowID, testRunID, now), "not in the worker's allowed_signers"},
 			{signedWith(h, bob, "bob", testWorkflowID, "another-run", now), "does not sign this decision"},
@@ -54,6 +53,8 @@ func TestForgedApprovalsAreRefusedAndTheRunKeepsWaiting(t *testing.T) {
 		}
 	}
 	h.at(time.Minute, func() {
+		// No signature: recorded, never counted (the worker has allowed signers).
+		h.mustUpdate(workflows.MsgApprove, unsigned{workflows.Approve{Step: "shift", By: "bob"}})
 		for _, f := range forgeries() {
 			h.refused(workflows.MsgApprove, retarget(f.msg), f.want)
 			h.env.SignalWorkflow(workflows.MsgApprove, retarget(f.msg))
@@ -72,11 +73,16 @@ func TestForgedApprovalsAreRefusedAndTheRunKeepsWaiting(t *testing.T) {
 	ev := h.run(book("60m", oneApprover), workflows.ModeFailover)
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
 	s := stepOf(t, ev, "shift")
-	require.Len(t, s.Approvals, 2, "two proven approvers: the requester is unproven")
+	var proven []string
 	for _, a := range s.Approvals {
-		require.NotNil(t, a.Proof, "%s's approval is proven", a.By)
+		if a.Proof != nil {
+			proven = append(proven, a.By)
+		}
 	}
-	assert.Equal(t, 9, ev.RefusedSignals, "every forged signal is refused and counted")
+	assert.Equal(t, []string{"bob", "carol"}, proven, "two proven approvers: the requester is unproven")
+	require.Len(t, s.Approvals, 3, "bob's unsigned approval is recorded, not counted")
+	assert.Nil(t, s.Approvals[0].Proof)
+	assert.Equal(t, 8, ev.RefusedSignals, "every forged signal is refused and counted")
 	var refused []string
 	for _, e := range ev.Events {
 		if e.Kind == "signal-refused" {
@@ -127,7 +133,12 @@ func TestSignedStartProvesTheRequester(t *testing.T) {
 	h.at(time.Minute, func() {
 		h.refused(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "alice"}), "separation of duties")
 		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "other", By: "dan"}) // unproven is fine here
+		// Unproven: recorded, not counted, so the gate still waits for a proven one.
+		h.mustUpdate(workflows.MsgApprove, unsigned{workflows.Approve{Step: "other", By: "dan"}})
+	})
+	h.at(2*time.Minute, func() {
+		assert.Equal(t, 0, h.rec.count("other"), "an unproven approval does not pass the gate")
+		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "other", By: "dan"})
 	})
 	req := signedStart(h, h.request(book("60m", oneApprover), workflows.ModeFailover, "alice"))
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
@@ -135,8 +146,10 @@ func TestSignedStartProvesTheRequester(t *testing.T) {
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
 	require.NotNil(t, ev.RequestProof)
 	assert.Contains(t, ev.Markdown(), "| Requested by | alice (signed)")
-	other := stepOf(t, ev, "other").Approvals[0]
-	assert.Nil(t, other.Proof)
+	other := stepOf(t, ev, "other").Approvals
+	require.Len(t, other, 2)
+	assert.Nil(t, other[0].Proof)
+	assert.NotNil(t, other[1].Proof)
 	assert.Contains(t, ev.Markdown(), "approved by dan (unproven)")
 }
 
@@ -166,9 +179,9 @@ func TestRequiredSignaturesRefuseEveryUnsignedAction(t *testing.T) {
 	h = newHarness(t)
 	h.res.SignaturesRequired = true
 	h.at(time.Minute, func() {
-		h.refused(workflows.MsgAbort, workflows.Abort{By: "bob", Reason: "cleanup"}, "accepts only signed decisions")
-		h.refused(workflows.MsgSkip, workflows.Skip{Step: "other", By: "bob", Reason: "n/a"}, "accepts only signed decisions")
-		h.refused(workflows.MsgApprove, workflows.Approve{Step: "other", By: "bob"}, "accepts only signed decisions")
+		h.refused(workflows.MsgAbort, unsigned{workflows.Abort{By: "bob", Reason: "cleanup"}}, "accepts only signed decisions")
+		h.refused(workflows.MsgSkip, unsigned{workflows.Skip{Step: "other", By: "bob", Reason: "n/a"}}, "accepts only signed decisions")
+		h.refused(workflows.MsgApprove, unsigned{workflows.Approve{Step: "other", By: "bob"}}, "accepts only signed decisions")
 		h.env.SignalWorkflow(workflows.MsgAbort, workflows.Abort{By: "bob", Reason: "cleanup"})
 	})
 	h.at(2*time.Minute, func() {
@@ -214,7 +227,7 @@ func TestReplayedSignatureIsRefused(t *testing.T) {
 	})
 	ev := h.run(book("60m", oneApprover), workflows.ModeFailover)
 	assert.Equal(t, workflows.RunAborted, ev.Outcome)
-	assert.Contains(t, ev.Markdown(), "done — bob (unproven)")
+	assert.Contains(t, ev.Markdown(), "done — bob (signed)")
 }
 
 // An auditor with nothing but OpenSSH verifies an approval in the evidence:
@@ -327,10 +340,11 @@ func TestUnprovenActionsCarryTheIdentityTemporalRecorded(t *testing.T) {
 	}
 	h.at(time.Minute, func() {
 		h.env.SignalWorkflow(workflows.MsgApprove, workflows.Approve{Step: "shift", By: "mallory", Signed: workflows.Signed{Client: "I am bob"}})
-		h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "other", By: "dan", Signed: workflows.Signed{Client: "trust me"}})
+		h.mustUpdate(workflows.MsgApprove, unsigned{workflows.Approve{Step: "other", By: "dan", Signed: workflows.Signed{Client: "trust me"}}})
 		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
 		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
 	})
+	h.at(2*time.Minute, func() { h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "other", By: "dan"}) }) // the counted one
 	ev := h.run(book("60m", oneApprover), workflows.ModeFailover)
 	assert.Equal(t, "alice@example.com (web UI)", ev.RequestClient)
 	assert.Equal(t, "dan@example.com (web UI)", stepOf(t, ev, "other").Approvals[0].Client)

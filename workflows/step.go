@@ -175,7 +175,7 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 		r.notify(ctx, NotifyApprovalNeeded, fmt.Sprintf("%s; from the UI: signal %s", p.Message, p.Signal))
 	}
 	decided := func() bool {
-		return r.aborted || s.rejected || s.decision == MsgSkip || len(approvedBy(s)) >= r.needed(s)
+		return r.aborted || s.rejected || s.decision == MsgSkip || len(r.approvedBy(s)) >= r.needed(s)
 	}
 	if a.Timeout > 0 {
 		ok, err := workflow.AwaitWithTimeout(ctx, a.Timeout.D(), decided)
@@ -224,10 +224,21 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 }
 
 // approvedBy lists who approved the step since its gate last opened.
-func approvedBy(s *step) []string {
+func (r *run) approvedBy(s *step) []string { return r.counted(s, "approved") }
+
+// skippedBy are the approvers who asked to skip the open gate.
+func (r *run) skippedBy(s *step) []string { return r.counted(s, DecisionSkip) }
+
+// DecisionSkip is an approver's request to skip a gate, as the evidence
+// records it among the gate's decisions.
+const DecisionSkip = "skip"
+
+// counted are the distinct people whose decision of that kind counts at the
+// open gate: only proven ones where the worker has allowed signers.
+func (r *run) counted(s *step, decision string) []string {
 	var out []string
 	for _, a := range s.approvals[s.gateFrom:] {
-		if a.Decision == "approved" {
+		if a.Decision == decision && (a.Proof != nil || !r.provenOnly()) && !slices.Contains(out, a.By) {
 			out = append(out, a.By)
 		}
 	}
