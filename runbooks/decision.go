@@ -29,14 +29,24 @@ type Decision struct {
 	Decision   string    `json:"decision"` // approve, reject, ack, skip, retry, abort, start
 	Comment    string    `json:"comment,omitempty"`
 	At         time.Time `json:"at"`
+	// Terms is, for a start, the canonical encoding of everything in the
+	// request that changes what the run does (workflows.StartTerms). It is
+	// a line of the statement only when set, so older statements are
+	// unchanged.
+	Terms string `json:"terms,omitempty"`
 }
 
 // Statement is the canonical text of the decision: fixed field order, one
 // field a line, the comment JSON-quoted so no text can forge a line.
 func (d Decision) Statement() []byte {
 	comment, _ := json.Marshal(d.Comment)
-	return fmt.Appendf(nil, "lifeboat decision v1\nworkflow: %s\nrun: %s\nstep: %s\ndecision: %s\ncomment: %s\nat: %s\n",
+	out := fmt.Appendf(nil, "lifeboat decision v1\nworkflow: %s\nrun: %s\nstep: %s\ndecision: %s\ncomment: %s\nat: %s\n",
 		d.WorkflowID, d.RunID, d.Step, d.Decision, comment, d.At.UTC().Format(time.RFC3339))
+	if d.Terms != "" {
+		terms, _ := json.Marshal(d.Terms)
+		out = fmt.Appendf(out, "terms: %s\n", terms)
+	}
+	return out
 }
 
 // AllowedSigner is one line of an OpenSSH allowed_signers file: the

@@ -61,6 +61,7 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 		Failovers: failovers(c, cfg)}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	w.RegisterActivityWithOptions(identities(c, cfg), activity.RegisterOptions{Name: workflows.IdentitiesActivity})
+	w.RegisterActivityWithOptions(starter.New(c, cfg.Temporal.TaskQueue).OtherChains, activity.RegisterOptions{Name: workflows.StartRunsActivity})
 	w.RegisterActivityWithOptions(reg.Precheck, activity.RegisterOptions{Name: workflows.PrecheckActivity})
 	w.RegisterActivityWithOptions(reg.DryRun, activity.RegisterOptions{Name: workflows.DryRunActivity})
 	for name, fn := range reg.Activities() {

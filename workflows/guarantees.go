@@ -1,6 +1,13 @@
 package workflows
 
-import "go.temporal.io/sdk/workflow"
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
 
 // versionOneAuthority guards the guarantees of issue 24 for runs started
 // since: one policy table decides who may send each message (policy.go); a
@@ -27,4 +34,50 @@ func (r *run) runKey(ctx workflow.Context) string {
 		return info.FirstRunID
 	}
 	return info.WorkflowExecution.RunID
+}
+
+// StartRunsActivity lists the other chains of runs under a workflow id
+// (starter.Starter.OtherChains): a signed start that already started one
+// is spent.
+const StartRunsActivity = "lifeboat.startRuns"
+
+// DeclaredAtSkew is how far in the future a declaredAt may lie (clocks differ).
+const DeclaredAtSkew = time.Minute
+
+// checkStart refuses what a start may not ask, once the runbook is known
+// (versionOneAuthority): a declaredAt in the future or older than the
+// runbook's MTD (it would shrink or fake the reported RTO), and a signed
+// start that already started a run (copied from history under the same
+// workflow id with AllowDuplicate or TerminateIfRunning). A plan's member
+// carries the plan's declaration and is proven by its parent.
+func (r *run) checkStart(ctx workflow.Context) error {
+	if !r.authority || r.req.PlanStart != nil {
+		return nil
+	}
+	if d := r.req.DeclaredAt; d != nil && !d.IsZero() {
+		if d.After(r.startedAt.Add(DeclaredAtSkew)) {
+			return fmt.Errorf("declaredAt %s is in the future (the run started at %s): give the time the disaster was declared",
+				d.UTC().Format(time.RFC3339), r.startedAt.UTC().Format(time.RFC3339))
+		}
+		if mtd := r.rb().Spec.Objectives.MTD.D(); mtd > 0 && r.startedAt.Sub(*d) > mtd {
+			return fmt.Errorf("declaredAt %s is more than the runbook's MTD (%s) before the start: a run cannot declare a disaster older than the longest tolerable downtime",
+				d.UTC().Format(time.RFC3339), r.rb().Spec.Objectives.MTD)
+		}
+	}
+	if r.requestProof == nil {
+		return nil
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	var others []string
+	if err := workflow.ExecuteActivity(actx, StartRunsActivity, r.workflowID, r.runKey(ctx)).Get(ctx, &others); err != nil {
+		return fmt.Errorf("cannot check that this signed start was not used before: %s", causeMessage(err))
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("the start's signature is spent: it already started run %s of %s; a signature starts one run: sign a new start (lifeboat %s … --as %s)",
+			strings.Join(others, ", "), r.workflowID, r.req.Mode, orName(r.req.RequestedBy))
+	}
+	return nil
 }

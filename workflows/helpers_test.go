@@ -152,6 +152,9 @@ type harness struct {
 	res        *activities.Resolver
 	reg        *activities.Registry
 	sent       []*sent
+	// otherChains is what the fake lifeboat.startRuns activity finds: runs
+	// of other chains under the test workflow id.
+	otherChains []string
 }
 
 var start = time.Date(2026, 6, 15, 2, 0, 0, 0, time.UTC)
@@ -188,6 +191,9 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 	for name, fn := range reg.Activities() {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+	env.RegisterActivityWithOptions(func(context.Context, string, string) ([]string, error) {
+		return h.otherChains, nil
+	}, activity.RegisterOptions{Name: workflows.StartRunsActivity})
 	env.RegisterActivityWithOptions(reg.Precheck, activity.RegisterOptions{Name: workflows.PrecheckActivity})
 	env.RegisterActivityWithOptions(reg.DryRun, activity.RegisterOptions{Name: workflows.DryRunActivity})
 	env.RegisterActivityWithOptions(func(context.Context, runbooks.StepInput) (runbooks.StepResult, error) {

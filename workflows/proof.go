@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -85,14 +86,80 @@ func (m Abort) Proof() Signed   { return m.Signed }
 func (m Note) Proof() Signed    { return Signed{} }
 
 // StartDecision is what a requester signs to start a run: the workflow id
-// it will have, the mode and runbook, and the reason. (The run id does not
-// exist yet; the workflow id, which lifeboat never reuses, takes its place.)
+// it will have, the mode and runbook, the reason, and the terms: every
+// other field of the request that changes what the run does (StartTerms).
+// (The run id does not exist yet; the workflow id takes its place, and the
+// run refuses a signature that already started a run under that id.)
 func StartDecision(workflowID string, req Request) runbooks.Decision {
+	d := legacyStartDecision(workflowID, req)
+	d.Terms = StartTerms(req)
+	return d
+}
+
+// legacyStartDecision is what runs started before versionOneAuthority
+// verified: no terms.
+func legacyStartDecision(workflowID string, req Request) runbooks.Decision {
 	d := runbooks.Decision{WorkflowID: workflowID, Decision: fmt.Sprintf("start %s %s", req.Mode, req.RunbookName()), Comment: req.Reason}
 	if req.SignedAt != nil {
 		d.At = *req.SignedAt
 	}
 	return d
+}
+
+// startTerms is the signed part of a Request beyond mode, runbook and
+// reason, in a fixed field order; texts are named by their hash.
+type startTerms struct {
+	Runbook            string            `json:"runbook"`
+	Plan               string            `json:"plan"`
+	InlineRunbook      string            `json:"inlineRunbook"`
+	InlinePlan         string            `json:"inlinePlan"`
+	PinnedMembers      map[string]string `json:"pinnedMembers"`
+	RequestedBy        string            `json:"requestedBy"`
+	DeclaredAt         string            `json:"declaredAt"`
+	DryRun             bool              `json:"dryRun"`
+	PrecheckOnly       bool              `json:"precheckOnly"`
+	FailbackOf         string            `json:"failbackOf"`
+	FailIfUnsuccessful bool              `json:"failIfUnsuccessful"`
+}
+
+// StartTerms is the canonical encoding (JSON, fixed order, map keys
+// sorted) of every field of req that changes what its run does and is not
+// already in the start's statement: which text runs (a name, or the hash of
+// an inline text and of each pinned member), who asks, when the disaster
+// was declared, whether it is a dry run or a pre-check only, the failover
+// a failback undoes, and how it ends. Add a field here when Request gains
+// one that changes what a run does.
+func StartTerms(req Request) string {
+	t := startTerms{Runbook: req.Runbook, Plan: req.Plan, InlineRunbook: hashOrEmpty(req.InlineRunbook), InlinePlan: hashOrEmpty(req.InlinePlan),
+		RequestedBy: req.RequestedBy, DryRun: req.DryRun, PrecheckOnly: req.PrecheckOnly, FailbackOf: req.FailbackOf,
+		FailIfUnsuccessful: req.FailIfUnsuccessful}
+	if req.DeclaredAt != nil && !req.DeclaredAt.IsZero() {
+		t.DeclaredAt = req.DeclaredAt.UTC().Format(time.RFC3339Nano)
+	}
+	for m, text := range req.PinnedMembers {
+		if t.PinnedMembers == nil {
+			t.PinnedMembers = map[string]string{}
+		}
+		t.PinnedMembers[m] = runbooks.HashOf([]byte(text))
+	}
+	b, _ := json.Marshal(t)
+	return string(b)
+}
+
+func hashOrEmpty(text string) string {
+	if text == "" {
+		return ""
+	}
+	return runbooks.HashOf([]byte(text))
+}
+
+// startDecision is the start statement this run verifies: with its terms
+// since versionOneAuthority.
+func (r *run) startDecision(workflowID string, req Request) runbooks.Decision {
+	if r.authority {
+		return StartDecision(workflowID, req)
+	}
+	return legacyStartDecision(workflowID, req)
 }
 
 // ScheduleGrant is a schedule owner's signature over the runs the
@@ -198,7 +265,7 @@ func (r *run) proveRequester(ctx workflow.Context) error {
 	if ps := r.req.PlanStart; ps != nil && r.req.Signature == "" {
 		return r.provePlanMember(ctx, ps)
 	}
-	p, err := r.verify(workflow.Now(ctx), StartDecision(r.workflowID, r.req), r.req.RequestedBy, r.req.Signed)
+	p, err := r.verify(workflow.Now(ctx), r.startDecision(r.workflowID, r.req), r.req.RequestedBy, r.req.Signed)
 	if err != nil {
 		return fmt.Errorf("the start's signature is refused: %w", err)
 	}
@@ -288,7 +355,7 @@ func (r *run) provePlanMember(ctx workflow.Context, ps *PlanStart) error {
 		return nil
 	}
 	// The plan checked the signature's age when it started; a member starts later.
-	p, err := plan.verify(ps.StartedAt, StartDecision(ps.WorkflowID, ps.Request), ps.Request.RequestedBy, ps.Request.Signed)
+	p, err := plan.verify(ps.StartedAt, r.startDecision(ps.WorkflowID, ps.Request), ps.Request.RequestedBy, ps.Request.Signed)
 	if err != nil {
 		return fmt.Errorf("the plan's start: %w", err)
 	}

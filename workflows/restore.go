@@ -54,6 +54,9 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 			return nil, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "Unproven", nil)
 		}
 	}
+	if err := r.checkStart(ctx); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "BadRequest", nil)
+	}
 	r.setup(ctx)
 	r.setupNotifications(ctx)
 
