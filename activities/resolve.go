@@ -37,6 +37,9 @@ type Resolver struct {
 	// runbook text it resolved and its evidence — for a failback (nil: this
 	// worker runs no failbacks).
 	Failovers func(ctx context.Context, workflowID string) (runbooks.Resolved, runbooks.Evidence, error)
+	// Drills reads a past run's resolved runbook and its mode from
+	// Temporal, for a teardown (nil: this worker runs no teardowns).
+	Drills func(ctx context.Context, workflowID string) (runbooks.Resolved, string, error)
 }
 
 // Resolve is the lifeboat.resolveRunbook activity.
@@ -46,6 +49,9 @@ func (r *Resolver) Resolve(ctx context.Context, in runbooks.ResolveInput) (runbo
 	}
 	if in.Mode == "failback" {
 		return r.resolveFailback(ctx, in)
+	}
+	if in.Mode == "teardown" {
+		return r.resolveTeardown(ctx, in)
 	}
 	var rb *runbooks.Runbook
 	var src []byte

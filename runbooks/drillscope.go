@@ -33,6 +33,7 @@ func (v *validator) drillScope() {
 		}
 	}
 	v.drillOverrides(d, skips)
+	v.drillMappings(d)
 	for _, ls := range v.rb.AllSteps() {
 		if !skips[ls.Step.ID] {
 			v.drillStep(ls, d)
@@ -40,6 +41,31 @@ func (v *validator) drillScope() {
 	}
 	for _, ls := range v.rb.TeardownSteps() {
 		v.drillStep(ls, d)
+	}
+}
+
+// drillMappings refuses mappings that chain or collide: a destination that
+// is also a source ({a: payments, payments: drill-payments} made payments
+// look like a drill namespace, so a teardown could delete it), a namespace
+// mapped to itself, and two sources sharing one destination. A drill
+// namespace is a destination and nothing else.
+func (v *validator) drillMappings(d *Drill) {
+	if d == nil {
+		return
+	}
+	by := map[string]string{}
+	for _, from := range sortedKeys(d.NamespaceMappings) {
+		to := d.NamespaceMappings[from]
+		p := "spec.drill.namespaceMappings." + from
+		switch {
+		case to == from:
+			v.add(p, "maps namespace %q to itself: a drill must restore into a namespace of its own (e.g. restore-drill-%s)", from, from)
+		case d.NamespaceMappings[to] != "":
+			v.add(p, "maps to %q, which is itself mapped (to %q): mappings may not chain, since a drill namespace must not be a production namespace; map %s to a namespace no runbook step uses in production", to, d.NamespaceMappings[to], from)
+		case by[to] != "":
+			v.add(p, "maps to %q, as %s does: each production namespace needs its own drill namespace", to, by[to])
+		}
+		by[to] = from
 	}
 }
 

@@ -108,3 +108,18 @@ func TestRunningAsADrillWithoutADrillSectionIsCheckedToo(t *testing.T) {
 	require.Len(t, ps.Errors(), 1, ps.Error())
 	assert.Equal(t, "spec.layers.workloads[0].with.namespace", ps.Errors()[0].Path)
 }
+
+// Issue 24, scenario 2: chained mappings {case-management: payments,
+// payments: drill-payments} with a teardown deleting payments passed
+// validate, since payments was "some mapping's destination".
+func TestDrillMappingsMayNotChain(t *testing.T) {
+	chained := strings.Replace(safeDrill, "namespaceMappings: {case-management: drill-case}",
+		"namespaceMappings: {case-management: payments, payments: drill-payments}", 1)
+	chained = strings.Replace(chained, "namespace: drill-case}}", "namespace: payments}}", 1)
+	ps := validate(t, header+chained)
+	require.NotEmpty(t, ps.Errors())
+	assert.Contains(t, ps.Errors().Error(), `spec.drill.namespaceMappings.case-management: maps to "payments", which is itself mapped (to "drill-payments"): mappings may not chain`)
+
+	self := strings.Replace(safeDrill, "{case-management: drill-case}", "{case-management: case-management}", 1)
+	assert.Contains(t, validate(t, header+self).Errors().Error(), `maps namespace "case-management" to itself`)
+}

@@ -26,6 +26,10 @@ type StepInput struct {
 	// step (already applied to Args): kube.apply accepts cluster-scoped
 	// objects in a drill only from overridden (drill) manifests.
 	DrillOverridden []string `json:"drillOverridden,omitempty"`
+	// DrillRun is the drill a step of a drill or teardown belongs to (its
+	// workflow id): the namespaces a drill creates carry it as the label
+	// DrillRunLabel, and a changing action touches no other namespace.
+	DrillRun string `json:"drillRun,omitempty"`
 	// OperatorRetries counts the operator's retries of this step so far:
 	// an action whose side effect is named per step (velero.restore) makes a
 	// new one for an operator's retry, and finds its own on an activity retry.
@@ -86,6 +90,8 @@ type ResolveInput struct {
 	Plan string `json:"plan,omitempty"`
 	// FailbackOf is the failover a failback undoes (mode failback).
 	FailbackOf string `json:"failbackOf,omitempty"`
+	// TeardownOf is the drill whose recorded teardown a teardown runs.
+	TeardownOf string `json:"teardownOf,omitempty"`
 	// InlinePlan and PinnedMembers re-enact a plan run (see workflows.Request).
 	InlinePlan    string            `json:"inlinePlan,omitempty"`
 	PinnedMembers map[string]string `json:"pinnedMembers,omitempty"`

@@ -34,13 +34,29 @@ func ResolvedFromHistory(h *historypb.History, dc converter.DataConverter) (runb
 // that was terminated or whose worker was lost, from the runbook text its
 // history recorded, requested by `by`.
 func (s *Starter) Teardown(ctx context.Context, pastID, by string) (Run, error) {
-	h, err := s.History(ctx, pastID)
+	res, mode, err := s.Recorded(ctx, pastID)
 	if err != nil {
-		return Run{}, err
+		return Run{}, fmt.Errorf("run %s cannot be torn down: %w", pastID, err)
+	}
+	if mode != workflows.ModeDrill {
+		return Run{}, fmt.Errorf("run %s is a %s, not a drill: only a drill has a teardown", pastID, mode)
+	}
+	// The worker reads the teardown from the drill's own history (TeardownOf).
+	return s.Start(ctx, workflows.Request{Mode: workflows.ModeTeardown, TeardownOf: pastID, RequestedBy: by,
+		Reason: fmt.Sprintf("teardown of drill %s (%s, %s)", pastID, res.Runbook.Metadata.Name, res.Hash)})
+}
+
+// Recorded is what a past run recorded in its history: the runbook it
+// resolved and the mode it was started in. The worker reads a drill's
+// teardown with it (activities.Resolver.Drills).
+func (s *Starter) Recorded(ctx context.Context, id string) (runbooks.Resolved, string, error) {
+	h, err := s.History(ctx, id)
+	if err != nil {
+		return runbooks.Resolved{}, "", err
 	}
 	res, err := ResolvedFromHistory(h, s.DataConverter())
 	if err != nil {
-		return Run{}, fmt.Errorf("run %s cannot be torn down: %w", pastID, err)
+		return res, "", err
 	}
 	var req workflows.Request
 	if first := h.GetEvents(); len(first) > 0 {
@@ -48,11 +64,7 @@ func (s *Starter) Teardown(ctx context.Context, pastID, by string) (Run, error) 
 			_ = s.DataConverter().FromPayloads(a.GetInput(), &req)
 		}
 	}
-	if req.Mode != workflows.ModeDrill {
-		return Run{}, fmt.Errorf("run %s is a %s, not a drill: only a drill has a teardown", pastID, req.Mode)
-	}
-	return s.Start(ctx, workflows.Request{Mode: workflows.ModeTeardown, InlineRunbook: res.Source, RequestedBy: by,
-		Reason: fmt.Sprintf("teardown of drill %s (%s, %s)", pastID, res.Runbook.Metadata.Name, res.Hash)})
+	return res, req.Mode, nil
 }
 
 // Reenactment is a drill started from a past run's runbook text.

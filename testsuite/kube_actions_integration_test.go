@@ -377,6 +377,60 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "1 claim(s) bound in case-management", res.Summary)
 	})
+	// Issue 24, scenario 2: kube.deleteNamespace had no runtime guard; a
+	// drill (or a teardown started with an inline text) deleted payments.
+	t.Run("in a drill, changing actions touch only namespaces labelled for that drill", func(t *testing.T) {
+		for _, ns := range []string{"payments", "drill-payments"} {
+			_, err := typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+			require.NoError(t, err)
+		}
+		drill := func(run string, mappings map[string]string, args map[string]any) runbooks.StepInput {
+			in := step(args)
+			in.Mode, in.NamespaceMappings, in.DrillRun = "drill", mappings, run
+			return in
+		}
+		chained := map[string]string{"case-management": "payments", "payments": "drill-payments"}
+		for _, c := range []struct {
+			in   runbooks.StepInput
+			want string
+		}{
+			{drill("drill-1", chained, map[string]any{"target": "dr", "namespace": "payments"}), "namespace payments is not a drill namespace (drill namespaces: drill-payments)"},
+			{drill("drill-1", map[string]string{"case-management": "drill-payments"}, map[string]any{"target": "dr", "namespace": "payments"}), "namespace payments is not a drill namespace"},
+			{drill("drill-1", map[string]string{"case-management": "drill-payments"}, map[string]any{"target": "dr", "namespace": "drill-payments"}), "namespace drill-payments exists and is not labelled lifeboat.dev/drill-run=drill-1"},
+		} {
+			_, err := a.DeleteNamespace(ctx, c.in)
+			require.Error(t, err)
+			assert.True(t, isNonRetryable(err))
+			assert.Contains(t, err.Error(), c.want)
+		}
+		_, err := a.Scale(ctx, drill("drill-1", map[string]string{"case-management": "drill-payments"},
+			map[string]any{"target": "dr", "namespace": "drill-payments", "replicas": map[string]any{"x": 1}}))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "kube.scale in a drill refused")
+		for _, ns := range []string{"payments", "drill-payments"} {
+			got, err := typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.Nil(t, got.DeletionTimestamp, "%s untouched", ns)
+		}
+
+		// A drill's own namespace: kube.apply creates it labelled; only its
+		// own drill (or that drill's teardown) may delete it.
+		mine := map[string]string{"case-management": "drill-two"}
+		res, err := a.Apply(ctx, drill("drill-2", mine, map[string]any{"target": "dr", "path": "identity"}))
+		require.NoError(t, err)
+		assert.Equal(t, "applied 4 object(s) from identity", res.Summary)
+		got, err := typed.CoreV1().Namespaces().Get(ctx, "drill-two", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, "drill-2", got.Labels[kube.DrillRunLabel])
+		_, err = a.DeleteNamespace(ctx, drill("drill-1", mine, map[string]any{"target": "dr", "namespace": "drill-two"}))
+		require.Error(t, err, "another drill's namespace")
+		assert.Contains(t, err.Error(), `its label says "drill-2"`)
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		res, err = a.DeleteNamespace(dctx, drill("drill-2", mine, map[string]any{"target": "dr", "namespace": "drill-two"}))
+		require.NoError(t, err)
+		assert.Contains(t, res.Summary, "deleted")
+	})
 	t.Run("kube.deleteNamespace waits until gone and is idempotent", func(t *testing.T) {
 		in := step(map[string]any{"target": "dr", "namespace": "case-management"})
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

@@ -58,7 +58,7 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 	w.RegisterWorkflowWithOptions(workflows.RecoveryPlanWorkflow, workflow.RegisterOptions{Name: workflows.RecoveryPlanWorkflowName})
 	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg, Notify: cfg.Notify.Settings(os.Getenv),
 		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required, Secrets: cfg.SecretStore(),
-		Failovers: failovers(c, cfg)}
+		Failovers: failovers(c, cfg), Drills: recorded(c, cfg)}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	w.RegisterActivityWithOptions(identities(c, cfg), activity.RegisterOptions{Name: workflows.IdentitiesActivity})
 	w.RegisterActivityWithOptions(starter.New(c, cfg.Temporal.TaskQueue).OtherChains, activity.RegisterOptions{Name: workflows.StartRunsActivity})
@@ -89,6 +89,13 @@ func failovers(c client.Client, cfg Config) func(context.Context, string) (runbo
 		ev, err := starter.EvidenceFromHistory(h, dc)
 		return res, ev, err
 	}
+}
+
+// recorded reads a past run's resolved runbook and mode from its history
+// (a teardown runs the teardown its drill recorded).
+func recorded(c client.Client, cfg Config) func(context.Context, string) (runbooks.Resolved, string, error) {
+	dc, _ := cfg.DataConverter()
+	return starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc).Recorded
 }
 
 // identities is the lifeboat.identities activity on the worker's own

@@ -300,8 +300,11 @@ func TestAMultiDayIncidentKeepsItsEvidenceBounded(t *testing.T) {
 
 func TestTeardownModeRunsOnlyTheDrillsTeardown(t *testing.T) {
 	h := newHarness(t)
-	ev := h.run(book("60m", drillBook), workflows.ModeTeardown)
+	h.recordedDrill("the-drill", book("60m", drillBook), workflows.ModeDrill)
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{Mode: workflows.ModeTeardown, TeardownOf: "the-drill", RequestedBy: "alice", Reason: "clean up"})
+	ev := h.result()
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.Equal(t, "the-drill", h.rec.inputs["drop"].DrillRun, "the teardown acts for the drill whose namespaces it deletes")
 	require.Len(t, ev.Steps, 1, "only the teardown")
 	assert.Equal(t, "drop", ev.Steps[0].ID)
 	assert.Equal(t, 1, h.rec.count("drop"))

@@ -322,3 +322,14 @@ func (h *harness) autoSign(arg any) any {
 	}
 	return workflows.WithSigned(m, workflows.Signed{SignedAt: &at, Signature: sig})
 }
+
+// recordedDrill makes the resolver find run id in "history": it resolved
+// text and was started in mode.
+func (h *harness) recordedDrill(id, text, mode string) {
+	h.res.Drills = func(_ context.Context, want string) (runbooks.Resolved, string, error) {
+		if want != id {
+			return runbooks.Resolved{}, "", fmt.Errorf("workflow %s not found", want)
+		}
+		return runbooks.Resolved{Source: text, Hash: runbooks.HashOf([]byte(text))}, mode, nil
+	}
+}

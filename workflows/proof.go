@@ -119,6 +119,7 @@ type startTerms struct {
 	DryRun             bool              `json:"dryRun"`
 	PrecheckOnly       bool              `json:"precheckOnly"`
 	FailbackOf         string            `json:"failbackOf"`
+	TeardownOf         string            `json:"teardownOf"`
 	FailIfUnsuccessful bool              `json:"failIfUnsuccessful"`
 }
 
@@ -131,7 +132,7 @@ type startTerms struct {
 // one that changes what a run does.
 func StartTerms(req Request) string {
 	t := startTerms{Runbook: req.Runbook, Plan: req.Plan, InlineRunbook: hashOrEmpty(req.InlineRunbook), InlinePlan: hashOrEmpty(req.InlinePlan),
-		RequestedBy: req.RequestedBy, DryRun: req.DryRun, PrecheckOnly: req.PrecheckOnly, FailbackOf: req.FailbackOf,
+		RequestedBy: req.RequestedBy, DryRun: req.DryRun, PrecheckOnly: req.PrecheckOnly, FailbackOf: req.FailbackOf, TeardownOf: req.TeardownOf,
 		FailIfUnsuccessful: req.FailIfUnsuccessful}
 	if req.DeclaredAt != nil && !req.DeclaredAt.IsZero() {
 		t.DeclaredAt = req.DeclaredAt.UTC().Format(time.RFC3339Nano)

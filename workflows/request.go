@@ -57,6 +57,9 @@ type Request struct {
 	PlanStart *PlanStart `json:"planStart,omitempty"`
 	// FailbackOf is the failover a failback undoes (mode failback).
 	FailbackOf string `json:"failbackOf,omitempty"`
+	// TeardownOf is the drill a teardown cleans up (mode teardown): the
+	// worker runs the teardown recorded in that drill's own history.
+	TeardownOf string `json:"teardownOf,omitempty"`
 	// PrecheckOnly runs the pre-flight checks of a failover or drill and
 	// ends (lifeboat precheck): nothing else runs, nothing changes.
 	PrecheckOnly bool `json:"precheckOnly,omitempty"`
@@ -87,7 +90,10 @@ func (r Request) Check() error {
 	if r.isPlan() && r.Mode == ModeTeardown {
 		return fmt.Errorf(`request: a recovery plan has no teardown of its own: lifeboat teardown takes each member's run`)
 	}
-	if r.Runbook == "" && r.InlineRunbook == "" && !r.isPlan() {
+	if r.Mode == ModeTeardown && r.TeardownOf == "" && r.Runbook == "" && r.InlineRunbook == "" {
+		return fmt.Errorf(`request: a teardown names the drill it cleans up: "teardownOf": "DRILL-RUN" (lifeboat teardown DRILL-RUN)`)
+	}
+	if r.Runbook == "" && r.InlineRunbook == "" && !r.isPlan() && r.TeardownOf == "" {
 		return fmt.Errorf(`request: "runbook" is missing: name a runbook of the worker's catalog, e.g. {"runbook": "case-management-region-failover", "mode": "drill"}`)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -165,7 +166,7 @@ func (r *run) resolve(ctx workflow.Context) error {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
-	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Plan: r.req.Plan, Mode: r.req.Mode, FailbackOf: r.req.FailbackOf,
+	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Plan: r.req.Plan, Mode: r.req.Mode, FailbackOf: r.req.FailbackOf, TeardownOf: r.req.TeardownOf,
 		InlinePlan: r.req.InlinePlan, PinnedMembers: r.req.PinnedMembers}
 	if err := workflow.ExecuteActivity(actx, ResolveActivity, in).Get(ctx, &r.resolved); err != nil {
 		return temporal.NewNonRetryableApplicationError("cannot start: "+causeMessage(err), "RunbookRefused", nil)
@@ -434,6 +435,9 @@ func (r *run) stepInput(ctx workflow.Context, stepID string, args map[string]any
 		in.Mode = ModeDrill // the activities keep a teardown inside the drill too
 		in.NamespaceMappings = d.NamespaceMappings
 		in.DrillOverridden = slices.Sorted(maps.Keys(d.With[stepID]))
+		if r.authority {
+			in.DrillRun = cmp.Or(r.req.TeardownOf, r.workflowID)
+		}
 	}
 	return in
 }

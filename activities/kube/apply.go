@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -58,6 +59,9 @@ func (a *Actions) Apply(ctx context.Context, in runbooks.StepInput) (runbooks.St
 	if err := drillGuard(c, in, objs, args.Namespace); err != nil {
 		return runbooks.StepResult{}, err
 	}
+	if err := GuardDrillNamespaces(ctx, c, in, "kube.apply", true, touched(objs, args.Namespace)...); err != nil {
+		return runbooks.StepResult{}, err
+	}
 	var applied []string
 	for _, obj := range objs {
 		ref, err := a.applyOne(ctx, c, obj, args.Namespace)
@@ -67,6 +71,24 @@ func (a *Actions) Apply(ctx context.Context, in runbooks.StepInput) (runbooks.St
 		applied = append(applied, ref)
 	}
 	return runbooks.StepResult{Summary: fmt.Sprintf("applied %d object(s) from %s", len(applied), args.Path), Outputs: map[string]any{"applied": applied}}, nil
+}
+
+// touched are the namespaces objs land in or are (Namespace objects), once
+// each; drillGuard has already refused any outside the drill's.
+func touched(objs []*unstructured.Unstructured, defaultNS string) []string {
+	var out []string
+	for _, o := range objs {
+		ns := o.GetNamespace()
+		if o.GetKind() == "Namespace" && o.GetAPIVersion() == "v1" {
+			ns = o.GetName()
+		} else if ns == "" {
+			ns = defaultNS
+		}
+		if ns != "" && !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out
 }
 
 func order(o *unstructured.Unstructured) int {

@@ -39,6 +39,9 @@ func (a *Actions) Scale(ctx context.Context, in runbooks.StepInput) (runbooks.St
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
+	if err := GuardDrillNamespaces(ctx, c, in, "kube.scale", false, args.Namespace); err != nil {
+		return runbooks.StepResult{}, err
+	}
 	// The replicas before the run: read for every workload before anything
 	// changes, on the first attempt, and carried to retries (which would
 	// otherwise read what the first attempt wrote).

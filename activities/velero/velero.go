@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -79,7 +80,18 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 	}
 	res := c.Dynamic.Resource(restoreGVR).Namespace(vns)
 	name := RestoreName(in.WorkflowID, in.RunID, in.StepID, in.OperatorRetries)
-	want := restoreObject(name, vns, args, mappings(args, in.NamespaceMappings), in.Drill())
+	mapping := mappings(args, in.NamespaceMappings)
+	if in.Drill() { // the drill's namespaces exist, labelled for it, before Velero restores into them
+		var dests []string
+		for _, to := range mapping {
+			dests = append(dests, fmt.Sprint(to))
+		}
+		slices.Sort(dests)
+		if err := kube.GuardDrillNamespaces(ctx, c, in, "velero.restore", true, slices.Compact(dests)...); err != nil {
+			return runbooks.StepResult{}, err
+		}
+	}
+	want := restoreObject(name, vns, args, mapping, in.Drill())
 	r, created, err := getOrCreate(ctx, res, want)
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("velero.restore: %w (is Velero installed in namespace %s of the target cluster?)", err, vns)

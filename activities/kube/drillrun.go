@@ -1,0 +1,88 @@
+package kube
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// DrillRunLabel marks a namespace a drill created: its value names the
+// drill (DrillRunValue), and the annotation of the same key holds the
+// drill's whole workflow id. In a drill or its teardown, a changing action
+// touches a namespace only when it carries this drill's label.
+const DrillRunLabel = "lifeboat.dev/drill-run"
+
+// DrillRunValue is the label value for drill run id: the id itself when it
+// is a valid label value, else "h-" and the start of its SHA-256.
+func DrillRunValue(id string) string {
+	if len(validation.IsValidLabelValue(id)) == 0 {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "h-" + hex.EncodeToString(sum[:])[:40]
+}
+
+// GuardDrillNamespaces is the drill guard at the point of change: before
+// action changes anything in namespaces, a step of a drill (or of its
+// teardown) must be changing only namespaces this drill created — a
+// destination of spec.drill.namespaceMappings that is no mapping's source,
+// labelled DrillRunLabel for this drill. With create, a missing namespace
+// is created with the label (velero.restore and kube.apply restore into
+// it); without, a missing one is left alone (gone is what a teardown
+// wants; a scale of it fails on its own). A namespace that exists without
+// this drill's label is refused, nothing changed: it may be production.
+// Outside drills, and for drill steps of runs older than the label
+// (DrillRun empty), it checks nothing.
+func GuardDrillNamespaces(ctx context.Context, c *Client, in runbooks.StepInput, action string, create bool, namespaces ...string) error {
+	if !in.Drill() || in.DrillRun == "" {
+		return nil
+	}
+	var dests []string
+	for from, to := range in.NamespaceMappings {
+		if in.NamespaceMappings[to] == "" && to != from {
+			dests = append(dests, to)
+		}
+	}
+	slices.Sort(dests)
+	want := DrillRunValue(in.DrillRun)
+	for _, ns := range namespaces {
+		if !slices.Contains(dests, ns) {
+			return drillUnsafe(action, fmt.Sprintf("namespace %s is not a drill namespace (drill namespaces: %s)", ns, runbooks.OrDash(strings.Join(dests, ", "))))
+		}
+		got, err := c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) && create:
+			obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
+				Labels: map[string]string{DrillRunLabel: want}, Annotations: map[string]string{DrillRunLabel: in.DrillRun}}}
+			_, err := c.Typed.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{FieldManager: "lifeboat"})
+			if apierrors.IsAlreadyExists(err) { // created meanwhile: check it like any other
+				err = GuardDrillNamespaces(ctx, c, in, action, false, ns)
+			}
+			if err != nil {
+				return classify(action, err)
+			}
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return classify(action, err)
+		case got.Labels[DrillRunLabel] != want:
+			return drillUnsafe(action, fmt.Sprintf("namespace %s exists and is not labelled %s=%s, so this drill did not create it (it may be production; its label says %q). Nothing was changed. If it is left over from an earlier drill, delete it (kubectl delete namespace %s) and run again",
+				ns, DrillRunLabel, want, got.Labels[DrillRunLabel], ns))
+		}
+	}
+	return nil
+}
+
+func drillUnsafe(action, why string) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in a drill refused: %s", action, why), "DrillUnsafe", nil)
+}
