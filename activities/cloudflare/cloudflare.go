@@ -238,12 +238,16 @@ func parsePrevious(comment, tag string) (recordValue, bool) {
 	if s == "none" {
 		return recordValue{}, true
 	}
+	// TYPE:CONTENT:TTL:PROXIED, where CONTENT may hold colons itself (an
+	// AAAA record's IPv6 address): the type is the first field, the TTL and
+	// proxied flag the last two, the content everything between.
 	parts := strings.Split(s, ":")
-	if len(parts) != 4 {
+	if len(parts) < 4 {
 		return recordValue{}, false
 	}
-	ttl, _ := strconv.Atoi(parts[2])
-	return recordValue{Type: parts[0], Content: parts[1], TTL: ttl, Proxied: parts[3] == "true"}, true
+	n := len(parts)
+	ttl, _ := strconv.Atoi(parts[n-2])
+	return recordValue{Type: parts[0], Content: strings.Join(parts[1:n-2], ":"), TTL: ttl, Proxied: parts[n-1] == "true"}, true
 }
 
 func orNone(s string) string {
