@@ -281,7 +281,8 @@ func (v *Velero) BackupFromSchedule(ctx context.Context, schedule string) (strin
 	return name, at, err
 }
 
-// waitBackup waits until a backup is Completed and returns its completion time.
+// waitBackup waits until a backup is Completed and returns its start time:
+// its recovery point (the data is at least as old as the backup's start).
 func (v *Velero) waitBackup(ctx context.Context, name string) (time.Time, error) {
 	var phase, completed string
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -290,7 +291,7 @@ func (v *Velero) waitBackup(ctx context.Context, name string) (time.Time, error)
 			return false, nil // not there yet
 		}
 		phase, _, _ = unstructured.NestedString(b.Object, "status", "phase")
-		completed, _, _ = unstructured.NestedString(b.Object, "status", "completionTimestamp")
+		completed, _, _ = unstructured.NestedString(b.Object, "status", "startTimestamp")
 		switch phase {
 		case "Failed", "PartiallyFailed", "FailedValidation":
 			return false, fmt.Errorf("Velero backup %s %s: %v", name, phase, b.Object["status"])

@@ -64,14 +64,14 @@ func (a *Actions) Backup(ctx context.Context, in runbooks.StepInput) (runbooks.S
 	return a.follow(ctx, c, backupGVR, b, "backup", "itemsBackedUp", func(b *unstructured.Unstructured, p progress) (*runbooks.StepResult, error) {
 		switch p.phase {
 		case "Completed":
-			at, err := time.Parse(time.RFC3339, completion(b))
+			at, err := time.Parse(time.RFC3339, recoveryPoint(b))
 			if err != nil {
-				return nil, fmt.Errorf("velero.backup: backup %s has no completion time", name)
+				return nil, fmt.Errorf("velero.backup: backup %s has no start time", name)
 			}
 			warnings, _, _ := unstructured.NestedInt64(b.Object, "status", "warnings")
 			return &runbooks.StepResult{
 				Summary:       fmt.Sprintf("backup %s completed: %d item(s), %d warning(s)", name, p.done, warnings),
-				Outputs:       map[string]any{"backup": name, "itemsBackedUp": p.done, "completedAt": at.Format(time.RFC3339)},
+				Outputs:       map[string]any{"backup": name, "itemsBackedUp": p.done, "completedAt": completion(b)},
 				RecoveryPoint: &at, RecoveryPointName: name,
 			}, nil
 		case "PartiallyFailed", "Failed", "FailedValidation":

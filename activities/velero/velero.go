@@ -202,15 +202,25 @@ func (a *Actions) completed(ctx context.Context, c *kube.Client, vns, name, back
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("velero.restore: restore %s completed but its backup %s cannot be read for the recovery point: %w", name, backup, err)
 	}
-	at, err := time.Parse(time.RFC3339, completion(b))
+	at, err := time.Parse(time.RFC3339, recoveryPoint(b))
 	if err != nil {
-		return runbooks.StepResult{}, fmt.Errorf("velero.restore: backup %s has no completion time", backup)
+		return runbooks.StepResult{}, fmt.Errorf("velero.restore: backup %s has no start time", backup)
 	}
 	return runbooks.StepResult{
 		Summary:       fmt.Sprintf("restore %s of %s completed: %d item(s), %d warning(s)", name, backup, restored, warnings),
 		Outputs:       map[string]any{"restore": name, "backup": backup, "itemsRestored": restored, "warnings": warnings},
 		RecoveryPoint: &at, RecoveryPointName: backup,
 	}, nil
+}
+
+// recoveryPoint is a backup's start time: the data it holds may be as old
+// as that (a 40-minute backup's completion time would make the RPO 40
+// minutes too good); its completion time when Velero recorded no start.
+func recoveryPoint(u *unstructured.Unstructured) string {
+	if s, _, _ := unstructured.NestedString(u.Object, "status", "startTimestamp"); s != "" {
+		return s
+	}
+	return completion(u)
 }
 
 func completion(u *unstructured.Unstructured) string {
@@ -310,9 +320,9 @@ func (a *Actions) LatestBackup(ctx context.Context, in runbooks.StepInput) (runb
 	}
 	sort.Slice(done, func(i, j int) bool { return completion(&done[i]) > completion(&done[j]) })
 	latest := done[0]
-	at, err := time.Parse(time.RFC3339, completion(&latest))
+	at, err := time.Parse(time.RFC3339, recoveryPoint(&latest))
 	if err != nil {
-		return runbooks.StepResult{}, fmt.Errorf("velero.latestBackup: backup %s has no completion time", latest.GetName())
+		return runbooks.StepResult{}, fmt.Errorf("velero.latestBackup: backup %s has no start time", latest.GetName())
 	}
 	if err := checkLocation(ctx, c, vns, &latest); err != nil {
 		return runbooks.StepResult{}, err
