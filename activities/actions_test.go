@@ -251,3 +251,32 @@ func TestAMaximalRunbookResolvesUnderThePayloadLimit(t *testing.T) {
 	require.NoError(t, got.Parse())
 	assert.Len(t, got.Runbook.AllSteps(), runbooks.MaxSteps)
 }
+
+// Issue 24 (8): http.check counted as read-only whatever its method, so a
+// drill POSTed to production. In a drill a changing method is sent only to
+// an overridden (drill) URL; a GET is sent as before.
+func TestHTTPCheckInADrillSendsNoChangingMethodToProduction(t *testing.T) {
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		}
+	}))
+	defer srv.Close()
+	c := httpcheck.New(srv.Client(), nil)
+	drill := func(args map[string]any, overridden ...string) runbooks.StepInput {
+		i := in(args)
+		i.Mode, i.DrillRun, i.DrillOverridden = "drill", "drill-1", overridden
+		return i
+	}
+	_, err := c.Check(context.Background(), drill(map[string]any{"url": srv.URL, "method": "post"}))
+	require.Error(t, err)
+	assert.True(t, nonRetryable(t, err))
+	assert.Contains(t, err.Error(), "http.check in a drill refused, nothing sent: it sends POST")
+	assert.Equal(t, int32(0), posts.Load())
+	_, err = c.Check(context.Background(), drill(map[string]any{"url": srv.URL, "method": "POST"}, "url"))
+	require.NoError(t, err, "pointed at a drill URL (spec.drill.with.STEP.url)")
+	_, err = c.Check(context.Background(), drill(map[string]any{"url": srv.URL}))
+	require.NoError(t, err, "a GET reads")
+	assert.Equal(t, int32(1), posts.Load())
+}

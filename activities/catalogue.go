@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -164,7 +165,8 @@ var table = []runbooks.ActionSpec{
 			arg("defaultPools", runbooks.ArgStrings, false, "pool ids in their former order (lbFailover's previousDefaultPools)"),
 			arg("enablePool", runbooks.ArgString, false, "pool to enable again (the primary lbFailover disabled)"),
 		}},
-	{Name: HTTPCheck, Outputs: outputs("status: the HTTP status", "latencyMs: the answer's latency"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "HTTP request that must answer with the expected status (and body text)",
+	{Name: HTTPCheck, Outputs: outputs("status: the HTTP status", "latencyMs: the answer's latency"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "HTTP request that must answer with the expected status (and body text); a method other than GET, HEAD or OPTIONS is an external side effect a drill must skip or point away (spec.drill.with.STEP.url)",
+		DrillOverrides: []string{"url"}, ChangesWith: httpcheck.ChangesWith,
 		Args: []runbooks.ArgSpec{
 			arg("url", runbooks.ArgString, true, "URL to request"),
 			arg("method", runbooks.ArgString, false, "HTTP method (default GET)"),

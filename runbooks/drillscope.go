@@ -76,6 +76,12 @@ func (v *validator) drillStep(ls LayeredStep, d *Drill) {
 		return // Validate reports the unknown action
 	}
 	id, p := ls.Step.ID, ls.Path()
+	if spec.ChangesWith != nil {
+		if why := spec.ChangesWith(d.Args(ls.Step)); why != "" && !overridden(ls.Step, spec, d) {
+			v.add(p, "%s %s, an external side effect: in a drill, add %s to spec.drill.skip or point it away from production with spec.drill.with.%s.%s",
+				spec.Name, why, id, id, orList(spec.DrillOverrides))
+		}
+	}
 	switch spec.Drill {
 	case DrillMapNamespaces:
 		v.drillNamespaces(ls, spec, d)

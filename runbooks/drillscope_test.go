@@ -123,3 +123,15 @@ func TestDrillMappingsMayNotChain(t *testing.T) {
 	self := strings.Replace(safeDrill, "{case-management: drill-case}", "{case-management: case-management}", 1)
 	assert.Contains(t, validate(t, header+self).Errors().Error(), `maps namespace "case-management" to itself`)
 }
+
+// Issue 24 (8): an http.check that POSTs is an external side effect: a
+// drill must skip it or point its url away.
+func TestAChangingHTTPCheckMustBeSkippedOrPointedAwayInADrill(t *testing.T) {
+	post := strings.Replace(safeDrill, `{id: journey, action: http.check, with: {url: "http://case-api"}}`,
+		`{id: journey, action: http.check, with: {url: "http://case-api/orders", method: POST}}`, 1)
+	ps := validate(t, header+post)
+	require.NotEmpty(t, ps.Errors())
+	assert.Contains(t, ps.Errors().Error(), "http.check sends POST, an external side effect: in a drill, add journey to spec.drill.skip or point it away from production with spec.drill.with.journey.url")
+	pointed := strings.Replace(post, "      lb: {loadBalancer: lb.drill.example.com}\n", "      lb: {loadBalancer: lb.drill.example.com}\n      journey: {url: \"http://case-api.drill/orders\"}\n", 1)
+	assert.Empty(t, validate(t, header+pointed).Errors())
+}

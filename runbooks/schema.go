@@ -71,6 +71,11 @@ type ActionSpec struct {
 	DrillOverrides []string
 	// Check returns extra problems with the arguments (already type-checked).
 	Check func(args map[string]any) []string
+	// ChangesWith, for an action that is read-only with some arguments,
+	// says why it is an external side effect with args ("" when it is
+	// not): a drill must then skip the step or point one of its
+	// DrillOverrides away from production, as for DrillOverrideOrSkip.
+	ChangesWith func(args map[string]any) string
 	// RecoveryPoint is true when the action reports the recovery point (backup time)
 	// a step marked rpoSource measures the achieved RPO from.
 	RecoveryPoint bool

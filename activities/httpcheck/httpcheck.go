@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,11 @@ func (c *Checker) Check(ctx context.Context, in runbooks.StepInput) (runbooks.St
 	method := a.Method
 	if method == "" {
 		method = http.MethodGet
+	}
+	// The drill guard at the point of change: whatever the validator said.
+	if why := ChangesWith(map[string]any{"method": method}); why != "" && in.Drill() && in.DrillRun != "" && !slices.Contains(in.DrillOverridden, "url") {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"http.check in a drill refused, nothing sent: it %s to a production URL; skip step %s in the drill or point it away with spec.drill.with.%s.url", why, in.StepID, in.StepID), "DrillUnsafe", nil)
 	}
 	want := a.ExpectStatus
 	if want == 0 {
@@ -112,4 +118,15 @@ func (c *Checker) Check(ctx context.Context, in runbooks.StepInput) (runbooks.St
 		Summary: fmt.Sprintf("%s %s → %d in %s", method, a.URL, resp.StatusCode, elapsed),
 		Outputs: map[string]any{"status": resp.StatusCode, "latencyMs": elapsed.Milliseconds()},
 	}, nil
+}
+
+// ChangesWith says why an http.check with args changes something outside
+// (a method other than GET, HEAD or OPTIONS), or "" when it only reads.
+func ChangesWith(args map[string]any) string {
+	m, _ := args["method"].(string)
+	switch strings.ToUpper(m) {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
+		return ""
+	}
+	return "sends " + strings.ToUpper(m)
 }
