@@ -49,6 +49,9 @@ func (r *run) registerHandlers(ctx workflow.Context) error {
 // apply change the run, and the signature is spent.
 func registerMessage[T Signable](ctx workflow.Context, r *run, name string, check func(T, *runbooks.Proof) error, apply func(workflow.Context, T, *runbooks.Proof) Reply) error {
 	validate := func(ctx workflow.Context, msg T) (*runbooks.Proof, error) {
+		if _, err := r.forwardTarget(msg); err != nil {
+			return nil, err
+		}
 		p, err := r.prove(ctx, msg)
 		if err != nil {
 			return nil, err

@@ -214,16 +214,33 @@ func (r *run) memberPending() []Pending {
 // it names a step that is not one of the plan's members and that a running
 // member waits on ("" otherwise: the plan checks the message itself).
 func (r *run) forwardable(msg Signable) string {
+	id, _ := r.forwardTarget(msg)
+	return id
+}
+
+// forwardTarget is forwardable's member run, or an error when more than one
+// member waits on a step of that id (since versionOneAuthority): the plan
+// cannot tell which member the sender meant, so the sender must name it by
+// sending to the member's run.
+func (r *run) forwardTarget(msg Signable) (string, error) {
 	step := msg.decision().Step
 	if !r.ready || !r.rb().IsPlan() || step == "" || r.steps[step] != nil {
-		return ""
+		return "", nil
 	}
+	var runs []string
 	for _, p := range r.memberPending() {
-		if p.Step == step {
-			return p.MemberRun
+		if p.Step == step && !slices.Contains(runs, p.MemberRun) {
+			runs = append(runs, p.MemberRun)
 		}
 	}
-	return ""
+	switch {
+	case len(runs) == 0:
+		return "", nil
+	case len(runs) == 1 || !r.authority:
+		return runs[0], nil
+	}
+	return "", fmt.Errorf("members %s all wait on a step %s: send the decision to the member's own run (lifeboat %s %s %s …)",
+		strings.Join(runs, ", "), step, msgVerb(msg), runs[0], step)
 }
 
 // forward hands an operator's message for a member's step to the member's
@@ -306,4 +323,12 @@ func (r *run) planInvariant(e runbooks.Evidence) string {
 	return fmt.Sprintf("Given a total loss of the %s (%s), we can restore %s within RTO <= %s using recovery plan %s v%d (each member's RPO is in its own evidence), validated by %s %s on %s.",
 		rb.Spec.Scope, cmp.Or(rb.Spec.Disaster, "disaster"), strings.Join(restored, ", "), e.RTOTarget,
 		rb.Metadata.Name, rb.Metadata.Version, e.Mode, e.ID, e.EndedAt.UTC().Format("2006-01-02"))
+}
+
+// msgVerb is the CLI verb of a message.
+func msgVerb(m Signable) string {
+	if d := m.decision().Decision; d != "" {
+		return d
+	}
+	return MsgNote
 }

@@ -100,3 +100,37 @@ func TestPlanMembersRunTheirRTOFromThePlansDeclaration(t *testing.T) {
 	assert.GreaterOrEqual(t, byName["identity"].RTOActual.D(), 50*time.Minute)
 	assert.True(t, byName["cases"].RTOBreached, "cases (RTO 30m) ended 51 minutes after the declaration")
 }
+
+// Issue 24 (8): a decision forwarded by a plan went to the first member
+// with a pending step of that id. When two members wait on a step of the
+// same id, the plan refuses to guess: the sender names the member's run.
+func TestAForwardedDecisionNamesItsMember(t *testing.T) {
+	const plan = `apiVersion: lifeboat/v1
+kind: RecoveryPlan
+metadata: {name: region-loss, version: 1}
+spec:
+  scope: region
+  objectives: {rto: 2h, mtd: 8h}
+  approvers:
+    ic: [alice, bob]
+  members:
+    - runbook: identity
+    - runbook: storage
+`
+	gated := "      - id: go-live\n        action: http.check\n        with: {url: \"http://x\"}\n        approval: {from: [ic], min: 1}\n"
+	h := newHarness(t)
+	req := h.plan(workflows.ModeDrill, map[string]string{"plan": plan, "identity": member("identity", gated), "storage": member("storage", gated)})
+	h.at(time.Minute, func() {
+		h.refused(workflows.MsgApprove, workflows.Approve{Step: "go-live", By: "bob"}, "all wait on a step go-live: send the decision to the member's own run")
+	})
+	h.at(2*time.Minute, func() {
+		for _, m := range []string{"identity", "storage"} {
+			id := testWorkflowID + "." + m
+			h.env.SignalWorkflowByID(id, workflows.MsgApprove, signedWith(h, workflows.Approve{Step: "go-live", By: "bob"}, "bob", id, id+"_RunID", h.env.Now()))
+		}
+	})
+	h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, req)
+	ev := h.result()
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.Equal(t, 2, h.rec.count("go-live"))
+}
