@@ -85,7 +85,16 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + dev.port, Logger: quiet{}})
 	require.NoError(t, err)
 	defer c.Close()
-	st := starter.New(c, "lifeboat")
+	st := starter.New(c, "lifeboat").WithKeys(starter.KeyDir(filepath.Join(dev.state, "keys")))
+	// sign is what an operator pastes into the signal dialog: the JSON
+	// lifeboat sign prints for an approval of step by as.
+	sign := func(t *testing.T, id, step, as string) string {
+		cmd := exec.Command(buildLifeboat(t), "sign", "approve", id, step, "--as", as, "--comment", "checked in the UI")
+		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS=127.0.0.1:"+dev.port, "LIFEBOAT_KEY_DIR="+filepath.Join(dev.state, "keys"))
+		out, err := cmd.Output()
+		require.NoError(t, err, "lifeboat sign: %s", out)
+		return strings.TrimSpace(string(out))
+	}
 
 	t.Run("an unknown runbook fails fast with the reason on the page", func(t *testing.T) {
 		require.NoError(t, b.StartWorkflow("ui-unknown-runbook", "lifeboat", workflows.RestoreWorkflowName,
@@ -127,7 +136,13 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 
 	t.Run("approved from the signal dialog, the drill completes", func(t *testing.T) {
 		require.NoError(t, b.OpenWorkflow(id, "history"))
+		// Typed, unsigned: recorded, not counted (the worker has allowed signers).
 		require.NoError(t, b.Signal(workflows.MsgApprove, `{"step": "shift-traffic", "by": "bob", "comment": "from the UI"}`))
+		require.NoError(t, b.OpenWorkflow(id, "user-metadata"))
+		require.NoError(t, b.WaitText("recorded but not counted: only a signed decision counts", 20*time.Second), "the page says the typed approval does not count")
+		b.Shot("unsigned-not-counted")
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.Signal(workflows.MsgApprove, sign(t, id, "shift-traffic", "bob")))
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		ev, err := st.Wait(wctx, id)
@@ -144,7 +159,7 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 				}
 			}
 		}
-		assert.Equal(t, "bob", approvedBy, "the evidence records the UI approval")
+		assert.Equal(t, "bobbob", approvedBy, "the evidence records both UI approvals: the typed one and the signed one")
 		// The UI (without auth) records no client identity: the name stays
 		// what it is, unproven.
 		assert.Contains(t, ev.Markdown(), "approved by bob (unproven)")
@@ -160,14 +175,7 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RestoreWorkflowName,
 			`{"runbook": "ui-signed", "mode": "drill", "reason": "UI signed", "requestedBy": "alice"}`))
 		waitForState(t, st, id, workflows.StateAwaitingApproval)
-		bin := buildLifeboat(t)
-		sign := func(as string) string {
-			cmd := exec.Command(bin, "sign", "approve", id, "shift-traffic", "--as", as, "--comment", "checked in the UI")
-			cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS=127.0.0.1:"+dev.port, "LIFEBOAT_KEY_DIR="+filepath.Join(dev.state, "keys"))
-			out, err := cmd.Output()
-			require.NoError(t, err, "lifeboat sign: %s", out)
-			return strings.TrimSpace(string(out))
-		}
+		sign := func(as string) string { return sign(t, id, "shift-traffic", as) }
 		require.NoError(t, b.OpenWorkflow(id, "history"))
 		require.NoError(t, b.Signal(workflows.MsgApprove, `{"step": "shift-traffic", "by": "bob"}`))
 		require.NoError(t, b.OpenWorkflow(id, "user-metadata"))
@@ -247,7 +255,8 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		assert.Contains(t, b.Text(), "lifeboat approve "+id+".ui-drill shift-traffic --as NAME")
 		b.Shot("plan-waits-on-its-member")
 		require.NoError(t, b.OpenWorkflow(id, "history"))
-		require.NoError(t, b.Signal(workflows.MsgApprove, `{"step": "shift-traffic", "by": "bob", "comment": "approved on the plan"}`))
+		// lifeboat sign signs for the member's run; pasted on the plan's page, the plan forwards it.
+		require.NoError(t, b.Signal(workflows.MsgApprove, sign(t, id, "shift-traffic", "bob")))
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		ev, err := st.Wait(wctx, id)
@@ -259,7 +268,12 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		member, err := st.Wait(wctx, id+".ui-drill")
 		require.NoError(t, err)
 		assert.Equal(t, workflows.RunSucceeded, member.Outcome)
-		assert.Contains(t, member.Markdown(), "approved by bob (unproven, client forwarded by plan run "+id+")", "the plan handed the approval to its member")
+		assert.Contains(t, member.Markdown(), "approved by bob (signed", "the plan handed the signed approval to its member")
+		var forwarded bool
+		for _, e := range ev.Events {
+			forwarded = forwarded || e.Kind == "forwarded" && e.By == "bob"
+		}
+		assert.True(t, forwarded, "the plan's evidence records the hand-over")
 		require.NoError(t, b.OpenWorkflow(id, "history"))
 		require.NoError(t, b.WaitText("Completed", 30*time.Second))
 		b.Shot("plan-completed")
@@ -456,7 +470,12 @@ func TestTheUIDecryptsThroughTheCodecServer(t *testing.T) {
 	b.Shot("details-decrypted")
 
 	require.NoError(t, b.OpenWorkflow(run.WorkflowID, "history"))
-	require.NoError(t, b.Signal(workflows.MsgApprove, `{"step": "shift-traffic", "by": "bob", "comment": "encrypted run"}`))
+	// The signed approval lifeboat sign prints, pasted into the signal dialog.
+	cmd := exec.Command(buildLifeboat(t), "sign", "approve", run.WorkflowID, "shift-traffic", "--as", "bob", "--comment", "encrypted run")
+	cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS=127.0.0.1:"+dev.port, "LIFEBOAT_KEY_DIR="+filepath.Join(dev.state, "keys"), "LIFEBOAT_CODEC_KEY_FILE="+keys)
+	signed, err := cmd.Output()
+	require.NoError(t, err, "lifeboat sign: %s", signed)
+	require.NoError(t, b.Signal(workflows.MsgApprove, strings.TrimSpace(string(signed))))
 	wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer wcancel()
 	ev, err := st.Wait(wctx, run.WorkflowID)

@@ -140,6 +140,14 @@ func (r *run) refuseSignal(ctx workflow.Context, name string, msg Signable, err 
 	r.publish(ctx)
 }
 
+// notCounted shows on the run's current details (the UI's page) that an
+// unproven decision was recorded without counting, and what to do instead.
+func (r *run) notCounted(ctx workflow.Context, name string, s *step, by string) {
+	r.refused = capText(fmt.Sprintf("the %s of step %s from %s at %s is recorded but not counted: only a signed decision counts on this worker. Paste the JSON that lifeboat sign %s %s %s --as %s prints.",
+		name, s.spec.ID, orSomeone(by), workflow.Now(ctx).UTC().Format("15:04:05 UTC"), name, r.workflowID, s.spec.ID, orName(by)))
+	r.refusedStep = s.spec.ID
+}
+
 func (r *run) checkReady() error {
 	if !r.ready {
 		return fmt.Errorf("the run is still resolving its runbook; try again in a moment")
@@ -203,8 +211,9 @@ func (r *run) applyApprove(ctx workflow.Context, m Approve, p *runbooks.Proof) R
 		Proof: p, Client: m.Client})
 	have, need := len(r.approvedBy(s)), r.needed(s)
 	if counts, _ := r.authorize(MsgApprove, s, m.By, p); !counts {
-		text := fmt.Sprintf("%s approved %s unproven: recorded, not counted (%d of %d); only signed approvals count on this worker", m.By, s.spec.ID, have, need)
+		text := fmt.Sprintf("%s approved %s unproven: recorded, not counted (%d of %d); only a signed decision counts on this worker", m.By, s.spec.ID, have, need)
 		r.actorEvent(ctx, "approve", s.spec.ID, signer(m.By, p, m.Signed), text)
+		r.notCounted(ctx, MsgApprove, s, m.By)
 		return Reply{Step: s.spec.ID, State: s.state, Message: text + ": lifeboat approve … --as " + m.By + " with your SSH key, or paste what lifeboat sign approve prints"}
 	}
 	r.actorEvent(ctx, "approve", s.spec.ID, signer(m.By, p, m.Signed), fmt.Sprintf("%s approved %s (%d of %d)", m.By, s.spec.ID, have, need))
@@ -314,6 +323,7 @@ func (r *run) applySkip(ctx workflow.Context, m Skip, p *runbooks.Proof) Reply {
 		if !counts {
 			text := fmt.Sprintf("%s asked to skip %s unproven: recorded, not counted (%d of %d)", m.By, s.spec.ID, have, need)
 			r.actorEvent(ctx, "skip-vote", s.spec.ID, who, text)
+			r.notCounted(ctx, MsgSkip, s, m.By)
 			return Reply{Step: s.spec.ID, State: s.state, Message: text}
 		}
 		r.actorEvent(ctx, "skip-vote", s.spec.ID, who, fmt.Sprintf("%s asked to skip %s (%d of %d): %s", m.By, s.spec.ID, have, need, capText(m.Reason)))

@@ -46,8 +46,10 @@ type Rule struct {
 	// may not send it.
 	Separate bool
 	// Signed: where the worker has allowed signers, only a proven message
-	// counts. An unproven one is recorded without counting (Quorum rows)
-	// or refused (the others).
+	// counts: an unproven one is recorded without counting (Quorum rows)
+	// or refused (a rejection). Rows without it take an unproven name (in
+	// the principals' groups) and record it as unproven; where the worker
+	// requires signatures every unsigned decision is refused (prove).
 	Signed bool
 }
 
@@ -62,14 +64,14 @@ var Policy = []Rule{
 	{Message: MsgReject, About: AboutGate, From: []Principal{GateApprovers}, Separate: true, Signed: true},
 	// Skipping a step whose gate has not passed is the gate's decision.
 	{Message: MsgSkip, About: AboutGate, From: []Principal{GateApprovers}, Quorum: true, Separate: true, Signed: true},
-	{Message: MsgSkip, About: AboutStep, From: []Principal{RunbookApprovers, Requester}, Signed: true},
-	{Message: MsgSkip, About: AboutTask, From: []Principal{RunbookApprovers, Requester}, Signed: true},
+	{Message: MsgSkip, About: AboutStep, From: []Principal{RunbookApprovers, Requester}},
+	{Message: MsgSkip, About: AboutTask, From: []Principal{RunbookApprovers, Requester}},
 	// A retry of a rejected step reopens its gate: the approvers decide again.
-	{Message: MsgRetry, About: AboutGate, From: []Principal{RunbookApprovers, Requester}, Signed: true},
-	{Message: MsgRetry, About: AboutStep, From: []Principal{RunbookApprovers, Requester}, Signed: true},
-	{Message: MsgAck, About: AboutTask, From: []Principal{RunbookApprovers, Requester}, Signed: true},
-	{Message: MsgOverride, About: AboutCheck, From: []Principal{RunbookApprovers}, Signed: true},
-	{Message: MsgAbort, About: AboutRun, From: []Principal{RunbookApprovers, Requester}, Signed: true},
+	{Message: MsgRetry, About: AboutGate, From: []Principal{RunbookApprovers, Requester}},
+	{Message: MsgRetry, About: AboutStep, From: []Principal{RunbookApprovers, Requester}},
+	{Message: MsgAck, About: AboutTask, From: []Principal{RunbookApprovers, Requester}},
+	{Message: MsgOverride, About: AboutCheck, From: []Principal{RunbookApprovers}},
+	{Message: MsgAbort, About: AboutRun, From: []Principal{RunbookApprovers, Requester}},
 	{Message: MsgNote, About: AboutRun, From: []Principal{Anyone}},
 }
 

@@ -364,3 +364,6 @@ func (r *run) provePlanMember(ctx workflow.Context, ps *PlanStart) error {
 	r.req.Client = ps.Request.Client
 	return nil
 }
+
+// StepOf is the step a message is about ("" for the run).
+func StepOf(m Signable) string { return m.decision().Step }

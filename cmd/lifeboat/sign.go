@@ -48,11 +48,16 @@ func cmdSign(verb string) func(*pflag.FlagSet) runner {
 				return err
 			}
 			defer c.Close()
-			signed, err := st.SignMessage(ctx, pos[0], m.build(pos, *as, *comment, *reason))
+			msg := m.build(pos, *as, *comment, *reason)
+			// A step a plan's member waits on is the member's decision: signed
+			// for the member's run, which checks it (pasted on the plan's page,
+			// the plan forwards it there).
+			run := st.Route(ctx, pos[0], workflows.StepOf(msg))
+			signed, err := st.SignMessage(ctx, run, msg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "In the Temporal UI, run %s → Send a Signal: name %q, input (within %s, then the signature is stale):\n", pos[0], verb, workflows.SignatureWindow)
+			fmt.Fprintf(os.Stderr, "In the Temporal UI, run %s → Send a Signal: name %q, input (within %s, then the signature is stale):\n", run, verb, workflows.SignatureWindow)
 			return printCompact(signed)
 		}
 	}
