@@ -302,7 +302,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 				case "approval":
 					cli(t, "approve", id, p.Step, "--as", "bob", "--comment", "primary healthy")
 				case "acknowledgement":
-					cli(t, "ack", id, p.Step, "--as", "dan", "--comment", "left warm on purpose")
+					cli(t, "ack", id, p.Step, "--as", "carol", "--comment", "left warm on purpose")
 				default:
 					t.Fatalf("failback paused: %s", p.Message)
 				}

@@ -17,7 +17,18 @@ import (
 // configured key file (LIFEBOAT_SIGNING_KEY), KeyDir/NAME (the demo's
 // generated keys), then the ssh-agent (SSH_AUTH_SOCK): the agent key the
 // allowed signers give NAME, or its only key. No key: unsigned.
+// devKeyDir is where lifeboat dev, run with its default --state, keeps
+// the demo approvers' keys.
+const devKeyDir = ".lifeboat/keys"
+
 func keyFinder(cfg worker.SignaturesConfig) starter.KeyFinder {
+	if cfg.KeyDir == "" && cfg.KeyFile == "" {
+		// Beside a lifeboat dev (its default state directory), sign with the
+		// keys it made: its worker counts only signed approvals.
+		if st, err := os.Stat(devKeyDir); err == nil && st.IsDir() {
+			cfg.KeyDir = devKeyDir
+		}
+	}
 	return func(by string) (ssh.Signer, error) {
 		if cfg.KeyFile != "" {
 			return starter.ReadKey(cfg.KeyFile)
