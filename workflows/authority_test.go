@@ -39,13 +39,6 @@ func TestTheRequesterCannotSkipASeparateGate(t *testing.T) {
 // as an approval does.
 func TestSkippingAGateTakesTheGatesQuorum(t *testing.T) {
 	h := newHarness(t)
-	gate := `  layers:
-    edge:
-      - id: shift
-        action: cloudflare.dnsSwitch
-        approval: {from: [ic], min: 2}
-        with: {zone: example.com, record: case.example.com, to: dr.example.com}
-`
 	h.at(time.Minute, func() {
 		h.mustUpdate(workflows.MsgSkip, workflows.Skip{Step: "shift", By: "bob", Reason: "edge is fine"})
 		h.refused(workflows.MsgSkip, workflows.Skip{Step: "shift", By: "bob", Reason: "again"}, "already asked to skip")
@@ -55,11 +48,20 @@ func TestSkippingAGateTakesTheGatesQuorum(t *testing.T) {
 		assert.Equal(t, workflows.StateAwaitingApproval, h.status().State, "one proven skip of two")
 		h.mustUpdate(workflows.MsgSkip, workflows.Skip{Step: "shift", By: "dan", Reason: "agreed"})
 	})
-	ev := h.run(book("60m", gate), workflows.ModeFailover)
+	ev := h.run(book("60m", twoPersonGate), workflows.ModeFailover)
 	assert.Equal(t, workflows.StateSkipped, stepOf(t, ev, "shift").State)
 	assert.Equal(t, 0, h.rec.count("shift"))
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
 }
+
+// twoPersonGate is a DNS switch behind a gate of two distinct approvers.
+const twoPersonGate = `  layers:
+    edge:
+      - id: shift
+        action: cloudflare.dnsSwitch
+        approval: {from: [ic], min: 2}
+        with: {zone: example.com, record: case.example.com, to: dr.example.com}
+`
 
 // Issue 24, scenario 4: ack (any name) and abort checked no group.
 func TestAckAndAbortComeFromTheRunsPeople(t *testing.T) {
@@ -87,13 +89,6 @@ func TestAckAndAbortComeFromTheRunsPeople(t *testing.T) {
 // never counted.
 func TestUnprovenNamesNeverMeetAQuorum(t *testing.T) {
 	h := newHarness(t)
-	gate := `  layers:
-    edge:
-      - id: shift
-        action: cloudflare.dnsSwitch
-        approval: {from: [ic], min: 2}
-        with: {zone: example.com, record: case.example.com, to: dr.example.com}
-`
 	h.at(time.Minute, func() {
 		h.mustUpdate(workflows.MsgApprove, unsigned{workflows.Approve{Step: "shift", By: "bob"}})
 		h.mustUpdate(workflows.MsgApprove, unsigned{workflows.Approve{Step: "shift", By: "dan"}})
@@ -107,7 +102,7 @@ func TestUnprovenNamesNeverMeetAQuorum(t *testing.T) {
 		assert.Equal(t, 0, h.rec.count("shift"))
 		h.mustUpdate(workflows.MsgAbort, workflows.Abort{By: "alice", Reason: "no proven approvers"})
 	})
-	ev := h.run(book("60m", gate), workflows.ModeFailover)
+	ev := h.run(book("60m", twoPersonGate), workflows.ModeFailover)
 	assert.Equal(t, workflows.RunAborted, ev.Outcome)
 	assert.Len(t, stepOf(t, ev, "shift").Approvals, 3, "each unproven approval is recorded")
 	assert.Contains(t, ev.Markdown(), "recorded, not counted")
