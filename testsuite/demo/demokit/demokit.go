@@ -127,7 +127,7 @@ func Drive(ctx context.Context, bin, mode, runbook, reason string) error {
 			case "approval":
 				err = Show(ctx, bin, "approve", id, p.Step, "--as", "bob", "--comment", "approved in the demo")
 			case "acknowledgement":
-				err = Show(ctx, bin, "ack", id, p.Step, "--as", "dan", "--comment", "done")
+				err = Show(ctx, bin, "ack", id, p.Step, "--as", "bob", "--comment", "done") // an approver of every demo runbook (policy table: ack)
 			default:
 				err = fmt.Errorf("step %s is paused: %s", p.Step, p.Message)
 			}
