@@ -120,10 +120,10 @@ func (r *run) authorize(msg string, s *step, by string, p *runbooks.Proof) (bool
 	if !slices.Contains(row.From, Anyone) && strings.TrimSpace(by) == "" {
 		return false, fmt.Errorf("say who you are: %s needs --as NAME", msg)
 	}
-	if !r.mayBe(row, s, by) && slices.Equal(row.From, []Principal{GateApprovers}) {
-		return false, fmt.Errorf("%s is not in the approver groups of step %s (%s)", by, s.spec.ID, r.whoIs(row, s))
-	}
 	if !r.mayBe(row, s, by) {
+		if slices.Equal(row.From, []Principal{GateApprovers}) {
+			return false, fmt.Errorf("%s is not in the approver groups of step %s (%s)", by, s.spec.ID, r.whoIs(row, s))
+		}
 		return false, fmt.Errorf("%s may not %s %s: only %s may %s it (%s)", by, msg, what(s), joinPrincipals(row.From), msg, r.whoIs(row, s))
 	}
 	separate := row.Separate && s != nil && s.spec.Approval != nil && s.spec.Approval.Separate

@@ -67,7 +67,10 @@ func GuardDrillNamespaces(ctx context.Context, c *Client, in runbooks.StepInput,
 				Labels: map[string]string{DrillRunLabel: want}, Annotations: map[string]string{DrillRunLabel: in.DrillRun}}}
 			_, err := c.Typed.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{FieldManager: "lifeboat"})
 			if apierrors.IsAlreadyExists(err) { // created meanwhile: check it like any other
-				err = GuardDrillNamespaces(ctx, c, in, action, false, ns)
+				if err := GuardDrillNamespaces(ctx, c, in, action, false, ns); err != nil {
+					return err // already a refusal or a classified error: not wrapped again
+				}
+				continue
 			}
 			if err != nil {
 				return classify(action, err)
