@@ -117,9 +117,9 @@ func (s *DirSink) Store(_ context.Context, in runbooks.StepInput) (runbooks.Step
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
 	}
-	jsonPath, mdPath := s.Paths(e.WorkflowID, e.RunID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	jsonPath, mdPath := s.unsealedPaths(e)
 	heads := s.heads() // read once: the link to the previous record, then the new head
 	record, signature, err := s.seal(&e, jsonPath, heads)
 	if err != nil {
@@ -146,6 +146,28 @@ func (s *DirSink) Store(_ context.Context, in runbooks.StepInput) (runbooks.Step
 		out.Outputs["seal"], out.Outputs["signature"] = e.Seal, signature
 	}
 	return out, nil
+}
+
+// unsealedPaths are the files a store of e writes: its run's paths, unless
+// they hold the final record of another ending of the same run (a Temporal
+// reset of a finished run keeps its first run id, so its evidence id, and
+// ends again). A final record is never overwritten by another ending: the
+// new one goes beside it (WORKFLOWID.RUNID-2.json, -3, …) and chains after
+// it like any later record. A retried store of the same ending (the same
+// end time) rewrites its own file.
+func (s *DirSink) unsealedPaths(e runbooks.Evidence) (jsonPath, mdPath string) {
+	jsonPath, mdPath = s.Paths(e.WorkflowID, e.RunID)
+	for n := 2; ; n++ {
+		b, err := os.ReadFile(jsonPath)
+		if err != nil {
+			return jsonPath, mdPath
+		}
+		var old runbooks.Evidence
+		if json.Unmarshal(b, &old) != nil || old.Seal == nil || old.Seal.Checkpoint || old.EndedAt.Equal(e.EndedAt) {
+			return jsonPath, mdPath
+		}
+		jsonPath, mdPath = s.Paths(e.WorkflowID, fmt.Sprintf("%s-%d", e.RunID, n))
+	}
 }
 
 // Load reads the evidence of the latest run of a workflow id; runs is how

@@ -174,3 +174,38 @@ func TestAPlanMembersRequestProofIsThePlansStart(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Contains(t, got[0], "requestProof: alice's signed statement is about another run or step")
 }
+
+// A Temporal reset of a finished run keeps its first run id, so the new
+// ending has the same evidence id: it is stored beside the first ending's
+// record, chained after it, and never overwrites it; a retried store of the
+// same ending rewrites its own file.
+func TestAnotherEndingOfTheSameRunNeverOverwritesTheFirst(t *testing.T) {
+	dir, worker := t.TempDir(), newKey(t)
+	sink := evidence.NewDirSink(dir).WithKey(worker)
+	at := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	store := func(outcome string, ended time.Time) string {
+		ev := runbooks.Evidence{ID: "DR-x", WorkflowID: "lifeboat-rb-failover-abc123", RunID: "first-run", Runbook: runbooks.RunbookRef{Name: "rb", Version: 1},
+			Mode: "failover", Outcome: outcome, DeclaredAt: at, StartedAt: at, EndedAt: ended}
+		res, err := sink.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
+		require.NoError(t, err)
+		return res.Outputs["json"].(string)
+	}
+	first := store("failed", at.Add(time.Hour))
+	firstBytes, err := os.ReadFile(first)
+	require.NoError(t, err)
+	assert.Equal(t, first, store("failed", at.Add(time.Hour)), "a retried store of the same ending")
+	second := store("succeeded", at.Add(2*time.Hour))
+	assert.NotEqual(t, first, second)
+	assert.Equal(t, filepath.Join(dir, "lifeboat-rb-failover-abc123.first-run-2.json"), second)
+	after, err := os.ReadFile(first)
+	require.NoError(t, err)
+	assert.Equal(t, string(firstBytes), string(after), "the first ending's record is untouched")
+	runs, err := sink.Runs("lifeboat-rb-failover-abc123")
+	require.NoError(t, err)
+	assert.Equal(t, []string{first, second}, runs, "both endings, the latest last")
+
+	rep, err := evidence.Verify([]string{dir}, []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}})
+	require.NoError(t, err)
+	assert.Empty(t, rep.Findings)
+	assert.Equal(t, 1, rep.Links, "the second ending chains after the first")
+}
