@@ -4,6 +4,7 @@ package testsuite_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -354,6 +355,144 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		require.NoError(t, err, string(out2))
 		assert.Contains(t, string(out2), "ui-drill (drill) — 1 check(s)")
 		assert.Contains(t, string(out2), "ok   case-api-health#1")
+	})
+
+	// Issue 24's done-means, with the Temporal UI and the temporal CLI as the only clients.
+	temporalCLI, err := testsuite.EnsureTemporal(ctx, os.Stderr)
+	require.NoError(t, err)
+	lifeboatSign := func(t *testing.T, args ...string) (out, where string) {
+		cmd := exec.Command(buildLifeboat(t), append([]string{"sign"}, args...)...)
+		cmd.Env = append(os.Environ(), "LIFEBOAT_ADDRESS=127.0.0.1:"+dev.port, "LIFEBOAT_KEY_DIR="+filepath.Join(dev.state, "keys"))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
+		require.NoError(t, err, stderr.String())
+		return strings.TrimSpace(string(b)), stderr.String()
+	}
+
+	t.Run("a plan's dry run started from the form changes nothing", func(t *testing.T) {
+		const id = "ui-region-dry-run"
+		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RecoveryPlanWorkflowName,
+			`{"plan": "ui-region", "mode": "failover", "dryRun": true, "reason": "what would a failover do?", "requestedBy": "alice"}`))
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		ev, err := st.Wait(wctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, "failover-dry-run", ev.Mode)
+		require.NotNil(t, ev.Plan)
+		require.Len(t, ev.Plan.Members, 1)
+		member, err := st.Wait(wctx, ev.Plan.Members[0].WorkflowID)
+		require.NoError(t, err)
+		assert.NotNil(t, member.DryRun, "the member ran as a dry run")
+		assert.Equal(t, "failover-dry-run", member.Mode)
+		for _, s := range member.Steps {
+			assert.Equal(t, workflows.StateNotRun, s.State, "step %s of a dry run", s.ID)
+			assert.Empty(t, s.Approvals, "a dry run waits at no gate")
+		}
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.WaitText("Completed", 30*time.Second))
+		b.Shot("plan-dry-run")
+	})
+
+	t.Run("a skip of a separate gate, signed by the run's requester, is refused", func(t *testing.T) {
+		input, where := lifeboatSign(t, "drill", "ui-signed", "--as", "alice", "--reason", "skip test")
+		id := between(where, "Workflow ID ", ",")
+		require.NotEmpty(t, id, where)
+		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RestoreWorkflowName, input))
+		waitForState(t, st, id, workflows.StateAwaitingApproval)
+		skip, _ := lifeboatSign(t, "skip", id, "shift-traffic", "--as", "alice", "--reason", "I checked it myself")
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.Signal(workflows.MsgSkip, skip))
+		require.NoError(t, b.OpenWorkflow(id, "user-metadata"))
+		require.NoError(t, b.WaitText("from alice was refused", 20*time.Second))
+		assert.Contains(t, b.Text(), "separation of duties")
+		b.Shot("requester-skip-refused")
+		s, err := st.Status(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.StateAwaitingApproval, s.State, "the gate still waits")
+		_, err = st.Abort(ctx, id, workflows.Abort{By: "alice", Reason: "skip test over"})
+		require.NoError(t, err)
+		ev, err := st.Wait(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunAborted, ev.Outcome)
+		assert.Equal(t, workflows.StateNotRun, stepOf(t, ev, "shift-traffic").State)
+	})
+
+	t.Run("a signed start copied from history is refused: with one field changed from the form, unchanged from the temporal CLI", func(t *testing.T) {
+		const id = "ui-copied-start"
+		signed, err := starter.SignStart(starter.KeyDir(filepath.Join(dev.state, "keys")), id,
+			workflows.Request{Runbook: "ui-drill", Mode: workflows.ModeDrill, DryRun: true, Reason: "what would the drill do?", RequestedBy: "alice"})
+		require.NoError(t, err)
+		original, err := json.Marshal(signed)
+		require.NoError(t, err)
+		// started waits for a run of id other than the one before.
+		runOf := func() string {
+			d, err := c.DescribeWorkflowExecution(ctx, id, "")
+			if err != nil {
+				return ""
+			}
+			return d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+		}
+		started := func(t *testing.T, before string) {
+			t.Helper()
+			require.Eventually(t, func() bool { now := runOf(); return now != "" && now != before }, 30*time.Second, 200*time.Millisecond, "the start never reached the server")
+		}
+		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RestoreWorkflowName, string(original)))
+		started(t, "")
+		ev, err := st.Wait(ctx, id)
+		require.NoError(t, err)
+		require.NotNil(t, ev.DryRun)
+		require.NotNil(t, ev.RequestProof, "alice's signed dry run is proven")
+
+		// What the server recorded as the start's input, as anyone with read access sees it.
+		out, err := exec.Command(temporalCLI, "workflow", "show", "--address", "127.0.0.1:"+dev.port, "--workflow-id", id, "--output", "json").Output()
+		require.NoError(t, err)
+		var history struct {
+			Events []struct {
+				Attrs *struct {
+					Input struct {
+						Payloads []struct {
+							Data []byte `json:"data"`
+						} `json:"payloads"`
+					} `json:"input"`
+				} `json:"workflowExecutionStartedEventAttributes"`
+			} `json:"events"`
+		}
+		require.NoError(t, json.Unmarshal(out, &history))
+		require.NotNil(t, history.Events[0].Attrs)
+		var copied map[string]any
+		require.NoError(t, json.Unmarshal(history.Events[0].Attrs.Input.Payloads[0].Data, &copied), string(history.Events[0].Attrs.Input.Payloads[0].Data))
+		require.Equal(t, true, copied["dryRun"])
+
+		refused := func(t *testing.T, why string) {
+			t.Helper()
+			_, err := st.Wait(ctx, id)
+			require.Error(t, err, "the copied start must not run")
+			assert.Contains(t, err.Error(), why)
+			ev, err := st.Evidence(ctx, id)
+			if err == nil {
+				for _, s := range ev.Steps {
+					assert.NotEqual(t, workflows.StateSucceeded, s.State, "step %s ran", s.ID)
+				}
+			}
+		}
+		copied["dryRun"] = false
+		changed, err := json.Marshal(copied)
+		require.NoError(t, err)
+		first := runOf()
+		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RestoreWorkflowName, string(changed)))
+		started(t, first)
+		refused(t, "the start's signature is refused")
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.WaitText("Failed", 30*time.Second))
+		b.Shot("copied-start-refused")
+
+		second := runOf()
+		out, err = exec.Command(temporalCLI, "workflow", "start", "--address", "127.0.0.1:"+dev.port, "--task-queue", "lifeboat",
+			"--type", workflows.RestoreWorkflowName, "--workflow-id", id, "--id-reuse-policy", "AllowDuplicate", "--input", string(original)).CombinedOutput()
+		require.NoError(t, err, string(out))
+		started(t, second)
+		refused(t, "the start's signature is spent")
 	})
 
 	t.Run("a drill cancelled from the UI is an abort: teardown done, evidence stored, no pause or escalation", func(t *testing.T) {
