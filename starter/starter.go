@@ -183,13 +183,15 @@ func (s *Starter) Signal(ctx context.Context, id, name string, arg any) error {
 	return explain(id, s.c.SignalWorkflow(ctx, id, "", name, arg))
 }
 
-// signed signs arg when it is an operator message without a signature.
+// signed signs arg when it is an operator message without a signature,
+// for the run that checks it (Route): sent to a plan, a decision on a
+// member's step is signed for the member's run, which the plan forwards it to.
 func (s *Starter) signed(ctx context.Context, id string, arg any) (any, error) {
 	m, ok := arg.(workflows.Signable)
 	if !ok || m.Proof().Signature != "" {
 		return arg, nil
 	}
-	return s.SignMessage(ctx, id, m)
+	return s.SignMessage(ctx, s.Route(ctx, id, workflows.StepOf(m)), m)
 }
 
 // Status queries a run's status.

@@ -404,6 +404,39 @@ func TestIntegration(t *testing.T) {
 		r.record(t, run.WorkflowID, "tabletop-acknowledged")
 	})
 
+	t.Run("a plan's members: one approved through the member, one forwarded by the plan", func(t *testing.T) {
+		plan := "apiVersion: lifeboat/v1\nkind: RecoveryPlan\nmetadata: {name: it-region, version: 1}\nspec:\n  scope: region\n" +
+			"  objectives: {rto: 1h, mtd: 4h}\n  members:\n    - runbook: approve-by-update\n    - runbook: teardown-after-abort\n      after: [approve-by-update]\n"
+		require.NoError(t, os.WriteFile(filepath.Join(r.cfg.Catalog[0], "it-region.yaml"), []byte(plan), 0o644))
+		run, err := r.starter.Start(ctx, workflows.Request{Plan: "it-region", Mode: workflows.ModeDrill, RequestedBy: "alice", Reason: "it"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "the first member's gate", awaitingApproval)
+		first := r.starter.Route(ctx, run.WorkflowID, "announce")
+		assert.Equal(t, run.WorkflowID+".approve-by-update", first)
+		_, err = r.starter.Approve(ctx, first, workflows.Approve{Step: "announce", By: "bob"})
+		require.NoError(t, err)
+		r.waitFor(t, run.WorkflowID, "the second member's gate", func(s workflows.Status) bool {
+			return awaitingApproval(s) && len(s.Pending) == 1 && s.Pending[0].Step == "open-doors"
+		})
+		// Sent to the plan, signed for the member (the starter routes the signature): the plan forwards it.
+		require.NoError(t, r.starter.Signal(ctx, run.WorkflowID, workflows.MsgApprove, workflows.Approve{Step: "open-doors", By: "bob"}))
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		ev, err := r.starter.Wait(wctx, run.WorkflowID)
+		require.NoError(t, err)
+		assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+		require.NotNil(t, ev.Plan)
+		require.Len(t, ev.Plan.Members, 2)
+		for _, m := range ev.Plan.Members {
+			member, err := r.starter.Wait(wctx, m.WorkflowID)
+			require.NoError(t, err)
+			assert.Equal(t, workflows.RunSucceeded, member.Outcome, m.WorkflowID)
+			assert.Equal(t, ev.DeclaredAt, member.DeclaredAt, "a member's clock runs from the plan's declaration")
+		}
+		r.record(t, run.WorkflowID, "plan-drill-member-approved-and-forwarded")
+		r.record(t, run.WorkflowID+".teardown-after-abort", "plan-member-drill-forwarded-approval")
+	})
+
 	t.Run("unknown runbook fails fast with the name", func(t *testing.T) {
 		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "approve-by-updat", Mode: workflows.ModeDrill})
 		require.NoError(t, err)
