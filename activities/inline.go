@@ -1,6 +1,8 @@
 package activities
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -10,17 +12,20 @@ import (
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
-// checkInline decides whether an inline runbook may run in mode. Whoever
-// can start a workflow can send an inline runbook, and such a runbook names
-// its own approvers and targets, so:
-//   - a failover runs only catalog text: an inline runbook whose hash
-//     equals a catalog runbook's (a re-run of reviewed text) is accepted,
-//     any other is refused;
-//   - a drill, tabletop or teardown of inline text (a re-enactment of a
-//     past version, an experiment) may not grant approval rights or reach
-//     targets that the catalog runbook of the same name does not: every
-//     approver must be in the same group there, every target the same.
-func checkInline(rb *runbooks.Runbook, src []byte, mode string, cat *runbooks.Catalog) error {
+// checkInline decides whether an inline runbook may run in its mode.
+// Whoever can start a workflow can send an inline runbook, and such a
+// runbook names its own approvers, targets and steps, so:
+//   - text equal to a catalog runbook's (a re-run of reviewed text, whatever
+//     its name) is accepted in any mode;
+//   - a failover runs only catalog text;
+//   - a drill of other text must re-enact a past run (in.ReenactmentOf,
+//     checked against that run's record by checkReenactment): an
+//     experiment is merged into the catalog, or rehearsed as a tabletop;
+//   - a tabletop (nothing runs) or a re-enactment may not grant approval
+//     rights or reach targets that the catalog runbook of the same name does
+//     not: every approver must be in the same group there, every target the
+//     same.
+func checkInline(rb *runbooks.Runbook, src []byte, in runbooks.ResolveInput, cat *runbooks.Catalog) error {
 	hash := runbooks.HashOf(src)
 	var same *runbooks.Entry
 	if cat != nil {
@@ -37,8 +42,11 @@ func checkInline(rb *runbooks.Runbook, src []byte, mode string, cat *runbooks.Ca
 			}
 		}
 	}
-	if mode == "failover" {
+	if in.Mode == "failover" {
 		return refuse("InlineRefused", fmt.Sprintf("a failover runs only catalog runbooks: this inline runbook (%s, %s) is not the text of any runbook in the worker's catalog. Merge it into the catalog through review, or run it as a drill", rb.Metadata.Name, hash))
+	}
+	if in.Mode != "tabletop" && in.ReenactmentOf == "" {
+		return refuse("InlineRefused", fmt.Sprintf("inline runbook %s (%s) is not the text of any runbook in the worker's catalog: a %s of other text only re-enacts a past run (lifeboat reenact RUN names it in \"reenactmentOf\"). Merge the text into the catalog through review, or rehearse it as a tabletop. Nothing was executed", rb.Metadata.Name, hash, in.Mode))
 	}
 	var catApprovers map[string][]string
 	catTargets := map[string]runbooks.Target{}
@@ -63,6 +71,37 @@ func checkInline(rb *runbooks.Runbook, src []byte, mode string, cat *runbooks.Ca
 	if len(problems) > 0 {
 		return refuse("InlineRefused", fmt.Sprintf("inline runbook %s may not grant approval rights or reach targets the catalog does not (nothing was executed):\n  %s",
 			rb.Metadata.Name, strings.Join(problems, "\n  ")))
+	}
+	return nil
+}
+
+// checkReenactment checks an inline text against the run it re-enacts
+// (nothing to check when of is empty): the text must be the one that run
+// recorded — the runbook it resolved, or, for a past plan run, the plan's
+// text (member == "") or the text its member named member ran, as the
+// plan's evidence names it.
+func (r *Resolver) checkReenactment(ctx context.Context, member string, src []byte, of string) error {
+	if of == "" {
+		return nil
+	}
+	if r.Records == nil {
+		return refuse("ReenactmentRefused", "this worker cannot read past runs, so it re-enacts none")
+	}
+	res, ev, err := r.Records(ctx, of)
+	if err != nil {
+		return refuse("ReenactmentRefused", fmt.Sprintf("run %s cannot be re-enacted: %v", of, err))
+	}
+	want, what := res.Hash, "run "+of
+	if ev.Plan != nil && member != "" {
+		want, what = "", fmt.Sprintf("member %s of plan run %s", member, of)
+		for _, m := range ev.Plan.Members {
+			if m.Runbook == member {
+				want = m.Hash
+			}
+		}
+	}
+	if got := runbooks.HashOf(src); want == "" || got != want {
+		return refuse("ReenactmentRefused", fmt.Sprintf("the inline text (%s) is not the text %s recorded (%s): a re-enactment runs exactly what ran then (lifeboat reenact %s sends it). Nothing was executed", got, what, cmp.Or(want, "none"), of))
 	}
 	return nil
 }

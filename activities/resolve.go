@@ -33,10 +33,10 @@ type Resolver struct {
 	// naming another is refused before anything runs (nil: not checked here;
 	// the action refuses it).
 	Secrets *secrets.Store
-	// Failovers reads a finished failover's record from Temporal — the
-	// runbook text it resolved and its evidence — for a failback (nil: this
-	// worker runs no failbacks).
-	Failovers func(ctx context.Context, workflowID string) (runbooks.Resolved, runbooks.Evidence, error)
+	// Records reads a past run's record from Temporal — the runbook text it
+	// resolved and its evidence — for a failback and a re-enactment (nil:
+	// this worker runs neither).
+	Records func(ctx context.Context, workflowID string) (runbooks.Resolved, runbooks.Evidence, error)
 	// Drills reads a past run's resolved runbook and its mode from
 	// Temporal, for a teardown (nil: this worker runs no teardowns).
 	Drills func(ctx context.Context, workflowID string) (runbooks.Resolved, string, error)
@@ -78,12 +78,12 @@ func (r *Resolver) Resolve(ctx context.Context, in runbooks.ResolveInput) (runbo
 		}
 		rb, src = entry.Runbook, entry.Source
 	}
-	return r.admit(rb, src, in)
+	return r.admit(ctx, rb, src, in)
 }
 
 // admit is the checks every resolved runbook passes before anything runs,
 // and the Resolved that records it.
-func (r *Resolver) admit(rb *runbooks.Runbook, src []byte, in runbooks.ResolveInput) (runbooks.Resolved, error) {
+func (r *Resolver) admit(ctx context.Context, rb *runbooks.Runbook, src []byte, in runbooks.ResolveInput) (runbooks.Resolved, error) {
 	if errs := runbooks.Validate(rb, r.Registry).Errors(); len(errs) > 0 {
 		return runbooks.Resolved{}, refuse("RunbookInvalid", fmt.Sprintf("runbook %s is invalid (lifeboat validate shows the same):\n%s", rb.Metadata.Name, errs.Error()))
 	}
@@ -92,7 +92,10 @@ func (r *Resolver) admit(rb *runbooks.Runbook, src []byte, in runbooks.ResolveIn
 		if cat == nil && len(r.Dirs) > 0 {
 			return runbooks.Resolved{}, fmt.Errorf("%w: %v", errCatalogUnreadable, err)
 		}
-		if err := checkInline(rb, src, in.Mode, cat); err != nil {
+		if err := checkInline(rb, src, in, cat); err != nil {
+			return runbooks.Resolved{}, err
+		}
+		if err := r.checkReenactment(ctx, rb.Metadata.Name, src, in.ReenactmentOf); err != nil {
 			return runbooks.Resolved{}, err
 		}
 	}
@@ -210,6 +213,12 @@ func (r *Resolver) resolvePlan(ctx context.Context, in runbooks.ResolveInput) (r
 		if err != nil {
 			return runbooks.Resolved{}, refuse("RunbookInvalid", "the inline plan does not parse:\n"+err.Error())
 		}
+		if in.ReenactmentOf == "" {
+			return runbooks.Resolved{}, refuse("InlineRefused", "an inline plan only re-enacts a past plan run: name it (\"reenactmentOf\": \"RUN\", as lifeboat reenact RUN does), or start the catalog's plan by name")
+		}
+		if err := r.checkReenactment(ctx, "", []byte(in.InlinePlan), in.ReenactmentOf); err != nil {
+			return runbooks.Resolved{}, err
+		}
 		entry = runbooks.PlanEntry{Plan: p, Hash: runbooks.HashOf([]byte(in.InlinePlan)), Source: []byte(in.InlinePlan)}
 		if cat, err = cat.WithPinned(in.PinnedMembers); err != nil {
 			return runbooks.Resolved{}, refuse("RunbookInvalid", err.Error())
@@ -228,7 +237,7 @@ func (r *Resolver) resolvePlan(ctx context.Context, in runbooks.ResolveInput) (r
 	for _, m := range plan.Spec.Members {
 		member := runbooks.ResolveInput{Runbook: m.Runbook, Mode: in.Mode}
 		if text := in.PinnedMembers[m.Runbook]; text != "" {
-			member = runbooks.ResolveInput{Inline: text, Mode: in.Mode}
+			member = runbooks.ResolveInput{Inline: text, Mode: in.Mode, ReenactmentOf: in.ReenactmentOf}
 		}
 		if _, err := r.Resolve(ctx, member); err != nil {
 			members = append(members, fmt.Sprintf("member %s: %s", m.Runbook, failure.Message(err)))
@@ -263,13 +272,13 @@ func (r *Resolver) addSigners(out *runbooks.Resolved) error {
 // record in Temporal (the runbook text it ran and its evidence), never from
 // what the client sent: a client names the failover, the worker reads it.
 func (r *Resolver) resolveFailback(ctx context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
-	if r.Failovers == nil {
+	if r.Records == nil {
 		return runbooks.Resolved{}, refuse("FailbackUnavailable", "this worker cannot read past runs, so it runs no failbacks")
 	}
 	if in.FailbackOf == "" {
 		return runbooks.Resolved{}, refuse("BadRequest", `a failback names the failover it undoes: "failbackOf": "RUN"`)
 	}
-	res, ev, err := r.Failovers(ctx, in.FailbackOf)
+	res, ev, err := r.Records(ctx, in.FailbackOf)
 	if err != nil {
 		return runbooks.Resolved{}, refuse("FailoverUnreadable", fmt.Sprintf("failover %s cannot be failed back: %v", in.FailbackOf, err))
 	}
@@ -294,7 +303,7 @@ func (r *Resolver) resolveFailback(ctx context.Context, in runbooks.ResolveInput
 	if err != nil {
 		return runbooks.Resolved{}, fmt.Errorf("the generated failback does not parse: %w", err)
 	}
-	out, err := r.admit(rb, src, in)
+	out, err := r.admit(ctx, rb, src, in)
 	if err != nil {
 		return out, err
 	}

@@ -28,5 +28,5 @@ func (r *Resolver) resolveTeardown(ctx context.Context, in runbooks.ResolveInput
 	if err := res.Parse(); err != nil {
 		return runbooks.Resolved{}, refuse("TeardownRefused", fmt.Sprintf("drill %s recorded a runbook that does not parse: %v", in.TeardownOf, err))
 	}
-	return r.admit(res.Runbook, []byte(res.Source), in)
+	return r.admit(ctx, res.Runbook, []byte(res.Source), in)
 }

@@ -95,7 +95,10 @@ type ResolveInput struct {
 	// InlinePlan and PinnedMembers re-enact a plan run (see workflows.Request).
 	InlinePlan    string            `json:"inlinePlan,omitempty"`
 	PinnedMembers map[string]string `json:"pinnedMembers,omitempty"`
-	Mode          string            `json:"mode"`
+	// ReenactmentOf is the past run an inline text re-enacts: the text
+	// must be the one that run recorded (see workflows.Request).
+	ReenactmentOf string `json:"reenactmentOf,omitempty"`
+	Mode          string `json:"mode"`
 }
 
 // Resolved is a runbook as resolved for one run; it is recorded in history so

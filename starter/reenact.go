@@ -92,7 +92,7 @@ func (s *Starter) Reenact(ctx context.Context, pastID, by string) (Reenactment, 
 	if got := runbooks.HashOf([]byte(res.Source)); got != then.Runbook.Hash || res.Source == "" {
 		return Reenactment{}, fmt.Errorf("run %s recorded runbook text whose hash %s is not the %s its evidence names: the history is not trustworthy for a re-enactment", pastID, got, then.Runbook.Hash)
 	}
-	req := workflows.Request{Mode: workflows.ModeDrill, InlineRunbook: res.Source, RequestedBy: by,
+	req := workflows.Request{Mode: workflows.ModeDrill, InlineRunbook: res.Source, ReenactmentOf: pastID, RequestedBy: by,
 		Reason: fmt.Sprintf("re-enactment of %s (%s of %s v%d, %s)", pastID, then.Mode, then.Runbook.Name, then.Runbook.Version, then.Runbook.Hash)}
 	if runbooks.KindOf([]byte(res.Source)) == runbooks.PlanKind {
 		if req.PinnedMembers, err = s.memberTexts(ctx, then); err != nil {

@@ -58,7 +58,7 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 	w.RegisterWorkflowWithOptions(workflows.RecoveryPlanWorkflow, workflow.RegisterOptions{Name: workflows.RecoveryPlanWorkflowName})
 	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg, Notify: cfg.Notify.Settings(os.Getenv),
 		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required, Secrets: cfg.SecretStore(),
-		Failovers: failovers(c, cfg), Drills: recorded(c, cfg)}
+		Records: records(c, cfg), Drills: recorded(c, cfg)}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	w.RegisterActivityWithOptions(identities(c, cfg), activity.RegisterOptions{Name: workflows.IdentitiesActivity})
 	w.RegisterActivityWithOptions(starter.New(c, cfg.Temporal.TaskQueue).OtherChains, activity.RegisterOptions{Name: workflows.StartRunsActivity})
@@ -70,10 +70,10 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 	return w
 }
 
-// failovers reads a past run's resolved runbook and evidence from its
+// records reads a past run's resolved runbook and evidence from its
 // history, with the worker's own client and data converter (a failback is
-// built from them).
-func failovers(c client.Client, cfg Config) func(context.Context, string) (runbooks.Resolved, runbooks.Evidence, error) {
+// built from them; a re-enactment's text is checked against them).
+func records(c client.Client, cfg Config) func(context.Context, string) (runbooks.Resolved, runbooks.Evidence, error) {
 	dc, _ := cfg.DataConverter()
 	st := starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc)
 	dc = st.DataConverter() // the default when the config sets none

@@ -40,7 +40,7 @@ func TestAFailbackUndoesTheFailoverEdgeFirst(t *testing.T) {
 			{ID: "health", State: "succeeded"},
 			{ID: "dns", State: "succeeded", Outputs: map[string]any{"previous": map[string]any{"type": "CNAME", "content": "primary.example.com", "ttl": float64(300), "proxied": false}}},
 		}}
-	h.res.Failovers = func(_ context.Context, id string) (runbooks.Resolved, runbooks.Evidence, error) {
+	h.res.Records = func(_ context.Context, id string) (runbooks.Resolved, runbooks.Evidence, error) {
 		require.Equal(t, "lifeboat-x-failover-1", id)
 		return runbooks.Resolved{Source: text}, failover, nil
 	}

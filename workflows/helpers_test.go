@@ -323,6 +323,19 @@ func (h *harness) autoSign(arg any) any {
 	return workflows.WithSigned(m, workflows.Signed{SignedAt: &at, Signature: sig})
 }
 
+// recordedRun makes the resolver's record reader find run id: it resolved
+// text (a failover that succeeded).
+func (h *harness) recordedRun(id, text string) {
+	h.res.Records = func(_ context.Context, want string) (runbooks.Resolved, runbooks.Evidence, error) {
+		if want != id {
+			return runbooks.Resolved{}, runbooks.Evidence{}, fmt.Errorf("workflow %s not found", want)
+		}
+		hash := runbooks.HashOf([]byte(text))
+		return runbooks.Resolved{Source: text, Hash: hash}, runbooks.Evidence{WorkflowID: id, Mode: workflows.ModeFailover, Outcome: "succeeded",
+			Runbook: runbooks.RunbookRef{Hash: hash}}, nil
+	}
+}
+
 // recordedDrill makes the resolver find run id in "history": it resolved
 // text and was started in mode.
 func (h *harness) recordedDrill(id, text, mode string) {

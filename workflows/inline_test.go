@@ -35,9 +35,9 @@ func TestAFailoverOfInlineTextRunsOnlyCatalogText(t *testing.T) {
 	assert.NoError(t, err, "the catalog's own text")
 }
 
-// A drill of inline text (an experiment, a past version) may change steps,
-// but not add approvers or targets the catalog runbook of its name lacks.
-func TestAnInlineDrillCannotGrantApproversOrTargets(t *testing.T) {
+// An inline tabletop or re-enactment may change steps, but not add
+// approvers or targets the catalog runbook of its name lacks.
+func TestInlineTextCannotGrantApproversOrTargets(t *testing.T) {
 	reviewed := book("60m", twoLayers)
 	for name, c := range map[string]struct{ text, want string }{
 		"an approver added": {strings.Replace(reviewed, "dba: [carol]", "dba: [carol, mallory]", 1),
@@ -50,7 +50,7 @@ func TestAnInlineDrillCannotGrantApproversOrTargets(t *testing.T) {
 			"the catalog has no runbook named mallory-book"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			h, err := runInline(t, reviewed, c.text, workflows.ModeDrill)
+			h, err := runInline(t, reviewed, c.text, workflows.ModeTabletop)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.want)
 			assert.Equal(t, 0, h.rec.count("net-a"), "nothing ran")
@@ -58,6 +58,52 @@ func TestAnInlineDrillCannotGrantApproversOrTargets(t *testing.T) {
 	}
 	changedSteps := strings.Replace(reviewed, `url: "http://a"`, `url: "http://a2"`, 1)
 	require.NotEqual(t, reviewed, changedSteps)
-	_, err := runInline(t, reviewed, changedSteps, workflows.ModeDrill)
-	assert.NoError(t, err, "the same approvers and targets, other steps")
+	h := newHarness(t)
+	req := h.request(reviewed, workflows.ModeTabletop, "alice")
+	req.InlineRunbook = changedSteps
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
+	require.True(t, h.env.IsWorkflowCompleted())
+	err := h.env.GetWorkflowError()
+	if err != nil {
+		assert.NotContains(t, err.Error(), "cannot start", "the same approvers and targets, other steps: a tabletop of it starts")
+	}
+}
+
+// Issue 24, scenario 2: a drill of inline text is a re-enactment or
+// nothing. Without reenactmentOf it is refused; with it, the text must be
+// the one that run recorded.
+func TestAnInlineDrillRunsOnlyTheTextItsPastRunRecorded(t *testing.T) {
+	reviewed := book("60m", twoLayers)
+	then := strings.Replace(reviewed, `url: "http://a"`, `url: "http://a-then"`, 1)
+	require.NotEqual(t, reviewed, then)
+
+	h, err := runInline(t, reviewed, then, workflows.ModeDrill)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "a drill of other text only re-enacts a past run")
+	assert.Equal(t, 0, h.rec.count("net-a"), "nothing ran")
+
+	for name, c := range map[string]struct {
+		recorded string
+		want     string
+	}{
+		"the recorded text runs":                 {then, ""},
+		"another text than the recorded refused": {reviewed + "# edited\n", "is not the text run lifeboat-test-book-failover-abc123 recorded"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.recordedRun("lifeboat-test-book-failover-abc123", c.recorded)
+			req := h.request(reviewed, workflows.ModeDrill, "alice")
+			req.InlineRunbook, req.ReenactmentOf = then, "lifeboat-test-book-failover-abc123"
+			h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
+			require.True(t, h.env.IsWorkflowCompleted())
+			if c.want == "" {
+				require.NoError(t, h.env.GetWorkflowError())
+				assert.Equal(t, 1, h.rec.count("net-a"), "the text of then ran")
+				return
+			}
+			require.Error(t, h.env.GetWorkflowError())
+			assert.Contains(t, h.env.GetWorkflowError().Error(), c.want)
+			assert.Equal(t, 0, h.rec.count("net-a"), "nothing ran")
+		})
+	}
 }

@@ -59,10 +59,30 @@ type MemberProgress struct {
 // its requester with the plan's signature, and only when the plan is its
 // parent (the server says who the parent is, a client cannot).
 type PlanStart struct {
-	WorkflowID string  `json:"workflowId"`
-	Request    Request `json:"request"`
+	WorkflowID string `json:"workflowId"`
+	// Request is the plan's request without its texts (InlinePlan,
+	// PinnedMembers): each member gets only its own text, so a re-enacted
+	// plan's history grows with its members, not with their square.
+	Request Request `json:"request"`
+	// Terms are the plan's start terms (StartTerms of the whole request):
+	// what its requester signed, which the member checks the signature
+	// against.
+	Terms string `json:"terms,omitempty"`
 	// StartedAt is when the plan started (and checked its signature's age).
 	StartedAt time.Time `json:"startedAt"`
+}
+
+// planStart is what the plan hands each member: its start, texts left out.
+func (r *run) planStart() *PlanStart {
+	ps := &PlanStart{WorkflowID: r.workflowID, Request: r.req, StartedAt: r.startedAt}
+	if r.authority {
+		ps.Terms = StartTerms(r.req)
+		if r.req.InlinePlan != "" { // named, as the signed statement names it
+			ps.Request.Plan = r.req.RunbookName()
+		}
+		ps.Request.InlinePlan, ps.Request.PinnedMembers = "", nil
+	}
+	return ps
 }
 
 // memberID is the workflow id of a member's run: PLANRUN.MEMBER, and
@@ -90,12 +110,13 @@ func (r *run) executeMember(ctx workflow.Context, s *step) error {
 	})
 	req := Request{Runbook: member, Mode: r.req.Mode, RequestedBy: r.req.RequestedBy, InlineRunbook: r.req.PinnedMembers[member],
 		Reason:    fmt.Sprintf("member of recovery plan %s (%s)", r.rb().Metadata.Name, r.workflowID),
-		PlanStart: &PlanStart{WorkflowID: r.workflowID, Request: r.req, StartedAt: r.startedAt}}
+		PlanStart: r.planStart()}
 	if r.authority { // the plan's mode is the members' mode, whole
 		req.DryRun, req.PrecheckOnly, req.DeclaredAt = r.req.DryRun, r.req.PrecheckOnly, &r.declaredAt
 	}
 	if req.InlineRunbook != "" {
 		req.Runbook = "" // the text the member ran when the plan run re-enacted here ran
+		req.ReenactmentOf = r.req.ReenactmentOf
 	}
 	if r.req.Reason != "" {
 		req.Reason += ": " + r.req.Reason

@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -247,15 +249,33 @@ func TestAPlanStartProvesOnlyItsOwnMembers(t *testing.T) {
 }
 
 // A re-enactment of a plan run runs the plan's text and each member's text
-// as they ran then, whatever the catalog says today.
+// as they ran then, whatever the catalog says today; each member gets only
+// its own text; texts that are not the recorded ones are refused.
 func TestAPlanReenactmentRunsTheTextsOfThen(t *testing.T) {
-	h := newHarness(t)
-	files := regionMembers()
-	h.plan(workflows.ModeDrill, files) // today's catalog
 	then := member("identity", "      - {id: idp-then, action: http.check, with: {url: \"http://idp\"}}\n")
+	past := func(h *harness) {
+		h.res.Records = func(_ context.Context, id string) (runbooks.Resolved, runbooks.Evidence, error) {
+			if id != "past-plan" {
+				return runbooks.Resolved{}, runbooks.Evidence{}, fmt.Errorf("workflow %s not found", id)
+			}
+			return runbooks.Resolved{Source: regionPlan, Hash: runbooks.HashOf([]byte(regionPlan))},
+				runbooks.Evidence{Plan: &runbooks.PlanRecord{Members: []runbooks.MemberRecord{{Runbook: "identity", Hash: runbooks.HashOf([]byte(then))}}}}, nil
+		}
+	}
+	reenact := workflows.Request{Mode: workflows.ModeDrill, RequestedBy: "alice", ReenactmentOf: "past-plan",
+		InlinePlan: regionPlan, PinnedMembers: map[string]string{"identity": then}, Reason: "re-enactment"}
+
+	h := newHarness(t)
+	h.plan(workflows.ModeDrill, regionMembers()) // today's catalog
+	past(h)
+	children := map[string]workflows.Request{}
+	h.env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, args converter.EncodedValues) {
+		var req workflows.Request
+		require.NoError(t, args.Get(&req))
+		children[info.WorkflowExecution.ID] = req
+	})
 	h.at(time.Minute, func() { h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "cases", By: "bob"}) })
-	h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, workflows.Request{Mode: workflows.ModeDrill, RequestedBy: "alice",
-		InlinePlan: regionPlan, PinnedMembers: map[string]string{"identity": then}, Reason: "re-enactment"})
+	h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, reenact)
 	ev := h.result()
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
 	assert.Equal(t, 1, h.rec.count("idp-then"), "the member's text of then ran")
@@ -266,5 +286,40 @@ func TestAPlanReenactmentRunsTheTextsOfThen(t *testing.T) {
 		if m.Runbook == "identity" {
 			assert.Equal(t, runbooks.HashOf([]byte(then)), m.Hash)
 		}
+	}
+	require.Len(t, children, 4)
+	for id, req := range children {
+		assert.Empty(t, req.PinnedMembers, id)
+		assert.Empty(t, req.InlinePlan, id)
+		assert.Empty(t, req.PlanStart.Request.PinnedMembers, "%s: no member gets the others' texts", id)
+		assert.Empty(t, req.PlanStart.Request.InlinePlan, id)
+		assert.NotEmpty(t, req.PlanStart.Terms, id)
+		if req.InlineRunbook != "" {
+			assert.Equal(t, then, req.InlineRunbook, id)
+			assert.Equal(t, "past-plan", req.ReenactmentOf, id)
+		}
+	}
+
+	for name, c := range map[string]struct {
+		req  func(workflows.Request) workflows.Request
+		want string
+	}{
+		"a plan text nobody recorded": {func(r workflows.Request) workflows.Request { r.ReenactmentOf = ""; return r },
+			"an inline plan only re-enacts a past plan run"},
+		"a member text other than the one recorded": {func(r workflows.Request) workflows.Request {
+			r.PinnedMembers = map[string]string{"identity": then + "# and a change\n"}
+			return r
+		}, "is not the text member identity of plan run past-plan recorded"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.plan(workflows.ModeDrill, regionMembers())
+			past(h)
+			h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, c.req(reenact))
+			require.True(t, h.env.IsWorkflowCompleted())
+			require.Error(t, h.env.GetWorkflowError())
+			assert.Contains(t, h.env.GetWorkflowError().Error(), c.want)
+			assert.Equal(t, 0, h.rec.count("idp-then")+h.rec.count("idp-up"), "nothing ran")
+		})
 	}
 }

@@ -121,6 +121,9 @@ type startTerms struct {
 	FailbackOf         string            `json:"failbackOf"`
 	TeardownOf         string            `json:"teardownOf"`
 	FailIfUnsuccessful bool              `json:"failIfUnsuccessful"`
+	// Fields added later are omitted when empty, so the terms of every
+	// start signed before them stay what they were.
+	ReenactmentOf string `json:"reenactmentOf,omitempty"`
 }
 
 // StartTerms is the canonical encoding (JSON, fixed order, map keys
@@ -133,7 +136,7 @@ type startTerms struct {
 func StartTerms(req Request) string {
 	t := startTerms{Runbook: req.Runbook, Plan: req.Plan, InlineRunbook: hashOrEmpty(req.InlineRunbook), InlinePlan: hashOrEmpty(req.InlinePlan),
 		RequestedBy: req.RequestedBy, DryRun: req.DryRun, PrecheckOnly: req.PrecheckOnly, FailbackOf: req.FailbackOf, TeardownOf: req.TeardownOf,
-		FailIfUnsuccessful: req.FailIfUnsuccessful}
+		FailIfUnsuccessful: req.FailIfUnsuccessful, ReenactmentOf: req.ReenactmentOf}
 	if req.DeclaredAt != nil && !req.DeclaredAt.IsZero() {
 		t.DeclaredAt = req.DeclaredAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -356,7 +359,11 @@ func (r *run) provePlanMember(ctx workflow.Context, ps *PlanStart) error {
 		return nil
 	}
 	// The plan checked the signature's age when it started; a member starts later.
-	p, err := plan.verify(ps.StartedAt, r.startDecision(ps.WorkflowID, ps.Request), ps.Request.RequestedBy, ps.Request.Signed)
+	d := r.startDecision(ps.WorkflowID, ps.Request)
+	if ps.Terms != "" { // the plan's terms, computed from its whole request
+		d.Terms = ps.Terms
+	}
+	p, err := plan.verify(ps.StartedAt, d, ps.Request.RequestedBy, ps.Request.Signed)
 	if err != nil {
 		return fmt.Errorf("the plan's start: %w", err)
 	}

@@ -41,7 +41,13 @@ type Request struct {
 	// DeclaredAt starts the RTO clock (default: the workflow's start).
 	DeclaredAt *time.Time `json:"declaredAt,omitempty"`
 	// InlineRunbook is a whole runbook's YAML, used instead of the catalog.
+	// The worker runs it only when it is a catalog runbook's text, in a
+	// tabletop, or as the re-enactment of ReenactmentOf.
 	InlineRunbook string `json:"inlineRunbook,omitempty"`
+	// ReenactmentOf is the past run whose recorded text InlineRunbook (or
+	// InlinePlan and PinnedMembers) is: the worker reads that run's record
+	// and refuses any other text (lifeboat reenact RUN sets it).
+	ReenactmentOf string `json:"reenactmentOf,omitempty"`
 	// FailIfUnsuccessful makes a run that did not succeed end as a failed
 	// workflow (ErrUnsuccessful, the Evidence in the failure's details) instead
 	// of a completed one. Schedules set it with --pause-on-failure: Temporal

@@ -167,7 +167,7 @@ func (r *run) resolve(ctx workflow.Context) error {
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Plan: r.req.Plan, Mode: r.req.Mode, FailbackOf: r.req.FailbackOf, TeardownOf: r.req.TeardownOf,
-		InlinePlan: r.req.InlinePlan, PinnedMembers: r.req.PinnedMembers}
+		InlinePlan: r.req.InlinePlan, PinnedMembers: r.req.PinnedMembers, ReenactmentOf: r.req.ReenactmentOf}
 	if err := workflow.ExecuteActivity(actx, ResolveActivity, in).Get(ctx, &r.resolved); err != nil {
 		return temporal.NewNonRetryableApplicationError("cannot start: "+causeMessage(err), "RunbookRefused", nil)
 	}
