@@ -213,12 +213,52 @@ func TestBadArgumentsAreNotRetryable(t *testing.T) {
 	for _, name := range []string{activities.HTTPCheck, activities.KubeScale, activities.VeleroRestore, activities.TerraformApply, activities.CloudflareDNSSwitch, activities.ArgoCDSync} {
 		env := (&sdktest.WorkflowTestSuite{}).NewTestActivityEnvironment()
 		env.RegisterActivityWithOptions(reg.Activities()[name], activity.RegisterOptions{Name: name})
-		_, err := env.ExecuteActivity(name, in(map[string]any{"no-such-argument": 1}))
+		failover := in(map[string]any{"no-such-argument": 1})
+		failover.Mode = "failover"
+		_, err := env.ExecuteActivity(name, failover)
 		require.Error(t, err, name)
 		ae := appErrOf(t, err)
 		assert.True(t, ae.NonRetryable(), name)
 		assert.Equal(t, "InvalidArgument", ae.Type(), name)
 		assert.Contains(t, err.Error(), "step s: arguments:", name)
+	}
+}
+
+// The runtime half of the drill guard: in a drill or a teardown, an action
+// whose drill safety is an override runs only when spec.drill.with replaced
+// one of its declared arguments, and is refused before its implementation
+// is called otherwise, whoever built the step's input.
+func TestAnOverrideOrSkipActionRefusesAProductionStepInADrill(t *testing.T) {
+	for _, name := range []string{activities.TerraformApply, activities.ArgoCDSync, activities.CloudflareDNSSwitch, activities.CloudflareLBFailover, activities.CloudflareLBRestore} {
+		called := 0
+		reg := activities.NewWithFuncs(map[string]activities.StepFunc{name: func(context.Context, runbooks.StepInput) (runbooks.StepResult, error) {
+			called++
+			return runbooks.StepResult{Summary: "changed"}, nil
+		}})
+		spec, _ := reg.Action(name)
+		for _, mode := range []string{"drill", "teardown"} {
+			env := (&sdktest.WorkflowTestSuite{}).NewTestActivityEnvironment()
+			env.RegisterActivityWithOptions(reg.Activities()[name], activity.RegisterOptions{Name: name})
+			step := in(nil)
+			step.Mode = mode
+			_, err := env.ExecuteActivity(name, step)
+			require.Error(t, err, name)
+			assert.Equal(t, "DrillScope", appErrOf(t, err).Type(), name)
+			assert.Contains(t, err.Error(), "not pointed away from production (spec.drill.with.s."+spec.DrillOverrides[0], name)
+			assert.Zero(t, called, "%s: nothing called in a %s", name, mode)
+
+			step.DrillOverridden = []string{spec.DrillOverrides[len(spec.DrillOverrides)-1]}
+			_, err = env.ExecuteActivity(name, step)
+			require.NoError(t, err, name)
+			assert.Equal(t, 1, called, "%s: pointed away, it runs", name)
+			called = 0
+		}
+		step := in(nil)
+		step.Mode = "failover"
+		env := (&sdktest.WorkflowTestSuite{}).NewTestActivityEnvironment()
+		env.RegisterActivityWithOptions(reg.Activities()[name], activity.RegisterOptions{Name: name})
+		_, err := env.ExecuteActivity(name, step)
+		require.NoError(t, err, "%s in a failover", name)
 	}
 }
 

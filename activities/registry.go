@@ -146,7 +146,7 @@ func New(d Deps) *Registry {
 	}
 	r.secrets, r.unconfigured = d.Secrets, d.Unconfigured
 	for name, fn := range impls {
-		r.impls[name] = withAttempt(fn, d.Secrets)
+		r.impls[name] = withAttempt(drillScoped(r.specs[name], fn), d.Secrets)
 	}
 	return r
 }
@@ -246,7 +246,7 @@ func withAttempt(fn StepFunc, s *secrets.Store) StepFunc {
 func NewWithFuncs(impls map[string]StepFunc) *Registry {
 	r := Catalogue()
 	for name, fn := range impls {
-		r.impls[name] = withAttempt(fn, nil)
+		r.impls[name] = withAttempt(drillScoped(r.specs[name], fn), nil)
 	}
 	return r
 }

@@ -12,6 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/lifeboat-dr/lifeboat/activities/argocd"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
@@ -90,6 +94,20 @@ func TestArgoCDSyncOnTheRig(t *testing.T) {
 		assert.Contains(t, err.Error(), "sync OutOfSync")
 		assert.Contains(t, err.Error(), "Deployment broken/broken-api SyncFailed")
 		assert.Contains(t, err.Error(), "spec.replicas")
+	})
+	t.Run("in a drill, an Application that deploys into production is refused before any sync", func(t *testing.T) {
+		apps := dynamic.NewForConfigOrDie(rig.RESTConfig()).Resource(schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}).Namespace("argocd")
+		drill := in("shop") // its override names an app, but the app deploys into shop, production's namespace
+		drill.Mode, drill.DrillRun, drill.DrillOverridden = "drill", "lifeboat-shop-drill-abc123", []string{"app"}
+		drill.NamespaceMappings = map[string]string{"shop": "restore-drill-shop"}
+		_, err := a.Sync(ctx, drill)
+		require.Error(t, err)
+		assert.True(t, isNonRetryable(err))
+		assert.Contains(t, err.Error(), "argocd.sync in a drill refused: namespace shop is not a drill namespace (drill namespaces: restore-drill-shop)")
+		after, err := apps.Get(ctx, "shop", metav1.GetOptions{})
+		require.NoError(t, err)
+		_, requested, _ := unstructured.NestedMap(after.Object, "operation")
+		assert.False(t, requested, "no sync was requested")
 	})
 	t.Run("an unknown application is not retryable", func(t *testing.T) {
 		_, err := a.Sync(ctx, in("nope"))

@@ -62,6 +62,19 @@ func (a *Actions) Sync(ctx context.Context, in runbooks.StepInput) (runbooks.Ste
 	if err != nil {
 		return runbooks.StepResult{}, fmt.Errorf("argocd.sync: reading %s: %w", args.App, err)
 	}
+	// In a drill the Application must deploy into a namespace of this
+	// drill (created labelled for it when missing, as Argo CD's
+	// CreateNamespace would create it unlabelled): its destination is read
+	// from the Application itself, whatever the drill overrode.
+	if dest, _, _ := unstructured.NestedString(current.Object, "spec", "destination", "namespace"); in.Drill() {
+		if dest == "" {
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"argocd.sync refused in a drill: Application %s names no destination namespace, so the drill cannot be checked to stay away from production; give the drill's Application spec.destination.namespace", args.App), "DrillScope", nil)
+		}
+		if err := kube.GuardDrillNamespaces(ctx, c, in, "argocd.sync", true, dest); err != nil {
+			return runbooks.StepResult{}, err
+		}
+	}
 	sync := map[string]any{"prune": args.Prune}
 	if args.Revision != "" {
 		sync["revision"] = args.Revision
