@@ -187,6 +187,37 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, res.Summary, "completed")
 	})
+	t.Run("an abort of a restore in progress returns only once the restore has ended, before any teardown", func(t *testing.T) {
+		// Throttled to one API request a second, the restore is in progress for seconds.
+		require.NoError(t, v.Restart(ctx, "--client-qps", "1", "--client-burst", "1"))
+		t.Cleanup(func() { require.NoError(t, v.Restart(ctx)) })
+		step := in("restore-aborted-in-progress", args, map[string]string{"case-management": "aborted-in-progress-drill"})
+		name := velero.RestoreName(step.WorkflowID, step.RunID, step.StepID, 0)
+		phase := func() string {
+			r, err := dyn.Resource(testsuite.RestoreGVR).Namespace("velero").Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return ""
+			}
+			p, _, _ := unstructured.NestedString(r.Object, "status", "phase")
+			return p
+		}
+		abortCtx, abort := context.WithCancel(ctx)
+		defer abort()
+		go func() {
+			for phase() != "InProgress" && abortCtx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+			abort()
+		}()
+		_, err := a.Restore(abortCtx, step)
+		ended := phase()
+		var canceled *temporal.CanceledError
+		require.True(t, errors.As(err, &canceled), "a cancellation, not a failure: %v", err)
+		var why string
+		require.NoError(t, canceled.Details(&why))
+		assert.Contains(t, why, "was in progress when the run was aborted; Velero cannot stop a restore, so lifeboat waited until it ended")
+		assert.Contains(t, []string{"Completed", "PartiallyFailed", "Failed", "FailedValidation"}, ended, "the step returned only after the Restore ended")
+	})
 	t.Run("PartiallyFailed names the resource Velero could not restore and the admission policy's reason", func(t *testing.T) {
 		denyRestoredConfig(t, typed, dyn, "broken-drill")
 		broken := in("restore-broken", map[string]any{"target": "dr", "backup": latest}, map[string]string{"case-management": "broken-drill"})

@@ -123,24 +123,49 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 			return nil, validationError(name, vns, reasons)
 		}
 		return nil, nil
-	}, func(p progress) error { return abandon(res, name, p) })
+	}, func(p progress) error { return abandon(ctx, res, name, p) })
 }
 
 // abandon answers an abort. A Restore Velero has not started yet is
-// deleted, so it never runs after the drill's teardown; one in progress
-// cannot be stopped (Velero has no way to), so it is left and the evidence
-// says so.
-func abandon(res dynamic.ResourceInterface, name string, p progress) error {
+// deleted, so it never runs after the drill's teardown. One in progress
+// cannot be stopped (Velero has no way to), so abandon waits, heartbeating,
+// until it ends (at most restoreEndWait): the workflow waits for this
+// activity before its teardown, which then removes everything the restore
+// brought back instead of racing a restore that would recreate the drill's
+// namespace after its deletion.
+func abandon(ctx context.Context, res dynamic.ResourceInterface, name string, p progress) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreEndWait)
+	defer cancel()
 	if p.phase == "" || p.phase == "New" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := res.Delete(ctx, name, metav1.DeleteOptions{}); err == nil || apierrors.IsNotFound(err) {
+		if err := res.Delete(wctx, name, metav1.DeleteOptions{}); err == nil || apierrors.IsNotFound(err) {
 			return temporal.NewCanceledError(fmt.Sprintf("velero restore %s had not started (New): lifeboat deleted it, so nothing was restored", name))
 		}
 	}
-	return temporal.NewCanceledError(fmt.Sprintf(
-		"velero restore %s left %s: Velero cannot stop a restore in progress; a drill's teardown removes what it restored", name, p))
+	for {
+		r, err := res.Get(wctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return temporal.NewCanceledError(fmt.Sprintf("velero restore %s is gone", name))
+		}
+		if err == nil {
+			phase, _, _ := unstructured.NestedString(r.Object, "status", "phase")
+			if slices.Contains([]string{"Completed", "PartiallyFailed", "Failed", "FailedValidation"}, phase) {
+				return temporal.NewCanceledError(fmt.Sprintf(
+					"velero restore %s was in progress when the run was aborted; Velero cannot stop a restore, so lifeboat waited until it ended (%s) before going on: a drill's teardown removes what it restored", name, phase))
+			}
+		}
+		kube.Heartbeat(wctx, fmt.Sprintf("aborted: waiting for velero restore %s to end (%s) before the teardown", name, p))
+		select {
+		case <-wctx.Done():
+			return temporal.NewCanceledError(fmt.Sprintf(
+				"velero restore %s left %s after waiting %s for it to end: Velero cannot stop a restore in progress; a drill's teardown removes what it restored", name, p, restoreEndWait))
+		case <-time.After(time.Second):
+		}
+	}
 }
+
+// restoreEndWait bounds how long an aborted step waits for a Restore in
+// progress to end.
+const restoreEndWait = 10 * time.Minute
 
 // specDiff names the fields of the step's Restore spec that an existing
 // Restore of the same name does not match ("" when it matches).
