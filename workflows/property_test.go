@@ -42,8 +42,8 @@ func TestPropertyNoSequenceBreaksTheGuarantees(t *testing.T) {
 	}
 	var st propertyStats
 	defer func() {
-		t.Logf("%d sequences: %d steps ran, %d gates passed on proven approvals, %d gates skipped by their approvers, %d signals refused, outcomes %v",
-			len(seeds), st.ran, st.passed, st.skipped, st.refused, st.outcomes)
+		t.Logf("%d sequences: %d steps ran, %d gates passed on proven approvals, %d gates skipped by their approvers, %d signals refused, %d unsafe drills refused, outcomes %v",
+			len(seeds), st.ran, st.passed, st.skipped, st.refused, st.refusedDrills, st.outcomes)
 	}()
 	for _, seed := range seeds {
 		if !runSequence(t, seed, &st) {
@@ -66,8 +66,17 @@ type genStep struct {
 	namespace         string
 }
 
+// genDrill is the generated drill section: its mappings are safe, or chain,
+// map a namespace to itself or share a destination; its teardown deletes
+// the drill namespace or a production one; its DNS steps are skipped or
+// pointed at a drill record.
+type genDrill struct {
+	safe     bool // mappings that neither chain, self-map nor share, and a teardown of the drill namespace
+	override bool // the DNS steps run in a drill against drill.example.com
+}
+
 // genRunbook is a random runbook of 2–6 steps over four layers, with a drill section.
-func genRunbook(rng *rand.Rand) (string, []genStep) {
+func genRunbook(rng *rand.Rand) (string, []genStep, genDrill) {
 	layers := []string{"storage", "workloads", "edge"}
 	var steps []genStep
 	n := 2 + rng.IntN(5)
@@ -132,27 +141,40 @@ func genRunbook(rng *rand.Rand) (string, []genStep) {
 			}
 		}
 	}
-	var skips []string
+	// One drill section in eight maps unsafely, one in ten tears down a
+	// production namespace.
+	mapping, teardown := "{app: drill-app}", "drill-app"
+	if rng.IntN(8) == 0 {
+		mapping = []string{"{other: app, app: drill-app}", "{app: app}", "{app: drill-app, other: drill-app}"}[rng.IntN(3)]
+	}
+	if rng.IntN(10) == 0 {
+		teardown = []string{"app", "other"}[rng.IntN(2)]
+	}
+	d := genDrill{safe: mapping == "{app: drill-app}" && teardown == "drill-app", override: rng.IntN(2) == 0}
+	var skips, overrides []string
 	for _, s := range steps {
-		if s.action == "cloudflare.dnsSwitch" {
+		if s.action == "cloudflare.dnsSwitch" && d.override {
+			overrides = append(overrides, s.id+": {record: drill.example.com}")
+		} else if s.action == "cloudflare.dnsSwitch" {
 			skips = append(skips, s.id)
 		}
 	}
-	fmt.Fprintf(&b, "  drill:\n    namespaceMappings: {app: drill-app}\n    skip: [%s]\n    teardown:\n      - {id: drop, action: kube.deleteNamespace, with: {target: dr, namespace: drill-app}}\n", strings.Join(skips, ", "))
-	return book("60m", b.String()), steps
+	fmt.Fprintf(&b, "  drill:\n    namespaceMappings: %s\n    skip: [%s]\n    with: {%s}\n    teardown:\n      - {id: drop, action: kube.deleteNamespace, with: {target: dr, namespace: %s}}\n",
+		mapping, strings.Join(skips, ", "), strings.Join(overrides, ", "), teardown)
+	return book("60m", b.String()), steps, d
 }
 
 // propertyStats says what the sequences exercised, so a generator that
 // stopped reaching the gates shows.
 type propertyStats struct {
-	ran, passed, skipped, refused int
-	outcomes                      map[string]int
+	ran, passed, skipped, refused, refusedDrills int
+	outcomes                                     map[string]int
 }
 
 // runSequence runs one generated sequence and checks the invariants.
 func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 	rng := rand.New(rand.NewPCG(seed, 24))
-	text, steps := genRunbook(rng)
+	text, steps, drill := genRunbook(rng)
 	var report strings.Builder
 	h := newHarness(t)
 	h.env.SetTestTimeout(30 * time.Second)
@@ -254,7 +276,24 @@ func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 		t.Errorf("the run did not end")
 		return false
 	}
-	if err := h.env.GetWorkflowError(); err != nil {
+	err := h.env.GetWorkflowError()
+	if !drill.safe {
+		// (3) a drill section that reaches production makes the runbook
+		// invalid: no run of it starts, whatever the mode
+		if err == nil || !strings.Contains(err.Error(), "is invalid") || !strings.Contains(err.Error(), "spec.drill.") {
+			t.Errorf("(3) a run whose drill section reaches production was not refused at its start: %v", err)
+			return false
+		}
+		for _, s := range append(steps, genStep{id: "drop"}) {
+			if n := h.rec.count(s.id); n > 0 {
+				t.Errorf("(3) the refused drill ran step %s %d time(s)", s.id, n)
+				return false
+			}
+		}
+		st.refusedDrills++ // an invalid runbook
+		return true
+	}
+	if err != nil {
 		t.Errorf("the run failed instead of ending with evidence: %v", err)
 		return false
 	}
@@ -281,7 +320,7 @@ func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 			}
 		}
 	}
-	problems := checkInvariants(h, req, ev, steps, signedStartOK)
+	problems := checkInvariants(h, req, ev, steps, signedStartOK, drill)
 	for _, p := range problems {
 		t.Error(p)
 	}
@@ -353,7 +392,7 @@ func gatePeople(g *runbooks.Approval) []string {
 //     operators asked for (plus one);
 //  6. no signature's private half or planted secret reaches the evidence
 //     (the evidence holds statements and armored signatures only).
-func checkInvariants(h *harness, req workflows.Request, ev runbooks.Evidence, steps []genStep, signedStart bool) []string {
+func checkInvariants(h *harness, req workflows.Request, ev runbooks.Evidence, steps []genStep, signedStart bool, drill genDrill) []string {
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	state := map[string]runbooks.StepRecord{}
@@ -368,7 +407,7 @@ func checkInvariants(h *harness, req workflows.Request, ev runbooks.Evidence, st
 	}
 	drillSkips := map[string]bool{}
 	for _, s := range steps {
-		if s.action == "cloudflare.dnsSwitch" {
+		if s.action == "cloudflare.dnsSwitch" && !drill.override {
 			drillSkips[s.id] = true
 		}
 	}
@@ -409,6 +448,9 @@ func checkInvariants(h *harness, req workflows.Request, ev runbooks.Evidence, st
 		}
 		if ran > 0 && req.Mode == workflows.ModeDrill && drillSkips[s.id] {
 			bad("(3) the drill ran edge step %s", s.id)
+		}
+		if ran > 0 && req.Mode == workflows.ModeDrill && s.action == "cloudflare.dnsSwitch" && h.rec.args[s.id]["record"] != "drill.example.com" {
+			bad("(3) the drill's DNS step %s switched record %v", s.id, h.rec.args[s.id]["record"])
 		}
 		if ran > 0 && req.Mode == workflows.ModeDrill && s.namespace != "" && h.rec.args[s.id]["namespace"] != "drill-app" {
 			bad("(3) the drill's step %s touched namespace %v", s.id, h.rec.args[s.id]["namespace"])
