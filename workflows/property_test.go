@@ -186,8 +186,23 @@ func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 		req.DryRun, req.PrecheckOnly = mode == "dryRun", mode == "precheckOnly"
 	}
 	signedStartOK := rng.IntN(2) == 0
+	tampered := ""
 	if signedStartOK {
 		req = signedStart(h, req)
+		// One signed start in six is copied with one field changed: it must not start.
+		if rng.IntN(6) == 0 {
+			earlier := h.env.Now().Add(-time.Hour)
+			switch tampered = []string{"dryRun", "precheckOnly", "declaredAt", "reenactmentOf"}[rng.IntN(4)]; tampered {
+			case "dryRun":
+				req.DryRun = !req.DryRun
+			case "precheckOnly":
+				req.PrecheckOnly = !req.PrecheckOnly
+			case "declaredAt":
+				req.DeclaredAt = &earlier
+			case "reenactmentOf":
+				req.ReenactmentOf = "lifeboat-test-book-failover-abc123"
+			}
+		}
 	}
 	for _, s := range steps {
 		if rng.IntN(4) == 0 {
@@ -268,8 +283,8 @@ func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 	defer func() {
 		if !ok {
-			t.Logf("seed %d, mode %s (request %+v), signed start %t\nrunbook:\n%s\nmessages:\n%s", seed, mode,
-				struct{ Mode, DryRun, PrecheckOnly any }{req.Mode, req.DryRun, req.PrecheckOnly}, signedStartOK, text, report.String())
+			t.Logf("seed %d, mode %s (request %+v), signed start %t (changed after signing: %q)\nrunbook:\n%s\nmessages:\n%s", seed, mode,
+				struct{ Mode, DryRun, PrecheckOnly any }{req.Mode, req.DryRun, req.PrecheckOnly}, signedStartOK, tampered, text, report.String())
 		}
 	}()
 	if !h.env.IsWorkflowCompleted() {
@@ -277,6 +292,20 @@ func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 		return false
 	}
 	err := h.env.GetWorkflowError()
+	if tampered != "" {
+		// (1) a signed start copied with one field changed starts nothing
+		if err == nil {
+			t.Errorf("(1) a signed start with %s changed after signing was not refused: %v", tampered, err)
+			return false
+		}
+		for _, s := range append(steps, genStep{id: "drop"}) {
+			if n := h.rec.count(s.id); n > 0 {
+				t.Errorf("(1) the tampered start ran step %s %d time(s)", s.id, n)
+				return false
+			}
+		}
+		return true
+	}
 	if !drill.safe {
 		// (3) a drill section that reaches production makes the runbook
 		// invalid: no run of it starts, whatever the mode
