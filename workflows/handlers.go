@@ -49,9 +49,6 @@ func (r *run) registerHandlers(ctx workflow.Context) error {
 // apply change the run, and the signature is spent.
 func registerMessage[T Signable](ctx workflow.Context, r *run, name string, check func(T, *runbooks.Proof) error, apply func(workflow.Context, T, *runbooks.Proof) Reply) error {
 	validate := func(ctx workflow.Context, msg T) (*runbooks.Proof, error) {
-		if _, err := r.forwardTarget(msg); err != nil {
-			return nil, err
-		}
 		p, err := r.prove(ctx, msg)
 		if err != nil {
 			return nil, err
@@ -82,8 +79,8 @@ func registerMessage[T Signable](ctx workflow.Context, r *run, name string, chec
 			return accept(ctx, msg, p), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, msg T) error {
-			if r.forwardable(msg) != "" {
-				return nil // the member's run checks it
+			if id, err := r.forwardTarget(msg); err != nil || id != "" {
+				return err // ambiguous, or the member's run checks it
 			}
 			_, err := validate(ctx, msg)
 			return err
@@ -97,11 +94,15 @@ func registerMessage[T Signable](ctx workflow.Context, r *run, name string, chec
 		for {
 			var msg T
 			ch.Receive(ctx, &msg)
-			if id := r.forwardable(msg); id != "" {
+			id, err := r.forwardTarget(msg)
+			if id != "" {
 				r.forward(ctx, name, id, msg)
 				continue
 			}
-			p, err := validate(ctx, msg)
+			var p *runbooks.Proof
+			if err == nil {
+				p, err = validate(ctx, msg)
+			}
 			if err != nil {
 				r.refuseSignal(ctx, name, msg, err)
 				continue

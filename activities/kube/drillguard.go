@@ -25,7 +25,7 @@ func drillGuard(c *Client, in runbooks.StepInput, objs []*unstructured.Unstructu
 		return nil
 	}
 	dests := map[string]bool{}
-	for _, to := range in.NamespaceMappings {
+	for _, to := range drillDestinations(in) {
 		dests[to] = true
 	}
 	drillManifests := slices.Contains(in.DrillOverridden, "path")
