@@ -91,6 +91,13 @@ func (r *Resolver) checkReenactment(ctx context.Context, member string, src []by
 	if err != nil {
 		return refuse("ReenactmentRefused", fmt.Sprintf("run %s cannot be re-enacted: %v", of, err))
 	}
+	// Only a run that executed reviewed text is re-enacted: a failover runs
+	// catalog text, a drill catalog text or a re-enactment of such a run.
+	// A tabletop accepts any text (nothing runs), so re-enacting one would
+	// turn unreviewed text into a drill.
+	if base, _, _ := strings.Cut(ev.Mode, "-"); base != "failover" && base != "drill" {
+		return refuse("ReenactmentRefused", fmt.Sprintf("run %s is a %s: only a failover or a drill is re-enacted (their text was reviewed); rehearse this text as a tabletop again, or merge it into the catalog", of, cmp.Or(ev.Mode, "run of unknown mode")))
+	}
 	want, what := res.Hash, "run "+of
 	if ev.Plan != nil && member != "" {
 		want, what = "", fmt.Sprintf("member %s of plan run %s", member, of)

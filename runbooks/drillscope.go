@@ -129,7 +129,7 @@ func (v *validator) drillNamespaces(ls LayeredStep, spec ActionSpec, d *Drill) {
 			check(p+".with.namespaces", ns)
 		}
 	}
-	if !listed && !teardown && hasArg(spec, "namespaces") {
+	if !listed && hasArg(spec, "namespaces") { // a teardown's restore too: it would bring production's namespaces back
 		v.add(p+".with.namespaces", "name the namespaces to restore and map each in spec.drill.namespaceMappings: a drill can keep a restore away from production only through the namespaces it maps")
 	}
 	if own, ok := args["namespaceMappings"].(map[string]any); ok {

@@ -67,6 +67,9 @@ func TestDrillThatCouldTouchProductionIsRefused(t *testing.T) {
 			"spec.drill.with.lb.hostname", "unknown argument for cloudflare.lbFailover"},
 		{"override of a skipped step", "      lb: {loadBalancer", "      shift: {record: case.drill.example.com}\n      lb: {loadBalancer",
 			"spec.drill.with.shift", "is in spec.drill.skip"},
+		{"a teardown's restore of every namespace", "      - {id: drop, action: kube.deleteNamespace, with: {target: dr, namespace: drill-case}}\n",
+			"      - {id: drop, action: kube.deleteNamespace, with: {target: dr, namespace: drill-case}}\n      - {id: sneaky, action: velero.restore, with: {target: dr, backup: hourly-1}}\n",
+			"spec.drill.teardown[1].with.namespaces", "name the namespaces to restore"},
 		{"kube.apply into an unmapped default namespace", "path: manifests/identity}}", "path: manifests/identity, namespace: billing}}",
 			"spec.layers.identity[0].with.namespace", `namespace "billing", which spec.drill.namespaceMappings does not map`},
 	}

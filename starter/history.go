@@ -8,11 +8,34 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 // History returns a run's full event history (the latest run of the id).
 func (s *Starter) History(ctx context.Context, id string) (*historypb.History, error) {
 	return s.runHistory(ctx, id, "")
+}
+
+// OwnHistory is History for a run a worker builds on — a teardown's drill,
+// a failback's failover, a re-enactment's past run: it must be a lifeboat
+// run (RestoreWorkflow or RecoveryPlanWorkflow) of this starter's task
+// queue, so a run driven by another worker (or a workflow of another
+// program) in the same namespace cannot pose as one.
+func (s *Starter) OwnHistory(ctx context.Context, id string) (*historypb.History, error) {
+	h, err := s.History(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var a *historypb.WorkflowExecutionStartedEventAttributes
+	if evs := h.GetEvents(); len(evs) > 0 {
+		a = evs[0].GetWorkflowExecutionStartedEventAttributes()
+	}
+	typ, queue := a.GetWorkflowType().GetName(), a.GetTaskQueue().GetName()
+	if a == nil || (typ != workflows.RestoreWorkflowName && typ != workflows.RecoveryPlanWorkflowName) || queue != s.taskQueue {
+		return nil, fmt.Errorf("run %s is a %q on task queue %q, not a lifeboat run of this worker's task queue %q: a worker builds only on its own runs", id, typ, queue, s.taskQueue)
+	}
+	return h, nil
 }
 
 // runHistory returns the full event history of one run ("": the latest).

@@ -50,7 +50,7 @@ func (s *Starter) Teardown(ctx context.Context, pastID, by string) (Run, error) 
 // resolved and the mode it was started in. The worker reads a drill's
 // teardown with it (activities.Resolver.Drills).
 func (s *Starter) Recorded(ctx context.Context, id string) (runbooks.Resolved, string, error) {
-	h, err := s.History(ctx, id)
+	h, err := s.OwnHistory(ctx, id)
 	if err != nil {
 		return runbooks.Resolved{}, "", err
 	}

@@ -437,6 +437,19 @@ func TestIntegration(t *testing.T) {
 		r.record(t, run.WorkflowID+".teardown-after-abort", "plan-member-drill-forwarded-approval")
 	})
 
+	t.Run("a teardown builds only on a drill of this worker's task queue", func(t *testing.T) {
+		// A "drill" on another task queue (another program, or someone's own worker): never ours to read.
+		other := starter.New(r.client, "someone-elses-queue")
+		foreign, err := other.Start(ctx, workflows.Request{Runbook: "teardown-after-abort", Mode: workflows.ModeDrill, RequestedBy: "mallory", Reason: "not ours"})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = r.client.TerminateWorkflow(context.Background(), foreign.WorkflowID, "", "test over") })
+		run, err := r.starter.Start(ctx, workflows.Request{Mode: workflows.ModeTeardown, TeardownOf: foreign.WorkflowID, RequestedBy: "carol", Reason: "it"})
+		require.NoError(t, err)
+		_, err = r.starter.Wait(ctx, run.WorkflowID)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `on task queue "someone-elses-queue", not a lifeboat run of this worker's task queue`)
+	})
+
 	t.Run("unknown runbook fails fast with the name", func(t *testing.T) {
 		run, err := r.starter.Start(ctx, workflows.Request{Runbook: "approve-by-updat", Mode: workflows.ModeDrill})
 		require.NoError(t, err)

@@ -5,6 +5,7 @@ package testsuite_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,6 +187,24 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 		res, err := a.Restore(ctx, in("restore-again", args, drill))
 		require.NoError(t, err)
 		assert.Contains(t, res.Summary, "completed")
+	})
+	t.Run("in a drill, a restore that would bring a namespace back under its own name is refused before any Restore", func(t *testing.T) {
+		before := restores()
+		for name, c := range map[string]struct {
+			args map[string]any
+			want string
+		}{
+			"every namespace of the backup": {map[string]any{"target": "dr", "backup": latest}, "it names no namespaces"},
+			"an unmapped namespace":         {map[string]any{"target": "dr", "backup": latest, "namespaces": []any{"case-management", "billing"}}, "namespace billing would be restored under its own name"},
+		} {
+			step := in("restore-"+strings.ReplaceAll(name, " ", "-"), c.args, drill)
+			step.Mode, step.DrillRun = "drill", "lifeboat-case-drill-abc123"
+			_, err := a.Restore(ctx, step)
+			require.Error(t, err, name)
+			assert.True(t, isNonRetryable(err), name)
+			assert.Contains(t, err.Error(), c.want, name)
+		}
+		assert.Equal(t, before, restores(), "no Restore was created")
 	})
 	t.Run("an abort of a restore in progress returns only once the restore has ended, before any teardown", func(t *testing.T) {
 		// Throttled to one API request a second, the restore is in progress for seconds.

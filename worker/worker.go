@@ -78,7 +78,7 @@ func records(c client.Client, cfg Config) func(context.Context, string) (runbook
 	st := starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc)
 	dc = st.DataConverter() // the default when the config sets none
 	return func(ctx context.Context, id string) (runbooks.Resolved, runbooks.Evidence, error) {
-		h, err := st.History(ctx, id)
+		h, err := st.OwnHistory(ctx, id)
 		if err != nil {
 			return runbooks.Resolved{}, runbooks.Evidence{}, err
 		}

@@ -51,7 +51,18 @@ const DeclaredAtSkew = time.Minute
 // workflow id with AllowDuplicate or TerminateIfRunning). A plan's member
 // carries the plan's declaration and is proven by its parent.
 func (r *run) checkStart(ctx workflow.Context) error {
-	if !r.authority || r.req.PlanStart != nil {
+	if !r.authority {
+		return nil
+	}
+	if ps := r.req.PlanStart; ps != nil {
+		// A member's start is its plan's, checked by the plan: only a run
+		// the plan itself started may carry it, and never with a signature
+		// of its own (a copied start with a planStart added would skip the
+		// checks below).
+		parent := workflow.GetInfo(ctx).ParentWorkflowExecution
+		if parent == nil || parent.ID != ps.WorkflowID || r.req.Signature != "" || r.req.Grant != nil {
+			return fmt.Errorf("planStart is what a recovery plan gives the member runs it starts; this run was not started by plan run %q (or carries a start of its own as well): start a runbook without planStart", ps.WorkflowID)
+		}
 		return nil
 	}
 	if d := r.req.DeclaredAt; d != nil && !d.IsZero() {

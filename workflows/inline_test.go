@@ -1,12 +1,14 @@
 package workflows_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -106,4 +108,24 @@ func TestAnInlineDrillRunsOnlyTheTextItsPastRunRecorded(t *testing.T) {
 			assert.Equal(t, 0, h.rec.count("net-a"), "nothing ran")
 		})
 	}
+}
+
+// A tabletop accepts text nobody reviewed (nothing runs): re-enacting it
+// as a drill would launder that text into a run that changes things.
+func TestATabletopIsNotReenactedAsADrill(t *testing.T) {
+	reviewed := book("60m", twoLayers)
+	unreviewed := strings.Replace(reviewed, `url: "http://a"`, `url: "http://attacker.example/exfil"`, 1)
+	h := newHarness(t)
+	h.res.Records = func(_ context.Context, want string) (runbooks.Resolved, runbooks.Evidence, error) {
+		hash := runbooks.HashOf([]byte(unreviewed))
+		return runbooks.Resolved{Source: unreviewed, Hash: hash}, runbooks.Evidence{WorkflowID: want, Mode: workflows.ModeTabletop, Outcome: "succeeded",
+			Runbook: runbooks.RunbookRef{Hash: hash}}, nil
+	}
+	req := h.request(reviewed, workflows.ModeDrill, "alice")
+	req.InlineRunbook, req.ReenactmentOf = unreviewed, "lifeboat-test-book-tabletop-abc123"
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
+	require.True(t, h.env.IsWorkflowCompleted())
+	require.Error(t, h.env.GetWorkflowError())
+	assert.Contains(t, h.env.GetWorkflowError().Error(), "is a tabletop: only a failover or a drill is re-enacted")
+	assert.Zero(t, h.rec.count("net-a"), "nothing ran")
 }

@@ -259,7 +259,7 @@ func TestAPlanReenactmentRunsTheTextsOfThen(t *testing.T) {
 				return runbooks.Resolved{}, runbooks.Evidence{}, fmt.Errorf("workflow %s not found", id)
 			}
 			return runbooks.Resolved{Source: regionPlan, Hash: runbooks.HashOf([]byte(regionPlan))},
-				runbooks.Evidence{Plan: &runbooks.PlanRecord{Members: []runbooks.MemberRecord{{Runbook: "identity", Hash: runbooks.HashOf([]byte(then))}}}}, nil
+				runbooks.Evidence{Mode: workflows.ModeDrill, Plan: &runbooks.PlanRecord{Members: []runbooks.MemberRecord{{Runbook: "identity", Hash: runbooks.HashOf([]byte(then))}}}}, nil
 		}
 	}
 	reenact := workflows.Request{Mode: workflows.ModeDrill, RequestedBy: "alice", ReenactmentOf: "past-plan",

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -55,6 +56,41 @@ func TestASignedStartStartsOneRun(t *testing.T) {
 	err := h.env.GetWorkflowError()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the start's signature is spent: it already started run the-first-run")
+}
+
+// A planStart is what a plan gives the members it starts. Added to a
+// signed start copied from history (or to a schedule's grant), it skipped
+// the spent and declaredAt checks: a run that no plan started is refused.
+func TestAPlanStartOnARunNoPlanStartedIsRefused(t *testing.T) {
+	for name, build := range map[string]func(h *harness) workflows.Request{
+		"a spent signed start": func(h *harness) workflows.Request {
+			h.otherChains = []string{"the-first-run"}
+			return signedStart(h, h.request(book("60m", oneApprover), workflows.ModeFailover, "alice"))
+		},
+		"a schedule's grant with a future declaredAt": func(h *harness) workflows.Request {
+			h.res.SignaturesRequired = true
+			req := h.request(book("60m", twoLayers), workflows.ModeDrill, "alice")
+			req.Grant = &workflows.ScheduleGrant{Workflows: "default-test-workflow", SignedAt: h.env.Now().Add(-24 * time.Hour)}
+			sig, err := runbooks.SignDecision(workflows.GrantDecision(req), testKeys["alice"])
+			require.NoError(t, err)
+			req.Grant.Signature = sig
+			future := start.Add(3 * time.Hour)
+			req.DeclaredAt = &future
+			return req
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			req := build(h)
+			req.PlanStart = &workflows.PlanStart{WorkflowID: "nobody"}
+			h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
+			require.True(t, h.env.IsWorkflowCompleted())
+			err := h.env.GetWorkflowError()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "this run was not started by plan run \"nobody\"")
+			assert.Zero(t, h.rec.count("shift")+h.rec.count("net-a"), "nothing ran")
+		})
+	}
 }
 
 // Issue 24, scenario 3: declaredAt was unchecked: a future value shrank the

@@ -38,9 +38,9 @@ func BackupName(workflowID, runID, stepID string, operatorRetries int) string {
 }
 
 // Backup takes an on-demand backup (or, on an activity retry, finds the one
-// it started) and waits until Velero has Completed it. The backup's
-// completion time is the step's recovery point, so a failover can measure
-// its RPO from a backup taken just before it.
+// it started) and waits until Velero has Completed it. The backup's start
+// time is the step's recovery point (recoveryPoint), so a failover can
+// measure its RPO from a backup taken just before it.
 func (a *Actions) Backup(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args BackupArgs
 	if err := in.DecodeArgs(&args); err != nil {

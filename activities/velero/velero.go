@@ -66,7 +66,7 @@ func RestoreName(workflowID, runID, stepID string, operatorRetries int) string {
 }
 
 // Restore creates (or, on a retry, finds) the step's Restore and waits for it.
-// Completed returns the backup's completion time as the recovery point;
+// Completed returns the backup's start time as the recovery point (recoveryPoint);
 // PartiallyFailed and Failed fail the step with Velero's counts and reasons.
 func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args RestoreArgs
@@ -82,6 +82,9 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 	name := RestoreName(in.WorkflowID, in.RunID, in.StepID, in.OperatorRetries)
 	mapping := mappings(args, in.NamespaceMappings)
 	if in.Drill() { // the drill's namespaces exist, labelled for it, before Velero restores into them
+		if err := drillRestoresOnlyMapped(args, mapping); err != nil {
+			return runbooks.StepResult{}, err
+		}
 		var dests []string
 		for _, to := range mapping {
 			dests = append(dests, fmt.Sprint(to))
@@ -270,6 +273,21 @@ func mappings(args RestoreArgs, drill map[string]string) map[string]any {
 		out[from] = to
 	}
 	return out
+}
+
+// drillRestoresOnlyMapped refuses, in a drill, a restore that would bring a
+// namespace back under its own name: one that lists no namespaces (Velero
+// restores all of the backup's) or lists one no mapping sends elsewhere.
+func drillRestoresOnlyMapped(args RestoreArgs, mapping map[string]any) error {
+	if len(args.Namespaces) == 0 {
+		return temporal.NewNonRetryableApplicationError("velero.restore in a drill refused: it names no namespaces, so Velero would restore every namespace of the backup under its production name; nothing was changed. List them in with.namespaces and map each in spec.drill.namespaceMappings", "DrillUnsafe", nil)
+	}
+	for _, ns := range args.Namespaces {
+		if to, ok := mapping[ns]; !ok || to == ns {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("velero.restore in a drill refused: namespace %s would be restored under its own name (no mapping sends it to a drill namespace); nothing was changed. Map it in spec.drill.namespaceMappings", ns), "DrillUnsafe", nil)
+		}
+	}
+	return nil
 }
 
 // restoreObject is the Restore to create. A drill's Restore leaves
