@@ -26,8 +26,21 @@ func (s *Starter) OtherChains(ctx context.Context, workflowID, firstRunID string
 			return nil, fmt.Errorf("listing the runs of %s in Temporal's visibility: %w", workflowID, err)
 		}
 		for _, e := range resp.GetExecutions() {
-			run := e.GetExecution().GetRunId()
-			if cmp.Or(e.GetFirstRunId(), run) != firstRunID && run != firstRunID {
+			run, first := e.GetExecution().GetRunId(), e.GetFirstRunId()
+			if run == firstRunID || first == firstRunID {
+				continue
+			}
+			if first == "" {
+				// The dev server's visibility leaves the first run id out
+				// (a reset's new run would look like another chain); the
+				// run's own record has it.
+				d, err := s.c.DescribeWorkflowExecution(ctx, workflowID, run)
+				if err != nil {
+					return nil, fmt.Errorf("describing run %s of %s: %w", run, workflowID, err)
+				}
+				first = d.GetWorkflowExecutionInfo().GetFirstRunId()
+			}
+			if cmp.Or(first, run) != firstRunID {
 				out = append(out, run)
 			}
 		}
