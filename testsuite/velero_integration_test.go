@@ -212,7 +212,7 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 		t.Cleanup(func() { require.NoError(t, v.Restart(ctx)) })
 		step := in("restore-aborted-in-progress", args, map[string]string{"case-management": "aborted-in-progress-drill"})
 		name := velero.RestoreName(step.WorkflowID, step.RunID, step.StepID, 0)
-		phase := func() string {
+		phaseOf := func(name string) string {
 			r, err := dyn.Resource(testsuite.RestoreGVR).Namespace("velero").Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return ""
@@ -220,6 +220,7 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 			p, _, _ := unstructured.NestedString(r.Object, "status", "phase")
 			return p
 		}
+		phase := func() string { return phaseOf(name) }
 		abortCtx, abort := context.WithCancel(ctx)
 		defer abort()
 		go func() {
@@ -236,6 +237,28 @@ func TestVeleroActionsOnTheRig(t *testing.T) {
 		require.NoError(t, canceled.Details(&why))
 		assert.Contains(t, why, "was in progress when the run was aborted; Velero cannot stop a restore, so lifeboat waited until it ended")
 		assert.Contains(t, []string{"Completed", "PartiallyFailed", "Failed", "FailedValidation"}, ended, "the step returned only after the Restore ended")
+
+		// A teardown that deletes the drill namespace while a restore still
+		// fills it (its step ran out of time) waits for the restore first:
+		// otherwise the restore recreates the namespace after the drill.
+		const ns = "teardown-race-drill"
+		fill := in("restore-racing-teardown", args, map[string]string{"case-management": ns})
+		fill.Mode, fill.DrillRun = "drill", "lifeboat-case-drill-abc123"
+		racing := velero.RestoreName(fill.WorkflowID, fill.RunID, fill.StepID, 0)
+		go func() {
+			short, cancel := context.WithTimeout(ctx, 2*time.Second) // runs out of time mid-restore
+			defer cancel()
+			_, _ = a.Restore(short, fill)
+		}()
+		require.Eventually(t, func() bool { return phaseOf(racing) == "InProgress" }, 30*time.Second, 50*time.Millisecond)
+		drop := fill
+		drop.StepID, drop.Args = "drop-drill-namespace", map[string]any{"target": "dr", "namespace": ns}
+		_, err = (&kube.Actions{Source: &kube.KubeconfigSource{Default: rig.Kubeconfig}}).DeleteNamespace(ctx, drop)
+		require.NoError(t, err)
+		assert.Contains(t, []string{"Completed", "PartiallyFailed", "Failed"}, phaseOf(racing), "the teardown deleted the namespace only after the restore ended")
+		time.Sleep(3 * time.Second)
+		_, err = typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "the drill namespace stays gone: %v", err)
 	})
 	t.Run("PartiallyFailed names the resource Velero could not restore and the admission policy's reason", func(t *testing.T) {
 		denyRestoredConfig(t, typed, dyn, "broken-drill")

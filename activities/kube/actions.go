@@ -258,6 +258,11 @@ func (a *Actions) DeleteNamespace(ctx context.Context, in runbooks.StepInput) (r
 	if err := GuardDrillNamespaces(ctx, c, in, "kube.deleteNamespace", false, args.Namespace); err != nil {
 		return runbooks.StepResult{}, err
 	}
+	if in.Drill() {
+		if err := waitForRestoresInto(ctx, c, args.Namespace); err != nil {
+			return runbooks.StepResult{}, err
+		}
+	}
 	err = c.Typed.CoreV1().Namespaces().Delete(ctx, args.Namespace, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return runbooks.StepResult{Summary: "namespace " + args.Namespace + " already gone"}, nil

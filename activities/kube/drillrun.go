@@ -1,17 +1,22 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -97,4 +102,49 @@ func drillDestinations(in runbooks.StepInput) []string {
 
 func drillUnsafe(action, why string) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s in a drill refused: %s", action, why), "DrillUnsafe", nil)
+}
+
+// veleroRestores are Velero's Restore objects (velero.io/v1).
+var veleroRestores = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}
+
+// waitForRestoresInto waits, heartbeating, until no Velero Restore that
+// maps a namespace into ns is still running: a teardown that deleted a
+// drill namespace while a restore was filling it would see the restore
+// recreate it, unlabelled, after the drill. Velero cannot stop a restore;
+// an aborted velero.restore step waits for its own, and this catches one
+// whose step ran out of time first. A cluster without Velero has none.
+func waitForRestoresInto(ctx context.Context, c *Client, ns string) error {
+	ctx, cancel := BeforeDeadline(ctx)
+	defer cancel()
+	for {
+		list, err := c.Dynamic.Resource(veleroRestores).List(ctx, metav1.ListOptions{})
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+			return nil
+		}
+		if err != nil {
+			return classify("kube.deleteNamespace", err)
+		}
+		var running []string
+		for _, r := range list.Items {
+			phase, _, _ := unstructured.NestedString(r.Object, "status", "phase")
+			if slices.Contains([]string{"Completed", "PartiallyFailed", "Failed", "FailedValidation"}, phase) {
+				continue
+			}
+			mapping, _, _ := unstructured.NestedStringMap(r.Object, "spec", "namespaceMapping")
+			for _, to := range mapping {
+				if to == ns {
+					running = append(running, r.GetNamespace()+"/"+r.GetName()+" ("+cmp.Or(phase, "New")+")")
+				}
+			}
+		}
+		if len(running) == 0 {
+			return nil
+		}
+		heartbeat(ctx, fmt.Sprintf("waiting for velero restore %s into %s to end before deleting it", strings.Join(running, ", "), ns))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kube.deleteNamespace: velero restore %s into namespace %s is still running: deleting the namespace now would let the restore recreate it; the step waits for it on its next attempt", strings.Join(running, ", "), ns)
+		case <-time.After(time.Second):
+		}
+	}
 }
