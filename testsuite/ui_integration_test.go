@@ -374,6 +374,8 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		const id = "ui-region-dry-run"
 		require.NoError(t, b.StartWorkflow(id, "lifeboat", workflows.RecoveryPlanWorkflowName,
 			`{"plan": "ui-region", "mode": "failover", "dryRun": true, "reason": "what would a failover do?", "requestedBy": "alice"}`))
+		require.Eventually(t, func() bool { _, err := c.DescribeWorkflowExecution(ctx, id, ""); return err == nil },
+			30*time.Second, 200*time.Millisecond, "the form's start never reached the server")
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		ev, err := st.Wait(wctx, id)

@@ -139,9 +139,16 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 func abandon(ctx context.Context, res dynamic.ResourceInterface, name string, p progress) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreEndWait)
 	defer cancel()
-	if p.phase == "" || p.phase == "New" {
-		if err := res.Delete(wctx, name, metav1.DeleteOptions{}); err == nil || apierrors.IsNotFound(err) {
-			return temporal.NewCanceledError(fmt.Sprintf("velero restore %s had not started (New): lifeboat deleted it, so nothing was restored", name))
+	// The phase seen last may be stale: read it again, and delete only the
+	// very version that is still New (Velero picking it up meanwhile
+	// changes the version, and the delete is refused).
+	if r, err := res.Get(wctx, name, metav1.GetOptions{}); err == nil {
+		if phase, _, _ := unstructured.NestedString(r.Object, "status", "phase"); phase == "" || phase == "New" {
+			rv := r.GetResourceVersion()
+			err := res.Delete(wctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+			if err == nil || apierrors.IsNotFound(err) {
+				return temporal.NewCanceledError(fmt.Sprintf("velero restore %s had not started (New): lifeboat deleted it, so nothing was restored", name))
+			}
 		}
 	}
 	for {
