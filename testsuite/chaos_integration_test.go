@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,10 +21,8 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/worker"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -213,17 +210,5 @@ func chaosSequence(t *testing.T, seed uint64) {
 	records, err := filepath.Glob(filepath.Join(r.cfg.EvidenceDir, "lifeboat-chaos-*.json"))
 	require.NoError(t, err)
 	require.Len(t, records, len(completed.GetExecutions()), "one record per ending: %v", records)
-	cmd := exec.Command(buildLifeboat(t), "evidence", "verify", r.cfg.EvidenceDir)
-	cmd.Env = append(os.Environ(), "LIFEBOAT_ALLOWED_SIGNERS="+r.cfg.Signatures.AllowedSigners)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
-
-	// The final run's history replays and yields the same outcome.
-	h, err := r.starter.History(ctx, run.WorkflowID)
-	require.NoError(t, err)
-	require.NoError(t, starter.Replay(h, nil))
-	replayed, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
-	require.NoError(t, err)
-	require.Equal(t, ev.Outcome, replayed.Outcome)
-	require.Equal(t, ev.ID, replayed.ID)
+	r.verifiesAndReplays(t, run.WorkflowID, ev) // the final run's history
 }

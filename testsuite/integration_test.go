@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
@@ -230,6 +231,25 @@ func (r *rig) record(t *testing.T, id, name string) {
 }
 
 func awaitingApproval(st workflows.Status) bool { return st.State == workflows.StateAwaitingApproval }
+
+// verifiesAndReplays checks what run id left: its evidence directory passes
+// lifeboat evidence verify (signatures and chain; the output is returned),
+// and its history, as the server holds it, replays to the same evidence.
+func (r *rig) verifiesAndReplays(t *testing.T, id string, ev runbooks.Evidence) string {
+	t.Helper()
+	cmd := exec.Command(buildLifeboat(t), "evidence", "verify", r.cfg.EvidenceDir)
+	cmd.Env = append(os.Environ(), "LIFEBOAT_ALLOWED_SIGNERS="+r.cfg.Signatures.AllowedSigners)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	h, err := r.starter.History(context.Background(), id)
+	require.NoError(t, err)
+	require.NoError(t, starter.Replay(h, nil))
+	replayed, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
+	require.NoError(t, err)
+	require.Equal(t, ev.ID, replayed.ID)
+	require.Equal(t, ev.Outcome, replayed.Outcome)
+	return string(out)
+}
 
 func TestIntegration(t *testing.T) {
 	r := setup(t)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -15,13 +14,11 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/converter"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -139,24 +136,6 @@ func TestAResetBeforeTheRestoreKeepsOneRunsIdentity(t *testing.T) {
 	runs, err := filepath.Glob(filepath.Join(r.cfg.EvidenceDir, "lifeboat-*.json"))
 	require.NoError(t, err)
 	assert.Len(t, runs, 1, "one run, one record: %v", runs)
-	bin := buildLifeboat(t)
-	cmd := exec.Command(bin, "evidence", "verify", r.cfg.EvidenceDir)
-	cmd.Env = append(os.Environ(), "LIFEBOAT_ALLOWED_SIGNERS="+r.cfg.Signatures.AllowedSigners)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
-	assert.Contains(t, string(out), "evidence verifies: 1 record(s)")
-
-	// The reset run's history replays, and yields the same evidence.
-	b, err := r.starter.HistoryJSON(ctx, run.WorkflowID)
-	require.NoError(t, err)
-	file := filepath.Join(t.TempDir(), "history.json")
-	require.NoError(t, os.WriteFile(file, b, 0o644))
-	h, err := starter.LoadHistoryFile(file)
-	require.NoError(t, err)
-	require.NoError(t, starter.Replay(h, nil))
-	replayed, err := starter.EvidenceFromHistory(h, converter.GetDefaultDataConverter())
-	require.NoError(t, err)
-	assert.Equal(t, ev.ID, replayed.ID)
-	assert.Equal(t, ev.Outcome, replayed.Outcome)
+	assert.Contains(t, r.verifiesAndReplays(t, run.WorkflowID, ev), "evidence verifies: 1 record(s)", "the reset run's history replays, and yields the same evidence")
 	r.record(t, run.WorkflowID, "failover-reset-before-restore")
 }

@@ -164,21 +164,7 @@ func runPlanSequence(t *testing.T, seed uint64, outcomes map[string]int) (ok boo
 					}
 				}
 			}
-			var m workflows.Signable
-			switch kind {
-			case workflows.MsgApprove:
-				m = workflows.Approve{Step: step, By: by}
-			case workflows.MsgReject:
-				m = workflows.Reject{Step: step, By: by, Reason: "no"}
-			case workflows.MsgSkip:
-				m = workflows.Skip{Step: step, By: by, Reason: "skip it"}
-			case workflows.MsgRetry:
-				m = workflows.Retry{Step: step, By: by}
-			case workflows.MsgAck:
-				m = workflows.Ack{Step: step, By: by}
-			default:
-				m = workflows.Abort{By: by, Reason: "stop"}
-			}
+			m := operatorMessage(kind, step, by)
 			// 0-2: signed by by for the run that owns the step; 3: unsigned;
 			// 4: another's key; 5: signed for the plan's run, not the member's.
 			wf, run, key := testWorkflowID, testRunID, by
@@ -307,16 +293,7 @@ func checkPlanInvariants(h *harness, req workflows.Request, ev runbooks.Evidence
 		if !mev.DeclaredAt.Equal(ev.DeclaredAt) {
 			bad("P4 member run %s's RTO clock starts at %s, not at the plan's declaration %s", id, mev.DeclaredAt, ev.DeclaredAt)
 		}
-		state := map[string]runbooks.StepRecord{}
-		for _, s := range mev.Steps {
-			state[s.ID] = s
-		}
-		retries := map[string]int{}
-		for _, e := range mev.Events {
-			if e.Kind == workflows.MsgRetry {
-				retries[e.Step]++
-			}
-		}
+		state, _ := stepsAndRetries(mev)
 		for _, s := range byName[name].steps {
 			rec := state[s.id]
 			if g := s.gate; g != nil && req.Mode != workflows.ModeTabletop && rec.State == workflows.StateSucceeded {

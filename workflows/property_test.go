@@ -227,23 +227,7 @@ func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 			if aimed {
 				kind, step, by = aim(h, pick, kind, step, by)
 			}
-			var m workflows.Signable
-			switch kind {
-			case workflows.MsgApprove:
-				m = workflows.Approve{Step: step, By: by}
-			case workflows.MsgReject:
-				m = workflows.Reject{Step: step, By: by, Reason: "no"}
-			case workflows.MsgSkip:
-				m = workflows.Skip{Step: step, By: by, Reason: "skip it"}
-			case workflows.MsgRetry:
-				m = workflows.Retry{Step: step, By: by}
-			case workflows.MsgAck:
-				m = workflows.Ack{Step: step, By: by}
-			case workflows.MsgAbort:
-				m = workflows.Abort{By: by, Reason: "stop"}
-			default:
-				m = workflows.Note{By: by, Text: "a note"}
-			}
+			m := operatorMessage(kind, step, by)
 			key := by
 			switch {
 			case how == 3:
@@ -385,6 +369,41 @@ func aim(h *harness, pick uint64, kind, step, by string) (string, string, string
 	return kind, p.Step, by
 }
 
+// stepsAndRetries are a run's step records by id and the operators'
+// retries of each step.
+func stepsAndRetries(ev runbooks.Evidence) (map[string]runbooks.StepRecord, map[string]int) {
+	state, retries := map[string]runbooks.StepRecord{}, map[string]int{}
+	for _, s := range ev.Steps {
+		state[s.ID] = s
+	}
+	for _, e := range ev.Events {
+		if e.Kind == workflows.MsgRetry {
+			retries[e.Step]++
+		}
+	}
+	return state, retries
+}
+
+// operatorMessage is the message of kind about step from by, as an
+// operator sends it (unsigned).
+func operatorMessage(kind, step, by string) workflows.Signable {
+	switch kind {
+	case workflows.MsgApprove:
+		return workflows.Approve{Step: step, By: by}
+	case workflows.MsgReject:
+		return workflows.Reject{Step: step, By: by, Reason: "no"}
+	case workflows.MsgSkip:
+		return workflows.Skip{Step: step, By: by, Reason: "skip it"}
+	case workflows.MsgRetry:
+		return workflows.Retry{Step: step, By: by}
+	case workflows.MsgAck:
+		return workflows.Ack{Step: step, By: by}
+	case workflows.MsgAbort:
+		return workflows.Abort{By: by, Reason: "stop"}
+	}
+	return workflows.Note{By: by, Text: "a note"}
+}
+
 func msgName(m workflows.Signable) string {
 	switch m.(type) {
 	case workflows.Approve:
@@ -424,16 +443,7 @@ func gatePeople(g *runbooks.Approval) []string {
 func checkInvariants(h *harness, req workflows.Request, ev runbooks.Evidence, steps []genStep, signedStart bool, drill genDrill) []string {
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
-	state := map[string]runbooks.StepRecord{}
-	for _, s := range ev.Steps {
-		state[s.ID] = s
-	}
-	retries := map[string]int{}
-	for _, e := range ev.Events {
-		if e.Kind == workflows.MsgRetry {
-			retries[e.Step]++
-		}
-	}
+	state, retries := stepsAndRetries(ev)
 	drillSkips := map[string]bool{}
 	for _, s := range steps {
 		if s.action == "cloudflare.dnsSwitch" && !drill.override {
