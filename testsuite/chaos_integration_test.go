@@ -42,6 +42,7 @@ import (
 var chaosRuns = flag.Int("chaos.n", 5, "sequences of the chaos property test")
 
 func TestPropertyResetsAndWorkerRestartsKeepTheGuarantees(t *testing.T) {
+	t.Parallel() // its own dev server (and rig): it overlaps the other slow tests
 	for seed := uint64(1); seed <= uint64(*chaosRuns); seed++ {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { chaosSequence(t, seed) })
 	}

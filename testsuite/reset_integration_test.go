@@ -57,6 +57,7 @@ spec:
 // start and approval proofs still verify (they are bound to the first run
 // id, which a reset keeps), and its evidence verifies and chains.
 func TestAResetBeforeTheRestoreKeepsOneRunsIdentity(t *testing.T) {
+	t.Parallel() // its own dev server (and rig): it overlaps the other slow tests
 	r := setup(t)
 	kr := testsuite.StartKubeRig(t, "dr")
 	v := testsuite.StartVeleroOn(t, kr)
