@@ -40,13 +40,19 @@ type Evidence struct {
 	StartedAt   time.Time `json:"startedAt"`
 	EndedAt     time.Time `json:"endedAt"`
 
-	RPOTarget         Duration   `json:"rpoTarget"`
+	RPOTarget Duration `json:"rpoTarget"`
+	// RPOActual, RecoveryPoint and RecoveryPointName are the worst of
+	// RPOSources: the data restored is no newer than its oldest part.
 	RPOActual         *Duration  `json:"rpoActual,omitempty"`
 	RecoveryPoint     *time.Time `json:"recoveryPoint,omitempty"`
 	RecoveryPointName string     `json:"recoveryPointName,omitempty"`
-	RTOTarget         Duration   `json:"rtoTarget"`
-	RTOActual         Duration   `json:"rtoActual"`
-	RTOBreached       bool       `json:"rtoBreached"`
+	// RPOSources are the recovery points the run's rpoSource steps
+	// measured (a backup's start, a replica's last replayed commit), one
+	// per step, in the runbook's order.
+	RPOSources  []RPOSource `json:"rpoSources,omitempty"`
+	RTOTarget   Duration    `json:"rtoTarget"`
+	RTOActual   Duration    `json:"rtoActual"`
+	RTOBreached bool        `json:"rtoBreached"`
 	// Teardown is how long a drill's teardown took after the recovery ended;
 	// it is not part of RTOActual.
 	Teardown *Duration `json:"teardown,omitempty"`
@@ -127,6 +133,15 @@ type MemberRecord struct {
 	RTOTarget   Duration `json:"rtoTarget"`
 	RTOActual   Duration `json:"rtoActual,omitempty"`
 	RTOBreached bool     `json:"rtoBreached,omitempty"`
+}
+
+// RPOSource is one recovery point a step measured, and the RPO it gives
+// against the declared disaster.
+type RPOSource struct {
+	Step          string    `json:"step"`
+	Name          string    `json:"name,omitempty"`
+	RecoveryPoint time.Time `json:"recoveryPoint"`
+	RPO           Duration  `json:"rpo"`
 }
 
 // RunbookRef names the exact runbook text that ran.
@@ -229,6 +244,13 @@ func (e Evidence) Markdown() string {
 			at = e.RecoveryPoint.UTC().Format(time.RFC3339)
 		}
 		rpo = fmt.Sprintf("%s (recovery point %s, %s)", e.RPOActual.Readable(), OrDash(e.RecoveryPointName), at)
+		if len(e.RPOSources) > 1 {
+			var each []string
+			for _, src := range e.RPOSources {
+				each = append(each, fmt.Sprintf("%s %s (%s, %s)", src.Step, src.RPO.Readable(), OrDash(src.Name), src.RecoveryPoint.UTC().Format(time.RFC3339)))
+			}
+			rpo += ", the worst of: " + strings.Join(each, "; ")
+		}
 	}
 	if e.Plan != nil {
 		w("| RPO | in each member's evidence |\n")

@@ -149,16 +149,11 @@ func (v *validator) steps() {
 		}
 		where[s.Step.ID] = s
 	}
-	rpoSources := 0
+	// Several steps may be rpoSource (a backup restored, a replica
+	// promoted): the run's RPO is the worst of them.
 	for _, s := range append(all, rb.TeardownSteps()...) {
 		v.step(s)
 		v.refs(s, where)
-		if s.Step.RPOSource {
-			rpoSources++
-			if rpoSources > 1 {
-				v.add(s.Path()+".rpoSource", "only one step may be the rpoSource")
-			}
-		}
 		for i, n := range s.Step.Needs {
 			p := pathf("%s.needs[%d]", s.Path(), i)
 			dep, ok := where[n]

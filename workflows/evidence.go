@@ -85,11 +85,12 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		e.Steps = append(e.Steps, rec)
 		if s.recovery != nil && s.spec.RPOSource && s.state == StateSucceeded {
 			rp := *s.recovery.RecoveryPoint
-			rpo := runbooks.Duration(r.declaredAt.Sub(rp))
-			if rpo < 0 {
-				rpo = 0
+			rpo := max(runbooks.Duration(r.declaredAt.Sub(rp)), 0)
+			e.RPOSources = append(e.RPOSources, runbooks.RPOSource{Step: s.spec.ID, Name: s.recovery.RecoveryPointName, RecoveryPoint: rp, RPO: rpo})
+			// The worst source is the run's RPO (runs before versionOneAuthority: the last).
+			if e.RPOActual == nil || !r.authority || rpo > *e.RPOActual {
+				e.RPOActual, e.RecoveryPoint, e.RecoveryPointName = &rpo, &rp, s.recovery.RecoveryPointName
 			}
-			e.RPOActual, e.RecoveryPoint, e.RecoveryPointName = &rpo, &rp, s.recovery.RecoveryPointName
 		}
 	}
 	e.Derive()

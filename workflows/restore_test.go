@@ -587,3 +587,30 @@ func TestAnOnDemandBackupIsTheRecoveryPoint(t *testing.T) {
 	assert.Equal(t, "lifeboat-backup-backup-now-0123456789", ev.RecoveryPointName)
 	assert.Equal(t, map[string]any{"target": "dr", "schedule": "hourly"}, h.rec.args["backup-now"])
 }
+
+// Issue 25 ("RPO, honestly"): a run restored from two sources — a Velero
+// backup and a database replica — has the RPO of the older one, and its
+// evidence lists both.
+func TestTheRPOIsTheWorstOfItsSources(t *testing.T) {
+	h := newHarness(t, append([]string{activities.VeleroBackup}, fakeActions...)...)
+	backup, replica := start.Add(-12*time.Minute), start.Add(-3*time.Second)
+	h.rec.script["restore"] = func(int) (runbooks.StepResult, error) {
+		return runbooks.StepResult{RecoveryPoint: &backup, RecoveryPointName: "hourly-20260615014800"}, nil
+	}
+	h.rec.script["promote"] = func(int) (runbooks.StepResult, error) {
+		return runbooks.StepResult{RecoveryPoint: &replica, RecoveryPointName: "replica case-db-standby"}, nil
+	}
+	ev := h.run(book("60m", `  layers:
+    storage:
+      - {id: restore, action: velero.restore, rpoSource: true, with: {target: dr, schedule: hourly, namespaces: [app]}}
+      - {id: promote, action: velero.backup, rpoSource: true, needs: [restore], with: {target: dr, schedule: db}}
+`), workflows.ModeFailover)
+	require.NotNil(t, ev.RPOActual)
+	assert.Equal(t, runbooks.Duration(12*time.Minute), *ev.RPOActual, "the older recovery point counts, whichever step ended last")
+	assert.Equal(t, "hourly-20260615014800", ev.RecoveryPointName)
+	require.Len(t, ev.RPOSources, 2)
+	assert.Equal(t, "restore", ev.RPOSources[0].Step)
+	assert.Equal(t, runbooks.RPOSource{Step: "promote", Name: "replica case-db-standby", RecoveryPoint: replica, RPO: runbooks.Duration(3 * time.Second)}, ev.RPOSources[1])
+	assert.Contains(t, ev.Markdown(), "the worst of: restore 12m (hourly-20260615014800")
+	assert.Contains(t, ev.Markdown(), "; promote 3s (replica case-db-standby")
+}
