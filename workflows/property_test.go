@@ -40,15 +40,28 @@ func TestPropertyNoSequenceBreaksTheGuarantees(t *testing.T) {
 			seeds = append(seeds, uint64(i))
 		}
 	}
-	var st propertyStats
-	defer func() {
-		t.Logf("%d sequences: %d steps ran, %d gates passed on proven approvals, %d gates skipped by their approvers, %d signals refused, %d unsafe drills refused, outcomes %v",
-			len(seeds), st.ran, st.passed, st.skipped, st.refused, st.refusedDrills, st.outcomes)
-	}()
-	for _, seed := range seeds {
-		if !runSequence(t, seed, &st) {
-			t.Fatalf("sequence %d broke a guarantee: replay it with go test ./workflows/ -run TestPropertyNoSequence -property.seed=%d -v", seed, seed)
-		}
+	// Two halves in parallel (odd and even seeds): the sequences are
+	// independent, and make test has two cores.
+	for half := range 2 {
+		t.Run(fmt.Sprintf("seeds %d of 2", half+1), func(t *testing.T) {
+			t.Parallel()
+			var st propertyStats
+			var mine []uint64
+			for i, seed := range seeds {
+				if i%2 == half {
+					mine = append(mine, seed)
+				}
+			}
+			defer func() {
+				t.Logf("%d sequences: %d steps ran, %d gates passed on proven approvals, %d gates skipped by their approvers, %d signals refused, %d unsafe drills refused, outcomes %v",
+					len(mine), st.ran, st.passed, st.skipped, st.refused, st.refusedDrills, st.outcomes)
+			}()
+			for _, seed := range mine {
+				if !runSequence(t, seed, &st) {
+					t.Fatalf("sequence %d broke a guarantee: replay it with go test ./workflows/ -run TestPropertyNoSequence -property.seed=%d -v", seed, seed)
+				}
+			}
+		})
 	}
 }
 
