@@ -107,6 +107,13 @@ func drillUnsafe(action, why string) error {
 // veleroRestores are Velero's Restore objects (velero.io/v1).
 var veleroRestores = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}
 
+// VeleroRestoreEnded reports whether a Velero Restore in phase has ended:
+// Completed, PartiallyFailed, Failed or FailedValidation (New, InProgress,
+// WaitingForPluginOperations… and Finalizing… still change the cluster).
+func VeleroRestoreEnded(phase string) bool {
+	return slices.Contains([]string{"Completed", "PartiallyFailed", "Failed", "FailedValidation"}, phase)
+}
+
 // waitForRestoresInto waits, heartbeating, until no Velero Restore that
 // maps a namespace into ns is still running: a teardown that deleted a
 // drill namespace while a restore was filling it would see the restore
@@ -127,7 +134,7 @@ func waitForRestoresInto(ctx context.Context, c *Client, ns string) error {
 		var running []string
 		for _, r := range list.Items {
 			phase, _, _ := unstructured.NestedString(r.Object, "status", "phase")
-			if slices.Contains([]string{"Completed", "PartiallyFailed", "Failed", "FailedValidation"}, phase) {
+			if VeleroRestoreEnded(phase) {
 				continue
 			}
 			mapping, _, _ := unstructured.NestedStringMap(r.Object, "spec", "namespaceMapping")

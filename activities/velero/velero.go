@@ -158,7 +158,7 @@ func abandon(ctx context.Context, res dynamic.ResourceInterface, name string, p 
 		}
 		if err == nil {
 			phase, _, _ := unstructured.NestedString(r.Object, "status", "phase")
-			if slices.Contains([]string{"Completed", "PartiallyFailed", "Failed", "FailedValidation"}, phase) {
+			if kube.VeleroRestoreEnded(phase) {
 				return temporal.NewCanceledError(fmt.Sprintf(
 					"velero restore %s was in progress when the run was aborted; Velero cannot stop a restore, so lifeboat waited until it ended (%s) before going on: a drill's teardown removes what it restored", name, phase))
 			}
