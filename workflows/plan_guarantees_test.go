@@ -41,16 +41,7 @@ func TestAPlanDryRunChangesNothing(t *testing.T) {
 // member starts when that member has ended, whatever its outcome; a
 // required member that does not succeed fails the plan.
 func TestARequiredMemberThatNeverRanFailsThePlan(t *testing.T) {
-	const plan = `apiVersion: lifeboat/v1
-kind: RecoveryPlan
-metadata: {name: region-loss, version: 1}
-spec:
-  scope: region
-  objectives: {rto: 2h, mtd: 8h}
-  approvers:
-    ic: [alice, bob]
-  members:
-    - runbook: identity
+	const plan = planHeader + `    - runbook: identity
       optional: true
     - runbook: cases
       after: [identity]
@@ -105,16 +96,7 @@ func TestPlanMembersRunTheirRTOFromThePlansDeclaration(t *testing.T) {
 // with a pending step of that id. When two members wait on a step of the
 // same id, the plan refuses to guess: the sender names the member's run.
 func TestAForwardedDecisionNamesItsMember(t *testing.T) {
-	const plan = `apiVersion: lifeboat/v1
-kind: RecoveryPlan
-metadata: {name: region-loss, version: 1}
-spec:
-  scope: region
-  objectives: {rto: 2h, mtd: 8h}
-  approvers:
-    ic: [alice, bob]
-  members:
-    - runbook: identity
+	const plan = planHeader + `    - runbook: identity
     - runbook: storage
 `
 	gated := "      - id: go-live\n        action: http.check\n        with: {url: \"http://x\"}\n        approval: {from: [ic], min: 1}\n"

@@ -35,7 +35,9 @@ spec:
 %s`, name, steps)
 }
 
-const regionPlan = `apiVersion: lifeboat/v1
+// planHeader is every test plan's head: region-loss (RTO 2h, MTD 8h,
+// approvers ic: alice, bob), its members to follow.
+const planHeader = `apiVersion: lifeboat/v1
 kind: RecoveryPlan
 metadata: {name: region-loss, version: 1}
 spec:
@@ -44,7 +46,9 @@ spec:
   approvers:
     ic: [alice, bob]
   members:
-    - runbook: identity
+`
+
+const regionPlan = planHeader + `    - runbook: identity
     - runbook: storage
     - runbook: cases
       after: [identity, storage]

@@ -67,7 +67,7 @@ func genPlan(rng *rand.Rand) (map[string]string, []genMember) {
 	files := map[string]string{}
 	var members []genMember
 	var plan strings.Builder
-	plan.WriteString("apiVersion: lifeboat/v1\nkind: RecoveryPlan\nmetadata: {name: region-loss, version: 1}\nspec:\n  scope: region\n  objectives: {rto: 2h, mtd: 8h}\n  approvers:\n    ic: [alice, bob]\n  members:\n")
+	plan.WriteString(planHeader)
 	for i := 0; i < 2+rng.IntN(3); i++ {
 		m := genMember{name: fmt.Sprintf("m%d", i), optional: rng.IntN(3) == 0, gated: rng.IntN(4) == 0}
 		for _, prev := range members {
