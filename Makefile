@@ -25,15 +25,19 @@ lint:
 
 ## tools: what the rig and the tests need from Debian: ssh-keygen (an
 ## auditor's tool: the tests verify signed approvals with it), redis-server
-## (Argo CD's cache), git (Argo CD's repository) and bash-completion (what
-## `lifeboat completion bash` builds on; the tests press <TAB> in bash).
+## (Argo CD's cache), git (Argo CD's repository), bash-completion (what
+## `lifeboat completion bash` builds on; the tests press <TAB> in bash) and
+## postgresql-15 (the case database, its standby and pg_rewind; the
+## package's own "main" cluster is not created: the rig makes its own).
 tools:
 	@missing=""; \
 	command -v ssh-keygen >/dev/null || missing="$$missing openssh-client"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	[ -f /usr/share/bash-completion/bash_completion ] || missing="$$missing bash-completion"; \
+	[ -x /usr/lib/postgresql/15/bin/pg_rewind ] || missing="$$missing postgresql-15"; \
 	if [ -n "$$missing" ]; then echo "installing from Debian:$$missing (first run only)…"; \
+	  mkdir -p /etc/postgresql-common; [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 unit: tools

@@ -26,6 +26,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/notify"
+	"github.com/lifeboat-dr/lifeboat/activities/postgres"
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -147,7 +148,8 @@ func TestEvidenceStoreWritesJSONAndMarkdown(t *testing.T) {
 func TestRegistryDeclaresTheWholeCatalogue(t *testing.T) {
 	design := []string{"terraform.apply", "terraform.output", "kube.apply", "kube.canI", "kube.secretsPresent", "kube.pvcBound",
 		"kube.crdsEstablished", "kube.scale", "kube.waitReady", "kube.deleteNamespace", "velero.restore", "velero.latestBackup", "velero.backup",
-		"argocd.sync", "cloudflare.dnsSwitch", "cloudflare.lbFailover", "cloudflare.lbRestore", "http.check", "notify.webhook", "manual.task", "evidence.store"}
+		"argocd.sync", "cloudflare.dnsSwitch", "cloudflare.lbFailover", "cloudflare.lbRestore", "http.check", "notify.webhook", "manual.task", "evidence.store",
+		"postgres.replicationLag", "postgres.promote", "postgres.verify", "postgres.rewind", "postgres.removeClone"}
 	reg := activities.New(activities.Deps{})
 	assert.ElementsMatch(t, design, reg.ActionNames())
 	var implemented []string
@@ -158,10 +160,12 @@ func TestRegistryDeclaresTheWholeCatalogue(t *testing.T) {
 			implemented = append(implemented, n)
 		}
 	}
-	assert.ElementsMatch(t, []string{"http.check", "notify.webhook", "manual.task", "evidence.store"}, implemented)
+	// the SQL-only postgres.* actions need nothing but a connection string
+	assert.ElementsMatch(t, []string{"http.check", "notify.webhook", "manual.task", "evidence.store",
+		"postgres.replicationLag", "postgres.promote", "postgres.verify"}, implemented)
 
 	full := activities.New(activities.Deps{Kube: &kube.KubeconfigSource{}, Terraform: "terraform",
-		CloudflareToken: func() (string, error) { return "t", nil }})
+		CloudflareToken: func() (string, error) { return "t", nil }, Postgres: postgres.Local{Bin: "/usr/lib/postgresql/15/bin"}})
 	for _, n := range design {
 		assert.True(t, full.Implemented(n), "%s has no implementation", n)
 	}

@@ -25,6 +25,15 @@ func outputs(lines ...string) []runbooks.OutputSpec {
 	return out
 }
 
+// pgConn are the arguments every postgres.* step reaches its server with.
+func pgConn() []runbooks.ArgSpec {
+	return []runbooks.ArgSpec{
+		arg("dsnFile", runbooks.ArgString, false, "file holding the connection string (postgres://USER:PASSWORD@HOST:PORT/DB), in a directory of secrets.dirs"),
+		arg("dsnEnv", runbooks.ArgString, false, "environment variable holding the connection string, listed in secrets.env"),
+		arg("clone", runbooks.ArgString, false, "in a drill: the drill clone instance to work on (spec.drill.with), reached with the connection string's credentials"),
+	}
+}
+
 // exactlyOne returns a Check that wants exactly one of the named arguments.
 func exactlyOne(names ...string) func(map[string]any) []string {
 	return func(args map[string]any) []string {
@@ -99,7 +108,8 @@ var table = []runbooks.ActionSpec{
 		Args: []runbooks.ArgSpec{target,
 			arg("namespace", runbooks.ArgString, true, "namespace to delete"),
 		}},
-	{Name: VeleroRestore, Outputs: outputs("restore: the Restore's name", "backup: the backup restored", "itemsRestored: items Velero restored", "warnings: Velero's warning count"), Effect: runbooks.EffectNamespaced, Drill: runbooks.DrillMapNamespaces, Doc: "Velero Restore from a backup or a schedule's latest backup; waits for completion",
+	{Name: VeleroRestore, Outputs: outputs("restore: the Restore's name", "backup: the backup restored", "itemsRestored: items Velero restored", "warnings: Velero's warning count", "kinds: how many of each expected kind it restored"), Effect: runbooks.EffectNamespaced, Drill: runbooks.DrillMapNamespaces,
+		Doc:           "Velero Restore from a backup or a schedule's latest backup; waits until the target cluster's ReadOnly locations synced the bucket, then for completion; fails naming any expected kind it did not bring back",
 		RecoveryPoint: true, Heartbeats: true, Check: exactlyOne("backup", "schedule"),
 		Args: []runbooks.ArgSpec{target,
 			arg("backup", runbooks.ArgString, false, "backup name"),
@@ -107,6 +117,7 @@ var table = []runbooks.ActionSpec{
 			arg("namespaces", runbooks.ArgStrings, false, "namespaces to restore (default: all in the backup)"),
 			arg("namespaceMappings", runbooks.ArgStrMap, false, "source namespace → target namespace"),
 			arg("veleroNamespace", runbooks.ArgString, false, "namespace Velero runs in (default velero)"),
+			arg("expectKinds", runbooks.ArgStrings, false, "kinds the restore must bring back: Kind for the core group, Kind.group otherwise (CaseFile.cases.example.com) — catches a backup that silently left a CRD's resources out"),
 		}},
 	{Name: VeleroLatestBackup, Outputs: outputs("backup: the latest completed backup", "ageSeconds: its age in seconds"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "latest completed backup of a schedule, its age checked against the RPO",
 		RecoveryPoint: true,
@@ -125,6 +136,29 @@ var table = []runbooks.ActionSpec{
 			arg("ttl", runbooks.ArgDuration, false, "how long Velero keeps it (default: Velero's, 30 days)"),
 			arg("veleroNamespace", runbooks.ArgString, false, "namespace Velero runs in (default velero)"),
 		}},
+	{Name: PostgresLag, Outputs: outputs("receiveLsn: WAL received", "replayLsn: WAL replayed", "streaming: whether it streams from its primary now", "recoveryPoint: its recovery point (RFC3339)", "lagSeconds: the recovery point's age", "lastReplayedCommit: its newest replayed commit"),
+		Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, RecoveryPoint: true, Check: exactlyOne("dsnFile", "dsnEnv"),
+		Doc:  "a PostgreSQL standby's replication state and recovery point (caught up with the primary's last message, else its newest replayed commit); fails when older than maxLag",
+		Args: append(pgConn(), arg("maxLag", runbooks.ArgDuration, false, "oldest acceptable recovery point (default: the runbook's RPO)"))},
+	{Name: PostgresPromote, Outputs: outputs("alreadyPrimary: true when it was a primary already", "lsn: its WAL position after the promotion"),
+		Effect: runbooks.EffectInfrastructure, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"clone"}, Check: exactlyOne("dsnFile", "dsnEnv"),
+		Doc:  "promote a PostgreSQL standby (idempotent; refused while it streams from a live primary); in a drill it clones the standby into the clone instance and promotes the clone",
+		Args: append(pgConn(), arg("fence", runbooks.ArgString, false, "a local instance (postgres.instances) that is the current primary, stopped cleanly first: a switchover"))},
+	{Name: PostgresVerify, Outputs: outputs("rows.TABLE: rows counted", "newest.TABLE: the newest row's time"),
+		Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Check: exactlyOne("dsnFile", "dsnEnv"),
+		Doc: "SQL checks of restored data in a read-only transaction: row counts, the newest business record within the RPO of the declaration, queries that must return true",
+		Args: append(pgConn(),
+			arg("rowCounts", runbooks.ArgIntMap, false, "table → the fewest rows it must hold"),
+			arg("newest", runbooks.ArgStrMap, false, "table → timestamp column whose newest value must be within `within` of the declared disaster"),
+			arg("within", runbooks.ArgDuration, false, "bound for newest (default: the runbook's RPO)"),
+			arg("queries", runbooks.ArgStrMap, false, "name → SQL returning one boolean that must be true"))},
+	{Name: PostgresRewind, Outputs: outputs("replayLsn: WAL replayed once it streams"),
+		Effect: runbooks.EffectInfrastructure, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"instance"}, Check: exactlyOne("dsnFile", "dsnEnv"),
+		Doc:  "make a local PostgreSQL instance (the old primary) a standby of the server the connection string names, with pg_rewind; a failback step (a drill may only rewind its own clone)",
+		Args: append(pgConn()[:2], arg("instance", runbooks.ArgString, true, "the local instance (postgres.instances in the worker config) to rewind"))},
+	{Name: PostgresRemoveClone, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing,
+		Doc:  "stop a drill's PostgreSQL clone and delete its data directory (a teardown step; only directories lifeboat cloned for a drill)",
+		Args: []runbooks.ArgSpec{arg("clone", runbooks.ArgString, true, "the clone instance (postgres.instances, drillClone: true)")}},
 	{Name: ArgoCDSync, Outputs: outputs("revision: the git revision synced", "health: the Application's health"), Effect: runbooks.EffectClusterScoped, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"app"},
 		Doc: "sync an Argo CD Application and wait for Synced and Healthy", Heartbeats: true,
 		Args: []runbooks.ArgSpec{target,

@@ -23,6 +23,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/notify"
+	"github.com/lifeboat-dr/lifeboat/activities/postgres"
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/activities/terraform"
 	"github.com/lifeboat-dr/lifeboat/activities/velero"
@@ -52,6 +53,11 @@ const (
 	NotifyWebhook        = "notify.webhook"
 	ManualTask           = "manual.task"
 	EvidenceStore        = "evidence.store"
+	PostgresLag          = "postgres.replicationLag"
+	PostgresPromote      = "postgres.promote"
+	PostgresVerify       = "postgres.verify"
+	PostgresRewind       = "postgres.rewind"
+	PostgresRemoveClone  = "postgres.removeClone"
 )
 
 // StepFunc is the shape of every action activity.
@@ -78,6 +84,10 @@ type Deps struct {
 	CloudflareToken func() (string, error)
 	// CloudflareURL overrides the API base URL (the emulator in tests and demos).
 	CloudflareURL string
+	// Postgres is the worker host's PostgreSQL tools and instances, for the
+	// postgres.* actions that work on a data directory (a drill's clone,
+	// postgres.rewind); the SQL-only ones need nothing but a connection string.
+	Postgres postgres.Local
 	// Unconfigured says, per action family left unimplemented ("kube" — which
 	// velero.* and argocd.* go through —, "terraform", "cloudflare"), which
 	// configuration is missing; a refusal quotes it.
@@ -117,6 +127,12 @@ func New(d Deps) *Registry {
 		EvidenceStore: evidence.NewDirSink(d.EvidenceDir).WithKey(d.EvidenceKey).Store,
 	}
 	r.prechecks[HTTPCheck], r.prechecks[NotifyWebhook] = hc.Precheck, nt.Precheck
+	pg := &postgres.Actions{Secrets: d.Secrets, Local: d.Postgres}
+	impls[PostgresLag], impls[PostgresPromote], impls[PostgresVerify] = pg.ReplicationLag, pg.Promote, pg.Verify
+	if d.Postgres.Bin != "" { // they run PostgreSQL's tools on a local data directory
+		impls[PostgresRewind], impls[PostgresRemoveClone] = pg.Rewind, pg.RemoveClone
+	}
+	maps.Copy(r.prechecks, pg.Prechecks())
 	if d.Kube != nil {
 		k := &kube.Actions{Source: d.Kube, BaseDir: d.BaseDir}
 		impls[KubeApply], impls[KubeCanI], impls[KubeSecretsPresent] = k.Apply, k.CanI, k.SecretsPresent

@@ -308,6 +308,6 @@ func (r *Resolver) resolveFailback(ctx context.Context, in runbooks.ResolveInput
 		return out, err
 	}
 	out.Failback = &runbooks.FailbackInfo{Of: in.FailbackOf, OfEvidence: ev.ID, OfHash: ev.Runbook.Hash,
-		NothingToUndo: plan.NothingToUndo, Manual: plan.Manual}
+		NothingToUndo: plan.NothingToUndo, Manual: plan.Manual, Written: plan.Written}
 	return out, nil
 }

@@ -20,9 +20,10 @@ import (
 //     (terraform, manifests, restores, syncs) becomes a manual.task that
 //     says what to undo — nothing is silently dropped.
 //
-// A failback runs its layers in reverse restore order (edge first: traffic
-// moves home before the DR side winds down). Each undo step keeps the
-// approval gate of the step it undoes.
+// A generated failback runs its layers in reverse restore order (edge first:
+// traffic moves home before the DR side winds down); a written one
+// (spec.failback) runs in restore order, data home before traffic. Each
+// undo step keeps the approval gate of the step it undoes.
 
 // FailbackPlan is a failback runbook with what it leaves out and why.
 type FailbackPlan struct {
@@ -32,6 +33,9 @@ type FailbackPlan struct {
 	NothingToUndo []string
 	// Manual names the steps lifeboat cannot reverse, each a manual task.
 	Manual []string
+	// Written is true when the runbook's spec.failback is the plan: it runs
+	// in restore order (a generated undo runs in reverse order).
+	Written bool
 }
 
 var failoverRef = regexp.MustCompile(`\$\{\{\s*failover\.steps\.([a-z0-9][-a-z0-9_.]*?)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}`)
@@ -56,6 +60,7 @@ func Failback(rb *Runbook, ev Evidence, schema Schema) (FailbackPlan, error) {
 			return FailbackPlan{}, err
 		}
 		out.Spec.Layers = layers
+		plan.Written = true
 		return plan, nil
 	}
 	byLayer := map[string][]Step{}

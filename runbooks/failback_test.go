@@ -58,7 +58,7 @@ func TestTheGeneratedFailbackReversesWhatTheFailoverChanged(t *testing.T) {
 	for _, n := range plan.NothingToUndo {
 		nothing = append(nothing, strings.SplitN(n, " ", 2)[0])
 	}
-	assert.ElementsMatch(t, []string{"case-api-can-read-secrets", "secrets-present", "ready", "business-journey"}, nothing)
+	assert.ElementsMatch(t, []string{"case-api-can-read-secrets", "secrets-present", "crds-established", "ready", "business-journey"}, nothing)
 	assert.Equal(t, "failback of lifeboat-cm-failover-abc123 (case-management-region-failover)", fb.Metadata.Description)
 	assert.Nil(t, fb.Spec.Drill)
 }

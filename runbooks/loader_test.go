@@ -117,7 +117,7 @@ func TestSyntaxErrorsPointAtTheLineThatIsWrong(t *testing.T) {
 	example, err := os.ReadFile("examples/case-management-region-failover.yaml")
 	require.NoError(t, err)
 	lines := strings.SplitAfter(string(example), "\n")
-	require.Contains(t, lines[30], "action: kube.apply", "line 31 of example (a)")
+	require.Contains(t, lines[33], "action: kube.apply", "line 34 of example (a)")
 	edit := func(line int, from, to string) string {
 		l := append([]string(nil), lines...)
 		l[line-1] = strings.Replace(l[line-1], from, to, 1)
@@ -127,12 +127,12 @@ func TestSyntaxErrorsPointAtTheLineThatIsWrong(t *testing.T) {
 		doc  string
 		want string
 	}{
-		"a key without its colon":       {edit(31, "action: ", "action "), "t.yaml:31: could not find expected ':'"},
-		"a list item inside a mapping":  {edit(31, "action:", "- action:"), "t.yaml:31: did not find expected key"},
-		"a key indented one too far":    {edit(31, "action:", " action:"), "t.yaml:31: mapping values are not allowed"},
-		"a tab for indentation":         {edit(6, "  name:", "\tname:"), "t.yaml:6: found character that cannot start any token"},
-		"a tab in a step's indentation": {edit(31, "        action:", "\taction:"), "t.yaml:31: found a tab character that violates indentation"},
-		"an unclosed list at the end":   {edit(31, "action: ", "action: ["), "t.yaml:31: did not find expected ',' or ']'"},
+		"a key without its colon":       {edit(34, "action: ", "action "), "t.yaml:34: could not find expected ':'"},
+		"a list item inside a mapping":  {edit(34, "action:", "- action:"), "t.yaml:34: did not find expected key"},
+		"a key indented one too far":    {edit(34, "action:", " action:"), "t.yaml:34: mapping values are not allowed"},
+		"a tab for indentation":         {edit(8, "  name:", "\tname:"), "t.yaml:8: found character that cannot start any token"},
+		"a tab in a step's indentation": {edit(34, "        action:", "\taction:"), "t.yaml:34: found a tab character that violates indentation"},
+		"an unclosed list at the end":   {edit(34, "action: ", "action: ["), "t.yaml:34: did not find expected ',' or ']'"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			assert.Contains(t, parseErr(t, c.doc), c.want)

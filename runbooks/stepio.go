@@ -34,6 +34,10 @@ type StepInput struct {
 	// an action whose side effect is named per step (velero.restore) makes a
 	// new one for an operator's retry, and finds its own on an activity retry.
 	OperatorRetries int `json:"operatorRetries,omitempty"`
+	// DeclaredAt is when the disaster was declared (the run's start unless
+	// the request said otherwise): velero.restore waits until the target
+	// cluster has synced the bucket after it.
+	DeclaredAt *time.Time `json:"declaredAt,omitempty"`
 }
 
 // Drill is true when the step runs in a drill. The workflow sends the steps
@@ -131,7 +135,9 @@ type Resolved struct {
 
 // FailbackInfo links a failback to the failover it undoes.
 type FailbackInfo struct {
-	Of         string `json:"of"`
+	Of string `json:"of"`
+	// Written: the runbook's spec.failback, run in restore order.
+	Written    bool   `json:"written,omitempty"`
 	OfEvidence string `json:"ofEvidence,omitempty"`
 	OfHash     string `json:"ofHash,omitempty"`
 	// NothingToUndo and Manual are FailbackPlan's.

@@ -47,8 +47,10 @@ type Spec struct {
 	Layers     Layers              `yaml:"layers" json:"layers"`
 	Drill      *Drill              `yaml:"drill" json:"drill,omitempty"`
 	// Failback is how to come back home after a failover (lifeboat failback
-	// RUN); without it, the reverse of the failover's steps is generated
-	// (see Failback). Its layers run in reverse order, edge first.
+	// RUN): a restore into the primary written by the runbook's author, run
+	// in restore order (data home before traffic: network … storage …
+	// edge). Without it, the reverse of the failover's steps is generated
+	// (see Failback) and runs in reverse order, edge first.
 	Failback *Layers `yaml:"failback" json:"failback,omitempty"`
 	// PlanMembers are a recovery plan's members as steps (RecoveryPlan.AsRunbook);
 	// a runbook file cannot set them.

@@ -31,9 +31,10 @@ import (
 var ownState = []string{"events", "events.events.k8s.io", "leases.coordination.k8s.io", "nodes"}
 
 // production is a snapshot of everything a drill must leave alone: every
-// object outside the drill's namespaces (kind, namespace, name,
-// resourceVersion; cluster-scoped objects included) and the Cloudflare
-// emulator's records, pools and load balancers.
+// object outside the drill's namespaces, in both clusters while the primary
+// serves (cluster, kind, namespace, name, fingerprint; cluster-scoped
+// objects included) and the Cloudflare emulator's records, pools and load
+// balancers.
 type production struct {
 	objects    map[string]string
 	cloudflare string
@@ -47,15 +48,27 @@ type production struct {
 // not a change to production.
 func snapshotProduction(t *testing.T, stack *testsuite.Stack, drillNamespaces ...string) production {
 	t.Helper()
+	snap := production{objects: map[string]string{}, cloudflare: stack.Cloudflare.State()}
+	for _, r := range []*testsuite.Region{stack.Primary, stack.DR} {
+		if r.LostAt.IsZero() {
+			snapshotCluster(t, r.Kube, snap.objects, drillNamespaces)
+		}
+	}
+	return snap
+}
+
+// snapshotCluster fingerprints every object of one cluster outside the
+// drill's namespaces into objects, keyed by the cluster's context.
+func snapshotCluster(t *testing.T, k *testsuite.Kube, objects map[string]string, drillNamespaces []string) {
+	t.Helper()
 	ctx := context.Background()
-	cfg := stack.Kube.RESTConfig()
+	cfg := k.RESTConfig()
 	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	require.NoError(t, err)
 	dyn, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)
 	lists, err := disc.ServerPreferredResources()
 	require.NoError(t, err)
-	snap := production{objects: map[string]string{}, cloudflare: stack.Cloudflare.State()}
 	for _, l := range lists {
 		gv, err := schema.ParseGroupVersion(l.GroupVersion)
 		require.NoError(t, err)
@@ -77,11 +90,10 @@ func snapshotProduction(t *testing.T, stack *testsuite.Stack, drillNamespaces ..
 				if strings.HasSuffix(name, ".velero.io") && o.GetLabels()["app.kubernetes.io/managed-by"] == "lifeboat" {
 					continue
 				}
-				snap.objects[fmt.Sprintf("%s %s/%s", name, ns, o.GetName())] = fingerprint(o)
+				objects[fmt.Sprintf("%s: %s %s/%s", k.Context, name, ns, o.GetName())] = fingerprint(o)
 			}
 		}
 	}
-	return snap
 }
 
 // fingerprint is a digest of an object without its status, resource version,
@@ -137,13 +149,14 @@ func diffProduction(before, after production) []string {
 	return out
 }
 
-// seedProduction gives the rig a production case-management namespace and
-// a cluster-scoped binding, the objects the reproduced drills destroyed or
-// force-applied over.
+// seedProduction gives the DR cluster what a warm standby holds of
+// production — a case-management namespace and a cluster-scoped binding,
+// the objects the reproduced drills destroyed or force-applied over — beside
+// the primary's serving case-management.
 func seedProduction(t *testing.T, stack *testsuite.Stack) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := kubernetes.NewForConfig(stack.Kube.RESTConfig())
+	c, err := kubernetes.NewForConfig(stack.DR.Kube.RESTConfig())
 	require.NoError(t, err)
 	_, err = c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "case-management"}}, metav1.CreateOptions{})
 	require.NoError(t, err)

@@ -64,6 +64,7 @@ type Kube struct {
 	Context    string
 	Dir        string
 	procs      []*proc
+	launch     func(context.Context) error // starts the processes on the same ports, data and certificates
 }
 
 // StartKube starts a fresh control plane (its own etcd data directory) and
@@ -102,25 +103,40 @@ func StartKube(ctx context.Context, o KubeOptions) (*Kube, error) {
 	if err != nil {
 		return nil, err
 	}
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	etcd, err := startProc("etcd", bins.Etcd, filepath.Join(o.Dir, "etcd.log"),
-		"--data-dir", filepath.Join(o.Dir, "etcd-data"), "--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
-		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL, "--initial-cluster", "default="+peerURL,
-		"--log-level", "error", "--quota-backend-bytes", "1073741824")
-	if err != nil {
-		return nil, err
-	}
-	k.procs = append(k.procs, etcd)
-	if err := waitHTTP(ctx, etcd, etcdURL+"/health", "", time.Minute); err != nil {
-		return nil, err
-	}
+	k.URL = fmt.Sprintf("https://127.0.0.1:%d", ports[2])
 	tokens := filepath.Join(o.Dir, "tokens.csv")
 	if err := os.WriteFile(tokens, []byte(fmt.Sprintf("%s,lifeboat-admin,admin-uid,\"system:masters\"\n", k.Token)), 0o600); err != nil {
 		return nil, err
 	}
-	k.URL = fmt.Sprintf("https://127.0.0.1:%d", ports[2])
-	api, err := startProc("kube-apiserver", bins.APIServer, filepath.Join(o.Dir, "kube-apiserver.log"),
+	k.Kubeconfig = filepath.Join(o.Dir, "kubeconfig")
+	if err := WriteKubeconfig(k.Kubeconfig, k); err != nil {
+		return nil, err
+	}
+	k.launch = func(ctx context.Context) error { return k.startProcs(ctx, bins, certs, ports, tokens) }
+	if err := k.launch(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return k, nil
+}
+
+// startProcs starts etcd, kube-apiserver and kube-controller-manager on the
+// cluster's ports, data directory and certificates, and waits until each is up.
+func (k *Kube) startProcs(ctx context.Context, bins KubeBinaries, certs *pki, ports []int, tokens string) error {
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	etcd, err := startProc("etcd", bins.Etcd, filepath.Join(k.Dir, "etcd.log"),
+		"--data-dir", filepath.Join(k.Dir, "etcd-data"), "--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
+		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL, "--initial-cluster", "default="+peerURL,
+		"--log-level", "error", "--quota-backend-bytes", "1073741824")
+	if err != nil {
+		return err
+	}
+	k.procs = append(k.procs, etcd)
+	if err := waitHTTP(ctx, etcd, etcdURL+"/health", "", time.Minute); err != nil {
+		return err
+	}
+	api, err := startProc("kube-apiserver", bins.APIServer, filepath.Join(k.Dir, "kube-apiserver.log"),
 		"--etcd-servers", etcdURL, "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
 		"--secure-port", fmt.Sprint(ports[2]), "--tls-cert-file", certs.Cert, "--tls-private-key-file", certs.Key,
 		"--client-ca-file", certs.CA, "--token-auth-file", tokens, "--authorization-mode", "RBAC",
@@ -129,49 +145,44 @@ func StartKube(ctx context.Context, o KubeOptions) (*Kube, error) {
 		"--service-cluster-ip-range", "10.0.0.0/24", "--allow-privileged=true", "--enable-priority-and-fairness=false",
 		"--profiling=false", "--v=0")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	k.procs = append(k.procs, api)
 	if err := waitHTTP(ctx, api, k.URL+"/readyz", k.Token, 3*time.Minute); err != nil {
-		return nil, err
+		return err
 	}
-	k.Kubeconfig = filepath.Join(o.Dir, "kubeconfig")
-	if err := os.WriteFile(k.Kubeconfig, []byte(k.kubeconfig()), 0o600); err != nil {
-		return nil, err
-	}
-	cm, err := startProc("kube-controller-manager", bins.ControllerManager, filepath.Join(o.Dir, "kube-controller-manager.log"),
+	cm, err := startProc("kube-controller-manager", bins.ControllerManager, filepath.Join(k.Dir, "kube-controller-manager.log"),
 		"--kubeconfig", k.Kubeconfig, "--authentication-kubeconfig", k.Kubeconfig, "--authorization-kubeconfig", k.Kubeconfig,
 		"--service-account-private-key-file", certs.SAKey, "--root-ca-file", certs.CA,
 		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", "0",
 		"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route,-attachdetach,-persistentvolume-expander",
 		"--v=0")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	k.procs = append(k.procs, cm)
 	time.Sleep(500 * time.Millisecond)
 	if err, dead := cm.exited(); dead {
-		return nil, fmt.Errorf("kube-controller-manager exited (%v); its log ends:\n%s", err, cm.lastLog())
+		return fmt.Errorf("kube-controller-manager exited (%v); its log ends:\n%s", err, cm.lastLog())
 	}
-	ok = true
-	return k, nil
+	return nil
 }
 
-// kubeconfig is an admin kubeconfig for the rig, with context k.Context.
-func (k *Kube) kubeconfig() string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: %[1]s
-  cluster: {server: %[2]q, certificate-authority: %[3]q}
-users:
-- name: %[1]s-admin
-  user: {token: %[4]q}
-contexts:
-- name: %[1]s
-  context: {cluster: %[1]s, user: %[1]s-admin}
-current-context: %[1]s
-`, k.Context, k.URL, k.CAFile, k.Token)
+// Kill ends every process of the control plane at once with SIGKILL, as a
+// lost region does: nothing is flushed or shut down cleanly. The etcd data
+// directory stays on disk, so Restart can bring the cluster back.
+func (k *Kube) Kill() {
+	for _, p := range k.procs {
+		p.kill()
+	}
+	k.procs = nil
+}
+
+// Restart starts the control plane again on the same ports, certificates and
+// etcd data, after Kill or Stop (the kubeconfig stays valid).
+func (k *Kube) Restart(ctx context.Context) error {
+	k.Kill()
+	return k.launch(ctx)
 }
 
 // Stop stops the control plane, newest process first.

@@ -30,7 +30,15 @@ func startProc(name, bin, logPath string, args ...string) (*proc, error) {
 
 // startProcEnv starts a rig process with extra environment variables.
 func startProcEnv(name, bin, logPath string, env []string, args ...string) (*proc, error) {
-	f, err := os.Create(logPath)
+	return startProcAs(name, bin, logPath, nil, env, args...)
+}
+
+// startProcAs starts a rig process as another user (cred; nil: the test's
+// own), with extra environment variables.
+func startProcAs(name, bin, logPath string, cred *syscall.Credential, env []string, args ...string) (*proc, error) {
+	// Appended to: a process started again (a region brought back) keeps
+	// its first life's log.
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +48,10 @@ func startProcEnv(name, bin, logPath string, env []string, args ...string) (*pro
 	// Its own process group (stop signals the whole group), and killed if
 	// the test binary dies without stopping it (a panic, a -timeout): a
 	// rig left running would slow every later run on a 2-core machine.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
+	if cred != nil {
+		cmd.Dir = os.TempDir() // the other user may not enter the test's directory
+	}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
@@ -66,6 +77,19 @@ func (p *proc) stop() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// kill ends the process (and its group) with SIGKILL at once and waits
+// until it is gone.
+func (p *proc) kill() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	if _, dead := p.exited(); dead {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 // exited returns the process's exit error if it has ended.

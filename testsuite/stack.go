@@ -26,24 +26,35 @@ const (
 	PlantedCFToken      = "planted-cloudflare-token-c0ffee42"
 )
 
-// Stack is everything example (a) touches, on loopback: the DR cluster (real
-// control plane, simulated node, real Velero writing to a real S3 server,
-// real Argo CD syncing from a local git repository), terraform, the
-// Cloudflare emulator, the Case API the business-journey check calls, and a
-// base directory with the runbook's terraform and manifests.
+// Stack is everything example (a) touches, on loopback: two regions — the
+// primary (ca-central-1), serving production, and the DR cluster (ca-west-1)
+// — each a real control plane with a simulated node and a real Velero, both
+// Veleros on one S3 bucket (the primary's location ReadWrite, DR's
+// ReadOnly); real Argo CD in DR syncing from a local git repository;
+// terraform; the Cloudflare emulator; the Case API the business-journey
+// check calls (it answers from the DR cluster's state); and a base
+// directory with the runbook's terraform and manifests.
 type Stack struct {
-	Kube       *Kube
-	Nodes      *NodeSim
-	Velero     *Velero
+	Primary, DR *Region
+	// Store is the bucket both regions' Veleros use.
+	Store *ObjectStore
+	// Kubeconfig has both clusters' contexts (PrimaryKubeContext, KubeContext).
+	Kubeconfig string
+	// DB is the case database: its primary in the primary region, its
+	// streaming standby in DR (a worker's postgres config: DB.Instances()).
+	DB *CaseDB
+	// SecretsDir holds the database's connection strings (NAME.dsn), as a
+	// secret manager's mounted files: a worker's secrets.dirs.
+	SecretsDir string
 	ArgoCD     *ArgoCD
 	Cloudflare *cloudflare.Emulator
 	Zone       *cloudflare.Zone
 	Terraform  string
 	BaseDir    string
 	CaseAPIURL string
-	// Backups are the backups Velero took of case-management through the
-	// schedule production-critical-hourly, oldest first, and when each
-	// completed.
+	// Backups are the backups the primary's Velero took of case-management
+	// through the schedule production-critical-hourly, oldest first, and
+	// when each started (its recovery point).
 	Backups []Backup
 	// DeclaredAt is when the rig was ready, after the backups: "now" for the
 	// fixture's disaster.
@@ -77,12 +88,22 @@ subjects:
 - {kind: ServiceAccount, name: case-api, namespace: case-management}
 `
 
-// KubeContext is the context name example (a) targets.
+// KubeContext is the DR cluster's context, example (a)'s target dr.
 const KubeContext = "dr-ca-west-1"
+
+// PrimaryKubeContext is the primary cluster's context, example (a)'s target primary.
+const PrimaryKubeContext = "primary-ca-central-1"
+
+// DRSyncPeriod is the DR cluster's Velero --backup-sync-period: the least
+// time between two syncs of the primary's backups from the bucket. Velero
+// v1.18.3 enqueues a sync every minute whatever it says; at its default (a
+// minute) a sync due a millisecond later waits for the next enqueue, every
+// second minute.
+const DRSyncPeriod = time.Second
 
 // StartStack builds (if needed) and starts every part. dir holds state.
 func StartStack(ctx context.Context, dir string) (st *Stack, err error) {
-	s := &Stack{BaseDir: filepath.Join(dir, "repo"), quit: make(chan struct{})}
+	s := &Stack{BaseDir: filepath.Join(dir, "repo"), Kubeconfig: filepath.Join(dir, "kubeconfig"), SecretsDir: filepath.Join(dir, "secrets"), quit: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -91,16 +112,23 @@ func StartStack(ctx context.Context, dir string) (st *Stack, err error) {
 	if s.Terraform, err = EnsureTerraform(ctx, os.Stderr); err != nil {
 		return nil, err
 	}
-	if s.Kube, err = StartKube(ctx, KubeOptions{Dir: filepath.Join(dir, "kube"), Context: KubeContext, Progress: os.Stderr}); err != nil {
+	if err := s.startRegions(ctx, dir); err != nil {
 		return nil, err
 	}
-	s.stops = append(s.stops, s.Kube.Stop)
-	cfg := s.Kube.RESTConfig()
-	if s.Nodes, err = StartNodeSim(ctx, cfg); err != nil {
+	if err := WriteKubeconfig(s.Kubeconfig, s.Primary.Kube, s.DR.Kube); err != nil {
 		return nil, err
 	}
-	s.stops = append(s.stops, s.Nodes.Stop)
-	if err := s.startControllers(ctx, dir); err != nil {
+	if err := s.failbackLocations(ctx); err != nil {
+		return nil, err
+	}
+	if s.DB, err = StartCaseDB(ctx, os.Stderr); err != nil {
+		return nil, err
+	}
+	s.stops = append(s.stops, s.DB.Stop)
+	if err := os.MkdirAll(s.SecretsDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := s.DB.WriteSecrets(s.SecretsDir); err != nil {
 		return nil, err
 	}
 	if s.Cloudflare, err = cloudflare.Start(); err != nil {
@@ -122,13 +150,49 @@ func StartStack(ctx context.Context, dir string) (st *Stack, err error) {
 	if s.CaseAPIURL, err = s.serveCaseAPI(); err != nil {
 		return nil, err
 	}
-	typed, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
+	for _, r := range []*Region{s.Primary, s.DR} {
+		typed, err := kubernetes.NewForConfig(r.Kube.RESTConfig())
+		if err != nil {
+			return nil, err
+		}
+		go s.externalSecrets(typed)
+	}
+	// The disaster is declared now; the DR cluster has been running long
+	// enough to have synced the primary's backups (Velero syncs every
+	// minute): the rig waits for that sync, so a run's pre-checks in DR see them.
+	s.DeclaredAt = time.Now().UTC().Truncate(time.Second)
+	if err := s.DR.Velero.WaitSynced(ctx, s.DeclaredAt); err != nil {
 		return nil, err
 	}
-	go s.externalSecrets(typed)
-	s.DeclaredAt = time.Now().UTC().Truncate(time.Second)
 	return s, nil
+}
+
+// LoseRegion is the disaster: every process of the primary region ends with
+// SIGKILL — its cluster, its Velero, its database. The bucket (another
+// region's storage), the DR cluster and the standby stay.
+func (s *Stack) LoseRegion() {
+	s.DB.LosePrimary()
+	s.Primary.Lose()
+}
+
+// BringBackPrimary starts the primary region's processes again on their
+// data: its cluster and Velero, and its database — as a primary, stale,
+// until a failback rewinds it.
+func (s *Stack) BringBackPrimary(ctx context.Context) error {
+	if err := s.Primary.BringBack(ctx); err != nil {
+		return err
+	}
+	return s.DB.BringBackPrimary(ctx)
+}
+
+// failbackLocations give the way home a path through the bucket: the DR
+// cluster writes its backups under the prefix dr (location dr-backups,
+// ReadWrite there), which the primary reads (ReadOnly).
+func (s *Stack) failbackLocations(ctx context.Context) error {
+	if err := s.DR.Velero.AddPrefixedLocation(ctx, "dr-backups", "dr", false, false); err != nil {
+		return err
+	}
+	return s.Primary.Velero.AddPrefixedLocation(ctx, "dr-backups", "dr", true, false)
 }
 
 // Stop stops every part, newest first.
@@ -144,9 +208,15 @@ func (s *Stack) Stop() {
 	s.stops = nil
 }
 
-// Runbook returns example (a) with its business-journey URL pointed at the stack.
+// Runbook returns example (a) with its business-journey URLs (production's
+// and the drill's) pointed at the stack's Case API, and its secret files at
+// the stack's.
 func (s *Stack) Runbook(example []byte) []byte {
-	return []byte(strings.ReplaceAll(string(example), "https://case-api.dr.example.internal/internal/health", s.CaseAPIURL+"/internal/health"))
+	return []byte(strings.NewReplacer(
+		"/etc/lifeboat/secrets/", s.SecretsDir+"/",
+		"https://case-api.dr.example.internal/", s.CaseAPIURL+"/ns/case-management/",
+		"https://case-api.restore-drill.dr.example.internal/", s.CaseAPIURL+"/ns/restore-drill-case-management/",
+	).Replace(string(example)))
 }
 
 // writeRepo writes the terraform configuration and identity manifests the
@@ -175,9 +245,10 @@ output "lb_hostname" { value = "dr-lb.${var.region}.example.com" }
 	return nil
 }
 
-// externalSecrets plays the external-secrets operator: when a case-management
-// namespace (or its drill mapping) appears, it writes the case-api-db Secret
-// from the "secret manager".
+// externalSecrets plays the external-secrets operator of one cluster: when a
+// case-management namespace (or its drill mapping) appears, it writes the
+// case-api-db Secret from the "secret manager". A lost cluster's operator
+// keeps trying, as a real one would when its cluster comes back.
 func (s *Stack) externalSecrets(c kubernetes.Interface) {
 	ctx := context.Background()
 	done := map[string]bool{}
@@ -202,14 +273,44 @@ func (s *Stack) externalSecrets(c kubernetes.Interface) {
 	}
 }
 
+// serveCaseAPI serves the Case API as the DR cluster runs it: GET
+// /ns/NAMESPACE/internal/health answers 200 only when the restored service
+// is really there in the DR cluster — Deployment case-api with a ready
+// replica and its restored ConfigMap case-api-config — and 503 naming what
+// is missing otherwise (the DR cluster unreachable included).
 func (s *Stack) serveCaseAPI() (string, error) {
+	c, err := kubernetes.NewForConfig(s.DR.Kube.RESTConfig())
+	if err != nil {
+		return "", err
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, `{"status":"healthy","service":"case-api"}`)
-	})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ns/{ns}/internal/health", func(w http.ResponseWriter, r *http.Request) {
+		ns := r.PathValue("ns")
+		unhealthy := func(why string) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "{\"status\":\"unavailable\",\"reason\":%q}\n", why)
+		}
+		d, err := c.AppsV1().Deployments(ns).Get(r.Context(), "case-api", metav1.GetOptions{})
+		if err != nil {
+			unhealthy("deployment case-api: " + err.Error())
+			return
+		}
+		if d.Status.ReadyReplicas == 0 {
+			unhealthy("deployment case-api has no ready replica")
+			return
+		}
+		cm, err := c.CoreV1().ConfigMaps(ns).Get(r.Context(), "case-api-config", metav1.GetOptions{})
+		if err != nil {
+			unhealthy("configmap case-api-config: " + err.Error())
+			return
+		}
+		fmt.Fprintf(w, "{\"status\":\"healthy\",\"service\":\"case-api\",\"namespace\":%q,\"generation\":%q}\n", ns, cm.Data["GENERATION"])
+	})
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: mux}
 	go func() { _ = srv.Serve(l) }()
 	s.stops = append(s.stops, func() { _ = srv.Close() })
 	return "http://" + l.Addr().String(), nil
@@ -234,5 +335,6 @@ func caseManagementObjects(generation int) []*unstructured.Unstructured {
 			"replicas": int64(0), "selector": map[string]any{"matchLabels": map[string]any{"app": "case-api"}},
 			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "case-api"}},
 				"spec": map[string]any{"serviceAccountName": "case-api", "containers": []any{map[string]any{"name": "api", "image": "registry.example/case-api:3.2"}}}}}}),
+		mk("cases.example.com/v1", "CaseFile", "case-0001", map[string]any{"spec": map[string]any{"opened": "2026-07-01", "generation": int64(generation)}}),
 	}
 }

@@ -2,25 +2,25 @@ package testsuite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
 
 // Backup is a backup Velero took on the rig.
 type Backup struct {
-	Name      string
-	Completed time.Time
+	Name string
+	// Started is when Velero started it: its recovery point.
+	Started time.Time
 }
 
 // CaseIntakeManifests are the GitOps half of example (a): the Case Intake
@@ -45,44 +45,80 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 `
 
-// startControllers starts the real Velero and the real Argo CD side by side.
-func (s *Stack) startControllers(ctx context.Context, dir string) error {
+// CaseFileCRD is production's custom resource: each case's file. The
+// platform team installs it in both clusters before Velero starts (a CRD
+// installed after Velero started is its blind spot, see the e2e test).
+const CaseFileCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: casefiles.cases.example.com}
+spec:
+  group: cases.example.com
+  scope: Namespaced
+  names: {plural: casefiles, singular: casefile, kind: CaseFile}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+`
+
+// startRegions starts the bucket, then the primary region and the DR region
+// (with Argo CD) side by side; the CaseFile CRD is in both clusters before
+// their Veleros start.
+func (s *Stack) startRegions(ctx context.Context, dir string) error {
+	bins, err := EnsureVelero(ctx, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if s.Store, err = StartObjectStore(ctx, filepath.Join(dir, "bucket"), bins); err != nil {
+		return err
+	}
+	s.stops = append(s.stops, s.Store.Stop)
 	type started struct {
-		name string
-		stop func()
-		err  error
+		region *Region
+		argo   *ArgoCD
+		err    error
 	}
-	done := make(chan started, 2)
-	go func() {
-		v, err := StartVelero(ctx, s.Kube, filepath.Join(dir, "velero"), os.Stderr)
-		s.Velero = v
-		done <- started{"Velero", func() { v.Stop() }, err}
-	}()
-	go func() {
-		a, err := StartArgoCD(ctx, s.Kube, filepath.Join(dir, "argocd"), os.Stderr)
-		s.ArgoCD = a
-		done <- started{"Argo CD", func() { a.Stop() }, err}
-	}()
-	var first error
-	for i := 0; i < 2; i++ {
-		r := <-done
-		if r.err != nil {
-			if first == nil {
-				first = fmt.Errorf("starting %s on the rig: %w", r.name, r.err)
+	start := func(name, kubeContext string, readOnly bool, sync time.Duration, argo bool) <-chan started {
+		done := make(chan started, 1)
+		go func() {
+			r, err := StartRegion(ctx, RegionOptions{Name: name, KubeContext: kubeContext, Dir: filepath.Join(dir, name),
+				Store: s.Store, ReadOnly: readOnly, SyncPeriod: sync, CRDs: []byte(CaseFileCRD), Progress: os.Stderr})
+			res := started{region: r, err: err}
+			if err == nil && argo {
+				res.argo, res.err = StartArgoCD(ctx, r.Kube, filepath.Join(dir, name, "argocd"), os.Stderr)
+				if res.err != nil {
+					res.err = fmt.Errorf("starting Argo CD in region %s: %w", name, res.err)
+				}
 			}
-			continue
-		}
-		s.stops = append(s.stops, r.stop)
+			done <- res
+		}()
+		return done
 	}
-	return first
+	primary := start("primary", PrimaryKubeContext, false, 0, false)
+	dr := start("dr", KubeContext, true, DRSyncPeriod, true)
+	p, d := <-primary, <-dr
+	s.Primary, s.DR, s.ArgoCD = p.region, d.region, d.argo
+	for _, r := range []*Region{p.region, d.region} {
+		if r != nil {
+			s.stops = append(s.stops, r.Stop)
+		}
+	}
+	if d.argo != nil {
+		s.stops = append(s.stops, d.argo.Stop)
+	}
+	return errors.Join(p.err, d.err)
 }
 
-// backUpProduction plays the production region before the disaster:
-// case-management as it was, backed up by Velero through the schedule
-// production-critical-hourly twice (GENERATION 0, then 1), and then lost — the DR cluster starts without
-// it, with only the backups in object storage.
+// backUpProduction plays the primary region before the disaster:
+// case-management serving, backed up by the primary's Velero through the
+// schedule production-critical-hourly twice (GENERATION 0, then 1). The
+// primary keeps serving it until LoseRegion.
 func (s *Stack) backUpProduction(ctx context.Context) error {
-	cfg := s.Kube.RESTConfig()
+	cfg := s.Primary.Kube.RESTConfig()
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -97,10 +133,11 @@ func (s *Stack) backUpProduction(ctx context.Context) error {
 	if err := ApplyObjects(ctx, dyn, caseManagementObjects(0)); err != nil {
 		return err
 	}
-	if err := s.Velero.Schedule(ctx, "production-critical-hourly", "case-management"); err != nil {
+	v := s.Primary.Velero
+	if err := v.Schedule(ctx, "production-critical-hourly", "case-management"); err != nil {
 		return err
 	}
-	first, firstAt, err := s.Velero.BackupFromSchedule(ctx, "production-critical-hourly")
+	first, firstAt, err := v.BackupFromSchedule(ctx, "production-critical-hourly")
 	if err != nil {
 		return err
 	}
@@ -108,22 +145,12 @@ func (s *Stack) backUpProduction(ctx context.Context) error {
 	if err := ApplyObjects(ctx, dyn, caseManagementObjects(1)); err != nil {
 		return err
 	}
-	second, secondAt, err := s.Velero.BackupFromSchedule(ctx, "production-critical-hourly")
+	second, secondAt, err := v.BackupFromSchedule(ctx, "production-critical-hourly")
 	if err != nil {
 		return err
 	}
 	s.Backups = []Backup{{first, firstAt}, {second, secondAt}}
-	if err := c.CoreV1().Namespaces().Delete(ctx, "case-management", metav1.DeleteOptions{}); err != nil {
-		return err
-	}
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := c.CoreV1().Namespaces().Get(ctx, "case-management", metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
-	})
-	if wait.Interrupted(err) {
-		return fmt.Errorf("the backed-up case-management namespace was not gone within 2 minutes")
-	}
-	return err
+	return nil
 }
 
 // publishApps puts CaseIntakeManifests in the git repository and creates the
@@ -144,10 +171,11 @@ var resources = map[string]schema.GroupVersionResource{
 	"Secret":                {Version: "v1", Resource: "secrets"},
 	"PersistentVolumeClaim": {Version: "v1", Resource: "persistentvolumeclaims"},
 	"Deployment":            {Group: "apps", Version: "v1", Resource: "deployments"},
+	"CaseFile":              {Group: "cases.example.com", Version: "v1", Resource: "casefiles"},
 }
 
 // ApplyObjects server-side applies namespaced fixture objects (ConfigMaps,
-// Secrets, PersistentVolumeClaims, Deployments).
+// Secrets, PersistentVolumeClaims, Deployments, CaseFiles).
 func ApplyObjects(ctx context.Context, dyn dynamic.Interface, objs []*unstructured.Unstructured) error {
 	for _, o := range objs {
 		gvr, ok := resources[o.GetKind()]

@@ -47,8 +47,10 @@ type VeleroBinaries struct {
 // building each that is missing (about 7 minutes cold on 2 cores).
 func EnsureVelero(ctx context.Context, progress io.Writer) (VeleroBinaries, error) {
 	var b VeleroBinaries
-	paths, err := wrapperBuild{wrapper: "velerorig", what: "Velero", version: VeleroVersion, name: "velero", minutes: 3,
-		pkgs: []string{"github.com/vmware-tanzu/velero/cmd/velero"}, bins: []string{"velero"},
+	// The cache key names the wrapper's main (velerorig/velero): a rebuild
+	// when it changes, never a stale binary binding :8080.
+	paths, err := wrapperBuild{wrapper: "velerorig", what: "Velero", version: VeleroVersion + "-rigmain1", name: "velero", minutes: 3,
+		pkgs: []string{"./velero"}, bins: []string{"velero"},
 		ldflags: "-X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=" + VeleroVersion + " -X github.com/vmware-tanzu/velero/pkg/buildinfo.GitTreeState=clean",
 	}.ensure(ctx, progress)
 	if err != nil {
@@ -82,17 +84,83 @@ type Velero struct {
 	// Binaries are the Velero CLI/server, plugin and S3 server.
 	Binaries VeleroBinaries
 
-	kube   *Kube
-	dyn    dynamic.Interface
-	dir    string
-	s3     *proc
-	server *proc
+	kube     *Kube
+	dyn      dynamic.Interface
+	dir      string
+	store    *ObjectStore // stopped with Velero when Velero started it
+	ownStore bool
+	readOnly bool
+	flags    []string // server flags every start gets (VeleroOptions.SyncPeriod)
+	server   *proc
 }
 
-// StartVelero starts the S3 store, installs Velero's CRDs, namespace,
-// credentials and default BackupStorageLocation on the cluster, starts the
-// Velero server and waits until the location is Available.
-func StartVelero(ctx context.Context, k *Kube, dir string, progress io.Writer) (v *Velero, err error) {
+// VeleroOptions configure a rig Velero.
+type VeleroOptions struct {
+	// Dir holds the server's logs and temporary files (and the store's
+	// bucket when Store is nil).
+	Dir string
+	// Store is the object store to write to; nil starts one of its own. Two
+	// clusters sharing one store is a primary and its DR cluster reading the
+	// same bucket.
+	Store *ObjectStore
+	// ReadOnly makes the default location ReadOnly: a DR cluster restores
+	// from the primary's backups and never writes or prunes them.
+	ReadOnly bool
+	// SyncPeriod is how often the server syncs backups from its locations
+	// into the cluster (--backup-sync-period; Velero's default is 1 minute).
+	SyncPeriod time.Duration
+	// Progress receives build and start lines (nil: none).
+	Progress io.Writer
+}
+
+// ObjectStore is the rig's S3 server (versitygw, posix backend) with one
+// bucket, velero.
+type ObjectStore struct {
+	// URL is its endpoint.
+	URL  string
+	proc *proc
+}
+
+// StartObjectStore starts an S3 server whose bucket lives in dir.
+func StartObjectStore(ctx context.Context, dir string, bins VeleroBinaries) (*ObjectStore, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "s3", s3Bucket), 0o755); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	p, err := startProcEnv("versitygw", bins.S3, filepath.Join(dir, "s3.log"),
+		[]string{"ROOT_ACCESS_KEY=" + s3Access, "ROOT_SECRET_KEY=" + s3Secret},
+		"--port", addr, "--quiet", "posix", filepath.Join(dir, "s3"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitListening(ctx, p, addr, time.Minute); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return &ObjectStore{URL: "http://" + addr, proc: p}, nil
+}
+
+// Stop stops the S3 server.
+func (o *ObjectStore) Stop() {
+	if o != nil {
+		o.proc.stop()
+	}
+}
+
+// StartVelero starts Velero on a cluster with an object store of its own.
+func StartVelero(ctx context.Context, k *Kube, dir string, progress io.Writer) (*Velero, error) {
+	return StartVeleroWith(ctx, k, VeleroOptions{Dir: dir, Progress: progress})
+}
+
+// StartVeleroWith installs Velero's CRDs, namespace, credentials and default
+// BackupStorageLocation on the cluster, starts the Velero server and waits
+// until the location is Available.
+func StartVeleroWith(ctx context.Context, k *Kube, o VeleroOptions) (v *Velero, err error) {
+	progress := o.Progress
 	if progress == nil {
 		progress = io.Discard
 	}
@@ -101,7 +169,10 @@ func StartVelero(ctx context.Context, k *Kube, dir string, progress io.Writer) (
 		return nil, err
 	}
 	started := time.Now()
-	v = &Velero{Namespace: "velero", Binaries: bins, kube: k, dir: dir}
+	v = &Velero{Namespace: "velero", Binaries: bins, kube: k, dir: o.Dir, store: o.Store, readOnly: o.ReadOnly}
+	if o.SyncPeriod > 0 {
+		v.flags = []string{"--backup-sync-period", o.SyncPeriod.String()}
+	}
 	stopOnError := v
 	defer func() {
 		if err != nil {
@@ -111,23 +182,13 @@ func StartVelero(ctx context.Context, k *Kube, dir string, progress io.Writer) (
 	if v.dyn, err = dynamic.NewForConfig(k.RESTConfig()); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "s3", s3Bucket), 0o755); err != nil {
-		return nil, err
+	if v.store == nil {
+		if v.store, err = StartObjectStore(ctx, o.Dir, bins); err != nil {
+			return nil, err
+		}
+		v.ownStore = true
 	}
-	ports, err := freePorts(1)
-	if err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	v.S3URL = "http://" + addr
-	if v.s3, err = startProcEnv("versitygw", bins.S3, filepath.Join(dir, "s3.log"),
-		[]string{"ROOT_ACCESS_KEY=" + s3Access, "ROOT_SECRET_KEY=" + s3Secret},
-		"--port", addr, "--quiet", "posix", filepath.Join(dir, "s3")); err != nil {
-		return nil, err
-	}
-	if err := waitListening(ctx, v.s3, addr, time.Minute); err != nil {
-		return nil, err
-	}
+	v.S3URL = v.store.URL
 	crds, err := exec.CommandContext(ctx, bins.Velero, "install", "--crds-only", "--dry-run", "-o", "yaml").Output()
 	if err != nil {
 		return nil, fmt.Errorf("velero install --crds-only --dry-run: %w", err)
@@ -144,7 +205,7 @@ func StartVelero(ctx context.Context, k *Kube, dir string, progress io.Writer) (
 	if err := v.waitAvailable(ctx, "default", 2*time.Minute); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "rig: Velero %s is up, its backup storage location Available on %s (%s)\n", VeleroVersion, v.S3URL, time.Since(started).Round(100*time.Millisecond))
+	fmt.Fprintf(progress, "rig: Velero %s is up on %s, its backup storage location Available on %s (%s)\n", VeleroVersion, k.Context, v.S3URL, time.Since(started).Round(100*time.Millisecond))
 	return v, nil
 }
 
@@ -177,12 +238,27 @@ func (v *Velero) install(ctx context.Context) error {
 	return v.AddLocation(ctx, "default", true)
 }
 
-// AddLocation creates a BackupStorageLocation on the rig's bucket.
+// AddLocation creates a BackupStorageLocation on the rig's bucket (ReadOnly
+// when the Velero was started ReadOnly).
 func (v *Velero) AddLocation(ctx context.Context, name string, isDefault bool) error {
+	return v.AddPrefixedLocation(ctx, name, "", v.readOnly, isDefault)
+}
+
+// AddPrefixedLocation creates a BackupStorageLocation under a prefix of the
+// rig's bucket ("" for its root), ReadOnly or ReadWrite.
+func (v *Velero) AddPrefixedLocation(ctx context.Context, name, prefix string, readOnly, isDefault bool) error {
+	mode := "ReadWrite"
+	if readOnly {
+		mode = "ReadOnly"
+	}
+	storage := map[string]any{"bucket": s3Bucket}
+	if prefix != "" {
+		storage["prefix"] = prefix
+	}
 	bsl := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
 		"metadata": map[string]any{"name": name, "namespace": v.Namespace},
-		"spec": map[string]any{"provider": "aws", "default": isDefault,
-			"objectStorage": map[string]any{"bucket": s3Bucket},
+		"spec": map[string]any{"provider": "aws", "default": isDefault, "accessMode": mode,
+			"objectStorage": storage,
 			"credential":    map[string]any{"name": "cloud-credentials", "key": "cloud"},
 			"config":        map[string]any{"region": "us-east-1", "s3ForcePathStyle": "true", "s3Url": v.S3URL, "checksumAlgorithm": ""}}}}
 	_, err := v.dyn.Resource(veleroBSLGVR).Namespace(v.Namespace).Create(ctx, bsl, metav1.CreateOptions{})
@@ -215,6 +291,25 @@ func (v *Velero) waitAvailable(ctx context.Context, location string, timeout tim
 	return err
 }
 
+// WaitSynced waits until the default location has synced the bucket into
+// the cluster after a time (up to two of Velero's one-minute sync rounds).
+func (v *Velero) WaitSynced(ctx context.Context, after time.Time) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 150*time.Second, true, func(ctx context.Context) (bool, error) {
+		u, err := v.dyn.Resource(veleroBSLGVR).Namespace(v.Namespace).Get(ctx, "default", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last, _, _ = unstructured.NestedString(u.Object, "status", "lastSyncedTime")
+		at, err := time.Parse(time.RFC3339, last)
+		return err == nil && !at.Before(after), nil
+	})
+	if wait.Interrupted(err) {
+		return fmt.Errorf("Velero on %s did not sync its location after %s within 150s (last synced %q); the server log ends:\n%s", v.kube.Context, after.Format(time.RFC3339), last, v.server.lastLog())
+	}
+	return err
+}
+
 // startServer runs `velero server` by absolute path (its built-in plugins
 // re-exec os.Args[0]), validating locations every 5s, with extra flags.
 func (v *Velero) startServer(extra ...string) error {
@@ -222,9 +317,10 @@ func (v *Velero) startServer(extra ...string) error {
 	if err != nil {
 		return err
 	}
+	extra = append(append([]string(nil), v.flags...), extra...)
 	args := append([]string{"server", "--kubeconfig", v.kube.Kubeconfig, "--namespace", v.Namespace, "--plugin-dir", filepath.Dir(v.Binaries.AWSPlugin),
 		"--metrics-address", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--profiler-address", "", "--store-validation-frequency", "5s", "--log-level", "info"}, extra...)
-	log := filepath.Join(v.dir, "velero-server"+strings.Join(extra, "")+".log")
+	log := filepath.Join(v.dir, "velero-server"+strings.Join(extra[len(v.flags):], "")+".log")
 	// Velero writes a location's credential to $TMPDIR/credentials,
 	// truncating the file each time it hands the path to the AWS plugin (at
 	// every location validation and backup/restore); a plugin reading it
@@ -338,8 +434,14 @@ func (v *Velero) Restart(ctx context.Context, extra ...string) error {
 	return v.waitAvailable(ctx, "default", time.Minute)
 }
 
-// Stop stops the Velero server and the S3 store.
+// Kill ends the Velero server with SIGKILL (a lost region); the objects it
+// wrote to the bucket stay.
+func (v *Velero) Kill() { v.server.kill() }
+
+// Stop stops the Velero server, and the S3 store if it is Velero's own.
 func (v *Velero) Stop() {
 	v.server.stop()
-	v.s3.stop()
+	if v.ownStore {
+		v.store.Stop()
+	}
 }

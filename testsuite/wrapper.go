@@ -20,7 +20,7 @@ import (
 // writes them out under their real names.
 //
 //go:embed kuberig/go.mod.txt kuberig/go.sum.txt kuberig/etcd/main.go.txt
-//go:embed velerorig/go.mod.txt velerorig/go.sum.txt
+//go:embed velerorig/go.mod.txt velerorig/go.sum.txt velerorig/velero/main.go.txt
 //go:embed argocdrig/go.mod.txt argocdrig/go.sum.txt
 var wrappers embed.FS
 

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/activities/postgres"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
@@ -64,6 +65,12 @@ type Config struct {
 	Signatures SignaturesConfig `yaml:"signatures"`
 	// Secrets says which secret references runbooks may make.
 	Secrets SecretsConfig `yaml:"secrets"`
+	// Postgres is this host's PostgreSQL tools (bin: the directory of
+	// pg_ctl, pg_basebackup, pg_rewind; runAs: their OS user when the worker
+	// runs as root) and the data directories postgres.rewind and a drill's
+	// clone may work on (instances: NAME → {dataDir, port, drillClone}).
+	// Connection strings are secrets: runbooks name them (dsnFile, dsnEnv).
+	Postgres postgres.Local `yaml:"postgres"`
 }
 
 // SecretsConfig lists what runbooks may read by reference: environment

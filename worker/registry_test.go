@@ -27,7 +27,7 @@ func TestAWorkerWithoutConfigurationSaysWhatIsMissing(t *testing.T) {
 	for _, want := range []string{
 		"terraform.apply (spec.layers.network[0], step dr-network): no terraform binary: install terraform on the worker's PATH or set terraform.binary",
 		"kube.apply (spec.layers.identity[0], step identity-bindings): no kubeconfig configured: set kube.kubeconfig",
-		"velero.restore (spec.layers.storage[0], step restore-case-data): no kubeconfig configured",
+		"velero.restore (spec.layers.storage[1], step restore-case-data): no kubeconfig configured",
 		"argocd.sync (spec.layers.workloads[0], step gitops-sync): no kubeconfig configured",
 		"cloudflare.dnsSwitch (spec.layers.edge[0], step shift-traffic): no Cloudflare token configured: set cloudflare.tokenEnv or cloudflare.tokenFile",
 		"Nothing was executed",

@@ -34,7 +34,11 @@ func Registry(cfg Config) *activities.Registry {
 
 		CloudflareToken: cfg.Cloudflare.Token(os.Getenv),
 		CloudflareURL:   cfg.Cloudflare.BaseURL,
+		Postgres:        cfg.Postgres,
 		Unconfigured:    map[string]string{},
+	}
+	if cfg.Postgres.Bin == "" {
+		d.Unconfigured["postgres"] = "no PostgreSQL tools configured: set postgres.bin (the directory of pg_ctl, pg_basebackup, pg_rewind) and postgres.instances in the worker config"
 	}
 	if cfg.Kube.Configured(os.Getenv) {
 		d.Kube = &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts}

@@ -92,3 +92,16 @@ func (r *run) checkStart(ctx workflow.Context) error {
 	}
 	return nil
 }
+
+// versionWrittenFailbackOrder runs a failback written in the runbook
+// (spec.failback) in restore order — data home before traffic — instead of
+// reversed. Runs recorded before it never call GetVersion: a written
+// failback was not marked as one (FailbackInfo.Written) then.
+const versionWrittenFailbackOrder = "written-failback-order"
+
+// writtenFailbackInOrder is true for a failback of spec.failback, which
+// runs in restore order; a generated undo runs in reverse.
+func (r *run) writtenFailbackInOrder(ctx workflow.Context) bool {
+	fb := r.resolved.Failback
+	return fb != nil && fb.Written && workflow.GetVersion(ctx, versionWrittenFailbackOrder, workflow.DefaultVersion, 1) == 1
+}

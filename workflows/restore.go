@@ -76,7 +76,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	if r.req.DryRun && !r.aborted && !(r.authority && r.rb().IsPlan()) { // a plan's members ask their own steps
 		r.dryRun(mainCtx)
 	}
-	if r.req.Mode == ModeFailback {
+	if r.req.Mode == ModeFailback && !r.writtenFailbackInOrder(ctx) {
 		slices.Reverse(layers) // traffic goes home first, then the DR side winds down
 	}
 	for _, l := range layers {
@@ -430,6 +430,10 @@ func (r *run) stepInput(ctx workflow.Context, stepID string, args map[string]any
 		WorkflowID: info.WorkflowExecution.ID, RunID: r.runKey(ctx),
 		Runbook: r.rb().Metadata.Name, Mode: r.req.Mode, StepID: stepID, Args: args,
 		Targets: r.rb().Spec.Targets, RPO: r.rb().Spec.Objectives.RPO,
+	}
+	if !r.declaredAt.IsZero() {
+		declared := r.declaredAt
+		in.DeclaredAt = &declared
 	}
 	if d := r.rb().Spec.Drill; r.drilling() && d != nil {
 		in.Mode = ModeDrill // the activities keep a teardown inside the drill too

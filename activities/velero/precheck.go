@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,7 +49,11 @@ func (a *Actions) restorePrecheck(ctx context.Context, in runbooks.StepInput) []
 	if args.Schedule != "" {
 		latest := in
 		latest.Args = map[string]any{"target": args.Target, "schedule": args.Schedule, "veleroNamespace": vns}
-		return append(out, a.latestPrecheck(ctx, latest)...)
+		out = append(out, a.latestPrecheck(ctx, latest)...)
+		if res, err := a.LatestBackup(ctx, latest); err == nil && len(args.ExpectKinds) > 0 {
+			out = append(out, a.kindsPrecheck(ctx, in, args, vns, fmt.Sprint(res.Outputs["backup"])))
+		}
+		return out
 	}
 	c, err := kube.ClientFor(a.Source, in, args.Target)
 	if err != nil {
@@ -57,7 +63,7 @@ func (a *Actions) restorePrecheck(ctx context.Context, in runbooks.StepInput) []
 	b, err := c.Dynamic.Resource(backupGVR).Namespace(vns).Get(ctx, args.Backup, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return append(out, runbooks.Fail(name, fmt.Sprintf("Velero has no backup %s in namespace %s", args.Backup, vns),
+		return append(out, runbooks.Fail(name, fmt.Sprintf("Velero has no backup %s in namespace %s%s", args.Backup, vns, syncHint(ctx, c, vns)),
 			"name an existing backup (velero backup get), or restore from the schedule's latest (schedule: NAME)"))
 	case err != nil:
 		return append(out, runbooks.Fail(name, err.Error(), "check that Velero is installed in namespace "+vns))
@@ -66,7 +72,31 @@ func (a *Actions) restorePrecheck(ctx context.Context, in runbooks.StepInput) []
 	if phase != "Completed" {
 		return append(out, runbooks.Fail(name, fmt.Sprintf("backup %s is %s, not Completed", args.Backup, orNew(phase)), "restore a completed backup"))
 	}
-	return append(out, runbooks.Pass(name, "Completed"))
+	out = append(out, runbooks.Pass(name, "Completed"))
+	if len(args.ExpectKinds) > 0 {
+		out = append(out, a.kindsPrecheck(ctx, in, args, vns, args.Backup))
+	}
+	return out
+}
+
+// kindsPrecheck reads the backup's resource list and fails naming the
+// expected kinds it holds none of in the restored namespaces.
+func (a *Actions) kindsPrecheck(ctx context.Context, in runbooks.StepInput, args RestoreArgs, vns, backup string) runbooks.CheckResult {
+	name := "backup " + backup + " holds every expected kind"
+	c, err := kube.ClientFor(a.Source, in, args.Target)
+	if err != nil {
+		return runbooks.Fail(name, err.Error(), "declare the target's kubeContext in the worker config")
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var list map[string][]string
+	if err := download(dctx, c, vns, "BackupResourceList", backup, &list); err != nil {
+		return runbooks.Fail(name, fmt.Sprintf("its resource list could not be read: %v", err), "check that the worker reaches the object storage (velero backup describe "+backup+" --details)")
+	}
+	if missing := missingKinds(countKinds(list, args.Namespaces), args.ExpectKinds); len(missing) > 0 {
+		return runbooks.Fail(name, fmt.Sprintf("backup %s holds no %s", backup, strings.Join(missing, ", ")), blindSpotFix)
+	}
+	return runbooks.Pass(name, strings.Join(args.ExpectKinds, ", "))
 }
 
 // latestPrecheck runs velero.latestBackup itself: it only reads.
@@ -78,7 +108,11 @@ func (a *Actions) latestPrecheck(ctx context.Context, in runbooks.StepInput) []r
 	name := "schedule " + args.Schedule + " has a fresh backup"
 	res, err := a.LatestBackup(ctx, in)
 	if err != nil {
-		return []runbooks.CheckResult{runbooks.Fail(name, failure.Message(err),
+		msg := failure.Message(err)
+		if c, cerr := kube.ClientFor(a.Source, in, args.Target); cerr == nil {
+			msg += syncHint(ctx, c, cmp.Or(args.VeleroNamespace, "velero"))
+		}
+		return []runbooks.CheckResult{runbooks.Fail(name, msg,
 			"take a backup now (velero backup create --from-schedule "+args.Schedule+"), or check the schedule is not paused")}
 	}
 	return []runbooks.CheckResult{runbooks.Pass(name, res.Summary)}

@@ -44,6 +44,9 @@ type RestoreArgs struct {
 	Namespaces        []string          `json:"namespaces"`
 	NamespaceMappings map[string]string `json:"namespaceMappings"`
 	VeleroNamespace   string            `json:"veleroNamespace"`
+	// ExpectKinds are the kinds the restore must bring back ("ConfigMap",
+	// "Deployment.apps", "CaseFile.cases.example.com"): see checkRestoredKinds.
+	ExpectKinds []string `json:"expectKinds"`
 }
 
 // RestoreName is the Restore a step creates: derived from the workflow id,
@@ -65,10 +68,13 @@ func RestoreName(workflowID, runID, stepID string, operatorRetries int) string {
 	return "lifeboat-" + step + "-" + hex.EncodeToString(sum[:])[:10]
 }
 
-// Restore creates (or, on a retry, finds) the step's Restore and waits for it.
+// Restore creates (or, on a retry, finds) the step's Restore and waits for it;
+// before creating it, it waits until the target's ReadOnly locations synced
+// after the disaster was declared (see waitForSync).
 // Completed returns the backup's start time as the recovery point (recoveryPoint);
 // PartiallyFailed and Failed fail the step with Velero's counts and reasons.
 func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	began := time.Now()
 	var args RestoreArgs
 	if err := in.DecodeArgs(&args); err != nil {
 		return runbooks.StepResult{}, err
@@ -94,6 +100,15 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 			return runbooks.StepResult{}, err
 		}
 	}
+	if _, err := res.Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		since := began
+		if in.DeclaredAt != nil && in.DeclaredAt.Before(began) {
+			since = *in.DeclaredAt
+		}
+		if err := waitForSync(ctx, c, vns, since); err != nil {
+			return runbooks.StepResult{}, err
+		}
+	}
 	want := restoreObject(name, vns, args, mapping, in.Drill())
 	r, created, err := getOrCreate(ctx, res, want)
 	if err != nil {
@@ -111,6 +126,12 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 		switch p.phase {
 		case "Completed":
 			res, err := a.completed(ctx, c, vns, name, backup, p.done, warnings)
+			if err == nil && len(args.ExpectKinds) > 0 {
+				res.Outputs["kinds"], err = checkRestoredKinds(ctx, c, vns, name, backup, args.ExpectKinds)
+				if err == nil {
+					res.Summary += fmt.Sprintf("; every expected kind restored (%s)", strings.Join(args.ExpectKinds, ", "))
+				}
+			}
 			return &res, err
 		case "PartiallyFailed", "Failed":
 			reason, _, _ := unstructured.NestedString(r.Object, "status", "failureReason")

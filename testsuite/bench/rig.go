@@ -47,13 +47,13 @@ const pollEvery = time.Second
 // activity function returns — and, on the same changes, the time a 1 s poll
 // (the old waits) took to notice.
 func (b *bench) reaction(ctx context.Context, stack *testsuite.Stack, samples int) {
-	ka := &kube.Actions{Source: &kube.KubeconfigSource{Default: stack.Kube.Kubeconfig}}
-	va := &velero.Actions{Source: &kube.KubeconfigSource{Default: stack.Kube.Kubeconfig}}
-	typed, err := kubernetes.NewForConfig(stack.Kube.RESTConfig())
+	ka := &kube.Actions{Source: &kube.KubeconfigSource{Default: stack.Kubeconfig}}
+	va := &velero.Actions{Source: &kube.KubeconfigSource{Default: stack.Kubeconfig}}
+	typed, err := kubernetes.NewForConfig(stack.DR.Kube.RESTConfig())
 	check(err)
-	dyn, err := dynamic.NewForConfig(stack.Kube.RESTConfig())
+	dyn, err := dynamic.NewForConfig(stack.DR.Kube.RESTConfig())
 	check(err)
-	targets := map[string]runbooks.Target{"dr": {KubeContext: stack.Kube.Context}}
+	targets := map[string]runbooks.Target{"dr": {KubeContext: stack.DR.Kube.Context}}
 	const ns = "bench-reaction"
 	_, err = typed.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	check(err)
@@ -204,7 +204,7 @@ func (b *bench) orchestration(ctx context.Context, srv *testsuite.DevServer, sta
 	cfg := worker.Defaults()
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue = srv.HostPort, "lifeboat-bench-rig"
 	cfg.Catalog, cfg.EvidenceDir, cfg.BaseDir = []string{catalog}, filepath.Join(catalog, "evidence"), stack.BaseDir
-	cfg.Kube.Kubeconfig, cfg.Terraform.Binary = stack.Kube.Kubeconfig, stack.Terraform
+	cfg.Kube.Kubeconfig, cfg.Terraform.Binary = stack.Kubeconfig, stack.Terraform
 	cfg.Cloudflare = worker.CloudflareConfig{TokenEnv: "BENCH_CF_TOKEN", BaseURL: stack.Cloudflare.URL}
 	check(cfg.CheckWorker())
 	c, err := worker.Dial(cfg)

@@ -46,7 +46,7 @@ func main() {
 // rigDemo is the demo's part on the rig.
 func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, exitAfter bool) error {
 	catalog := filepath.Join(state, "demo-catalog")
-	demokit.Say("starting the rig: Kubernetes control plane + simulated node, real Velero writing to a real S3 server, real Argo CD syncing from a local git repository, Cloudflare emulator, terraform; Velero backs up case-management twice, then the namespace is lost")
+	demokit.Say("starting the rig: two regions, each a Kubernetes control plane + simulated node + real Velero, both Veleros on one S3 bucket (the DR cluster's ReadOnly); real Argo CD in the DR cluster syncing from a local git repository; Cloudflare emulator; terraform. The primary's Velero backs up case-management twice")
 	stack, err := testsuite.StartStack(ctx, filepath.Join(state, "demo-rig"))
 	if err != nil {
 		return err
@@ -56,17 +56,17 @@ func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, 
 	if err := writeCatalog(catalog, stack, svcURL, hookURL); err != nil {
 		return err
 	}
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kube.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)+fmt.Sprintf(demokit.SignaturesConfig, state)), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)+fmt.Sprintf(demokit.SignaturesConfig, state)), 0o644); err != nil {
 		return err
 	}
 	// The demo's own CLI calls see what the worker sees, as the README tells a user to.
 	if err := os.Setenv("LIFEBOAT_CONFIG", config); err != nil {
 		return err
 	}
-	fmt.Printf("rig up: kube-apiserver %s (kubeconfig %s), Velero's S3 store %s, Argo CD's git repository %s, Cloudflare emulator %s; worker config %s\n",
-		stack.Kube.URL, stack.Kube.Kubeconfig, stack.Velero.S3URL, stack.ArgoCD.RepoURL, stack.Cloudflare.URL, config)
+	fmt.Printf("rig up: primary cluster %s (context %s), DR cluster %s (context %s), kubeconfig %s; the bucket both Veleros use %s; Argo CD's git repository %s; Cloudflare emulator %s; worker config %s\n",
+		stack.Primary.Kube.URL, testsuite.PrimaryKubeContext, stack.DR.Kube.URL, testsuite.KubeContext, stack.Kubeconfig, stack.Store.URL, stack.ArgoCD.RepoURL, stack.Cloudflare.URL, config)
 	for _, b := range stack.Backups {
-		fmt.Printf("Velero backup %s of case-management completed %s\n", b.Name, b.Completed.Format(time.RFC3339))
+		fmt.Printf("the primary's Velero backed up case-management: backup %s started %s\n", b.Name, b.Started.Format(time.RFC3339))
 	}
 
 	demokit.Say("validating the catalog")
@@ -87,12 +87,15 @@ func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, 
 	if err := demokit.Drive(ctx, bin, "drill", "case-management-region-failover", "quarterly restore drill"); err != nil {
 		return err
 	}
-	demokit.Say(fmt.Sprintf("Velero's own view of the drill's restore (or: kubectl --kubeconfig %s get restores.velero.io -A)", stack.Kube.Kubeconfig))
-	if out, err := stack.Velero.CLI(ctx, "restore", "get"); err != nil {
+	demokit.Say(fmt.Sprintf("Velero's own view of the drill's restore (or: kubectl --kubeconfig %s get restores.velero.io -A)", stack.Kubeconfig))
+	if out, err := stack.DR.Velero.CLI(ctx, "restore", "get"); err != nil {
 		return fmt.Errorf("velero restore get: %w\n%s", err, out)
 	} else {
 		fmt.Print(out)
 	}
+	demokit.Say("the region is lost: every process of the primary cluster (etcd, kube-apiserver, kube-controller-manager, Velero) is killed with SIGKILL")
+	stack.LoseRegion()
+	fmt.Printf("primary cluster %s: no answer (%s)\n", stack.Primary.Kube.URL, testsuite.Unreachable(ctx, stack.Primary.Kube))
 	demokit.Say("4/5 failover of case-management-region-failover: the same into case-management with Argo CD syncing case-intake, then the Cloudflare switch after an approval given through the CLI")
 	if err := demokit.Drive(ctx, bin, "failover", "case-management-region-failover", "ca-central-1 is down"); err != nil {
 		return err

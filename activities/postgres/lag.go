@@ -1,0 +1,132 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// LagArgs are postgres.replicationLag's arguments.
+type LagArgs struct {
+	Conn
+	// MaxLag fails the step when the standby's recovery point is older
+	// (default: the runbook's RPO).
+	MaxLag string `json:"maxLag"`
+}
+
+// replicaState is what a standby knows of its replication.
+type replicaState struct {
+	ReceiveLSN, ReplayLSN string
+	// LastCommit is the newest transaction it replayed (nil: none since it started).
+	LastCommit *time.Time
+	// Streaming: its WAL receiver is connected to the primary now.
+	Streaming bool
+	// CaughtUpAt, when set, is the primary's clock at its last message to
+	// a standby that has replayed everything the primary had written by
+	// then (the primary's reported WAL end): nothing older can be missing.
+	CaughtUpAt *time.Time
+}
+
+// readReplica reads a standby's replication state.
+func readReplica(ctx context.Context, q querier) (replicaState, error) {
+	var s replicaState
+	err := q.QueryRow(ctx, `SELECT coalesce(pg_last_wal_receive_lsn()::text, ''), coalesce(pg_last_wal_replay_lsn()::text, ''), pg_last_xact_replay_timestamp()`).
+		Scan(&s.ReceiveLSN, &s.ReplayLSN, &s.LastCommit)
+	if err != nil {
+		return s, err
+	}
+	var status string
+	var sent *time.Time
+	var caughtUp bool
+	err = q.QueryRow(ctx, `SELECT status, last_msg_send_time, coalesce(latest_end_lsn <= pg_last_wal_replay_lsn(), false) FROM pg_stat_wal_receiver`).
+		Scan(&status, &sent, &caughtUp)
+	if err == nil {
+		s.Streaming = status == "streaming"
+		if caughtUp && sent != nil {
+			s.CaughtUpAt = sent
+		}
+	} else if !noRows(err) {
+		return s, err
+	}
+	return s, nil
+}
+
+// recoveryPoint is the honest recovery point of a standby: the primary's
+// last word to it when it had replayed all of it (an idle primary's
+// standby is not "hours behind" because nobody committed for hours), else
+// the newest transaction it replayed (once the primary is gone, nothing
+// tells whether it committed more after that one).
+func (s replicaState) recoveryPoint() (time.Time, string, bool) {
+	switch {
+	case s.CaughtUpAt != nil && s.LastCommit != nil && s.LastCommit.After(*s.CaughtUpAt):
+		return *s.LastCommit, "its newest replayed commit", true
+	case s.CaughtUpAt != nil:
+		return *s.CaughtUpAt, "caught up with the primary's last message", true
+	case s.LastCommit != nil:
+		return *s.LastCommit, "its newest replayed commit", true
+	}
+	return time.Time{}, "", false
+}
+
+// ReplicationLag reads a standby's replication state and reports its
+// recovery point; it fails when that is older than maxLag (default: the RPO).
+func (a *Actions) ReplicationLag(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	var args LagArgs
+	if err := in.DecodeArgs(&args); err != nil {
+		return runbooks.StepResult{}, err
+	}
+	maxLag := in.RPO.D()
+	if args.MaxLag != "" {
+		d, err := runbooks.ParseDuration(args.MaxLag)
+		if err != nil {
+			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("postgres.replicationLag: maxLag: "+err.Error(), "InvalidArgument", nil)
+		}
+		maxLag = d.D()
+	}
+	conn, err := a.connect(ctx, args.Conn, in, "postgres.replicationLag")
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	standby, err := inRecovery(ctx, conn)
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("postgres.replicationLag: %w", err)
+	}
+	if !standby {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(
+			"postgres.replicationLag: the server is not a standby (pg_is_in_recovery() is false): it is a primary, or was promoted already — point the step at the replica, before its promotion", "NotAStandby", nil)
+	}
+	s, err := readReplica(ctx, conn)
+	if err != nil {
+		return runbooks.StepResult{}, fmt.Errorf("postgres.replicationLag: %w", err)
+	}
+	at, how, ok := s.recoveryPoint()
+	if !ok {
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(
+			"postgres.replicationLag: the standby has replayed no transaction since it started and is not streaming from its primary: its recovery point cannot be told — check pg_stat_wal_receiver on the standby", "RecoveryPointUnknown", nil)
+	}
+	lag := time.Since(at).Round(time.Second)
+	out := map[string]any{"receiveLsn": s.ReceiveLSN, "replayLsn": s.ReplayLSN, "streaming": s.Streaming,
+		"recoveryPoint": at.UTC().Format(time.RFC3339), "lagSeconds": int64(lag.Seconds())}
+	if s.LastCommit != nil {
+		out["lastReplayedCommit"] = s.LastCommit.UTC().Format(time.RFC3339Nano)
+	}
+	if maxLag > 0 && lag > maxLag {
+		return runbooks.StepResult{Outputs: out}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"postgres.replicationLag: the standby's recovery point (%s, %s) is %s old, more than %s: promoting it would break the RPO — check replication (pg_stat_wal_receiver) or accept the loss and skip this step",
+			at.UTC().Format(time.RFC3339), how, lag, runbooks.Duration(maxLag)), "ReplicaTooFarBehind", nil)
+	}
+	state := "not streaming (primary unreachable)"
+	if s.Streaming {
+		state = "streaming"
+	}
+	return runbooks.StepResult{
+		Summary: fmt.Sprintf("standby %s: received %s, replayed %s; recovery point %s (%s), %s old", state, s.ReceiveLSN, s.ReplayLSN,
+			at.UTC().Format(time.RFC3339), how, lag),
+		Outputs: out, RecoveryPoint: &at, RecoveryPointName: "replica's " + how,
+	}, nil
+}
