@@ -2,6 +2,7 @@ package activities
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lifeboat-dr/lifeboat/activities/httpcheck"
@@ -31,6 +32,28 @@ func pgConn() []runbooks.ArgSpec {
 		arg("dsnFile", runbooks.ArgString, false, "file holding the connection string (postgres://USER:PASSWORD@HOST:PORT/DB), in a directory of secrets.dirs"),
 		arg("dsnEnv", runbooks.ArgString, false, "environment variable holding the connection string, listed in secrets.env"),
 		arg("clone", runbooks.ArgString, false, "in a drill: the drill clone instance to work on (spec.drill.with), reached with the connection string's credentials"),
+	}
+}
+
+// all combines Checks.
+func all(checks ...func(map[string]any) []string) func(map[string]any) []string {
+	return func(args map[string]any) []string {
+		var out []string
+		for _, c := range checks {
+			out = append(out, c(args)...)
+		}
+		return out
+	}
+}
+
+// oneOf returns a Check that wants an optional string argument to be one of values.
+func oneOf(name string, values ...string) func(map[string]any) []string {
+	return func(args map[string]any) []string {
+		v, ok := args[name].(string)
+		if !ok || slices.Contains(values, v) {
+			return nil
+		}
+		return []string{fmt.Sprintf("%s: %q is not one of %s", name, v, strings.Join(values, ", "))}
 	}
 }
 
@@ -110,13 +133,14 @@ var table = []runbooks.ActionSpec{
 		}},
 	{Name: VeleroRestore, Outputs: outputs("restore: the Restore's name", "backup: the backup restored", "itemsRestored: items Velero restored", "warnings: Velero's warning count", "kinds: how many of each expected kind it restored"), Effect: runbooks.EffectNamespaced, Drill: runbooks.DrillMapNamespaces,
 		Doc:           "Velero Restore from a backup or a schedule's latest backup; waits until the target cluster's ReadOnly locations synced the bucket, then for completion; fails naming any expected kind it did not bring back",
-		RecoveryPoint: true, Heartbeats: true, Check: exactlyOne("backup", "schedule"),
+		RecoveryPoint: true, Heartbeats: true, Check: all(exactlyOne("backup", "schedule"), oneOf("existingResourcePolicy", "none", "update")),
 		Args: []runbooks.ArgSpec{target,
 			arg("backup", runbooks.ArgString, false, "backup name"),
 			arg("schedule", runbooks.ArgString, false, "schedule name: restore its latest completed backup"),
 			arg("namespaces", runbooks.ArgStrings, false, "namespaces to restore (default: all in the backup)"),
 			arg("namespaceMappings", runbooks.ArgStrMap, false, "source namespace → target namespace"),
 			arg("veleroNamespace", runbooks.ArgString, false, "namespace Velero runs in (default velero)"),
+			arg("existingResourcePolicy", runbooks.ArgString, false, "none (default: objects that exist are left as they are) or update (updated to the backup's version, e.g. a failback bringing DR's changes home)"),
 			arg("expectKinds", runbooks.ArgStrings, false, "kinds the restore must bring back: Kind for the core group, Kind.group otherwise (CaseFile.cases.example.com) — catches a backup that silently left a CRD's resources out"),
 		}},
 	{Name: VeleroLatestBackup, Outputs: outputs("backup: the latest completed backup", "ageSeconds: its age in seconds"), Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing, Doc: "latest completed backup of a schedule, its age checked against the RPO",
@@ -156,7 +180,7 @@ var table = []runbooks.ActionSpec{
 		Effect: runbooks.EffectInfrastructure, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"instance"}, Check: exactlyOne("dsnFile", "dsnEnv"),
 		Doc:  "make a local PostgreSQL instance (the old primary) a standby of the server the connection string names, with pg_rewind; a failback step (a drill may only rewind its own clone)",
 		Args: append(pgConn()[:2], arg("instance", runbooks.ArgString, true, "the local instance (postgres.instances in the worker config) to rewind"))},
-	{Name: PostgresRemoveClone, Effect: runbooks.EffectReadOnly, Drill: runbooks.DrillNothing,
+	{Name: PostgresRemoveClone, Effect: runbooks.EffectInfrastructure, Drill: runbooks.DrillNothing, // only ever a drill's own clone: refused outside a drill, and on any directory lifeboat did not clone
 		Doc:  "stop a drill's PostgreSQL clone and delete its data directory (a teardown step; only directories lifeboat cloned for a drill)",
 		Args: []runbooks.ArgSpec{arg("clone", runbooks.ArgString, true, "the clone instance (postgres.instances, drillClone: true)")}},
 	{Name: ArgoCDSync, Outputs: outputs("revision: the git revision synced", "health: the Application's health"), Effect: runbooks.EffectClusterScoped, Drill: runbooks.DrillOverrideOrSkip, DrillOverrides: []string{"app"},

@@ -133,6 +133,7 @@ func New(d Deps) *Registry {
 		impls[PostgresRewind], impls[PostgresRemoveClone] = pg.Rewind, pg.RemoveClone
 	}
 	maps.Copy(r.prechecks, pg.Prechecks())
+	maps.Copy(r.dryruns, pg.DryRuns())
 	if d.Kube != nil {
 		k := &kube.Actions{Source: d.Kube, BaseDir: d.BaseDir}
 		impls[KubeApply], impls[KubeCanI], impls[KubeSecretsPresent] = k.Apply, k.CanI, k.SecretsPresent

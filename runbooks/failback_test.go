@@ -11,12 +11,14 @@ import (
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
-// exampleFailover is example (a) with the evidence of a failover in which
-// every step succeeded, as the actions report their outputs.
+// exampleFailover is example (a) without its written failback (so the undo
+// is generated) and the evidence of a failover in which every step
+// succeeded, as the actions report their outputs.
 func exampleFailover(t *testing.T) (*runbooks.Runbook, runbooks.Evidence) {
 	t.Helper()
 	rb, _, err := runbooks.LoadFile("examples/case-management-region-failover.yaml")
 	require.NoError(t, err)
+	rb.Spec.Failback = nil
 	ev := runbooks.Evidence{WorkflowID: "lifeboat-cm-failover-abc123", Mode: "failover"}
 	outputs := map[string]map[string]any{
 		"dr-network":        {"vpc_id": "vpc-ca-west-1", "lb_hostname": "dr-lb.ca-west-1.example.com"},
@@ -29,6 +31,23 @@ func exampleFailover(t *testing.T) (*runbooks.Runbook, runbooks.Evidence) {
 			Summary: "did " + ls.Step.ID, Outputs: outputs[ls.Step.ID]})
 	}
 	return rb, ev
+}
+
+// Example (a)'s own failback is the plan, marked written (it runs in restore
+// order: the data home before the traffic).
+func TestExampleAFailsBackAsItsRunbookWrites(t *testing.T) {
+	rb, _, err := runbooks.LoadFile("examples/case-management-region-failover.yaml")
+	require.NoError(t, err)
+	plan, err := runbooks.Failback(rb, runbooks.Evidence{WorkflowID: "f", Mode: "failover"}, activities.Catalogue())
+	require.NoError(t, err)
+	assert.True(t, plan.Written)
+	require.Empty(t, runbooks.Validate(plan.Runbook, activities.Catalogue()).Errors())
+	var order []string
+	for _, ls := range plan.Runbook.AllSteps() {
+		order = append(order, ls.Layer+"/"+ls.Step.ID)
+	}
+	assert.Equal(t, []string{"storage/case-db-follows-dr", "storage/case-db-home", "storage/dr-db-follows-primary", "storage/backup-in-dr",
+		"storage/restore-home", "edge/traffic-home", "edge/dr-winds-down"}, order)
 }
 
 func TestTheGeneratedFailbackReversesWhatTheFailoverChanged(t *testing.T) {
@@ -58,7 +77,7 @@ func TestTheGeneratedFailbackReversesWhatTheFailoverChanged(t *testing.T) {
 	for _, n := range plan.NothingToUndo {
 		nothing = append(nothing, strings.SplitN(n, " ", 2)[0])
 	}
-	assert.ElementsMatch(t, []string{"case-api-can-read-secrets", "secrets-present", "crds-established", "ready", "business-journey"}, nothing)
+	assert.ElementsMatch(t, []string{"case-api-can-read-secrets", "secrets-present", "crds-established", "case-db-replica", "verify-case-db", "ready", "business-journey"}, nothing)
 	assert.Equal(t, "failback of lifeboat-cm-failover-abc123 (case-management-region-failover)", fb.Metadata.Description)
 	assert.Nil(t, fb.Spec.Drill)
 }

@@ -70,6 +70,19 @@ func (e *ArgsError) Error() string { return fmt.Sprintf("step %s: arguments: %v"
 // Unwrap returns the decoding error.
 func (e *ArgsError) Unwrap() error { return e.Err }
 
+// DurationOrRPO is an optional duration argument's value (field names it),
+// the runbook's RPO when it is empty; a bad value is an *ArgsError.
+func (in StepInput) DurationOrRPO(value, field string) (time.Duration, error) {
+	if value == "" {
+		return in.RPO.D(), nil
+	}
+	d, err := ParseDuration(value)
+	if err != nil {
+		return 0, &ArgsError{Step: in.StepID, Err: fmt.Errorf("%s: %w", field, err)}
+	}
+	return d.D(), nil
+}
+
 // DecodeArgs decodes the step's arguments into v (a struct with json tags);
 // a failure is an *ArgsError.
 func (in StepInput) DecodeArgs(v any) error {

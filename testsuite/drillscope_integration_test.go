@@ -27,8 +27,10 @@ import (
 )
 
 // ownState is what changes by itself on the rig whatever a drill does:
-// events, leader-election leases, the node simulator's node heartbeats.
-var ownState = []string{"events", "events.events.k8s.io", "leases.coordination.k8s.io", "nodes"}
+// events, leader-election leases, the node simulator's node heartbeats, and
+// the Backup records Velero syncs from the bucket into a cluster as another
+// cluster writes them.
+var ownState = []string{"events", "events.events.k8s.io", "leases.coordination.k8s.io", "nodes", "backups.velero.io"}
 
 // production is a snapshot of everything a drill must leave alone: every
 // object outside the drill's namespaces, in both clusters while the primary

@@ -28,6 +28,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/lifeboat-dr/lifeboat/activities/failure"
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/activities/velero"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
@@ -86,6 +89,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	cfg.Catalog, cfg.EvidenceDir, cfg.BaseDir = []string{catalog}, filepath.Join(t.TempDir(), "evidence"), stack.BaseDir
 	cfg.Kube.Kubeconfig, cfg.Terraform.Binary = stack.Kubeconfig, stack.Terraform
 	cfg.Cloudflare = worker.CloudflareConfig{TokenEnv: "E2E_CF_TOKEN", BaseURL: stack.Cloudflare.URL}
+	cfg.Secrets.Dirs, cfg.Postgres = []string{stack.SecretsDir}, stack.DB.Instances()
 	require.NoError(t, cfg.CheckWorker())
 	opts, err := cfg.ClientOptions()
 	require.NoError(t, err)
@@ -100,6 +104,10 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	st := starter.New(c, cfg.Temporal.TaskQueue)
 	declared := stack.DeclaredAt
 	var ids []string
+	// The CRD blind spot, set up now so that the DR cluster has synced its
+	// backup by the time it is checked below.
+	blindSpot, err := stack.BackUpALateCRD(ctx)
+	require.NoError(t, err)
 	seedProduction(t, stack)
 	const drillNS = "restore-drill-case-management"
 	production := stableProduction(t, stack, drillNS)
@@ -147,7 +155,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		changed := map[string]bool{}
 		for _, step := range ev.Steps {
 			if step.State == workflows.StateSucceeded && step.Layer != runbooks.TeardownLayer &&
-				!slices.Contains([]string{"kube.canI", "kube.secretsPresent", "kube.crdsEstablished", "kube.waitReady", "http.check"}, step.Action) {
+				!slices.Contains([]string{"kube.canI", "kube.secretsPresent", "kube.crdsEstablished", "kube.waitReady", "http.check", "postgres.replicationLag", "postgres.verify"}, step.Action) {
 				changed[step.ID] = true
 			}
 		}
@@ -163,7 +171,13 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		require.NotNil(t, ev.RPOActual)
 		latest := stack.Backups[len(stack.Backups)-1]
 		assert.Equal(t, latest.Name, ev.RecoveryPointName, "the newest backup Velero took of case-management")
-		assert.Equal(t, runbooks.Duration(declared.Sub(latest.Started)), *ev.RPOActual, "the RPO is measured from that backup's start")
+		assert.Equal(t, runbooks.Duration(declared.Sub(latest.Started)), *ev.RPOActual, "the RPO is the worst source's: the backup's start, older than the replica's")
+		require.Len(t, ev.RPOSources, 2, "the backup and the replica")
+		assert.Contains(t, stepOf(t, ev, "promote-case-db").Summary, "promoted the drill's clone case-db-drill of the standby")
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "verify-case-db").State, "the clone's data checked")
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "drop-case-db-clone").State)
+		assert.NoDirExists(t, stack.DB.Instances().Instances["case-db-drill"].DataDir, "the teardown removed the clone")
+		assert.Equal(t, "standby", pgRole(t, stack.DB.Standby), "a drill never promotes production's replica")
 		assert.Contains(t, stepOf(t, ev, "restore-case-data").Summary, "every expected kind restored", "the case files came back too")
 		assert.False(t, ev.RTOBreached)
 		assert.Equal(t, "primary-lb.ca-central-1.example.com", stack.Cloudflare.Records(stack.Zone, "case.example.com")[0].Content, "a drill never moves traffic")
@@ -184,16 +198,19 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		for {
 			s, err := st.Status(ctx, run.WorkflowID)
 			require.NoError(t, err)
-			if s.Layer != "" && !stopped {
+			if s.Layer != "" && s.Layer != workflows.PrechecksLayer && !stopped {
 				stack.DR.Velero.StopServer()
 				stopped = true
 			}
-			if s.Layer == "storage" {
+			if slices.ContainsFunc(s.Steps, func(step workflows.StepStatus) bool {
+				return step.ID == "restore-case-data" && step.State == workflows.StateRunning
+			}) {
 				break
 			}
-			require.True(t, time.Now().Before(deadline), "never reached the storage layer (state %s)", s.State)
+			require.True(t, time.Now().Before(deadline), "the restore never started (state %s)", s.State)
 			time.Sleep(100 * time.Millisecond)
 		}
+		time.Sleep(time.Second) // the step has created its Restore, which stays New
 		_, err = st.Abort(ctx, run.WorkflowID, workflows.Abort{By: "alice", Reason: "wrong backup"})
 		require.NoError(t, err)
 		ev := waitEvidence(t, st, run.WorkflowID)
@@ -221,16 +238,39 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		unchanged(t)
 	})
 
+	t.Run("a CRD installed after the primary's Velero started is caught by the restored-kinds check", func(t *testing.T) {
+		va := &velero.Actions{Source: &kube.KubeconfigSource{Default: stack.Kubeconfig}}
+		in := runbooks.StepInput{WorkflowID: "blind-spot", RunID: "r", StepID: "restore", Mode: workflows.ModeFailover,
+			Targets: map[string]runbooks.Target{"dr": {KubeContext: testsuite.KubeContext}},
+			Args: map[string]any{"target": "dr", "backup": blindSpot, "namespaces": []any{"case-management"},
+				"namespaceMappings": map[string]any{"case-management": "blind-spot-check"},
+				"expectKinds":       []any{"CaseFile.cases.example.com", "Escalation.cases.example.com"}}}
+		var kinds *runbooks.CheckResult
+		checks := va.Prechecks()["velero.restore"](ctx, in)
+		for i, c := range checks {
+			if strings.Contains(c.Name, "holds every expected kind") {
+				kinds = &checks[i]
+			}
+		}
+		require.NotNil(t, kinds, "%+v", checks)
+		assert.False(t, kinds.OK)
+		assert.Contains(t, kinds.Message, "holds no Escalation.cases.example.com", "the pre-check reads the backup's own resource list")
+		_, err := va.Restore(ctx, in)
+		require.Error(t, err, "Velero said Completed; lifeboat does not")
+		assert.Contains(t, failure.Message(err), "brought back no Escalation.cases.example.com")
+		assert.NotContains(t, failure.Message(err), "CaseFile", "the case files came back")
+	})
+
 	// What the failover will change, as it was before: the failback must put it back.
 	recordBefore := stack.Cloudflare.Records(stack.Zone, "case.example.com")[0]
-	var replicasBefore any
 	t.Run("the primary region is lost", func(t *testing.T) {
 		stack.LoseRegion()
 		assert.NotEmpty(t, testsuite.Unreachable(ctx, stack.Primary.Kube), "the primary's API server is gone")
 	})
 	t.Run("failover with an approval", func(t *testing.T) {
+		lost := stack.Primary.LostAt.UTC()
 		run, err := st.Start(ctx, workflows.Request{Runbook: "case-management-region-failover", Mode: workflows.ModeFailover,
-			RequestedBy: "carol", Reason: "ca-central-1 is down", DeclaredAt: &declared})
+			RequestedBy: "carol", Reason: "ca-central-1 is down", DeclaredAt: &lost})
 		require.NoError(t, err)
 		ids = append(ids, run.WorkflowID)
 		deadline := time.Now().Add(5 * time.Minute)
@@ -250,7 +290,16 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Equal(t, "succeeded", ev.Outcome, "%+v", ev.FailedChecks)
 		assert.Equal(t, "L5", ev.Level, ev.LevelReason)
 		latest := stack.Backups[len(stack.Backups)-1]
-		assert.Equal(t, latest.Name, ev.RecoveryPointName, "the newest backup the lost primary's Velero wrote, restored in the DR cluster")
+		assert.Equal(t, latest.Name, ev.RecoveryPointName, "the newest backup the lost primary's Velero wrote, restored in the DR cluster: the worst of the RPO's sources")
+		require.Len(t, ev.RPOSources, 2)
+		replica := ev.RPOSources[1]
+		assert.Equal(t, "case-db-replica", replica.Step)
+		assert.WithinDuration(t, stack.Primary.LostAt, replica.RecoveryPoint, 5*time.Second, "the replica's newest commit, just before the primary died")
+		assert.Equal(t, "primary", pgRole(t, stack.DB.Standby), "the DR database was promoted")
+		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "verify-case-db").State)
+		md := ev.Markdown()
+		assert.Contains(t, md, latest.Name)
+		assert.Contains(t, md, "case-db-replica")
 		restore := stepOf(t, ev, "restore-case-data")
 		_, err = stack.DR.Velero.CLI(ctx, "restore", "describe", fmt.Sprint(restore.Outputs["restore"]))
 		assert.NoError(t, err, "the Restore is the DR cluster's")
@@ -263,9 +312,6 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 				assert.Equal(t, "primary-lb.ca-central-1.example.com", s.Outputs["previous"].(map[string]any)["content"])
 				assert.Equal(t, map[string]any{"steps.dr-network.outputs.lb_hostname": "dr-lb.ca-west-1.example.com"}, s.Inputs,
 					"the evidence records the terraform output the switch used")
-			}
-			if s.ID == "scale-up" {
-				replicasBefore = s.Outputs["previousReplicas"].(map[string]any)["case-api"]
 			}
 		}
 	})
@@ -298,18 +344,35 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	}
 	var scheduled string
 
-	t.Run("failback of the failover puts DNS and scale back exactly as they were", func(t *testing.T) {
-		require.Len(t, ids, 2, "needs the failover above")
+	t.Run("failback home: the database switched back, DR's objects restored into the primary, then traffic", func(t *testing.T) {
+		require.GreaterOrEqual(t, len(ids), 2, "needs the failover above")
+		// While DR served: a case opened and a setting changed there.
+		c, err := stack.DB.Standby.Connect(ctx)
+		require.NoError(t, err)
+		_, err = c.Exec(ctx, "INSERT INTO cases (title) VALUES ('opened in ca-west-1 during the failover')")
+		require.NoError(t, err)
+		c.Close(ctx)
+		kc, err := kubernetes.NewForConfig(stack.DR.Kube.RESTConfig())
+		require.NoError(t, err)
+		cm, err := kc.CoreV1().ConfigMaps("case-management").Get(ctx, "case-api-config", metav1.GetOptions{})
+		require.NoError(t, err)
+		cm.Data["CHANGED_IN_DR"] = "yes"
+		_, err = kc.CoreV1().ConfigMaps("case-management").Update(ctx, cm, metav1.UpdateOptions{})
+		require.NoError(t, err)
+
 		require.NoError(t, stack.BringBackPrimary(ctx), "the primary's processes start again on their data")
 		pc, err := kubernetes.NewForConfig(stack.Primary.Kube.RESTConfig())
 		require.NoError(t, err)
 		_, err = pc.CoreV1().ConfigMaps("case-management").Get(ctx, "case-api-config", metav1.GetOptions{})
 		require.NoError(t, err, "the primary's etcd kept production through the SIGKILL")
+		assert.Equal(t, "primary", pgRole(t, stack.DB.Primary), "the old database came back as a second primary")
+
 		out := cli(t, "failback", ids[1], "--as", "carol", "--reason", "ca-central-1 is back")
 		id := strings.TrimSpace(between(out.stdout, "workflow: ", "\n"))
 		require.NotEmpty(t, id, out.stdout)
+		ids = append(ids, id)
 		answered := map[string]bool{}
-		deadline := time.Now().Add(5 * time.Minute)
+		deadline := time.Now().Add(8 * time.Minute)
 		for {
 			s, err := st.Status(ctx, id)
 			require.NoError(t, err)
@@ -323,9 +386,8 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 				answered[p.Step] = true
 				switch p.Kind {
 				case "approval":
-					cli(t, "approve", id, p.Step, "--as", "bob", "--comment", "primary healthy")
-				case "acknowledgement":
-					cli(t, "ack", id, p.Step, "--as", "carol", "--comment", "left warm on purpose")
+					assert.Equal(t, "traffic-home", p.Step)
+					cli(t, "approve", id, p.Step, "--as", "bob", "--comment", "primary healthy, data home")
 				default:
 					t.Fatalf("failback paused: %s", p.Message)
 				}
@@ -334,24 +396,37 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 			time.Sleep(250 * time.Millisecond)
 		}
 		ev := waitEvidence(t, st, id)
+		recordHistory(t, st, id, "failback-written-restore-order")
 		assert.Equal(t, workflows.RunSucceeded, ev.Outcome, "%+v", ev.FailedChecks)
 		require.NotNil(t, ev.Failback)
 		assert.Equal(t, ids[1], ev.Failback.Of)
-		assert.ElementsMatch(t, []string{"dr-network", "identity-bindings", "restore-case-data", "gitops-sync"}, ev.Failback.Manual)
-		assert.True(t, answered["undo-shift-traffic"], "moving traffic back passed the switch's gate")
+		assert.Empty(t, ev.Failback.Manual, "the runbook wrote its way home")
+		assert.True(t, answered["traffic-home"], "moving traffic home passed its gate")
+		traffic := stepOf(t, ev, "traffic-home")
+		for _, data := range []string{"case-db-home", "dr-db-follows-primary", "restore-home"} {
+			require.NotNil(t, stepOf(t, ev, data).Ended, data)
+			assert.True(t, !stepOf(t, ev, data).Ended.After(*traffic.Started), "%s ended before traffic moved home", data)
+		}
 
 		after := stack.Cloudflare.Records(stack.Zone, "case.example.com")
 		require.Len(t, after, 1)
 		assert.Equal(t, recordBefore.Type, after[0].Type)
 		assert.Equal(t, recordBefore.Content, after[0].Content)
 		assert.Equal(t, recordBefore.TTL, after[0].TTL)
-		assert.Equal(t, recordBefore.Proxied, after[0].Proxied)
-		kc, err := kubernetes.NewForConfig(stack.DR.Kube.RESTConfig())
+		assert.Equal(t, "primary", pgRole(t, stack.DB.Primary), "the database is home")
+		assert.Equal(t, "standby", pgRole(t, stack.DB.Standby), "DR follows it again")
+		p, err := stack.DB.Primary.Connect(ctx)
 		require.NoError(t, err)
+		defer p.Close(ctx)
+		var n int
+		require.NoError(t, p.QueryRow(ctx, "SELECT count(*) FROM cases WHERE title = 'opened in ca-west-1 during the failover'").Scan(&n))
+		assert.Equal(t, 1, n, "the case opened in DR is home")
+		home, err := pc.CoreV1().ConfigMaps("case-management").Get(ctx, "case-api-config", metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, "yes", home.Data["CHANGED_IN_DR"], "DR's objects restored into the primary")
 		d, err := kc.AppsV1().Deployments("case-management").Get(ctx, "case-api", metav1.GetOptions{})
 		require.NoError(t, err)
-		require.NotNil(t, replicasBefore)
-		assert.EqualValues(t, replicasBefore, *d.Spec.Replicas, "case-api back to its replicas before the failover scaled it")
+		assert.EqualValues(t, 0, *d.Spec.Replicas, "DR wound down")
 	})
 
 	t.Run("a drill whose backup is missing stops before its first step; an approver's override lets it go on", func(t *testing.T) {
@@ -373,7 +448,8 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		}
 		status := cli(t, "status", id).stdout
 		// restore-case-data's checks: may create restores, may watch them, the backup exists.
-		assert.Contains(t, status, "pre-flight check restore-case-data#3 failed: backup production-critical-hourly-19700101000000 exists — Velero has no backup production-critical-hourly-19700101000000 in namespace velero; fix: name an existing backup")
+		assert.Contains(t, status, "pre-flight check restore-case-data#3 failed: backup production-critical-hourly-19700101000000 exists — Velero has no backup production-critical-hourly-19700101000000 in namespace velero; this cluster reads other clusters' backups through ReadOnly location(s) default")
+		assert.Contains(t, status, "fix: name an existing backup")
 		assert.Contains(t, status, "lifeboat override "+id+" restore-case-data#3 --reason TEXT --as NAME")
 		out = cli(t, "override", id, "restore-case-data#3", "--as", "bob", "--reason", "the backup is being copied from the other region")
 		assert.Contains(t, out.stdout, "the run goes on")
@@ -409,11 +485,14 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.NotContains(t, out.stdout+out.stderr, testsuite.PlantedCFToken)
 	})
 
-	t.Run("reenact the failover from its recorded runbook text", func(t *testing.T) {
-		require.Len(t, ids, 2, "needs the failover above")
-		failover := ids[1]
-		// The catalog file changed since the incident: the re-enactment must
-		// still run the text the failover ran.
+	t.Run("reenact the drill from its recorded runbook text", func(t *testing.T) {
+		require.GreaterOrEqual(t, len(ids), 2, "needs the drill above")
+		// The first drill: its restore waited for no sync of the bucket (the
+		// failover's waited for DR's Velero to sync after the loss), so its
+		// duration is Velero's own.
+		failover := ids[0]
+		// The catalog file changed since the drill: the re-enactment must
+		// still run the text the drill ran.
 		file := filepath.Join(catalog, "a.yaml")
 		orig, err := os.ReadFile(file)
 		require.NoError(t, err)
@@ -547,7 +626,8 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		}
 		haystacks = append(haystacks, logs.String())
 		require.Contains(t, strings.Join(haystacks, "\n"), "case-api-db", "the haystack holds the run (sanity)")
-		for _, secret := range []string{testsuite.PlantedDBPassword, testsuite.PlantedRestoredPass, testsuite.PlantedCFToken} {
+		require.Contains(t, strings.Join(haystacks, "\n"), "case-db-dr.dsn", "the database steps are in it, by reference")
+		for _, secret := range []string{testsuite.PlantedDBPassword, testsuite.PlantedRestoredPass, testsuite.PlantedCFToken, testsuite.PlantedPGPassword} {
 			for i, h := range haystacks {
 				assert.NotContains(t, h, secret, "haystack %d", i)
 			}
@@ -619,4 +699,18 @@ func waitEvidence(t *testing.T, st *starter.Starter, id string) runbooks.Evidenc
 	require.NoError(t, err)
 	t.Logf("%s", ev.Markdown())
 	return ev
+}
+
+// pgRole is a rig database server's role: primary, standby, or down.
+func pgRole(t *testing.T, s *testsuite.PGServer) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := s.Connect(ctx)
+	if err != nil {
+		return "down"
+	}
+	defer c.Close(ctx)
+	var standby bool
+	require.NoError(t, c.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby))
+	return map[bool]string{true: "standby", false: "primary"}[standby]
 }

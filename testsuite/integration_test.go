@@ -218,12 +218,16 @@ func (r *rig) waitFor(t *testing.T, id string, what string, cond func(workflows.
 
 // record writes the run's history to testsuite/histories/NAME.json when
 // LIFEBOAT_RECORD_HISTORIES=1 (golden histories replayed by make test).
-func (r *rig) record(t *testing.T, id, name string) {
+func (r *rig) record(t *testing.T, id, name string) { recordHistory(t, r.starter, id, name) }
+
+// recordHistory writes a run's history to testsuite/histories/NAME.json
+// when LIFEBOAT_RECORD_HISTORIES=1.
+func recordHistory(t *testing.T, st *starter.Starter, id, name string) {
 	t.Helper()
 	if os.Getenv("LIFEBOAT_RECORD_HISTORIES") != "1" {
 		return
 	}
-	b, err := r.starter.HistoryJSON(context.Background(), id)
+	b, err := st.HistoryJSON(context.Background(), id)
 	require.NoError(t, err)
 	// LIFEBOAT_RECORD_SUFFIX records a new workflow version's histories
 	// beside the old ones, which must go on replaying.

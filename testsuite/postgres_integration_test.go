@@ -38,17 +38,6 @@ func TestPostgresActionsOnARealPrimaryAndStandby(t *testing.T) {
 		return runbooks.StepInput{WorkflowID: "wf-" + id, RunID: "run", Mode: mode, StepID: id, Args: args, RPO: runbooks.Duration(15 * time.Minute),
 			DeclaredAt: &declared, DrillRun: map[bool]string{true: "drill-run-1"}[mode == "drill"]}
 	}
-	role := func(s *testsuite.PGServer) string {
-		c, err := s.Connect(ctx)
-		if err != nil {
-			return "down"
-		}
-		defer c.Close(ctx)
-		var standby bool
-		require.NoError(t, c.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby))
-		return map[bool]string{true: "standby", false: "primary"}[standby]
-	}
-
 	t.Run("the standby's recovery point is honest on an idle primary", func(t *testing.T) {
 		time.Sleep(2 * time.Second) // a few cases written and replayed
 		db.PauseWriter()
@@ -70,7 +59,7 @@ func TestPostgresActionsOnARealPrimaryAndStandby(t *testing.T) {
 		_, err := a.Promote(ctx, step("failover", "promote", map[string]any{"dsnFile": dr}))
 		require.Error(t, err)
 		assert.Contains(t, failure.Message(err), "second primary")
-		assert.Equal(t, "standby", role(db.Standby))
+		assert.Equal(t, "standby", pgRole(t, db.Standby))
 	})
 
 	t.Run("a drill promotes and verifies a clone of the standby, never the standby", func(t *testing.T) {
@@ -80,7 +69,7 @@ func TestPostgresActionsOnARealPrimaryAndStandby(t *testing.T) {
 		res, err := a.Promote(ctx, step("drill", "promote", map[string]any{"dsnFile": dr, "clone": "case-db-drill"}))
 		require.NoError(t, err, pgErr(err))
 		assert.Contains(t, res.Summary, "promoted the drill's clone case-db-drill of the standby")
-		assert.Equal(t, "standby", role(db.Standby), "production's standby still follows the primary")
+		assert.Equal(t, "standby", pgRole(t, db.Standby), "production's standby still follows the primary")
 		v, err := a.Verify(ctx, step("drill", "verify", map[string]any{"dsnFile": dr, "clone": "case-db-drill",
 			"rowCounts": map[string]any{"cases": 100}, "newest": map[string]any{"cases": "opened_at"}}))
 		require.NoError(t, err, pgErr(err))
@@ -112,7 +101,7 @@ func TestPostgresActionsOnARealPrimaryAndStandby(t *testing.T) {
 		again, err := a.Promote(ctx, step("failover", "promote", map[string]any{"dsnFile": dr}))
 		require.NoError(t, err, "promoting a promoted standby again is success")
 		assert.Equal(t, true, again.Outputs["alreadyPrimary"])
-		assert.Equal(t, "primary", role(db.Standby))
+		assert.Equal(t, "primary", pgRole(t, db.Standby))
 		_, err = a.Verify(ctx, step("failover", "verify", map[string]any{"dsnFile": dr, "rowCounts": map[string]any{"cases": 100}, "newest": map[string]any{"cases": "opened_at"}}))
 		require.NoError(t, err, pgErr(err))
 		_, err = a.Verify(ctx, step("failover", "verify", map[string]any{"dsnFile": dr, "rowCounts": map[string]any{"cases": 1000000}, "queries": map[string]any{"no future cases": "SELECT count(*) = 0 FROM cases WHERE opened_at > now() + interval '1 hour'"}}))
@@ -123,11 +112,11 @@ func TestPostgresActionsOnARealPrimaryAndStandby(t *testing.T) {
 
 	t.Run("home: the old primary rewound to follow, then the switch back", func(t *testing.T) {
 		require.NoError(t, db.BringBackPrimary(ctx))
-		assert.Equal(t, "primary", role(db.Primary), "back as a second primary until the failback rewinds it")
+		assert.Equal(t, "primary", pgRole(t, db.Primary), "back as a second primary until the failback rewinds it")
 		w, err := a.Rewind(ctx, step("failback", "rewind", map[string]any{"instance": "case-db-primary", "dsnFile": dr}))
 		require.NoError(t, err, pgErr(err))
 		t.Log(w.Summary)
-		assert.Equal(t, "standby", role(db.Primary))
+		assert.Equal(t, "standby", pgRole(t, db.Primary))
 		again, err := a.Rewind(ctx, step("failback", "rewind", map[string]any{"instance": "case-db-primary", "dsnFile": dr}))
 		require.NoError(t, err)
 		assert.Contains(t, again.Summary, "nothing to rewind")
@@ -142,8 +131,8 @@ func TestPostgresActionsOnARealPrimaryAndStandby(t *testing.T) {
 		require.NoError(t, err, pgErr(err))
 		_, err = a.Rewind(ctx, step("failback", "rewind-dr", map[string]any{"instance": "case-db-dr", "dsnFile": primary}))
 		require.NoError(t, err, pgErr(err))
-		assert.Equal(t, "primary", role(db.Primary))
-		assert.Equal(t, "standby", role(db.Standby))
+		assert.Equal(t, "primary", pgRole(t, db.Primary))
+		assert.Equal(t, "standby", pgRole(t, db.Standby))
 		p, err := db.Primary.Connect(ctx)
 		require.NoError(t, err)
 		defer p.Close(ctx)

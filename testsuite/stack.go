@@ -185,14 +185,14 @@ func (s *Stack) BringBackPrimary(ctx context.Context) error {
 	return s.DB.BringBackPrimary(ctx)
 }
 
-// failbackLocations give the way home a path through the bucket: the DR
-// cluster writes its backups under the prefix dr (location dr-backups,
-// ReadWrite there), which the primary reads (ReadOnly).
+// failbackLocations give the way home a path through the store: the DR
+// cluster writes its backups to a bucket of their own (location
+// dr-backups, ReadWrite there), which the primary reads (ReadOnly).
 func (s *Stack) failbackLocations(ctx context.Context) error {
-	if err := s.DR.Velero.AddPrefixedLocation(ctx, "dr-backups", "dr", false, false); err != nil {
+	if err := s.DR.Velero.AddBucketLocation(ctx, "dr-backups", FailbackBucket, false, false); err != nil {
 		return err
 	}
-	return s.Primary.Velero.AddPrefixedLocation(ctx, "dr-backups", "dr", true, false)
+	return s.Primary.Velero.AddBucketLocation(ctx, "dr-backups", FailbackBucket, true, false)
 }
 
 // Stop stops every part, newest first.

@@ -47,14 +47,22 @@ spec:
 
 // CaseFileCRD is production's custom resource: each case's file. The
 // platform team installs it in both clusters before Velero starts (a CRD
-// installed after Velero started is its blind spot, see the e2e test).
-const CaseFileCRD = `apiVersion: apiextensions.k8s.io/v1
+// installed after Velero started is its blind spot, see EscalationCRD).
+var CaseFileCRD = casesCRD("casefiles", "casefile", "CaseFile")
+
+// EscalationCRD is a CRD the platform team installs in the primary after
+// its Velero started: Velero's blind spot until it rediscovers (5 minutes).
+var EscalationCRD = casesCRD("escalations", "escalation", "Escalation")
+
+// casesCRD is a namespaced CRD of the group cases.example.com.
+func casesCRD(plural, singular, kind string) string {
+	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: casefiles.cases.example.com}
+metadata: {name: %[1]s.cases.example.com}
 spec:
   group: cases.example.com
   scope: Namespaced
-  names: {plural: casefiles, singular: casefile, kind: CaseFile}
+  names: {plural: %[1]s, singular: %[2]s, kind: %[3]s}
   versions:
   - name: v1
     served: true
@@ -63,7 +71,8 @@ spec:
       openAPIV3Schema:
         type: object
         x-kubernetes-preserve-unknown-fields: true
-`
+`, plural, singular, kind)
+}
 
 // startRegions starts the bucket, then the primary region and the DR region
 // (with Argo CD) side by side; the CaseFile CRD is in both clusters before
@@ -187,4 +196,30 @@ func ApplyObjects(ctx context.Context, dyn dynamic.Interface, objs []*unstructur
 		}
 	}
 	return nil
+}
+
+// BackUpALateCRD installs EscalationCRD in the primary, writes an
+// Escalation into case-management and backs case-management up with the
+// primary's Velero (schedule case-files-blind-spot): Velero says Completed,
+// and the backup holds no Escalation. It returns the backup's name.
+func (s *Stack) BackUpALateCRD(ctx context.Context) (string, error) {
+	cfg := s.Primary.Kube.RESTConfig()
+	if err := ApplyCRDs(ctx, cfg, "EscalationCRD", []byte(EscalationCRD)); err != nil {
+		return "", err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	esc := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "cases.example.com/v1", "kind": "Escalation",
+		"metadata": map[string]any{"name": "case-0001-to-legal", "namespace": "case-management"}, "spec": map[string]any{"case": "case-0001"}}}
+	gvr := schema.GroupVersionResource{Group: "cases.example.com", Version: "v1", Resource: "escalations"}
+	if _, err := dyn.Resource(gvr).Namespace("case-management").Create(ctx, esc, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("creating the Escalation: %w", err)
+	}
+	if err := s.Primary.Velero.Schedule(ctx, "case-files-blind-spot", "case-management"); err != nil {
+		return "", err
+	}
+	name, _, err := s.Primary.Velero.BackupFromSchedule(ctx, "case-files-blind-spot")
+	return name, err
 }

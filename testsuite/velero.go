@@ -36,6 +36,11 @@ const (
 	s3Access = "lifeboat-rig"
 	s3Secret = "lifeboat-rig-s3-secret"
 	s3Bucket = "velero"
+	// FailbackBucket is a second bucket of the rig's store: where the DR
+	// cluster writes the backups a failback restores into the primary
+	// (Velero refuses a location at a bucket's root that shares the bucket
+	// with a prefixed one: "invalid top-level directories").
+	FailbackBucket = "velero-dr"
 )
 
 // VeleroBinaries are the paths of the backup stack's binaries.
@@ -113,8 +118,8 @@ type VeleroOptions struct {
 	Progress io.Writer
 }
 
-// ObjectStore is the rig's S3 server (versitygw, posix backend) with one
-// bucket, velero.
+// ObjectStore is the rig's S3 server (versitygw, posix backend) with two
+// buckets: velero and FailbackBucket.
 type ObjectStore struct {
 	// URL is its endpoint.
 	URL  string
@@ -123,8 +128,10 @@ type ObjectStore struct {
 
 // StartObjectStore starts an S3 server whose bucket lives in dir.
 func StartObjectStore(ctx context.Context, dir string, bins VeleroBinaries) (*ObjectStore, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "s3", s3Bucket), 0o755); err != nil {
-		return nil, err
+	for _, b := range []string{s3Bucket, FailbackBucket} {
+		if err := os.MkdirAll(filepath.Join(dir, "s3", b), 0o755); err != nil {
+			return nil, err
+		}
 	}
 	ports, err := freePorts(1)
 	if err != nil {
@@ -241,24 +248,20 @@ func (v *Velero) install(ctx context.Context) error {
 // AddLocation creates a BackupStorageLocation on the rig's bucket (ReadOnly
 // when the Velero was started ReadOnly).
 func (v *Velero) AddLocation(ctx context.Context, name string, isDefault bool) error {
-	return v.AddPrefixedLocation(ctx, name, "", v.readOnly, isDefault)
+	return v.AddBucketLocation(ctx, name, s3Bucket, v.readOnly, isDefault)
 }
 
-// AddPrefixedLocation creates a BackupStorageLocation under a prefix of the
-// rig's bucket ("" for its root), ReadOnly or ReadWrite.
-func (v *Velero) AddPrefixedLocation(ctx context.Context, name, prefix string, readOnly, isDefault bool) error {
+// AddBucketLocation creates a BackupStorageLocation on a bucket of the
+// rig's store, ReadOnly or ReadWrite.
+func (v *Velero) AddBucketLocation(ctx context.Context, name, bucket string, readOnly, isDefault bool) error {
 	mode := "ReadWrite"
 	if readOnly {
 		mode = "ReadOnly"
 	}
-	storage := map[string]any{"bucket": s3Bucket}
-	if prefix != "" {
-		storage["prefix"] = prefix
-	}
 	bsl := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "velero.io/v1", "kind": "BackupStorageLocation",
 		"metadata": map[string]any{"name": name, "namespace": v.Namespace},
 		"spec": map[string]any{"provider": "aws", "default": isDefault, "accessMode": mode,
-			"objectStorage": storage,
+			"objectStorage": map[string]any{"bucket": bucket},
 			"credential":    map[string]any{"name": "cloud-credentials", "key": "cloud"},
 			"config":        map[string]any{"region": "us-east-1", "s3ForcePathStyle": "true", "s3Url": v.S3URL, "checksumAlgorithm": ""}}}}
 	_, err := v.dyn.Resource(veleroBSLGVR).Namespace(v.Namespace).Create(ctx, bsl, metav1.CreateOptions{})

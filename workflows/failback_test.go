@@ -73,3 +73,25 @@ func TestAFailbackUndoesTheFailoverEdgeFirst(t *testing.T) {
 	assert.Contains(t, md, "health (http.check): it changes nothing")
 	assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "undo-net").State)
 }
+
+// A failback the runbook writes (spec.failback) runs in restore order: the
+// data goes home before traffic does; a generated undo runs edge first.
+func TestAWrittenFailbackRunsInRestoreOrder(t *testing.T) {
+	h := newHarness(t)
+	text := book("60m", failbackBook+`  failback:
+    storage:
+      - {id: data-home, action: kube.scale, with: {target: dr, namespace: cm, replicas: {api: 1}}}
+    edge:
+      - {id: dns-home, action: cloudflare.dnsSwitch, with: {zone: example.com, record: case.example.com, to: primary.example.com}}
+`)
+	failover := runbooks.Evidence{ID: "DR-1", WorkflowID: "lifeboat-x-failover-1", Mode: "failover", Outcome: "succeeded",
+		Runbook: runbooks.RunbookRef{Name: "test-book", Hash: runbooks.HashOf([]byte(text))}}
+	h.res.Records = func(context.Context, string) (runbooks.Resolved, runbooks.Evidence, error) {
+		return runbooks.Resolved{Source: text}, failover, nil
+	}
+	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{Runbook: "test-book", Mode: workflows.ModeFailback,
+		FailbackOf: "lifeboat-x-failover-1", RequestedBy: "alice", Reason: "primary is back"})
+	ev := h.result()
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	assert.Less(t, h.rec.index("end:data-home"), h.rec.index("start:dns-home"), "data home before traffic")
+}

@@ -63,11 +63,11 @@ func readReplica(ctx context.Context, q querier) (replicaState, error) {
 func (s replicaState) recoveryPoint() (time.Time, string, bool) {
 	switch {
 	case s.CaughtUpAt != nil && s.LastCommit != nil && s.LastCommit.After(*s.CaughtUpAt):
-		return *s.LastCommit, "its newest replayed commit", true
+		return *s.LastCommit, "the replica's newest replayed commit", true
 	case s.CaughtUpAt != nil:
-		return *s.CaughtUpAt, "caught up with the primary's last message", true
+		return *s.CaughtUpAt, "the replica, caught up with its primary's last message", true
 	case s.LastCommit != nil:
-		return *s.LastCommit, "its newest replayed commit", true
+		return *s.LastCommit, "the replica's newest replayed commit", true
 	}
 	return time.Time{}, "", false
 }
@@ -79,13 +79,9 @@ func (a *Actions) ReplicationLag(ctx context.Context, in runbooks.StepInput) (ru
 	if err := in.DecodeArgs(&args); err != nil {
 		return runbooks.StepResult{}, err
 	}
-	maxLag := in.RPO.D()
-	if args.MaxLag != "" {
-		d, err := runbooks.ParseDuration(args.MaxLag)
-		if err != nil {
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("postgres.replicationLag: maxLag: "+err.Error(), "InvalidArgument", nil)
-		}
-		maxLag = d.D()
+	maxLag, err := in.DurationOrRPO(args.MaxLag, "maxLag")
+	if err != nil {
+		return runbooks.StepResult{}, err
 	}
 	conn, err := a.connect(ctx, args.Conn, in, "postgres.replicationLag")
 	if err != nil {
@@ -127,6 +123,6 @@ func (a *Actions) ReplicationLag(ctx context.Context, in runbooks.StepInput) (ru
 	return runbooks.StepResult{
 		Summary: fmt.Sprintf("standby %s: received %s, replayed %s; recovery point %s (%s), %s old", state, s.ReceiveLSN, s.ReplayLSN,
 			at.UTC().Format(time.RFC3339), how, lag),
-		Outputs: out, RecoveryPoint: &at, RecoveryPointName: "replica's " + how,
+		Outputs: out, RecoveryPoint: &at, RecoveryPointName: how,
 	}, nil
 }

@@ -14,8 +14,8 @@ import (
 func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
 	reach := func(action string, wantStandby bool) func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
 		return func(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
-			var c Conn
-			if err := in.DecodeArgs(&c); err != nil {
+			c, err := connOf(in, action)
+			if err != nil {
 				return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 			}
 			if in.Drill() {
@@ -56,5 +56,28 @@ func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInpu
 			}
 			return append([]runbooks.CheckResult{runbooks.Pass("instance "+args.Instance+" is on this worker", "declared")}, reach("postgres.rewind", false)(ctx, in)...)
 		},
+	}
+}
+
+// connOf decodes a step's arguments (strictly, as its action does) and
+// returns how it reaches its server.
+func connOf(in runbooks.StepInput, action string) (Conn, error) {
+	switch action {
+	case "postgres.replicationLag":
+		var a LagArgs
+		err := in.DecodeArgs(&a)
+		return a.Conn, err
+	case "postgres.promote":
+		var a PromoteArgs
+		err := in.DecodeArgs(&a)
+		return a.Conn, err
+	case "postgres.verify":
+		var a VerifyArgs
+		err := in.DecodeArgs(&a)
+		return a.Conn, err
+	default:
+		var a RewindArgs
+		err := in.DecodeArgs(&a)
+		return a.Conn, err
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -35,13 +36,9 @@ func (a *Actions) Verify(ctx context.Context, in runbooks.StepInput) (runbooks.S
 	if err := in.DecodeArgs(&args); err != nil {
 		return runbooks.StepResult{}, err
 	}
-	within := in.RPO.D()
-	if args.Within != "" {
-		d, err := runbooks.ParseDuration(args.Within)
-		if err != nil {
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("postgres.verify: within: "+err.Error(), "InvalidArgument", nil)
-		}
-		within = d.D()
+	within, err := in.DurationOrRPO(args.Within, "within")
+	if err != nil {
+		return runbooks.StepResult{}, err
 	}
 	declared := time.Now()
 	if in.DeclaredAt != nil {
@@ -59,7 +56,7 @@ func (a *Actions) Verify(ctx context.Context, in runbooks.StepInput) (runbooks.S
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	var failed, passed []string
 	outputs := map[string]any{}
-	for _, table := range sortedKeys(args.RowCounts) {
+	for _, table := range slices.Sorted(maps.Keys(args.RowCounts)) {
 		var n int64
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier(strings.Split(table, ".")).Sanitize()).Scan(&n); err != nil {
 			return runbooks.StepResult{}, checkError("rowCounts."+table, err)
@@ -71,7 +68,7 @@ func (a *Actions) Verify(ctx context.Context, in runbooks.StepInput) (runbooks.S
 			passed = append(passed, fmt.Sprintf("%s: %d rows", table, n))
 		}
 	}
-	for _, table := range sortedKeys(args.Newest) {
+	for _, table := range slices.Sorted(maps.Keys(args.Newest)) {
 		col := args.Newest[table]
 		var newest *time.Time
 		q := fmt.Sprintf("SELECT max(%s) FROM %s", pgx.Identifier{col}.Sanitize(), pgx.Identifier(strings.Split(table, ".")).Sanitize())
@@ -86,10 +83,14 @@ func (a *Actions) Verify(ctx context.Context, in runbooks.StepInput) (runbooks.S
 				table, col, newest.UTC().Format(time.RFC3339), declared.Sub(*newest).Round(time.Second), runbooks.Duration(within)))
 		default:
 			outputs["newest."+table] = newest.UTC().Format(time.RFC3339Nano)
-			passed = append(passed, fmt.Sprintf("newest %s.%s %s before the declaration", table, col, declared.Sub(*newest).Round(time.Second)))
+			when := fmt.Sprintf("%s before", declared.Sub(*newest).Round(time.Second))
+			if newest.After(declared) {
+				when = fmt.Sprintf("%s after", newest.Sub(declared).Round(time.Second))
+			}
+			passed = append(passed, fmt.Sprintf("newest %s.%s %s the declaration", table, col, when))
 		}
 	}
-	for _, name := range sortedKeys(args.Queries) {
+	for _, name := range slices.Sorted(maps.Keys(args.Queries)) {
 		var ok bool
 		if err := tx.QueryRow(ctx, args.Queries[name]).Scan(&ok); err != nil {
 			return runbooks.StepResult{}, checkError("queries."+name, err)
@@ -109,13 +110,4 @@ func (a *Actions) Verify(ctx context.Context, in runbooks.StepInput) (runbooks.S
 
 func checkError(check string, err error) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("postgres.verify: check %s could not run: %v — fix the table, column or query in the runbook", check, err), "InvalidArgument", nil)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -55,6 +55,9 @@ func (a *Actions) restorePrecheck(ctx context.Context, in runbooks.StepInput) []
 		}
 		return out
 	}
+	if runbooks.HasRefs(args.Backup) {
+		return append(out, runbooks.Pass("the backup an earlier step takes", "known when the step runs, which waits for it to be synced here"))
+	}
 	c, err := kube.ClientFor(a.Source, in, args.Target)
 	if err != nil {
 		return append(out, runbooks.Fail("target resolves", err.Error(), "declare the target's kubeContext in the worker config"))

@@ -25,7 +25,10 @@ import (
 // declaredAt; the step's start if that is later): a lost primary uploaded
 // nothing after that, so the newest backup it wrote is in the cluster. (A
 // drill's primary keeps writing: the drill restores the newest backup as of
-// its declaration.) Velero enqueues syncs every minute whatever
+// its declaration.) A named backup already in the cluster needs no wait;
+// one that is not may have been written after the declaration (a
+// failback's, taken in DR): the wait is then for a sync after the step
+// began, and if the backup is still missing, Velero says so. Velero enqueues syncs every minute whatever
 // --backup-sync-period says (v1.18.3's backupSyncReconcilePeriod), so the
 // wait is up to a minute after the declaration. A ReadWrite location holds
 // the backups its own cluster wrote: nothing to wait for.
@@ -70,8 +73,8 @@ func waitForSync(ctx context.Context, c *kube.Client, vns string, since time.Tim
 }
 
 // syncState describes each ReadOnly location that has not synced since
-// since ("location dr-bucket last synced 40s before the step began"), and the
-// first of them that is not Available.
+// since ("location dr-bucket last synced 40s before the step began"), and
+// the first of them that is not Available.
 func syncState(ctx context.Context, c *kube.Client, vns string, since time.Time) (behind []string, unavailable string, err error) {
 	list, err := c.Dynamic.Resource(locationGVR).Namespace(vns).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -129,4 +132,17 @@ func syncHint(ctx context.Context, c *kube.Client, vns string) string {
 	}
 	return "; this cluster reads other clusters' backups through ReadOnly location(s) " + strings.Join(parts, ", ") +
 		": a backup the primary wrote appears here only after a sync — if it is not in the bucket, the DR cluster cannot see it"
+}
+
+// syncedSince is the time the target's ReadOnly locations must have synced
+// after before a new Restore, and whether to wait at all (see above).
+func syncedSince(ctx context.Context, c *kube.Client, vns, backup string, declared *time.Time, began time.Time) (time.Time, bool) {
+	if backup != "" {
+		_, err := c.Dynamic.Resource(backupGVR).Namespace(vns).Get(ctx, backup, metav1.GetOptions{})
+		return began, err != nil
+	}
+	if declared != nil && declared.Before(began) {
+		return *declared, true
+	}
+	return began, true
 }

@@ -47,6 +47,10 @@ type RestoreArgs struct {
 	// ExpectKinds are the kinds the restore must bring back ("ConfigMap",
 	// "Deployment.apps", "CaseFile.cases.example.com"): see checkRestoredKinds.
 	ExpectKinds []string `json:"expectKinds"`
+	// ExistingResourcePolicy is Velero's: "none" (the default: an object
+	// that exists is left as it is) or "update" (it is updated to the
+	// backup's version — a failback bringing DR's changes home).
+	ExistingResourcePolicy string `json:"existingResourcePolicy"`
 }
 
 // RestoreName is the Restore a step creates: derived from the workflow id,
@@ -101,12 +105,10 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 		}
 	}
 	if _, err := res.Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		since := began
-		if in.DeclaredAt != nil && in.DeclaredAt.Before(began) {
-			since = *in.DeclaredAt
-		}
-		if err := waitForSync(ctx, c, vns, since); err != nil {
-			return runbooks.StepResult{}, err
+		if since, wait := syncedSince(ctx, c, vns, args.Backup, in.DeclaredAt, began); wait {
+			if err := waitForSync(ctx, c, vns, since); err != nil {
+				return runbooks.StepResult{}, err
+			}
 		}
 	}
 	want := restoreObject(name, vns, args, mapping, in.Drill())
@@ -202,7 +204,7 @@ const restoreEndWait = 10 * time.Minute
 // Restore of the same name does not match ("" when it matches).
 func specDiff(have, want *unstructured.Unstructured) string {
 	var diffs []string
-	for _, field := range []string{"backupName", "scheduleName", "includedNamespaces", "namespaceMapping", "includeClusterResources"} {
+	for _, field := range []string{"backupName", "scheduleName", "includedNamespaces", "namespaceMapping", "includeClusterResources", "existingResourcePolicy"} {
 		w, wok, _ := unstructured.NestedFieldNoCopy(want.Object, "spec", field)
 		h, hok, _ := unstructured.NestedFieldNoCopy(have.Object, "spec", field)
 		if field == "backupName" && !wok {
@@ -341,6 +343,9 @@ func restoreObject(name, vns string, args RestoreArgs, mapping map[string]any, d
 	if len(mapping) > 0 {
 		spec["namespaceMapping"] = mapping
 	}
+	if args.ExistingResourcePolicy != "" {
+		spec["existingResourcePolicy"] = args.ExistingResourcePolicy
+	}
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "velero.io/v1", "kind": "Restore",
 		"metadata": map[string]any{"name": name, "namespace": vns, "labels": map[string]any{"app.kubernetes.io/managed-by": "lifeboat"}},
@@ -364,13 +369,9 @@ func (a *Actions) LatestBackup(ctx context.Context, in runbooks.StepInput) (runb
 		return runbooks.StepResult{}, err
 	}
 	vns := cmp.Or(args.VeleroNamespace, "velero")
-	maxAge := in.RPO.D()
-	if args.MaxAge != "" {
-		d, err := runbooks.ParseDuration(args.MaxAge)
-		if err != nil {
-			return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("velero.latestBackup: maxAge: "+err.Error(), "InvalidArgument", nil)
-		}
-		maxAge = d.D()
+	maxAge, err := in.DurationOrRPO(args.MaxAge, "maxAge")
+	if err != nil {
+		return runbooks.StepResult{}, err
 	}
 	c, err := kube.ClientFor(a.Source, in, args.Target)
 	if err != nil {

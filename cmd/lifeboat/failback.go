@@ -31,7 +31,7 @@ func cmdFailback(fs *pflag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("started the failback of %s (edge first: traffic goes home, then the DR side winds down)\n  workflow: %s\n  status:   lifeboat status %s\n", pos[0], run.WorkflowID, run.WorkflowID)
+		fmt.Printf("started the failback of %s (the runbook's spec.failback runs in restore order, data home before traffic; without one, the generated undo runs edge first)\n  workflow: %s\n  status:   lifeboat status %s\n", pos[0], run.WorkflowID, run.WorkflowID)
 		if ui := uiLink(cfg.Temporal.Namespace, run.WorkflowID); ui != "" {
 			fmt.Printf("  UI:       %s\n", ui)
 		}

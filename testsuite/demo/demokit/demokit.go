@@ -91,17 +91,38 @@ type status struct {
 // recovery plan's pending decisions include its members' (the CLI routes
 // them to the member's run).
 func Drive(ctx context.Context, bin, mode, runbook, reason string) error {
-	out, err := Capture(ctx, bin, mode, runbook, "--reason", reason, "--as", "alice", "--output", "json")
-	if err != nil {
-		return err
+	_, err := DriveRun(ctx, bin, mode, runbook, reason)
+	return err
+}
+
+// DriveRun is Drive, returning the run's workflow id. For a failback,
+// runbook is the failover's workflow id.
+func DriveRun(ctx context.Context, bin, mode, runbook, reason string) (string, error) {
+	var id string
+	if mode == "failback" {
+		out, err := Capture(ctx, bin, mode, runbook, "--reason", reason, "--as", "alice")
+		if err != nil {
+			return "", err
+		}
+		_, rest, _ := strings.Cut(out, "workflow: ")
+		id, _, _ = strings.Cut(rest, "\n")
+		id = strings.TrimSpace(id)
+	} else {
+		out, err := Capture(ctx, bin, mode, runbook, "--reason", reason, "--as", "alice", "--output", "json")
+		if err != nil {
+			return "", err
+		}
+		var started struct {
+			WorkflowID string `json:"workflowId"`
+		}
+		if err := json.Unmarshal([]byte(out), &started); err != nil {
+			return "", fmt.Errorf("unexpected output of lifeboat %s: %s", mode, out)
+		}
+		id = started.WorkflowID
 	}
-	var started struct {
-		WorkflowID string `json:"workflowId"`
+	if id == "" {
+		return "", fmt.Errorf("lifeboat %s %s printed no workflow id", mode, runbook)
 	}
-	if err := json.Unmarshal([]byte(out), &started); err != nil {
-		return fmt.Errorf("unexpected output of lifeboat %s: %s", mode, out)
-	}
-	id := started.WorkflowID
 	fmt.Printf("started %s — UI: http://localhost:8233/namespaces/default/workflows/%s\n", id, id)
 	answered := map[string]bool{}
 	for {
@@ -111,7 +132,7 @@ func Drive(ctx context.Context, bin, mode, runbook, reason string) error {
 		}
 		var st status
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
-			return err
+			return id, err
 		}
 		if st.Finished {
 			break
@@ -132,12 +153,12 @@ func Drive(ctx context.Context, bin, mode, runbook, reason string) error {
 				err = fmt.Errorf("step %s is paused: %s", p.Step, p.Message)
 			}
 			if err != nil {
-				return err
+				return id, err
 			}
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	return Show(ctx, bin, "evidence", id, "--format", "md")
+	return id, Show(ctx, bin, "evidence", id, "--format", "md")
 }
 
 // StartDev runs `lifeboat dev --config config` (with env added) until the returned stop is

@@ -1,8 +1,10 @@
 // Command rig is make demo's second program (testsuite/demo runs it): with
 // --build-only it builds the rig's parts into the cache (while the first
-// program's runs go on); otherwise it starts the rig, lifeboat dev configured
-// for it, and drives example (a) as a drill and a failover and the recovery
-// plan (d) as a drill, verifies the evidence and prints the readiness.
+// program's runs go on); otherwise it starts the two-region rig, lifeboat
+// dev configured for it, and drives example (a) as a drill, loses the
+// primary region, drives the failover into DR and, once the primary is
+// back, the failback home, then the recovery plan (d) as a drill; it
+// verifies the evidence and prints the readiness.
 package main
 
 import (
@@ -10,11 +12,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/testsuite/demo/demokit"
@@ -56,7 +61,11 @@ func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, 
 	if err := writeCatalog(catalog, stack, svcURL, hookURL); err != nil {
 		return err
 	}
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)+fmt.Sprintf(demokit.SignaturesConfig, state)), 0o644); err != nil {
+	dbConfig, err := yaml.Marshal(map[string]any{"secrets": map[string]any{"dirs": []string{stack.SecretsDir}}, "postgres": stack.DB.Instances()})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(workerConfig, catalog, stack.BaseDir, stack.Kubeconfig, stack.Terraform, stack.Cloudflare.URL)+string(dbConfig)+fmt.Sprintf(demokit.SignaturesConfig, state)), 0o644); err != nil {
 		return err
 	}
 	// The demo's own CLI calls see what the worker sees, as the README tells a user to.
@@ -68,6 +77,7 @@ func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, 
 	for _, b := range stack.Backups {
 		fmt.Printf("the primary's Velero backed up case-management: backup %s started %s\n", b.Name, b.Started.Format(time.RFC3339))
 	}
+	fmt.Printf("the case database: primary 127.0.0.1:%d (ca-central-1) taking a new case every half second, streaming standby 127.0.0.1:%d (ca-west-1)\n", stack.DB.Primary.Port, stack.DB.Standby.Port)
 
 	demokit.Say("validating the catalog")
 	if err := demokit.Show(ctx, bin, "validate", catalog); err != nil {
@@ -96,12 +106,31 @@ func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, 
 	demokit.Say("the region is lost: every process of the primary cluster (etcd, kube-apiserver, kube-controller-manager, Velero) is killed with SIGKILL")
 	stack.LoseRegion()
 	fmt.Printf("primary cluster %s: no answer (%s)\n", stack.Primary.Kube.URL, testsuite.Unreachable(ctx, stack.Primary.Kube))
-	demokit.Say("4/5 failover of case-management-region-failover: the same into case-management with Argo CD syncing case-intake, then the Cloudflare switch after an approval given through the CLI")
-	if err := demokit.Drive(ctx, bin, "failover", "case-management-region-failover", "ca-central-1 is down"); err != nil {
+	demokit.Say("4/5 failover of case-management-region-failover into the DR cluster: the primary's latest backup restored there (after the DR Velero synced the bucket), the kinds checked, the database replica read and promoted, the data verified, Argo CD syncing case-intake, the business journey against the restored service, then the Cloudflare switch after an approval given through the CLI")
+	failover, err := demokit.DriveRun(ctx, bin, "failover", "case-management-region-failover", "ca-central-1 is down")
+	if err != nil {
 		return err
 	}
-	for _, r := range stack.Cloudflare.Records(stack.Zone, "case.example.com") {
-		fmt.Printf("Cloudflare emulator: %s %s → %s (ttl %d)\n", r.Name, r.Type, r.Content, r.TTL)
+	showDNS(stack)
+	demokit.Say(fmt.Sprintf("the real state: the DR cluster's restores (kubectl --kubeconfig %s --context %s get restores.velero.io -A shows the same) and the promoted database (psql)", stack.Kubeconfig, testsuite.KubeContext))
+	if out, err := stack.DR.Velero.CLI(ctx, "restore", "get"); err != nil {
+		return fmt.Errorf("velero restore get: %w\n%s", err, out)
+	} else {
+		fmt.Print(out)
+	}
+	if err := psql(ctx, stack.DB.Standby); err != nil {
+		return err
+	}
+	demokit.Say("the primary region comes back: its processes start again on their data (its database as a stale second primary); then the failback brings the data home (pg_rewind, switchover, DR's objects restored into the primary through a backup in DR) and, after an approval, the traffic")
+	if err := stack.BringBackPrimary(ctx); err != nil {
+		return err
+	}
+	if _, err := demokit.DriveRun(ctx, bin, "failback", failover, "ca-central-1 is back"); err != nil {
+		return err
+	}
+	showDNS(stack)
+	if err := psql(ctx, stack.DB.Primary); err != nil {
+		return err
 	}
 	demokit.Say("5/5 drill of the recovery plan region-ca-central-1-loss: case-management-region-failover as a member run, then, after an approval on the plan, local-service-drill (the rig has no shop cluster, so the demo's copy of the plan has it in warm-standby-failover's place); one evidence for the plan, one per member")
 	if err := demokit.Show(ctx, bin, "plan", "region-ca-central-1-loss"); err != nil {
@@ -138,6 +167,25 @@ Try the CLI on this rig from another shell (the config points it at the demo cat
 	demokit.Say("the Temporal UI is at http://localhost:8233 — press Ctrl-C to stop the demo")
 	<-ctx.Done()
 	return nil
+}
+
+// showDNS prints the record the failover and the failback move.
+func showDNS(stack *testsuite.Stack) {
+	for _, r := range stack.Cloudflare.Records(stack.Zone, "case.example.com") {
+		fmt.Printf("Cloudflare emulator: %s %s → %s (ttl %d)\n", r.Name, r.Type, r.Content, r.TTL)
+	}
+}
+
+// psql shows a database server's role and its newest case with the real
+// psql (the password from the environment, never on the command line).
+func psql(ctx context.Context, s *testsuite.PGServer) error {
+	args := []string{"-h", "127.0.0.1", "-p", fmt.Sprint(s.Port), "-U", "postgres", "-d", "cases", "-c",
+		"SELECT pg_is_in_recovery() AS standby, count(*) AS cases, max(opened_at) AS newest_case FROM cases"}
+	fmt.Printf("$ psql %s   # %s\n", strings.Join(args[:len(args)-1], " ")+` -c "`+args[len(args)-1]+`"`, s.Name)
+	cmd := exec.CommandContext(ctx, filepath.Join(testsuite.PostgresBin, "psql"), args...)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+testsuite.PlantedPGPassword)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
 }
 
 // workerConfig points the demo worker at the rig; the Cloudflare token comes
