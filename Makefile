@@ -43,8 +43,12 @@ tools:
 unit: tools
 	$(GO) test -race -count=1 $(PKGS)
 
+## -parallel 3: the slow integration tests (t.Parallel) spend much of their
+## time waiting — the two-region end-to-end test waits for the DR cluster's
+## Velero to sync the bucket (once a minute) five times — so three share the
+## two cores (the default is one per core).
 integration: tools
-	$(GO) test -tags integration -count=1 -timeout 80m ./testsuite/...
+	$(GO) test -tags integration -count=1 -parallel 3 -timeout 80m ./testsuite/...
 
 ## demo: runs the demo on the local dev server and leaves the Temporal UI
 ## up (Ctrl-C stops it). On a cold machine the temporal CLI starts building

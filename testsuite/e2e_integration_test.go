@@ -626,7 +626,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		}
 		haystacks = append(haystacks, logs.String())
 		require.Contains(t, strings.Join(haystacks, "\n"), "case-api-db", "the haystack holds the run (sanity)")
-		require.Contains(t, strings.Join(haystacks, "\n"), "case-db-dr.dsn", "the database steps are in it, by reference")
+		require.Contains(t, strings.Join(haystacks, "\n"), "case-db-replica", "the database steps are in it")
 		for _, secret := range []string{testsuite.PlantedDBPassword, testsuite.PlantedRestoredPass, testsuite.PlantedCFToken, testsuite.PlantedPGPassword} {
 			for i, h := range haystacks {
 				assert.NotContains(t, h, secret, "haystack %d", i)

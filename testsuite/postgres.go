@@ -118,7 +118,10 @@ func StartCaseDB(ctx context.Context, progress io.Writer) (db *CaseDB, err error
 	// wal_sender_timeout 4s: an idle primary tells its standby where its
 	// WAL ends every 2s (keepalives at half the timeout), so a caught-up
 	// standby knows it is caught up within 2s, not 30s.
-	conf := "\nlisten_addresses = '127.0.0.1'\nwal_level = replica\nmax_wal_senders = 10\nhot_standby = on\nwal_keep_size = '256MB'\nfsync = off\nwal_sender_timeout = '4s'\n"
+	// Sockets beside the data directories, never in one (pg_rewind copies a
+	// source's data directory and cannot read a socket); each server's is
+	// its own by port. Copies of this file (pg_basebackup, pg_rewind) keep it.
+	conf := fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nwal_level = replica\nmax_wal_senders = 10\nhot_standby = on\nwal_keep_size = '256MB'\nfsync = off\nwal_sender_timeout = '4s'\n", db.Root)
 	if err := appendFile(filepath.Join(db.Primary.DataDir, "postgresql.conf"), conf); err != nil {
 		return nil, err
 	}
@@ -265,7 +268,7 @@ func (db *CaseDB) Stop() {
 func (p *PGServer) start(ctx context.Context) error {
 	var err error
 	p.proc, err = startProcAs("postgres "+p.Name, filepath.Join(PostgresBin, "postgres"), filepath.Join(filepath.Dir(p.DataDir), p.Name+".log"), p.cred, nil,
-		"-D", p.DataDir, "-p", strconv.Itoa(p.Port), "-c", "unix_socket_directories="+filepath.Dir(p.DataDir))
+		"-D", p.DataDir, "-p", strconv.Itoa(p.Port))
 	if err != nil {
 		return err
 	}

@@ -77,10 +77,25 @@ func TestPostgresActionsOnARealPrimaryAndStandby(t *testing.T) {
 		_, err = a.RemoveClone(ctx, step("drill", "drop-clone", map[string]any{"clone": "case-db-primary"}))
 		require.Error(t, err, "only a drill clone instance is removed")
 		assert.DirExists(t, db.Primary.DataDir)
+		other := step("drill", "drop-clone", map[string]any{"clone": "case-db-drill"})
+		other.DrillRun = "another-drill"
+		_, err = a.RemoveClone(ctx, other)
+		require.Error(t, err, "another drill's teardown does not remove this drill's clone")
+		assert.Contains(t, pgErr(err), "is drill drill-run-1's")
+		_, err = a.Verify(ctx, step("drill", "verify", map[string]any{"dsnFile": dr, "queries": map[string]any{"promote it": "SELECT pg_promote()"}}))
+		require.Error(t, err, "a drill runs a runbook's SQL only on its clone")
+		assert.Equal(t, "standby", pgRole(t, db.Standby))
 		out, err := a.RemoveClone(ctx, step("drill", "drop-clone", map[string]any{"clone": "case-db-drill"}))
 		require.NoError(t, err, pgErr(err))
 		assert.Contains(t, out.Summary, "removed the clone case-db-drill of drill drill-run-1")
 		assert.NoDirExists(t, db.Instances().Instances["case-db-drill"].DataDir)
+		// The clone is gone: a drill step pointed at it fails, and never
+		// falls back to the connection string's own host (sslmode=prefer
+		// makes pgx retry a failed connection without TLS, on that host).
+		prefer := filepath.Join(secretDir, "case-db-dr-prefer.dsn")
+		require.NoError(t, os.WriteFile(prefer, []byte(strings.Replace(db.Standby.DSN(), "sslmode=disable", "sslmode=prefer", 1)), 0o600))
+		_, err = a.Verify(ctx, step("drill", "verify", map[string]any{"dsnFile": prefer, "clone": "case-db-drill", "rowCounts": map[string]any{"cases": 1}}))
+		require.Error(t, err, "the drill's verify reached production instead of its clone")
 	})
 
 	t.Run("region lost: the standby's recovery point, its promotion, twice, and the data checked", func(t *testing.T) {

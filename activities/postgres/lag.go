@@ -73,7 +73,10 @@ func (s replicaState) recoveryPoint() (time.Time, string, bool) {
 }
 
 // ReplicationLag reads a standby's replication state and reports its
-// recovery point; it fails when that is older than maxLag (default: the RPO).
+// recovery point. When that is older than maxLag (default: the RPO) it fails
+// while the standby still streams from its primary (replication is behind);
+// once the primary is gone it succeeds and says the RPO is breached, so the
+// evidence keeps the database's recovery point.
 func (a *Actions) ReplicationLag(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args LagArgs
 	if err := in.DecodeArgs(&args); err != nil {
@@ -111,18 +114,25 @@ func (a *Actions) ReplicationLag(ctx context.Context, in runbooks.StepInput) (ru
 	if s.LastCommit != nil {
 		out["lastReplayedCommit"] = s.LastCommit.UTC().Format(time.RFC3339Nano)
 	}
-	if maxLag > 0 && lag > maxLag {
-		return runbooks.StepResult{Outputs: out}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"postgres.replicationLag: the standby's recovery point (%s, %s) is %s old, more than %s: promoting it would break the RPO — check replication (pg_stat_wal_receiver) or accept the loss and skip this step",
-			at.UTC().Format(time.RFC3339), how, lag, runbooks.Duration(maxLag)), "ReplicaTooFarBehind", nil)
-	}
-	state := "not streaming (primary unreachable)"
+	state, over := "not streaming (primary unreachable)", ""
 	if s.Streaming {
 		state = "streaming"
 	}
+	if maxLag > 0 && lag > maxLag {
+		if s.Streaming {
+			// The primary is alive and the replica falls behind it:
+			// replication is broken, and failing over now loses data.
+			return runbooks.StepResult{Outputs: out}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"postgres.replicationLag: the standby's recovery point (%s, %s) is %s old, more than %s, while it streams from its primary: replication is behind — check pg_stat_replication on the primary, or accept the loss and skip this step",
+				at.UTC().Format(time.RFC3339), how, lag, runbooks.Duration(maxLag)), "ReplicaTooFarBehind", nil)
+		}
+		// The primary is gone: the recovery point is what it is, and the
+		// evidence must say so (a failed step would leave it out).
+		over = fmt.Sprintf(" — older than %s: the RPO is breached by this data", runbooks.Duration(maxLag))
+	}
 	return runbooks.StepResult{
-		Summary: fmt.Sprintf("standby %s: received %s, replayed %s; recovery point %s (%s), %s old", state, s.ReceiveLSN, s.ReplayLSN,
-			at.UTC().Format(time.RFC3339), how, lag),
+		Summary: fmt.Sprintf("standby %s: received %s, replayed %s; recovery point %s (%s), %s old%s", state, s.ReceiveLSN, s.ReplayLSN,
+			at.UTC().Format(time.RFC3339), how, lag, over),
 		Outputs: out, RecoveryPoint: &at, RecoveryPointName: how,
 	}, nil
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,11 +86,16 @@ func (l Local) drillClone(name string, in runbooks.StepInput, action string) (In
 }
 
 // tool runs a PostgreSQL tool (as RunAs when the worker is root) with the
-// server's password in PGPASSWORD, never on the command line.
+// server's password in PGPASSWORD, never on the command line, and nothing
+// else of the worker's environment: a server pg_ctl starts inherits it,
+// and a database superuser can read a server's environment.
 func (l Local) tool(ctx context.Context, password, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(l.Bin, name), args...)
 	cmd.Dir = os.TempDir() // the tool's user may not enter the worker's directory
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=10")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "PGCONNECT_TIMEOUT=10"}
+	if password != "" {
+		cmd.Env = append(cmd.Env, "PGPASSWORD="+password)
+	}
 	if l.RunAs != "" && os.Getuid() == 0 {
 		cred, err := credential(l.RunAs)
 		if err != nil {
@@ -112,8 +119,15 @@ func credential(name string) (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
-// chownForTool gives RunAs a directory the worker made (a clone's parent).
-func (l Local) chownForTool(dir string) error {
+// mkdirForTool makes a directory RunAs may write into (a clone's parent):
+// one that exists already is left as it is — never handed to another user.
+func (l Local) mkdirForTool(dir string) error {
+	if _, err := os.Lstat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	if l.RunAs == "" || os.Getuid() != 0 {
 		return nil
 	}
@@ -130,12 +144,13 @@ func (l Local) running(ctx context.Context, inst Instance) bool {
 	return err == nil
 }
 
-// start starts the instance's server on its port and waits until it accepts
-// connections. Its socket goes beside the data directory, never in it
-// (pg_rewind copies a source's data directory and cannot read a socket).
-func (l Local) start(ctx context.Context, inst Instance) error {
+// start starts the instance's server with its own configuration on its
+// declared port (pg_rewind copies the source's configuration files, port
+// included), plus options (a drill's clone: cut from everything of
+// production's), and waits until it accepts connections.
+func (l Local) start(ctx context.Context, inst Instance, options ...string) error {
 	out, err := l.tool(ctx, "", "pg_ctl", "start", "-w", "-t", "120", "-D", inst.DataDir, "-l", filepath.Join(inst.DataDir, "lifeboat-server.log"),
-		"-o", fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s", inst.Port, filepath.Dir(inst.DataDir)))
+		"-o", strings.Join(append([]string{fmt.Sprintf("-p %d", inst.Port)}, options...), " "))
 	if err != nil {
 		return fmt.Errorf("pg_ctl start of %s: %v: %s", inst.DataDir, err, out)
 	}
@@ -154,12 +169,13 @@ func (l Local) stop(ctx context.Context, inst Instance, mode string) error {
 	return nil
 }
 
-// source is a connection's address and credentials as a tool's arguments
-// (the password goes to PGPASSWORD).
+// source is a connection string as a tool takes it: without its password
+// (which goes to PGPASSWORD, never on a command line), every other setting
+// (sslmode, sslrootcert…) kept.
 type source struct {
-	args     []string // -h HOST -p PORT -U USER
-	conninfo string   // host=… port=… user=… dbname=…, no password
-	password string
+	conninfo   string // the connection string without its password
+	password   string
+	host, port string
 }
 
 func sourceOf(dsn string) (source, error) {
@@ -167,17 +183,22 @@ func sourceOf(dsn string) (source, error) {
 	if err != nil {
 		return source{}, errors.New("the connection string does not parse")
 	}
-	port := strconv.Itoa(int(cfg.Port))
-	return source{
-		args:     []string{"-h", cfg.Host, "-p", port, "-U", cfg.User},
-		conninfo: fmt.Sprintf("host=%s port=%s user=%s dbname=%s", cfg.Host, port, cfg.User, cmpOr(cfg.Database, "postgres")),
-		password: cfg.Password,
-	}, nil
+	return source{conninfo: withoutPassword(dsn), password: cfg.Password, host: cfg.Host, port: strconv.Itoa(int(cfg.Port))}, nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
+var passwordSetting = regexp.MustCompile(`(^|\s)password\s*=\s*('(\\.|[^'])*'|\S*)`)
+
+// withoutPassword removes the password from a connection string, URL
+// (postgres://user:pw@host/db) or keyword=value form.
+func withoutPassword(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if u.User != nil {
+			u.User = url.User(u.User.Username())
+		}
+		q := u.Query()
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		return u.String()
 	}
-	return b
+	return strings.TrimSpace(passwordSetting.ReplaceAllString(dsn, ""))
 }

@@ -74,7 +74,10 @@ func (a *Actions) connect(ctx context.Context, c Conn, in runbooks.StepInput, ac
 		if err != nil {
 			return nil, err
 		}
-		cfg.Host, cfg.Port = "127.0.0.1", uint16(inst.Port)
+		// Only the clone: pgx would otherwise fall back to the connection
+		// string's own hosts (sslmode=prefer's plaintext retry, a
+		// multi-host string) — production — when the clone does not answer.
+		cfg.Host, cfg.Port, cfg.Fallbacks = "127.0.0.1", uint16(inst.Port), nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

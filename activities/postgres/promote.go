@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,9 +24,11 @@ type PromoteArgs struct {
 // Promote makes a standby the primary. It is idempotent: a server that is
 // already a primary (promoted by an earlier attempt) is success. It refuses
 // a standby whose WAL receiver still streams from a live primary: that
-// would be a second primary taking writes. In a drill it never promotes the
-// standby it names: it clones it into the drill's clone instance
-// (pg_basebackup), starts the clone and promotes that.
+// would be a second primary taking writes. With fence it first checks the
+// standby, then stops the current primary cleanly and promotes only once
+// the standby received the primary's last WAL. In a drill it never
+// promotes the standby it names: it clones it into the drill's clone
+// instance (pg_basebackup), starts the clone and promotes that.
 func (a *Actions) Promote(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	var args PromoteArgs
 	if err := in.DecodeArgs(&args); err != nil {
@@ -42,11 +45,6 @@ func (a *Actions) Promote(ctx context.Context, in runbooks.StepInput) (runbooks.
 		}
 		what = "the drill's clone " + args.Clone + " of the standby"
 	}
-	if args.Fence != "" {
-		if err := a.fence(ctx, args.Fence); err != nil {
-			return runbooks.StepResult{}, err
-		}
-	}
 	conn, err := a.connect(ctx, args.Conn, in, "postgres.promote")
 	if err != nil {
 		return runbooks.StepResult{}, err
@@ -61,7 +59,12 @@ func (a *Actions) Promote(ctx context.Context, in runbooks.StepInput) (runbooks.
 		return runbooks.StepResult{Summary: what + " is already a primary (promoted before): nothing to do",
 			Outputs: map[string]any{"alreadyPrimary": true, "lsn": lsn}}, nil
 	}
-	if err := a.noLivePrimary(ctx, conn, args.Fence != ""); err != nil {
+	if args.Fence != "" {
+		if err := a.fence(ctx, conn, args.Fence); err != nil {
+			return runbooks.StepResult{}, err
+		}
+	}
+	if err := noLivePrimary(ctx, conn, args.Fence != ""); err != nil {
 		return runbooks.StepResult{}, err
 	}
 	started := time.Now()
@@ -79,37 +82,82 @@ func (a *Actions) Promote(ctx context.Context, in runbooks.StepInput) (runbooks.
 }
 
 // noLivePrimary refuses a promotion while the standby's WAL receiver is
-// connected to its primary: that primary is alive and would keep taking
-// writes beside the promoted one. After a fence the receiver may take a
-// moment to notice its primary is gone.
-func (a *Actions) noLivePrimary(ctx context.Context, conn *pgx.Conn, fenced bool) error {
-	deadline := time.Now().Add(time.Second)
+// connected to a primary that still talks to it. It samples for a while
+// (after a fence, until the receiver notices): a receiver between
+// reconnects must not pass for a dead primary.
+func noLivePrimary(ctx context.Context, conn *pgx.Conn, fenced bool) error {
+	window := 3 * time.Second
 	if fenced {
-		deadline = time.Now().Add(30 * time.Second)
+		window = 30 * time.Second
 	}
+	deadline := time.Now().Add(window)
+	quiet := 0
 	for {
-		s, err := readReplica(ctx, conn)
-		if err != nil {
+		var streaming bool
+		var since *float64
+		err := conn.QueryRow(ctx, `SELECT status = 'streaming', extract(epoch FROM now() - last_msg_receipt_time)::float8 FROM pg_stat_wal_receiver`).Scan(&streaming, &since)
+		if err != nil && !noRows(err) {
 			return fmt.Errorf("postgres.promote: %w", err)
 		}
-		if !s.Streaming {
+		if !streaming {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet >= 3 { // three readings in a row: no primary talks to it
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return temporal.NewNonRetryableApplicationError(
-				"postgres.promote refused: the standby is streaming from a live primary (pg_stat_wal_receiver status streaming): promoting it would make a second primary taking writes; fence the primary first (stop it, or name it in with.fence for a switchover), then retry — nothing was changed", "SecondPrimary", nil)
+			last := "unknown"
+			if since != nil {
+				last = time.Duration(*since*float64(time.Second)).Round(time.Second).String() + " ago"
+			}
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"postgres.promote refused: the standby is streaming from a primary (pg_stat_wal_receiver status streaming, last message %s): promoting it would make a second primary taking writes — fence the primary first (stop it, or name it in with.fence for a switchover); if the primary is gone without closing its connections, the standby notices after wal_receiver_timeout: retry then. Nothing was changed",
+				last), "SecondPrimary", nil)
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
-// fence stops the current primary, a local instance, cleanly.
-func (a *Actions) fence(ctx context.Context, name string) error {
+var checkpointLine = regexp.MustCompile(`(?m)^Latest checkpoint location:\s+(\S+)$`)
+
+// fence stops the current primary, a local instance, cleanly, and waits
+// until the standby has received its last WAL (the shutdown checkpoint
+// pg_controldata shows): promoting before that would lose its last writes.
+func (a *Actions) fence(ctx context.Context, standby *pgx.Conn, name string) error {
 	inst, err := a.Local.instance(name, "postgres.promote fence")
 	if err != nil {
 		return err
 	}
-	return a.Local.stop(ctx, inst, "fast")
+	if err := a.Local.stop(ctx, inst, "fast"); err != nil {
+		return err
+	}
+	out, err := a.Local.tool(ctx, "", "pg_controldata", "-D", inst.DataDir)
+	m := checkpointLine.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		return fmt.Errorf("postgres.promote: pg_controldata of the fenced instance %s: %v: %s", name, err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var received bool
+		if err := standby.QueryRow(ctx, "SELECT coalesce(pg_last_wal_receive_lsn() >= $1::pg_lsn, false)", m[1]).Scan(&received); err != nil {
+			return fmt.Errorf("postgres.promote: %w", err)
+		}
+		if received {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"postgres.promote: the standby did not receive the fenced primary %s's last WAL (its shutdown checkpoint %s) within 30s: promoting it would lose that primary's last writes; nothing was promoted — start %s again (it is stopped), check replication, then retry",
+				name, m[1], name), "FenceIncomplete", nil)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func currentLSN(ctx context.Context, conn *pgx.Conn) string {

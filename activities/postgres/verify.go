@@ -44,6 +44,12 @@ func (a *Actions) Verify(ctx context.Context, in runbooks.StepInput) (runbooks.S
 	if in.DeclaredAt != nil {
 		declared = *in.DeclaredAt
 	}
+	if in.Drill() && len(args.Queries) > 0 && args.Clone == "" {
+		// A read-only transaction does not stop SELECT pg_promote() or
+		// pg_terminate_backend(): a drill runs a runbook's own SQL only on its clone.
+		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"postgres.verify refused in a drill: its queries would run on production's server; give the step the drill's clone (spec.drill.with.%s.clone); nothing was run", in.StepID), "DrillScope", nil)
+	}
 	conn, err := a.connect(ctx, args.Conn, in, "postgres.verify")
 	if err != nil {
 		return runbooks.StepResult{}, err

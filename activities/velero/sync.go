@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -15,134 +16,155 @@ import (
 )
 
 // A DR cluster restores backups another cluster wrote. Its Velero sees them
-// only once it has synced them from the bucket into the cluster (every
-// --backup-sync-period, a minute by default), through a location in
-// ReadOnly access mode — Velero's way to mark a location this cluster only
-// reads. A restore started before that sync restores an older backup, or
-// none ("no backups found for schedule"). So before it creates a Restore,
-// velero.restore waits until every ReadOnly location of the target's Velero
-// has finished a sync after the disaster was declared (the run's
-// declaredAt; the step's start if that is later): a lost primary uploaded
-// nothing after that, so the newest backup it wrote is in the cluster. (A
-// drill's primary keeps writing: the drill restores the newest backup as of
-// its declaration.) A named backup already in the cluster needs no wait;
-// one that is not may have been written after the declaration (a
-// failback's, taken in DR): the wait is then for a sync after the step
-// began, and if the backup is still missing, Velero says so. Velero enqueues syncs every minute whatever
-// --backup-sync-period says (v1.18.3's backupSyncReconcilePeriod), so the
-// wait is up to a minute after the declaration. A ReadWrite location holds
-// the backups its own cluster wrote: nothing to wait for.
+// only once it has synced them from the bucket into the cluster, through a
+// location in ReadOnly access mode — Velero's way to mark a location this
+// cluster only reads. A restore started before that sync restores an older
+// backup, or none ("no backups found for schedule"). So before it creates a
+// Restore, velero.restore waits until every Available ReadOnly location of
+// the target's Velero has finished a sync after the disaster was declared
+// (the run's declaredAt; the step's start if that is later): a lost primary
+// uploaded nothing after that, so the newest backup it wrote is in the
+// cluster. (A drill's primary keeps writing: the drill restores the newest
+// backup as of its declaration.) A named backup already in the cluster
+// needs no wait; one that is not may have been written after the
+// declaration (a failback's, taken in DR): the wait is then for a sync after
+// the step began, and if the backup is still missing, Velero says so.
+//
+// How long: Velero v1.18.3 looks at its locations every minute
+// (backupSyncReconcilePeriod) and syncs one whose last sync is older than
+// its sync period (spec.backupSyncPeriod, else --backup-sync-period, a
+// minute by default): up to a minute or the sync period, whichever is
+// longer. A location whose sync period is 0 never syncs: it is not waited
+// for. An Unavailable location is not waited for either (Velero cannot read
+// it); when no ReadOnly location is Available for a minute, the step fails
+// naming them. A ReadWrite location holds the backups its own cluster
+// wrote: nothing to wait for.
 
-// unavailableLimit is how long a ReadOnly location may stay Unavailable
-// while a restore waits for its sync before the step fails: Velero validates
-// locations every few seconds, so longer means it cannot read the bucket.
+// unavailableLimit is how long the ReadOnly locations may all stay
+// Unavailable before the step fails: Velero validates locations every few
+// seconds, so longer means it cannot read the bucket.
 const unavailableLimit = time.Minute
 
-// waitForSync waits until every ReadOnly location in vns has synced after
-// since, heartbeating what it waits for.
+// location is a ReadOnly location's sync state.
+type location struct {
+	name, phase, message string
+	lastSynced           time.Time // zero: never
+	neverSyncs           bool      // spec.backupSyncPeriod is 0
+}
+
+// readOnlyLocations lists the ReadOnly locations in vns.
+func readOnlyLocations(ctx context.Context, c *kube.Client, vns string) ([]location, error) {
+	list, err := c.Dynamic.Resource(locationGVR).Namespace(vns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []location
+	for _, l := range list.Items {
+		if mode, _, _ := unstructured.NestedString(l.Object, "spec", "accessMode"); mode != "ReadOnly" {
+			continue
+		}
+		loc := location{name: l.GetName()}
+		loc.phase, _, _ = unstructured.NestedString(l.Object, "status", "phase")
+		loc.message, _, _ = unstructured.NestedString(l.Object, "status", "message")
+		if p, ok, _ := unstructured.NestedString(l.Object, "spec", "backupSyncPeriod"); ok {
+			d, err := time.ParseDuration(p)
+			loc.neverSyncs = err == nil && d == 0
+		}
+		if last, _, _ := unstructured.NestedString(l.Object, "status", "lastSyncedTime"); last != "" {
+			loc.lastSynced, _ = time.Parse(time.RFC3339, last)
+		}
+		out = append(out, loc)
+	}
+	return out, nil
+}
+
+// waitForSync waits until every Available ReadOnly location in vns has
+// synced after since, heartbeating what it waits for.
 func waitForSync(ctx context.Context, c *kube.Client, vns string, since time.Time) error {
 	wctx, cancel := kube.BeforeDeadline(ctx)
 	defer cancel()
 	started := time.Now()
 	since = since.Truncate(time.Second) // Velero records lastSyncedTime to the second
 	for {
-		behind, unavailable, err := syncState(wctx, c, vns, since)
+		locs, err := readOnlyLocations(wctx, c, vns)
 		if err != nil {
 			return fmt.Errorf("velero.restore: reading the backup storage locations in namespace %s: %w", vns, err)
 		}
-		if len(behind) == 0 {
-			return nil
+		var behind, unavailable []string
+		available := 0
+		for _, l := range locs {
+			switch {
+			case l.neverSyncs:
+			case l.phase != "Available":
+				unavailable = append(unavailable, fmt.Sprintf("location %s is %s (%s)", l.name, orNew(l.phase), l.message))
+			case l.lastSynced.Before(since):
+				available++
+				behind = append(behind, fmt.Sprintf("location %s last synced %s", l.name, syncedAgo(l.lastSynced, since)))
+			default:
+				available++
+			}
 		}
-		if unavailable != "" && time.Since(started) > unavailableLimit {
+		if len(unavailable) > 0 && available == 0 && time.Since(started) > unavailableLimit {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"velero.restore: the target cluster's Velero cannot read the backups: %s for %s; nothing was restored — check the location's bucket, endpoint and credentials (`velero backup-location get`), then retry the step",
-				unavailable, unavailableLimit), "BackupStorageLocationUnavailable", nil)
+				strings.Join(unavailable, "; "), unavailableLimit), "BackupStorageLocationUnavailable", nil)
 		}
-		kube.Heartbeat(wctx, "waiting for the target cluster's Velero to sync the backups another cluster wrote: "+strings.Join(behind, "; "))
+		if len(behind) == 0 && (available > 0 || len(unavailable) == 0) {
+			return nil
+		}
+		kube.Heartbeat(wctx, "waiting for the target cluster's Velero to sync the backups another cluster wrote: "+strings.Join(append(behind, unavailable...), "; "))
 		select {
 		case <-wctx.Done():
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return temporal.NewCanceledError("velero.restore was stopped while the target cluster's Velero had not yet synced the bucket: no Restore was created, nothing was restored")
 			}
-			return temporal.NewApplicationError(fmt.Sprintf(
-				"velero.restore: the target cluster's Velero did not sync the bucket in time (%s); nothing was restored — check `velero backup-location get` and the server's --backup-sync-period, then retry",
-				strings.Join(behind, "; ")), "BackupSyncTimeout")
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"velero.restore: the target cluster's Velero did not sync the bucket before the step's timeout (%s); nothing was restored — check `velero backup-location get` and the location's sync period, then retry",
+				strings.Join(append(behind, unavailable...), "; ")), "BackupSyncTimeout", nil)
 		case <-time.After(time.Second):
 		}
 	}
 }
 
-// syncState describes each ReadOnly location that has not synced since
-// since ("location dr-bucket last synced 40s before the step began"), and
-// the first of them that is not Available.
-func syncState(ctx context.Context, c *kube.Client, vns string, since time.Time) (behind []string, unavailable string, err error) {
-	list, err := c.Dynamic.Resource(locationGVR).Namespace(vns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, "", err
+func syncedAgo(at, since time.Time) string {
+	if at.IsZero() {
+		return "never"
 	}
-	for _, l := range list.Items {
-		if mode, _, _ := unstructured.NestedString(l.Object, "spec", "accessMode"); mode != "ReadOnly" {
-			continue
+	return since.Sub(at).Round(time.Second).String() + " before the disaster was declared"
+}
+
+// syncedSince is the time the target's ReadOnly locations must have synced
+// after before a new Restore, and whether to wait at all (see above).
+func syncedSince(ctx context.Context, c *kube.Client, vns, backup string, declared *time.Time, began time.Time) (time.Time, bool, error) {
+	if backup != "" {
+		_, err := c.Dynamic.Resource(backupGVR).Namespace(vns).Get(ctx, backup, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return began, false, fmt.Errorf("velero.restore: reading backup %s: %w", backup, err)
 		}
-		phase, _, _ := unstructured.NestedString(l.Object, "status", "phase")
-		if phase != "Available" {
-			msg, _, _ := unstructured.NestedString(l.Object, "status", "message")
-			d := fmt.Sprintf("location %s is %s (%s)", l.GetName(), orNew(phase), msg)
-			behind = append(behind, d)
-			if unavailable == "" {
-				unavailable = d
-			}
-			continue
-		}
-		last, _, _ := unstructured.NestedString(l.Object, "status", "lastSyncedTime")
-		at, perr := time.Parse(time.RFC3339, last)
-		switch {
-		case perr != nil:
-			behind = append(behind, fmt.Sprintf("location %s has never synced", l.GetName()))
-		case at.Before(since):
-			behind = append(behind, fmt.Sprintf("location %s last synced %s before the disaster was declared", l.GetName(), since.Sub(at).Round(time.Second)))
-		}
+		return began, err != nil, nil
 	}
-	return behind, unavailable, nil
+	if declared != nil && declared.Before(began) {
+		return *declared, true, nil
+	}
+	return began, true, nil
 }
 
 // syncHint says, for a pre-check that finds no backup, when the target's
 // ReadOnly locations last synced ("" when it has none): the backup may be
 // in the bucket and not yet in this cluster.
 func syncHint(ctx context.Context, c *kube.Client, vns string) string {
-	list, err := c.Dynamic.Resource(locationGVR).Namespace(vns).List(ctx, metav1.ListOptions{})
-	if err != nil {
+	locs, err := readOnlyLocations(ctx, c, vns)
+	if err != nil || len(locs) == 0 {
 		return ""
 	}
 	var parts []string
-	for _, l := range list.Items {
-		if mode, _, _ := unstructured.NestedString(l.Object, "spec", "accessMode"); mode != "ReadOnly" {
-			continue
-		}
-		last, _, _ := unstructured.NestedString(l.Object, "status", "lastSyncedTime")
-		phase, _, _ := unstructured.NestedString(l.Object, "status", "phase")
-		if at, err := time.Parse(time.RFC3339, last); err == nil {
-			parts = append(parts, fmt.Sprintf("%s (%s, last synced %s ago)", l.GetName(), orNew(phase), time.Since(at).Round(time.Second)))
+	for _, l := range locs {
+		if l.lastSynced.IsZero() {
+			parts = append(parts, fmt.Sprintf("%s (%s, never synced)", l.name, orNew(l.phase)))
 		} else {
-			parts = append(parts, fmt.Sprintf("%s (%s, never synced)", l.GetName(), orNew(phase)))
+			parts = append(parts, fmt.Sprintf("%s (%s, last synced %s ago)", l.name, orNew(l.phase), time.Since(l.lastSynced).Round(time.Second)))
 		}
-	}
-	if len(parts) == 0 {
-		return ""
 	}
 	return "; this cluster reads other clusters' backups through ReadOnly location(s) " + strings.Join(parts, ", ") +
 		": a backup the primary wrote appears here only after a sync — if it is not in the bucket, the DR cluster cannot see it"
-}
-
-// syncedSince is the time the target's ReadOnly locations must have synced
-// after before a new Restore, and whether to wait at all (see above).
-func syncedSince(ctx context.Context, c *kube.Client, vns, backup string, declared *time.Time, began time.Time) (time.Time, bool) {
-	if backup != "" {
-		_, err := c.Dynamic.Resource(backupGVR).Namespace(vns).Get(ctx, backup, metav1.GetOptions{})
-		return began, err != nil
-	}
-	if declared != nil && declared.Before(began) {
-		return *declared, true
-	}
-	return began, true
 }

@@ -104,8 +104,14 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 			return runbooks.StepResult{}, err
 		}
 	}
-	if _, err := res.Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		if since, wait := syncedSince(ctx, c, vns, args.Backup, in.DeclaredAt, began); wait {
+	if _, err := res.Get(ctx, name, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return runbooks.StepResult{}, fmt.Errorf("velero.restore: reading Restore %s/%s: %w", vns, name, err)
+	} else if apierrors.IsNotFound(err) {
+		since, wait, err := syncedSince(ctx, c, vns, args.Backup, in.DeclaredAt, began)
+		if err != nil {
+			return runbooks.StepResult{}, err
+		}
+		if wait {
 			if err := waitForSync(ctx, c, vns, since); err != nil {
 				return runbooks.StepResult{}, err
 			}
