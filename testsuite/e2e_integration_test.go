@@ -26,6 +26,9 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lifeboat-dr/lifeboat/activities/failure"
@@ -452,14 +455,38 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Contains(t, status, "fix: name an existing backup")
 		assert.Contains(t, status, "lifeboat override "+id+" restore-case-data#3 --reason TEXT --as NAME")
 		out = cli(t, "override", id, "restore-case-data#3", "--as", "bob", "--reason", "the backup is being copied from the other region")
-		assert.Contains(t, out.stdout, "the run goes on")
+		require.Contains(t, out.stdout, "the run goes on", "status:\n%s", cli(t, "status", id).stdout)
+		// The restore waits for DR's Velero to sync the backup the check
+		// found missing (a sync that surely listed the bucket after the
+		// step began); aborted meanwhile, it leaves no Restore behind.
+		dc, err := cfg.DataConverter()
+		require.NoError(t, err)
+		var waiting string
 		require.Eventually(t, func() bool {
-			s, err = st.Status(ctx, id)
-			return err == nil && s.State == workflows.StatePaused
-		}, 3*time.Minute, 250*time.Millisecond, "the restore then fails as the check said, and pauses")
+			d, err := c.DescribeWorkflowExecution(ctx, id, "")
+			if err != nil {
+				return false
+			}
+			for _, a := range d.PendingActivities {
+				if a.GetActivityType().GetName() == "velero.restore" && a.HeartbeatDetails != nil {
+					_ = dc.FromPayloads(a.HeartbeatDetails, &waiting)
+				}
+			}
+			return strings.Contains(waiting, "has not yet synced backup production-critical-hourly-19700101000000")
+		}, 2*time.Minute, 250*time.Millisecond, "the restore waits for DR's Velero to sync the missing backup (last heartbeat: %q)", waiting)
 		cli(t, "abort", id, "--as", "alice", "--reason", "no backup after all")
 		ev := waitEvidence(t, st, id)
 		assert.Equal(t, workflows.RunAborted, ev.Outcome)
+		assert.Contains(t, stepOf(t, ev, "restore-case-data").Error, "no Restore was created, nothing was restored")
+		dyn, err := dynamic.NewForConfig(stack.DR.Kube.RESTConfig())
+		require.NoError(t, err)
+		restores, err := dyn.Resource(schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}).
+			Namespace("velero").List(ctx, metav1.ListOptions{})
+		require.NoError(t, err)
+		for _, r := range restores.Items {
+			backup, _, _ := unstructured.NestedString(r.Object, "spec", "backupName")
+			assert.NotEqual(t, "production-critical-hourly-19700101000000", backup, "restore %s was created", r.GetName())
+		}
 		var overridden *runbooks.PrecheckRecord
 		for i, c := range ev.Prechecks {
 			if c.ID == "restore-case-data#3" {

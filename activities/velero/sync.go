@@ -27,8 +27,13 @@ import (
 // cluster. (A drill's primary keeps writing: the drill restores the newest
 // backup as of its declaration.) A named backup already in the cluster
 // needs no wait; one that is not may have been written after the
-// declaration (a failback's, taken in DR): the wait is then for a sync after
-// the step began, and if the backup is still missing, Velero says so.
+// declaration (a failback's, taken in DR): the wait then ends as soon as
+// the backup is in the cluster, or once each location finished a sync that
+// started after the step began — the second sync Velero records after the
+// step began, since Velero records lastSyncedTime to the second when a sync
+// ends, and one ending in the step's first second may have listed the
+// bucket before the backup was in it (what CI saw) — and if the backup is
+// still missing, Velero says so.
 //
 // How long: Velero v1.18.3 looks at its locations every minute
 // (backupSyncReconcilePeriod) and syncs one whose last sync is older than
@@ -79,13 +84,22 @@ func readOnlyLocations(ctx context.Context, c *kube.Client, vns string) ([]locat
 }
 
 // waitForSync waits until every Available ReadOnly location in vns has
-// synced after since, heartbeating what it waits for.
-func waitForSync(ctx context.Context, c *kube.Client, vns string, since time.Time) error {
+// synced after since, heartbeating what it waits for. With a backup named
+// (one the cluster did not have when the step began), it waits until that
+// backup is in the cluster or each location finished a sync that surely
+// started after since (see above).
+func waitForSync(ctx context.Context, c *kube.Client, vns string, since time.Time, backup string) error {
 	wctx, cancel := kube.BeforeDeadline(ctx)
 	defer cancel()
 	started := time.Now()
 	since = since.Truncate(time.Second) // Velero records lastSyncedTime to the second
+	syncs := map[string]*syncsSince{}
 	for {
+		if backup != "" {
+			if present, err := backupPresent(wctx, c, vns, backup); err != nil || present {
+				return err
+			}
+		}
 		locs, err := readOnlyLocations(wctx, c, vns)
 		if err != nil {
 			return fmt.Errorf("velero.restore: reading the backup storage locations in namespace %s: %w", vns, err)
@@ -93,6 +107,12 @@ func waitForSync(ctx context.Context, c *kube.Client, vns string, since time.Tim
 		var behind, unavailable []string
 		available := 0
 		for _, l := range locs {
+			seen := syncs[l.name]
+			if seen == nil {
+				seen = &syncsSince{}
+				syncs[l.name] = seen
+			}
+			seen.observe(l.lastSynced, since)
 			switch {
 			case l.neverSyncs:
 			case l.phase != "Available":
@@ -100,6 +120,9 @@ func waitForSync(ctx context.Context, c *kube.Client, vns string, since time.Tim
 			case l.lastSynced.Before(since):
 				available++
 				behind = append(behind, fmt.Sprintf("location %s last synced %s", l.name, syncedAgo(l.lastSynced, since)))
+			case backup != "" && !seen.again:
+				available++
+				behind = append(behind, fmt.Sprintf("location %s has not yet synced backup %s (last synced %s)", l.name, backup, l.lastSynced.Format(time.RFC3339)))
 			default:
 				available++
 			}
@@ -137,11 +160,8 @@ func syncedAgo(at, since time.Time) string {
 // after before a new Restore, and whether to wait at all (see above).
 func syncedSince(ctx context.Context, c *kube.Client, vns, backup string, declared *time.Time, began time.Time) (time.Time, bool, error) {
 	if backup != "" {
-		_, err := c.Dynamic.Resource(backupGVR).Namespace(vns).Get(ctx, backup, metav1.GetOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return began, false, fmt.Errorf("velero.restore: reading backup %s: %w", backup, err)
-		}
-		return began, err != nil, nil
+		present, err := backupPresent(ctx, c, vns, backup)
+		return began, !present && err == nil, err
 	}
 	if declared != nil && declared.Before(began) {
 		return *declared, true, nil
@@ -167,4 +187,31 @@ func syncHint(ctx context.Context, c *kube.Client, vns string) string {
 	}
 	return "; this cluster reads other clusters' backups through ReadOnly location(s) " + strings.Join(parts, ", ") +
 		": a backup the primary wrote appears here only after a sync — if it is not in the bucket, the DR cluster cannot see it"
+}
+
+// syncsSince follows one location's lastSyncedTime from since on: first is
+// the first sync seen ending at or after since; again is set once a later
+// one ended, which started after first ended — so after since.
+type syncsSince struct {
+	first time.Time
+	again bool
+}
+
+func (s *syncsSince) observe(last, since time.Time) {
+	switch {
+	case last.Before(since):
+	case s.first.IsZero():
+		s.first = last
+	case last.After(s.first):
+		s.again = true
+	}
+}
+
+// backupPresent says whether the target cluster has the backup.
+func backupPresent(ctx context.Context, c *kube.Client, vns, backup string) (bool, error) {
+	_, err := c.Dynamic.Resource(backupGVR).Namespace(vns).Get(ctx, backup, metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("velero.restore: reading backup %s: %w", backup, err)
+	}
+	return err == nil, nil
 }

@@ -112,7 +112,7 @@ func (a *Actions) Restore(ctx context.Context, in runbooks.StepInput) (runbooks.
 			return runbooks.StepResult{}, err
 		}
 		if wait {
-			if err := waitForSync(ctx, c, vns, since); err != nil {
+			if err := waitForSync(ctx, c, vns, since, args.Backup); err != nil {
 				return runbooks.StepResult{}, err
 			}
 		}
