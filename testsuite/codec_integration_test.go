@@ -33,6 +33,7 @@ import (
 // ciphertext only (search attributes apart), evidence and replay read it with
 // the key, and `lifeboat codec-server` decrypts for the UI's origin only.
 func TestEncryptedPayloads(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	keys := filepath.Join(t.TempDir(), "codec-keys")
 	line, err := worker.NewKeyLine("k2026-11")
 	require.NoError(t, err)

@@ -32,6 +32,7 @@ import (
 // attributes are registered (the README's UI queries work), and the worker's
 // /metrics carries the SDK's metrics and lifeboat's own.
 func TestLifeboatDev(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	metricsAddr := "127.0.0.1:" + freePort(t)
 	dev := startLifeboatDev(t, "../runbooks/examples", "LIFEBOAT_METRICS_ADDR="+metricsAddr)
 	port, uiPort, state := dev.port, dev.uiPort, dev.state

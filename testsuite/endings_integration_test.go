@@ -85,6 +85,7 @@ spec:
 `
 
 func TestEndingsOnTheDevServer(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	r := setup(t)
 	r.startWorker(t)
 	ctx := context.Background()
@@ -197,6 +198,7 @@ func hasEvent(events []runbooks.EventRecord, kind string) bool {
 // worker does, the start, status and status --follow all end with the
 // worker's reason and a non-zero exit.
 func TestCLIRunThatCannotStartSaysSo(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	r := setup(t)
 	r.startWorker(t)
 	bin := buildLifeboat(t)
@@ -238,6 +240,7 @@ func TestCLIRunThatCannotStartSaysSo(t *testing.T) {
 // 1,000 steps starts (its resolved text stays under Temporal's 2 MB blob
 // limit), and its evidence of 1,000 steps is returned and stored.
 func TestARunbookAtTheSizeLimitRunsOnTheDevServer(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	r := setup(t)
 	r.startWorker(t)
 	ctx := context.Background()
@@ -262,6 +265,7 @@ func TestARunbookAtTheSizeLimitRunsOnTheDevServer(t *testing.T) {
 // workflow is gone); lifeboat teardown RUN runs it from the runbook text the
 // drill recorded.
 func TestTeardownOfATerminatedDrill(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	r := setup(t)
 	r.startWorker(t)
 	ctx := context.Background()

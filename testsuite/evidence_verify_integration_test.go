@@ -26,6 +26,7 @@ import (
 // own allowed signers, a one-byte edit and a deleted record fail naming the
 // record and field, and a record rebuilt from history verifies again.
 func TestStoredEvidenceVerifiesAsAnAuditorWould(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	r := setup(t)
 	r.startWorker(t)
 	ctx := context.Background()
@@ -103,6 +104,7 @@ func TestStoredEvidenceVerifiesAsAnAuditorWould(t *testing.T) {
 // unsigned start is refused, and a schedule's drill runs on its owner's
 // grant (signed when the schedule was made), its evidence naming it.
 func TestRequiredSignaturesOnTheDevServer(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	r := setup(t)
 	r.cfg.Signatures.Required = true
 	r.startWorker(t)

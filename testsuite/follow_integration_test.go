@@ -25,6 +25,7 @@ import (
 // the approval lets the run finish. Then, not on a terminal, --output json
 // follows as NDJSON.
 func TestStatusFollowOnATerminal(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	r := setup(t)
 	r.startWorker(t)
 	bin := buildLifeboat(t)

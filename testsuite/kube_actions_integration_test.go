@@ -94,6 +94,7 @@ func isNonRetryable(err error) bool {
 }
 
 func TestKubeActionsOnTheRig(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	rig := testsuite.StartKubeRig(t, "dr-ca-west-1")
 	base := t.TempDir()
 	for name, doc := range map[string]string{"identity/all.yaml": testsuite.IdentityManifests, "workloads/deploy.yaml": workloadManifests,

@@ -25,6 +25,7 @@ import (
 // token auth and RBAC, and that the controller-manager runs its controllers
 // (the service-account controller creates the default ServiceAccount).
 func TestKubeRigStarts(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	k, err := testsuite.StartKube(ctx, testsuite.KubeOptions{Dir: t.TempDir(), Context: "dr-ca-west-1"})
@@ -63,6 +64,7 @@ func TestKubeRigStarts(t *testing.T) {
 // created by the ReplicaSet controller, bound and made Ready by the simulator,
 // and the Deployment reports ready replicas; a crash-looping pod keeps it not ready.
 func TestDeploymentBecomesReadyThroughTheRealControllerManager(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	rig := testsuite.StartKubeRig(t, "dr")
 	ctx := context.Background()
 	c, err := kubernetes.NewForConfig(rig.RESTConfig())

@@ -20,6 +20,7 @@ import (
 // differ: `lifeboat dev` listens on spare ports (LIFEBOAT_ADDRESS points the
 // CLI there), and XXXXXX is the run id the tabletop printed.
 func TestTheREADMEFiveMinutePathWorksAsWritten(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	block := readmeBlock(t, "## Five minutes with lifeboat")
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))

@@ -21,6 +21,7 @@ import (
 // in Temporal's visibility without its first run id and refused alice's
 // start as spent. The reset run keeps the start proven and finishes.
 func TestAResetToTheFirstWorkflowTaskKeepsTheSignedStart(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	r := setup(t)
 	r.startWorker(t)
 	ctx := context.Background()

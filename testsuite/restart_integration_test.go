@@ -88,6 +88,7 @@ func (s *sideEffects) counts() map[string]int {
 // SQLite file; the worker process and the run carry on: the run finishes,
 // no step's side effect happens twice, and the evidence is complete.
 func TestTemporalServerKilledMidRestore(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	address, db := "127.0.0.1:"+freePort(t), filepath.Join(t.TempDir(), "temporal.db")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,6 +53,8 @@ type Stack struct {
 	Terraform  string
 	BaseDir    string
 	CaseAPIURL string
+	// caseAPILatency delays each Case API answer (SlowCaseAPI).
+	caseAPILatency atomic.Int64
 	// Backups are the backups the primary's Velero took of case-management
 	// through the schedule production-critical-hourly, oldest first, and
 	// when each started (its recovery point).
@@ -289,6 +292,11 @@ func (s *Stack) serveCaseAPI() (string, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ns/{ns}/internal/health", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(time.Duration(s.caseAPILatency.Load())):
+		case <-r.Context().Done():
+			return
+		}
 		ns := r.PathValue("ns")
 		unhealthy := func(why string) {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -315,6 +323,10 @@ func (s *Stack) serveCaseAPI() (string, error) {
 	s.stops = append(s.stops, func() { _ = srv.Close() })
 	return "http://" + l.Addr().String(), nil
 }
+
+// SlowCaseAPI makes every Case API answer take d longer (0: as fast as
+// it can), as an overloaded service would.
+func (s *Stack) SlowCaseAPI(d time.Duration) { s.caseAPILatency.Store(int64(d)) }
 
 // caseManagementObjects is case-management as production had it when a
 // backup was taken (generation counts the backups).

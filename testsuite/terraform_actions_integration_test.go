@@ -42,6 +42,7 @@ output "admin_password" {
 `
 
 func TestTerraformActionsOnTheRig(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	bin, err := testsuite.EnsureTerraform(ctx, os.Stderr)

@@ -19,6 +19,7 @@ import (
 // TestTerraformRigAppliesOffline checks the rig's terraform (built from
 // source) applies a terraform_data configuration with no provider download.
 func TestTerraformRigAppliesOffline(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	tf, err := testsuite.EnsureTerraform(ctx, os.Stderr)

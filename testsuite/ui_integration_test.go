@@ -574,6 +574,7 @@ func waitForState(t *testing.T, st *starter.Starter, id, state string) {
 // the run's input and current details in clear in the browser while the
 // server stores only ciphertext, and can still approve from the signal dialog.
 func TestTheUIDecryptsThroughTheCodecServer(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	keys := filepath.Join(t.TempDir(), "codec-keys")

@@ -84,6 +84,7 @@ func denyRestoredConfig(t *testing.T, typed kubernetes.Interface, dyn dynamic.In
 }
 
 func TestVeleroActionsOnTheRig(t *testing.T) {
+	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	rig := testsuite.StartKubeRig(t, "dr")
 	v := testsuite.StartVeleroOn(t, rig)
 	ctx := context.Background()
