@@ -103,7 +103,7 @@ func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, 
 	} else {
 		fmt.Print(out)
 	}
-	demokit.Say("the region is lost: every process of the primary cluster (etcd, kube-apiserver, kube-controller-manager, Velero) is killed with SIGKILL")
+	demokit.Say("the region is lost: every process of the primary cluster (etcd, kube-apiserver, kube-controller-manager, Velero) and its database are killed with SIGKILL")
 	stack.LoseRegion()
 	fmt.Printf("primary cluster %s: no answer (%s)\n", stack.Primary.Kube.URL, testsuite.Unreachable(ctx, stack.Primary.Kube))
 	demokit.Say("4/5 failover of case-management-region-failover into the DR cluster: the primary's latest backup restored there (after the DR Velero synced the bucket), the kinds checked, the database replica read and promoted, the data verified, Argo CD syncing case-intake, the business journey against the restored service, then the Cloudflare switch after an approval given through the CLI")
@@ -181,7 +181,7 @@ func showDNS(stack *testsuite.Stack) {
 func psql(ctx context.Context, s *testsuite.PGServer) error {
 	args := []string{"-h", "127.0.0.1", "-p", fmt.Sprint(s.Port), "-U", "postgres", "-d", "cases", "-c",
 		"SELECT pg_is_in_recovery() AS standby, count(*) AS cases, max(opened_at) AS newest_case FROM cases"}
-	fmt.Printf("$ psql %s   # %s\n", strings.Join(args[:len(args)-1], " ")+` -c "`+args[len(args)-1]+`"`, s.Name)
+	fmt.Printf("$ psql %s   # %s\n", strings.Join(args[:len(args)-1], " ")+` "`+args[len(args)-1]+`"`, s.Name)
 	cmd := exec.CommandContext(ctx, filepath.Join(testsuite.PostgresBin, "psql"), args...)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+testsuite.PlantedPGPassword)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
