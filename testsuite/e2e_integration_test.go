@@ -27,7 +27,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -480,8 +479,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Contains(t, stepOf(t, ev, "restore-case-data").Error, "no Restore was created, nothing was restored")
 		dyn, err := dynamic.NewForConfig(stack.DR.Kube.RESTConfig())
 		require.NoError(t, err)
-		restores, err := dyn.Resource(schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "restores"}).
-			Namespace("velero").List(ctx, metav1.ListOptions{})
+		restores, err := dyn.Resource(testsuite.RestoreGVR).Namespace("velero").List(ctx, metav1.ListOptions{})
 		require.NoError(t, err)
 		for _, r := range restores.Items {
 			backup, _, _ := unstructured.NestedString(r.Object, "spec", "backupName")
