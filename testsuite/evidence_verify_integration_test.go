@@ -122,11 +122,17 @@ func TestRequiredSignaturesOnTheDevServer(t *testing.T) {
 	t.Cleanup(func() { _ = r.starter.DeleteSchedule(ctx, id) })
 	require.NoError(t, r.starter.TriggerSchedule(ctx, id))
 	var info starter.ScheduleInfo
-	for deadline := time.Now().Add(60 * time.Second); info.LastRun == nil || info.LastRun.Result == ""; time.Sleep(200 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "the scheduled drill did not finish: %+v", info)
+	for deadline := time.Now().Add(60 * time.Second); info.LastRun == nil; time.Sleep(200 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the schedule started no drill: %+v", info)
 		info, err = r.starter.DescribeSchedule(ctx, id)
 		require.NoError(t, err)
 	}
+	// LastRun.Result is the run's live state ("running" at first): wait
+	// for the run itself to end.
+	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	_, _ = r.starter.Wait(waitCtx, info.LastRun.WorkflowID)
+	require.NoError(t, waitCtx.Err(), "the scheduled drill did not finish within a minute")
 	ev, err := r.starter.Evidence(ctx, info.LastRun.WorkflowID)
 	require.NoError(t, err)
 	assert.Contains(t, ev.RequestClient, "granted by alice")
