@@ -100,6 +100,9 @@ type Seal struct {
 	// sha256: deleting or editing that record breaks the link.
 	Previous     string `json:"previous,omitempty"`
 	PreviousHash string `json:"previousHash,omitempty"`
+	// Position is the record's place in its runbook's chain (1 for the
+	// first; 0 for a checkpoint, or a record sealed before positions).
+	Position int `json:"position,omitempty"`
 	// Fields holds a sha256 of each top-level field and each step, so a
 	// verifier names what was edited.
 	Fields map[string]string `json:"fields"`

@@ -1,18 +1,17 @@
 // Package evidence implements evidence.store: the run's Evidence written as
-// JSON and Markdown to a directory outside the cluster being restored.
+// JSON and Markdown, signed and chained, to a directory or an S3 bucket
+// outside the cluster being restored; and Verify, the auditor's check.
 package evidence
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"errors"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -27,78 +26,115 @@ type StoreInput struct {
 	Evidence runbooks.Evidence `json:"evidence"`
 }
 
-// DirSink writes evidence files into a directory.
-type DirSink struct {
-	dir string
-	key ssh.Signer
-	mu  sync.Mutex // one store at a time: the chain has one head per runbook
+// Sink writes evidence records into a Store: a directory (lifeboat dev,
+// one host) or an S3 bucket with Object Lock (production, any number of
+// workers).
+type Sink struct {
+	store Store // nil: no evidence location configured
+	key   ssh.Signer
 }
 
-// NewDirSink returns a sink writing into dir (created on first use).
-func NewDirSink(dir string) *DirSink { return &DirSink{dir: dir} }
+// NewSink returns a sink writing into st.
+func NewSink(st Store) *Sink { return &Sink{store: st} }
+
+// NewDirSink returns a sink writing into dir (created on first use); ""
+// makes a sink whose stores fail with a configuration error.
+func NewDirSink(dir string) *Sink {
+	if dir == "" {
+		return &Sink{}
+	}
+	return NewSink(NewDirStore(dir))
+}
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
-// Paths returns the JSON and Markdown paths of one run's evidence:
-// WORKFLOWID.RUNID.json and .md, so a run started under a reused workflow id
-// overwrites nothing.
-func (s *DirSink) Paths(workflowID, runID string) (jsonPath, mdPath string) {
-	base := filepath.Join(s.dir, safeName(workflowID))
+// names are the JSON and Markdown names of one run's evidence:
+// WORKFLOWID.RUNID.json and .md, so a run started under a reused workflow
+// id overwrites nothing.
+func names(workflowID, runID string) (jsonName, mdName string) {
+	base := safeName(workflowID)
 	if runID != "" {
 		base += "." + safeName(runID)
 	}
 	return base + ".json", base + ".md"
 }
 
+// Paths returns where one run's evidence is (file paths, or s3:// URLs).
+func (s *Sink) Paths(workflowID, runID string) (jsonPath, mdPath string) {
+	j, m := names(workflowID, runID)
+	if s.store == nil {
+		return j, m
+	}
+	return s.store.Location(j), s.store.Location(m)
+}
+
 func safeName(id string) string { return unsafeName.ReplaceAllString(id, "_") }
 
-// Runs returns the JSON evidence files of every run of a workflow id, the
-// latest (by end time) last. Files written before evidence was keyed by
-// run (WORKFLOWID.json) count as one more run.
-func (s *DirSink) Runs(workflowID string) ([]string, error) {
+// Runs returns where the JSON evidence of every run of a workflow id is,
+// the latest (by end time) last. Files written before evidence was keyed
+// by run (WORKFLOWID.json) count as one more run.
+func (s *Sink) Runs(workflowID string) ([]string, error) {
+	runs, err := s.runNames(context.Background(), workflowID)
+	for i, r := range runs {
+		runs[i] = s.store.Location(r)
+	}
+	return runs, err
+}
+
+func (s *Sink) runNames(ctx context.Context, workflowID string) ([]string, error) {
+	if s.store == nil {
+		return nil, errNoStore
+	}
 	prefix := safeName(workflowID)
-	entries, err := os.ReadDir(s.dir)
+	all, err := s.store.List(ctx, prefix, "")
 	if err != nil {
 		return nil, err
 	}
 	type found struct {
-		path  string
+		name  string
 		ended time.Time
 	}
 	var runs []found
-	for _, e := range entries {
-		name := e.Name()
-		rest, ok := strings.CutPrefix(name, prefix)
-		if !ok || !strings.HasSuffix(rest, ".json") {
+	for _, name := range all {
+		rest := strings.TrimPrefix(name, prefix)
+		if strings.Contains(name, "/") || !strings.HasSuffix(rest, ".json") {
 			continue
 		}
 		rest = strings.TrimSuffix(rest, ".json")
 		if rest != "" && (!strings.HasPrefix(rest, ".") || strings.Contains(rest[1:], ".")) {
 			continue // another id, or a re-enactment comparison
 		}
-		p := filepath.Join(s.dir, name)
 		var head struct {
 			EndedAt time.Time `json:"endedAt"`
 		}
-		if b, err := os.ReadFile(p); err == nil {
+		if b, err := s.store.Get(ctx, name); err == nil {
 			_ = json.Unmarshal(b, &head)
 		}
-		runs = append(runs, found{p, head.EndedAt})
+		runs = append(runs, found{name, head.EndedAt})
 	}
 	if len(runs) == 0 {
-		return nil, fmt.Errorf("no evidence of %s in %s: %w", workflowID, s.dir, fs.ErrNotExist)
+		return nil, fmt.Errorf("no evidence of %s in %s: %w", workflowID, s.store.Location(""), fs.ErrNotExist)
 	}
 	sort.SliceStable(runs, func(i, j int) bool { return runs[i].ended.Before(runs[j].ended) })
 	out := make([]string, len(runs))
 	for i, r := range runs {
-		out[i] = r.path
+		out[i] = r.name
 	}
 	return out, nil
 }
 
-// Store writes the evidence atomically (temp file + rename), overwriting any
-// earlier checkpoint of the same run, so the files always hold a whole record.
-func (s *DirSink) Store(_ context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+var errNoStore = temporal.NewNonRetryableApplicationError("evidence.store: the worker has no evidence location: set evidenceDir (or evidence.s3) in its config, or LIFEBOAT_EVIDENCE_DIR", "ConfigError", nil)
+
+// maxRaces bounds how often one store re-seals its record because other
+// workers took the chain's next position first.
+const maxRaces = 64
+
+// Store writes the evidence whole (a checkpoint replaces the run's earlier
+// checkpoint). A final record takes the next position of its runbook's
+// chain: sealed after the newest record, written (locked where the store
+// can), then the position claimed with Store.Create; if another worker
+// claimed it first the record is sealed again after that one.
+func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	ev, ok := in.Args["evidence"]
 	if !ok {
 		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("evidence.store: no evidence passed by the workflow", "InvalidArgument", nil)
@@ -111,93 +147,139 @@ func (s *DirSink) Store(_ context.Context, in runbooks.StepInput) (runbooks.Step
 	if err := json.Unmarshal(b, &e); err != nil {
 		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("evidence.store: "+err.Error(), "InvalidArgument", nil)
 	}
-	if s.dir == "" {
-		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("evidence.store: the worker has no evidence directory: set evidenceDir in its config or LIFEBOAT_EVIDENCE_DIR", "ConfigError", nil)
+	if s.store == nil {
+		return runbooks.StepResult{}, errNoStore
 	}
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
+	jsonName, mdName := s.unsealedNames(ctx, e)
+	if e.Outcome == "in-progress" {
+		record, signature, err := s.seal(&e, link{}, 0)
+		if err == nil {
+			err = s.write(ctx, jsonName, mdName, record, signature, e.Markdown(), false)
+		}
+		return s.stored(jsonName, mdName, nil, ""), err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	jsonPath, mdPath := s.unsealedPaths(e)
-	heads := s.heads() // read once: the link to the previous record, then the new head
-	record, signature, err := s.seal(&e, jsonPath, heads)
-	if err != nil {
-		return runbooks.StepResult{}, err
+	if out, done := s.alreadyChained(ctx, e, jsonName, mdName); done {
+		return out, nil
 	}
-	if err := writeAtomic(jsonPath, record); err != nil {
-		return runbooks.StepResult{}, err
-	}
-	if signature != "" {
-		if err := writeAtomic(jsonPath+".sig", []byte(signature)); err != nil {
+	for range maxRaces {
+		t, err := tip(ctx, s.store, e.Runbook.Name)
+		if err != nil {
+			return runbooks.StepResult{}, fmt.Errorf("evidence.store: reading the chain of runbook %s: %w", e.Runbook.Name, err)
+		}
+		record, signature, err := s.seal(&e, link{t.File, t.Hash}, t.Seq+1)
+		if err != nil {
 			return runbooks.StepResult{}, err
 		}
-	}
-	if err := writeAtomic(mdPath, []byte(e.Markdown())); err != nil {
-		return runbooks.StepResult{}, err
-	}
-	out := runbooks.StepResult{Summary: "stored " + jsonPath, Outputs: map[string]any{"json": jsonPath, "markdown": mdPath}}
-	if !e.Seal.Checkpoint {
-		if err := s.advance(heads, e.Runbook.Name, jsonPath, record); err != nil {
+		if err := s.write(ctx, jsonName, mdName, record, signature, e.Markdown(), true); err != nil {
 			return runbooks.StepResult{}, err
 		}
-		// The final seal and signature go to history too: evidence rebuilt
-		// from history is this very file, and verifies.
-		out.Outputs["seal"], out.Outputs["signature"] = e.Seal, signature
+		p := position{Runbook: e.Runbook.Name, Seq: t.Seq + 1, File: jsonName, Hash: runbooks.HashOf(record), Previous: t.File}
+		obj, err := sign(p, s.key)
+		if err != nil {
+			return runbooks.StepResult{}, err
+		}
+		switch err := s.store.Create(ctx, positionName(p.Runbook, p.Seq), obj); {
+		case errors.Is(err, ErrExists):
+			continue // another worker appended first: seal after its record
+		case err != nil:
+			return runbooks.StepResult{}, fmt.Errorf("evidence.store: taking position %d of runbook %s: %w", p.Seq, p.Runbook, err)
+		}
+		if err := advanceHead(ctx, s.store, p.Runbook, p.Seq, obj); err != nil {
+			return runbooks.StepResult{}, fmt.Errorf("evidence.store: the chain head of runbook %s: %w", p.Runbook, err)
+		}
+		return s.stored(jsonName, mdName, e.Seal, signature), nil
 	}
-	return out, nil
+	return runbooks.StepResult{}, fmt.Errorf("evidence.store: other workers took the next position of runbook %s's chain %d times in a row; the activity retries", e.Runbook.Name, maxRaces)
 }
 
-// unsealedPaths are the files a store of e writes: its run's paths, unless
-// they hold the final record of another ending of the same run (a Temporal
-// reset of a finished run keeps its first run id, so its evidence id, and
-// ends again). A final record is never overwritten by another ending: the
-// new one goes beside it (WORKFLOWID.RUNID-2.json, -3, …) and chains after
-// it like any later record. A retried store of the same ending (the same
-// end time) rewrites its own file.
-func (s *DirSink) unsealedPaths(e runbooks.Evidence) (jsonPath, mdPath string) {
-	jsonPath, mdPath = s.Paths(e.WorkflowID, e.RunID)
+// write puts a record, its signature and its Markdown.
+func (s *Sink) write(ctx context.Context, jsonName, mdName string, record []byte, signature, markdown string, lock bool) error {
+	if err := s.store.Put(ctx, jsonName, record, lock); err != nil {
+		return fmt.Errorf("evidence.store: %w", err)
+	}
+	if signature != "" {
+		if err := s.store.Put(ctx, jsonName+".sig", []byte(signature), lock); err != nil {
+			return fmt.Errorf("evidence.store: %w", err)
+		}
+	}
+	if err := s.store.Put(ctx, mdName, []byte(markdown), lock); err != nil {
+		return fmt.Errorf("evidence.store: %w", err)
+	}
+	return nil
+}
+
+// stored is the activity's result. A final record's seal and signature go
+// to history too: evidence rebuilt from history is this very file, and
+// verifies.
+func (s *Sink) stored(jsonName, mdName string, seal *runbooks.Seal, signature string) runbooks.StepResult {
+	out := runbooks.StepResult{Summary: "stored " + s.store.Location(jsonName),
+		Outputs: map[string]any{"json": s.store.Location(jsonName), "markdown": s.store.Location(mdName)}}
+	if seal != nil {
+		out.Outputs["seal"], out.Outputs["signature"] = seal, signature
+	}
+	return out
+}
+
+// alreadyChained answers a retried store of a final record that is
+// already in place and holds its position (the first attempt's result
+// was lost): its seal and signature, nothing written again.
+func (s *Sink) alreadyChained(ctx context.Context, e runbooks.Evidence, jsonName, mdName string) (runbooks.StepResult, bool) {
+	b, err := s.store.Get(ctx, jsonName)
+	if err != nil {
+		return runbooks.StepResult{}, false
+	}
+	var old runbooks.Evidence
+	if json.Unmarshal(b, &old) != nil || old.Seal == nil || old.Seal.Position == 0 || !old.EndedAt.Equal(e.EndedAt) {
+		return runbooks.StepResult{}, false
+	}
+	obj, err := s.store.Get(ctx, positionName(old.Runbook.Name, old.Seal.Position))
+	if err != nil {
+		return runbooks.StepResult{}, false
+	}
+	if _, p, err := parsePosition(obj); err != nil || p.File != jsonName || p.Hash != runbooks.HashOf(b) {
+		return runbooks.StepResult{}, false
+	}
+	signature, _ := s.store.Get(ctx, jsonName+".sig")
+	if advanceHead(ctx, s.store, old.Runbook.Name, old.Seal.Position, obj) != nil {
+		return runbooks.StepResult{}, false
+	}
+	return s.stored(jsonName, mdName, old.Seal, string(signature)), true
+}
+
+// unsealedNames are the objects a store of e writes: its run's names,
+// unless they hold the final record of another ending of the same run (a
+// Temporal reset of a finished run keeps its first run id, so its evidence
+// id, and ends again). A final record is never overwritten by another
+// ending: the new one goes beside it (WORKFLOWID.RUNID-2.json, -3, …) and
+// chains after it like any later record. A retried store of the same
+// ending (the same end time) rewrites its own file.
+func (s *Sink) unsealedNames(ctx context.Context, e runbooks.Evidence) (jsonName, mdName string) {
+	jsonName, mdName = names(e.WorkflowID, e.RunID)
 	for n := 2; ; n++ {
-		b, err := os.ReadFile(jsonPath)
+		b, err := s.store.Get(ctx, jsonName)
 		if err != nil {
-			return jsonPath, mdPath
+			return jsonName, mdName
 		}
 		var old runbooks.Evidence
 		if json.Unmarshal(b, &old) != nil || old.Seal == nil || old.Seal.Checkpoint || old.EndedAt.Equal(e.EndedAt) {
-			return jsonPath, mdPath
+			return jsonName, mdName
 		}
-		jsonPath, mdPath = s.Paths(e.WorkflowID, fmt.Sprintf("%s-%d", e.RunID, n))
+		jsonName, mdName = names(e.WorkflowID, fmt.Sprintf("%s-%d", e.RunID, n))
 	}
 }
 
 // Load reads the evidence of the latest run of a workflow id; runs is how
-// many runs of that id the sink holds, path the file read.
-func (s *DirSink) Load(workflowID string) (e runbooks.Evidence, path string, runs int, err error) {
-	all, err := s.Runs(workflowID)
+// many runs of that id the sink holds, path where the record read is.
+func (s *Sink) Load(workflowID string) (e runbooks.Evidence, path string, runs int, err error) {
+	ctx := context.Background()
+	all, err := s.runNames(ctx, workflowID)
 	if err != nil {
 		return e, "", 0, err
 	}
-	path = all[len(all)-1]
-	b, err := os.ReadFile(path)
+	name := all[len(all)-1]
+	b, err := s.store.Get(ctx, name)
 	if err != nil {
-		return e, path, len(all), err
+		return e, s.store.Location(name), len(all), err
 	}
-	return e, path, len(all), json.Unmarshal(b, &e)
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".evidence-*")
-	if err != nil {
-		return fmt.Errorf("evidence.store: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("evidence.store: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return e, s.store.Location(name), len(all), json.Unmarshal(b, &e)
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,8 +105,112 @@ func TestADeletedRecordBreaksTheChain(t *testing.T) {
 		filepath.Base(files[2])+": seal.previous: the previous record of runbook rb, "+filepath.Base(files[1])+", is missing (deleted?)")
 
 	dir, files, keys = sealedDir(t)
-	require.NoError(t, os.Remove(files[2])) // the newest final record: no successor notices, the chain head does
-	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"), "the newest record of runbook rb, "+filepath.Base(files[2])+", is missing (deleted?)")
+	require.NoError(t, os.Remove(files[2])) // the newest final record: no successor notices, its position does
+	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"), filepath.Base(files[2])+": the record at position 3 of runbook rb is missing (deleted?)")
+}
+
+// Deleting the newest record with its position, or rewriting the chain's
+// head, is found; deleting the whole chain too. (Deleting the newest
+// position and record and putting back an older head is not, in a plain
+// directory: Object Lock or the cross-check with Temporal catch that.)
+func TestTheNewestRecordCannotQuietlyDisappear(t *testing.T) {
+	dir, files, keys := sealedDir(t)
+	position := func(n int) string { return filepath.Join(dir, ".chain", "rb", fmt.Sprintf("%010d.json", n)) }
+	head := filepath.Join(dir, ".chain", "rb", "head.json")
+	require.NoError(t, os.Remove(files[2]))
+	require.NoError(t, os.Remove(position(3)))
+	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"),
+		"head.json: the chain head of runbook rb names position 3, which is missing (deleted?) with its record "+filepath.Base(files[2]))
+
+	// The head rewritten by hand to name position 2: not the signed position.
+	b, err := os.ReadFile(position(2))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(head, []byte(strings.Replace(string(b), `\"seq\":2`, `\"seq\":2 `, 1)), 0o644))
+	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"), "the chain head of runbook rb is not the position 2 it names")
+
+	// The whole chain gone: the final records say which position each held.
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, ".chain")))
+	got := strings.Join(findings(t, []string{dir}, keys), "\n")
+	assert.Contains(t, got, filepath.Base(files[0])+": seal.position: not at its position in the chain of runbook rb")
+	assert.Contains(t, got, filepath.Base(files[1])+": seal.position: not at its position in the chain of runbook rb")
+
+	// A position forged with another key.
+	dir, _, keys = sealedDir(t)
+	forger := evidence.NewDirSink(dir).WithKey(newKey(t))
+	ev := runbooks.Evidence{ID: "DR-forged", WorkflowID: "lifeboat-rb-drill-z", RunID: "z", Runbook: runbooks.RunbookRef{Name: "rb", Version: 1},
+		Mode: "drill", Outcome: "succeeded", EndedAt: time.Now()}
+	_, err = forger.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"), "0000000004.json: signature: position 4 of runbook rb: signed by ")
+}
+
+// Two workers on one store, 40 stores at once: one chain, no fork, each
+// record at its own position after the one before; each worker's own key
+// verifies, and a verifier that trusts only one of them names the other's
+// records.
+func TestTwoWorkersOnOneStoreNeverForkTheChain(t *testing.T) {
+	dir := t.TempDir()
+	keyA, keyB := newKey(t), newKey(t)
+	sinks := []*evidence.Sink{evidence.NewDirSink(dir).WithKey(keyA), evidence.NewDirSink(dir).WithKey(keyB)}
+	at := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := runbooks.Evidence{ID: fmt.Sprintf("DR-%d", i), WorkflowID: fmt.Sprintf("lifeboat-rb-drill-%02d", i), RunID: "r", Runbook: runbooks.RunbookRef{Name: "rb", Version: 1},
+				Mode: "drill", Outcome: "succeeded", StartedAt: at, EndedAt: at.Add(time.Duration(i) * time.Minute)}
+			_, err := sinks[i%2].Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	both := []runbooks.AllowedSigner{
+		{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(keyA)},
+		{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(keyB)}}
+	rep, err := evidence.Verify([]string{dir}, both)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Findings)
+	assert.Equal(t, 40, rep.Records)
+	assert.Equal(t, 40, rep.Positions)
+	assert.Equal(t, 39, rep.Links)
+
+	previous := map[string]string{} // a fork is two records after one
+	for i := range 40 {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("lifeboat-rb-drill-%02d.r.json", i)))
+		require.NoError(t, err)
+		var e runbooks.Evidence
+		require.NoError(t, json.Unmarshal(b, &e))
+		other, dup := previous[e.Seal.Previous]
+		require.False(t, dup, "%s and run %d both follow %q: the chain forked", other, i, e.Seal.Previous)
+		previous[e.Seal.Previous] = e.WorkflowID
+	}
+
+	onlyA := both[:1]
+	got := strings.Join(findings(t, []string{dir}, onlyA), "\n")
+	assert.Contains(t, got, "which is not a lifeboat-worker key of the allowed signers given")
+	assert.Contains(t, got, "lifeboat-rb-drill-01.r.json: signature: signed by "+ssh.FingerprintSHA256(keyB.PublicKey()))
+	assert.NotContains(t, got, "lifeboat-rb-drill-00.r.json: signature")
+}
+
+// A copy of a record written beside the chain (a fork, as two workers
+// with one lock each made before positions) is named.
+func TestARecordWrittenAroundTheChainIsFound(t *testing.T) {
+	dir, files, keys := sealedDir(t)
+	b, err := os.ReadFile(files[2])
+	require.NoError(t, err)
+	sig, err := os.ReadFile(files[2] + ".sig")
+	require.NoError(t, err)
+	copyOf := filepath.Join(dir, "lifeboat-rb-drill-c.run-c-copy.json")
+	require.NoError(t, os.WriteFile(copyOf, b, 0o644))
+	require.NoError(t, os.WriteFile(copyOf+".sig", sig, 0o644))
+	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"),
+		"lifeboat-rb-drill-c.run-c-copy.json: seal.position: not at its position in the chain of runbook rb")
 }
 
 func TestAnEditedApprovalOrMarkdownIsFound(t *testing.T) {

@@ -2,11 +2,13 @@ package evidence
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -33,11 +35,15 @@ func (f Finding) String() string {
 
 // Report is what Verify checked and found.
 type Report struct {
-	Records    int
-	Approvals  int
-	Links      int
-	Findings   []Finding
-	checkedDir map[string]bool
+	Records   int
+	Approvals int
+	Links     int
+	// Positions counts the chain positions checked.
+	Positions int
+	Findings  []Finding
+	// chained are the final records each at its position (name → runbook);
+	// finals every final record seen with a position.
+	chained, finals map[string]string
 }
 
 // Verify checks evidence records (X.json files, or every record in a
@@ -46,28 +52,24 @@ type Report struct {
 // decision in it against the allowed signers the record holds, its
 // Markdown against its JSON, and the chain: each final record's link to
 // the previous record of its runbook, and (for a directory) each
-// runbook's newest record. An edit names the record and the field.
+// runbook's chain of signed positions and its head. An edit names the
+// record and the field.
 func Verify(paths []string, workerKeys []runbooks.AllowedSigner) (Report, error) {
-	r := Report{checkedDir: map[string]bool{}}
+	ctx := context.Background()
+	r := newReport()
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
 			return r, err
 		}
 		if !st.IsDir() {
-			r.file(p, workerKeys)
+			v := verifier{st: NewDirStore(filepath.Dir(p)), keys: workerKeys, r: &r}
+			v.record(ctx, filepath.Base(p))
 			continue
 		}
-		files, err := filepath.Glob(filepath.Join(p, "*.json"))
-		if err != nil {
+		if err := verifyAll(ctx, NewDirStore(p), workerKeys, &r); err != nil {
 			return r, err
 		}
-		for _, f := range files {
-			if filepath.Base(f) != chainFile {
-				r.file(f, workerKeys)
-			}
-		}
-		r.heads(p)
 	}
 	if r.Records == 0 {
 		return r, errors.New("no evidence records found (X.json files)")
@@ -75,79 +77,223 @@ func Verify(paths []string, workerKeys []runbooks.AllowedSigner) (Report, error)
 	return r, nil
 }
 
-func (r *Report) add(file, field, format string, args ...any) {
-	r.Findings = append(r.Findings, Finding{File: filepath.Base(file), Field: field, Problem: fmt.Sprintf(format, args...)})
+// VerifyStore checks every record and chain in a store, as Verify does a
+// directory.
+func VerifyStore(ctx context.Context, st Store, workerKeys []runbooks.AllowedSigner) (Report, error) {
+	r := newReport()
+	if err := verifyAll(ctx, st, workerKeys, &r); err != nil {
+		return r, err
+	}
+	if r.Records == 0 {
+		return r, fmt.Errorf("no evidence records found in %s", st.Location(""))
+	}
+	return r, nil
 }
 
-func (r *Report) file(path string, workerKeys []runbooks.AllowedSigner) {
-	record, err := os.ReadFile(path)
+func newReport() Report { return Report{chained: map[string]string{}, finals: map[string]string{}} }
+
+type verifier struct {
+	st   Store
+	keys []runbooks.AllowedSigner
+	r    *Report
+}
+
+func verifyAll(ctx context.Context, st Store, keys []runbooks.AllowedSigner, r *Report) error {
+	v := verifier{st: st, keys: keys, r: r}
+	all, err := st.List(ctx, "", "")
 	if err != nil {
-		r.add(path, "", "%v", err)
+		return fmt.Errorf("listing %s: %w", st.Location(""), err)
+	}
+	for _, name := range all {
+		if !strings.Contains(name, "/") && strings.HasSuffix(name, ".json") && name != legacyChainFile {
+			v.record(ctx, name)
+		}
+	}
+	chains := map[string][]string{}
+	for _, name := range all {
+		if rest, ok := strings.CutPrefix(name, chainDir); ok && strings.Count(rest, "/") == 1 {
+			dir := chainDir + rest[:strings.Index(rest, "/")+1]
+			chains[dir] = append(chains[dir], name)
+		}
+	}
+	for _, dir := range slices.Sorted(maps.Keys(chains)) {
+		v.chain(ctx, dir, chains[dir])
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.finals)) {
+		if _, ok := r.chained[name]; !ok {
+			r.add(name, "seal.position", "not at its position in the chain of runbook %s: a store that lost a race and never finished, or a record written around the chain", r.finals[name])
+		}
+	}
+	v.legacyHeads(ctx)
+	return nil
+}
+
+func (r *Report) add(file, field, format string, args ...any) {
+	r.Findings = append(r.Findings, Finding{File: path.Base(file), Field: field, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (v verifier) record(ctx context.Context, name string) {
+	r := v.r
+	record, err := v.st.Get(ctx, name)
+	if err != nil {
+		r.add(name, "", "%v", err)
 		return
 	}
 	var e runbooks.Evidence
 	if err := json.Unmarshal(record, &e); err != nil || e.WorkflowID == "" {
-		if strings.Contains(filepath.Base(path), ".then-vs-now") {
+		if strings.Contains(name, ".then-vs-now") {
 			return // a re-enactment's comparison, not a record
 		}
-		r.add(path, "", "not an evidence record (%v)", err)
+		r.add(name, "", "not an evidence record (%v)", err)
 		return
 	}
 	r.Records++
 	if e.Seal == nil {
-		r.add(path, "seal", "the record is not sealed: written before sealing existed, or rewritten without its seal")
+		r.add(name, "seal", "the record is not sealed: written before sealing existed, or rewritten without its seal")
 		return
 	}
-	r.signature(path, record, e, workerKeys)
-	r.decisions(path, e)
-	if md, err := os.ReadFile(strings.TrimSuffix(path, ".json") + ".md"); err == nil && string(md) != e.Markdown() {
-		r.add(path, "markdown", "the Markdown file no longer says what the signed JSON says")
+	if e.Seal.Position > 0 {
+		r.finals[name] = e.Runbook.Name
+	}
+	v.signature(ctx, name, record, e)
+	r.decisions(name, e)
+	if md, err := v.st.Get(ctx, strings.TrimSuffix(name, ".json")+".md"); err == nil && string(md) != e.Markdown() {
+		r.add(name, "markdown", "the Markdown file no longer says what the signed JSON says")
 	}
 	if e.Seal.Previous != "" {
 		r.Links++
-		prev, err := os.ReadFile(filepath.Join(filepath.Dir(path), e.Seal.Previous))
+		prev, err := v.st.Get(ctx, path.Join(path.Dir(name), e.Seal.Previous))
 		switch {
 		case err != nil:
-			r.add(path, "seal.previous", "the previous record of runbook %s, %s, is missing (deleted?)", e.Runbook.Name, e.Seal.Previous)
+			r.add(name, "seal.previous", "the previous record of runbook %s, %s, is missing (deleted?)", e.Runbook.Name, e.Seal.Previous)
 		case runbooks.HashOf(prev) != e.Seal.PreviousHash:
-			r.add(path, "seal.previousHash", "the previous record of runbook %s, %s, was changed after this record was chained to it", e.Runbook.Name, e.Seal.Previous)
+			r.add(name, "seal.previousHash", "the previous record of runbook %s, %s, was changed after this record was chained to it", e.Runbook.Name, e.Seal.Previous)
 		}
 	}
 }
 
-func (r *Report) signature(path string, record []byte, e runbooks.Evidence, workerKeys []runbooks.AllowedSigner) {
-	armored, err := os.ReadFile(path + ".sig")
-	if err != nil {
-		r.add(path, "signature", "no worker signature (%s.sig): the worker that wrote it had no key, or the signature was removed", filepath.Base(path))
-		return
-	}
+// workerSigned says what is wrong with a worker's signature of data ("":
+// nothing): it must parse, be by a lifeboat-worker key the auditor
+// trusts, and verify.
+func (v verifier) workerSigned(data []byte, armored []byte) string {
 	sig, err := sshsig.Unarmor(armored)
 	if err != nil {
-		r.add(path, "signature", "the signature file does not parse: %v", err)
-		return
+		return fmt.Sprintf("the signature does not parse: %v", err)
 	}
-	trusted := slices.ContainsFunc(workerKeys, func(s runbooks.AllowedSigner) bool {
+	trusted := slices.ContainsFunc(v.keys, func(s runbooks.AllowedSigner) bool {
 		return s.Is(sig.PublicKey) && slices.Contains(s.Principals, runbooks.WorkerPrincipal)
 	})
 	if !trusted {
-		r.add(path, "signature", "signed by %s, which is not a %s key of the allowed signers given", ssh.FingerprintSHA256(sig.PublicKey), runbooks.WorkerPrincipal)
+		return fmt.Sprintf("signed by %s, which is not a %s key of the allowed signers given", ssh.FingerprintSHA256(sig.PublicKey), runbooks.WorkerPrincipal)
+	}
+	if err := sshsig.Verify(bytes.NewReader(data), sig, sig.PublicKey, sig.HashAlgorithm, runbooks.EvidenceNamespace); err != nil {
+		return "edited after the worker signed it"
+	}
+	return ""
+}
+
+func (v verifier) signature(ctx context.Context, name string, record []byte, e runbooks.Evidence) {
+	armored, err := v.st.Get(ctx, name+".sig")
+	if err != nil {
+		v.r.add(name, "signature", "no worker signature (%s.sig): the worker that wrote it had no key, or the signature was removed", path.Base(name))
 		return
 	}
-	if err := sshsig.Verify(bytes.NewReader(record), sig, sig.PublicKey, sig.HashAlgorithm, runbooks.EvidenceNamespace); err == nil {
+	problem := v.workerSigned(record, armored)
+	if problem == "" {
+		return
+	}
+	if !strings.HasPrefix(problem, "edited") {
+		v.r.add(name, "signature", "%s", problem)
 		return
 	}
 	edited := runbooks.EditedFields(e.Seal.Fields, record)
 	if len(edited) == 0 {
-		r.add(path, "seal", "the file was edited after the worker signed it (in its seal or formatting)")
+		v.r.add(name, "seal", "the file was edited after the worker signed it (in its seal or formatting)")
 	}
 	for _, f := range edited {
-		r.add(path, f, "edited after the worker signed the record")
+		v.r.add(name, f, "edited after the worker signed the record")
+	}
+}
+
+// chain checks one runbook's positions (names under dir, sorted): signed
+// by a trusted worker, numbered 1…n without a gap, each naming a record
+// that is there, unchanged, sealed at that position after the record of
+// the position before; and the head, a copy of a position, not behind the
+// newest one it names.
+func (v verifier) chain(ctx context.Context, dir string, objects []string) {
+	r := v.r
+	runbook := strings.TrimSuffix(strings.TrimPrefix(dir, chainDir), "/")
+	byName := map[int][]byte{}
+	prevFile, n := "", 0
+	for _, name := range objects {
+		seq := seqOf(name)
+		if seq == 0 {
+			continue // the head, checked below
+		}
+		obj, err := v.st.Get(ctx, name)
+		if err != nil {
+			r.add(name, "", "%v", err)
+			continue
+		}
+		r.Positions++
+		for n++; n < seq; n++ {
+			r.add(positionName(runbook, n), "", "position %d of runbook %s's chain is missing (deleted?)", n, runbook)
+			prevFile = ""
+		}
+		byName[seq] = obj
+		signed, p, err := parsePosition(obj)
+		if err != nil {
+			r.add(name, "", "%v", err)
+			continue
+		}
+		runbook = p.Runbook
+		if signed.Signature == "" {
+			r.add(name, "signature", "the position is not signed: the worker that took it had no key")
+		} else if problem := v.workerSigned([]byte(signed.Statement), []byte(signed.Signature)); problem != "" {
+			r.add(name, "signature", "position %d of runbook %s: %s", seq, runbook, problem)
+		}
+		if p.Seq != seq {
+			r.add(name, "seq", "the statement says position %d", p.Seq)
+		}
+		if prevFile != "" && p.Previous != prevFile {
+			r.add(name, "previous", "position %d of runbook %s follows %s, but position %d holds %s: the chain forked", seq, runbook, p.Previous, seq-1, prevFile)
+		}
+		prevFile = p.File
+		record, err := v.st.Get(ctx, p.File)
+		switch {
+		case err != nil:
+			r.add(p.File, "", "the record at position %d of runbook %s is missing (deleted?)", seq, runbook)
+			continue
+		case runbooks.HashOf(record) != p.Hash:
+			r.add(p.File, "", "the record at position %d of runbook %s was changed after it was stored", seq, runbook)
+		}
+		var e runbooks.Evidence
+		if json.Unmarshal(record, &e) == nil && e.Seal != nil && e.Seal.Position == seq {
+			if other, dup := r.chained[p.File]; dup {
+				r.add(p.File, "", "the record holds two positions (of runbooks %s and %s)", other, runbook)
+			}
+			r.chained[p.File] = runbook
+		}
+	}
+	head, err := v.st.Get(ctx, dir+"head.json")
+	if err != nil {
+		r.add(dir+"head.json", "", "the chain head of runbook %s is missing (deleted?): its newest records cannot be vouched for", runbook)
+		return
+	}
+	_, h, err := parsePosition(head)
+	switch {
+	case err != nil:
+		r.add(dir+"head.json", "", "the chain head of runbook %s: %v", runbook, err)
+	case h.Seq > n:
+		r.add(dir+"head.json", "", "the chain head of runbook %s names position %d, which is missing (deleted?) with its record %s", runbook, h.Seq, h.File)
+	case !bytes.Equal(head, byName[h.Seq]):
+		r.add(dir+"head.json", "", "the chain head of runbook %s is not the position %d it names (written by hand?)", runbook, h.Seq)
 	}
 }
 
 // decisions checks every signed decision the record holds against the
 // allowed signers it recorded, and that each statement is about this run.
-func (r *Report) decisions(path string, e runbooks.Evidence) {
+func (r *Report) decisions(file string, e runbooks.Evidence) {
 	check := func(field, by, step string, p *runbooks.Proof, wantRun bool) {
 		if p == nil {
 			return
@@ -161,11 +307,11 @@ func (r *Report) decisions(path string, e runbooks.Evidence) {
 			about += "run: " + e.RunID + "\nstep: " + step + "\n"
 		}
 		if !strings.Contains(p.Statement, about) {
-			r.add(path, field, "%s's signed statement is about another run or step", by)
+			r.add(file, field, "%s's signed statement is about another run or step", by)
 			return
 		}
 		if err := runbooks.VerifyStatement([]byte(p.Statement), by, p.Signature, e.AllowedSigners); err != nil {
-			r.add(path, field, "%s's signature does not verify: %v", by, err)
+			r.add(file, field, "%s's signature does not verify: %v", by, err)
 		}
 	}
 	check("requestProof", e.RequestedBy, "", e.RequestProof, false)
@@ -179,18 +325,18 @@ func (r *Report) decisions(path string, e runbooks.Evidence) {
 	}
 }
 
-// heads checks each runbook's newest record in dir against the chain head:
-// deleting the newest record leaves no successor to notice, the head does.
-func (r *Report) heads(dir string) {
-	heads := (&DirSink{dir: dir}).heads()
+// legacyHeads checks the newest records named by a chain file written
+// before positions existed.
+func (v verifier) legacyHeads(ctx context.Context) {
+	heads := legacyHeads(ctx, v.st)
 	for _, name := range slices.Sorted(maps.Keys(heads)) {
 		h := heads[name]
-		b, err := os.ReadFile(filepath.Join(dir, h.File))
+		b, err := v.st.Get(ctx, h.File)
 		switch {
 		case err != nil:
-			r.add(chainFile, name, "the newest record of runbook %s, %s, is missing (deleted?)", name, h.File)
+			v.r.add(legacyChainFile, name, "the newest record of runbook %s, %s, is missing (deleted?)", name, h.File)
 		case runbooks.HashOf(b) != h.Hash:
-			r.add(h.File, "", "the newest record of runbook %s was changed after it was stored", name)
+			v.r.add(h.File, "", "the newest record of runbook %s was changed after it was stored", name)
 		}
 	}
 }
