@@ -6,8 +6,8 @@ package evidence
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"errors"
+	"fmt"
 	"io/fs"
 	"regexp"
 	"sort"
