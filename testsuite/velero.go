@@ -133,14 +133,21 @@ func StartObjectStore(ctx context.Context, dir string, bins VeleroBinaries) (*Ob
 			return nil, err
 		}
 	}
+	return startVersity(ctx, dir, bins.S3)
+}
+
+// startVersity runs versitygw on a free port over dir/s3 (posix backend;
+// extra are the backend's flags).
+func startVersity(ctx context.Context, dir, bin string, extra ...string) (*ObjectStore, error) {
 	ports, err := freePorts(1)
 	if err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	p, err := startProcEnv("versitygw", bins.S3, filepath.Join(dir, "s3.log"),
+	args := append([]string{"--port", addr, "--quiet", "posix"}, extra...)
+	p, err := startProcEnv("versitygw", bin, filepath.Join(dir, "s3.log"),
 		[]string{"ROOT_ACCESS_KEY=" + s3Access, "ROOT_SECRET_KEY=" + s3Secret},
-		"--port", addr, "--quiet", "posix", filepath.Join(dir, "s3"))
+		append(args, filepath.Join(dir, "s3"))...)
 	if err != nil {
 		return nil, err
 	}
