@@ -67,8 +67,9 @@ type StepFunc func(ctx context.Context, in runbooks.StepInput) (runbooks.StepRes
 type Deps struct {
 	// HTTPClient is used by http.check and notify.webhook.
 	HTTPClient *http.Client
-	// EvidenceDir is where evidence.store writes JSON and Markdown.
-	EvidenceDir string
+	// Evidence is where evidence.store writes JSON and Markdown (nil: the
+	// store fails, naming what to configure).
+	Evidence evidence.Store
 	// EvidenceKey signs every evidence record (nil: records are chained but unsigned).
 	EvidenceKey ssh.Signer
 	// Secrets reads the secret references runbooks may make (webhook URLs,
@@ -124,7 +125,7 @@ func New(d Deps) *Registry {
 	impls := map[string]StepFunc{
 		HTTPCheck:     hc.Check,
 		NotifyWebhook: nt.Send,
-		EvidenceStore: evidence.NewDirSink(d.EvidenceDir).WithKey(d.EvidenceKey).Store,
+		EvidenceStore: evidence.NewSink(d.Evidence).WithKey(d.EvidenceKey).Store,
 	}
 	r.prechecks[HTTPCheck], r.prechecks[NotifyWebhook] = hc.Precheck, nt.Precheck
 	pg := &postgres.Actions{Secrets: d.Secrets, Local: d.Postgres}

@@ -16,6 +16,8 @@ import (
 type SealedRecord struct {
 	JSON      []byte
 	Signature string
+	// Location is where the worker stored it (a file path or s3:// URL).
+	Location string
 }
 
 // SealedFromHistory rebuilds, from history alone, the exact evidence file
@@ -72,5 +74,6 @@ func SealedFromHistory(h *historypb.History, dc converter.DataConverter) (rec Se
 		return rec, false, err
 	}
 	sig, _ := lastResult.Outputs["signature"].(string)
-	return SealedRecord{JSON: append(pretty, '\n'), Signature: sig}, true, nil
+	loc, _ := lastResult.Outputs["json"].(string)
+	return SealedRecord{JSON: append(pretty, '\n'), Signature: sig, Location: loc}, true, nil
 }

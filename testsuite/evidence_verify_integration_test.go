@@ -24,7 +24,9 @@ import (
 // server leave sealed, chained records; lifeboat evidence verify passes on
 // them, ssh-keygen verifies an approval in a stored file with the record's
 // own allowed signers, a one-byte edit and a deleted record fail naming the
-// record and field, and a record rebuilt from history verifies again.
+// record and field, a record rebuilt from history verifies again, and the
+// newest record deleted with every trace in the directory is named by the
+// cross-check with Temporal's finished runs.
 func TestStoredEvidenceVerifiesAsAnAuditorWould(t *testing.T) {
 	t.Parallel() // its own dev server and rig: it overlaps the others (see the Makefile)
 	r := setup(t)
@@ -98,6 +100,24 @@ func TestStoredEvidenceVerifiesAsAnAuditorWould(t *testing.T) {
 	out, code = cli("evidence", "verify", dir)
 	assert.Equal(t, 0, code, out)
 	assert.Contains(t, out, "evidence verifies: 2 record(s)")
+	assert.Contains(t, out, "2 record(s) cross-checked with the finished runs in Temporal")
+
+	// The newest record deleted with its chain position, and the head put
+	// back to the position before: the directory alone cannot tell (its
+	// documented limit), Temporal's finished runs can.
+	newest := storedEvidence(t, dir, ids[1])
+	chain := filepath.Join(dir, ".chain", "approve-by-update")
+	require.NoError(t, os.Remove(newest))
+	require.NoError(t, os.Remove(filepath.Join(chain, "0000000002.json")))
+	older, err := os.ReadFile(filepath.Join(chain, "0000000001.json"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(chain, "head.json"), older, 0o644))
+	out, code = cli("evidence", "verify", dir, "--temporal", "no")
+	assert.Equal(t, 0, code, "a plain directory's limit: "+out)
+	out, code = cli("evidence", "verify", dir)
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, filepath.Base(newest)+": run "+ids[1]+" (")
+	assert.Contains(t, out, "finished and its history says its worker stored this record, but it is missing (deleted?)")
 }
 
 // TestRequiredSignaturesOnTheDevServer: with signatures required, an

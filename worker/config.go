@@ -32,7 +32,7 @@ const DefaultTaskQueue = "lifeboat"
 //
 //	LIFEBOAT_ADDRESS  LIFEBOAT_NAMESPACE  LIFEBOAT_TASK_QUEUE  LIFEBOAT_API_KEY
 //	LIFEBOAT_TLS_CERT LIFEBOAT_TLS_KEY    LIFEBOAT_TLS_CA      LIFEBOAT_TLS_SERVER_NAME
-//	LIFEBOAT_CATALOG (dirs separated by ':')  LIFEBOAT_EVIDENCE_DIR  LIFEBOAT_BASE_DIR
+//	LIFEBOAT_CATALOG (dirs separated by ':')  LIFEBOAT_EVIDENCE_DIR  LIFEBOAT_EVIDENCE_URL  LIFEBOAT_BASE_DIR
 //	LIFEBOAT_KUBECONFIG (default kubeconfig for runbook targets)  LIFEBOAT_TERRAFORM (terraform binary)
 //	LIFEBOAT_CLOUDFLARE_TOKEN_ENV / _TOKEN_FILE (where the API token is)  LIFEBOAT_CLOUDFLARE_URL
 //	LIFEBOAT_NOTIFY_WEBHOOK (the webhook runs notify)  LIFEBOAT_UI_URL (links in notifications)
@@ -44,6 +44,9 @@ type Config struct {
 	Catalog []string `yaml:"catalog"`
 	// EvidenceDir is where evidence.store writes (keep it outside the cluster being restored).
 	EvidenceDir string `yaml:"evidenceDir"`
+	// Evidence keeps evidence in S3 with Object Lock instead (see
+	// EvidenceConfig).
+	Evidence EvidenceConfig `yaml:"evidence"`
 	// BaseDir resolves relative paths runbooks name (manifests, terraform
 	// directories); default: the worker's working directory.
 	BaseDir string `yaml:"baseDir"`
@@ -245,6 +248,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("LIFEBOAT_TLS_CA", &cfg.Temporal.TLS.CA)
 	env("LIFEBOAT_TLS_SERVER_NAME", &cfg.Temporal.TLS.ServerName)
 	env("LIFEBOAT_EVIDENCE_DIR", &cfg.EvidenceDir)
+	env("LIFEBOAT_EVIDENCE_URL", &cfg.Evidence.URL)
 	env("LIFEBOAT_BASE_DIR", &cfg.BaseDir)
 	env("LIFEBOAT_KUBECONFIG", &cfg.Kube.Kubeconfig)
 	env("LIFEBOAT_TERRAFORM", &cfg.Terraform.Binary)
@@ -343,10 +347,8 @@ func (c Config) CheckWorker() error {
 		}
 	}
 	errs = append(errs, c.Signatures.check()...)
-	if c.EvidenceDir == "" {
-		errs = append(errs, "evidenceDir is empty: say where evidence is written (or set LIFEBOAT_EVIDENCE_DIR)")
-	} else if err := os.MkdirAll(c.EvidenceDir, 0o755); err != nil {
-		errs = append(errs, fmt.Sprintf("evidenceDir %s: %v", c.EvidenceDir, err))
+	if problem := c.checkEvidence(); problem != "" {
+		errs = append(errs, problem)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

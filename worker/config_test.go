@@ -63,3 +63,28 @@ func TestTheProductionExampleRequiresSignatures(t *testing.T) {
 		t.Fatalf("the production example lists its secrets and encrypts payloads: %+v %+v", cfg.Secrets, cfg.Codec)
 	}
 }
+
+// Evidence in S3 must say how long records stay locked, and a bad URL or
+// lock mode is named with the fix; a reachable-less endpoint is named too.
+func TestEvidenceInS3IsConfiguredOrRefusedWithTheFix(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s3.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("evidence: {url: s3://dr-evidence/lifeboat, endpoint: http://127.0.0.1:1}\n"), 0o644))
+	cfg, err := worker.Load(p, func(string) string { return "" })
+	require.NoError(t, err)
+	_, err = cfg.EvidenceStore()
+	assert.ErrorContains(t, err, "evidence.retentionDays: say how long each record stays locked in s3://dr-evidence/lifeboat")
+	assert.ErrorContains(t, cfg.CheckWorker(), "evidence.retentionDays")
+
+	cfg.Evidence.RetentionDays = 2555
+	st, err := cfg.EvidenceStore()
+	require.NoError(t, err)
+	assert.Equal(t, "s3://dr-evidence/lifeboat/X.json", st.Location("X.json"))
+	assert.ErrorContains(t, cfg.CheckWorker(), "evidence bucket dr-evidence", "nothing answers on the endpoint")
+
+	cfg.Evidence.LockMode = "forever"
+	_, err = cfg.EvidenceStore()
+	assert.ErrorContains(t, err, `evidence lock mode "forever": use COMPLIANCE or GOVERNANCE`)
+	cfg.Evidence.LockMode, cfg.Evidence.URL = "", "https://dr-evidence"
+	_, err = cfg.EvidenceStore()
+	assert.ErrorContains(t, err, "use s3://BUCKET/PREFIX")
+}

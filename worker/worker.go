@@ -24,9 +24,10 @@ import (
 func Registry(cfg Config) *activities.Registry {
 	// CheckWorker has read the key already; an unreadable key leaves records unsigned.
 	key, _ := cfg.Signatures.EvidenceKey()
+	store, _ := cfg.EvidenceStore() // CheckWorker has said what is wrong with it
 	d := activities.Deps{
 		HTTPClient:  &http.Client{Timeout: time.Minute},
-		EvidenceDir: cfg.EvidenceDir,
+		Evidence:    store,
 		EvidenceKey: key,
 		Secrets:     cfg.SecretStore(),
 		BaseDir:     cfg.BaseDir,

@@ -59,6 +59,13 @@ func names(workflowID, runID string) (jsonName, mdName string) {
 	return base + ".json", base + ".md"
 }
 
+// RecordName is the name of a run's evidence record in a store (the JSON;
+// the Markdown and anything kept beside it share its stem).
+func RecordName(workflowID, runID string) string {
+	j, _ := names(workflowID, runID)
+	return j
+}
+
 // Paths returns where one run's evidence is (file paths, or s3:// URLs).
 func (s *Sink) Paths(workflowID, runID string) (jsonPath, mdPath string) {
 	j, m := names(workflowID, runID)

@@ -48,6 +48,9 @@ func NewDirStore(dir string) *DirStore { return &DirStore{dir: dir} }
 
 func (d *DirStore) path(name string) string { return filepath.Join(d.dir, filepath.FromSlash(name)) }
 
+// Check creates the directory if needed.
+func (d *DirStore) Check() error { return os.MkdirAll(d.dir, 0o755) }
+
 // Location is the object's file path.
 func (d *DirStore) Location(name string) string { return d.path(name) }
 

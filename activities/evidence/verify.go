@@ -40,6 +40,8 @@ type Report struct {
 	Links     int
 	// Positions counts the chain positions checked.
 	Positions int
+	// CrossChecked counts the records compared with Temporal's history.
+	CrossChecked int
 	Findings  []Finding
 	// chained are the final records each at its position (name → runbook);
 	// finals every final record seen with a position.
@@ -88,6 +90,16 @@ func VerifyStore(ctx context.Context, st Store, workerKeys []runbooks.AllowedSig
 		return r, fmt.Errorf("no evidence records found in %s", st.Location(""))
 	}
 	return r, nil
+}
+
+// Merge adds another report's counts and findings.
+func (r *Report) Merge(o Report) {
+	r.Records += o.Records
+	r.Approvals += o.Approvals
+	r.Links += o.Links
+	r.Positions += o.Positions
+	r.CrossChecked += o.CrossChecked
+	r.Findings = append(r.Findings, o.Findings...)
 }
 
 func newReport() Report { return Report{chained: map[string]string{}, finals: map[string]string{}} }
@@ -141,7 +153,7 @@ func (v verifier) record(ctx context.Context, name string) {
 	}
 	var e runbooks.Evidence
 	if err := json.Unmarshal(record, &e); err != nil || e.WorkflowID == "" {
-		if strings.Contains(name, ".then-vs-now") {
+		if strings.HasSuffix(name, ".reenactment.json") {
 			return // a re-enactment's comparison, not a record
 		}
 		r.add(name, "", "not an evidence record (%v)", err)
@@ -337,6 +349,40 @@ func (v verifier) legacyHeads(ctx context.Context) {
 			v.r.add(legacyChainFile, name, "the newest record of runbook %s, %s, is missing (deleted?)", name, h.File)
 		case runbooks.HashOf(b) != h.Hash:
 			v.r.add(h.File, "", "the newest record of runbook %s was changed after it was stored", name)
+		}
+	}
+}
+
+// StoredByRun is a final record a finished run's history says its worker
+// stored: the run, where (a path or s3:// URL) and the bytes.
+type StoredByRun struct {
+	Run      string
+	Location string
+	JSON     []byte
+}
+
+// CrossCheck compares the store with what Temporal's finished runs say
+// was stored in it: each such record must be there, byte for byte. It
+// catches what the store alone cannot: the newest record deleted with its
+// chain position and an older head put back. Records a run stored in
+// another place (another bucket or prefix; for a directory, only the
+// file name is compared, as an auditor's mount differs from the
+// worker's) are not counted.
+func (r *Report) CrossCheck(ctx context.Context, st Store, stored []StoredByRun) {
+	root := st.Location("")
+	for _, s := range stored {
+		name := path.Base(filepath.ToSlash(s.Location))
+		if strings.HasPrefix(root, "s3://") != strings.HasPrefix(s.Location, "s3://") ||
+			strings.HasPrefix(root, "s3://") && s.Location != st.Location(name) {
+			continue
+		}
+		r.CrossChecked++
+		b, err := st.Get(ctx, name)
+		switch {
+		case err != nil:
+			r.add(name, "", "run %s finished and its history says its worker stored this record, but it is missing (deleted?)", s.Run)
+		case !bytes.Equal(b, s.JSON):
+			r.add(name, "", "differs from the record run %s's history says its worker stored (changed?)", s.Run)
 		}
 	}
 }

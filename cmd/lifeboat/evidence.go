@@ -17,6 +17,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/worker"
 )
 
 // cmdEvidence prints a run's evidence: from the evidence sink when it holds
@@ -66,9 +67,12 @@ func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (runboo
 		ev, err := starter.EvidenceFromHistory(h, dc)
 		return ev, "the history file " + run, err
 	}
-	if from != "history" && cfg.EvidenceDir != "" {
-		sink := evidence.NewDirSink(cfg.EvidenceDir)
-		ev, p, runs, err := sink.Load(run)
+	store, err := cfg.EvidenceStore()
+	if err != nil && from == "sink" {
+		return runbooks.Evidence{}, "", err
+	}
+	if from != "history" && store != nil {
+		ev, p, runs, err := evidence.NewSink(store).Load(run)
 		if err == nil {
 			source := "the evidence sink (" + p + ")"
 			if runs > 1 {
@@ -242,10 +246,16 @@ func oneLine(text string, n int) string {
 
 // cmdEvidenceVerify checks stored evidence as an auditor would (see
 // evidence.Verify) and exits 1 naming every record and field that fails.
+// With a Temporal client configured it also compares the store with what
+// the finished runs' histories say was stored there.
 func cmdEvidenceVerify(fset *pflag.FlagSet) runner {
 	config := fset.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (its signatures.allowedSigners names the worker's key)")
 	signers := fset.String("signers", "", "allowed_signers file holding the worker's key (lifeboat-worker); default: the config's")
-	return func(_ context.Context, paths []string) error {
+	against := fset.String("temporal", "auto", "cross-check with the finished runs in Temporal: auto (when the config's server answers), yes, or no")
+	return func(ctx context.Context, paths []string) error {
+		if *against != "auto" && *against != "yes" && *against != "no" {
+			return fmt.Errorf("--temporal %q: use auto, yes or no", *against)
+		}
 		cfg, err := loadConfig(*config)
 		if err != nil {
 			return err
@@ -257,19 +267,91 @@ func cmdEvidenceVerify(fset *pflag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		rep, err := evidence.Verify(paths, keys)
+		if len(paths) == 0 {
+			if cfg.Evidence.URL != "" {
+				paths = []string{cfg.Evidence.URL}
+			} else {
+				paths = []string{cfg.EvidenceDir}
+			}
+		}
+		rep, stores, err := verifyPaths(ctx, cfg, paths, keys)
 		if err != nil {
 			return err
 		}
+		crossChecked := crossCheck(ctx, cfg, *against, &rep, stores)
 		for _, f := range rep.Findings {
 			fmt.Println("FAIL " + f.String())
 		}
-		summary := fmt.Sprintf("%d record(s), %d signed decision(s), %d chain link(s)", rep.Records, rep.Approvals, rep.Links)
+		summary := fmt.Sprintf("%d record(s), %d signed decision(s), %d chain link(s), %d chain position(s)", rep.Records, rep.Approvals, rep.Links, rep.Positions)
 		if len(rep.Findings) > 0 {
-			fmt.Printf("evidence does NOT verify: %d finding(s) in %s\n", len(rep.Findings), summary)
+			fmt.Printf("evidence does NOT verify: %d finding(s) in %s%s\n", len(rep.Findings), summary, crossChecked)
 			return exitError{code: 1}
 		}
-		fmt.Printf("evidence verifies: %s; every worker signature checked against %s\n", summary, cfg.Signatures.AllowedSigners)
+		fmt.Printf("evidence verifies: %s; every worker signature checked against %s%s\n", summary, cfg.Signatures.AllowedSigners, crossChecked)
 		return nil
 	}
+}
+
+// verifyPaths verifies files, directories and s3:// URLs (with the
+// config's endpoint and credentials); stores are the whole stores checked.
+func verifyPaths(ctx context.Context, cfg worker.Config, paths []string, keys []runbooks.AllowedSigner) (evidence.Report, []evidence.Store, error) {
+	var local []string
+	var stores []evidence.Store
+	rep := evidence.Report{}
+	for _, p := range paths {
+		if !strings.HasPrefix(p, "s3://") {
+			local = append(local, p)
+			if st, err := os.Stat(p); err == nil && st.IsDir() {
+				stores = append(stores, evidence.NewDirStore(p))
+			}
+			continue
+		}
+		st, err := evidence.NewS3Store(cfg.Evidence.S3Options(p))
+		if err != nil {
+			return rep, nil, err
+		}
+		stores = append(stores, st)
+	}
+	if len(local) > 0 {
+		var err error
+		if rep, err = evidence.Verify(local, keys); err != nil {
+			return rep, nil, err
+		}
+	}
+	for _, st := range stores {
+		if _, ok := st.(*evidence.S3Store); !ok {
+			continue
+		}
+		one, err := evidence.VerifyStore(ctx, st, keys)
+		if err != nil {
+			return rep, nil, err
+		}
+		rep.Merge(one)
+	}
+	return rep, stores, nil
+}
+
+// crossCheck compares each whole store with Temporal's finished runs and
+// says how it went, for the summary line.
+func crossCheck(ctx context.Context, cfg worker.Config, against string, rep *evidence.Report, stores []evidence.Store) string {
+	if against == "no" || len(stores) == 0 {
+		return "; not cross-checked with Temporal"
+	}
+	st, c, err := dial(cfg)
+	if err == nil {
+		defer c.Close()
+		var stored []evidence.StoredByRun
+		if stored, err = st.StoredRecords(ctx); err == nil {
+			for _, s := range stores {
+				rep.CrossCheck(ctx, s, stored)
+			}
+			return fmt.Sprintf("; %d record(s) cross-checked with the finished runs in Temporal (%s, namespace %s, task queue %s)",
+				rep.CrossChecked, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
+		}
+	}
+	if against == "yes" {
+		rep.Findings = append(rep.Findings, evidence.Finding{File: cfg.Temporal.Address, Problem: "cannot cross-check with Temporal: " + err.Error()})
+		return ""
+	}
+	return "; not cross-checked with Temporal (" + oneLine(err.Error(), 120) + ")"
 }

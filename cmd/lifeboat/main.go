@@ -65,7 +65,7 @@ func commands() []command {
 		{use: "evidence RUN|HISTORY.json", short: "a run's evidence (rebuilt from history when the sink lost it); list and verify past runs", args: exactly(1),
 			build: cmdEvidence, complete: runIDs(false), subs: []command{
 				{use: "list", short: "finished runs, newest first, with outcome, RTO and RPO", args: none, build: cmdEvidenceList},
-				{use: "verify FILE|DIR...", short: "check stored evidence as an auditor would; exit 1 naming what fails", args: atLeast(1), build: cmdEvidenceVerify},
+				{use: "verify [FILE|DIR|s3://BUCKET/PREFIX...]", short: "check stored evidence as an auditor would (default: the config's evidence location), cross-checked with Temporal's finished runs; exit 1 naming what fails", args: atLeast(0), build: cmdEvidenceVerify},
 			}},
 		{use: "readiness", short: "seed 004 §29 scorecard rows derived from runbooks, past runs and backups; critical systems below 2 called out", args: none, build: cmdReadiness},
 		{use: "invariant NAME", short: "the recovery invariant proved by the last successful drill, or what is missing (exit 1)", args: exactly(1), build: cmdInvariant, complete: runbookNames},

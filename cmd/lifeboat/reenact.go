@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"github.com/spf13/pflag"
 	"os"
-	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
@@ -42,10 +42,10 @@ func cmdReenact(fs *pflag.FlagSet) runner {
 		}
 		cmp := runbooks.Compare(re.Then, now, *threshold, *minDelta)
 		md := cmp.Markdown()
-		if cfg.EvidenceDir != "" {
-			if err := storeComparison(cfg.EvidenceDir, re.Run, cmp, md); err != nil {
-				fmt.Fprintf(os.Stderr, "warning: the comparison was not stored: %v\n", err)
-			}
+		if store, err := cfg.EvidenceStore(); err != nil || store == nil {
+			fmt.Fprintf(os.Stderr, "warning: the comparison was not stored: no evidence location (%v)\n", err)
+		} else if err := storeComparison(ctx, store, re.Run, cmp, md); err != nil {
+			fmt.Fprintf(os.Stderr, "warning: the comparison was not stored: %v\n", err)
 		}
 		if *out != "" {
 			if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
@@ -62,22 +62,18 @@ func cmdReenact(fs *pflag.FlagSet) runner {
 }
 
 // storeComparison writes the comparison beside the re-enactment's evidence.
-func storeComparison(dir string, run starter.Run, cmp runbooks.Comparison, md string) error {
-	jsonPath, _ := evidence.NewDirSink(dir).Paths(run.WorkflowID, run.RunID)
-	base := jsonPath[:len(jsonPath)-len(filepath.Ext(jsonPath))] + ".reenactment"
+func storeComparison(ctx context.Context, st evidence.Store, run starter.Run, cmp runbooks.Comparison, md string) error {
+	stem := strings.TrimSuffix(evidence.RecordName(run.WorkflowID, run.RunID), ".json") + ".reenactment"
 	b, err := json.MarshalIndent(cmp, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := st.Put(ctx, stem+".json", append(b, '\n'), false); err != nil {
 		return err
 	}
-	if err := os.WriteFile(base+".json", append(b, '\n'), 0o644); err != nil {
+	if err := st.Put(ctx, stem+".md", []byte(md), false); err != nil {
 		return err
 	}
-	if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "comparison stored as %s.md and .json\n", base)
+	fmt.Fprintf(os.Stderr, "comparison stored as %s and .json\n", st.Location(stem+".md"))
 	return nil
 }

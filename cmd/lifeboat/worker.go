@@ -52,7 +52,7 @@ func runWorker(ctx context.Context, cfg worker.Config) error {
 		return err
 	}
 	fmt.Printf("worker on %s (namespace %s, task queue %s); catalog %s; evidence in %s\n",
-		cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue, strings.Join(cfg.Catalog, ", "), cfg.EvidenceDir)
+		cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue, strings.Join(cfg.Catalog, ", "), evidenceLocation(cfg))
 	<-ctx.Done()
 	w.Stop()
 	return nil
@@ -137,4 +137,12 @@ func cmdDev(fs *pflag.FlagSet) runner {
 		fmt.Printf("Temporal dev server on %s, UI on %s (log: %s)\n", srv.HostPort, srv.UIURL, logFile.Name())
 		return runWorker(ctx, cfg)
 	}
+}
+
+// evidenceLocation is where the worker stores evidence, for its banner.
+func evidenceLocation(cfg worker.Config) string {
+	if cfg.Evidence.URL != "" {
+		return fmt.Sprintf("%s (locked %d days)", cfg.Evidence.URL, cfg.Evidence.RetentionDays)
+	}
+	return cfg.EvidenceDir
 }
