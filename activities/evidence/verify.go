@@ -42,7 +42,7 @@ type Report struct {
 	Positions int
 	// CrossChecked counts the records compared with Temporal's history.
 	CrossChecked int
-	Findings  []Finding
+	Findings     []Finding
 	// chained are the final records each at its position (name → runbook);
 	// finals every final record seen with a position.
 	chained, finals map[string]string
