@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -34,13 +32,12 @@ const pgUser = "postgres"
 // and a streaming standby made with `pg_basebackup -R` (in the DR region).
 // Both are real PostgreSQL 15 servers on loopback.
 type CaseDB struct {
-	// Root holds the data directories (primary, standby, drill clones).
-	Root             string
+	// pgRoot holds the data directories (primary, standby, drill clones).
+	pgRoot
 	Primary, Standby *PGServer
 	// DrillClonePort is the port a drill's clone (case-db-drill) listens on.
 	DrillClonePort int
 
-	cred       *syscall.Credential
 	stopWriter context.CancelFunc
 	writerDone chan struct{}
 }
@@ -50,13 +47,15 @@ type PGServer struct {
 	Name    string
 	DataDir string
 	Port    int
-	proc    *proc
-	cred    *syscall.Credential
+	proc     *proc
+	cred     *syscall.Credential
+	password string // the postgres superuser's
 }
 
-// DSN is the server's connection string (it holds PlantedPGPassword).
+// DSN is the server's connection string to the cases database (it holds
+// the password: PlantedPGPassword for the case database).
 func (p *PGServer) DSN() string {
-	return fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/cases?sslmode=disable", PlantedPGPassword, p.Port)
+	return fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/cases?sslmode=disable", p.password, p.Port)
 }
 
 // Connect opens a connection to the server.
@@ -69,30 +68,13 @@ func (p *PGServer) Connect(ctx context.Context) (*pgx.Conn, error) {
 // StartCaseDB initialises the primary, seeds the cases table, clones the
 // standby from it and starts the writer.
 func StartCaseDB(ctx context.Context, progress io.Writer) (db *CaseDB, err error) {
-	if _, err := os.Stat(filepath.Join(PostgresBin, "postgres")); err != nil {
-		return nil, fmt.Errorf("PostgreSQL 15 is not installed (%v): `make tools` installs Debian's postgresql-15", err)
-	}
 	db = &CaseDB{}
 	defer func() {
 		if err != nil {
 			db.Stop()
 		}
 	}()
-	if os.Getuid() == 0 {
-		u, err := user.Lookup(pgUser)
-		if err != nil {
-			return nil, fmt.Errorf("running as root, the rig runs PostgreSQL as user %s, which is missing (Debian's postgresql-15 creates it): %w", pgUser, err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		db.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	// Its own directory under the system's temporary directory: the
-	// postgres user must reach it, and a test's directory is root's alone.
-	if db.Root, err = os.MkdirTemp("", "lifeboat-pg-"); err != nil {
-		return nil, err
-	}
-	if err := db.own(db.Root, 0o755); err != nil {
+	if db.pgRoot, err = newPGRoot(); err != nil {
 		return nil, err
 	}
 	ports, err := freePorts(3)
@@ -101,27 +83,15 @@ func StartCaseDB(ctx context.Context, progress io.Writer) (db *CaseDB, err error
 	}
 	db.DrillClonePort = ports[2]
 	started := time.Now()
-	db.Primary = &PGServer{Name: "case-db-primary", DataDir: filepath.Join(db.Root, "primary"), Port: ports[0], cred: db.cred}
-	pw := filepath.Join(db.Root, "pwfile")
-	if err := os.WriteFile(pw, []byte(PlantedPGPassword+"\n"), 0o600); err != nil {
-		return nil, err
-	}
-	if err := db.own(pw, 0o600); err != nil {
-		return nil, err
-	}
 	// Data checksums: pg_rewind needs them (or wal_log_hints) to rewind.
-	if out, err := db.tool(ctx, "initdb", "-D", db.Primary.DataDir, "-U", "postgres", "--pwfile", pw, "--auth-local=trust",
-		"--auth-host=scram-sha-256", "--data-checksums", "--no-sync"); err != nil {
-		return nil, fmt.Errorf("initdb: %v: %s", err, out)
+	if db.Primary, err = db.initdb(ctx, "case-db-primary", "primary", ports[0], PlantedPGPassword, "--data-checksums"); err != nil {
+		return nil, err
 	}
-	_ = os.Remove(pw)
 	// wal_sender_timeout 4s: an idle primary tells its standby where its
 	// WAL ends every 2s (keepalives at half the timeout), so a caught-up
 	// standby knows it is caught up within 2s, not 30s.
-	// Sockets beside the data directories, never in one (pg_rewind copies a
-	// source's data directory and cannot read a socket); each server's is
-	// its own by port. Copies of this file (pg_basebackup, pg_rewind) keep it.
-	conf := fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nwal_level = replica\nmax_wal_senders = 10\nhot_standby = on\nwal_keep_size = '256MB'\nfsync = off\nwal_sender_timeout = '4s'\n", db.Root)
+	// Copies of this file (pg_basebackup, pg_rewind) keep it.
+	conf := "\nwal_level = replica\nmax_wal_senders = 10\nhot_standby = on\nwal_keep_size = '256MB'\nwal_sender_timeout = '4s'\n"
 	if err := appendFile(filepath.Join(db.Primary.DataDir, "postgresql.conf"), conf); err != nil {
 		return nil, err
 	}
@@ -131,7 +101,7 @@ func StartCaseDB(ctx context.Context, progress io.Writer) (db *CaseDB, err error
 	if err := db.seed(ctx); err != nil {
 		return nil, err
 	}
-	db.Standby = &PGServer{Name: "case-db-dr", DataDir: filepath.Join(db.Root, "standby"), Port: ports[1], cred: db.cred}
+	db.Standby = &PGServer{Name: "case-db-dr", DataDir: filepath.Join(db.Root, "standby"), Port: ports[1], cred: db.cred, password: PlantedPGPassword}
 	if out, err := db.toolEnv(ctx, []string{"PGPASSWORD=" + PlantedPGPassword}, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(db.Primary.Port),
 		"-U", "postgres", "-D", db.Standby.DataDir, "-R", "-X", "stream", "-c", "fast", "--no-password"); err != nil {
 		return nil, fmt.Errorf("pg_basebackup of the standby: %v: %s", err, out)
@@ -251,16 +221,7 @@ func (db *CaseDB) Stop() {
 			s.proc.kill()
 		}
 	}
-	if db.Root == "" {
-		return
-	}
-	dirs, _ := filepath.Glob(filepath.Join(db.Root, "*", "postmaster.pid"))
-	for _, pid := range dirs {
-		_, _ = db.tool(context.Background(), "pg_ctl", "stop", "-m", "immediate", "-D", filepath.Dir(pid))
-	}
-	if os.Getenv("LIFEBOAT_KEEP_PG") == "" {
-		_ = os.RemoveAll(db.Root)
-	}
+	db.remove()
 }
 
 // start runs the server as a rig process (SIGKILL-able with its children)
@@ -277,7 +238,7 @@ func (p *PGServer) start(ctx context.Context) error {
 		if err, dead := p.proc.exited(); dead {
 			return fmt.Errorf("postgres %s exited (%v); its log ends:\n%s", p.Name, err, p.proc.lastLog())
 		}
-		if c, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", PlantedPGPassword, p.Port)); err == nil {
+		if c, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", p.password, p.Port)); err == nil {
 			c.Close(ctx)
 			return nil
 		}
@@ -286,32 +247,6 @@ func (p *PGServer) start(ctx context.Context) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// own gives the PostgreSQL user a path the rig made.
-func (db *CaseDB) own(path string, mode os.FileMode) error {
-	if err := os.Chmod(path, mode); err != nil {
-		return err
-	}
-	if db.cred == nil {
-		return nil
-	}
-	return os.Chown(path, int(db.cred.Uid), int(db.cred.Gid))
-}
-
-func (db *CaseDB) tool(ctx context.Context, name string, args ...string) (string, error) {
-	return db.toolEnv(ctx, nil, name, args...)
-}
-
-func (db *CaseDB) toolEnv(ctx context.Context, env []string, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(PostgresBin, name), args...)
-	cmd.Dir = os.TempDir()
-	cmd.Env = append(os.Environ(), env...)
-	if db.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: db.cred}
-	}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }
 
 func appendFile(path, text string) error {

@@ -22,6 +22,7 @@ import (
 //go:embed kuberig/go.mod.txt kuberig/go.sum.txt kuberig/etcd/main.go.txt
 //go:embed velerorig/go.mod.txt velerorig/go.sum.txt velerorig/velero/main.go.txt
 //go:embed argocdrig/go.mod.txt argocdrig/go.sum.txt
+//go:embed temporalrig/go.mod.txt temporalrig/go.sum.txt
 var wrappers embed.FS
 
 // wrapperBuild is one build of binaries from a wrapper module.
@@ -33,6 +34,9 @@ type wrapperBuild struct {
 	pkgs    []string // packages to build
 	bins    []string // the binaries, one per package (a lone package's binary takes bins[0] as its name)
 	ldflags string
+	// named builds each package on its own, into its bins name (mains
+	// whose directories share a name).
+	named   bool
 	minutes int // rough cold build time on 2 cores, for the progress line
 	// extras are files of module extrasFrom (e.g. CRD manifests) copied
 	// beside the binaries, so the rig needs no module cache at run time.
@@ -71,16 +75,25 @@ func (b wrapperBuild) ensure(ctx context.Context, progress io.Writer) ([]string,
 	}
 	defer os.RemoveAll(tmp)
 	fmt.Fprintf(progress, "building %s %s from the Go module proxy into %s (first run only; about %d min cold on 2 cores)…\n", b.what, b.version, dir, b.minutes)
-	out := tmp + string(filepath.Separator) // one binary per package, named after it
-	if len(b.pkgs) == 1 {
-		out = filepath.Join(tmp, b.bins[0]) // one package: the name is ours to give
+	builds := [][]string{{tmp + string(filepath.Separator)}} // one binary per package, named after it
+	builds[0] = append(builds[0], b.pkgs...)
+	if b.named {
+		builds = nil // each package's binary named by bins (two mains both called "server")
+		for i, p := range b.pkgs {
+			builds = append(builds, []string{filepath.Join(tmp, b.bins[i]), p})
+		}
+	} else if len(b.pkgs) == 1 {
+		builds[0][0] = filepath.Join(tmp, b.bins[0]) // one package: the name is ours to give
 	}
-	args := append([]string{"build", "-trimpath", "-ldflags", b.ldflags, "-o", out}, b.pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	if out, err := gobuild.RunWithProgress(cmd, b.what, progress); err != nil {
-		return nil, fmt.Errorf("building %s failed: %w\n%s", b.what, err, gobuild.Tail(out, 3000))
+	env := append(os.Environ(), "GOFLAGS=-mod=mod")
+	for _, build := range builds {
+		args := append([]string{"build", "-trimpath", "-ldflags", b.ldflags, "-o"}, build...)
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = src
+		cmd.Env = env
+		if out, err := gobuild.RunWithProgress(cmd, b.what, progress); err != nil {
+			return nil, fmt.Errorf("building %s failed: %w\n%s", b.what, err, gobuild.Tail(out, 3000))
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -88,7 +101,7 @@ func (b wrapperBuild) ensure(ctx context.Context, progress io.Writer) ([]string,
 	if len(b.extras) > 0 {
 		list := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", b.extrasFrom)
 		list.Dir = src
-		list.Env = cmd.Env
+		list.Env = env
 		modDir, err := list.Output()
 		if err != nil {
 			return nil, fmt.Errorf("finding module %s for %s: %w", b.extrasFrom, b.what, err)

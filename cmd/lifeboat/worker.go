@@ -40,17 +40,19 @@ func runWorker(ctx context.Context, cfg worker.Config) error {
 		return err
 	}
 	defer c.Close()
+	health := worker.NewHealth(c, cfg)
 	if cfg.MetricsListen != "" {
-		stop, err := serveMetrics(cfg.MetricsListen, metrics)
+		stop, err := serveMetrics(cfg.MetricsListen, metrics, health)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	w := worker.New(c, cfg, worker.Registry(cfg), sdkworker.Options{})
+	w := worker.New(c, cfg, worker.Registry(cfg), sdkworker.Options{OnFatalError: health.Fatal})
 	if err := w.Start(); err != nil {
 		return err
 	}
+	health.Started()
 	fmt.Printf("worker on %s (namespace %s, task queue %s); catalog %s; evidence in %s\n",
 		cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue, strings.Join(cfg.Catalog, ", "), evidenceLocation(cfg))
 	<-ctx.Done()
@@ -58,15 +60,18 @@ func runWorker(ctx context.Context, cfg worker.Config) error {
 	return nil
 }
 
-// serveMetrics serves /metrics on addr until stop is called.
-func serveMetrics(addr string, m *worker.Metrics) (stop func(), err error) {
+// serveMetrics serves /metrics, /healthz and /readyz on addr until stop
+// is called.
+func serveMetrics(addr string, m *worker.Metrics, health *worker.Health) (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m)
+	mux.Handle("/healthz", health)
+	mux.Handle("/readyz", health)
 	at, stop, err := serveHTTP(addr, mux)
 	if err != nil {
 		return nil, fmt.Errorf("metrics on %s: %w (set another host:port in LIFEBOAT_METRICS_ADDR)", addr, err)
 	}
-	fmt.Printf("metrics on http://%s/metrics\n", at)
+	fmt.Printf("metrics on http://%s/metrics, probes on /healthz and /readyz\n", at)
 	return stop, nil
 }
 

@@ -1,0 +1,345 @@
+//go:build integration
+
+package testsuite_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/lifeboat-dr/lifeboat/starter"
+	"github.com/lifeboat-dr/lifeboat/testsuite"
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// temporalTarget is a Temporal server the durability tests run on: the
+// dev server, or the rig's cluster (the server on PostgreSQL, mTLS).
+type temporalTarget struct {
+	name string
+	// temporal is the config's temporal block for it (YAML), as a user
+	// writes it.
+	temporal string
+	client   client.Client
+	// restart kills the whole server with SIGKILL and starts it again on
+	// its state.
+	restart func(t *testing.T)
+}
+
+func devTarget(t *testing.T) temporalTarget {
+	address, db := "127.0.0.1:"+freePort(t), filepath.Join(t.TempDir(), "temporal.db")
+	current := startDevServer(t, address, db)
+	c, err := client.Dial(client.Options{HostPort: address, Logger: quiet{}})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return temporalTarget{name: "dev server", temporal: fmt.Sprintf("{address: %q, namespace: default}", address), client: c,
+		restart: func(t *testing.T) {
+			current.Kill()
+			time.Sleep(3 * time.Second) // down for a while: the workers' polls fail meanwhile
+			current = startDevServer(t, address, db)
+		}}
+}
+
+// clusterTarget starts the rig's Temporal cluster and prepares its
+// namespace with `lifeboat setup`, as the README's "Run it for real" does.
+func clusterTarget(t *testing.T) temporalTarget {
+	ctx := context.Background()
+	cl, err := testsuite.StartTemporalCluster(ctx, t.TempDir(), os.Stderr)
+	require.NoError(t, err, "CI=%v", testsuite.InCI())
+	t.Cleanup(cl.Stop)
+	target := temporalTarget{name: "cluster",
+		temporal: fmt.Sprintf("{address: %q, namespace: %s, tls: {cert: %q, key: %q, ca: %q, serverName: %s}}",
+			cl.HostPort, cl.Namespace, cl.ClientCert, cl.ClientKey, cl.CA, cl.ServerName),
+		restart: func(t *testing.T) {
+			cl.Kill()
+			time.Sleep(3 * time.Second)
+			require.NoError(t, cl.Restart(ctx))
+		}}
+	cfg := writeWorkerConfig(t, target, "setup", t.TempDir(), t.TempDir())
+	out, err := exec.Command(buildLifeboat(t), "setup", "--config", cfg).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "namespace default: added search attributes LifeboatLayer, LifeboatMode, LifeboatRTOBreached, LifeboatRunbook, LifeboatState")
+	out, err = exec.Command(buildLifeboat(t), "setup", "--config", cfg).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "already has lifeboat's search attributes")
+	target.client, err = cl.Dial(ctx, cl.Namespace)
+	require.NoError(t, err)
+	t.Cleanup(target.client.Close)
+	return target
+}
+
+// writeWorkerConfig writes a worker's config for the target.
+func writeWorkerConfig(t *testing.T, target temporalTarget, queue, catalog, evidenceDir string) string {
+	p := filepath.Join(t.TempDir(), "lifeboat.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(fmt.Sprintf("temporal: %s\ncatalog: [%q]\nevidenceDir: %q\n",
+		strings.Replace(target.temporal, "namespace:", fmt.Sprintf("taskQueue: %s, namespace:", queue), 1), catalog, evidenceDir)), 0o644))
+	return p
+}
+
+// workerProc is a `lifeboat worker` process.
+type workerProc struct {
+	cmd  *exec.Cmd
+	stop func()
+}
+
+func startWorkerProc(t *testing.T, bin, config string) *workerProc {
+	cmd := exec.Command(bin, "worker", "--config", config)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	require.NoError(t, cmd.Start())
+	w := &workerProc{cmd: cmd}
+	w.stop = sync.OnceFunc(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	t.Cleanup(w.stop)
+	return w
+}
+
+// TestDurabilityOnTheDevServerAndACluster: what must survive, on the dev
+// server and on a real cluster (PostgreSQL, mTLS): a worker killed with
+// SIGKILL in the middle of a step (the other worker finishes the run),
+// the whole server killed mid-restore.
+func TestDurabilityOnTheDevServerAndACluster(t *testing.T) {
+	t.Parallel()
+	for _, target := range []struct {
+		name  string
+		start func(*testing.T) temporalTarget
+	}{{"dev server", devTarget}, {"cluster", clusterTarget}} {
+		t.Run(target.name, func(t *testing.T) {
+			tg := target.start(t)
+			t.Run("a worker killed mid-step", func(t *testing.T) { workerKilledMidStep(t, tg) })
+			t.Run("the server killed mid-restore", func(t *testing.T) { serverKilledMidRestore(t, tg) })
+		})
+	}
+}
+
+// killBook announces, then "restores" (a GET the test holds open until the
+// worker running it dies), then moves traffic.
+const killBook = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: worker-killed, version: 1}
+spec:
+  scope: application
+  objectives: {rto: 10m}
+  layers:
+    network:
+      - id: announce
+        action: notify.webhook
+        with: {url: "%[1]s/announce", text: "{runbook}: failover started"}
+        timeout: 30s
+    storage:
+      - id: restore
+        action: http.check
+        with: {url: "%[1]s/restore"}
+        timeout: 8s
+        retry: {attempts: 3, backoff: 1s}
+    edge:
+      - id: shift
+        action: notify.webhook
+        with: {url: "%[1]s/shift", text: "{runbook}: traffic moved"}
+        timeout: 30s
+`
+
+// workerKilledMidStep: two workers on one task queue; the one running the
+// restore is killed with SIGKILL while its request is open; the step is
+// retried on the other when its attempt times out, and the run finishes
+// there: each webhook (a side effect) sent once, the restore's read twice.
+func workerKilledMidStep(t *testing.T, tg temporalTarget) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	hits := map[string]int{}
+	holding := make(chan struct{})
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		first := r.URL.Path == "/restore" && hits[r.URL.Path] == 1
+		mu.Unlock()
+		if first {
+			close(holding)
+			<-r.Context().Done() // held until the worker that sent it dies
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	defer svc.Close()
+	cat := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "worker-killed.yaml"), []byte(fmt.Sprintf(killBook, svc.URL)), 0o644))
+	queue := "killed-" + strings.ReplaceAll(tg.name, " ", "-")
+	cfg := writeWorkerConfig(t, tg, queue, cat, t.TempDir())
+	bin := buildLifeboat(t)
+	workers := []*workerProc{startWorkerProc(t, bin, cfg), startWorkerProc(t, bin, cfg)}
+
+	st := starter.New(tg.client, queue)
+	run, err := st.Start(ctx, workflows.Request{Runbook: "worker-killed", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "worker kill test"})
+	require.NoError(t, err)
+	select {
+	case <-holding:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the restore step never started")
+	}
+	// The worker running it: the pending activity's last worker identity
+	// (the SDK's "PID@HOST@").
+	var pid int
+	for deadline := time.Now().Add(20 * time.Second); pid == 0; time.Sleep(200 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no pending activity names its worker")
+		d, err := tg.client.DescribeWorkflowExecution(ctx, run.WorkflowID, "")
+		require.NoError(t, err)
+		for _, a := range d.GetPendingActivities() {
+			if a.GetActivityType().GetName() == "http.check" && a.GetLastWorkerIdentity() != "" {
+				pid, _ = strconv.Atoi(strings.SplitN(a.GetLastWorkerIdentity(), "@", 2)[0])
+			}
+		}
+	}
+	var killed, other *workerProc
+	for i, w := range workers {
+		if w.cmd.Process.Pid == pid {
+			killed, other = w, workers[1-i]
+		}
+	}
+	require.NotNil(t, killed, "the restore runs on worker pid %d, not one of ours", pid)
+	require.NoError(t, killed.cmd.Process.Signal(syscall.SIGKILL))
+	_ = killed.cmd.Wait()
+
+	ev, err := st.Wait(ctx, run.WorkflowID)
+	require.NoError(t, err)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	restore := stepOf(t, ev, "restore")
+	assert.Equal(t, 2, restore.Attempts, "the killed attempt timed out and the other worker's succeeded")
+	mu.Lock()
+	assert.Equal(t, map[string]int{"/announce": 1, "/restore": 2, "/shift": 1}, hits, "each webhook sent once; the restore's read twice")
+	mu.Unlock()
+	h, err := st.History(ctx, run.WorkflowID)
+	require.NoError(t, err)
+	last := ""
+	for _, e := range h.GetEvents() {
+		if a := e.GetActivityTaskStartedEventAttributes(); a != nil {
+			last = a.GetIdentity()
+		}
+	}
+	assert.True(t, strings.HasPrefix(last, strconv.Itoa(other.cmd.Process.Pid)+"@"), "the surviving worker finished the run (last activity by %s)", last)
+	other.stop()
+}
+
+// serverKilledMidRestore: the whole Temporal server is killed with SIGKILL
+// while a step runs and started again on its state; the worker process
+// and the run carry on: the run finishes, no step's side effect happens
+// twice, and the evidence is complete.
+func serverKilledMidRestore(t *testing.T, tg temporalTarget) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	effects := &sideEffects{hits: map[string]int{}, started: make(chan struct{})}
+	svc := httptest.NewServer(effects)
+	defer svc.Close()
+	cat, evidenceDir := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "server-restart.yaml"), []byte(fmt.Sprintf(restartBook, svc.URL)), 0o644))
+	queue := "restart-" + strings.ReplaceAll(tg.name, " ", "-")
+	w := startWorkerProc(t, buildLifeboat(t), writeWorkerConfig(t, tg, queue, cat, evidenceDir))
+
+	st := starter.New(tg.client, queue)
+	run, err := st.Start(ctx, workflows.Request{Runbook: "server-restart", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "server restart test"})
+	require.NoError(t, err)
+	select {
+	case <-effects.started:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the restore step never started")
+	}
+	killed := time.Now()
+	tg.restart(t)
+	t.Logf("%s killed and back after %s, while the restore step was still running", tg.name, time.Since(killed).Round(time.Millisecond))
+
+	ev, err := st.Wait(ctx, run.WorkflowID)
+	require.NoError(t, err)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome, "%+v", ev.FailedChecks)
+	var ids []string
+	for _, s := range ev.Steps {
+		ids = append(ids, s.ID)
+		assert.Equal(t, workflows.StateSucceeded, s.State, s.ID)
+		assert.Equal(t, 1, s.Attempts, "step %s ran more than once", s.ID)
+	}
+	sort.Strings(ids)
+	assert.Equal(t, []string{"restore", "scale", "shift"}, ids, "every step is in the evidence")
+	assert.Equal(t, map[string]int{"/restore": 1, "/scale": 1, "/shift": 1}, effects.counts(), "no side effect is duplicated")
+	_, err = os.Stat(storedEvidence(t, evidenceDir, run.WorkflowID))
+	assert.NoError(t, err, "the worker stored the evidence")
+	w.stop() // before the server it polls goes away
+}
+
+// restartBook restores for a few seconds (the server dies meanwhile), then
+// runs the layers after it.
+const restartBook = `apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: server-restart, version: 1}
+spec:
+  scope: application
+  objectives: {rto: 10m}
+  layers:
+    storage:
+      - id: restore
+        action: http.check
+        with: {url: "%[1]s/restore"}
+        timeout: 2m
+    workloads:
+      - id: scale
+        action: http.check
+        with: {url: "%[1]s/scale"}
+        timeout: 30s
+    edge:
+      - id: shift
+        action: notify.webhook
+        with: {url: "%[1]s/shift", text: "{runbook}: traffic moved"}
+        timeout: 30s
+`
+
+// sideEffects counts the requests each path received; /restore answers
+// after restoreTakes.
+type sideEffects struct {
+	mu      sync.Mutex
+	hits    map[string]int
+	started chan struct{}
+}
+
+const restoreTakes = 7 * time.Second // below http.check's 10s request timeout
+
+func (s *sideEffects) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.hits[r.URL.Path]++
+	first := r.URL.Path == "/restore" && s.hits[r.URL.Path] == 1
+	s.mu.Unlock()
+	if first {
+		close(s.started)
+		time.Sleep(restoreTakes)
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *sideEffects) counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.hits {
+		out[k] = v
+	}
+	return out
+}
+
+// startDevServer starts the dev server on address with its state in db; the
+// test stops it at the end.
+func startDevServer(t *testing.T, address, db string) *testsuite.DevServer {
+	t.Helper()
+	srv, err := testsuite.StartTemporal(context.Background(), testsuite.DevOptions{HostPort: address, DBFile: db, Log: os.Stderr})
+	require.NoError(t, err, "CI=%v", testsuite.InCI())
+	t.Cleanup(srv.Kill)
+	return srv
+}
