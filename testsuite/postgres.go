@@ -44,9 +44,9 @@ type CaseDB struct {
 
 // PGServer is one PostgreSQL server of the rig.
 type PGServer struct {
-	Name    string
-	DataDir string
-	Port    int
+	Name     string
+	DataDir  string
+	Port     int
 	proc     *proc
 	cred     *syscall.Credential
 	password string // the postgres superuser's
