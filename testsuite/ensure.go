@@ -8,7 +8,8 @@ import (
 )
 
 // EnsureRig builds every rig binary that is not cached yet, in two lanes at
-// once — the temporal CLI then the Kubernetes control plane; terraform, then
+// once — the temporal CLI, the Temporal server, then the Kubernetes control
+// plane; terraform, then
 // Velero with its plugin and S3 server, then Argo CD — so a cold machine waits
 // for the longer lane rather than for the sum (each go build already uses
 // every core; the lanes overlap downloads, linking and the other's idle
@@ -18,6 +19,8 @@ func EnsureRig(ctx context.Context, progress io.Writer) error {
 	lanes := [][]func() error{
 		{
 			func() error { _, err := EnsureTemporal(ctx, progress); return err },
+			// After the CLI: the server shares its packages (the build cache).
+			func() error { _, err := EnsureTemporalServer(ctx, progress); return err },
 			func() error { _, err := EnsureKube(ctx, progress); return err },
 		},
 		{
