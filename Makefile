@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/lifeboat
 PKGS    := ./...
 
-.PHONY: all build test lint tools unit integration demo bench fuzz clean
+.PHONY: all build image test lint tools unit integration demo bench fuzz clean
 
 all: build
 
@@ -12,6 +12,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lifeboat
+
+## image: the worker image as an OCI layout in bin/image (no Docker daemon
+## needed); push it with `crane push bin/image REGISTRY/lifeboat:TAG`.
+image:
+	$(GO) run ./cmd/lifeboat-image --out bin/image --version $(VERSION)
 
 ## test: everything CI runs — formatting, vet, unit tests with the race
 ## detector, integration tests on the real Temporal dev server.

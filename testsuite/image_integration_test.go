@@ -1,0 +1,74 @@
+//go:build integration
+
+package testsuite_test
+
+import (
+	"archive/tar"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/image"
+)
+
+// TestTheWorkerImage: make image's builder writes a valid OCI layout whose
+// one image runs lifeboat as a non-root user, and whose entrypoint, taken
+// out of the layer, runs `lifeboat version`.
+func TestTheWorkerImage(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "image")
+	digest, err := image.Build(context.Background(), image.Options{Module: "..", Version: "v9.9.9-test", Out: out})
+	require.NoError(t, err)
+
+	p, err := layout.FromPath(out)
+	require.NoError(t, err)
+	idx, err := p.ImageIndex()
+	require.NoError(t, err)
+	require.NoError(t, validate.Index(idx), "a valid OCI layout")
+	img, err := p.Image(digest)
+	require.NoError(t, err)
+	require.NoError(t, validate.Image(img))
+	cfg, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, []string{image.Binary}, cfg.Config.Entrypoint)
+	assert.Equal(t, []string{"worker"}, cfg.Config.Cmd)
+	assert.Equal(t, image.User, cfg.Config.User, "not root")
+	assert.Equal(t, "linux", cfg.OS)
+
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, 1)
+	rc, err := layers[0].Uncompressed()
+	require.NoError(t, err)
+	defer rc.Close()
+	bin := filepath.Join(t.TempDir(), "lifeboat")
+	seen := map[string]bool{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		seen[h.Name] = true
+		if "/"+h.Name == image.Binary {
+			f, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+			require.NoError(t, err)
+			_, err = io.Copy(f, tr)
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+		}
+	}
+	assert.True(t, seen["etc/ssl/certs/ca-certificates.crt"], "the CA bundle TLS needs")
+	version, err := exec.Command(bin, "version").CombinedOutput()
+	require.NoError(t, err, string(version))
+	assert.Contains(t, string(version), "v9.9.9-test")
+}
