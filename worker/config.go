@@ -167,7 +167,7 @@ type TerraformConfig struct {
 // with: the config's file or per-context files, $KUBECONFIG, or
 // ~/.kube/config.
 func (k KubeConfig) Configured(getenv func(string) string) bool {
-	if k.Kubeconfig != "" || len(k.Contexts) > 0 || getenv("KUBECONFIG") != "" {
+	if k.Kubeconfig != "" || len(k.Contexts) > 0 || k.InCluster != "" || getenv("KUBECONFIG") != "" {
 		return true
 	}
 	_, err := os.Stat(kube.DefaultKubeconfig(getenv))
@@ -191,6 +191,9 @@ type KubeConfig struct {
 	Kubeconfig string `yaml:"kubeconfig"`
 	// Contexts overrides the file (and the context name) per kubeContext.
 	Contexts map[string]kube.ContextRef `yaml:"contexts"`
+	// InCluster names the kubeContext that is the cluster the worker's pod
+	// runs in: reached with the pod's ServiceAccount token, no kubeconfig.
+	InCluster string `yaml:"inCluster"`
 }
 
 // TemporalConfig says how to reach Temporal.

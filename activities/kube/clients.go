@@ -97,6 +97,9 @@ type ContextRef struct {
 type KubeconfigSource struct {
 	Default  string
 	Contexts map[string]ContextRef
+	// InCluster is the kubeContext reached with the pod's own
+	// ServiceAccount (rest.InClusterConfig), when the worker runs in it.
+	InCluster string
 
 	mu    sync.Mutex
 	cache map[string]*Client
@@ -108,6 +111,13 @@ func (s *KubeconfigSource) For(kubeContext string) (*Client, error) {
 	defer s.mu.Unlock()
 	if c, ok := s.cache[kubeContext]; ok {
 		return c, nil
+	}
+	if kubeContext != "" && kubeContext == s.InCluster {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kube context %q is the worker's own cluster (kube.inCluster), but the worker is not in a pod: %w", kubeContext, err)
+		}
+		return s.keep(kubeContext, cfg)
 	}
 	file, name := s.Default, kubeContext
 	if ref, ok := s.Contexts[kubeContext]; ok {
@@ -127,6 +137,11 @@ func (s *KubeconfigSource) For(kubeContext string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube context %q (kubeconfig %s): %w — declare it under kube.contexts in the worker config", kubeContext, file, err)
 	}
+	return s.keep(kubeContext, cfg)
+}
+
+// keep makes the context's client and caches it (the lock is held).
+func (s *KubeconfigSource) keep(kubeContext string, cfg *rest.Config) (*Client, error) {
 	c, err := NewClient(cfg, kubeContext)
 	if err != nil {
 		return nil, err
