@@ -169,6 +169,17 @@ func New(d Deps) *Registry {
 	return r
 }
 
+// KubeAccesses are the declarations of every action that works in a
+// Kubernetes cluster (see kube.AccessFunc): what its pre-flight check asks
+// for and what `lifeboat rbac` grants. baseDir resolves kube.apply's
+// manifests.
+func KubeAccesses(baseDir string) map[string]kube.AccessFunc {
+	out := (&kube.Actions{BaseDir: baseDir}).Accesses()
+	maps.Copy(out, (&velero.Actions{}).Accesses())
+	out[ArgoCDSync] = (&argocd.Actions{}).Access()
+	return out
+}
+
 // Action implements runbooks.Schema.
 func (r *Registry) Action(name string) (runbooks.ActionSpec, bool) {
 	s, ok := r.specs[name]

@@ -1,6 +1,9 @@
 package runbooks
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // APIVersion is the only runbook format version this build reads.
 const APIVersion = "lifeboat/v1"
@@ -242,6 +245,22 @@ func (d *Drill) overrides(id string) map[string]any {
 		return nil
 	}
 	return d.With[id]
+}
+
+// MapNamespaces points a drill step's arguments (a copy) at the drill's
+// namespaces: its namespace, and a service account's namespace in as.
+// (Teardown steps name drill namespaces already and are not mapped.)
+func (d *Drill) MapNamespaces(args map[string]any) {
+	m := d.NamespaceMappings
+	if ns, ok := args["namespace"].(string); ok && m[ns] != "" {
+		args["namespace"] = m[ns]
+	}
+	if as, ok := args["as"].(string); ok && strings.HasPrefix(as, "system:serviceaccount:") {
+		parts := strings.SplitN(as, ":", 4)
+		if len(parts) == 4 && m[parts[2]] != "" {
+			args["as"] = "system:serviceaccount:" + m[parts[2]] + ":" + parts[3]
+		}
+	}
 }
 
 // Destinations are the namespaces a drill restores into: the values of its

@@ -310,7 +310,7 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		require.NoError(t, err)
 		restricted := (&kube.Actions{Source: oneCluster{c}, BaseDir: base}).Prechecks()
 		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "lifeboat-scale", Namespace: "case-management"},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"get", "patch"}}}}
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale", "statefulsets/scale"}, Verbs: []string{"get", "update"}}}}
 		_, err = typed.RbacV1().Roles("case-management").Create(ctx, role, metav1.CreateOptions{})
 		require.NoError(t, err)
 		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "lifeboat-scale", Namespace: "case-management"},
@@ -321,18 +321,19 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		scale := step(map[string]any{"target": "dr", "namespace": "case-management", "replicas": map[string]any{"case-api": 1}})
 		require.Eventually(t, func() bool {
 			got := restricted["kube.scale"](ctx, scale)
-			return len(got) == 1 && got[0].OK
-		}, 10*time.Second, 100*time.Millisecond, "the binding lets the worker scale")
+			return len(got) == 4 && got[0].OK && got[1].OK && got[2].OK && got[3].OK
+		}, 10*time.Second, 100*time.Millisecond, "the binding lets the worker scale (get and update the scale of Deployments and StatefulSets, what kube.scale does)")
 
 		require.NoError(t, typed.RbacV1().RoleBindings("case-management").Delete(ctx, "lifeboat-scale", metav1.DeleteOptions{}))
 		var got []runbooks.CheckResult
 		require.Eventually(t, func() bool {
 			got = restricted["kube.scale"](ctx, scale)
-			return len(got) == 1 && !got[0].OK
+			return len(got) == 4 && !got[0].OK
 		}, 10*time.Second, 100*time.Millisecond, "the revoked binding is seen at once")
-		assert.Equal(t, "may patch deployments.apps/scale in case-management", got[0].Name)
+		assert.Equal(t, "may get deployments.apps/scale in case-management", got[0].Name)
+		assert.Equal(t, "may update statefulsets.apps/scale in case-management", got[3].Name)
 		assert.Contains(t, got[0].Message, "the worker's identity in dr-ca-west-1 is denied")
-		assert.Contains(t, got[0].Fix, "grant the worker's identity may patch deployments.apps/scale in case-management")
+		assert.Contains(t, got[0].Fix, "grant the worker's identity may get deployments.apps/scale in case-management")
 
 		del := restricted["kube.deleteNamespace"](ctx, step(map[string]any{"target": "dr", "namespace": "restore-drill-x"}))
 		require.Len(t, del, 3, "list and watch (the wait watches) and delete")
@@ -340,6 +341,7 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 			assert.False(t, c.OK, "%s: never granted", c.Name)
 		}
 		assert.Equal(t, "may watch namespaces", del[1].Name)
+		assert.Equal(t, "may delete namespaces restore-drill-x", del[2].Name)
 		// A wait the worker may not watch fails at once, naming the missing
 		// access, instead of waiting out its timeout.
 		denied, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -410,16 +410,7 @@ func (r *run) mapArgs(s *step, with map[string]any) map[string]any {
 		args[k] = v
 	}
 	if r.req.Mode == ModeDrill && r.rb().Spec.Drill != nil && s.layer != runbooks.TeardownLayer {
-		m := r.rb().Spec.Drill.NamespaceMappings
-		if ns, ok := args["namespace"].(string); ok && m[ns] != "" {
-			args["namespace"] = m[ns]
-		}
-		if as, ok := args["as"].(string); ok && strings.HasPrefix(as, "system:serviceaccount:") {
-			parts := strings.SplitN(as, ":", 4)
-			if len(parts) == 4 && m[parts[2]] != "" {
-				args["as"] = "system:serviceaccount:" + m[parts[2]] + ":" + parts[3]
-			}
-		}
+		r.rb().Spec.Drill.MapNamespaces(args)
 	}
 	return args
 }

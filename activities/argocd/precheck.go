@@ -11,18 +11,19 @@ import (
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
-// Precheck is argocd.sync's pre-flight check: the worker may patch the
-// Application (a sync is a patch of its operation) and it exists.
+// Precheck is argocd.sync's pre-flight check: the worker may do what the
+// step declares (Access) and the Application exists.
 func (a *Actions) Precheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 	var args SyncArgs
 	if err := in.DecodeArgs(&args); err != nil {
 		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	ns := cmp.Or(args.ArgoCDNamespace, "argocd")
-	out := kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "patch", Group: "argoproj.io", Resource: "applications", Namespace: ns},
-		kube.Access{Verb: "watch", Group: "argoproj.io", Resource: "applications", Namespace: ns})
-	if len(out) == 0 || !out[0].OK {
-		return out
+	out := kube.Precheck(a.Source, a.Access())(ctx, in)
+	for _, c := range out {
+		if !c.OK {
+			return out
+		}
 	}
 	c, err := kube.ClientFor(a.Source, in, args.Target)
 	if err != nil {

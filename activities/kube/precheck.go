@@ -13,6 +13,8 @@ import (
 // Access is one thing a step will do in a cluster.
 type Access struct {
 	Verb, Group, Resource, Subresource, Namespace string
+	// Name narrows it to one object (RBAC's resourceNames).
+	Name string
 }
 
 func (a Access) String() string {
@@ -24,6 +26,9 @@ func (a Access) String() string {
 		r += "/" + a.Subresource
 	}
 	s := fmt.Sprintf("may %s %s", a.Verb, r)
+	if a.Name != "" {
+		s += " " + a.Name
+	}
 	if a.Namespace != "" {
 		s += " in " + a.Namespace
 	}
@@ -41,7 +46,7 @@ func MayDo(ctx context.Context, src Source, in runbooks.StepInput, target string
 	var out []runbooks.CheckResult
 	for _, a := range accesses {
 		review := &authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authv1.ResourceAttributes{
-			Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource, Namespace: a.Namespace}}}
+			Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource, Namespace: a.Namespace, Name: a.Name}}}
 		res, err := c.Typed.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
 		switch {
 		case err != nil:
@@ -62,32 +67,33 @@ func MayDo(ctx context.Context, src Source, in runbooks.StepInput, target string
 }
 
 // Prechecks are the kube.* actions' pre-flight checks: the accesses each
-// will use, asked of the API server (kube.apply reads its manifests to know
-// the kinds it will patch).
+// declares (Accesses), asked of the API server.
 func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
-	return map[string]func(context.Context, runbooks.StepInput) []runbooks.CheckResult{
-		"kube.scale": accessCheck(a, func(x ScaleArgs) (string, []Access) {
-			return x.Target, []Access{{Verb: "patch", Group: "apps", Resource: "deployments", Subresource: "scale", Namespace: x.Namespace}}
-		}),
-		"kube.waitReady": accessCheck(a, func(x WaitArgs) (string, []Access) {
-			return x.Target, watching(x.Namespace, "apps", "deployments", "statefulsets", "daemonsets")
-		}),
-		"kube.deleteNamespace": accessCheck(a, func(x NamespaceArgs) (string, []Access) {
-			return x.Target, append(watching("", "", "namespaces"), Access{Verb: "delete", Resource: "namespaces"})
-		}),
-		"kube.secretsPresent": accessCheck(a, func(x SecretsArgs) (string, []Access) {
-			return x.Target, watching(x.Namespace, "", "secrets")
-		}),
-		"kube.pvcBound": accessCheck(a, func(x PVCArgs) (string, []Access) {
-			return x.Target, watching(x.Namespace, "", "persistentvolumeclaims")
-		}),
-		"kube.crdsEstablished": accessCheck(a, func(x CRDArgs) (string, []Access) {
-			return x.Target, watching("", "apiextensions.k8s.io", "customresourcedefinitions")
-		}),
-		"kube.canI": accessCheck(a, func(x CanIArgs) (string, []Access) {
-			return x.Target, []Access{{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}}
-		}),
-		"kube.apply": a.applyPrecheck,
+	out := map[string]func(context.Context, runbooks.StepInput) []runbooks.CheckResult{}
+	for name, f := range a.Accesses() {
+		out[name] = Precheck(a.Source, f)
+	}
+	return out
+}
+
+// Precheck is the pre-flight check of a declared action: each access it
+// declares asked of the target's API server for the worker's identity.
+func Precheck(src Source, f AccessFunc) func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
+	return func(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
+		sa, err := f(in, func(target string) (Mapper, error) {
+			c, err := ClientFor(src, in, target)
+			if err != nil {
+				return nil, err
+			}
+			return c.Mapper, nil
+		})
+		if err != nil {
+			if sa.Target == "" {
+				return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
+			}
+			return []runbooks.CheckResult{runbooks.Fail("what the step will do in "+sa.Target+" is known", err.Error(), "fix the step's arguments or manifests")}
+		}
+		return MayDo(ctx, src, in, sa.Target, sa.Accesses...)
 	}
 }
 
@@ -101,58 +107,6 @@ func watching(namespace, group string, resources ...string) []Access {
 		}
 	}
 	return out
-}
-
-// accessCheck is the pre-check of an action whose accesses follow from its
-// arguments (decoded afresh for every call).
-func accessCheck[T any](a *Actions, accesses func(T) (string, []Access)) func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
-	return func(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
-		var args T
-		if err := in.DecodeArgs(&args); err != nil {
-			return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
-		}
-		target, list := accesses(args)
-		return MayDo(ctx, a.Source, in, target, list...)
-	}
-}
-
-// applyPrecheck: the manifests read, and the worker may patch every object
-// they hold where it will land (a drill's mappings applied).
-func (a *Actions) applyPrecheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
-	var args ApplyArgs
-	if err := in.DecodeArgs(&args); err != nil {
-		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
-	}
-	objs, err := a.readManifests(args.Path)
-	if err != nil {
-		return []runbooks.CheckResult{runbooks.Fail("manifests "+args.Path+" readable", err.Error(), "fix the manifests at "+args.Path)}
-	}
-	c, err := a.clientFor(in, args.Target)
-	if err != nil {
-		return []runbooks.CheckResult{unresolved(args.Target, err)}
-	}
-	seen := map[Access]bool{}
-	var list []Access
-	for _, obj := range objs {
-		remap(obj, in.NamespaceMappings)
-		gvk := obj.GroupVersionKind()
-		m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err != nil {
-			return []runbooks.CheckResult{runbooks.Fail("kind "+gvk.Kind+" known", fmt.Sprintf("%s in %s: %v", gvk.Kind, c.Context, err), "install its CRD first (an earlier step), or remove it from "+args.Path)}
-		}
-		acc := Access{Verb: "patch", Group: m.Resource.Group, Resource: m.Resource.Resource}
-		if m.Scope.Name() == "namespace" {
-			acc.Namespace = obj.GetNamespace()
-			if acc.Namespace == "" {
-				acc.Namespace = args.Namespace
-			}
-		}
-		if !seen[acc] {
-			seen[acc] = true
-			list = append(list, acc)
-		}
-	}
-	return MayDo(ctx, a.Source, in, args.Target, list...)
 }
 
 // unresolved is the failed check of a target the worker cannot resolve.

@@ -16,36 +16,49 @@ import (
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
-// Prechecks are the velero.* actions' pre-flight checks: the worker may
-// create what the step creates, and the backup the step restores exists
-// (a named one) or the schedule has a completed backup within the RPO.
+// Prechecks are the velero.* actions' pre-flight checks: the worker may do
+// what the step declares (Accesses), and the backup the step restores
+// exists (a named one) or the schedule has a completed backup within the
+// RPO.
 func (a *Actions) Prechecks() map[string]func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
-	return map[string]func(context.Context, runbooks.StepInput) []runbooks.CheckResult{
-		"velero.restore":      a.restorePrecheck,
-		"velero.latestBackup": a.latestPrecheck,
-		"velero.backup": func(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
-			var args BackupArgs
-			if err := in.DecodeArgs(&args); err != nil {
-				return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
+	access := a.Accesses()
+	may := func(name string) func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
+		return kube.Precheck(a.Source, access[name])
+	}
+	then := func(name string, more func(context.Context, runbooks.StepInput) []runbooks.CheckResult) func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
+		return func(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
+			out := may(name)(ctx, in)
+			if !allOK(out) {
+				return out
 			}
-			vns := cmp.Or(args.VeleroNamespace, "velero")
-			return kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "create", Group: "velero.io", Resource: "backups", Namespace: vns},
-				kube.Access{Verb: "watch", Group: "velero.io", Resource: "backups", Namespace: vns})
-		},
+			return append(out, more(ctx, in)...)
+		}
+	}
+	return map[string]func(context.Context, runbooks.StepInput) []runbooks.CheckResult{
+		"velero.restore":      then("velero.restore", a.restorePrecheck),
+		"velero.latestBackup": then("velero.latestBackup", a.latestPrecheck),
+		"velero.backup":       may("velero.backup"),
 	}
 }
 
+func allOK(checks []runbooks.CheckResult) bool {
+	for _, c := range checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// restorePrecheck: the backup (or the schedule's latest) is there and
+// complete, and holds every expected kind.
 func (a *Actions) restorePrecheck(ctx context.Context, in runbooks.StepInput) []runbooks.CheckResult {
 	var args RestoreArgs
 	if err := in.DecodeArgs(&args); err != nil {
 		return []runbooks.CheckResult{runbooks.ArgsCheck(err)}
 	}
 	vns := cmp.Or(args.VeleroNamespace, "velero")
-	out := kube.MayDo(ctx, a.Source, in, args.Target, kube.Access{Verb: "create", Group: "velero.io", Resource: "restores", Namespace: vns},
-		kube.Access{Verb: "watch", Group: "velero.io", Resource: "restores", Namespace: vns})
-	if len(out) == 0 || !out[0].OK {
-		return out
-	}
+	var out []runbooks.CheckResult
 	if args.Schedule != "" {
 		latest := in
 		latest.Args = map[string]any{"target": args.Target, "schedule": args.Schedule, "veleroNamespace": vns}

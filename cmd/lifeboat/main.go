@@ -75,6 +75,7 @@ func commands() []command {
 		{use: "replay HISTORY.json|RUN...", short: "replay recorded runs against this build's workflow code; exit 1 if one cannot be carried", args: atLeast(1), build: cmdReplay},
 		{use: "codec-key ID", short: "print a new AES-256 key line (ID=BASE64) for payload encryption", args: exactly(1), build: cmdCodecKey},
 		{use: "codec-server", short: "decrypt payloads for the Temporal UI with the configured keys", args: none, build: cmdCodecServer},
+		{use: "rbac DIR...", short: "print the Roles and ClusterRoles the catalog's steps need, per cluster and namespace (drills included), bound to the worker", args: atLeast(1), build: cmdRBAC},
 		{use: "setup", short: "register lifeboat's search attributes in the config's namespace (once, on a self-hosted cluster)", args: none, build: cmdSetup},
 		{use: "version", short: "this build's version, commit and Temporal SDK", args: none, build: cmdVersion},
 	}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/rbac"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// cmdRBAC prints the Roles and ClusterRoles the catalog's steps need, per
+// cluster, from each action's declared accesses — what the pre-flight
+// checks ask for — bound to the worker's identity.
+func cmdRBAC(fs *pflag.FlagSet) runner {
+	config := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (its baseDir resolves kube.apply's manifests)")
+	subject := fs.String("subject", "serviceaccount:lifeboat:lifeboat-worker", "the worker's identity: serviceaccount:NAMESPACE:NAME, user:NAME or group:NAME")
+	name := fs.String("name", "lifeboat-worker", "name of the Roles, ClusterRoles and bindings")
+	only := fs.String("context", "", "print only this kubeContext's objects (one cluster, for kubectl --context … apply -f -)")
+	return func(_ context.Context, dirs []string) error {
+		cfg, err := loadConfig(*config)
+		if err != nil {
+			return err
+		}
+		sub, err := rbac.ParseSubject(*subject)
+		if err != nil {
+			return err
+		}
+		cat, err := runbooks.LoadCatalog(dirs...)
+		if err != nil {
+			return err
+		}
+		// Kinds are mapped without a cluster: a kind's plural, cluster-scoped
+		// when Kubernetes' own kind is.
+		grants, err := rbac.ForCatalog(cat, activities.KubeAccesses(cfg.BaseDir), func(string) (kube.Mapper, error) { return kube.GuessMapper{}, nil })
+		if err != nil {
+			return err
+		}
+		var out strings.Builder
+		fmt.Fprintf(&out, "# lifeboat rbac %s: what the worker needs in each cluster, from the steps' declared accesses (the pre-flight checks ask for the same).\n", strings.Join(dirs, " "))
+		printed := 0
+		for _, g := range grants {
+			if *only != "" && g.KubeContext != *only {
+				continue
+			}
+			printed++
+			fmt.Fprintf(&out, "#\n# kubeContext %s — kubectl --context %s apply -f -\n#   for %s\n", g.KubeContext, g.KubeContext, strings.Join(g.Needed, ", "))
+			for _, u := range g.Unknown {
+				fmt.Fprintf(&out, "#   not derived: %s\n", u)
+			}
+			for _, o := range g.Objects(*name, sub) {
+				b, err := yaml.Marshal(o)
+				if err != nil {
+					return err
+				}
+				out.WriteString("---\n")
+				out.WriteString(strings.Replace(string(b), "  creationTimestamp: null\n", "", 1))
+			}
+		}
+		if printed == 0 {
+			if *only != "" {
+				return fmt.Errorf("no step of %s works in kubeContext %q", strings.Join(dirs, " "), *only)
+			}
+			out.WriteString("# no step of this catalog works in a Kubernetes cluster\n")
+		}
+		fmt.Print(out.String())
+		return nil
+	}
+}

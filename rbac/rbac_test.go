@@ -1,0 +1,125 @@
+package rbac_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/kube"
+	"github.com/lifeboat-dr/lifeboat/rbac"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+func guess(string) (kube.Mapper, error) { return kube.GuessMapper{}, nil }
+
+// Every action that reaches a cluster (it takes a target) declares what it
+// does there: nothing reaches a cluster around the pre-check and rbac.
+func TestEveryClusterActionDeclaresItsAccesses(t *testing.T) {
+	declared := activities.KubeAccesses("")
+	for _, name := range activities.Catalogue().ActionNames() {
+		spec, _ := activities.Catalogue().Action(name)
+		takesTarget := false
+		for _, a := range spec.Args {
+			takesTarget = takesTarget || a.Name == "target"
+		}
+		_, ok := declared[name]
+		assert.Equal(t, takesTarget, ok, "%s: takes a target %v, declares its accesses %v", name, takesTarget, ok)
+	}
+}
+
+// Example (a)'s grant: per cluster, no wildcard, Velero's namespace and
+// the production namespace, and — for the drill — its drill namespaces.
+func TestTheExampleCatalogsGrant(t *testing.T) {
+	cat, err := runbooks.LoadCatalog("../runbooks/examples")
+	require.NoError(t, err)
+	base := t.TempDir() // what example (a)'s kube.apply applies, as the rig's repository holds it
+	require.NoError(t, os.MkdirAll(filepath.Join(base, "manifests", "identity"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(base, "manifests", "identity", "identity.yaml"), []byte(identityManifests), 0o644))
+	grants, err := rbac.ForCatalog(cat, activities.KubeAccesses(base), guess)
+	require.NoError(t, err)
+	byCtx := map[string]*rbac.Grant{}
+	for _, g := range grants {
+		byCtx[g.KubeContext] = g
+		for _, rules := range append([][]rbacv1.PolicyRule{g.Cluster}, mapsValues(g.Namespaces)...) {
+			for _, r := range rules {
+				for _, field := range [][]string{r.APIGroups, r.Resources, r.Verbs} {
+					assert.NotContains(t, field, "*", "no wildcard (%s)", g.KubeContext)
+				}
+			}
+		}
+	}
+	dr := byCtx["dr-ca-west-1"]
+	require.NotNil(t, dr, "the DR cluster: %v", keys(byCtx))
+	assert.Contains(t, dr.Needed, "case-management-region-failover (failover)")
+	assert.Contains(t, dr.Needed, "case-management-region-failover (drill)")
+	assert.True(t, allows(dr.Namespaces["velero"], "velero.io", "restores", "create"), "%+v", dr.Namespaces["velero"])
+	assert.True(t, allows(dr.Namespaces["case-management"], "apps", "deployments/scale", "update"))
+	assert.True(t, allows(dr.Namespaces["restore-drill-case-management"], "apps", "deployments/scale", "update"), "the drill scales its own namespace")
+	assert.True(t, allows(dr.Cluster, "", "namespaces", "create"), "a drill makes its namespaces")
+	assert.False(t, allows(dr.Cluster, "", "namespaces", "delete") && !named(dr.Cluster, "namespaces", "delete"), "deleting a namespace is granted by name only")
+
+	assert.True(t, allows(dr.Namespaces["case-management"], "", "secrets", "get"), "who applies a Role holds what it grants (RBAC's escalation check)")
+	assert.True(t, allows(dr.Namespaces["case-management"], "rbac.authorization.k8s.io", "roles", "patch"))
+
+	objs := dr.Objects("lifeboat-worker", rbacv1.Subject{Kind: "ServiceAccount", Namespace: "lifeboat", Name: "lifeboat-worker"})
+	var kinds []string
+	for _, o := range objs {
+		kinds = append(kinds, strings.TrimPrefix(strings.TrimPrefix(typeName(o), "*v1."), "v1."))
+	}
+	assert.Contains(t, kinds, "ClusterRole")
+	assert.Contains(t, kinds, "RoleBinding")
+}
+
+func allows(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
+	for _, r := range rules {
+		if r.APIGroups[0] == group && r.Resources[0] == resource {
+			for _, v := range r.Verbs {
+				if v == verb {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func named(rules []rbacv1.PolicyRule, resource, verb string) bool {
+	for _, r := range rules {
+		if r.Resources[0] == resource && len(r.ResourceNames) > 0 {
+			for _, v := range r.Verbs {
+				if v == verb {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+const identityManifests = `apiVersion: v1
+kind: Namespace
+metadata: {name: case-management}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: case-api, namespace: case-management}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: secret-reader, namespace: case-management}
+rules:
+- {apiGroups: [""], resources: [secrets], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: case-api-reads-secrets, namespace: case-management}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: secret-reader}
+subjects:
+- {kind: ServiceAccount, name: case-api, namespace: case-management}
+`
