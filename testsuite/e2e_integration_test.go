@@ -24,11 +24,16 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/lifeboat-dr/lifeboat/activities/failure"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
@@ -89,7 +94,9 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	cfg := worker.Defaults()
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue = srv.HostPort, "lifeboat-e2e"
 	cfg.Catalog, cfg.EvidenceDir, cfg.BaseDir = []string{catalog}, filepath.Join(t.TempDir(), "evidence"), stack.BaseDir
-	cfg.Kube.Kubeconfig, cfg.Terraform.Binary = stack.Kubeconfig, stack.Terraform
+	// The worker holds nothing in either cluster but what `lifeboat rbac`
+	// grants for this catalog: every step below runs on those permissions.
+	cfg.Kube.Kubeconfig, cfg.Terraform.Binary = grantWorker(t, catalog, stack), stack.Terraform
 	cfg.Cloudflare = worker.CloudflareConfig{TokenEnv: "E2E_CF_TOKEN", BaseURL: stack.Cloudflare.URL}
 	cfg.Secrets.Dirs, cfg.Postgres = []string{stack.SecretsDir}, stack.DB.Instances()
 	require.NoError(t, cfg.CheckWorker())
@@ -738,4 +745,49 @@ func pgRole(t *testing.T, s *testsuite.PGServer) string {
 	var standby bool
 	require.NoError(t, c.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby))
 	return map[bool]string{true: "standby", false: "primary"}[standby]
+}
+
+// grantWorker applies `lifeboat rbac CATALOG`'s objects for the rig's
+// least-privileged user to each cluster and returns that user's kubeconfig.
+func grantWorker(t *testing.T, catalog string, stack *testsuite.Stack) string {
+	ctx := context.Background()
+	for _, k := range []*testsuite.Kube{stack.Primary.Kube, stack.DR.Kube} {
+		cmd := exec.Command(buildLifeboat(t), "rbac", catalog, "--subject", "user:"+testsuite.WorkerUser, "--context", k.Context)
+		cmd.Env = append(os.Environ(), "LIFEBOAT_BASE_DIR="+stack.BaseDir)
+		out, err := cmd.Output()
+		require.NoError(t, err, "lifeboat rbac: %s", out)
+		applyYAML(t, ctx, k, string(out))
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "worker-kubeconfig")
+	require.NoError(t, testsuite.WriteWorkerKubeconfig(kubeconfig, stack.Primary.Kube, stack.DR.Kube))
+	return kubeconfig
+}
+
+// applyYAML creates every object of a multi-document YAML in the cluster.
+func applyYAML(t *testing.T, ctx context.Context, k *testsuite.Kube, docs string) {
+	dyn, err := dynamic.NewForConfig(k.RESTConfig())
+	require.NoError(t, err)
+	dc, err := discovery.NewDiscoveryClientForConfig(k.RESTConfig())
+	require.NoError(t, err)
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	applied := 0
+	for _, doc := range strings.Split(docs, "\n---\n") {
+		obj := &unstructured.Unstructured{}
+		if err := sigsyaml.Unmarshal([]byte(doc), &obj.Object); err != nil || obj.GetKind() == "" {
+			continue // the header's comments
+		}
+		gvk := obj.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		require.NoError(t, err)
+		ri := dynamic.ResourceInterface(dyn.Resource(m.Resource))
+		if ns := obj.GetNamespace(); ns != "" {
+			_, _ = dyn.Resource(corev1.SchemeGroupVersion.WithResource("namespaces")).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}, metav1.CreateOptions{})
+			ri = dyn.Resource(m.Resource).Namespace(ns)
+		}
+		_, err = ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: "lifeboat-e2e", Force: true})
+		require.NoError(t, err, "%s %s", obj.GetKind(), obj.GetName())
+		applied++
+	}
+	require.NotZero(t, applied, "lifeboat rbac granted nothing in %s:\n%s", k.Context, docs)
 }

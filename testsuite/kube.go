@@ -54,17 +54,23 @@ type KubeOptions struct {
 	Progress io.Writer
 }
 
+// WorkerUser is the rig's least-privileged identity for a worker.
+const WorkerUser = "lifeboat-worker"
+
 // Kube is a running control plane: etcd, kube-apiserver with token auth and
 // RBAC, and kube-controller-manager.
 type Kube struct {
-	URL        string // https://127.0.0.1:PORT
-	Token      string // admin token (group system:masters)
-	CAFile     string
-	Kubeconfig string // admin kubeconfig with context Context
-	Context    string
-	Dir        string
-	procs      []*proc
-	launch     func(context.Context) error // starts the processes on the same ports, data and certificates
+	URL   string // https://127.0.0.1:PORT
+	Token string // admin token (group system:masters)
+	// WorkerToken authenticates the user lifeboat-worker, who may do
+	// nothing until a binding grants it (what `lifeboat rbac` prints).
+	WorkerToken string
+	CAFile      string
+	Kubeconfig  string // admin kubeconfig with context Context
+	Context     string
+	Dir         string
+	procs       []*proc
+	launch      func(context.Context) error // starts the processes on the same ports, data and certificates
 }
 
 // StartKube starts a fresh control plane (its own etcd data directory) and
@@ -92,7 +98,7 @@ func StartKube(ctx context.Context, o KubeOptions) (*Kube, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Kube{Dir: o.Dir, CAFile: certs.CA, Context: o.Context, Token: randomToken()}
+	k := &Kube{Dir: o.Dir, CAFile: certs.CA, Context: o.Context, Token: randomToken(), WorkerToken: randomToken()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -105,7 +111,7 @@ func StartKube(ctx context.Context, o KubeOptions) (*Kube, error) {
 	}
 	k.URL = fmt.Sprintf("https://127.0.0.1:%d", ports[2])
 	tokens := filepath.Join(o.Dir, "tokens.csv")
-	if err := os.WriteFile(tokens, []byte(fmt.Sprintf("%s,lifeboat-admin,admin-uid,\"system:masters\"\n", k.Token)), 0o600); err != nil {
+	if err := os.WriteFile(tokens, []byte(fmt.Sprintf("%s,lifeboat-admin,admin-uid,\"system:masters\"\n%s,%s,worker-uid\n", k.Token, k.WorkerToken, WorkerUser)), 0o600); err != nil {
 		return nil, err
 	}
 	k.Kubeconfig = filepath.Join(o.Dir, "kubeconfig")

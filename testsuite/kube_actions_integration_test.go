@@ -336,7 +336,7 @@ func TestKubeActionsOnTheRig(t *testing.T) {
 		assert.Contains(t, got[0].Fix, "grant the worker's identity may get deployments.apps/scale in case-management")
 
 		del := restricted["kube.deleteNamespace"](ctx, step(map[string]any{"target": "dr", "namespace": "restore-drill-x"}))
-		require.Len(t, del, 3, "list and watch (the wait watches) and delete")
+		require.Len(t, del, 4, "list and watch (the wait watches), delete, and get (its dry run)")
 		for _, c := range del {
 			assert.False(t, c.OK, "%s: never granted", c.Name)
 		}

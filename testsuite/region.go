@@ -112,10 +112,20 @@ func (r *Region) Stop() {
 // WriteKubeconfig writes one kubeconfig with a context for each cluster (its
 // own name), as an operator's kubeconfig for a primary and a DR cluster.
 func WriteKubeconfig(path string, kubes ...*Kube) error {
+	return writeKubeconfig(path, func(k *Kube) string { return k.Token }, kubes...)
+}
+
+// WriteWorkerKubeconfig writes WriteKubeconfig's file for WorkerUser: what
+// a worker bound only to `lifeboat rbac`'s output reaches the clusters with.
+func WriteWorkerKubeconfig(path string, kubes ...*Kube) error {
+	return writeKubeconfig(path, func(k *Kube) string { return k.WorkerToken }, kubes...)
+}
+
+func writeKubeconfig(path string, token func(*Kube) string, kubes ...*Kube) error {
 	var clusters, users, contexts strings.Builder
 	for _, k := range kubes {
 		fmt.Fprintf(&clusters, "- name: %s\n  cluster: {server: %q, certificate-authority: %q}\n", k.Context, k.URL, k.CAFile)
-		fmt.Fprintf(&users, "- name: %s-admin\n  user: {token: %q}\n", k.Context, k.Token)
+		fmt.Fprintf(&users, "- name: %s-admin\n  user: {token: %q}\n", k.Context, token(k))
 		fmt.Fprintf(&contexts, "- name: %[1]s\n  context: {cluster: %[1]s, user: %[1]s-admin}\n", k.Context)
 	}
 	body := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n%susers:\n%scontexts:\n%scurrent-context: %s\n",

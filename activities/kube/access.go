@@ -48,7 +48,8 @@ func (a *Actions) Accesses() map[string]AccessFunc {
 				Access{Verb: "list", Resource: "pods", Namespace: x.Namespace}) // which pods hold a workload back
 		}),
 		"kube.deleteNamespace": Declare(func(x NamespaceArgs, in runbooks.StepInput) (string, []Access) {
-			out := append(watching("", "", "namespaces"), Access{Verb: "delete", Resource: "namespaces", Name: x.Namespace})
+			out := append(watching("", "", "namespaces"), Access{Verb: "delete", Resource: "namespaces", Name: x.Namespace},
+				Access{Verb: "get", Resource: "namespaces", Name: x.Namespace}) // its dry run: is it there?
 			if in.Drill() { // waits for Velero restores still filling it
 				out = append(out, Access{Verb: "list", Group: "velero.io", Resource: "restores"})
 			}
