@@ -109,7 +109,8 @@ func startWorkerProc(t *testing.T, bin, config string) *workerProc {
 // TestDurabilityOnTheDevServerAndACluster: what must survive, on the dev
 // server and on a real cluster (PostgreSQL, mTLS): a worker killed with
 // SIGKILL in the middle of a step (the other worker finishes the run),
-// the whole server killed mid-restore.
+// the whole server killed mid-restore, the worker replaced mid-run by a
+// newer build.
 func TestDurabilityOnTheDevServerAndACluster(t *testing.T) {
 	t.Parallel()
 	for _, target := range []struct {
@@ -120,6 +121,7 @@ func TestDurabilityOnTheDevServerAndACluster(t *testing.T) {
 			tg := target.start(t)
 			t.Run("a worker killed mid-step", func(t *testing.T) { workerKilledMidStep(t, tg) })
 			t.Run("the server killed mid-restore", func(t *testing.T) { serverKilledMidRestore(t, tg) })
+			t.Run("a worker upgraded mid-run", func(t *testing.T) { workerUpgradedMidRun(t, tg) })
 		})
 	}
 }
@@ -230,6 +232,105 @@ func workerKilledMidStep(t *testing.T, tg temporalTarget) {
 	}
 	assert.True(t, strings.HasPrefix(last, strconv.Itoa(other.cmd.Process.Pid)+"@"), "the surviving worker finished the run (last activity by %s)", last)
 	other.stop()
+}
+
+// olderBuild is a lifeboat from before the last GetVersion change that
+// touches every run (one-authority): a run it starts takes the old branch,
+// and this build must carry it to the end.
+const olderBuild = "bf82784"
+
+var older struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// buildOlder builds olderBuild from this repository's history (git
+// archive: no work tree is touched).
+func buildOlder(t *testing.T) string {
+	older.once.Do(func() {
+		dir, err := os.MkdirTemp("", "lifeboat-older-")
+		if err != nil {
+			older.err = err
+			return
+		}
+		archive := exec.Command("sh", "-c", "git archive "+olderBuild+" | tar -x -C "+dir)
+		archive.Dir = ".."
+		if out, err := archive.CombinedOutput(); err != nil {
+			older.err = fmt.Errorf("commit %s is not in this clone's history (a shallow clone?): %v: %s", olderBuild, err, out)
+			return
+		}
+		older.bin = filepath.Join(dir, "lifeboat")
+		build := exec.Command("go", "build", "-o", older.bin, "./cmd/lifeboat")
+		build.Dir = dir
+		if out, err := build.CombinedOutput(); err != nil {
+			older.err = fmt.Errorf("building lifeboat %s: %v: %s", olderBuild, err, out)
+		}
+	})
+	require.NoError(t, older.err)
+	return older.bin
+}
+
+// workerUpgradedMidRun: a run starts on an older build's worker; the
+// worker is stopped (SIGTERM, as a rolling upgrade does) while a step
+// runs and this build's worker takes over: it replays the older build's
+// history without a non-determinism failure, retries the step, and
+// finishes the run, each webhook sent once.
+func workerUpgradedMidRun(t *testing.T, tg temporalTarget) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	hits := map[string]int{}
+	holding := make(chan struct{})
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		first := r.URL.Path == "/restore" && hits[r.URL.Path] == 1
+		mu.Unlock()
+		if first {
+			close(holding)
+			<-r.Context().Done() // until the old worker stops
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	defer svc.Close()
+	cat := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "worker-killed.yaml"), []byte(fmt.Sprintf(killBook, svc.URL)), 0o644))
+	queue := "upgrade-" + strings.ReplaceAll(tg.name, " ", "-")
+	cfg := writeWorkerConfig(t, tg, queue, cat, t.TempDir())
+	old := startWorkerProc(t, buildOlder(t), cfg)
+
+	st := starter.New(tg.client, queue)
+	run, err := st.Start(ctx, workflows.Request{Runbook: "worker-killed", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "upgrade test"})
+	require.NoError(t, err)
+	select {
+	case <-holding:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the restore step never started on the older worker")
+	}
+	old.stop()
+	upgraded := startWorkerProc(t, buildLifeboat(t), cfg)
+
+	ev, err := st.Wait(ctx, run.WorkflowID)
+	require.NoError(t, err)
+	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
+	mu.Lock()
+	assert.Equal(t, 1, hits["/announce"], "the older build's webhook is not sent again")
+	assert.Equal(t, 1, hits["/shift"])
+	mu.Unlock()
+	h, err := st.History(ctx, run.WorkflowID)
+	require.NoError(t, err)
+	by := map[string]bool{}
+	for _, e := range h.GetEvents() {
+		require.Nil(t, e.GetWorkflowTaskFailedEventAttributes(), "a workflow task failed (non-determinism?): %v", e.GetWorkflowTaskFailedEventAttributes())
+		if a := e.GetWorkflowTaskCompletedEventAttributes(); a != nil {
+			by[strings.SplitN(a.GetIdentity(), "@", 2)[0]] = true
+		}
+	}
+	assert.True(t, by[strconv.Itoa(old.cmd.Process.Pid)], "the older build ran workflow tasks: %v", by)
+	assert.True(t, by[strconv.Itoa(upgraded.cmd.Process.Pid)], "this build finished the run: %v", by)
+	upgraded.stop()
 }
 
 // serverKilledMidRestore: the whole Temporal server is killed with SIGKILL
