@@ -37,6 +37,7 @@ func main() { os.Exit(runBench()) }
 func runBench() int {
 	steps := flag.Int("steps", 50, "no-op steps for the overhead bar")
 	drills := flag.Int("drills", 200, "concurrent drills")
+	clusterDrills := flag.Int("cluster-drills", 1000, "concurrent drills on the real Temporal server")
 	samples := flag.Int("samples", 20, "approval samples")
 	reactions := flag.Int("reactions", 10, "reaction-latency samples per kind of wait")
 	flag.Parse()
@@ -64,6 +65,14 @@ func runBench() int {
 	defer w.Stop()
 
 	fmt.Println("lifeboat bench — DESIGN §8 and issue 14 (ratio: lower is better; pass when ratio <= bar)")
+	if os.Getenv("BENCH_ONLY_CLUSTER") != "" {
+		check(testsuite.EnsureRig(ctx, os.Stdout))
+		b.cluster(ctx, *clusterDrills)
+		if failed {
+			return 1
+		}
+		return 0
+	}
 	if os.Getenv("BENCH_ONLY_REPLAY") == "" && os.Getenv("BENCH_ONLY_RIG") == "" {
 		b.overhead(ctx, *steps)
 		b.parallel(ctx)
@@ -84,6 +93,8 @@ func runBench() int {
 		defer stack.Stop()
 		b.reaction(ctx, stack, *reactions)
 		b.orchestration(ctx, srv, stack)
+		stack.Stop()
+		b.cluster(ctx, *clusterDrills)
 	}
 	if failed {
 		return 1
