@@ -21,7 +21,7 @@ import (
 //
 //go:embed kuberig/go.mod.txt kuberig/go.sum.txt kuberig/etcd/main.go.txt
 //go:embed velerorig/go.mod.txt velerorig/go.sum.txt velerorig/velero/main.go.txt
-//go:embed argocdrig/go.mod.txt argocdrig/go.sum.txt
+//go:embed argocdrig/go.mod.txt argocdrig/go.sum.txt argocdrig/argocd/main.go.txt
 //go:embed temporalrig/go.mod.txt temporalrig/go.sum.txt
 var wrappers embed.FS
 
