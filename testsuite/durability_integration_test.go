@@ -41,16 +41,17 @@ type temporalTarget struct {
 }
 
 func devTarget(t *testing.T) temporalTarget {
+	outer := t
 	address, db := "127.0.0.1:"+freePort(t), filepath.Join(t.TempDir(), "temporal.db")
 	current := startDevServer(t, address, db)
 	c, err := client.Dial(client.Options{HostPort: address, Logger: quiet{}})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	return temporalTarget{name: "dev server", temporal: fmt.Sprintf("{address: %q, namespace: default}", address), client: c,
-		restart: func(t *testing.T) {
+		restart: func(*testing.T) {
 			current.Kill()
-			time.Sleep(3 * time.Second) // down for a while: the workers' polls fail meanwhile
-			current = startDevServer(t, address, db)
+			time.Sleep(3 * time.Second)                  // down for a while: the workers' polls fail meanwhile
+			current = startDevServer(outer, address, db) // stopped with the target, not the subtest
 		}}
 }
 

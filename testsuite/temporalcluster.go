@@ -92,7 +92,7 @@ func StartTemporalCluster(ctx context.Context, dir string, progress io.Writer) (
 	if c.pg, err = newPGRoot(); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(10)
+	ports, err := freeLowPorts(10)
 	if err != nil {
 		return nil, err
 	}
