@@ -28,6 +28,14 @@ type Grant struct {
 	KubeContext string
 	Cluster     []rbacv1.PolicyRule
 	Namespaces  map[string][]rbacv1.PolicyRule
+	// Drill holds the rules drills need in their own namespaces. Those do
+	// not exist until a drill makes them (and its teardown deletes them),
+	// so no Role can wait there: they are granted cluster-wide, in a
+	// ClusterRole of their own. What keeps a drill inside its namespaces
+	// is the drill guard every changing action runs (a namespace is
+	// touched only when it carries this drill's label).
+	Drill       []rbacv1.PolicyRule
+	DrillSpaces []string
 	Needed      []string // "RUNBOOK (failover, drill)"
 	// Unknown lists what could not be derived (a namespace only known when
 	// the run gets there): granted by hand, or the pre-check names it.
@@ -106,6 +114,12 @@ func addRunbook(grants map[string]*Grant, rb *runbooks.Runbook, accesses map[str
 					g.Unknown = appendOnce(g.Unknown, fmt.Sprintf("%s %s: %s (known only when the run gets there)", rb.Metadata.Name, ls.Path(), a))
 					continue
 				}
+				if mode == workflows.ModeDrill && a.Namespace != "" && slices.Contains(d.Destinations(), a.Namespace) {
+					g.DrillSpaces = appendOnce(g.DrillSpaces, a.Namespace)
+					a.Namespace = ""
+					g.Drill = addRule(g.Drill, a)
+					continue
+				}
 				g.add(a)
 			}
 			g.Needed = appendOnce(g.Needed, rb.Metadata.Name+" ("+mode+")")
@@ -114,15 +128,20 @@ func addRunbook(grants map[string]*Grant, rb *runbooks.Runbook, accesses map[str
 	return nil
 }
 
-// add puts one access into a rule with the same group, resource and name.
+// add puts one access into its namespace's rules, or the cluster's.
 func (g *Grant) add(a kube.Access) {
+	if a.Namespace == "" {
+		g.Cluster = addRule(g.Cluster, a)
+		return
+	}
+	g.Namespaces[a.Namespace] = addRule(g.Namespaces[a.Namespace], a)
+}
+
+// addRule puts one access into a rule with the same group, resource and name.
+func addRule(rules []rbacv1.PolicyRule, a kube.Access) []rbacv1.PolicyRule {
 	res := a.Resource
 	if a.Subresource != "" {
 		res += "/" + a.Subresource
-	}
-	rules := g.Cluster
-	if a.Namespace != "" {
-		rules = g.Namespaces[a.Namespace]
 	}
 	i := slices.IndexFunc(rules, func(r rbacv1.PolicyRule) bool {
 		return r.APIGroups[0] == a.Group && r.Resources[0] == res && slices.Equal(r.ResourceNames, names(a.Name))
@@ -135,11 +154,7 @@ func (g *Grant) add(a kube.Access) {
 		rules[i].Verbs = append(rules[i].Verbs, a.Verb)
 		slices.Sort(rules[i].Verbs)
 	}
-	if a.Namespace != "" {
-		g.Namespaces[a.Namespace] = rules
-	} else {
-		g.Cluster = rules
-	}
+	return rules
 }
 
 func names(n string) []string {
@@ -180,6 +195,17 @@ func (g *Grant) Objects(name string, subject Subject) []any {
 		tm, om = meta("ClusterRoleBinding", "")
 		out = append(out, &rbacv1.ClusterRoleBinding{TypeMeta: tm, ObjectMeta: om, Subjects: []rbacv1.Subject{subject},
 			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name}})
+	}
+	if len(g.Drill) > 0 {
+		drill := name + "-drill"
+		tm, om := meta("ClusterRole", "")
+		om.Name = drill
+		om.Annotations = map[string]string{"lifeboat.dev/drill-namespaces": strings.Join(g.DrillSpaces, ",")}
+		out = append(out, &rbacv1.ClusterRole{TypeMeta: tm, ObjectMeta: om, Rules: sorted(g.Drill)})
+		tm, om = meta("ClusterRoleBinding", "")
+		om.Name = drill
+		out = append(out, &rbacv1.ClusterRoleBinding{TypeMeta: tm, ObjectMeta: om, Subjects: []rbacv1.Subject{subject},
+			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: drill}})
 	}
 	for _, ns := range slices.Sorted(maps.Keys(g.Namespaces)) {
 		tm, om := meta("Role", ns)

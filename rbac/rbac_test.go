@@ -60,7 +60,9 @@ func TestTheExampleCatalogsGrant(t *testing.T) {
 	assert.Contains(t, dr.Needed, "case-management-region-failover (drill)")
 	assert.True(t, allows(dr.Namespaces["velero"], "velero.io", "restores", "create"), "%+v", dr.Namespaces["velero"])
 	assert.True(t, allows(dr.Namespaces["case-management"], "apps", "deployments/scale", "update"))
-	assert.True(t, allows(dr.Namespaces["restore-drill-case-management"], "apps", "deployments/scale", "update"), "the drill scales its own namespace")
+	assert.True(t, allows(dr.Drill, "apps", "deployments/scale", "update"), "the drill scales its own namespace")
+	assert.Equal(t, []string{"restore-drill-case-management"}, dr.DrillSpaces)
+	assert.NotContains(t, dr.Namespaces, "restore-drill-case-management", "no Role can wait in a namespace a drill makes")
 	assert.True(t, allows(dr.Cluster, "", "namespaces", "create"), "a drill makes its namespaces")
 	assert.False(t, allows(dr.Cluster, "", "namespaces", "delete") && !named(dr.Cluster, "namespaces", "delete"), "deleting a namespace is granted by name only")
 

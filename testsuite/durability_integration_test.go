@@ -5,6 +5,7 @@ package testsuite_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -154,6 +155,46 @@ spec:
         timeout: 30s
 `
 
+// heldRestore serves killBook's webhooks and its restore, whose first
+// request it holds open until the worker that sent it goes away.
+type heldRestore struct {
+	svc     *httptest.Server
+	mu      sync.Mutex
+	hits    map[string]int
+	holding chan struct{} // closed when the first restore request arrives
+}
+
+func holdRestore(t *testing.T) *heldRestore {
+	h := &heldRestore{hits: map[string]int{}, holding: make(chan struct{})}
+	h.svc = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.hits[r.URL.Path]++
+		first := r.URL.Path == "/restore" && h.hits[r.URL.Path] == 1
+		h.mu.Unlock()
+		if first {
+			close(h.holding)
+			<-r.Context().Done() // held until the worker that sent it stops or dies
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	t.Cleanup(h.svc.Close)
+	return h
+}
+
+// catalog writes killBook against this server into a new catalog.
+func (h *heldRestore) catalog(t *testing.T) string {
+	cat := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(cat, "worker-killed.yaml"), []byte(fmt.Sprintf(killBook, h.svc.URL)), 0o644))
+	return cat
+}
+
+func (h *heldRestore) counts() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.hits)
+}
+
 // workerKilledMidStep: two workers on one task queue; the one running the
 // restore is killed with SIGKILL while its request is open; the step is
 // retried on the other when its attempt times out, and the run finishes
@@ -161,24 +202,8 @@ spec:
 func workerKilledMidStep(t *testing.T, tg temporalTarget) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	var mu sync.Mutex
-	hits := map[string]int{}
-	holding := make(chan struct{})
-	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits[r.URL.Path]++
-		first := r.URL.Path == "/restore" && hits[r.URL.Path] == 1
-		mu.Unlock()
-		if first {
-			close(holding)
-			<-r.Context().Done() // held until the worker that sent it dies
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	}))
-	defer svc.Close()
-	cat := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(cat, "worker-killed.yaml"), []byte(fmt.Sprintf(killBook, svc.URL)), 0o644))
+	held := holdRestore(t)
+	cat := held.catalog(t)
 	queue := "killed-" + strings.ReplaceAll(tg.name, " ", "-")
 	cfg := writeWorkerConfig(t, tg, queue, cat, t.TempDir())
 	bin := buildLifeboat(t)
@@ -188,7 +213,7 @@ func workerKilledMidStep(t *testing.T, tg temporalTarget) {
 	run, err := st.Start(ctx, workflows.Request{Runbook: "worker-killed", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "worker kill test"})
 	require.NoError(t, err)
 	select {
-	case <-holding:
+	case <-held.holding:
 	case <-time.After(90 * time.Second):
 		t.Fatal("the restore step never started")
 	}
@@ -220,9 +245,7 @@ func workerKilledMidStep(t *testing.T, tg temporalTarget) {
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
 	restore := stepOf(t, ev, "restore")
 	assert.Equal(t, 2, restore.Attempts, "the killed attempt timed out and the other worker's succeeded")
-	mu.Lock()
-	assert.Equal(t, map[string]int{"/announce": 1, "/restore": 2, "/shift": 1}, hits, "each webhook sent once; the restore's read twice")
-	mu.Unlock()
+	assert.Equal(t, map[string]int{"/announce": 1, "/restore": 2, "/shift": 1}, held.counts(), "each webhook sent once; the restore's read twice")
 	h, err := st.History(ctx, run.WorkflowID)
 	require.NoError(t, err)
 	last := ""
@@ -280,24 +303,8 @@ func buildOlder(t *testing.T) string {
 func workerUpgradedMidRun(t *testing.T, tg temporalTarget) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	var mu sync.Mutex
-	hits := map[string]int{}
-	holding := make(chan struct{})
-	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits[r.URL.Path]++
-		first := r.URL.Path == "/restore" && hits[r.URL.Path] == 1
-		mu.Unlock()
-		if first {
-			close(holding)
-			<-r.Context().Done() // until the old worker stops
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	}))
-	defer svc.Close()
-	cat := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(cat, "worker-killed.yaml"), []byte(fmt.Sprintf(killBook, svc.URL)), 0o644))
+	held := holdRestore(t)
+	cat := held.catalog(t)
 	queue := "upgrade-" + strings.ReplaceAll(tg.name, " ", "-")
 	cfg := writeWorkerConfig(t, tg, queue, cat, t.TempDir())
 	old := startWorkerProc(t, buildOlder(t), cfg)
@@ -306,7 +313,7 @@ func workerUpgradedMidRun(t *testing.T, tg temporalTarget) {
 	run, err := st.Start(ctx, workflows.Request{Runbook: "worker-killed", Mode: workflows.ModeFailover, RequestedBy: "alice", Reason: "upgrade test"})
 	require.NoError(t, err)
 	select {
-	case <-holding:
+	case <-held.holding:
 	case <-time.After(90 * time.Second):
 		t.Fatal("the restore step never started on the older worker")
 	}
@@ -316,10 +323,9 @@ func workerUpgradedMidRun(t *testing.T, tg temporalTarget) {
 	ev, err := st.Wait(ctx, run.WorkflowID)
 	require.NoError(t, err)
 	assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
-	mu.Lock()
+	hits := held.counts()
 	assert.Equal(t, 1, hits["/announce"], "the older build's webhook is not sent again")
 	assert.Equal(t, 1, hits["/shift"])
-	mu.Unlock()
 	h, err := st.History(ctx, run.WorkflowID)
 	require.NoError(t, err)
 	by := map[string]bool{}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -95,8 +96,10 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue = srv.HostPort, "lifeboat-e2e"
 	cfg.Catalog, cfg.EvidenceDir, cfg.BaseDir = []string{catalog}, filepath.Join(t.TempDir(), "evidence"), stack.BaseDir
 	// The worker holds nothing in either cluster but what `lifeboat rbac`
-	// grants for this catalog: every step below runs on those permissions.
-	cfg.Kube.Kubeconfig, cfg.Terraform.Binary = grantWorker(t, catalog, stack), stack.Terraform
+	// grants for this catalog (applied below, once production is seeded):
+	// every step runs on those permissions.
+	cfg.Kube.Kubeconfig, cfg.Terraform.Binary = filepath.Join(t.TempDir(), "worker-kubeconfig"), stack.Terraform
+	require.NoError(t, testsuite.WriteWorkerKubeconfig(cfg.Kube.Kubeconfig, stack.Primary.Kube, stack.DR.Kube))
 	cfg.Cloudflare = worker.CloudflareConfig{TokenEnv: "E2E_CF_TOKEN", BaseURL: stack.Cloudflare.URL}
 	cfg.Secrets.Dirs, cfg.Postgres = []string{stack.SecretsDir}, stack.DB.Instances()
 	require.NoError(t, cfg.CheckWorker())
@@ -118,6 +121,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 	blindSpot, err := stack.BackUpALateCRD(ctx)
 	require.NoError(t, err)
 	seedProduction(t, stack)
+	grantWorker(t, catalog, stack)
 	const drillNS = "restore-drill-case-management"
 	production := stableProduction(t, stack, drillNS)
 	unchanged := func(t *testing.T) {
@@ -456,11 +460,13 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 			assert.Nil(t, step.Started, "step %s started before the checks passed", step.ID)
 		}
 		status := cli(t, "status", id).stdout
-		// restore-case-data's checks: may create restores, may watch them, the backup exists.
-		assert.Contains(t, status, "pre-flight check restore-case-data#3 failed: backup production-critical-hourly-19700101000000 exists — Velero has no backup production-critical-hourly-19700101000000 in namespace velero; this cluster reads other clusters' backups through ReadOnly location(s) default")
+		// restore-case-data's checks: each access it declares, then the backup exists.
+		failed := regexp.MustCompile(`pre-flight check (restore-case-data#\d+) failed: backup production-critical-hourly-19700101000000 exists — Velero has no backup production-critical-hourly-19700101000000 in namespace velero; this cluster reads other clusters' backups through ReadOnly location\(s\) default`).FindStringSubmatch(status)
+		require.NotNil(t, failed, "status:\n%s", status)
+		check := failed[1]
 		assert.Contains(t, status, "fix: name an existing backup")
-		assert.Contains(t, status, "lifeboat override "+id+" restore-case-data#3 --reason TEXT --as NAME")
-		out = cli(t, "override", id, "restore-case-data#3", "--as", "bob", "--reason", "the backup is being copied from the other region")
+		assert.Contains(t, status, "lifeboat override "+id+" "+check+" --reason TEXT --as NAME")
+		out = cli(t, "override", id, check, "--as", "bob", "--reason", "the backup is being copied from the other region")
 		require.Contains(t, out.stdout, "the run goes on", "status:\n%s", cli(t, "status", id).stdout)
 		// The restore waits for DR's Velero to sync the backup the check
 		// found missing (a sync that surely listed the bucket after the
@@ -494,7 +500,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		}
 		var overridden *runbooks.PrecheckRecord
 		for i, c := range ev.Prechecks {
-			if c.ID == "restore-case-data#3" {
+			if c.ID == check {
 				overridden = &ev.Prechecks[i]
 			}
 		}
@@ -513,7 +519,8 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Contains(t, out.stdout, "FAIL shift-traffic#1 ")
 		assert.Contains(t, out.stdout, "Cloudflare token active — the token is expired")
 		assert.Contains(t, out.stdout, "fix: roll the API token")
-		assert.Contains(t, out.stdout, "ok   restore-case-data#3", "the rest passes")
+		assert.Contains(t, out.stdout, "ok   restore-case-data#")
+		assert.NotContains(t, out.stdout, "FAIL restore-case-data#", "the rest passes")
 		assert.NotContains(t, out.stdout+out.stderr, testsuite.PlantedCFToken)
 	})
 
@@ -649,7 +656,13 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 			require.NoError(t, err)
 			haystacks = append(haystacks, string(h))
 		}
-		files, _ := filepath.Glob(filepath.Join(cfg.EvidenceDir, "*"))
+		var files []string // every record, signature, Markdown and chain position
+		require.NoError(t, filepath.WalkDir(cfg.EvidenceDir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				files = append(files, p)
+			}
+			return err
+		}))
 		require.NotEmpty(t, files)
 		for _, f := range files {
 			b, err := os.ReadFile(f)
@@ -748,8 +761,8 @@ func pgRole(t *testing.T, s *testsuite.PGServer) string {
 }
 
 // grantWorker applies `lifeboat rbac CATALOG`'s objects for the rig's
-// least-privileged user to each cluster and returns that user's kubeconfig.
-func grantWorker(t *testing.T, catalog string, stack *testsuite.Stack) string {
+// least-privileged user to each cluster.
+func grantWorker(t *testing.T, catalog string, stack *testsuite.Stack) {
 	ctx := context.Background()
 	for _, k := range []*testsuite.Kube{stack.Primary.Kube, stack.DR.Kube} {
 		cmd := exec.Command(buildLifeboat(t), "rbac", catalog, "--subject", "user:"+testsuite.WorkerUser, "--context", k.Context)
@@ -758,9 +771,6 @@ func grantWorker(t *testing.T, catalog string, stack *testsuite.Stack) string {
 		require.NoError(t, err, "lifeboat rbac: %s", out)
 		applyYAML(t, ctx, k, string(out))
 	}
-	kubeconfig := filepath.Join(t.TempDir(), "worker-kubeconfig")
-	require.NoError(t, testsuite.WriteWorkerKubeconfig(kubeconfig, stack.Primary.Kube, stack.DR.Kube))
-	return kubeconfig
 }
 
 // applyYAML creates every object of a multi-document YAML in the cluster.

@@ -71,7 +71,7 @@ func (a *Actions) Accesses() map[string]AccessFunc {
 	}
 }
 
-// applyAccesses: the manifests read, get and patch (server-side apply) of
+// applyAccesses: the manifests read, get, create and patch (server-side apply) of
 // every object where it will land (a drill's mappings applied); in a
 // drill, the drill namespaces it lands in made and checked.
 func (a *Actions) applyAccesses(in runbooks.StepInput, mappers Mappers) (StepAccess, error) {
@@ -104,7 +104,7 @@ func (a *Actions) applyAccesses(in runbooks.StepInput, mappers Mappers) (StepAcc
 				ns = "default"
 			}
 		}
-		out = append(out, verbs(ns, mapping.Resource.Group, []string{"get", "patch"}, mapping.Resource.Resource)...)
+		out = append(out, verbs(ns, mapping.Resource.Group, []string{"get", "create", "patch"}, mapping.Resource.Resource)...) // server-side apply creates what is not there
 		out = append(out, grantsOf(obj, ns, objs)...)
 	}
 	out = append(out, GuardAccesses(in, true, touched(objs, args.Namespace)...)...)

@@ -17,9 +17,10 @@ func (a *Actions) Accesses() map[string]kube.AccessFunc {
 	return map[string]kube.AccessFunc{
 		"velero.restore": kube.Declare(func(x RestoreArgs, in runbooks.StepInput) (string, []kube.Access) {
 			vns := cmp.Or(x.VeleroNamespace, "velero")
-			out := kube.Verbs(vns, "velero.io", []string{"get", "create", "list", "watch"}, "restores")
-			out = append(out, kube.Verbs(vns, "velero.io", read, "backups", "backupstoragelocations")...)     // the backup, and the sync that brings it
-			out = append(out, kube.Verbs(vns, "velero.io", []string{"get", "create"}, "downloadrequests")...) // the restore's results: the kinds it brought back
+			// delete: an aborted step deletes its Restore while Velero has not started it
+			out := kube.Verbs(vns, "velero.io", []string{"get", "create", "list", "watch", "delete"}, "restores")
+			out = append(out, kube.Verbs(vns, "velero.io", read, "backups", "backupstoragelocations")...)               // the backup, and the sync that brings it
+			out = append(out, kube.Verbs(vns, "velero.io", []string{"get", "create", "delete"}, "downloadrequests")...) // the restore's results: the kinds it brought back
 			if in.Drill() {
 				var dests []string
 				for _, to := range mappings(x, in.NamespaceMappings) {
