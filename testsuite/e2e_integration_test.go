@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -656,14 +655,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 			require.NoError(t, err)
 			haystacks = append(haystacks, string(h))
 		}
-		var files []string // every record, signature, Markdown and chain position
-		require.NoError(t, filepath.WalkDir(cfg.EvidenceDir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				files = append(files, p)
-			}
-			return err
-		}))
-		require.NotEmpty(t, files)
+		files := evidenceFiles(t, cfg.EvidenceDir)
 		for _, f := range files {
 			b, err := os.ReadFile(f)
 			require.NoError(t, err)

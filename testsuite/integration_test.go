@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -623,6 +624,21 @@ func storedEvidence(t *testing.T, dir, workflowID string) string {
 		return ""
 	}
 	return runs[len(runs)-1]
+}
+
+// evidenceFiles are every file of an evidence directory: records,
+// signatures, Markdown and chain positions (none may be empty of a run).
+func evidenceFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	}))
+	require.NotEmpty(t, files, "no evidence in %s", dir)
+	return files
 }
 
 // bashComplete is what bash offers for `lifeboat ARGS<TAB>` with lifeboat's

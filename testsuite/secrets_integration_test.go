@@ -179,8 +179,7 @@ output "port" { value = tonumber(var.db_password) }
 	raw, err := st.HistoryJSON(ctx, id)
 	require.NoError(t, err)
 	hay["the raw history"] = string(raw)
-	files, _ := filepath.Glob(filepath.Join(dev.state, "evidence", "*"))
-	require.NotEmpty(t, files)
+	files := evidenceFiles(t, filepath.Join(dev.state, "evidence"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)

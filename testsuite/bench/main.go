@@ -2,8 +2,8 @@
 // DESIGN §8 on a real Temporal dev server and prints each figure as a ratio
 // next to its bar, against a baseline measured in the same run (a bare
 // Temporal workflow doing the same activities), so a noisy machine moves
-// both sides together. Kill -9 of a worker mid-restore is covered by the
-// integration test TestWorkerKilledMidStepRunFinishes.
+// both sides together. Kill -9 of a worker mid-step is covered by the
+// integration test TestDurabilityOnTheDevServerAndACluster.
 package main
 
 import (
