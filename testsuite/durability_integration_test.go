@@ -278,6 +278,14 @@ func buildOlder(t *testing.T) string {
 			older.err = err
 			return
 		}
+		// A shallow clone lacks the commit: deepen it from its origin first.
+		has := exec.Command("git", "cat-file", "-e", olderBuild+"^{commit}")
+		has.Dir = ".."
+		if has.Run() != nil {
+			fetch := exec.Command("git", "fetch", "--quiet", "--unshallow")
+			fetch.Dir = ".."
+			_ = fetch.Run()
+		}
 		archive := exec.Command("sh", "-c", "git archive "+olderBuild+" | tar -x -C "+dir)
 		archive.Dir = ".."
 		if out, err := archive.CombinedOutput(); err != nil {
