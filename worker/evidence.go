@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -75,17 +76,28 @@ func (c Config) checkEvidence() string {
 	case st == nil:
 		return "evidenceDir is empty: say where evidence is written (or set LIFEBOAT_EVIDENCE_DIR, or evidence.url)"
 	}
-	switch st := st.(type) {
-	case *evidence.S3Store:
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := st.Check(ctx); err != nil {
-			return err.Error()
-		}
-	case *evidence.DirStore:
-		if err := st.Check(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := reachable(ctx, st); err != nil {
+		if _, dir := st.(*evidence.DirStore); dir {
 			return fmt.Sprintf("evidenceDir %s: %v", c.EvidenceDir, err)
 		}
+		return err.Error()
 	}
 	return ""
+}
+
+// reachable says whether an evidence location answers: an S3 bucket
+// exists (with Object Lock when records are locked), a directory exists
+// or can be made.
+func reachable(ctx context.Context, st evidence.Store) error {
+	switch s := st.(type) {
+	case *evidence.S3Store:
+		return s.Check(ctx)
+	case *evidence.DirStore:
+		return s.Check()
+	case nil:
+		return errors.New("no evidence location configured")
+	}
+	return nil
 }

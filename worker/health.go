@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-
-	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 )
 
 // Health answers a Kubernetes probe about a running worker.
@@ -32,18 +30,12 @@ type Health struct {
 // NewHealth watches the worker that uses c and cfg's evidence location.
 func NewHealth(c client.Client, cfg Config) *Health {
 	h := &Health{c: c}
+	st, err := cfg.EvidenceStore() // made once: a probe every 10 s reuses its client
 	h.evidence = func(ctx context.Context) error {
-		st, err := cfg.EvidenceStore()
-		switch s := st.(type) {
-		case *evidence.S3Store:
-			return s.Check(ctx)
-		case *evidence.DirStore:
-			return s.Check()
+		if err != nil {
+			return err
 		}
-		if err == nil {
-			err = fmt.Errorf("no evidence location configured")
-		}
-		return err
+		return reachable(ctx, st)
 	}
 	return h
 }
