@@ -40,7 +40,7 @@ type Mappers func(target string) (Mapper, error)
 func (a *Actions) Accesses() map[string]AccessFunc {
 	return map[string]AccessFunc{
 		"kube.scale": Declare(func(x ScaleArgs, in runbooks.StepInput) (string, []Access) {
-			return x.Target, append(verbs(x.Namespace, "apps", []string{"get", "update"}, "deployments/scale", "statefulsets/scale"),
+			return x.Target, append(Verbs(x.Namespace, "apps", []string{"get", "update"}, "deployments/scale", "statefulsets/scale"),
 				GuardAccesses(in, false, x.Namespace)...)
 		}),
 		"kube.waitReady": Declare(func(x WaitArgs, in runbooks.StepInput) (string, []Access) {
@@ -104,7 +104,7 @@ func (a *Actions) applyAccesses(in runbooks.StepInput, mappers Mappers) (StepAcc
 				ns = "default"
 			}
 		}
-		out = append(out, verbs(ns, mapping.Resource.Group, []string{"get", "create", "patch"}, mapping.Resource.Resource)...) // server-side apply creates what is not there
+		out = append(out, Verbs(ns, mapping.Resource.Group, []string{"get", "create", "patch"}, mapping.Resource.Resource)...) // server-side apply creates what is not there
 		out = append(out, grantsOf(obj, ns, objs)...)
 	}
 	out = append(out, GuardAccesses(in, true, touched(objs, args.Namespace)...)...)
@@ -131,7 +131,7 @@ func grantsOf(obj *unstructured.Unstructured, ns string, objs []*unstructured.Un
 			for _, g := range groups {
 				for _, res := range resources {
 					for _, n := range names {
-						for _, a := range verbs(ns, g, verbsOf, res) {
+						for _, a := range Verbs(ns, g, verbsOf, res) {
 							a.Name = n
 							out = append(out, a)
 						}
@@ -180,18 +180,9 @@ func GuardAccesses(in runbooks.StepInput, create bool, namespaces ...string) []A
 	return out
 }
 
-// DrillDestinations are the namespaces a drill may change (see
-// GuardDrillNamespaces).
-func DrillDestinations(in runbooks.StepInput) []string { return drillDestinations(in) }
-
 // Verbs are each verb on each resource ("deployments/scale": a
 // subresource) in a namespace ("": cluster-wide).
 func Verbs(namespace, group string, vs []string, resources ...string) []Access {
-	return verbs(namespace, group, vs, resources...)
-}
-
-// verbs are each verb on each resource ("deployments/scale": a subresource).
-func verbs(namespace, group string, vs []string, resources ...string) []Access {
 	var out []Access
 	for _, r := range resources {
 		res, sub, _ := strings.Cut(r, "/")

@@ -25,7 +25,7 @@ func drillGuard(c *Client, in runbooks.StepInput, objs []*unstructured.Unstructu
 		return nil
 	}
 	dests := map[string]bool{}
-	for _, to := range drillDestinations(in) {
+	for _, to := range DrillDestinations(in) {
 		dests[to] = true
 	}
 	drillManifests := slices.Contains(in.DrillOverridden, "path")

@@ -53,7 +53,7 @@ func GuardDrillNamespaces(ctx context.Context, c *Client, in runbooks.StepInput,
 	if !in.Drill() || in.DrillRun == "" {
 		return nil
 	}
-	dests := drillDestinations(in)
+	dests := DrillDestinations(in)
 	want := DrillRunValue(in.DrillRun)
 	for _, ns := range namespaces {
 		if !slices.Contains(dests, ns) {
@@ -85,11 +85,11 @@ func GuardDrillNamespaces(ctx context.Context, c *Client, in runbooks.StepInput,
 	return nil
 }
 
-// drillDestinations are the namespaces a drill may change, sorted: the
+// DrillDestinations are the namespaces a drill may change, sorted: the
 // destinations of spec.drill.namespaceMappings that are no mapping's source
 // and not mapped to themselves (the validator refuses such mappings; this
 // keeps a step input built any other way from widening the scope).
-func drillDestinations(in runbooks.StepInput) []string {
+func DrillDestinations(in runbooks.StepInput) []string {
 	var dests []string
 	for from, to := range in.NamespaceMappings {
 		if in.NamespaceMappings[to] == "" && to != from && !slices.Contains(dests, to) {
