@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/lifeboat
 PKGS    := ./...
 
-.PHONY: all build image test lint tools unit integration demo bench fuzz clean
+.PHONY: all build image test lint tools unit rig integration demo bench fuzz clean
 
 all: build
 
@@ -19,8 +19,16 @@ image:
 	$(GO) run ./cmd/lifeboat-image --out bin/image --version $(VERSION)
 
 ## test: everything CI runs — formatting, vet, unit tests with the race
-## detector, integration tests on the real Temporal dev server.
-test: lint unit integration
+## detector, integration tests on the real Temporal dev server. After lint
+## (which compiles lifeboat's packages once), the rig builds in the
+## background while the unit tests run: the unit tests' race build shares no
+## work with it, and each fills the other's idle moments (module downloads,
+## single-threaded links, tests that wait). Its output follows the unit tests'.
+test: lint tools
+	@log=$$(mktemp); ( $(MAKE) --no-print-directory rig >$$log 2>&1; echo $$? >$$log.rc ) & \
+	$(MAKE) --no-print-directory unit; unit=$$?; wait; \
+	echo "== the rig build (run beside the unit tests):"; cat $$log; built=$$(cat $$log.rc); rm -f $$log $$log.rc; \
+	[ $$unit -eq 0 ] && [ $$built -eq 0 ] && $(MAKE) --no-print-directory integration
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -57,8 +65,11 @@ unit: tools
 ## process Go would start the end-to-end test whenever a slot frees (it
 ## started fourth from last), the others' ~4 min before its 7.5.
 E2E := ^TestRegionFailoverEndToEnd$$
-integration: tools
+## rig: builds every rig part not cached yet and the integration test binary.
+rig: tools
 	$(GO) test -tags integration -count=1 -timeout 80m -run '^$$' ./testsuite/
+
+integration: rig
 	@e2e=$$(mktemp); \
 	$(GO) test -tags integration -count=1 -timeout 80m -run '$(E2E)' ./testsuite/ >$$e2e 2>&1 & pid=$$!; \
 	$(GO) test -tags integration -count=1 -parallel 3 -timeout 80m -skip '$(E2E)' ./testsuite/...; rest=$$?; \

@@ -37,7 +37,7 @@ func EnsureTemporalServer(ctx context.Context, progress io.Writer) (TemporalServ
 	paths, err := wrapperBuild{wrapper: "temporalrig", what: "the Temporal server", version: TemporalServerVersion, name: "temporal-server", minutes: 3,
 		pkgs:  []string{"go.temporal.io/server/cmd/server", "go.temporal.io/server/cmd/tools/sql", "github.com/temporalio/ui-server/v2/cmd/server"},
 		bins:  []string{"temporal-server", "temporal-sql-tool", "temporal-ui-server"},
-		named: true, ldflags: "-s -w",
+		named: true,
 	}.ensure(ctx, progress)
 	if err != nil {
 		return TemporalServerBinaries{}, err

@@ -87,7 +87,8 @@ func (b wrapperBuild) ensure(ctx context.Context, progress io.Writer) ([]string,
 	}
 	env := append(os.Environ(), "GOFLAGS=-mod=mod")
 	for _, build := range builds {
-		args := append([]string{"build", "-trimpath", "-ldflags", b.ldflags, "-o"}, build...)
+		// -s -w: no symbol table or DWARF — a shorter link for tools nobody debugs here.
+		args := append([]string{"build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w " + b.ldflags), "-o"}, build...)
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir = src
 		cmd.Env = env

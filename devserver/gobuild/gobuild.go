@@ -130,7 +130,28 @@ func RunWithProgress(cmd *exec.Cmd, name string, progress io.Writer) ([]byte, er
 	}()
 	out, err := cmd.CombinedOutput()
 	close(done)
+	if err == nil {
+		logBuild(name, time.Since(started), cmd.ProcessState)
+	}
 	return out, err
+}
+
+// logBuild appends one line per finished build to builds.log in the cache
+// directory: wall time and the CPU the build and every compiler and linker
+// it ran spent (wait4's rusage counts reaped children). It is how a cold
+// run's time is split between the rig's parts.
+func logBuild(name string, wall time.Duration, st *os.ProcessState) {
+	cache, err := CacheDir()
+	if err != nil || st == nil {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(cache, "builds.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s\t%s\twall %s\tcpu %s\n", time.Now().UTC().Format(time.RFC3339), name,
+		wall.Round(time.Second), (st.UserTime() + st.SystemTime()).Round(time.Second))
 }
 
 // Tail is the last n bytes of b, for error messages.
