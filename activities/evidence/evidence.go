@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"regexp"
 	"sort"
 	"strings"
@@ -132,15 +133,39 @@ func (s *Sink) runNames(ctx context.Context, workflowID string) ([]string, error
 
 var errNoStore = temporal.NewNonRetryableApplicationError("evidence.store: the worker has no evidence location: set evidenceDir (or evidence.s3) in its config, or LIFEBOAT_EVIDENCE_DIR", "ConfigError", nil)
 
-// maxRaces bounds how often one store re-seals its record because other
-// workers took the chain's next position first.
-const maxRaces = 64
+// A store that lost the race for a position waits a random time, up to a
+// bound that doubles with each lost race ("full jitter"): writers that
+// collided spread out instead of colliding again at once. Every lost race
+// is another worker's append, so the chain always moves; a store keeps
+// trying until its context ends (the activity's timeout, then its retry).
+const (
+	raceBackoffBase = 5 * time.Millisecond
+	raceBackoffMax  = time.Second
+)
+
+// raceBackoff waits before attempt n+1 after n lost races, or returns the
+// context's error.
+func raceBackoff(ctx context.Context, lost int) error {
+	limit := raceBackoffMax
+	if lost < 16 && raceBackoffBase<<lost < limit {
+		limit = raceBackoffBase << lost
+	}
+	t := time.NewTimer(rand.N(limit) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Store writes the evidence whole (a checkpoint replaces the run's earlier
 // checkpoint). A final record takes the next position of its runbook's
 // chain: sealed after the newest record, written (locked where the store
 // can), then the position claimed with Store.Create; if another worker
-// claimed it first the record is sealed again after that one.
+// claimed it first the record is sealed again after that one, after a
+// random wait (raceBackoff).
 func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	ev, ok := in.Args["evidence"]
 	if !ok {
@@ -157,7 +182,10 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 	if s.store == nil {
 		return runbooks.StepResult{}, errNoStore
 	}
-	jsonName, mdName := s.unsealedNames(ctx, e)
+	jsonName, mdName, err := s.unsealedNames(ctx, e)
+	if err != nil {
+		return runbooks.StepResult{}, err
+	}
 	if e.Outcome == "in-progress" {
 		record, signature, err := s.seal(&e, link{}, 0)
 		if err == nil {
@@ -165,10 +193,10 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 		}
 		return s.stored(jsonName, mdName, nil, ""), err
 	}
-	if out, done := s.alreadyChained(ctx, e, jsonName, mdName); done {
-		return out, nil
+	if out, done, err := s.alreadyChained(ctx, e, jsonName, mdName); done || err != nil {
+		return out, err
 	}
-	for range maxRaces {
+	for lost := 0; ; lost++ {
 		t, err := tip(ctx, s.store, e.Runbook.Name)
 		if err != nil {
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: reading the chain of runbook %s: %w", e.Runbook.Name, err)
@@ -186,8 +214,11 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 			return runbooks.StepResult{}, err
 		}
 		switch err := s.store.Create(ctx, positionName(p.Runbook, p.Seq), obj); {
-		case errors.Is(err, ErrExists):
-			continue // another worker appended first: seal after its record
+		case errors.Is(err, ErrExists): // another worker appended first: seal after its record
+			if err := raceBackoff(ctx, lost); err != nil {
+				return runbooks.StepResult{}, fmt.Errorf("evidence.store: other workers took the next position of runbook %s's chain %d times in a row, until %w; the activity retries", e.Runbook.Name, lost+1, err)
+			}
+			continue
 		case err != nil:
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: taking position %d of runbook %s: %w", p.Seq, p.Runbook, err)
 		}
@@ -196,7 +227,6 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 		}
 		return s.stored(jsonName, mdName, e.Seal, signature), nil
 	}
-	return runbooks.StepResult{}, fmt.Errorf("evidence.store: other workers took the next position of runbook %s's chain %d times in a row; the activity retries", e.Runbook.Name, maxRaces)
 }
 
 // write puts a record, its signature and its Markdown.
@@ -229,28 +259,43 @@ func (s *Sink) stored(jsonName, mdName string, seal *runbooks.Seal, signature st
 
 // alreadyChained answers a retried store of a final record that is
 // already in place and holds its position (the first attempt's result
-// was lost): its seal and signature, nothing written again.
-func (s *Sink) alreadyChained(ctx context.Context, e runbooks.Evidence, jsonName, mdName string) (runbooks.StepResult, bool) {
+// was lost): its seal and signature, nothing written again but the head.
+// Once the record holds its position it is never sealed again: a failure
+// then is an error for the activity to retry, not a reason to re-seal
+// (that would change a record its position already vouches for).
+func (s *Sink) alreadyChained(ctx context.Context, e runbooks.Evidence, jsonName, mdName string) (runbooks.StepResult, bool, error) {
 	b, err := s.store.Get(ctx, jsonName)
 	if err != nil {
-		return runbooks.StepResult{}, false
+		return runbooks.StepResult{}, false, unlessMissing(err)
 	}
 	var old runbooks.Evidence
 	if json.Unmarshal(b, &old) != nil || old.Seal == nil || old.Seal.Position == 0 || !old.EndedAt.Equal(e.EndedAt) {
-		return runbooks.StepResult{}, false
+		return runbooks.StepResult{}, false, nil
 	}
 	obj, err := s.store.Get(ctx, positionName(old.Runbook.Name, old.Seal.Position))
 	if err != nil {
-		return runbooks.StepResult{}, false
+		return runbooks.StepResult{}, false, unlessMissing(err)
 	}
 	if _, p, err := parsePosition(obj); err != nil || p.File != jsonName || p.Hash != runbooks.HashOf(b) {
-		return runbooks.StepResult{}, false
+		return runbooks.StepResult{}, false, nil
 	}
-	signature, _ := s.store.Get(ctx, jsonName+".sig")
-	if advanceHead(ctx, s.store, old.Runbook.Name, old.Seal.Position, obj) != nil {
-		return runbooks.StepResult{}, false
+	signature, err := s.store.Get(ctx, jsonName+".sig")
+	if err := unlessMissing(err); err != nil {
+		return runbooks.StepResult{}, false, err
 	}
-	return s.stored(jsonName, mdName, old.Seal, string(signature)), true
+	if err := advanceHead(ctx, s.store, old.Runbook.Name, old.Seal.Position, obj); err != nil {
+		return runbooks.StepResult{}, false, fmt.Errorf("evidence.store: the chain head of runbook %s: %w", old.Runbook.Name, err)
+	}
+	return s.stored(jsonName, mdName, old.Seal, string(signature)), true, nil
+}
+
+// unlessMissing is a read's error unless it only says the object is not
+// there.
+func unlessMissing(err error) error {
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("evidence.store: %w", err)
 }
 
 // unsealedNames are the objects a store of e writes: its run's names,
@@ -260,16 +305,16 @@ func (s *Sink) alreadyChained(ctx context.Context, e runbooks.Evidence, jsonName
 // ending: the new one goes beside it (WORKFLOWID.RUNID-2.json, -3, …) and
 // chains after it like any later record. A retried store of the same
 // ending (the same end time) rewrites its own file.
-func (s *Sink) unsealedNames(ctx context.Context, e runbooks.Evidence) (jsonName, mdName string) {
+func (s *Sink) unsealedNames(ctx context.Context, e runbooks.Evidence) (jsonName, mdName string, err error) {
 	jsonName, mdName = names(e.WorkflowID, e.RunID)
 	for n := 2; ; n++ {
 		b, err := s.store.Get(ctx, jsonName)
 		if err != nil {
-			return jsonName, mdName
+			return jsonName, mdName, unlessMissing(err)
 		}
 		var old runbooks.Evidence
 		if json.Unmarshal(b, &old) != nil || old.Seal == nil || old.Seal.Checkpoint || old.EndedAt.Equal(e.EndedAt) {
-			return jsonName, mdName
+			return jsonName, mdName, nil
 		}
 		jsonName, mdName = names(e.WorkflowID, fmt.Sprintf("%s-%d", e.RunID, n))
 	}
