@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"fmt"
+	"sync"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -48,4 +50,46 @@ func (r *Registry) Precheck(ctx context.Context, in runbooks.PrecheckInput) ([]r
 func (r *Registry) SetPrecheck(action string, fn PrecheckFunc) *Registry {
 	r.prechecks[action] = fn
 	return r
+}
+
+// precheckParallelism bounds how many steps a batch checks at once: a
+// thousand-step runbook must not open a thousand connections to one API
+// server (one activity per step was bounded by the worker's slots).
+const precheckParallelism = 16
+
+// Prechecks is the lifeboat.prechecks activity: the pre-flight checks of a
+// run's steps in one activity (phase 0 is one task for Temporal, not one
+// per step), each step's checks as Precheck runs them, up to
+// precheckParallelism at once. A step's checks that could not run (a
+// panic, the activity's time running out) are that step's Error; the
+// others keep their results.
+func (r *Registry) Prechecks(ctx context.Context, ins []runbooks.PrecheckInput) ([]runbooks.PrecheckAnswer, error) {
+	out := make([]runbooks.PrecheckAnswer, len(ins))
+	slots := make(chan struct{}, precheckParallelism)
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-ctx.Done():
+				out[i].Error = "not checked: " + ctx.Err().Error()
+				return
+			}
+			defer func() {
+				if p := recover(); p != nil {
+					out[i] = runbooks.PrecheckAnswer{Error: r.secrets.Scrub(fmt.Sprintf("the check of %s panicked: %v", in.Action, p))}
+				}
+			}()
+			results, err := r.Precheck(ctx, in)
+			out[i].Results = results
+			if err != nil {
+				out[i].Error = r.secrets.Scrub(err.Error())
+			}
+		}()
+	}
+	wg.Wait()
+	return out, nil
 }

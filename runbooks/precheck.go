@@ -54,3 +54,10 @@ type PrecheckInput struct {
 	StepInput
 	Action string `json:"action"`
 }
+
+// PrecheckAnswer is one step's answer in the lifeboat.prechecks batch: its
+// checks, or why they could not run.
+type PrecheckAnswer struct {
+	Results []CheckResult `json:"results,omitempty"`
+	Error   string        `json:"error,omitempty"`
+}

@@ -67,7 +67,8 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	w.RegisterActivityWithOptions(identities(c, cfg), activity.RegisterOptions{Name: workflows.IdentitiesActivity})
 	w.RegisterActivityWithOptions(starter.New(c, cfg.Temporal.TaskQueue).OtherChains, activity.RegisterOptions{Name: workflows.StartRunsActivity})
-	w.RegisterActivityWithOptions(reg.Precheck, activity.RegisterOptions{Name: workflows.PrecheckActivity})
+	w.RegisterActivityWithOptions(reg.Precheck, activity.RegisterOptions{Name: workflows.PrecheckActivity}) // runs recorded before batched pre-checks
+	w.RegisterActivityWithOptions(reg.Prechecks, activity.RegisterOptions{Name: workflows.PrechecksActivity})
 	w.RegisterActivityWithOptions(reg.DryRun, activity.RegisterOptions{Name: workflows.DryRunActivity})
 	for name, fn := range reg.Activities() {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})

@@ -195,6 +195,7 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 		return h.otherChains, nil
 	}, activity.RegisterOptions{Name: workflows.StartRunsActivity})
 	env.RegisterActivityWithOptions(reg.Precheck, activity.RegisterOptions{Name: workflows.PrecheckActivity})
+	env.RegisterActivityWithOptions(reg.Prechecks, activity.RegisterOptions{Name: workflows.PrechecksActivity})
 	env.RegisterActivityWithOptions(reg.DryRun, activity.RegisterOptions{Name: workflows.DryRunActivity})
 	env.RegisterActivityWithOptions(func(context.Context, runbooks.StepInput) (runbooks.StepResult, error) {
 		h.rec.mu.Lock()

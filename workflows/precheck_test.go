@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -84,4 +86,41 @@ func TestAbortAtAFailedPrecheckAndAPrecheckOnlyRun(t *testing.T) {
 	assert.Equal(t, workflows.RunFailed, ev.Outcome)
 	assert.Equal(t, 0, h.rec.count("net"))
 	assert.Contains(t, ev.FailedChecks, "pre-flight check restore#2 (backup nightly exists): Velero has no backup nightly in namespace velero")
+}
+
+// Phase 0 is one lifeboat.prechecks activity for all the steps; a step
+// whose checks could not run (here its check panics) fails "checks ran"
+// with the reason, and the other steps keep their own results.
+func TestPrechecksRunAsOneActivityAndAStepThatCannotBeCheckedSaysWhy(t *testing.T) {
+	h := newHarness(t)
+	h.reg.SetPrecheck(activities.VeleroRestore, func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
+		panic("the API server's answer made no sense")
+	})
+	h.reg.SetPrecheck(activities.HTTPCheck, func(context.Context, runbooks.StepInput) []runbooks.CheckResult {
+		return []runbooks.CheckResult{runbooks.Pass("net answers", "200 OK")}
+	})
+	var started []string
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		started = append(started, info.ActivityType.Name)
+	})
+	h.at(time.Minute, func() { h.mustUpdate(workflows.MsgAbort, workflows.Abort{By: "alice", Reason: "fix the check first"}) })
+	ev := h.run(book("60m", precheckBook), workflows.ModeDrill)
+	assert.Equal(t, workflows.RunAborted, ev.Outcome)
+	n := 0
+	for _, name := range started {
+		switch name {
+		case workflows.PrechecksActivity:
+			n++
+		case workflows.PrecheckActivity:
+			t.Errorf("a step was checked by its own activity: %v", started)
+		}
+	}
+	assert.Equal(t, 1, n, "activities started: %v", started)
+	require.Len(t, ev.Prechecks, 2)
+	assert.Equal(t, "net", ev.Prechecks[0].Step)
+	assert.True(t, ev.Prechecks[0].OK, "%+v", ev.Prechecks[0])
+	assert.Equal(t, "restore", ev.Prechecks[1].Step)
+	assert.False(t, ev.Prechecks[1].OK)
+	assert.Equal(t, "checks ran", ev.Prechecks[1].Name)
+	assert.Contains(t, ev.Prechecks[1].Message, "the check of velero.restore panicked: the API server's answer made no sense")
 }
