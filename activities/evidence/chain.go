@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -82,12 +83,17 @@ func positionName(runbook string, seq int) string {
 
 func headName(runbook string) string { return chainPrefix(runbook) + "head.json" }
 
-// seqOf is the position a position object's name holds (0: not one).
+// positionFile is a position's file name: ten digits.
+var positionFile = regexp.MustCompile(`^[0-9]{10}\.json$`)
+
+// seqOf is the position a position object's name holds (0: not one —
+// the head, or anything else someone put there).
 func seqOf(name string) int {
-	n, err := strconv.Atoi(strings.TrimSuffix(path.Base(name), ".json"))
-	if err != nil || !strings.HasSuffix(name, ".json") {
+	base := path.Base(name)
+	if !positionFile.MatchString(base) {
 		return 0
 	}
+	n, _ := strconv.Atoi(strings.TrimSuffix(base, ".json"))
 	return n
 }
 
@@ -158,6 +164,10 @@ func tip(ctx context.Context, st Store, runbook string) (position, error) {
 		_, p, err := parsePosition(b)
 		if err != nil {
 			return position{}, fmt.Errorf("%s: %w", st.Location(newest), err)
+		}
+		if p.Seq != seqOf(newest) || p.Runbook != runbook {
+			return position{}, fmt.Errorf("%s is not position %d of runbook %s's chain (its statement says position %d of %q): written into the chain by hand; lifeboat evidence verify names it, and no record can be chained after it until it is removed",
+				st.Location(newest), seqOf(newest), runbook, p.Seq, p.Runbook)
 		}
 		return p, nil
 	}

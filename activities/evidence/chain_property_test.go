@@ -18,7 +18,8 @@ import (
 
 // faultyStore is a store whose reads and writes fail at random, as a
 // worker dies or a network drops: a write before it happens, or after it
-// (the write is done, its answer lost). Each writer has its own seeded source, so the
+// (the write is done, its answer lost), or a Create that landed answering
+// "exists". Each writer has its own seeded source, so the
 // faults a seed gives each writer are the same on every run.
 type faultyStore struct {
 	evidence.Store
@@ -57,7 +58,16 @@ func (f *faultyStore) Put(ctx context.Context, name string, data []byte, lock bo
 	return f.write(func() error { return f.Store.Put(ctx, name, data, lock) })
 }
 
+// Create has a third fault: it lands, its answer is lost, and the
+// client's own retry meets the condition and answers "exists" (S3's 412).
 func (f *faultyStore) Create(ctx context.Context, name string, data []byte) error {
+	if f.rnd.Float64() < f.p/3 {
+		f.fault++
+		if err := f.Store.Create(ctx, name, data); err != nil {
+			return err
+		}
+		return fmt.Errorf("412 on the client's retry: %w", evidence.ErrExists)
+	}
 	return f.write(func() error { return f.Store.Create(ctx, name, data) })
 }
 

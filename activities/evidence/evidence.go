@@ -196,14 +196,38 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 	if out, done, err := s.alreadyChained(ctx, e, jsonName, mdName); done || err != nil {
 		return out, err
 	}
+	return s.chainRecord(ctx, e, jsonName, mdName)
+}
+
+// chainRecord seals a final record after its runbook's chain tip, writes
+// it and takes the next position. A record a position names is never
+// written again: when the tip already names this record (an earlier or
+// concurrent attempt of the same store took it), or the position this
+// attempt lost turns out to be its own (its Create landed, the answer did
+// not, and the client's retry met the condition), the store is done.
+func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, mdName string) (runbooks.StepResult, error) {
 	for lost := 0; ; lost++ {
+		if err := ctx.Err(); err != nil {
+			// Past its deadline an attempt writes nothing more: its retry may be running.
+			return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
+		}
 		t, err := tip(ctx, s.store, e.Runbook.Name)
 		if err != nil {
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: reading the chain of runbook %s: %w", e.Runbook.Name, err)
 		}
+		if t.Seq > 0 && t.File == jsonName {
+			out, done, err := s.alreadyChained(ctx, e, jsonName, mdName)
+			if done || err != nil {
+				return out, err
+			}
+			return runbooks.StepResult{}, fmt.Errorf("evidence.store: position %d of runbook %s names %s, but the record there is not the one it vouches for; nothing written (lifeboat evidence verify names it)", t.Seq, e.Runbook.Name, s.store.Location(jsonName))
+		}
 		record, signature, err := s.seal(&e, link{t.File, t.Hash}, t.Seq+1)
 		if err != nil {
 			return runbooks.StepResult{}, err
+		}
+		if err := ctx.Err(); err != nil {
+			return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
 		}
 		if err := s.write(ctx, jsonName, mdName, record, signature, e.Markdown(), true); err != nil {
 			return runbooks.StepResult{}, err
@@ -214,12 +238,13 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 			return runbooks.StepResult{}, err
 		}
 		switch err := s.store.Create(ctx, positionName(p.Runbook, p.Seq), obj); {
-		case errors.Is(err, ErrExists): // another worker appended first: seal after its record
+		case errors.Is(err, ErrExists) && !s.holds(ctx, p):
+			// Another worker appended first: seal after its record.
 			if err := raceBackoff(ctx, lost); err != nil {
 				return runbooks.StepResult{}, fmt.Errorf("evidence.store: other workers took the next position of runbook %s's chain %d times in a row, until %w; the activity retries", e.Runbook.Name, lost+1, err)
 			}
 			continue
-		case err != nil:
+		case err != nil && !errors.Is(err, ErrExists):
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: taking position %d of runbook %s: %w", p.Seq, p.Runbook, err)
 		}
 		if err := advanceHead(ctx, s.store, p.Runbook, p.Seq, obj); err != nil {
@@ -227,6 +252,17 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 		}
 		return s.stored(jsonName, mdName, e.Seal, signature), nil
 	}
+}
+
+// holds reports whether the position p names is already this record's:
+// a Create that met an existing object may have met its own.
+func (s *Sink) holds(ctx context.Context, p position) bool {
+	b, err := s.store.Get(ctx, positionName(p.Runbook, p.Seq))
+	if err != nil {
+		return false
+	}
+	_, there, err := parsePosition(b)
+	return err == nil && there.File == p.File && there.Hash == p.Hash
 }
 
 // write puts a record, its signature and its Markdown.

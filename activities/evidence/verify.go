@@ -240,7 +240,10 @@ func (v verifier) chain(ctx context.Context, dir string, objects []string) {
 	for _, name := range objects {
 		seq := seqOf(name)
 		if seq == 0 {
-			continue // the head, checked below
+			if name != dir+"head.json" {
+				r.add(name, "", "in runbook %s's chain but neither a position (ten digits) nor its head: written by hand?", runbook)
+			}
+			continue // the head is checked below
 		}
 		obj, err := v.st.Get(ctx, name)
 		if err != nil {
@@ -257,6 +260,9 @@ func (v verifier) chain(ctx context.Context, dir string, objects []string) {
 		if err != nil {
 			r.add(name, "", "%v", err)
 			continue
+		}
+		if chainPrefix(p.Runbook) != dir {
+			r.add(name, "runbook", "a position of runbook %s in the chain of %s: copied from another chain?", p.Runbook, runbook)
 		}
 		runbook = p.Runbook
 		if signed.Signature == "" {

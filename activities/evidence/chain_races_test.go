@@ -1,0 +1,132 @@
+package evidence_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/lifeboat-dr/lifeboat/activities/evidence"
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+)
+
+// hookStore runs hook once, before the first write that match picks, and
+// lets answer change what a Create answers.
+type hookStore struct {
+	evidence.Store
+	mu     sync.Mutex
+	match  func(op, name string) bool
+	hook   func()
+	fired  bool
+	answer func(name string, err error) error
+}
+
+func (h *hookStore) maybe(op, name string) {
+	h.mu.Lock()
+	fire := !h.fired && h.match != nil && h.match(op, name)
+	h.fired = h.fired || fire
+	h.mu.Unlock()
+	if fire {
+		h.hook()
+	}
+}
+
+func (h *hookStore) Put(ctx context.Context, name string, d []byte, lock bool) error {
+	h.maybe("put", name)
+	return h.Store.Put(ctx, name, d, lock)
+}
+
+func (h *hookStore) Create(ctx context.Context, name string, d []byte) error {
+	h.maybe("create", name)
+	err := h.Store.Create(ctx, name, d)
+	if h.answer != nil {
+		err = h.answer(name, err)
+	}
+	return err
+}
+
+func drillEvidence(i int) runbooks.Evidence {
+	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	return runbooks.Evidence{ID: fmt.Sprint("DR-", i), WorkflowID: fmt.Sprintf("lifeboat-rb-drill-%02d", i), RunID: "r",
+		Runbook: runbooks.RunbookRef{Name: "rb", Version: 1}, Mode: "drill", Outcome: "succeeded", StartedAt: at, EndedAt: at.Add(time.Duration(i) * time.Minute)}
+}
+
+func mustStore(t *testing.T, s *evidence.Sink, e runbooks.Evidence) {
+	t.Helper()
+	_, err := s.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": e}})
+	require.NoError(t, err)
+}
+
+func cleanChain(t *testing.T, dir string, keys []runbooks.AllowedSigner, records int) {
+	t.Helper()
+	rep, err := evidence.Verify([]string{dir}, keys)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Findings)
+	assert.Equal(t, records, rep.Records)
+	assert.Equal(t, records, rep.Positions)
+}
+
+// A Create that landed but whose answer was lost, so the S3 client's own
+// retry met If-None-Match and answered "exists": the position is the
+// store's own, and the record it vouches for is not sealed again.
+func TestAStoreWhoseOwnPositionAnswersExistsIsDone(t *testing.T) {
+	dir, key := t.TempDir(), newKey(t)
+	once := false
+	h := &hookStore{Store: evidence.NewDirStore(dir), answer: func(name string, err error) error {
+		if err == nil && !once {
+			once = true
+			return fmt.Errorf("412 Precondition Failed on the client's retry: %w", evidence.ErrExists)
+		}
+		return err
+	}}
+	mustStore(t, evidence.NewSink(h).WithKey(key), drillEvidence(0))
+	mustStore(t, evidence.NewDirSink(dir).WithKey(key), drillEvidence(1))
+	cleanChain(t, dir, []runbooks.AllowedSigner{workerSigner(key)}, 2)
+}
+
+// Two attempts of one store at once (Temporal retried it while the first
+// still ran): the second takes the position, the first finds it its own;
+// one record, one position.
+func TestTwoAttemptsOfOneStoreLeaveOneRecordAtOnePosition(t *testing.T) {
+	dir, key := t.TempDir(), newKey(t)
+	plain := evidence.NewDirStore(dir)
+	h := &hookStore{Store: plain, match: func(op, _ string) bool { return op == "create" }}
+	h.hook = func() { mustStore(t, evidence.NewSink(plain).WithKey(key), drillEvidence(0)) }
+	mustStore(t, evidence.NewSink(h).WithKey(key), drillEvidence(0))
+	cleanChain(t, dir, []runbooks.AllowedSigner{workerSigner(key)}, 1)
+}
+
+// An object written into a chain by hand: verify names it, and a store
+// after it fails at once saying why instead of racing it until its
+// deadline.
+func TestAnObjectWrittenIntoTheChainIsNamedAndStopsStoresWithAReason(t *testing.T) {
+	dir, _, keys := sealedDir(t)
+	chain := filepath.Join(dir, ".chain", "rb")
+	first, err := os.ReadFile(filepath.Join(chain, "0000000001.json"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(chain, "7.json"), first, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(chain, "0000000009.json"), first, 0o644))
+	got := strings.Join(findings(t, []string{dir}, keys), "\n")
+	assert.Contains(t, got, "7.json: in runbook rb's chain but neither a position (ten digits) nor its head")
+	assert.Contains(t, got, "0000000009.json: seq: the statement says position 1")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	started := time.Now()
+	_, err = evidence.NewDirSink(dir).WithKey(newKey(t)).Store(ctx, runbooks.StepInput{Args: map[string]any{"evidence": drillEvidence(9)}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "0000000009.json is not position 9 of runbook rb's chain (its statement says position 1")
+	assert.Less(t, time.Since(started), 5*time.Second, "failed at once, not at its deadline")
+}
+
+func workerSigner(key ssh.Signer) runbooks.AllowedSigner {
+	return runbooks.AllowedSigner{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(key)}
+}
