@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
@@ -57,14 +58,29 @@ func (r *Registry) SetPrecheck(action string, fn PrecheckFunc) *Registry {
 // server (one activity per step was bounded by the worker's slots).
 const precheckParallelism = 16
 
+// precheckMargin is how long before the activity's own deadline a batch
+// stops waiting for its checks, so that the steps checked in time are
+// answered instead of the whole batch timing out.
+const precheckMargin = 15 * time.Second
+
 // Prechecks is the lifeboat.prechecks activity: the pre-flight checks of a
 // run's steps in one activity (phase 0 is one task for Temporal, not one
 // per step), each step's checks as Precheck runs them, up to
-// precheckParallelism at once. A step's checks that could not run (a
-// panic, the activity's time running out) are that step's Error; the
-// others keep their results.
+// precheckParallelism at once. The batch answers before its deadline
+// (precheckMargin): a step whose checks had not answered by then, or
+// panicked, has an Error instead of results; the others keep theirs.
 func (r *Registry) Prechecks(ctx context.Context, ins []runbooks.PrecheckInput) ([]runbooks.PrecheckAnswer, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		margin := min(precheckMargin, time.Until(deadline)/4)
+		cctx, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
+	}
+	defer cancel()
+	started := time.Now()
+	var mu sync.Mutex
 	out := make([]runbooks.PrecheckAnswer, len(ins))
+	answered := make([]bool, len(ins))
+	done := make(chan struct{})
 	slots := make(chan struct{}, precheckParallelism)
 	var wg sync.WaitGroup
 	for i, in := range ins {
@@ -74,22 +90,40 @@ func (r *Registry) Prechecks(ctx context.Context, ins []runbooks.PrecheckInput) 
 			select {
 			case slots <- struct{}{}:
 				defer func() { <-slots }()
-			case <-ctx.Done():
-				out[i].Error = "not checked: " + ctx.Err().Error()
+			case <-cctx.Done():
 				return
 			}
-			defer func() {
-				if p := recover(); p != nil {
-					out[i] = runbooks.PrecheckAnswer{Error: r.secrets.Scrub(fmt.Sprintf("the check of %s panicked: %v", in.Action, p))}
+			var a runbooks.PrecheckAnswer
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						a = runbooks.PrecheckAnswer{Error: r.secrets.Redact(fmt.Sprintf("the check of %s panicked: %v", in.Action, p))}
+					}
+				}()
+				results, err := r.Precheck(cctx, in)
+				a.Results = results
+				if err != nil {
+					a.Error = r.secrets.Redact(err.Error())
 				}
 			}()
-			results, err := r.Precheck(ctx, in)
-			out[i].Results = results
-			if err != nil {
-				out[i].Error = r.secrets.Scrub(err.Error())
+			mu.Lock()
+			defer mu.Unlock()
+			if cctx.Err() == nil { // an answer after the cut-off is not one: the check may have given up half-way
+				out[i], answered[i] = a, true
 			}
 		}()
 	}
-	wg.Wait()
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-cctx.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range out {
+		if !answered[i] {
+			out[i] = runbooks.PrecheckAnswer{Error: fmt.Sprintf("the checks of %s did not answer within %s", ins[i].Action, time.Since(started).Round(time.Second))}
+		}
+	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package rbac_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,3 +126,37 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: secret-reader}
 subjects:
 - {kind: ServiceAccount, name: case-api, namespace: case-management}
 `
+
+// A Role the runbook applies that grants a wildcard is not copied into the
+// worker's rules (that would be a wildcard grant): the worker may escalate
+// that one Role by name instead.
+func TestAnAppliedWildcardRoleBecomesEscalateOnThatRoleOnly(t *testing.T) {
+	cat, err := runbooks.LoadCatalog("../runbooks/examples")
+	require.NoError(t, err)
+	base := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(base, "manifests", "identity"), 0o755))
+	wild := identityManifests + `---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: case-admin, namespace: case-management}
+rules:
+- {apiGroups: ["apps"], resources: ["*"], verbs: ["*"]}
+`
+	require.NoError(t, os.WriteFile(filepath.Join(base, "manifests", "identity", "identity.yaml"), []byte(wild), 0o644))
+	grants, err := rbac.ForCatalog(cat, activities.KubeAccesses(base), guess)
+	require.NoError(t, err)
+	found := false
+	for _, g := range grants {
+		for _, rules := range append([][]rbacv1.PolicyRule{g.Cluster, g.Drill}, mapsValues(g.Namespaces)...) {
+			for _, r := range rules {
+				for _, field := range [][]string{r.APIGroups, r.Resources, r.Verbs} {
+					assert.NotContains(t, field, "*", "no wildcard (%s)", g.KubeContext)
+				}
+				if slices.Contains(r.Verbs, "escalate") && slices.Equal(r.ResourceNames, []string{"case-admin"}) && r.Resources[0] == "roles" {
+					found = true
+				}
+			}
+		}
+	}
+	assert.True(t, found, "escalate on roles/case-admin")
+}

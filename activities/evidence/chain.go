@@ -30,12 +30,14 @@ import (
 // the loser re-seals its record after the winner's and tries the next
 // position. Each position is a statement the worker signs (which record,
 // its hash, the record before it), so a position cannot be forged without
-// a worker key; the head lets a verifier notice the newest record and its
-// position both deleted. A store's retention (S3 Object Lock) keeps
-// records and positions from being deleted at all; in a plain directory,
-// someone who deletes the newest position and record and puts back an
-// older head is caught only by the cross-check with Temporal's list of
-// finished runs (VerifyAgainst).
+// a worker key. The head is a hint for finding the tip quickly, and a
+// check against a careless deletion; it is not proof: two workers may
+// write it in either order, so it can lag behind the newest position.
+// What proves that nothing was cut off the end is outside the chain: a
+// bucket's versions (VerifyStore names every object a delete marker
+// hides — Object Lock keeps the version under it) and Temporal's list of
+// finished runs (CrossCheck), which is the only witness for a plain
+// directory.
 const chainDir = ".chain/"
 
 // chainKind marks a chain statement, so it can never pass for a record.

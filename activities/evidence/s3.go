@@ -189,3 +189,62 @@ func (s *S3Store) err(name string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", s.Location(name), err)
 }
+
+// Hidden is what a listing of the bucket's current objects does not show
+// and the bucket's versions do: an object deleted (a delete marker is its
+// newest version; its earlier versions, locked, are still there), or a
+// chain position written more than once (a position is created once).
+type Hidden struct {
+	Name string
+	// Deleted: a delete marker hides the object; Kept is its newest
+	// version under the marker ("" when none is left).
+	Deleted bool
+	Kept    string
+	// Versions of a position (more than one: written again).
+	Versions int
+}
+
+// Hidden lists the deleted objects and the positions written more than
+// once under the store's prefix, from the bucket's versions (Object Lock
+// needs versioning, so a locked bucket always has them).
+func (s *S3Store) Hidden(ctx context.Context) ([]Hidden, error) {
+	type seen struct {
+		latestDeleted bool
+		kept          string
+		versions      int
+	}
+	byName := map[string]*seen{}
+	var order []string
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true, WithVersions: true}) {
+		if o.Err != nil {
+			return nil, s.err("", o.Err)
+		}
+		name := strings.TrimPrefix(o.Key, s.prefix)
+		v, ok := byName[name]
+		if !ok {
+			v = &seen{}
+			byName[name] = v
+			order = append(order, name)
+		}
+		switch {
+		case o.IsLatest && o.IsDeleteMarker:
+			v.latestDeleted = true
+		case !o.IsDeleteMarker:
+			v.versions++
+			if v.kept == "" {
+				v.kept = o.VersionID // versions come newest first
+			}
+		}
+	}
+	var out []Hidden
+	for _, name := range order {
+		v := byName[name]
+		switch {
+		case v.latestDeleted:
+			out = append(out, Hidden{Name: name, Deleted: true, Kept: v.kept, Versions: v.versions})
+		case seqOf(name) > 0 && strings.HasPrefix(name, chainDir) && v.versions > 1:
+			out = append(out, Hidden{Name: name, Versions: v.versions})
+		}
+	}
+	return out, nil
+}

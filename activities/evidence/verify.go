@@ -86,10 +86,33 @@ func VerifyStore(ctx context.Context, st Store, workerKeys []runbooks.AllowedSig
 	if err := verifyAll(ctx, st, workerKeys, &r); err != nil {
 		return r, err
 	}
+	if v, ok := st.(versioned); ok {
+		hidden, err := v.Hidden(ctx)
+		if err != nil {
+			return r, fmt.Errorf("listing the versions in %s: %w", st.Location(""), err)
+		}
+		for _, h := range hidden {
+			switch {
+			case h.Deleted && h.Kept != "":
+				r.add(h.Name, "", "deleted: a delete marker hides it; its version %s is still in the bucket (read it with that version id)", h.Kept)
+			case h.Deleted:
+				r.add(h.Name, "", "deleted: a delete marker hides it and no earlier version is left")
+			default:
+				r.add(h.Name, "", "a chain position written %d times (a position is written once): its first version is the one it took", h.Versions)
+			}
+		}
+	}
 	if r.Records == 0 {
 		return r, fmt.Errorf("no evidence records found in %s", st.Location(""))
 	}
 	return r, nil
+}
+
+// versioned is a store that keeps every version of its objects (an S3
+// bucket with Object Lock): deleting the newest record with its position
+// and head shows there, which no listing of current objects can show.
+type versioned interface {
+	Hidden(ctx context.Context) ([]Hidden, error)
 }
 
 // Merge adds another report's counts and findings.

@@ -125,6 +125,17 @@ func grantsOf(obj *unstructured.Unstructured, ns string, objs []*unstructured.Un
 		for _, r := range rules {
 			m, _ := r.(map[string]any)
 			groups, verbsOf, resources, names := strs(m["apiGroups"]), strs(m["verbs"]), strs(m["resources"]), strs(m["resourceNames"])
+			if slices.Contains(groups, "*") || slices.Contains(verbsOf, "*") || slices.Contains(resources, "*") {
+				// Granting a wildcard needs every permission, or leave to
+				// escalate this one role: the narrower of the two, and no
+				// wildcard in the worker's own rules.
+				scope, resource := ns, "roles"
+				if obj.GetKind() == "ClusterRole" {
+					scope, resource = "", "clusterroles"
+				}
+				out = append(out, Access{Verb: "escalate", Group: rbacGroup, Resource: resource, Name: obj.GetName(), Namespace: scope})
+				continue
+			}
 			if len(names) == 0 {
 				names = []string{""}
 			}
