@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path"
@@ -192,7 +193,12 @@ func (v verifier) record(ctx context.Context, name string) {
 	}
 	v.signature(ctx, name, record, e)
 	r.decisions(name, e)
-	if md, err := v.st.Get(ctx, strings.TrimSuffix(name, ".json")+".md"); err == nil && string(md) != e.Markdown() {
+	switch md, err := v.st.Get(ctx, strings.TrimSuffix(name, ".json")+".md"); {
+	case errors.Is(err, fs.ErrNotExist):
+		r.add(name, "markdown", "the Markdown file beside it is missing (deleted?): lifeboat evidence %s --out %s writes it again from this record", e.WorkflowID, path.Base(strings.TrimSuffix(name, ".json")+".md"))
+	case err != nil:
+		r.add(name, "markdown", "%v", err)
+	case string(md) != e.Markdown():
 		r.add(name, "markdown", "the Markdown file no longer says what the signed JSON says")
 	}
 	if e.Seal.Previous != "" {
