@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.temporal.io/sdk/activity"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -40,10 +41,23 @@ type Resolver struct {
 	// Drills reads a past run's resolved runbook and its mode from
 	// Temporal, for a teardown (nil: this worker runs no teardowns).
 	Drills func(ctx context.Context, workflowID string) (runbooks.Resolved, string, error)
+	// StartIdentity reads the client identity Temporal recorded with a
+	// run's start (nil: the run reads it at its end with the others).
+	StartIdentity func(ctx context.Context, workflowID, runID string) (string, error)
 }
 
-// Resolve is the lifeboat.resolveRunbook activity.
+// Resolve is the lifeboat.resolveRunbook activity: the runbook the run
+// will follow and, when it can be read, the client identity of its start.
 func (r *Resolver) Resolve(ctx context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
+	res, err := r.resolve(ctx, in)
+	if err == nil && r.StartIdentity != nil && activity.IsActivity(ctx) {
+		run := activity.GetInfo(ctx).WorkflowExecution
+		res.StartClient, _ = r.StartIdentity(ctx, run.ID, run.RunID) // best effort: "" makes the run read it at its end
+	}
+	return res, err
+}
+
+func (r *Resolver) resolve(ctx context.Context, in runbooks.ResolveInput) (runbooks.Resolved, error) {
 	if in.Plan != "" || in.InlinePlan != "" {
 		return r.resolvePlan(ctx, in)
 	}

@@ -144,6 +144,10 @@ type Resolved struct {
 	Members []MemberRef `json:"members,omitempty"`
 	// Failback describes the failover a failback undoes (failbacks only).
 	Failback *FailbackInfo `json:"failback,omitempty"`
+	// StartClient is the Temporal client identity the server recorded
+	// with the run's start, read by the resolve activity ("" when it could
+	// not be read: the run reads it again at its end).
+	StartClient string `json:"startClient,omitempty"`
 }
 
 // FailbackInfo links a failback to the failover it undoes.

@@ -2,6 +2,7 @@ package starter
 
 import (
 	"context"
+	"fmt"
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/converter"
@@ -40,11 +41,7 @@ func IdentitiesOf(h *historypb.History, dc converter.DataConverter) []workflows.
 		case e.GetWorkflowExecutionStartedEventAttributes() != nil:
 			a := e.GetWorkflowExecutionStartedEventAttributes()
 			_ = dc.FromPayloads(a.GetInput(), &msg)
-			id := a.GetIdentity()
-			if p := a.GetParentWorkflowExecution(); p != nil {
-				id = "started by plan run " + p.GetWorkflowId()
-			}
-			out = append(out, workflows.MessageIdentity{Name: "start", By: msg.RequestedBy, Identity: id})
+			out = append(out, workflows.MessageIdentity{Name: "start", By: msg.RequestedBy, Identity: startIdentity(a)})
 		case e.GetWorkflowExecutionSignaledEventAttributes() != nil:
 			a := e.GetWorkflowExecutionSignaledEventAttributes()
 			_ = dc.FromPayloads(a.GetInput(), &msg)
@@ -61,4 +58,31 @@ func IdentitiesOf(h *historypb.History, dc converter.DataConverter) []workflows.
 		}
 	}
 	return out
+}
+
+// startIdentity is who started a run: the client identity the server
+// recorded, or the plan run that started it as a member.
+func startIdentity(a *historypb.WorkflowExecutionStartedEventAttributes) string {
+	if p := a.GetParentWorkflowExecution(); p != nil {
+		return "started by plan run " + p.GetWorkflowId()
+	}
+	return a.GetIdentity()
+}
+
+// StartIdentity reads the first event of a run's history — its start —
+// and returns who started it (see IdentitiesOf), without reading the rest.
+func (s *Starter) StartIdentity(ctx context.Context, workflowID, runID string) (string, error) {
+	it := s.c.GetWorkflowHistory(ctx, workflowID, runID, false, 0)
+	if !it.HasNext() {
+		return "", fmt.Errorf("the history of %s is empty", workflowID)
+	}
+	e, err := it.Next()
+	if err != nil {
+		return "", fmt.Errorf("reading the start of %s: %w", workflowID, explain(workflowID, err))
+	}
+	a := e.GetWorkflowExecutionStartedEventAttributes()
+	if a == nil {
+		return "", fmt.Errorf("the first event of %s is not its start", workflowID)
+	}
+	return startIdentity(a), nil
 }

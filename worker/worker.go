@@ -63,7 +63,7 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 	w.RegisterWorkflowWithOptions(workflows.RecoveryPlanWorkflow, workflow.RegisterOptions{Name: workflows.RecoveryPlanWorkflowName})
 	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg, Notify: cfg.Notify.Settings(os.Getenv),
 		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required, Secrets: cfg.SecretStore(),
-		Records: records(c, cfg), Drills: recorded(c, cfg)}
+		Records: records(c, cfg), Drills: recorded(c, cfg), StartIdentity: starter.New(c, cfg.Temporal.TaskQueue).StartIdentity}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	w.RegisterActivityWithOptions(identities(c, cfg), activity.RegisterOptions{Name: workflows.IdentitiesActivity})
 	w.RegisterActivityWithOptions(starter.New(c, cfg.Temporal.TaskQueue).OtherChains, activity.RegisterOptions{Name: workflows.StartRunsActivity})

@@ -54,19 +54,54 @@ func (r *run) identify(ctx workflow.Context) {
 		}
 		return ""
 	}
-	if id := take("start", "", r.req.RequestedBy); id != "" && r.requestProof == nil && r.req.Grant == nil {
+	if id := take("start", "", r.req.RequestedBy); id != "" {
+		r.identifyStart(id)
+	}
+	r.eachUnproven(func(name, step, by string, set func(string)) { set(take(name, step, by)) })
+}
+
+// versionIdentitiesWhenNeeded reads the client identities at the end only
+// when an operator action the run recorded is unproven: the start's
+// identity comes with the resolved runbook (the resolve activity reads the
+// start event), so a run whose every message was signed (or that had none)
+// ends without reading its whole history again.
+const versionIdentitiesWhenNeeded = "identities-when-needed"
+
+// identifyAtEnd records the client identities of unproven actions.
+func (r *run) identifyAtEnd(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, versionIdentitiesWhenNeeded, workflow.DefaultVersion, 1) == 1 && r.resolved.StartClient != "" {
+		unproven := false
+		r.eachUnproven(func(string, string, string, func(string)) { unproven = true })
+		if !unproven {
+			r.identifyStart(r.resolved.StartClient)
+			return
+		}
+	}
+	r.identify(ctx)
+}
+
+// identifyStart records the start's client identity when the start itself
+// proves no one (unsigned, no grant).
+func (r *run) identifyStart(id string) {
+	if r.requestProof == nil && r.req.Grant == nil {
 		r.req.Client = id
 	}
+}
+
+// eachUnproven calls f for every operator action the run records without
+// a signature: the message's name, its step and sender, and how to record
+// the client identity beside it.
+func (r *run) eachUnproven(f func(name, step, by string, set func(string))) {
 	for _, s := range r.order {
 		for i := range s.approvals {
 			if a := &s.approvals[i]; a.Proof == nil {
-				a.Client = cmp.Or(take(approvalMessage[a.Decision], s.spec.ID, a.By), a.Client)
+				f(approvalMessage[a.Decision], s.spec.ID, a.By, func(id string) { a.Client = cmp.Or(id, a.Client) })
 			}
 		}
 	}
 	label := func(e *runbooks.EventRecord, name string) {
 		if e.Proof == nil && e.By != "" {
-			e.Client = cmp.Or(take(name, e.Step, e.By), e.Client)
+			f(name, e.Step, e.By, func(id string) { e.Client = cmp.Or(id, e.Client) })
 		}
 	}
 	for i := range r.events {

@@ -111,7 +111,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	r.finish(ctx)
 	r.awaitNotifications(ctx)
 	if r.signedDecisions && workflow.GetVersion(ctx, versionClientIdentities, workflow.DefaultVersion, 1) == 1 {
-		r.identify(ctx)
+		r.identifyAtEnd(ctx)
 	}
 	ev := r.evidence(ctx)
 	r.store(ctx, &ev)

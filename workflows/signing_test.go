@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -357,4 +360,50 @@ func TestUnprovenActionsCarryTheIdentityTemporalRecorded(t *testing.T) {
 	require.NotNil(t, refused)
 	assert.Equal(t, "42@intruder", refused.Client, "the refused forgery is tied to the client that sent it")
 	assert.Contains(t, ev.Markdown(), "approved by dan (unproven, client dan@example.com (web UI))")
+}
+
+// The start's client identity comes with the resolved runbook: a run with
+// no other unproven action ends without reading its history again; one
+// with an unproven approval still does, and names that approval's client.
+func TestTheStartsIdentityComesWithTheRunbookAndHistoryIsReadOnlyWhenNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		book       string
+		approve    bool
+		wantReads  int
+		wantClient string
+	}{
+		{name: "nothing else unproven", book: precheckBook, wantReads: 0, wantClient: "alice@laptop (lifeboat CLI)"},
+		{name: "an unproven approval", book: oneApprover, approve: true, wantReads: 1, wantClient: "alice@example.com (web UI)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.res.StartIdentity = func(context.Context, string, string) (string, error) { return "alice@laptop (lifeboat CLI)", nil }
+			h.identities = []workflows.MessageIdentity{
+				{Name: "start", By: "alice", Identity: "alice@example.com (web UI)"},
+				{Name: workflows.MsgApprove, Step: "other", By: "dan", Identity: "dan@example.com (web UI)"},
+			}
+			reads := 0
+			h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+				if info.ActivityType.Name == workflows.IdentitiesActivity {
+					reads++
+				}
+			})
+			if tc.approve {
+				h.at(time.Minute, func() {
+					h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
+					h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "carol"}))
+					h.mustUpdate(workflows.MsgApprove, unsigned{workflows.Approve{Step: "other", By: "dan"}})
+					h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "other", By: "dan"}) // signed: the one that counts
+				})
+			}
+			ev := h.run(book("60m", tc.book), workflows.ModeFailover)
+			assert.Equal(t, workflows.RunSucceeded, ev.Outcome, ev.OutcomeReason)
+			assert.Equal(t, tc.wantReads, reads, "lifeboat.identities activities")
+			assert.Equal(t, tc.wantClient, ev.RequestClient)
+			if tc.approve {
+				assert.Equal(t, "dan@example.com (web UI)", stepOf(t, ev, "other").Approvals[0].Client)
+			}
+		})
+	}
 }
