@@ -141,6 +141,20 @@ func TestEvidenceInALockedBucket(t *testing.T) {
 	assert.Equal(t, "COMPLIANCE", retention.Mode)
 	assert.WithinDuration(t, time.Now().Add(24*time.Hour), retention.RetainUntilDate, time.Hour)
 
+	// The whole tail cut off: the newest position deleted too and the head
+	// put back to the one before — what a plain directory cannot show
+	// without Temporal, the bucket's versions do.
+	prev, err := st.Get(ctx, ".chain/rb/0000000019.json")
+	require.NoError(t, err)
+	require.NoError(t, c.RemoveObject(ctx, testsuite.EvidenceBucket, "dr/.chain/rb/0000000020.json", minio.RemoveObjectOptions{}))
+	_, err = c.PutObject(ctx, testsuite.EvidenceBucket, "dr/.chain/rb/head.json", strings.NewReader(string(prev)), -1, minio.PutObjectOptions{})
+	require.NoError(t, err)
+	rep, err = evidence.VerifyStore(ctx, store(), keys)
+	require.NoError(t, err)
+	got = fmt.Sprint(rep.Findings)
+	assert.Contains(t, got, "0000000020.json: deleted: a delete marker hides it; its version ")
+	assert.Contains(t, got, p.File+": deleted: a delete marker hides it; its version "+last.VersionID)
+
 	// A bucket without Object Lock is refused when records are to be locked.
 	require.NoError(t, c.MakeBucket(ctx, "plain", minio.MakeBucketOptions{}))
 	plain, err := evidence.NewS3Store(evidence.S3Options{URL: "s3://plain/dr", Endpoint: o.URL, RetentionDays: 1, Credentials: o.Credentials()})

@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/stretchr/testify/assert"
@@ -19,30 +22,36 @@ import (
 	"github.com/lifeboat-dr/lifeboat/image"
 )
 
-// TestTheWorkerImage: make image's builder writes a valid OCI layout whose
-// one image runs lifeboat as a non-root user, and whose entrypoint, taken
-// out of the layer, runs `lifeboat version`.
-func TestTheWorkerImage(t *testing.T) {
-	t.Parallel()
-	out := filepath.Join(t.TempDir(), "image")
+// builtImage is the worker image make image's builder writes, built once
+// for the tests that use it.
+var builtImage = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp(binDir, "image") // removed with binDir after the tests
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "image")
 	digest, err := image.Build(context.Background(), image.Options{Module: "..", Version: "v9.9.9-test", Out: out})
-	require.NoError(t, err)
+	return out + "@" + digest.String(), err
+})
 
+// testImage returns the built image's layout and image.
+func testImage(t *testing.T) (layout.Path, v1.Image) {
+	ref, err := builtImage()
+	require.NoError(t, err)
+	out, digest, _ := strings.Cut(ref, "@")
+	h, err := v1.NewHash(digest)
+	require.NoError(t, err)
 	p, err := layout.FromPath(out)
 	require.NoError(t, err)
-	idx, err := p.ImageIndex()
+	img, err := p.Image(h)
 	require.NoError(t, err)
-	require.NoError(t, validate.Index(idx), "a valid OCI layout")
-	img, err := p.Image(digest)
-	require.NoError(t, err)
-	require.NoError(t, validate.Image(img))
-	cfg, err := img.ConfigFile()
-	require.NoError(t, err)
-	assert.Equal(t, []string{image.Binary}, cfg.Config.Entrypoint)
-	assert.Equal(t, []string{"worker"}, cfg.Config.Cmd)
-	assert.Equal(t, image.User, cfg.Config.User, "not root")
-	assert.Equal(t, "linux", cfg.OS)
+	return p, img
+}
 
+// imageBinary is the lifeboat binary taken out of the image's layer, and
+// the names of every file in it.
+func imageBinary(t *testing.T) (string, map[string]bool) {
+	_, img := testImage(t)
 	layers, err := img.Layers()
 	require.NoError(t, err)
 	require.Len(t, layers, 1)
@@ -67,6 +76,28 @@ func TestTheWorkerImage(t *testing.T) {
 			require.NoError(t, f.Close())
 		}
 	}
+	require.True(t, seen[strings.TrimPrefix(image.Binary, "/")], "no %s in the image", image.Binary)
+	return bin, seen
+}
+
+// TestTheWorkerImage: make image's builder writes a valid OCI layout whose
+// one image runs lifeboat as a non-root user, and whose entrypoint, taken
+// out of the layer, runs `lifeboat version`.
+func TestTheWorkerImage(t *testing.T) {
+	t.Parallel()
+	p, img := testImage(t)
+	idx, err := p.ImageIndex()
+	require.NoError(t, err)
+	require.NoError(t, validate.Index(idx), "a valid OCI layout")
+	require.NoError(t, validate.Image(img))
+	cfg, err := img.ConfigFile()
+	require.NoError(t, err)
+	assert.Equal(t, []string{image.Binary}, cfg.Config.Entrypoint)
+	assert.Equal(t, []string{"worker"}, cfg.Config.Cmd)
+	assert.Equal(t, image.User, cfg.Config.User, "not root")
+	assert.Equal(t, "linux", cfg.OS)
+
+	bin, seen := imageBinary(t)
 	assert.True(t, seen["etc/ssl/certs/ca-certificates.crt"], "the CA bundle TLS needs")
 	version, err := exec.Command(bin, "version").CombinedOutput()
 	require.NoError(t, err, string(version))

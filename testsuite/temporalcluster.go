@@ -65,6 +65,7 @@ type TemporalCluster struct {
 	pg   pgRoot
 	db   *PGServer
 	proc *proc
+	ui   *proc
 }
 
 // temporalDBPassword is the rig database's superuser password (a loopback
@@ -243,10 +244,47 @@ func (c *TemporalCluster) Restart(ctx context.Context) error {
 	return c.start(ctx)
 }
 
-// Stop stops the server and its database and removes the database.
+// StartUI starts the Temporal UI server (the one built with the server)
+// pointed at the frontend over mTLS with the client certificate, as a site
+// runs it beside its cluster, and returns its URL once it answers.
+func (c *TemporalCluster) StartUI(ctx context.Context) (string, error) {
+	ports, err := freePorts(1)
+	if err != nil {
+		return "", err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	dir := filepath.Join(c.dir, "ui")
+	if err := os.MkdirAll(filepath.Join(dir, "config"), 0o755); err != nil {
+		return "", err
+	}
+	cfg := fmt.Sprintf(`temporalGrpcAddress: %s
+host: 127.0.0.1
+port: %d
+enableUi: true
+defaultNamespace: %s
+cors: {cookieInsecure: true, allowOrigins: [%q]}
+tls: {caFile: %q, certFile: %q, keyFile: %q, serverName: %s, enableHostVerification: true}
+`, c.HostPort, ports[0], c.Namespace, url, c.CA, c.ClientCert, c.ClientKey, c.ServerName)
+	if err := os.WriteFile(filepath.Join(dir, "config", "rig.yaml"), []byte(cfg), 0o644); err != nil {
+		return "", err
+	}
+	c.ui, err = startProc("temporal-ui-server", c.bins.UI, filepath.Join(dir, "ui-server.log"), "--root", dir, "--config", "config", "--env", "rig", "start")
+	if err != nil {
+		return "", err
+	}
+	if err := waitHTTP(ctx, c.ui, url+"/api/v1/namespaces/"+c.Namespace+"/workflows", "", time.Minute); err != nil {
+		return "", fmt.Errorf("the Temporal UI server: %w", err)
+	}
+	return url, nil
+}
+
+// Stop stops the server, its UI and its database and removes the database.
 func (c *TemporalCluster) Stop() {
 	if c == nil {
 		return
+	}
+	if c.ui != nil {
+		c.ui.stop()
 	}
 	c.proc.stop()
 	if c.db != nil {

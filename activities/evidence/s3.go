@@ -96,6 +96,11 @@ func NewS3Store(o S3Options) (*S3Store, error) {
 func (s *S3Store) Check(ctx context.Context) error {
 	ok, err := s.c.BucketExists(ctx, s.bucket)
 	if err != nil {
+		if minio.ToErrorResponse(err).StatusCode == http.StatusBadRequest {
+			// A HEAD's 400 has no body to say why; the usual cause is a
+			// request signed for another region.
+			return fmt.Errorf("evidence bucket %s: %w: is evidence.region (%q) the region the endpoint answers for? (MinIO and most S3-compatible servers: us-east-1)", s.bucket, err, s.o.Region)
+		}
 		return fmt.Errorf("evidence bucket %s: %w", s.bucket, err)
 	}
 	if !ok {
