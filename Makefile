@@ -20,15 +20,20 @@ image:
 
 ## test: everything CI runs — formatting, vet, unit tests with the race
 ## detector, integration tests on the real Temporal dev server. After lint
-## (which compiles lifeboat's packages once), the rig builds in the
-## background while the unit tests run: the unit tests' race build shares no
-## work with it, and each fills the other's idle moments (module downloads,
-## single-threaded links, tests that wait). Its output follows the unit tests'.
+## (which compiles lifeboat's packages once) the two-region end-to-end test
+## starts in its own process — its TestMain builds whatever rig part is not
+## cached — while the unit tests run (their race build shares no work with
+## the rig), then all the other integration tests beside it (their TestMain
+## waits for each part the other process is building: one build per part).
+## Its output follows the others'.
 test: lint tools
-	@log=$$(mktemp); ( $(MAKE) --no-print-directory rig >$$log 2>&1; echo $$? >$$log.rc ) & \
-	$(MAKE) --no-print-directory unit; unit=$$?; wait; \
-	echo "== the rig build (run beside the unit tests):"; cat $$log; built=$$(cat $$log.rc); rm -f $$log $$log.rc; \
-	[ $$unit -eq 0 ] && [ $$built -eq 0 ] && $(MAKE) --no-print-directory integration
+	@e2e=$$(mktemp); \
+	( $(E2E_TEST) >$$e2e 2>&1; echo $$? >$$e2e.rc ) & \
+	$(MAKE) --no-print-directory unit; unit=$$?; rest=1; \
+	if [ $$unit -eq 0 ]; then $(REST_TESTS); rest=$$?; fi; \
+	wait; echo "== the end-to-end test (run beside the unit and the other integration tests):"; cat $$e2e; \
+	code=$$(cat $$e2e.rc); rm -f $$e2e $$e2e.rc; \
+	[ $$unit -eq 0 ] && [ $$rest -eq 0 ] && [ $$code -eq 0 ]
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -69,10 +74,15 @@ E2E := ^TestRegionFailoverEndToEnd$$
 rig: tools
 	$(GO) test -tags integration -count=1 -timeout 80m -run '^$$' ./testsuite/
 
+## The two integration processes; -timeout covers a cold rig build (the
+## TestMain's, up to 70 min) and the tests.
+E2E_TEST = $(GO) test -tags integration -count=1 -timeout 100m -run '$(E2E)' ./testsuite/
+REST_TESTS = $(GO) test -tags integration -count=1 -parallel 3 -timeout 100m -skip '$(E2E)' ./testsuite/...
+
 integration: rig
 	@e2e=$$(mktemp); \
-	$(GO) test -tags integration -count=1 -timeout 80m -run '$(E2E)' ./testsuite/ >$$e2e 2>&1 & pid=$$!; \
-	$(GO) test -tags integration -count=1 -parallel 3 -timeout 80m -skip '$(E2E)' ./testsuite/...; rest=$$?; \
+	$(E2E_TEST) >$$e2e 2>&1 & pid=$$!; \
+	$(REST_TESTS); rest=$$?; \
 	wait $$pid; code=$$?; echo "== the end-to-end test (run beside the others):"; cat $$e2e; rm -f $$e2e; \
 	[ $$rest -eq 0 ] && [ $$code -eq 0 ]
 

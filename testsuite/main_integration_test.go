@@ -13,10 +13,11 @@ import (
 )
 
 // TestMain builds the whole rig first, both build lanes at once (a cold
-// machine's first run; later runs find everything cached). A rig that cannot
-// be built fails the run: nothing is skipped.
+// machine's first run, beside the unit tests: ~50 min; later runs find
+// everything cached, and a part another process is building is waited
+// for). A rig that cannot be built fails the run: nothing is skipped.
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 70*time.Minute)
 	err := testsuite.EnsureRig(ctx, os.Stderr)
 	cancel()
 	if err != nil {

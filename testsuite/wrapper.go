@@ -62,11 +62,21 @@ func (b wrapperBuild) ensure(ctx context.Context, progress io.Writer) ([]string,
 	if progress == nil {
 		progress = io.Discard
 	}
-	src := filepath.Join(cache, b.name+"-src-"+b.version)
-	if err := writeWrapper(b.wrapper, src); err != nil {
+	// Two test processes (make test runs the end-to-end test beside the
+	// others) build each part once: the second waits, then finds it.
+	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
+	unlock, err := gobuild.Lock(filepath.Join(cache, b.name+"-"+b.version+".lock"), b.what, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if allExist(paths...) {
+		return paths, nil
+	}
+	src := filepath.Join(cache, b.name+"-src-"+b.version)
+	if err := writeWrapper(b.wrapper, src); err != nil {
 		return nil, err
 	}
 	tmp, err := os.MkdirTemp(cache, "."+b.name+"-build-")

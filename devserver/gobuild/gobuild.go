@@ -52,7 +52,7 @@ func GoInstall(ctx context.Context, name, pkg, version string, progress io.Write
 	}
 	// Two programs asking at once (make demo's two phases, parallel tests)
 	// build once: the second waits for the first's lock, then finds the binary.
-	unlock, err := lock(filepath.Join(dir, ".lock"), name, progress)
+	unlock, err := Lock(filepath.Join(dir, ".lock"), name, progress)
 	if err != nil {
 		return "", err
 	}
@@ -84,9 +84,10 @@ func GoInstall(ctx context.Context, name, pkg, version string, progress io.Write
 	return bin, nil
 }
 
-// lock takes an exclusive lock on path (flock), waiting for another holder
-// (another build of name) with a progress line every 15 seconds.
-func lock(path, name string, progress io.Writer) (unlock func(), err error) {
+// Lock takes an exclusive lock on path (flock), waiting for another holder
+// (another build of name, in this process or another) with a progress
+// line every 15 seconds.
+func Lock(path, name string, progress io.Writer) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
