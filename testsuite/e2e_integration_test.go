@@ -523,6 +523,18 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.NotContains(t, out.stdout+out.stderr, testsuite.PlantedCFToken)
 	})
 
+	t.Run("a permission the worker was not granted is named by the pre-check", func(t *testing.T) {
+		cs, err := kubernetes.NewForConfig(stack.DR.Kube.RESTConfig())
+		require.NoError(t, err)
+		// What lifeboat rbac granted in Velero's namespace, taken away.
+		require.NoError(t, cs.RbacV1().RoleBindings("velero").Delete(ctx, "lifeboat-worker", metav1.DeleteOptions{}))
+		defer grantWorker(t, catalog, stack)
+		out, code := cliCode(t, "precheck", "case-management-region-failover", "--mode", "failover", "--as", "alice")
+		assert.Equal(t, 1, code, out.stdout+out.stderr)
+		assert.Regexp(t, `FAIL restore-case-data#\d+ +may create restores\.velero\.io in velero`, out.stdout)
+		assert.Contains(t, out.stdout, "ok   shift-traffic#", "what was granted still passes")
+	})
+
 	t.Run("reenact the drill from its recorded runbook text", func(t *testing.T) {
 		require.GreaterOrEqual(t, len(ids), 2, "needs the drill above")
 		// The first drill.
