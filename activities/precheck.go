@@ -70,11 +70,7 @@ const precheckMargin = 15 * time.Second
 // (precheckMargin): a step whose checks had not answered by then, or
 // panicked, has an Error instead of results; the others keep theirs.
 func (r *Registry) Prechecks(ctx context.Context, ins []runbooks.PrecheckInput) ([]runbooks.PrecheckAnswer, error) {
-	cctx, cancel := context.WithCancel(ctx)
-	if deadline, ok := ctx.Deadline(); ok {
-		margin := min(precheckMargin, time.Until(deadline)/4)
-		cctx, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
-	}
+	cctx, cancel := beforeDeadline(ctx)
 	defer cancel()
 	started := time.Now()
 	var mu sync.Mutex
@@ -126,4 +122,14 @@ func (r *Registry) Prechecks(ctx context.Context, ins []runbooks.PrecheckInput) 
 		}
 	}
 	return out, nil
+}
+
+// beforeDeadline is ctx ending precheckMargin (at most a quarter of the
+// time left) before its own deadline, or ctx itself when it has none.
+func beforeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-min(precheckMargin, time.Until(deadline)/4)))
 }

@@ -22,28 +22,30 @@ import (
 	"github.com/lifeboat-dr/lifeboat/image"
 )
 
-// builtImage is the worker image make image's builder writes, built once
-// for the tests that use it.
-var builtImage = sync.OnceValues(func() (string, error) {
+// builtImage is the worker image make image's builder writes (its layout
+// and digest), built once for the tests that use it.
+var builtImage = sync.OnceValues(func() (layoutAndDigest, error) {
 	dir, err := os.MkdirTemp(binDir, "image") // removed with binDir after the tests
 	if err != nil {
-		return "", err
+		return layoutAndDigest{}, err
 	}
 	out := filepath.Join(dir, "image")
 	digest, err := image.Build(context.Background(), image.Options{Module: "..", Version: "v9.9.9-test", Out: out})
-	return out + "@" + digest.String(), err
+	return layoutAndDigest{out, digest}, err
 })
+
+type layoutAndDigest struct {
+	dir    string
+	digest v1.Hash
+}
 
 // testImage returns the built image's layout and image.
 func testImage(t *testing.T) (layout.Path, v1.Image) {
-	ref, err := builtImage()
+	built, err := builtImage()
 	require.NoError(t, err)
-	out, digest, _ := strings.Cut(ref, "@")
-	h, err := v1.NewHash(digest)
+	p, err := layout.FromPath(built.dir)
 	require.NoError(t, err)
-	p, err := layout.FromPath(out)
-	require.NoError(t, err)
-	img, err := p.Image(h)
+	img, err := p.Image(built.digest)
 	require.NoError(t, err)
 	return p, img
 }

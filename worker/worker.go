@@ -61,12 +61,13 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 	w := sdkworker.New(c, cfg.Temporal.TaskQueue, opts)
 	w.RegisterWorkflowWithOptions(workflows.RestoreWorkflow, workflow.RegisterOptions{Name: workflows.RestoreWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.RecoveryPlanWorkflow, workflow.RegisterOptions{Name: workflows.RecoveryPlanWorkflowName})
+	st := starter.New(c, cfg.Temporal.TaskQueue)
 	resolver := &activities.Resolver{Dirs: cfg.Catalog, Registry: reg, Notify: cfg.Notify.Settings(os.Getenv),
 		Signers: cfg.Signatures.Signers(), SignaturesRequired: cfg.Signatures.Required, Secrets: cfg.SecretStore(),
-		Records: records(c, cfg), Drills: recorded(c, cfg), StartIdentity: starter.New(c, cfg.Temporal.TaskQueue).StartIdentity}
+		Records: records(c, cfg), Drills: recorded(c, cfg), StartIdentity: st.StartIdentity}
 	w.RegisterActivityWithOptions(resolver.Resolve, activity.RegisterOptions{Name: workflows.ResolveActivity})
 	w.RegisterActivityWithOptions(identities(c, cfg), activity.RegisterOptions{Name: workflows.IdentitiesActivity})
-	w.RegisterActivityWithOptions(starter.New(c, cfg.Temporal.TaskQueue).OtherChains, activity.RegisterOptions{Name: workflows.StartRunsActivity})
+	w.RegisterActivityWithOptions(st.OtherChains, activity.RegisterOptions{Name: workflows.StartRunsActivity})
 	w.RegisterActivityWithOptions(reg.Precheck, activity.RegisterOptions{Name: workflows.PrecheckActivity}) // runs recorded before batched pre-checks
 	w.RegisterActivityWithOptions(reg.Prechecks, activity.RegisterOptions{Name: workflows.PrechecksActivity})
 	w.RegisterActivityWithOptions(reg.DryRun, activity.RegisterOptions{Name: workflows.DryRunActivity})

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,12 +89,11 @@ func TestTheChainSurvivesConcurrentStoresWithFaults(t *testing.T) {
 			var stores []*faultyStore
 			for w := range workers {
 				key := newKey(t)
-				keys = append(keys, runbooks.AllowedSigner{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(key)})
+				keys = append(keys, workerSigner(key))
 				st := &faultyStore{Store: evidence.NewDirStore(dir), rnd: rand.New(rand.NewPCG(seed, uint64(w+1))), p: p}
 				stores = append(stores, st)
 				sinks = append(sinks, evidence.NewSink(st).WithKey(key))
 			}
-			at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 			var mu []sync.Mutex = make([]sync.Mutex, workers) // a worker's faults come from one source
 			var wg sync.WaitGroup
 			errs := make(chan error, records)
@@ -104,9 +102,7 @@ func TestTheChainSurvivesConcurrentStoresWithFaults(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					w := i % workers
-					ev := runbooks.Evidence{ID: fmt.Sprint("DR-", i), WorkflowID: fmt.Sprintf("lifeboat-rb-drill-%02d", i), RunID: "r",
-						Runbook: runbooks.RunbookRef{Name: "rb", Version: 1}, Mode: "drill", Outcome: "succeeded",
-						StartedAt: at, EndedAt: at.Add(time.Duration(i) * time.Minute)}
+					ev := drillEvidence(i)
 					for attempt := 1; ; attempt++ { // the activity's retries
 						mu[w].Lock()
 						_, err := sinks[w].Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})

@@ -207,10 +207,6 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 // not, and the client's retry met the condition), the store is done.
 func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, mdName string) (runbooks.StepResult, error) {
 	for lost := 0; ; lost++ {
-		if err := ctx.Err(); err != nil {
-			// Past its deadline an attempt writes nothing more: its retry may be running.
-			return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
-		}
 		t, err := tip(ctx, s.store, e.Runbook.Name)
 		if err != nil {
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: reading the chain of runbook %s: %w", e.Runbook.Name, err)
@@ -227,6 +223,7 @@ func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, m
 			return runbooks.StepResult{}, err
 		}
 		if err := ctx.Err(); err != nil {
+			// Past its deadline an attempt writes nothing more: its retry may be running.
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
 		}
 		if err := s.write(ctx, jsonName, mdName, record, signature, e.Markdown(), true); err != nil {
@@ -237,14 +234,17 @@ func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, m
 		if err != nil {
 			return runbooks.StepResult{}, err
 		}
-		switch err := s.store.Create(ctx, positionName(p.Runbook, p.Seq), obj); {
-		case errors.Is(err, ErrExists) && !s.holds(ctx, p):
-			// Another worker appended first: seal after its record.
+		err = s.store.Create(ctx, positionName(p.Runbook, p.Seq), obj)
+		if errors.Is(err, ErrExists) && s.holds(ctx, p) {
+			err = nil // the position met is this very one: the Create landed
+		}
+		switch {
+		case errors.Is(err, ErrExists): // another worker appended first: seal after its record
 			if err := raceBackoff(ctx, lost); err != nil {
 				return runbooks.StepResult{}, fmt.Errorf("evidence.store: other workers took the next position of runbook %s's chain %d times in a row, until %w; the activity retries", e.Runbook.Name, lost+1, err)
 			}
 			continue
-		case err != nil && !errors.Is(err, ErrExists):
+		case err != nil:
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: taking position %d of runbook %s: %w", p.Seq, p.Runbook, err)
 		}
 		if err := advanceHead(ctx, s.store, p.Runbook, p.Seq, obj); err != nil {
