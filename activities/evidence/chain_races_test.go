@@ -19,7 +19,7 @@ import (
 )
 
 // hookStore runs hook once, before the first write that match picks, and
-// lets answer change what a Create answers.
+// lets answer change what a Create answers and get fail a Get.
 type hookStore struct {
 	evidence.Store
 	mu     sync.Mutex
@@ -27,6 +27,16 @@ type hookStore struct {
 	hook   func()
 	fired  bool
 	answer func(name string, err error) error
+	get    func(name string) error
+}
+
+func (h *hookStore) Get(ctx context.Context, name string) ([]byte, error) {
+	if h.get != nil {
+		if err := h.get(name); err != nil {
+			return nil, err
+		}
+	}
+	return h.Store.Get(ctx, name)
 }
 
 func (h *hookStore) maybe(op, name string) {
@@ -90,6 +100,44 @@ func TestAStoreWhoseOwnPositionAnswersExistsIsDone(t *testing.T) {
 	mustStore(t, evidence.NewSink(h).WithKey(key), drillEvidence(0))
 	mustStore(t, evidence.NewDirSink(dir).WithKey(key), drillEvidence(1))
 	cleanChain(t, dir, []runbooks.AllowedSigner{workerSigner(key)}, 2)
+}
+
+// A Create that landed answering "exists" (S3's 412 on the client's
+// retry), the read of the position it met failing, and another worker
+// appending after it meanwhile: the store cannot tell the position is its
+// own, so it must not take it for the other worker's and seal its record
+// again after the newer one — that rewrote the record position 1 vouches
+// for, broke the link of the record chained to it, and took a second
+// position. It fails instead, and its retry finds the record in place.
+func TestAStoreThatCannotReadThePositionItMetDoesNotSealItsRecordAgain(t *testing.T) {
+	dir, key := t.TempDir(), newKey(t)
+	plain := evidence.NewDirStore(dir)
+	first := ".chain/rb/0000000001.json"
+	landed, failed := false, false
+	h := &hookStore{Store: plain}
+	h.answer = func(name string, err error) error {
+		if name == first && err == nil && !landed {
+			landed = true
+			mustStore(t, evidence.NewSink(plain).WithKey(key), drillEvidence(1)) // another worker, after it
+			return fmt.Errorf("412 Precondition Failed on the client's retry: %w", evidence.ErrExists)
+		}
+		return err
+	}
+	h.get = func(name string) error {
+		if name == first && landed && !failed {
+			failed = true
+			return errInjected
+		}
+		return nil
+	}
+	_, err := evidence.NewSink(h).WithKey(key).Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": drillEvidence(0)}})
+	require.True(t, failed, "the read of the position met failed")
+	if err != nil {
+		require.ErrorIs(t, err, errInjected)
+		mustStore(t, evidence.NewSink(h).WithKey(key), drillEvidence(0)) // the activity's retry
+	}
+	cleanChain(t, dir, []runbooks.AllowedSigner{workerSigner(key)}, 2)
+	assert.Error(t, err, "the attempt that could not tell fails, to be retried")
 }
 
 // Two attempts of one store at once (Temporal retried it while the first

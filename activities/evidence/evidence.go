@@ -235,8 +235,23 @@ func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, m
 			return runbooks.StepResult{}, err
 		}
 		err = s.store.Create(ctx, positionName(p.Runbook, p.Seq), obj)
-		if errors.Is(err, ErrExists) && s.holds(ctx, p) {
-			err = nil // the position met is this very one: the Create landed
+		if errors.Is(err, ErrExists) {
+			mine, herr := s.holds(ctx, p)
+			if herr != nil {
+				// The position exists but cannot be read: it may be this
+				// very record's (the Create landed, its answer was lost, the
+				// client's retry met the condition). Taking it for another
+				// worker's would seal the record again after whatever is
+				// newest by then — rewriting the record this position
+				// already vouches for, and which a later record may already
+				// be chained to — and take a second position. Stop instead:
+				// the activity's retry finds the record in place
+				// (alreadyChained) or chains it if the position is not its.
+				return runbooks.StepResult{}, fmt.Errorf("evidence.store: position %d of runbook %s exists and could not be read to tell whether it is this record's; nothing more written: %w", p.Seq, p.Runbook, herr)
+			}
+			if mine {
+				err = nil // the position met is this very one: the Create landed
+			}
 		}
 		switch {
 		case errors.Is(err, ErrExists): // another worker appended first: seal after its record
@@ -255,14 +270,19 @@ func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, m
 }
 
 // holds reports whether the position p names is already this record's:
-// a Create that met an existing object may have met its own.
-func (s *Sink) holds(ctx context.Context, p position) bool {
+// a Create that met an existing object may have met its own. An error
+// when the position could not be read: then nobody can tell, and the
+// record must not be sealed again.
+func (s *Sink) holds(ctx context.Context, p position) (bool, error) {
 	b, err := s.store.Get(ctx, positionName(p.Runbook, p.Seq))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	_, there, err := parsePosition(b)
-	return err == nil && there.File == p.File && there.Hash == p.Hash
+	return err == nil && there.File == p.File && there.Hash == p.Hash, nil
 }
 
 // write puts a record, its signature and its Markdown.
