@@ -13,6 +13,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -30,11 +31,14 @@ type Grant struct {
 	Namespaces  map[string][]rbacv1.PolicyRule
 	// Drill holds the rules drills need in their own namespaces. Those do
 	// not exist until a drill makes them (and its teardown deletes them),
-	// so no Role can wait there: they are granted cluster-wide, in a
-	// ClusterRole of their own. What keeps a drill inside its namespaces
-	// is the drill guard every changing action runs (a namespace is
-	// touched only when it carries this drill's label).
-	Drill       []rbacv1.PolicyRule
+	// so no Role can wait there: they are a ClusterRole bound nowhere,
+	// which the drill guard binds to the worker in each namespace it makes
+	// (kube.GuardDrillNamespaces), so they hold there and nowhere else.
+	Drill []rbacv1.PolicyRule
+	// DrillSpaces are the namespaces drills make in this cluster: the
+	// destinations of the namespace mappings of every drill with a step
+	// here (a drill of Velero restores alone declares no access in them,
+	// yet its guard makes them and binds the drill role there).
 	DrillSpaces []string
 	Needed      []string // "RUNBOOK (failover, drill)"
 	// Unknown lists what could not be derived (a namespace only known when
@@ -115,12 +119,16 @@ func addRunbook(grants map[string]*Grant, rb *runbooks.Runbook, accesses map[str
 					continue
 				}
 				if mode == workflows.ModeDrill && a.Namespace != "" && slices.Contains(d.Destinations(), a.Namespace) {
-					g.DrillSpaces = appendOnce(g.DrillSpaces, a.Namespace)
 					a.Namespace = ""
 					g.Drill = addRule(g.Drill, a)
 					continue
 				}
 				g.add(a)
+			}
+			if mode == workflows.ModeDrill {
+				for _, ns := range d.Destinations() {
+					g.DrillSpaces = appendOnce(g.DrillSpaces, ns)
+				}
 			}
 			g.Needed = appendOnce(g.Needed, rb.Metadata.Name+" ("+mode+")")
 		}
@@ -139,15 +147,13 @@ func (g *Grant) add(a kube.Access) {
 
 // addRule puts one access into a rule with the same group, resource and name.
 func addRule(rules []rbacv1.PolicyRule, a kube.Access) []rbacv1.PolicyRule {
-	res := a.Resource
-	if a.Subresource != "" {
-		res += "/" + a.Subresource
-	}
-	i := slices.IndexFunc(rules, func(r rbacv1.PolicyRule) bool {
-		return r.APIGroups[0] == a.Group && r.Resources[0] == res && slices.Equal(r.ResourceNames, names(a.Name))
+	r := a.Rule()
+	i := slices.IndexFunc(rules, func(have rbacv1.PolicyRule) bool {
+		return have.APIGroups[0] == a.Group && have.Resources[0] == r.Resources[0] && slices.Equal(have.ResourceNames, r.ResourceNames)
 	})
 	if i < 0 {
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{a.Group}, Resources: []string{res}, ResourceNames: names(a.Name)})
+		r.Verbs = nil
+		rules = append(rules, r)
 		i = len(rules) - 1
 	}
 	if !slices.Contains(rules[i].Verbs, a.Verb) {
@@ -155,13 +161,6 @@ func addRule(rules []rbacv1.PolicyRule, a kube.Access) []rbacv1.PolicyRule {
 		slices.Sort(rules[i].Verbs)
 	}
 	return rules
-}
-
-func names(n string) []string {
-	if n == "" {
-		return nil
-	}
-	return []string{n}
 }
 
 func appendOnce(list []string, s string) []string {
@@ -180,41 +179,51 @@ func sorted(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
 	return out
 }
 
-// Objects are the grant as Kubernetes objects for its cluster: a
-// ClusterRole and its binding for the cluster-wide rules, a Role and a
-// RoleBinding in each namespace, all named name and bound to subject.
+// Objects are the grant as Kubernetes objects for its cluster, all named
+// from name and bound to subject: when drills make namespaces here, first
+// the admission policy that confines what the worker does with RoleBindings
+// and drill labels (drillPolicy: printed first, so that it is in force
+// before the rules it guards) and the drill's ClusterRole NAME-drill, bound
+// nowhere; then a ClusterRole and its binding for the cluster-wide rules,
+// and a Role and a RoleBinding in each namespace.
 func (g *Grant) Objects(name string, subject Subject) []any {
-	meta := func(kind, ns string) (metav1.TypeMeta, metav1.ObjectMeta) {
-		return metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: kind},
-			metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": "lifeboat-rbac"}}
-	}
 	var out []any
-	if len(g.Cluster) > 0 {
-		tm, om := meta("ClusterRole", "")
-		out = append(out, &rbacv1.ClusterRole{TypeMeta: tm, ObjectMeta: om, Rules: sorted(g.Cluster)})
-		tm, om = meta("ClusterRoleBinding", "")
-		out = append(out, &rbacv1.ClusterRoleBinding{TypeMeta: tm, ObjectMeta: om, Subjects: []rbacv1.Subject{subject},
-			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name}})
-	}
-	if len(g.Drill) > 0 {
+	cluster := g.Cluster
+	if len(g.DrillSpaces) > 0 {
 		drill := name + "-drill"
-		tm, om := meta("ClusterRole", "")
-		om.Name = drill
-		om.Annotations = map[string]string{"lifeboat.dev/drill-namespaces": strings.Join(g.DrillSpaces, ",")}
+		out = append(out, g.drillPolicy(name, drill, subject)...)
+		tm, om := meta(rbacv1.SchemeGroupVersion, "ClusterRole", drill, "")
+		om.Annotations = map[string]string{"lifeboat.dev/drill-namespaces": strings.Join(slices.Sorted(slices.Values(g.DrillSpaces)), ",")}
 		out = append(out, &rbacv1.ClusterRole{TypeMeta: tm, ObjectMeta: om, Rules: sorted(g.Drill)})
-		tm, om = meta("ClusterRoleBinding", "")
-		om.Name = drill
+		// The drill guard binds NAME-drill in each drill namespace it
+		// makes (and reads a binding of that name it finds there); the
+		// pre-check reads the role to tell what a drill may do there.
+		cluster = append(slices.Clone(cluster),
+			rbacv1.PolicyRule{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"rolebindings"}, Verbs: []string{"create"}},
+			rbacv1.PolicyRule{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"rolebindings"}, ResourceNames: []string{drill}, Verbs: []string{"get"}},
+			rbacv1.PolicyRule{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, ResourceNames: []string{drill}, Verbs: []string{"bind", "get"}})
+	}
+	if len(cluster) > 0 {
+		tm, om := meta(rbacv1.SchemeGroupVersion, "ClusterRole", name, "")
+		out = append(out, &rbacv1.ClusterRole{TypeMeta: tm, ObjectMeta: om, Rules: sorted(cluster)})
+		tm, om = meta(rbacv1.SchemeGroupVersion, "ClusterRoleBinding", name, "")
 		out = append(out, &rbacv1.ClusterRoleBinding{TypeMeta: tm, ObjectMeta: om, Subjects: []rbacv1.Subject{subject},
-			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: drill}})
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}})
 	}
 	for _, ns := range slices.Sorted(maps.Keys(g.Namespaces)) {
-		tm, om := meta("Role", ns)
+		tm, om := meta(rbacv1.SchemeGroupVersion, "Role", name, ns)
 		out = append(out, &rbacv1.Role{TypeMeta: tm, ObjectMeta: om, Rules: sorted(g.Namespaces[ns])})
-		tm, om = meta("RoleBinding", ns)
+		tm, om = meta(rbacv1.SchemeGroupVersion, "RoleBinding", name, ns)
 		out = append(out, &rbacv1.RoleBinding{TypeMeta: tm, ObjectMeta: om, Subjects: []rbacv1.Subject{subject},
-			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name}})
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}})
 	}
 	return out
+}
+
+// meta is the type and object metadata of one of the grant's objects.
+func meta(gv schema.GroupVersion, kind, name, ns string) (metav1.TypeMeta, metav1.ObjectMeta) {
+	return metav1.TypeMeta{APIVersion: gv.String(), Kind: kind},
+		metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": "lifeboat-rbac"}}
 }
 
 // ParseSubject reads serviceaccount:NAMESPACE:NAME, user:NAME or group:NAME.

@@ -74,9 +74,22 @@ func TestTheExampleCatalogsGrant(t *testing.T) {
 	var kinds []string
 	for _, o := range objs {
 		kinds = append(kinds, strings.TrimPrefix(strings.TrimPrefix(typeName(o), "*v1."), "v1."))
+		switch o := o.(type) {
+		case *rbacv1.ClusterRoleBinding:
+			assert.Equal(t, "lifeboat-worker", o.RoleRef.Name, "the drill's ClusterRole is bound by each drill in its own namespaces, nowhere cluster-wide")
+		case *rbacv1.RoleBinding:
+			assert.NotEqual(t, "lifeboat-worker-drill", o.RoleRef.Name, "nor in a namespace that exists now")
+		case *rbacv1.ClusterRole:
+			if o.Name == "lifeboat-worker" {
+				assert.True(t, allows(o.Rules, "rbac.authorization.k8s.io", "rolebindings", "create"), "the drill guard binds the drill role")
+				assert.True(t, named(o.Rules, "clusterroles", "bind"), "bind on the drill role, by name")
+			}
+		}
 	}
 	assert.Contains(t, kinds, "ClusterRole")
 	assert.Contains(t, kinds, "RoleBinding")
+	assert.Contains(t, kinds, "ValidatingAdmissionPolicy", "what the worker may bind where is held by admission")
+	assert.Contains(t, kinds, "ValidatingAdmissionPolicyBinding")
 }
 
 func allows(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
@@ -159,4 +172,56 @@ rules:
 		}
 	}
 	assert.True(t, found, "escalate on roles/case-admin")
+}
+
+// A drill of Velero restores alone declares nothing the worker does in its
+// namespaces (Velero writes there), yet its guard makes them and binds the
+// drill role: the role (empty), the right to bind it and the policy are
+// printed all the same, the policy first.
+func TestADrillOfRestoresAloneGetsItsRoleAndPolicy(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(`apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: restore-only, version: 1, owner: platform-team, description: Restore a namespace.}
+spec:
+  scope: namespace
+  capability: the orders namespace
+  disaster: namespace-corruption
+  strategy: backup-restore
+  objectives: {rto: 30m, rpo: 60m, mtd: 8h}
+  approvers: {platform: [alice, bob]}
+  targets:
+    dr: {kubeContext: dr}
+  layers:
+    storage:
+      - id: restore
+        action: velero.restore
+        with: {target: dr, backup: nightly, namespaces: [orders]}
+        timeout: 15m
+  drill:
+    namespaceMappings: {orders: drill-orders}
+    teardown:
+      - id: drop
+        action: kube.deleteNamespace
+        with: {target: dr, namespace: drill-orders}
+        timeout: 5m
+`), 0o644))
+	cat, err := runbooks.LoadCatalog(dir)
+	require.NoError(t, err)
+	grants, err := rbac.ForCatalog(cat, activities.KubeAccesses(""), guess)
+	require.NoError(t, err)
+	require.Len(t, grants, 1)
+	assert.Equal(t, []string{"drill-orders"}, grants[0].DrillSpaces)
+	objs := grants[0].Objects("lifeboat-worker", rbacv1.Subject{Kind: "User", Name: "w"})
+	require.NotEmpty(t, objs)
+	assert.Contains(t, typeName(objs[0]), "ValidatingAdmissionPolicy", "the policy comes first: in force before the rules it guards")
+	var drillRole, bindIt bool
+	for _, o := range objs {
+		if r, ok := o.(*rbacv1.ClusterRole); ok {
+			drillRole = drillRole || r.Name == "lifeboat-worker-drill"
+			bindIt = bindIt || (r.Name == "lifeboat-worker" && named(r.Rules, "clusterroles", "bind"))
+		}
+	}
+	assert.True(t, drillRole, "the drill role exists to be bound")
+	assert.True(t, bindIt, "and the worker may bind it")
 }

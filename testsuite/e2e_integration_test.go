@@ -533,6 +533,17 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Equal(t, 1, code, out.stdout+out.stderr)
 		assert.Regexp(t, `FAIL restore-case-data#\d+ +may create restores\.velero\.io in velero`, out.stdout)
 		assert.Contains(t, out.stdout, "ok   shift-traffic#", "what was granted still passes")
+		assert.NotRegexp(t, `FAIL .* in case-management`, out.stdout)
+
+		// And production's: the drill's ClusterRole is bound only in the
+		// namespaces drills make, so nothing else grants the failover there.
+		require.NoError(t, cs.RbacV1().RoleBindings("case-management").Delete(ctx, "lifeboat-worker", metav1.DeleteOptions{}))
+		out, code = cliCode(t, "precheck", "case-management-region-failover", "--mode", "failover", "--as", "alice")
+		assert.Equal(t, 1, code, out.stdout+out.stderr)
+		assert.Regexp(t, `FAIL \S+#\d+ +may \S+ \S+ in case-management`, out.stdout)
+		out, code = cliCode(t, "precheck", "case-management-region-failover", "--mode", "drill", "--as", "alice")
+		assert.NotRegexp(t, `FAIL .* in restore-drill-case-management`, out.stdout, "the drill's own namespaces are granted through its role (exit %d)", code)
+		assert.Regexp(t, `ok +\S+#\d+ +may \S+ \S+ in restore-drill-case-management`, out.stdout)
 	})
 
 	t.Run("reenact the drill from its recorded runbook text", func(t *testing.T) {

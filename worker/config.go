@@ -194,7 +194,16 @@ type KubeConfig struct {
 	// InCluster names the kubeContext that is the cluster the worker's pod
 	// runs in: reached with the pod's ServiceAccount token, no kubeconfig.
 	InCluster string `yaml:"inCluster"`
+	// DrillRole is the ClusterRole a drill binds to the worker in each
+	// namespace it makes (lifeboat rbac --name NAME prints it as
+	// NAME-drill; default lifeboat-worker-drill). "" binds nothing: for a
+	// worker that holds the drill's permissions cluster-wide.
+	DrillRole string `yaml:"drillRole"`
 }
+
+// DefaultDrillRole is kube.drillRole's default: what `lifeboat rbac`
+// names the drill's ClusterRole with its default --name.
+const DefaultDrillRole = "lifeboat-worker-drill"
 
 // TemporalConfig says how to reach Temporal.
 type TemporalConfig struct {
@@ -220,6 +229,7 @@ func Defaults() Config {
 		Temporal:    TemporalConfig{Address: "localhost:7233", Namespace: "default", TaskQueue: DefaultTaskQueue},
 		Catalog:     []string{"runbooks/examples"},
 		EvidenceDir: ".lifeboat/evidence",
+		Kube:        KubeConfig{DrillRole: DefaultDrillRole},
 	}
 }
 

@@ -42,7 +42,7 @@ func Registry(cfg Config) *activities.Registry {
 		d.Unconfigured["postgres"] = "no PostgreSQL tools configured: set postgres.bin (the directory of pg_ctl, pg_basebackup, pg_rewind) and postgres.instances in the worker config"
 	}
 	if cfg.Kube.Configured(os.Getenv) {
-		d.Kube = &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts, InCluster: cfg.Kube.InCluster}
+		d.Kube = &kube.KubeconfigSource{Default: cfg.Kube.Kubeconfig, Contexts: cfg.Kube.Contexts, InCluster: cfg.Kube.InCluster, DrillRole: cfg.Kube.DrillRole}
 	} else {
 		d.Unconfigured["kube"] = "no kubeconfig configured: set kube.kubeconfig (or LIFEBOAT_KUBECONFIG) in the worker config, or KUBECONFIG, or create ~/.kube/config"
 	}

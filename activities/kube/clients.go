@@ -3,16 +3,21 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 
+	authnv1 "k8s.io/api/authentication/v1"
+	rbacv1api "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	appsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
+	authenticationv1 "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authorizationv1 "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	corev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	rbacv1 "k8s.io/client-go/kubernetes/typed/rbac/v1"
@@ -27,9 +32,33 @@ type Client struct {
 	Dynamic dynamic.Interface
 	Mapper  meta.RESTMapper
 	Context string
+	// DrillRole is the ClusterRole holding what drills do in their own
+	// namespaces (lifeboat rbac's NAME-drill): the drill guard binds it to
+	// the worker in each drill namespace it makes. Empty: nothing is bound
+	// (a worker that holds those permissions cluster-wide).
+	DrillRole string
+
+	selfMu sync.Mutex
+	self   *rbacv1api.Subject
 }
 
-// Typed is the part of client-go's Clientset the actions use: four API
+// Self is who the worker is in this cluster, as an RBAC subject: asked once
+// with a SelfSubjectReview (Kubernetes 1.28 or later), then remembered.
+func (c *Client) Self(ctx context.Context) (rbacv1api.Subject, error) {
+	c.selfMu.Lock()
+	defer c.selfMu.Unlock()
+	if c.self == nil {
+		me, err := c.Typed.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil {
+			return rbacv1api.Subject{}, fmt.Errorf("who the worker is in %s (a SelfSubjectReview, Kubernetes 1.28 or later): %w", c.Context, err)
+		}
+		s := SubjectOf(me.Status.UserInfo.Username)
+		c.self = &s
+	}
+	return *c.self, nil
+}
+
+// Typed is the part of client-go's Clientset the actions use: five API
 // groups (a *kubernetes.Clientset, or its fake, is one). The whole Clientset
 // would compile every group's client and apply configurations into the
 // binary for nothing.
@@ -38,24 +67,29 @@ type Typed interface {
 	AppsV1() appsv1.AppsV1Interface
 	RbacV1() rbacv1.RbacV1Interface
 	AuthorizationV1() authorizationv1.AuthorizationV1Interface
+	AuthenticationV1() authenticationv1.AuthenticationV1Interface
 }
 
-// groups is Typed built from a REST config, the four clients sharing one
+// groups is Typed built from a REST config, the five clients sharing one
 // HTTP client.
 type groups struct {
 	core  *corev1.CoreV1Client
 	apps  *appsv1.AppsV1Client
 	rbac  *rbacv1.RbacV1Client
 	authz *authorizationv1.AuthorizationV1Client
+	authn *authenticationv1.AuthenticationV1Client
 }
 
-// CoreV1, AppsV1, RbacV1 and AuthorizationV1 make groups a Typed: the
-// four API groups the actions call.
+// CoreV1, AppsV1, RbacV1, AuthorizationV1 and AuthenticationV1 make groups
+// a Typed: the five API groups the actions call.
 func (g *groups) CoreV1() corev1.CoreV1Interface { return g.core }
 func (g *groups) AppsV1() appsv1.AppsV1Interface { return g.apps }
 func (g *groups) RbacV1() rbacv1.RbacV1Interface { return g.rbac }
 func (g *groups) AuthorizationV1() authorizationv1.AuthorizationV1Interface {
 	return g.authz
+}
+func (g *groups) AuthenticationV1() authenticationv1.AuthenticationV1Interface {
+	return g.authn
 }
 
 func newGroups(cfg *rest.Config) (*groups, error) {
@@ -74,6 +108,9 @@ func newGroups(cfg *rest.Config) (*groups, error) {
 		return nil, err
 	}
 	if g.authz, err = authorizationv1.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	if g.authn, err = authenticationv1.NewForConfigAndClient(cfg, hc); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -100,6 +137,8 @@ type KubeconfigSource struct {
 	// InCluster is the kubeContext reached with the pod's own
 	// ServiceAccount (rest.InClusterConfig), when the worker runs in it.
 	InCluster string
+	// DrillRole is every client's Client.DrillRole.
+	DrillRole string
 
 	mu    sync.Mutex
 	cache map[string]*Client
@@ -146,6 +185,7 @@ func (s *KubeconfigSource) keep(kubeContext string, cfg *rest.Config) (*Client, 
 	if err != nil {
 		return nil, err
 	}
+	c.DrillRole = s.DrillRole
 	if s.cache == nil {
 		s.cache = map[string]*Client{}
 	}

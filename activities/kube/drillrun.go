@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,11 +45,12 @@ func DrillRunValue(id string) string {
 // destination of spec.drill.namespaceMappings that is no mapping's source,
 // labelled DrillRunLabel for this drill. With create, a missing namespace
 // is created with the label (velero.restore and kube.apply restore into
-// it); without, a missing one is left alone (gone is what a teardown
-// wants; a scale of it fails on its own). A namespace that exists without
-// this drill's label is refused, nothing changed: it may be production.
-// Outside drills, and for drill steps of runs older than the label
-// (DrillRun empty), it checks nothing.
+// it) and the worker's drill ClusterRole is bound to it there
+// (bindDrillRole); without, a missing one is left alone (gone is what a
+// teardown wants; a scale of it fails on its own). A namespace that exists
+// without this drill's label is refused, nothing changed: it may be
+// production. Outside drills, and for drill steps of runs older than the
+// label (DrillRun empty), it checks nothing.
 func GuardDrillNamespaces(ctx context.Context, c *Client, in runbooks.StepInput, action string, create bool, namespaces ...string) error {
 	if !in.Drill() || in.DrillRun == "" {
 		return nil
@@ -66,23 +68,88 @@ func GuardDrillNamespaces(ctx context.Context, c *Client, in runbooks.StepInput,
 				Labels: map[string]string{DrillRunLabel: want}, Annotations: map[string]string{DrillRunLabel: in.DrillRun}}}
 			_, err := c.Typed.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{FieldManager: "lifeboat"})
 			if apierrors.IsAlreadyExists(err) { // created meanwhile: check it like any other
-				if err := GuardDrillNamespaces(ctx, c, in, action, false, ns); err != nil {
+				err = GuardDrillNamespaces(ctx, c, in, action, false, ns)
+				if err != nil {
 					return err // already a refusal or a classified error: not wrapped again
 				}
-				continue
 			}
 			if err != nil {
 				return classify(action, err)
 			}
 		case apierrors.IsNotFound(err):
+			continue
 		case err != nil:
 			return classify(action, err)
 		case got.Labels[DrillRunLabel] != want:
 			return drillUnsafe(action, fmt.Sprintf("namespace %s exists and is not labelled %s=%s, so this drill did not create it (it may be production; its label says %q). Nothing was changed. If it is left over from an earlier drill, delete it (kubectl delete namespace %s) and run again",
 				ns, DrillRunLabel, want, got.Labels[DrillRunLabel], ns))
 		}
+		if create { // also when an earlier attempt made the namespace and stopped before binding
+			if err := bindDrillRole(ctx, c, action, ns, want); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// bindDrillRole binds the worker's drill ClusterRole (Client.DrillRole) to
+// the worker's own identity in drill namespace ns, so that what a drill
+// does in its namespaces is granted there and nowhere else: lifeboat rbac
+// binds that ClusterRole nowhere, and the namespace's deletion in the
+// teardown removes the binding. The worker may create RoleBindings and
+// bind that one ClusterRole; lifeboat rbac's admission policy holds it to
+// drill namespaces. A binding already there (an earlier attempt's) is kept
+// when it binds that role to the worker, and refused otherwise.
+func bindDrillRole(ctx context.Context, c *Client, action, ns, label string) error {
+	if c.DrillRole == "" {
+		return nil
+	}
+	me, err := c.Self(ctx)
+	if err != nil {
+		return classify(action, err)
+	}
+	want := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: c.DrillRole, Namespace: ns, Labels: map[string]string{DrillRunLabel: label}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: c.DrillRole},
+		Subjects:   []rbacv1.Subject{me},
+	}
+	bindings := c.Typed.RbacV1().RoleBindings(ns)
+	_, err = bindings.Create(ctx, want, metav1.CreateOptions{FieldManager: "lifeboat"})
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsAlreadyExists(err):
+		got, err := bindings.Get(ctx, c.DrillRole, metav1.GetOptions{})
+		if err != nil {
+			return classify(action, err)
+		}
+		if got.RoleRef != want.RoleRef || !slices.Contains(got.Subjects, me) {
+			return drillUnsafe(action, fmt.Sprintf("RoleBinding %s/%s exists and does not bind ClusterRole %s to the worker (%s %s): someone else made it. Delete it (or the drill namespace) and run again",
+				ns, c.DrillRole, c.DrillRole, me.Kind, me.Name))
+		}
+		return nil
+	case apierrors.IsForbidden(err), apierrors.IsNotFound(err):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"%s: the worker could not bind ClusterRole %s in drill namespace %s (%v). %s", action, c.DrillRole, ns, err, drillRoleFix(c)), "Forbidden", nil)
+	}
+	return classify(action, err)
+}
+
+// drillRoleFix says how to give the worker its drill role in c's cluster.
+func drillRoleFix(c *Client) string {
+	return fmt.Sprintf("Apply `lifeboat rbac CATALOG`'s objects to %s again (they make ClusterRole %s and let the worker bind it in drill namespaces); if lifeboat rbac ran with --name NAME, set kube.drillRole: NAME-drill in the worker config; kube.drillRole: \"\" is for a worker that holds the drill's permissions cluster-wide", c.Context, c.DrillRole)
+}
+
+// SubjectOf is the RBAC subject of a username: a ServiceAccount for
+// system:serviceaccount:NAMESPACE:NAME, else a User.
+func SubjectOf(username string) rbacv1.Subject {
+	if rest, ok := strings.CutPrefix(username, "system:serviceaccount:"); ok {
+		if ns, name, ok := strings.Cut(rest, ":"); ok {
+			return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}
+		}
+	}
+	return rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: username}
 }
 
 // DrillDestinations are the namespaces a drill may change, sorted: the

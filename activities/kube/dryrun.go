@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -39,7 +40,7 @@ func (a *Actions) applyDryRun(ctx context.Context, in runbooks.StepInput) ([]run
 		return nil, err
 	}
 	sort.SliceStable(objs, func(i, j int) bool { return order(objs[i]) < order(objs[j]) })
-	creating := map[string]bool{} // namespaces this apply creates
+	creating := map[string]bool{} // namespaces this apply (or the drill guard) creates
 	var out []runbooks.Change
 	for _, obj := range objs {
 		remap(obj, in.NamespaceMappings)
@@ -49,6 +50,9 @@ func (a *Actions) applyDryRun(ctx context.Context, in runbooks.StepInput) ([]run
 			}
 		}
 		ns := cmpOr(obj.GetNamespace(), args.Namespace)
+		if _, known := creating[ns]; !known && ns != "" {
+			creating[ns] = madeByTheDrill(ctx, c, in, ns)
+		}
 		if creating[ns] {
 			out = append(out, runbooks.Change{What: strings.ToLower(obj.GetKind()) + " " + ns + "/" + obj.GetName(), After: "created",
 				Note: "in a namespace this step creates: the API server cannot dry-run it before the namespace exists"})
@@ -130,8 +134,14 @@ func (a *Actions) scaleDryRun(ctx context.Context, in runbooks.StepInput) ([]run
 		return nil, err
 	}
 	var out []runbooks.Change
+	made := madeByTheDrill(ctx, c, in, args.Namespace)
 	for _, name := range sortedKeys(args.Replicas) {
 		ch := runbooks.Change{What: fmt.Sprintf("%s/%s replicas", args.Namespace, name), After: fmt.Sprint(args.Replicas[name])}
+		if made {
+			ch.Note = "not there yet: the drill makes namespace " + args.Namespace + ", and an earlier step (a restore, a sync) creates it"
+			out = append(out, ch)
+			continue
+		}
 		kind, now, err := readScale(ctx, c, args.Namespace, name)
 		switch {
 		case apierrors.IsNotFound(err):
@@ -145,6 +155,18 @@ func (a *Actions) scaleDryRun(ctx context.Context, in runbooks.StepInput) ([]run
 		out = append(out, ch)
 	}
 	return out, nil
+}
+
+// madeByTheDrill reports whether ns is one of a drill's namespaces that
+// does not exist yet: the drill guard makes it (and binds the drill's role
+// in it) when a changing step first reaches it, so nothing in it can be
+// read before — the worker's permissions there come with the namespace.
+func madeByTheDrill(ctx context.Context, c *Client, in runbooks.StepInput, ns string) bool {
+	if !in.Drill() || !slices.Contains(DrillDestinations(in), ns) {
+		return false
+	}
+	_, err := c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	return apierrors.IsNotFound(err)
 }
 
 func (a *Actions) deleteDryRun(ctx context.Context, in runbooks.StepInput) ([]runbooks.Change, error) {

@@ -51,8 +51,14 @@ func cmdRBAC(fs *pflag.FlagSet) runner {
 			}
 			printed++
 			fmt.Fprintf(&out, "#\n# kubeContext %s — kubectl --context %s apply -f -\n#   for %s\n", g.KubeContext, g.KubeContext, strings.Join(g.Needed, ", "))
+			if len(g.DrillSpaces) > 0 {
+				fmt.Fprintf(&out, "#   drills: ClusterRole %s-drill is bound by each drill in the namespaces it makes (worker config kube.drillRole: %s-drill)\n", *name, *name)
+			}
 			for _, u := range g.Unknown {
 				fmt.Fprintf(&out, "#   not derived: %s\n", u)
+			}
+			if len(g.Unknown) > 0 && len(g.DrillSpaces) > 0 {
+				out.WriteString("#   (a RoleBinding such a step applies outside the namespaces named here is also refused by the admission policy below: grant it by hand and add its namespace to the policy's list)\n")
 			}
 			for _, o := range g.Objects(*name, sub) {
 				b, err := yaml.Marshal(o)
