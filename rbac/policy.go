@@ -18,18 +18,19 @@ import (
 // binding. To bind the drill's ClusterRole in the namespaces drills make,
 // the worker may create RoleBindings in any namespace and bind that one
 // ClusterRole; RBAC cannot narrow either to namespaces that do not exist
-// yet, so admission does. For requests made as the worker it allows:
-//   - a RoleBinding of the drill role only in a drill namespace (one of
-//     DrillSpaces carrying a drill label), binding only the worker itself;
-//   - other RoleBindings only in drill namespaces and in the namespaces
-//     where the runbooks apply RoleBindings;
-//   - no ClusterRoleBinding of the drill role anywhere;
-//   - a drill label only on a namespace of DrillSpaces, set when the drill
-//     creates it and never changed after (its subresources included).
+// yet, so admission does:
+//   - the drill role is bound by the worker alone (whoever else holds bind
+//     on it, through a Role the worker made them or otherwise), only in a
+//     drill namespace (one of DrillSpaces carrying a drill label), only to
+//     the worker itself, and never cluster-wide;
+//   - the worker makes other RoleBindings only in drill namespaces and in
+//     the namespaces where the runbooks apply RoleBindings;
+//   - the worker puts a drill label only on a namespace of DrillSpaces,
+//     when it creates it, and never changes it after (subresources too).
 //
-// The pre-check proves the policy is in force before a drill relies on it
-// (kube's drillRoleCheck asks the API server to dry-run a binding it must
-// refuse).
+// The pre-check and the drill guard prove the policy is in force before a
+// drill relies on it (kube's policyInForce asks the API server to dry-run
+// a binding it must refuse).
 func (g *Grant) drillPolicy(name, drill string, subject Subject) []any {
 	var applied []string // namespaces where the runbooks apply RoleBindings
 	for _, ns := range slices.Sorted(maps.Keys(g.Namespaces)) {
@@ -41,25 +42,26 @@ func (g *Grant) drillPolicy(name, drill string, subject Subject) []any {
 		return fmt.Sprintf("(has(%[1]s.metadata.labels) && %[2]s in %[1]s.metadata.labels ? %[1]s.metadata.labels[%[2]s] : '')", obj, strconv.Quote(kube.DrillRunLabel))
 	}
 	vars := []admissionv1.Variable{
+		{Name: "byTheWorker", Expression: celSubject(subject)},
 		{Name: "drillNamespaces", Expression: celList(slices.Sorted(slices.Values(g.DrillSpaces)))},
 		{Name: "bindsDrillRole", Expression: "object.roleRef.kind == 'ClusterRole' && object.roleRef.name == " + strconv.Quote(drill)},
 		{Name: "inDrillNamespace", Expression: "request.namespace in variables.drillNamespaces && " + labelOf("namespaceObject") + " != ''"},
-		{Name: "onlyTheWorker", Expression: "object.subjects.all(s, (s.kind == 'User' && s.name == request.userInfo.username) || " +
-			"(s.kind == 'ServiceAccount' && 'system:serviceaccount:' + s.namespace + ':' + s.name == request.userInfo.username))"},
+		{Name: "onlyTheWorker", Expression: "!has(object.subjects) || object.subjects.all(s, (s.kind == 'User' && s.name == request.userInfo.username) || " +
+			"(s.kind == 'ServiceAccount' && has(s.namespace) && 'system:serviceaccount:' + s.namespace + ':' + s.name == request.userInfo.username))"},
 	}
 	forbidden := metav1.StatusReasonForbidden
 	check := func(resource, rule, message string) admissionv1.Validation {
 		return admissionv1.Validation{Expression: fmt.Sprintf("request.resource.resource != %q || (%s)", resource, rule), Reason: &forbidden,
-			Message: "lifeboat's worker " + message + " (admission policy " + name + "-drill-scope, from lifeboat rbac)"}
+			Message: message + " (admission policy " + name + "-drill-scope, from lifeboat rbac)"}
 	}
 	validations := []admissionv1.Validation{
-		check("rolebindings", "!variables.bindsDrillRole || (variables.inDrillNamespace && variables.onlyTheWorker)",
-			fmt.Sprintf("binds ClusterRole %s only in a drill's own namespace (%s, labelled %s) and only to itself", drill, strings.Join(g.DrillSpaces, ", "), kube.DrillRunLabel)),
-		check("rolebindings", "variables.bindsDrillRole || variables.inDrillNamespace || request.namespace in "+celList(applied),
-			"makes other RoleBindings only in a drill's namespaces and where its runbooks apply them (lifeboat rbac again after a runbook adds one)"),
-		check("clusterrolebindings", "!variables.bindsDrillRole", fmt.Sprintf("never binds ClusterRole %s cluster-wide", drill)),
-		check("namespaces", labelOf("object")+" == '' || (object.metadata.name in variables.drillNamespaces && (request.operation == 'CREATE' || "+labelOf("object")+" == "+labelOf("oldObject")+"))",
-			fmt.Sprintf("sets %s only on a namespace it creates for a drill (%s), never on one that exists", kube.DrillRunLabel, strings.Join(g.DrillSpaces, ", "))),
+		check("rolebindings", "!variables.bindsDrillRole || (variables.byTheWorker && variables.inDrillNamespace && variables.onlyTheWorker)",
+			fmt.Sprintf("ClusterRole %s is bound only by lifeboat's worker, to itself, in a drill's own namespace (%s, labelled %s)", drill, strings.Join(g.DrillSpaces, ", "), kube.DrillRunLabel)),
+		check("rolebindings", "!variables.byTheWorker || variables.bindsDrillRole || variables.inDrillNamespace || request.namespace in "+celList(applied),
+			"lifeboat's worker makes other RoleBindings only in a drill's namespaces and where its runbooks apply them (lifeboat rbac again after a runbook adds one)"),
+		check("clusterrolebindings", "!variables.bindsDrillRole", fmt.Sprintf("ClusterRole %s is never bound cluster-wide", drill)),
+		check("namespaces", "!variables.byTheWorker || "+labelOf("object")+" == '' || (object.metadata.name in variables.drillNamespaces && (request.operation == 'CREATE' || "+labelOf("object")+" == "+labelOf("oldObject")+"))",
+			fmt.Sprintf("lifeboat's worker sets %s only on a namespace it creates for a drill (%s), never on one that exists", kube.DrillRunLabel, strings.Join(g.DrillSpaces, ", "))),
 	}
 	fail := admissionv1.Fail
 	ops := []admissionv1.OperationType{admissionv1.Create, admissionv1.Update}
@@ -71,9 +73,8 @@ func (g *Grant) drillPolicy(name, drill string, subject Subject) []any {
 			rule(ops, rbacv1.GroupName, "rolebindings", "clusterrolebindings"),
 			rule(ops, "", "namespaces", "namespaces/*"),
 		}},
-		MatchConditions: []admissionv1.MatchCondition{{Name: "by-the-worker", Expression: celSubject(subject)}},
-		Variables:       vars,
-		Validations:     validations,
+		Variables:   vars,
+		Validations: validations,
 	}}
 	tm, om = meta(admissionv1.SchemeGroupVersion, "ValidatingAdmissionPolicyBinding", policyName, "")
 	binding := &admissionv1.ValidatingAdmissionPolicyBinding{TypeMeta: tm, ObjectMeta: om, Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -41,8 +42,9 @@ import (
 // to anyone else in the drill's namespace, nor cluster-wide, nor make any
 // other RoleBinding where no runbook applies one, nor label production as
 // a drill's (an existing namespace, or one created under a production
-// name). A binding someone else left where the drill binds its role is
-// refused, and without the policy in force the drill's pre-check fails.
+// name). Nobody else, an administrator included, binds the drill role.
+// Without the policy in force the drill's pre-check fails and the guard
+// binds nothing, and a binding someone else left meanwhile is refused.
 func TestTheDrillsPermissionsHoldOnlyInTheDrillsOwnNamespaces(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -147,7 +149,7 @@ func TestTheDrillsPermissionsHoldOnlyInTheDrillsOwnNamespaces(t *testing.T) {
 	// The attacker holds the worker's credentials.
 	err = bindDrillRoleIn(prod, false, worker)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "binds ClusterRole lifeboat-worker-drill only in a drill's own namespace", "refused by the policy, not by a broken expression")
+	assert.Contains(t, err.Error(), "ClusterRole lifeboat-worker-drill is bound only by lifeboat's worker, to itself, in a drill's own namespace", "refused by the policy, not by a broken expression")
 	_, err = attacker.RbacV1().RoleBindings("kube-system").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "borrowed"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "lifeboat-worker"},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "someone-else"}}}, metav1.CreateOptions{})
@@ -157,7 +159,7 @@ func TestTheDrillsPermissionsHoldOnlyInTheDrillsOwnNamespaces(t *testing.T) {
 	mallory := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory"}
 	err = bindDrillRoleIn(drillNS, false, mallory)
 	require.Error(t, err, "not even in the drill's namespace, to anyone but the worker")
-	assert.Contains(t, err.Error(), "and only to itself")
+	assert.Contains(t, err.Error(), "is bound only by lifeboat's worker, to itself")
 	// A production namespace that does not exist yet cannot be claimed as
 	// a drill's (the worker may create namespaces: drills make theirs).
 	_, err = attacker.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "payments",
@@ -190,25 +192,47 @@ func TestTheDrillsPermissionsHoldOnlyInTheDrillsOwnNamespaces(t *testing.T) {
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "lifeboat-worker-drill"},
 		Subjects: []rbacv1.Subject{worker}}, metav1.CreateOptions{})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "never binds ClusterRole lifeboat-worker-drill cluster-wide")
+	assert.Contains(t, err.Error(), "ClusterRole lifeboat-worker-drill is never bound cluster-wide")
 
-	// A binding someone else put where the drill binds its role is refused,
-	// not trusted.
+	// Nobody else binds the drill role, not even an administrator (nor a
+	// second identity the worker could hand bind rights to).
 	require.NoError(t, admin.RbacV1().RoleBindings(drillNS).Delete(ctx, "lifeboat-worker-drill", metav1.DeleteOptions{}))
-	_, err = admin.RbacV1().RoleBindings(drillNS).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "lifeboat-worker-drill"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "lifeboat-worker-drill"},
-		Subjects: []rbacv1.Subject{mallory}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	err = kube.GuardDrillNamespaces(ctx, wc, in, "velero.restore", true, drillNS)
+	bindMallory := func() error {
+		_, err := admin.RbacV1().RoleBindings(drillNS).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "lifeboat-worker-drill"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "lifeboat-worker-drill"},
+			Subjects: []rbacv1.Subject{mallory}}, metav1.CreateOptions{})
+		return err
+	}
+	err = bindMallory()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "someone else made it")
+	assert.Contains(t, err.Error(), "is bound only by lifeboat's worker")
 
 	// Without the policy in force the drill's pre-check fails (the drill's
-	// namespace holds no binding of the worker now): nothing would keep
-	// the worker's binding of the drill role to drill namespaces.
-	require.NoError(t, admin.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, "lifeboat-worker-drill-scope", metav1.DeleteOptions{}))
+	// namespace holds no binding of the worker now) and the guard binds
+	// nothing: nothing would keep the worker's bindings of the drill role
+	// to drill namespaces.
+	policies := admin.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings()
+	policyBinding, err := policies.Get(ctx, "lifeboat-worker-drill-scope", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NoError(t, policies.Delete(ctx, policyBinding.Name, metav1.DeleteOptions{}))
 	require.Eventually(t, func() bool { return !policyLoaded() }, time.Minute, 200*time.Millisecond, "the policy never went out of force")
 	missing = failed(precheck(ctx, input(workflows.ModeDrill)))
 	require.NotEmpty(t, missing)
 	assert.Contains(t, missing[0], "is not in force")
+	err = kube.GuardDrillNamespaces(ctx, wc, in, "velero.restore", true, drillNS)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is not in force")
+	_, err = admin.RbacV1().RoleBindings(drillNS).Get(ctx, "lifeboat-worker-drill", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "nothing bound: %v", err)
+
+	// A binding someone else left while the policy was out is refused, not
+	// trusted, once it is back.
+	require.NoError(t, bindMallory())
+	policyBinding.ResourceVersion, policyBinding.UID = "", ""
+	_, err = policies.Create(ctx, policyBinding, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, policyLoaded, time.Minute, 200*time.Millisecond, "the policy never came back")
+	err = kube.GuardDrillNamespaces(ctx, wc, in, "velero.restore", true, drillNS)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "someone else made it")
 }

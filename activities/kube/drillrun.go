@@ -99,11 +99,21 @@ func GuardDrillNamespaces(ctx context.Context, c *Client, in runbooks.StepInput,
 // binds that ClusterRole nowhere, and the namespace's deletion in the
 // teardown removes the binding. The worker may create RoleBindings and
 // bind that one ClusterRole; lifeboat rbac's admission policy holds it to
-// drill namespaces. A binding already there (an earlier attempt's) is kept
-// when it binds that role to the worker, and refused otherwise.
+// drill namespaces, and nothing is bound unless that policy is in force
+// (drillRoleReady). Without the ClusterRole there is nothing to bind: a
+// worker that was not given lifeboat rbac's objects (an administrator, as
+// lifeboat dev's) holds the drill's verbs otherwise. A binding already
+// there (an earlier attempt's) is kept when it binds that role to the
+// worker alone, and refused otherwise.
 func bindDrillRole(ctx context.Context, c *Client, action, ns, label string) error {
 	if c.DrillRole == "" {
 		return nil
+	}
+	switch ready, err := c.drillRoleReady(ctx, ns); {
+	case err != nil:
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: ClusterRole %s is not bound in drill namespace %s: %v. %s", action, c.DrillRole, ns, err, drillRoleFix(c)), "Forbidden", nil)
+	case !ready:
+		return nil // no such ClusterRole: a worker that holds the drill's verbs otherwise (lifeboat dev's)
 	}
 	me, err := c.Self(ctx)
 	if err != nil {
@@ -124,7 +134,7 @@ func bindDrillRole(ctx context.Context, c *Client, action, ns, label string) err
 		if err != nil {
 			return classify(action, err)
 		}
-		if got.RoleRef != want.RoleRef || !slices.Contains(got.Subjects, me) {
+		if got.RoleRef != want.RoleRef || !slices.Equal(got.Subjects, want.Subjects) {
 			return drillUnsafe(action, fmt.Sprintf("RoleBinding %s/%s exists and does not bind ClusterRole %s to the worker (%s %s): someone else made it. Delete it (or the drill namespace) and run again",
 				ns, c.DrillRole, c.DrillRole, me.Kind, me.Name))
 		}
@@ -134,6 +144,21 @@ func bindDrillRole(ctx context.Context, c *Client, action, ns, label string) err
 			"%s: the worker could not bind ClusterRole %s in drill namespace %s (%v). %s", action, c.DrillRole, ns, err, drillRoleFix(c)), "Forbidden", nil)
 	}
 	return classify(action, err)
+}
+
+// drillRoleReady reports whether the drill's ClusterRole exists in c's
+// cluster (false: nothing to bind) and, when it does, that the admission
+// policy keeping its bindings to drill namespaces is in force (an error
+// when not). Asked at each bind: a policy removed since is caught.
+func (c *Client) drillRoleReady(ctx context.Context, ns string) (bool, error) {
+	_, err := c.Typed.RbacV1().ClusterRoles().Get(ctx, c.DrillRole, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading ClusterRole %s: %w", c.DrillRole, err)
+	}
+	return true, policyInForce(ctx, c, ns)
 }
 
 // drillRoleFix says how to give the worker its drill role in c's cluster.
