@@ -21,8 +21,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// ArgoCDVersion is the Argo CD release the rig builds and runs.
-const ArgoCDVersion = "v3.2.11"
+// ArgoCDVersion is the Argo CD release the rig builds and runs: the newest
+// on Kubernetes 1.33's client libraries, which the rig's control plane and
+// Velero use too (see k8srig/go.mod.txt).
+const ArgoCDVersion = "v3.1.16"
 
 // ArgoCDBinaries are the Argo CD binary (its role comes from
 // ARGOCD_BINARY_NAME) and its CRD manifests.
@@ -31,21 +33,10 @@ type ArgoCDBinaries struct {
 }
 
 // EnsureArgoCD returns the cached Argo CD binary and CRDs, building them first
-// if needed (about 6 minutes cold on 2 cores).
+// if needed (with the control plane and Velero: ensureK8sRig).
 func EnsureArgoCD(ctx context.Context, progress io.Writer) (ArgoCDBinaries, error) {
-	const mod = "github.com/argoproj/argo-cd/v3"
-	// The wrapper's own main holds only the two roles the rig starts (about
-	// a fifth less source than Argo CD's multi-call main); the cache key
-	// names it.
-	paths, err := wrapperBuild{wrapper: "argocdrig", what: "Argo CD", version: ArgoCDVersion + "-rigmain1", name: "argocd", minutes: 6,
-		pkgs: []string{"./argocd"}, bins: []string{"argocd"},
-		ldflags:    "-X " + mod + "/common.version=" + strings.TrimPrefix(ArgoCDVersion, "v") + " -X " + mod + "/common.gitTreeState=clean",
-		extrasFrom: mod, extras: []string{"manifests/crds/application-crd.yaml", "manifests/crds/appproject-crd.yaml"},
-	}.ensure(ctx, progress)
-	if err != nil {
-		return ArgoCDBinaries{}, err
-	}
-	return ArgoCDBinaries{ArgoCD: paths[0], ApplicationCRD: paths[1], AppProjectCRD: paths[2]}, nil
+	b, err := ensureK8sRig(ctx, progress)
+	return ArgoCDBinaries{ArgoCD: b.ArgoCD, ApplicationCRD: b.ApplicationCRD, AppProjectCRD: b.AppProjectCRD}, err
 }
 
 var argoApplicationGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}

@@ -8,25 +8,23 @@ import (
 )
 
 // EnsureRig builds every rig binary that is not cached yet, in two lanes at
-// once — the temporal CLI, the Temporal server, then the Kubernetes control
-// plane; terraform, then
-// Velero with its plugin and S3 server, then Argo CD — so a cold machine waits
-// for the longer lane rather than for the sum (each go build already uses
-// every core; the lanes overlap downloads, linking and the other's idle
-// moments). Warm, it returns at once.
+// once — the Kubernetes control plane, Velero and Argo CD (one module, the
+// longest build); the temporal CLI, the Temporal server, terraform and the
+// S3 server — so a cold machine waits for the longer lane rather than for
+// the sum (each go build already uses every core; the lanes overlap
+// downloads, linking and the other's idle moments). Warm, it returns at once.
 func EnsureRig(ctx context.Context, progress io.Writer) error {
 	start := time.Now()
 	lanes := [][]func() error{
 		{
+			func() error { _, err := ensureK8sRig(ctx, progress); return err },
+		},
+		{
 			func() error { _, err := EnsureTemporal(ctx, progress); return err },
 			// After the CLI: the server shares its packages (the build cache).
 			func() error { _, err := EnsureTemporalServer(ctx, progress); return err },
-			func() error { _, err := EnsureKube(ctx, progress); return err },
-		},
-		{
 			func() error { _, err := EnsureTerraform(ctx, progress); return err },
-			func() error { _, err := EnsureVelero(ctx, progress); return err },
-			func() error { _, err := EnsureArgoCD(ctx, progress); return err },
+			func() error { _, err := ensureVersityGW(ctx, progress); return err },
 		},
 	}
 	errs := make(chan error, len(lanes))

@@ -9,8 +9,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-
-	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 )
 
 // EvidenceBucket is the rig's bucket for evidence, made with Object Lock on.
@@ -21,7 +19,7 @@ const EvidenceBucket = "lifeboat-evidence"
 // version behind a marker, a write adds one, a locked version stays), and
 // EvidenceBucket created with Object Lock enabled.
 func StartLockingObjectStore(ctx context.Context, dir string, progress io.Writer) (*ObjectStore, error) {
-	bin, err := gobuild.GoInstall(ctx, "versitygw", "github.com/versity/versitygw/cmd/versitygw", VersityGWVersion, progress)
+	bin, err := ensureVersityGW(ctx, progress)
 	if err != nil {
 		return nil, err
 	}

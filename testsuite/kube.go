@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -23,24 +22,10 @@ type KubeBinaries struct {
 }
 
 // EnsureKube returns the cached control-plane binaries, building them first
-// if needed (about 10 minutes on 2 cores, with progress lines).
+// if needed (with Velero and Argo CD: ensureK8sRig).
 func EnsureKube(ctx context.Context, progress io.Writer) (KubeBinaries, error) {
-	minor := strings.Split(strings.TrimPrefix(KubeVersion, "v"), ".")[1]
-	paths, err := wrapperBuild{wrapper: "kuberig", what: "etcd, kube-apiserver and kube-controller-manager", version: KubeVersion, name: "kube", minutes: 10,
-		pkgs: []string{"k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager", "./etcd"},
-		bins: []string{"etcd", "kube-apiserver", "kube-controller-manager"},
-		ldflags: strings.Join([]string{
-			"-X k8s.io/component-base/version.gitVersion=" + KubeVersion,
-			"-X k8s.io/component-base/version.gitMajor=1",
-			"-X k8s.io/component-base/version.gitMinor=" + minor,
-			"-X k8s.io/component-base/version.gitTreeState=clean",
-			"-X k8s.io/client-go/pkg/version.gitVersion=" + KubeVersion,
-		}, " "),
-	}.ensure(ctx, progress)
-	if err != nil {
-		return KubeBinaries{}, err
-	}
-	return KubeBinaries{Etcd: paths[0], APIServer: paths[1], ControllerManager: paths[2]}, nil
+	b, err := ensureK8sRig(ctx, progress)
+	return KubeBinaries{Etcd: b.Etcd, APIServer: b.APIServer, ControllerManager: b.ControllerManager}, err
 }
 
 // KubeOptions configure a rig cluster.

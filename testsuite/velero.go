@@ -49,24 +49,21 @@ type VeleroBinaries struct {
 }
 
 // EnsureVelero returns the cached Velero, AWS plugin and S3 server binaries,
-// building each that is missing (about 7 minutes cold on 2 cores).
+// building each that is missing (Velero and its plugin with the control
+// plane and Argo CD: ensureK8sRig).
 func EnsureVelero(ctx context.Context, progress io.Writer) (VeleroBinaries, error) {
-	var b VeleroBinaries
-	// The cache key names the wrapper's main (velerorig/velero): a rebuild
-	// when it changes, never a stale binary binding :8080.
-	paths, err := wrapperBuild{wrapper: "velerorig", what: "Velero", version: VeleroVersion + "-rigmain1", name: "velero", minutes: 3,
-		pkgs: []string{"./velero"}, bins: []string{"velero"},
-		ldflags: "-X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=" + VeleroVersion + " -X github.com/vmware-tanzu/velero/pkg/buildinfo.GitTreeState=clean",
-	}.ensure(ctx, progress)
+	k, err := ensureK8sRig(ctx, progress)
 	if err != nil {
-		return b, err
+		return VeleroBinaries{}, err
 	}
-	b.Velero = paths[0]
-	if b.AWSPlugin, err = gobuild.GoInstall(ctx, "velero-plugin-for-aws", "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws", VeleroAWSPluginVersion, progress); err != nil {
-		return b, err
-	}
-	b.S3, err = gobuild.GoInstall(ctx, "versitygw", "github.com/versity/versitygw/cmd/versitygw", VersityGWVersion, progress)
+	b := VeleroBinaries{Velero: k.Velero, AWSPlugin: k.AWSPlugin}
+	b.S3, err = ensureVersityGW(ctx, progress)
 	return b, err
+}
+
+// ensureVersityGW returns the cached S3 server, building it first if needed.
+func ensureVersityGW(ctx context.Context, progress io.Writer) (string, error) {
+	return gobuild.GoInstall(ctx, "versitygw", "github.com/versity/versitygw/cmd/versitygw", VersityGWVersion, progress)
 }
 
 // Velero resources the rig and its tests read.
@@ -327,8 +324,18 @@ func (v *Velero) startServer(extra ...string) error {
 	if err != nil {
 		return err
 	}
+	// Velero runs every file of its plugin directory as a plugin, and the
+	// AWS plugin is cached beside the rig's other binaries: its own
+	// directory holds a link to it alone.
+	plugins := filepath.Join(v.dir, "plugins")
+	if err := os.MkdirAll(plugins, 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(v.Binaries.AWSPlugin, filepath.Join(plugins, filepath.Base(v.Binaries.AWSPlugin))); err != nil && !os.IsExist(err) {
+		return err
+	}
 	extra = append(append([]string(nil), v.flags...), extra...)
-	args := append([]string{"server", "--kubeconfig", v.kube.Kubeconfig, "--namespace", v.Namespace, "--plugin-dir", filepath.Dir(v.Binaries.AWSPlugin),
+	args := append([]string{"server", "--kubeconfig", v.kube.Kubeconfig, "--namespace", v.Namespace, "--plugin-dir", plugins,
 		"--metrics-address", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--profiler-address", "", "--store-validation-frequency", "5s", "--log-level", "info"}, extra...)
 	log := filepath.Join(v.dir, "velero-server"+strings.Join(extra[len(v.flags):], "")+".log")
 	// Velero writes a location's credential to $TMPDIR/credentials,

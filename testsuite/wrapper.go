@@ -15,19 +15,19 @@ import (
 )
 
 // wrappers hold the small modules that build the rig's real Kubernetes,
-// Velero and Argo CD from the Go module proxy. Their files carry a .txt
+// Velero and Argo CD (k8srig, one module) and the Temporal server from the
+// Go module proxy. Their files carry a .txt
 // suffix so they stay out of lifeboat's own module; wrapperBuild.ensure
 // writes them out under their real names.
 //
-//go:embed kuberig/go.mod.txt kuberig/go.sum.txt kuberig/etcd/main.go.txt
-//go:embed velerorig/go.mod.txt velerorig/go.sum.txt velerorig/velero/main.go.txt
-//go:embed argocdrig/go.mod.txt argocdrig/go.sum.txt argocdrig/argocd/main.go.txt
+//go:embed k8srig/go.mod.txt k8srig/go.sum.txt k8srig/tools.go.txt
+//go:embed k8srig/etcd/main.go.txt k8srig/velero/main.go.txt k8srig/argocd/main.go.txt
 //go:embed temporalrig/go.mod.txt temporalrig/go.sum.txt
 var wrappers embed.FS
 
 // wrapperBuild is one build of binaries from a wrapper module.
 type wrapperBuild struct {
-	wrapper string   // directory in wrappers: kuberig, velerorig, argocdrig
+	wrapper string   // directory in wrappers: k8srig, temporalrig
 	what    string   // for progress lines: "the Kubernetes control plane"
 	version string   // cache key: binaries go to <cache>/<name>-<version>
 	name    string   // cache directory prefix

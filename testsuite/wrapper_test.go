@@ -11,9 +11,8 @@ import (
 // each declaring its own module (never lifeboat's).
 func TestWrappersWriteOutAsModules(t *testing.T) {
 	for wrapper, files := range map[string][]string{
-		"kuberig":   {"go.mod", "go.sum", "etcd/main.go"},
-		"velerorig": {"go.mod", "go.sum"},
-		"argocdrig": {"go.mod", "go.sum"},
+		"k8srig":      {"go.mod", "go.sum", "tools.go", "etcd/main.go", "velero/main.go", "argocd/main.go"},
+		"temporalrig": {"go.mod", "go.sum"},
 	} {
 		dir := t.TempDir()
 		if err := writeWrapper(wrapper, dir); err != nil {
