@@ -53,6 +53,7 @@ func cmdRBAC(fs *pflag.FlagSet) runner {
 			fmt.Fprintf(&out, "#\n# kubeContext %s — kubectl --context %s apply -f -\n#   for %s\n", g.KubeContext, g.KubeContext, strings.Join(g.Needed, ", "))
 			if len(g.DrillSpaces) > 0 {
 				fmt.Fprintf(&out, "#   drills: ClusterRole %s-drill is bound by each drill in the namespaces it makes (worker config kube.drillRole: %s-drill)\n", *name, *name)
+				fmt.Fprintf(&out, "#   the ValidatingAdmissionPolicy %s-drill-scope below needs Kubernetes 1.30 or later: if it does not apply, apply nothing else (the worker may create RoleBindings; the policy confines them)\n", *name)
 			}
 			for _, u := range g.Unknown {
 				fmt.Fprintf(&out, "#   not derived: %s\n", u)
