@@ -65,6 +65,29 @@ func TestWrongArgumentsAreUsageErrors(t *testing.T) {
 	}
 }
 
+// A wrong count of arguments says, in the usage line's words, what the
+// command takes and what it got.
+func TestAWrongCountOfArgumentsSaysWhatTheCommandTakes(t *testing.T) {
+	for args, want := range map[string]string{
+		"approve run-1":    "expects RUN STEP; got 1: run-1",
+		"status":           "expects RUN; got none",
+		"version extra":    "expects no arguments; got 1: extra",
+		"validate":         "expects FILE|DIR...; got none",
+		"status run-1 x y": "expects RUN; got 3: run-1 x y",
+	} {
+		err := execute(strings.Fields(args)...)
+		require.Error(t, err, args)
+		assert.Equal(t, want, err.Error(), args)
+	}
+}
+
+// lifeboat --version answers as lifeboat version does.
+func TestVersionFlag(t *testing.T) {
+	out, err := executeOut(t, "--version")
+	require.NoError(t, err)
+	assert.Equal(t, versionLine()+"\n", out)
+}
+
 // Flags may come before or after the positional arguments.
 func TestFlagsBeforeOrAfterArguments(t *testing.T) {
 	book := "../../runbooks/examples/case-management-region-failover.yaml"

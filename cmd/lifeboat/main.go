@@ -161,6 +161,9 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	// lifeboat --version, as kubectl and the temporal CLI answer it.
+	root.Version = strings.TrimPrefix(versionLine(), "lifeboat ")
+	root.SetVersionTemplate("lifeboat {{.Version}}\n")
 	for _, c := range commands() {
 		root.AddCommand(newCobra(c))
 	}
@@ -206,12 +209,30 @@ func exactly(n int) cobra.PositionalArgs { return usage(cobra.ExactArgs(n)) }
 
 func atLeast(n int) cobra.PositionalArgs { return usage(cobra.MinimumNArgs(n)) }
 
+// usage makes a wrong count of arguments a usage error (exit 2) that says
+// what the command takes and what it got, in its usage line's words
+// ("expects RUN STEP; got 1: run-1"), not cobra's "accepts between 2 and 2
+// arg(s)".
 func usage(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if err := check(cmd, args); err != nil {
-			return usageError{err}
+		if check(cmd, args) == nil {
+			return nil
 		}
-		return nil
+		var takes []string
+		for _, f := range strings.Fields(cmd.Use)[1:] {
+			if strings.HasPrefix(f, "-") {
+				break
+			}
+			takes = append(takes, f)
+		}
+		want, got := "no arguments", "none"
+		if len(takes) > 0 {
+			want = strings.Join(takes, " ")
+		}
+		if len(args) > 0 {
+			got = fmt.Sprintf("%d: %s", len(args), strings.Join(args, " "))
+		}
+		return usageError{fmt.Errorf("expects %s; got %s", want, got)}
 	}
 }
 
