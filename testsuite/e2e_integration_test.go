@@ -707,13 +707,13 @@ func evidenceSurvivesItsSink(t *testing.T, cli func(*testing.T, ...string) cliOu
 	ctx := context.Background()
 	sink := map[string]string{}
 	for _, id := range ids {
-		out := cli(t, "evidence", id, "--format", "json", "--from", "sink")
+		out := cli(t, "evidence", id, "-o", "json", "--from", "sink")
 		require.Contains(t, out.stderr, "evidence of "+id+" from the evidence sink")
 		sink[id] = out.stdout
 	}
 	require.NoError(t, os.RemoveAll(evidenceDir))
 	for _, id := range ids {
-		out := cli(t, "evidence", id, "--format", "json")
+		out := cli(t, "evidence", id, "-o", "json")
 		assert.Contains(t, out.stderr, "from the workflow history on the server")
 		assert.Equal(t, sink[id], out.stdout, "%s: the evidence rebuilt from history must be identical to the stored one", id)
 
@@ -721,7 +721,7 @@ func evidenceSurvivesItsSink(t *testing.T, cli func(*testing.T, ...string) cliOu
 		require.NoError(t, err)
 		file := filepath.Join(t.TempDir(), "history.json")
 		require.NoError(t, os.WriteFile(file, h, 0o644))
-		out = cli(t, "evidence", file, "--format", "json")
+		out = cli(t, "evidence", file, "-o", "json")
 		assert.Contains(t, out.stderr, "from the history file")
 		assert.Equal(t, sink[id], out.stdout)
 	}

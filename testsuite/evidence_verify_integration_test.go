@@ -95,7 +95,7 @@ func TestStoredEvidenceVerifiesAsAnAuditorWould(t *testing.T) {
 	out, code = cli("evidence", "verify", dir)
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "is missing (deleted?)")
-	out, code = cli("evidence", ids[0], "--from", "history", "--format", "json", "--out", first)
+	out, code = cli("evidence", ids[0], "--from", "history", "-o", "json", "--out", first)
 	require.Equal(t, 0, code, out)
 	out, code = cli("evidence", "verify", dir)
 	assert.Equal(t, 0, code, out)

@@ -606,7 +606,7 @@ func TestCLIRefusesAnApproverOutsideTheGroup(t *testing.T) {
 	_, err = r.starter.Wait(context.Background(), id)
 	require.NoError(t, err)
 
-	out, err = cli("evidence", id, "--format", "md")
+	out, err = cli("evidence", id, "-o", "md")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "approved by bob (signed)", "the CLI signed bob's approval with bob's key")
 	r.record(t, id, "failover-cli-signed-forgery-refused")

@@ -157,7 +157,7 @@ output "port" { value = tonumber(var.db_password) }
 	require.NoError(t, b.OpenWorkflow(id, "history"))
 	time.Sleep(2 * time.Second)
 	pages = append(pages, b.Text())
-	out, err = cli("evidence", id, "--format", "md")
+	out, err = cli("evidence", id, "-o", "md")
 	require.NoError(t, err, out)
 
 	// The failures happened, and say what failed without the secret.

@@ -303,7 +303,7 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		ev, err := st.Wait(wctx, id)
 		require.NoError(t, err)
 		assert.Equal(t, workflows.RunSucceeded, ev.Outcome)
-		md := cli("evidence", id, "--format", "md")
+		md := cli("evidence", id, "-o", "md")
 		assert.Contains(t, md, "## Members")
 		assert.Contains(t, md, "| ui-drill | succeeded |")
 		assert.Contains(t, md, "lifeboat evidence "+id+".ui-drill")

@@ -81,6 +81,27 @@ func TestAWrongCountOfArgumentsSaysWhatTheCommandTakes(t *testing.T) {
 	}
 }
 
+// -o is --output's shorthand, and an output a command cannot print is
+// refused when the command line is read, naming the ones it can — never
+// printed as the default (evidence --output yaml printed Markdown).
+func TestOutputIsCheckedAndHasItsShorthand(t *testing.T) {
+	out := captureStdout(t, func() {
+		require.NoError(t, execute("plan", "../../runbooks/examples/case-management-region-failover.yaml", "-o", "json"))
+	})
+	assert.True(t, strings.HasPrefix(strings.TrimSpace(out), "{"), out)
+	for args, want := range map[string]string{
+		"evidence run-1 --output yaml": "use md or json",
+		"evidence run-1 --format yaml": "use md or json",
+		"status run-1 -o yaml":         "use text or json",
+		"validate x.yaml -o md":        "use text or json",
+	} {
+		err := execute(strings.Fields(args)...)
+		var ue usageError
+		require.True(t, errors.As(err, &ue), "%s: %v", args, err)
+		assert.Contains(t, err.Error(), want, args)
+	}
+}
+
 // lifeboat --version answers as lifeboat version does.
 func TestVersionFlag(t *testing.T) {
 	out, err := executeOut(t, "--version")

@@ -29,10 +29,15 @@ type clientFlags struct {
 	output *string
 }
 
-func addClientFlags(fs *pflag.FlagSet) clientFlags {
+// addClientFlags registers --config and -o/--output (text or json, or the
+// outputs given, the first the default).
+func addClientFlags(fs *pflag.FlagSet, outputs ...string) clientFlags {
+	if len(outputs) == 0 {
+		outputs = []string{"text", "json"}
+	}
 	return clientFlags{
 		config: fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file"),
-		output: fs.String("output", "text", "text or json"),
+		output: outputFlag(fs, outputs...),
 	}
 }
 

@@ -24,14 +24,14 @@ import (
 // the run, otherwise rebuilt from the run's history (on the server, or in an
 // exported history file), so the record survives a lost sink.
 func cmdEvidence(fset *pflag.FlagSet) runner {
-	cf := addClientFlags(fset)
-	format := fset.String("format", "md", "md or json")
+	cf := addClientFlags(fset, "md", "json")
+	// --format is what this flag was called before -o/--output: the same value.
+	fset.Var(fset.Lookup("output").Value, "format", "md or json (use -o/--output)")
+	_ = fset.MarkDeprecated("format", "use -o/--output")
+	format := cf.output
 	out := fset.String("out", "", "write to this file instead of stdout")
 	from := fset.String("from", "auto", "auto (sink, then history), sink, or history")
 	return func(ctx context.Context, pos []string) error {
-		if *format != "md" && *format != "json" {
-			return fmt.Errorf("--format %q: use md or json", *format)
-		}
 		if *from != "auto" && *from != "sink" && *from != "history" {
 			return fmt.Errorf("--from %q: use auto, sink or history", *from)
 		}

@@ -23,7 +23,7 @@ type fileReport struct {
 }
 
 func cmdValidate(fs *pflag.FlagSet) runner {
-	output := fs.String("output", "text", "text or json")
+	output := outputFlag(fs, "text", "json")
 	return func(_ context.Context, paths []string) error {
 		schema := activities.Catalogue()
 		// Plans are checked against the runbooks validated with them.
@@ -116,7 +116,7 @@ func pluralS(n int) string {
 }
 
 func cmdPlan(fs *pflag.FlagSet) runner {
-	output := fs.String("output", "text", "text or json")
+	output := outputFlag(fs, "text", "json")
 	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (for the catalog when NAME is given)")
 	return func(_ context.Context, pos []string) error {
 		if plan, cat, err := loadPlan(pos[0], *configPath); err != nil || plan != nil {

@@ -158,7 +158,7 @@ func DriveRun(ctx context.Context, bin, mode, runbook, reason string) (string, e
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	return id, Show(ctx, bin, "evidence", id, "--format", "md")
+	return id, Show(ctx, bin, "evidence", id, "-o", "md")
 }
 
 // StartDev runs `lifeboat dev --config config` (with env added) until the returned stop is
