@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -100,6 +101,20 @@ func TestOutputIsCheckedAndHasItsShorthand(t *testing.T) {
 		require.True(t, errors.As(err, &ue), "%s: %v", args, err)
 		assert.Contains(t, err.Error(), want, args)
 	}
+}
+
+// A refusal of the name --as defaulted to says where that name came from.
+func TestARefusalOfTheDefaultNameSaysWhereItCameFrom(t *testing.T) {
+	t.Setenv("LIFEBOAT_USER", "")
+	t.Setenv("USER", "root")
+	refused := &starter.RefusedError{Message: "root is not in the approver groups"}
+	fs := pflag.NewFlagSet("approve", pflag.ContinueOnError)
+	fs.String("as", defaultUser(), "")
+	err := withAsSource(refused, fs)
+	assert.Equal(t, "refused: root is not in the approver groups (--as was not given, so the name was root from $USER: pass --as NAME)", err.Error())
+	assert.ErrorAs(t, err, &refused, "still a refusal")
+	require.NoError(t, fs.Parse([]string{"--as", "root"}))
+	assert.Equal(t, refused, withAsSource(refused, fs), "named on the command line: nothing to add")
 }
 
 // lifeboat --version answers as lifeboat version does.

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -240,15 +241,33 @@ func usage(check cobra.PositionalArgs) cobra.PositionalArgs {
 // the operating system's user; never empty, so every action names someone
 // (an unsigned name is recorded as unproven).
 func defaultUser() string {
+	name, _ := defaultUserSource()
+	return name
+}
+
+// defaultUserSource is defaultUser and where it came from ("$USER").
+func defaultUserSource() (name, from string) {
 	for _, k := range []string{"LIFEBOAT_USER", "USER", "LOGNAME"} {
 		if v := os.Getenv(k); v != "" {
-			return v
+			return v, "$" + k
 		}
 	}
 	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
+		return u.Username, "the operating system's user"
 	}
-	return "unknown-user"
+	return "unknown-user", "no $LIFEBOAT_USER, $USER or $LOGNAME"
+}
+
+// withAsSource adds to a refusal, when --as was not given, where the name
+// it refused came from: "refused: root is not in the approver groups" then
+// says that root was $USER and how to name someone else.
+func withAsSource(err error, fs *pflag.FlagSet) error {
+	var refused *starter.RefusedError
+	if err == nil || fs.Changed("as") || !errors.As(err, &refused) {
+		return err
+	}
+	name, from := defaultUserSource()
+	return fmt.Errorf("%w (--as was not given, so the name was %s from %s: pass --as NAME)", err, name, from)
 }
 
 func joinArgs(a []string) string { return strings.Join(a, " ") }

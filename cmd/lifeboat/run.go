@@ -304,7 +304,7 @@ func operatorCommand(m message) func(*pflag.FlagSet) runner {
 			}
 			reply, err := st.Update(ctx, target, m.name, msg)
 			if err != nil {
-				return err
+				return withAsSource(err, fs)
 			}
 			if *cf.output == "json" {
 				return printJSON(reply)
