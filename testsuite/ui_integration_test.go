@@ -344,7 +344,12 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 			}
 			return scheduled != ""
 		}, 30*time.Second, 250*time.Millisecond, "the triggered schedule starts a RecoveryPlanWorkflow")
-		_, err = st.Abort(ctx, scheduled, workflows.Abort{By: "alice", Reason: "schedule checked"})
+		// Until the run has resolved its runbook it refuses messages, saying
+		// to try again (a loaded machine takes seconds to get there).
+		require.Eventually(t, func() bool {
+			_, err = st.Abort(ctx, scheduled, workflows.Abort{By: "alice", Reason: "schedule checked"})
+			return err == nil || !strings.Contains(err.Error(), "still resolving its runbook")
+		}, 60*time.Second, 500*time.Millisecond)
 		require.NoError(t, err)
 		cli("drill", "delete", "lifeboat-drill-ui-region")
 
