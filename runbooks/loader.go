@@ -253,7 +253,26 @@ func syntaxProblems(data []byte, err error) Problems {
 		}
 	}
 	ps[0].Line = lo
+	for msg, hint := range syntaxHints {
+		if strings.Contains(ps[0].Message, msg) {
+			ps[0].Message += " — " + hint
+			break
+		}
+	}
 	return ps
+}
+
+// syntaxHints say what usually causes each of yaml.v3's parser messages,
+// and the fix: the parser's words alone leave a tired author guessing.
+var syntaxHints = map[string]string{
+	"mapping values are not allowed":   "a key indented deeper or shallower than the keys beside it, or an unquoted value holding ': ': line the key up with its siblings, or quote the value",
+	"could not find expected ':'":      "a key without its colon: write key: value",
+	"did not find expected key":        "a line indented less than the keys above it, or a '- ' list item where a key belongs: check this line's indentation against the line above",
+	"cannot start any token":           "YAML indents with spaces, never tabs: replace the tab with spaces",
+	"tab character that violates":      "YAML indents with spaces, never tabs: replace the tab with spaces",
+	"did not find expected ',' or ']'": "a [ list ] that is not closed: end it with ]",
+	"did not find expected ',' or '}'": "a { mapping } that is not closed: end it with }",
+	"found unexpected end of stream":   "a quoted string that is not closed: end it with its quote",
 }
 
 // keyAtLine finds the path of the key named key at a line.

@@ -135,7 +135,10 @@ func TestSyntaxErrorsPointAtTheLineThatIsWrong(t *testing.T) {
 		"an unclosed list at the end":   {edit(34, "action: ", "action: ["), "t.yaml:34: did not find expected ',' or ']'"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			assert.Contains(t, parseErr(t, c.doc), c.want)
+			got := parseErr(t, c.doc)
+			assert.Contains(t, got, c.want)
+			assert.Contains(t, got, " — ", "the parser's words come with what usually causes them and the fix")
 		})
 	}
+	assert.Contains(t, parseErr(t, edit(34, "action:", " action:")), "line the key up with its siblings")
 }
