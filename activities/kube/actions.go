@@ -11,6 +11,7 @@ import (
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -215,8 +216,9 @@ func (a *Actions) CRDsEstablished(ctx context.Context, in runbooks.StepInput) (r
 		watched[i] = Watched{GVR: crdGVR, Name: n}
 	}
 	var bad []string
+	var crds []*unstructured.Unstructured
 	err = WaitFor(ctx, c, watched, func(objs [][]*unstructured.Unstructured) (bool, error) {
-		bad = nil
+		bad, crds = nil, nil
 		for i, n := range args.Names {
 			if len(objs[i]) == 0 {
 				bad = append(bad, n+" (missing)")
@@ -226,9 +228,13 @@ func (a *Actions) CRDsEstablished(ctx context.Context, in runbooks.StepInput) (r
 			if !conditionTrue(conds, "Established") {
 				bad = append(bad, n+" (not established)")
 			}
+			crds = append(crds, objs[i][0])
 		}
 		return len(bad) == 0, nil
 	}, func() { heartbeat(ctx, "waiting for CRDs: "+strings.Join(bad, ", ")) })
+	if err == nil {
+		err = waitUntilDiscovered(ctx, c, crds, &bad)
+	}
 	switch {
 	case err == nil:
 		return runbooks.StepResult{Summary: fmt.Sprintf("%d CRD(s) established", len(args.Names))}, nil
@@ -236,6 +242,47 @@ func (a *Actions) CRDsEstablished(ctx context.Context, in runbooks.StepInput) (r
 		return runbooks.StepResult{}, classify("kube.crdsEstablished", err)
 	}
 	return runbooks.StepResult{}, fmt.Errorf("kube.crdsEstablished: %s — install the operators' CRDs (platform bootstrap) before restoring their objects", strings.Join(bad, ", "))
+}
+
+// waitUntilDiscovered waits until the API server's discovery serves every
+// served version of the established CRDs: Established comes first and the
+// discovery document follows a moment later, and an apply in between would
+// not know the kind. The worker's kind mapping is refreshed on the way.
+func waitUntilDiscovered(ctx context.Context, c *Client, crds []*unstructured.Unstructured, bad *[]string) error {
+	for {
+		*bad = nil
+		if r, ok := c.Mapper.(meta.ResettableRESTMapper); ok {
+			r.Reset()
+		}
+		for _, crd := range crds {
+			group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+			kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+			versions, _, _ := unstructuredSlice(crd.Object, "spec", "versions")
+			for _, v := range versions {
+				m, _ := v.(map[string]any)
+				if served, _ := m["served"].(bool); !served {
+					continue
+				}
+				version, _ := m["name"].(string)
+				_, err := c.Mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind}, version)
+				switch {
+				case meta.IsNoMatchError(err):
+					*bad = append(*bad, fmt.Sprintf("%s (established, %s/%s not yet in discovery)", crd.GetName(), group, version))
+				case err != nil:
+					return err
+				}
+			}
+		}
+		if len(*bad) == 0 {
+			return nil
+		}
+		heartbeat(ctx, "waiting for CRDs: "+strings.Join(*bad, ", "))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // NamespaceArgs are kube.deleteNamespace's arguments.
