@@ -211,7 +211,15 @@ func (s *Starter) Status(ctx context.Context, id string) (workflows.Status, erro
 		st.WorkflowID, st.State, st.Finished = id, workflows.RunFailed, true
 		return st, failed
 	}
+	if _, derr := s.c.DescribeWorkflowExecution(ctx, id, ""); isNotFound(derr) {
+		return st, fmt.Errorf("no such run: %s (lifeboat evidence list shows finished runs; <TAB> after lifeboat status completes open ones)", id)
+	}
 	return st, explain(id, err)
+}
+
+func isNotFound(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf)
 }
 
 // Wait blocks until the run ends and returns its evidence. A run that ended

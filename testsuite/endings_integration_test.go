@@ -234,6 +234,10 @@ func TestCLIRunThatCannotStartSaysSo(t *testing.T) {
 	out, code = cli(nowhere, "status", id, "--follow")
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "no runbook named")
+
+	out, code = cli(nowhere, "status", "lifeboat-never-started")
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "no such run: lifeboat-never-started", "an unknown id is said to be unknown, not 'not running'")
 }
 
 // TestARunbookAtTheSizeLimitRunsOnTheDevServer: a 1 MiB inline runbook of

@@ -181,10 +181,40 @@ func (r *run) stepIDs() []string {
 	return ids
 }
 
+// stateInWords says what a step is doing, and for one that has not started
+// what it waits for: "it waits for dns, db (steps it needs)", "it is
+// pending: its layer storage starts after layer secrets", "it is running".
+func (r *run) stateInWords(s *step) string {
+	switch s.state {
+	case StateWaiting:
+		var open []string
+		for _, n := range s.spec.Needs {
+			if dep, ok := r.steps[n]; ok && !terminal(dep.state) {
+				open = append(open, n)
+			}
+		}
+		if len(open) > 0 {
+			return fmt.Sprintf("it waits for %s to end: the step%s it needs", strings.Join(open, ", "), plural(len(open)))
+		}
+	case StatePending:
+		if r.layer != "" && r.layer != s.layer {
+			return fmt.Sprintf("it is pending: its layer %s starts after layer %s", s.layer, r.layer)
+		}
+	}
+	return "it is " + s.state
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
 // checkGate is the state an approve or reject needs, then the policy.
 func (r *run) checkGate(s *step, by, verb string, p *runbooks.Proof) (bool, error) {
 	if s.state != StateAwaitingApproval {
-		return false, fmt.Errorf("step %s is not awaiting approval (it is %s)", s.spec.ID, s.state)
+		return false, fmt.Errorf("step %s is not awaiting approval (%s)", s.spec.ID, r.stateInWords(s))
 	}
 	return r.authorize(verb, s, by, p)
 }
@@ -254,7 +284,7 @@ func (r *run) checkAck(m Ack, p *runbooks.Proof) error {
 		return err
 	}
 	if s.state != StateAwaitingAck {
-		return fmt.Errorf("step %s is not awaiting an acknowledgement (it is %s)", s.spec.ID, s.state)
+		return fmt.Errorf("step %s is not awaiting an acknowledgement (%s)", s.spec.ID, r.stateInWords(s))
 	}
 	_, err = r.authorize(MsgAck, s, m.By, p)
 	return err

@@ -614,3 +614,41 @@ func TestTheRPOIsTheWorstOfItsSources(t *testing.T) {
 	assert.Contains(t, ev.Markdown(), "the worst of: restore 12m (hourly-20260615014800")
 	assert.Contains(t, ev.Markdown(), "; promote 3s (replica case-db-standby")
 }
+
+// A decision on a step that has not reached its gate says what the step
+// waits for: the steps it needs, or the layer before its own.
+func TestADecisionTooEarlySaysWhatTheStepWaitsFor(t *testing.T) {
+	h := newHarness(t)
+	h.at(time.Minute, func() {
+		h.refused(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}),
+			"step shift is not awaiting approval (it is pending: its layer edge starts after layer network)")
+		h.refused(workflows.MsgApprove, signed(h, workflows.Approve{Step: "page", By: "bob"}),
+			"step page is not awaiting approval (it waits for call-dba to end: the step it needs)")
+		h.refused(workflows.MsgAck, signed(h, workflows.Ack{Step: "page", By: "bob"}),
+			"step page is not awaiting an acknowledgement (it waits for call-dba to end: the step it needs)")
+		h.mustUpdate(workflows.MsgAck, signed(h, workflows.Ack{Step: "call-dba", By: "bob"}))
+	})
+	h.at(2*time.Minute, func() {
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "page", By: "bob"}))
+	})
+	h.at(3*time.Minute, func() {
+		h.mustUpdate(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "bob"}))
+	})
+	ev := h.run(book("60m", `  layers:
+    network:
+      - id: call-dba
+        action: manual.task
+        with: {instructions: "phone the DBA on call"}
+      - id: page
+        action: http.check
+        needs: [call-dba]
+        approval: {from: [ic]}
+        with: {url: "http://a"}
+    edge:
+      - id: shift
+        action: http.check
+        with: {url: "http://b"}
+        approval: {from: [ic]}
+`), workflows.ModeFailover)
+	assert.Equal(t, "succeeded", ev.Outcome)
+}

@@ -248,3 +248,18 @@ func TestEvidenceListKeepsOneRowPerRun(t *testing.T) {
 	assert.Less(t, len([]rune(lines[2])), 250)
 	assert.Equal(t, "… a reason was cut short: lifeboat evidence RUN has it whole", lines[3])
 }
+
+// --config is one persistent flag: it may come before or after the
+// command's name, and LIFEBOAT_CONFIG is its default.
+func TestConfigIsOneFlagBeforeOrAfterTheCommand(t *testing.T) {
+	missing := t.TempDir() + "/nowhere.yaml"
+	for _, args := range [][]string{{"--config", missing, "actions"}, {"actions", "--config", missing}, {"--config=" + missing, "plan", "x"}, {"evidence", "verify", "--config", missing}} {
+		err := execute(args...)
+		require.Error(t, err, args)
+		assert.Contains(t, err.Error(), "config "+missing, "lifeboat %s read another config", strings.Join(args, " "))
+	}
+	t.Setenv("LIFEBOAT_CONFIG", missing)
+	err := execute("actions")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "config "+missing)
+}

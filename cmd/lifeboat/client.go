@@ -36,7 +36,7 @@ func addClientFlags(fs *pflag.FlagSet, outputs ...string) clientFlags {
 		outputs = []string{"text", "json"}
 	}
 	return clientFlags{
-		config: fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file"),
+		config: &configPath,
 		output: outputFlag(fs, outputs...),
 	}
 }

@@ -28,12 +28,11 @@ func cmdCodecKey(fs *pflag.FlagSet) runner {
 // cmdCodecServer serves /encode and /decode for the Temporal UI with the
 // configured keys.
 func cmdCodecServer(fs *pflag.FlagSet) runner {
-	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file")
 	listen := fs.String("listen", "127.0.0.1:8234", "host:port to serve on")
 	origin := fs.String("ui-origin", "http://localhost:8233", "the Temporal UI's origin, the only one allowed to call (CORS)")
 	tokenEnv := fs.String("token-env", "", "environment variable with a token callers must send as Authorization: Bearer")
 	return func(ctx context.Context, _ []string) error {
-		cfg, err := loadConfig(*configPath)
+		cfg, err := loadConfig(configPath)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -30,7 +29,7 @@ func runbookNames(cmd *cobra.Command, args []string, _ string) ([]cobra.Completi
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	cfg, err := loadConfig(configFlag(cmd))
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
@@ -142,7 +141,7 @@ func pendingOf(cmd *cobra.Command, run string) []workflows.Pending {
 func withStarter(cmd *cobra.Command, f func(context.Context, *starter.Starter)) {
 	ctx, cancel := context.WithTimeout(cmd.Context(), completionWait)
 	defer cancel()
-	cfg, err := loadConfig(configFlag(cmd))
+	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return
 	}
@@ -152,12 +151,4 @@ func withStarter(cmd *cobra.Command, f func(context.Context, *starter.Starter)) 
 	}
 	defer c.Close()
 	f(ctx, st)
-}
-
-// configFlag is the command's --config, or LIFEBOAT_CONFIG.
-func configFlag(cmd *cobra.Command) string {
-	if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
-		return f.Value.String()
-	}
-	return os.Getenv("LIFEBOAT_CONFIG")
 }

@@ -249,14 +249,13 @@ func oneLine(text string, n int) string {
 // With a Temporal client configured it also compares the store with what
 // the finished runs' histories say was stored there.
 func cmdEvidenceVerify(fset *pflag.FlagSet) runner {
-	config := fset.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (its signatures.allowedSigners names the worker's key)")
 	signers := fset.String("signers", "", "allowed_signers file holding the worker's key (lifeboat-worker); default: the config's")
 	against := fset.String("temporal", "auto", "cross-check with the finished runs in Temporal: auto (when the config's server answers), yes, or no")
 	return func(ctx context.Context, paths []string) error {
 		if *against != "auto" && *against != "yes" && *against != "no" {
 			return fmt.Errorf("--temporal %q: use auto, yes or no", *against)
 		}
-		cfg, err := loadConfig(*config)
+		cfg, err := loadConfig(configPath)
 		if err != nil {
 			return err
 		}

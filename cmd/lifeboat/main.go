@@ -21,6 +21,10 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
+// configPath is the persistent --config of every command (before or after
+// the command's name), defaulting to LIFEBOAT_CONFIG.
+var configPath string
+
 // runner runs a command with its positional arguments once cobra has parsed
 // its flags.
 type runner func(ctx context.Context, pos []string) error
@@ -161,6 +165,7 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
+	root.PersistentFlags().StringVar(&configPath, "config", os.Getenv("LIFEBOAT_CONFIG"), "config file (default $LIFEBOAT_CONFIG; none: the dev server's defaults)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	// lifeboat --version, as kubectl and the temporal CLI answer it.
 	root.Version = strings.TrimPrefix(versionLine(), "lifeboat ")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -19,12 +18,11 @@ import (
 // cluster, from each action's declared accesses — what the pre-flight
 // checks ask for — bound to the worker's identity.
 func cmdRBAC(fs *pflag.FlagSet) runner {
-	config := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (its baseDir resolves kube.apply's manifests)")
 	subject := fs.String("subject", "serviceaccount:lifeboat:lifeboat-worker", "the worker's identity: serviceaccount:NAMESPACE:NAME, user:NAME or group:NAME")
 	name := fs.String("name", "lifeboat-worker", "name of the Roles, ClusterRoles and bindings")
 	only := fs.String("context", "", "print only this kubeContext's objects (one cluster, for kubectl --context … apply -f -)")
 	return func(_ context.Context, dirs []string) error {
-		cfg, err := loadConfig(*config)
+		cfg, err := loadConfig(configPath)
 		if err != nil {
 			return err
 		}

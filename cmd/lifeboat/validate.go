@@ -117,9 +117,8 @@ func pluralS(n int) string {
 
 func cmdPlan(fs *pflag.FlagSet) runner {
 	output := outputFlag(fs, "text", "json")
-	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file (for the catalog when NAME is given)")
 	return func(_ context.Context, pos []string) error {
-		if plan, cat, err := loadPlan(pos[0], *configPath); err != nil || plan != nil {
+		if plan, cat, err := loadPlan(pos[0], configPath); err != nil || plan != nil {
 			if err != nil {
 				return err
 			}
@@ -128,7 +127,7 @@ func cmdPlan(fs *pflag.FlagSet) runner {
 			}
 			return printPlan(runbooks.MakePlanView(plan, cat.MemberRefs(plan)), *output)
 		}
-		rb, err := loadRunbook(pos[0], *configPath)
+		rb, err := loadRunbook(pos[0], configPath)
 		if err != nil {
 			return err
 		}
@@ -212,9 +211,8 @@ func loadRunbook(ref, configPath string) (*runbooks.Runbook, error) {
 // cmdActions lists the catalogue, each action with whether a worker with
 // this config runs it (or the configuration it lacks).
 func cmdActions(fs *pflag.FlagSet) runner {
-	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "worker config whose kubeconfig, terraform and Cloudflare token decide what runs")
 	return func(_ context.Context, _ []string) error {
-		cfg, err := loadConfig(*configPath)
+		cfg, err := loadConfig(configPath)
 		if err != nil {
 			return err
 		}

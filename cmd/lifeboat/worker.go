@@ -18,9 +18,8 @@ import (
 )
 
 func cmdWorker(fs *pflag.FlagSet) runner {
-	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file")
 	return func(ctx context.Context, _ []string) error {
-		cfg, err := loadConfig(*configPath)
+		cfg, err := loadConfig(configPath)
 		if err != nil {
 			return err
 		}
@@ -76,13 +75,12 @@ func serveMetrics(addr string, m *worker.Metrics, health *worker.Health) (stop f
 }
 
 func cmdDev(fs *pflag.FlagSet) runner {
-	configPath := fs.String("config", os.Getenv("LIFEBOAT_CONFIG"), "config file")
 	catalog := fs.String("catalog", "", "runbook directories separated by ':' (default: the config's, runbooks/examples)")
 	port := fs.String("port", "7233", "Temporal frontend port")
 	uiPort := fs.String("ui-port", "8233", "Temporal UI port")
 	state := fs.String("state", ".lifeboat", "directory for the SQLite database and evidence")
 	return func(ctx context.Context, _ []string) error {
-		cfg, err := loadConfig(*configPath)
+		cfg, err := loadConfig(configPath)
 		if err != nil {
 			return err
 		}
