@@ -54,7 +54,7 @@ func Build(ctx context.Context, o Options) (v1.Hash, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "lifeboat")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+o.Version, "-o", bin, "./cmd/lifeboat")
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-trimpath", "-ldflags", "-s -w -X main.version="+o.Version, "-o", bin, "./cmd/lifeboat")
 	cmd.Dir = o.Module
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {

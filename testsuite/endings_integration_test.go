@@ -235,6 +235,10 @@ func TestCLIRunThatCannotStartSaysSo(t *testing.T) {
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "no runbook named")
 
+	out, code = cli(nowhere, "version")
+	assert.Equal(t, 0, code, out)
+	assert.NotContains(t, out, "commit unknown", "the tests' build names its commit")
+
 	out, code = cli(nowhere, "status", "lifeboat-never-started")
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "no such run: lifeboat-never-started", "an unknown id is said to be unknown, not 'not running'")

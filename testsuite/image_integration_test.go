@@ -104,4 +104,5 @@ func TestTheWorkerImage(t *testing.T) {
 	version, err := exec.Command(bin, "version").CombinedOutput()
 	require.NoError(t, err, string(version))
 	assert.Contains(t, string(version), "v9.9.9-test")
+	assert.NotContains(t, string(version), "commit unknown", "a build from a git checkout names its commit, whatever GOFLAGS says")
 }

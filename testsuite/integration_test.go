@@ -675,7 +675,7 @@ func buildLifeboat(t *testing.T) string {
 	t.Helper()
 	built.once.Do(func() {
 		built.bin = filepath.Join(binDir, "lifeboat")
-		out, err := exec.Command("go", "build", "-o", built.bin, "github.com/lifeboat-dr/lifeboat/cmd/lifeboat").CombinedOutput()
+		out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", built.bin, "github.com/lifeboat-dr/lifeboat/cmd/lifeboat").CombinedOutput()
 		if err != nil {
 			built.err = fmt.Errorf("%w\n%s", err, out)
 		}
