@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -262,4 +263,46 @@ func TestConfigIsOneFlagBeforeOrAfterTheCommand(t *testing.T) {
 	err := execute("actions")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "config "+missing)
+}
+
+// Every command's help shows examples, and each example runs the command
+// it documents with flags the command has.
+func TestEveryHelpHasExamplesThatParse(t *testing.T) {
+	root := rootCommand()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c == root || c.Hidden {
+			return
+		}
+		path := strings.TrimPrefix(c.CommandPath(), "lifeboat ")
+		if c.Example == "" {
+			t.Errorf("lifeboat %s --help has no Examples (cmd/lifeboat/examples.go)", path)
+			return
+		}
+		for _, line := range strings.Split(c.Example, "\n") {
+			line = strings.TrimSpace(strings.SplitN(strings.SplitN(line, "#", 2)[0], "|", 2)[0])
+			if !strings.HasPrefix(line, "lifeboat ") {
+				continue // a line that runs something else (source <(…))
+			}
+			cmd, args, err := root.Find(strings.Fields(line)[1:])
+			require.NoError(t, err, line)
+			for _, a := range args {
+				if strings.HasPrefix(a, "--") {
+					name := strings.SplitN(a[2:], "=", 2)[0]
+					if cmd.Flags().Lookup(name) == nil && cmd.InheritedFlags().Lookup(name) == nil {
+						t.Errorf("lifeboat %s example %q: lifeboat %s has no flag --%s", path, line, cmd.Name(), name)
+					}
+				}
+			}
+		}
+	}
+	walk(root)
+	for _, want := range []string{"drill", "approve", "evidence verify"} {
+		out, err := executeOut(t, append(strings.Fields(want), "--help")...)
+		require.NoError(t, err)
+		assert.Contains(t, out, "Examples:\n  lifeboat "+want, want)
+	}
 }

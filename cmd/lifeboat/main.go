@@ -173,6 +173,9 @@ func rootCommand() *cobra.Command {
 	for _, c := range commands() {
 		root.AddCommand(newCobra(c))
 	}
+	root.InitDefaultVersionFlag()
+	root.InitDefaultHelpCmd()
+	addExamples(root)
 	return root
 }
 
