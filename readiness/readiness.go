@@ -348,7 +348,7 @@ func Text(systems []System) string {
 		}
 	}
 	if len(alarms) == 0 {
-		b.WriteString("No critical system scores below 2 (seed 004 §29 target).\n")
+		b.WriteString("No critical system scores below 2 (the target for critical systems).\n")
 	} else {
 		fmt.Fprintf(&b, "CRITICAL SYSTEMS BELOW 2 (target: none):\n%s\n", strings.Join(alarms, "\n"))
 	}

@@ -72,7 +72,7 @@ func commands() []command {
 				{use: "list", short: "finished runs, newest first, with outcome, RTO and RPO", args: none, build: cmdEvidenceList},
 				{use: "verify [FILE|DIR|s3://BUCKET/PREFIX...]", short: "check stored evidence as an auditor would (default: the config's evidence location), cross-checked with Temporal's finished runs; exit 1 naming what fails", args: atLeast(0), build: cmdEvidenceVerify},
 			}},
-		{use: "readiness", short: "seed 004 §29 scorecard rows derived from runbooks, past runs and backups; critical systems below 2 called out", args: none, build: cmdReadiness},
+		{use: "readiness", short: "the DR readiness scorecard (0–4 per dimension) derived from runbooks, past runs and backups; critical systems below 2 called out", args: none, build: cmdReadiness},
 		{use: "invariant NAME", short: "the recovery invariant proved by the last successful drill, or what is missing (exit 1)", args: exactly(1), build: cmdInvariant, complete: runbookNames},
 		{use: "failback RUN --reason TEXT", short: "undo a finished failover: DNS, pools and scale back as its record says, the rest as manual tasks", args: exactly(1), build: cmdFailback, complete: runIDs(false)},
 		{use: "teardown RUN", short: "run the teardown of a drill that was terminated or lost its worker, from the runbook text it recorded", args: exactly(1), build: cmdTeardown, complete: runIDs(false)},
