@@ -1,6 +1,7 @@
 package runbooks_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,28 +118,38 @@ func TestSyntaxErrorsPointAtTheLineThatIsWrong(t *testing.T) {
 	example, err := os.ReadFile("examples/case-management-region-failover.yaml")
 	require.NoError(t, err)
 	lines := strings.SplitAfter(string(example), "\n")
-	require.Contains(t, lines[33], "action: kube.apply", "line 34 of example (a)")
+	lineOf := func(text string) int {
+		for i, l := range lines {
+			if strings.Contains(l, text) {
+				return i + 1
+			}
+		}
+		t.Fatalf("example (a) has no line with %q", text)
+		return 0
+	}
+	n, name := lineOf("action: kube.apply"), lineOf("  name:")
 	edit := func(line int, from, to string) string {
 		l := append([]string(nil), lines...)
 		l[line-1] = strings.Replace(l[line-1], from, to, 1)
 		return strings.Join(l, "")
 	}
-	for name, c := range map[string]struct {
+	at := func(line int, msg string) string { return fmt.Sprintf("t.yaml:%d: %s", line, msg) }
+	for desc, c := range map[string]struct {
 		doc  string
 		want string
 	}{
-		"a key without its colon":       {edit(34, "action: ", "action "), "t.yaml:34: could not find expected ':'"},
-		"a list item inside a mapping":  {edit(34, "action:", "- action:"), "t.yaml:34: did not find expected key"},
-		"a key indented one too far":    {edit(34, "action:", " action:"), "t.yaml:34: mapping values are not allowed"},
-		"a tab for indentation":         {edit(8, "  name:", "\tname:"), "t.yaml:8: found character that cannot start any token"},
-		"a tab in a step's indentation": {edit(34, "        action:", "\taction:"), "t.yaml:34: found a tab character that violates indentation"},
-		"an unclosed list at the end":   {edit(34, "action: ", "action: ["), "t.yaml:34: did not find expected ',' or ']'"},
+		"a key without its colon":       {edit(n, "action: ", "action "), at(n, "could not find expected ':'")},
+		"a list item inside a mapping":  {edit(n, "action:", "- action:"), at(n, "did not find expected key")},
+		"a key indented one too far":    {edit(n, "action:", " action:"), at(n, "mapping values are not allowed")},
+		"a tab for indentation":         {edit(name, "  name:", "\tname:"), at(name, "found character that cannot start any token")},
+		"a tab in a step's indentation": {edit(n, "        action:", "\taction:"), at(n, "found a tab character that violates indentation")},
+		"an unclosed list at the end":   {edit(n, "action: ", "action: ["), at(n, "did not find expected ',' or ']'")},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(desc, func(t *testing.T) {
 			got := parseErr(t, c.doc)
 			assert.Contains(t, got, c.want)
 			assert.Contains(t, got, " — ", "the parser's words come with what usually causes them and the fix")
 		})
 	}
-	assert.Contains(t, parseErr(t, edit(34, "action:", " action:")), "line the key up with its siblings")
+	assert.Contains(t, parseErr(t, edit(n, "action:", " action:")), "line the key up with its siblings")
 }

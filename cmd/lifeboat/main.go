@@ -50,6 +50,7 @@ func commands() []command {
 		{use: "worker", short: "run a worker against a Temporal cluster or Temporal Cloud", args: none, build: cmdWorker},
 		{use: "validate FILE|DIR...", short: "check runbooks; every problem with its path; exit 1 on errors", args: atLeast(1), build: cmdValidate},
 		{use: "plan FILE|NAME", short: "layers, parallel groups and the critical path against the RTO", args: exactly(1), build: cmdPlan, complete: runbookNames},
+		{use: "schema", short: "print the JSON Schema of runbooks and recovery plans, for editors (yaml-language-server, VS Code's YAML extension)", args: none, build: cmdSchema},
 		{use: "actions", short: "list the action catalogue with arguments", args: none, build: cmdActions},
 		{use: "failover NAME --reason TEXT", short: "start a real failover", args: exactly(1), build: startMode(workflows.ModeFailover), complete: runbookNames},
 		{use: "drill NAME", short: "start a drill (spec.drill applied: mappings, skips, teardown); or manage drill schedules", args: exactly(1),
