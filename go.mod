@@ -107,6 +107,13 @@ require github.com/minio/minio-go/v7 v7.0.97
 // x/oauth2; v0.22.1 also upgrades cobra, pflag and klauspost/compress.
 require github.com/google/go-containerregistry v0.20.6
 
+// goldmark renders evidence as one HTML page (lifeboat evidence -o html);
+// santhosh-tekuri/jsonschema checks the published runbook schema in tests.
+require (
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	github.com/yuin/goldmark v1.8.7
+)
+
 require (
 	github.com/containerd/stargz-snapshotter/estargz v0.16.3 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
@@ -120,7 +127,6 @@ require (
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/rs/xid v1.6.0 // indirect
-	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/tinylib/msgp v1.3.0 // indirect
 	github.com/vbatts/tar-split v0.12.1 // indirect
 )

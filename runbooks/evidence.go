@@ -112,6 +112,18 @@ type Seal struct {
 	// Checkpoint marks a record stored while the run was in progress: it
 	// is signed, but not chained (the final record replaces it).
 	Checkpoint bool `json:"checkpoint,omitempty"`
+	// Files are the sha256 of the files stored beside the record (its
+	// Markdown and timeline picture, see Companions) by suffix: signed with
+	// the record, they verify as written whatever a later lifeboat renders.
+	Files map[string]string `json:"files,omitempty"`
+}
+
+// Companions are the files the evidence store keeps beside a record
+// STEM.json, by suffix: the Markdown (linking the picture and saying how to
+// verify) and the timeline picture. They are renderings of the record
+// alone (never of its seal), so the seal can list their digests.
+func (e Evidence) Companions(stem string) map[string]string {
+	return map[string]string{".md": e.MarkdownBeside(stem), ".svg": e.TimelineSVG()}
 }
 
 // PlanRecord is what a recovery plan's evidence adds: its members' runs.
@@ -214,7 +226,12 @@ type EventRecord struct {
 }
 
 // Markdown renders the evidence for people and auditors.
-func (e Evidence) Markdown() string {
+func (e Evidence) Markdown() string { return e.MarkdownBeside("") }
+
+// MarkdownBeside is the Markdown stored beside STEM.json: it shows the
+// timeline picture STEM.svg and names the files to verify ("" renders it
+// for a terminal, without them).
+func (e Evidence) MarkdownBeside(stem string) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Restore evidence %s\n\n", e.ID)
@@ -267,13 +284,16 @@ func (e Evidence) Markdown() string {
 	if e.NextDrill != nil {
 		w("| Next drill | %s |\n", e.NextDrill.UTC().Format("2006-01-02"))
 	}
+	if stem != "" {
+		w("\n![Timeline of the run: steps by layer against the RTO deadline](%s.svg)\n", stem)
+	}
 	w("\n## Timeline\n\n| T+ | Layer / step | Action | State | Duration | RTO share | Attempts | Approvals / notes |\n|---|---|---|---|---|---|---|---|\n")
 	for _, s := range e.Steps {
 		at := "—"
 		if s.Started != nil {
 			at = clock(s.Started.Sub(e.DeclaredAt))
 		}
-		w("| %s | %s/%s | %s | %s | %s | %.1f%% | %d | %s |\n", at, s.Layer, s.ID, s.Action, s.State, s.Duration.Readable(), s.RTOShare*100, s.Attempts, stepDetail(s))
+		w("| %s | %s/%s | %s | %s | %s | %.1f%% | %d | %s |\n", at, s.Layer, s.ID, s.Action, stepStateText(e.Mode, s.State), s.Duration.Readable(), s.RTOShare*100, s.Attempts, stepDetail(s, len(e.AllowedSigners) > 0))
 	}
 	section := func(title string, items []string) {
 		w("\n## %s\n\n", title)
@@ -310,6 +330,7 @@ func (e Evidence) Markdown() string {
 			switch {
 			case c.OK:
 				passed++
+				lines = append(lines, fmt.Sprintf("%s %s: passed%s", c.ID, c.Name, dashed(c.Message)))
 			case c.Override != nil:
 				lines = append(lines, fmt.Sprintf("%s %s: FAILED — %s; **overridden** by %s: %s", c.ID, c.Name, c.Message,
 					Actor(c.Override.By, c.Override.Proof, c.Override.Client), c.Override.Text))
@@ -349,6 +370,9 @@ func (e Evidence) Markdown() string {
 	section("Notes", notes)
 	var events []string
 	for _, ev := range e.Events {
+		if e.decisionShown(ev) {
+			continue // in the timeline, with its signer
+		}
 		line := fmt.Sprintf("%s [%s] %s", ev.At.UTC().Format("15:04:05"), ev.Kind, ev.Text)
 		if ev.By != "" {
 			line += " — " + Actor(ev.By, ev.Proof, ev.Client)
@@ -357,13 +381,55 @@ func (e Evidence) Markdown() string {
 	}
 	section("Events", events)
 	w("\n## Recovery invariant\n\n%s\n", e.Invariant)
+	w("\n## Verifying this record\n\n")
+	record := "RECORD.json"
+	if stem != "" {
+		record = stem + ".json"
+		w("This file and the timeline `%s.svg` render `%s`, which lists their digests in its seal. ", stem, record)
+	}
+	w("A worker with a signing key signs `%s`: its SSH signature lies beside it as `%s.sig`, and each decision above marked *signed* carries its signer's own signature.\n\n", record, record)
+	w("- `lifeboat evidence verify DIR` checks the signature, the seal, every signed decision and the chain of this runbook's records (and, with a Temporal client configured, that no finished run's record is missing).\n")
+	w("- By hand, with the worker's public key in `allowed_signers` as `lifeboat-worker`: `ssh-keygen -Y verify -n %s -I %s -f allowed_signers -s FILE.json.sig < FILE.json`.\n", EvidenceNamespace, WorkerPrincipal)
 	return b.String()
 }
 
-func stepDetail(s StepRecord) string {
+// decisionShown is true for an event the timeline already shows: an
+// approval, rejection or acknowledgement recorded on its step.
+func (e Evidence) decisionShown(ev EventRecord) bool {
+	decision := map[string]string{"approve": "approved", "reject": "rejected", "ack": "acknowledged"}[ev.Kind]
+	if decision == "" {
+		return false
+	}
+	for _, s := range e.Steps {
+		if s.ID != ev.Step {
+			continue
+		}
+		for _, a := range s.Approvals {
+			if a.Decision == decision && a.By == ev.By && a.At.Equal(ev.At) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func dashed(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " — " + s
+}
+
+// stepDetail is a step's last column. Where the run had allowed signers,
+// an unproven decision was recorded but not counted, and says so.
+func stepDetail(s StepRecord, signers bool) string {
 	var parts []string
 	for _, a := range s.Approvals {
-		parts = append(parts, fmt.Sprintf("%s by %s at %s%s", a.Decision, Actor(a.By, a.Proof, a.Client), a.At.UTC().Format("15:04:05"), paren(a.Comment)))
+		uncounted := ""
+		if signers && a.Proof == nil {
+			uncounted = ", recorded, not counted"
+		}
+		parts = append(parts, fmt.Sprintf("%s by %s at %s%s%s", a.Decision, Actor(a.By, a.Proof, a.Client), a.At.UTC().Format("15:04:05"), uncounted, paren(a.Comment)))
 	}
 	if s.ApprovalWait > 0 {
 		parts = append(parts, "waited "+s.ApprovalWait.Readable())
@@ -374,13 +440,24 @@ func stepDetail(s StepRecord) string {
 	for _, k := range sortedKeys(s.Inputs) {
 		parts = append(parts, fmt.Sprintf("used %s = %s", k, asText(s.Inputs[k])))
 	}
-	if s.Summary != "" {
+	if s.Summary != "" && !decided(s, s.Summary) {
 		parts = append(parts, s.Summary)
 	}
 	if s.Error != "" {
 		parts = append(parts, "error: "+s.Error)
 	}
 	return strings.ReplaceAll(strings.Join(parts, "; "), "|", "\\|")
+}
+
+// decided is true when summary only repeats a decision the step shows
+// ("acknowledged" after "acknowledged by dan …").
+func decided(s StepRecord, summary string) bool {
+	for _, a := range s.Approvals {
+		if a.Decision == summary {
+			return true
+		}
+	}
+	return false
 }
 
 // Derive fills the fields computed from the steps: failed checks and skips.

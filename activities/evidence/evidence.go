@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
+	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -187,9 +190,10 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 		return runbooks.StepResult{}, err
 	}
 	if e.Outcome == "in-progress" {
-		record, signature, err := s.seal(&e, link{}, 0)
+		files := e.Companions(stem(jsonName))
+		record, signature, err := s.seal(&e, link{}, 0, files)
 		if err == nil {
-			err = s.write(ctx, jsonName, mdName, record, signature, e.Markdown(), false)
+			err = s.write(ctx, jsonName, record, signature, files, false)
 		}
 		return s.stored(jsonName, mdName, nil, ""), err
 	}
@@ -218,7 +222,8 @@ func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, m
 			}
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: position %d of runbook %s names %s, but the record there is not the one it vouches for; nothing written (lifeboat evidence verify names it)", t.Seq, e.Runbook.Name, s.store.Location(jsonName))
 		}
-		record, signature, err := s.seal(&e, link{t.File, t.Hash}, t.Seq+1)
+		files := e.Companions(stem(jsonName))
+		record, signature, err := s.seal(&e, link{t.File, t.Hash}, t.Seq+1, files)
 		if err != nil {
 			return runbooks.StepResult{}, err
 		}
@@ -226,7 +231,7 @@ func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, m
 			// Past its deadline an attempt writes nothing more: its retry may be running.
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
 		}
-		if err := s.write(ctx, jsonName, mdName, record, signature, e.Markdown(), true); err != nil {
+		if err := s.write(ctx, jsonName, record, signature, files, true); err != nil {
 			return runbooks.StepResult{}, err
 		}
 		p := position{Runbook: e.Runbook.Name, Seq: t.Seq + 1, File: jsonName, Hash: runbooks.HashOf(record), Previous: t.File}
@@ -285,8 +290,12 @@ func (s *Sink) holds(ctx context.Context, p position) (bool, error) {
 	return err == nil && there.File == p.File && there.Hash == p.Hash, nil
 }
 
-// write puts a record, its signature and its Markdown.
-func (s *Sink) write(ctx context.Context, jsonName, mdName string, record []byte, signature, markdown string, lock bool) error {
+// stem is a record's name without its directory and .json: what the files
+// beside it are named after.
+func stem(jsonName string) string { return strings.TrimSuffix(path.Base(jsonName), ".json") }
+
+// write puts a record, its signature and the files beside it (Companions).
+func (s *Sink) write(ctx context.Context, jsonName string, record []byte, signature string, files map[string]string, lock bool) error {
 	if err := s.store.Put(ctx, jsonName, record, lock); err != nil {
 		return fmt.Errorf("evidence.store: %w", err)
 	}
@@ -295,8 +304,10 @@ func (s *Sink) write(ctx context.Context, jsonName, mdName string, record []byte
 			return fmt.Errorf("evidence.store: %w", err)
 		}
 	}
-	if err := s.store.Put(ctx, mdName, []byte(markdown), lock); err != nil {
-		return fmt.Errorf("evidence.store: %w", err)
+	for _, suffix := range slices.Sorted(maps.Keys(files)) {
+		if err := s.store.Put(ctx, strings.TrimSuffix(jsonName, ".json")+suffix, []byte(files[suffix]), lock); err != nil {
+			return fmt.Errorf("evidence.store: %w", err)
+		}
 	}
 	return nil
 }
@@ -306,7 +317,8 @@ func (s *Sink) write(ctx context.Context, jsonName, mdName string, record []byte
 // verifies.
 func (s *Sink) stored(jsonName, mdName string, seal *runbooks.Seal, signature string) runbooks.StepResult {
 	out := runbooks.StepResult{Summary: "stored " + s.store.Location(jsonName),
-		Outputs: map[string]any{"json": s.store.Location(jsonName), "markdown": s.store.Location(mdName)}}
+		Outputs: map[string]any{"json": s.store.Location(jsonName), "markdown": s.store.Location(mdName),
+			"timeline": s.store.Location(strings.TrimSuffix(jsonName, ".json") + ".svg")}}
 	if seal != nil {
 		out.Outputs["seal"], out.Outputs["signature"] = seal, signature
 	}

@@ -21,9 +21,9 @@ func (s *Sink) WithKey(key ssh.Signer) *Sink {
 }
 
 // seal fills e.Seal — chained to prev at position seq, or a checkpoint
-// when seq is 0 — and returns the file's bytes and their signature (""
+// when seq is 0, listing the digests of the files stored beside it — and returns the file's bytes and their signature (""
 // without a key).
-func (s *Sink) seal(e *runbooks.Evidence, prev link, seq int) (record []byte, signature string, err error) {
+func (s *Sink) seal(e *runbooks.Evidence, prev link, seq int, files map[string]string) (record []byte, signature string, err error) {
 	e.Seal = nil
 	plain, err := json.Marshal(e)
 	if err != nil {
@@ -33,7 +33,11 @@ func (s *Sink) seal(e *runbooks.Evidence, prev link, seq int) (record []byte, si
 	if err != nil {
 		return nil, "", err
 	}
-	seal := &runbooks.Seal{Fields: fields, Checkpoint: seq == 0, Position: seq, Previous: prev.File, PreviousHash: prev.Hash}
+	seal := &runbooks.Seal{Fields: fields, Checkpoint: seq == 0, Position: seq, Previous: prev.File, PreviousHash: prev.Hash,
+		Files: map[string]string{}}
+	for suffix, content := range files {
+		seal.Files[suffix] = runbooks.HashOf([]byte(content))
+	}
 	if s.key != nil {
 		seal.Signer = ssh.FingerprintSHA256(s.key.PublicKey())
 	}

@@ -226,7 +226,17 @@ func TestAnEditedApprovalOrMarkdownIsFound(t *testing.T) {
 	b, err = os.ReadFile(md)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(md, []byte(strings.Replace(string(b), "succeeded", "SUCCEEDED", 1)), 0o644))
-	assert.Contains(t, strings.Join(findings(t, []string{files[2]}, keys), "\n"), "markdown: the Markdown file no longer says what the signed JSON says")
+	assert.Contains(t, strings.Join(findings(t, []string{files[2]}, keys), "\n"), "seal.files: the Markdown file beside it ("+filepath.Base(md)+") no longer says what the signed JSON says")
+
+	// The timeline picture is signed with the record too: edited or deleted, it is found.
+	svg := strings.TrimSuffix(files[1], ".json") + ".svg"
+	b, err = os.ReadFile(svg)
+	require.NoError(t, err)
+	require.Contains(t, string(b), "<svg", "the store wrote the timeline beside the record")
+	require.NoError(t, os.WriteFile(svg, []byte(strings.Replace(string(b), "BREACHED", "", 1)+"<!-- -->"), 0o644))
+	assert.Contains(t, strings.Join(findings(t, []string{files[1]}, keys), "\n"), "seal.files: the timeline picture beside it ("+filepath.Base(svg)+") no longer says what the signed JSON says")
+	require.NoError(t, os.Remove(svg))
+	assert.Contains(t, strings.Join(findings(t, []string{files[1]}, keys), "\n"), "seal.files: the timeline picture beside it ("+filepath.Base(svg)+") is missing (deleted?)")
 
 	require.NoError(t, os.Remove(files[3]+".sig"))
 	assert.Contains(t, strings.Join(findings(t, []string{files[3]}, keys), "\n"), "signature: no worker signature")

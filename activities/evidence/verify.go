@@ -193,14 +193,7 @@ func (v verifier) record(ctx context.Context, name string) {
 	}
 	v.signature(ctx, name, record, e)
 	r.decisions(name, e)
-	switch md, err := v.st.Get(ctx, strings.TrimSuffix(name, ".json")+".md"); {
-	case errors.Is(err, fs.ErrNotExist):
-		r.add(name, "markdown", "the Markdown file beside it is missing (deleted?): lifeboat evidence %s --out %s writes it again from this record", e.WorkflowID, path.Base(strings.TrimSuffix(name, ".json")+".md"))
-	case err != nil:
-		r.add(name, "markdown", "%v", err)
-	case string(md) != e.Markdown():
-		r.add(name, "markdown", "the Markdown file no longer says what the signed JSON says")
-	}
+	v.companions(ctx, name, e)
 	if e.Seal.Previous != "" {
 		r.Links++
 		prev, err := v.st.Get(ctx, path.Join(path.Dir(name), e.Seal.Previous))
@@ -418,6 +411,32 @@ func (r *Report) CrossCheck(ctx context.Context, st Store, stored []StoredByRun)
 			r.add(name, "", "run %s finished and its history says its worker stored this record, but it is missing (deleted?)", s.Run)
 		case !bytes.Equal(b, s.JSON):
 			r.add(name, "", "differs from the record run %s's history says its worker stored (changed?)", s.Run)
+		}
+	}
+}
+
+// companions checks the files stored beside a record against the digests
+// its signed seal lists; a record sealed before seals listed them has its
+// Markdown compared with this build's rendering.
+func (v verifier) companions(ctx context.Context, name string, e runbooks.Evidence) {
+	r, base := v.r, strings.TrimSuffix(name, ".json")
+	files := e.Seal.Files
+	if files == nil {
+		files = map[string]string{".md": runbooks.HashOf([]byte(e.Markdown()))}
+	}
+	what := map[string]string{".md": "Markdown file", ".svg": "timeline picture"}
+	for _, suffix := range slices.Sorted(maps.Keys(files)) {
+		file := what[suffix]
+		if file == "" {
+			file = suffix + " file"
+		}
+		switch b, err := v.st.Get(ctx, base+suffix); {
+		case errors.Is(err, fs.ErrNotExist):
+			r.add(name, "seal.files", "the %s beside it (%s) is missing (deleted?): lifeboat evidence %s -o json --from history --out %s writes the record and the files beside it again", file, path.Base(base+suffix), e.WorkflowID, path.Base(name))
+		case err != nil:
+			r.add(name, "seal.files", "%v", err)
+		case runbooks.HashOf(b) != files[suffix]:
+			r.add(name, "seal.files", "the %s beside it (%s) no longer says what the signed JSON says", file, path.Base(base+suffix))
 		}
 	}
 }

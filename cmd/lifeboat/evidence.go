@@ -8,7 +8,10 @@ import (
 	"github.com/spf13/pflag"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -24,9 +27,9 @@ import (
 // the run, otherwise rebuilt from the run's history (on the server, or in an
 // exported history file), so the record survives a lost sink.
 func cmdEvidence(fset *pflag.FlagSet) runner {
-	cf := addClientFlags(fset, "md", "json")
+	cf := addClientFlags(fset, "md", "json", "html")
 	// --format is what this flag was called before -o/--output: the same value.
-	fset.Var(fset.Lookup("output").Value, "format", "md or json (use -o/--output)")
+	fset.Var(fset.Lookup("output").Value, "format", "md, json or html (use -o/--output)")
 	_ = fset.MarkDeprecated("format", "use -o/--output")
 	format := cf.output
 	out := fset.String("out", "", "write to this file instead of stdout")
@@ -135,23 +138,33 @@ func writeSealed(ctx context.Context, cf clientFlags, run, out string) (done boo
 			return false, err
 		}
 	}
-	md := strings.TrimSuffix(out, ".json") + ".md"
-	if err := os.WriteFile(md, []byte(ev.Markdown()), 0o644); err != nil {
-		return false, err
+	base := strings.TrimSuffix(out, ".json")
+	files := ev.Companions(filepath.Base(base))
+	for _, suffix := range slices.Sorted(maps.Keys(files)) {
+		if err := os.WriteFile(base+suffix, []byte(files[suffix]), 0o644); err != nil {
+			return false, err
+		}
 	}
-	fmt.Fprintf(os.Stderr, "the sealed record of %s rebuilt from its history: %s (signature %s.sig, Markdown %s); lifeboat evidence verify %s checks it\n", ev.WorkflowID, out, out, md, out)
+	fmt.Fprintf(os.Stderr, "the sealed record of %s rebuilt from its history: %s (signature %s.sig, Markdown %s.md, timeline %s.svg); lifeboat evidence verify %s checks it\n", ev.WorkflowID, out, out, base, base, out)
 	return true, nil
 }
 
 func writeEvidence(ev runbooks.Evidence, format, out string) error {
 	var data []byte
-	if format == "json" {
+	switch format {
+	case "json":
 		b, err := json.MarshalIndent(ev, "", "  ")
 		if err != nil {
 			return err
 		}
 		data = append(b, '\n')
-	} else {
+	case "html":
+		page, err := ev.HTML()
+		if err != nil {
+			return err
+		}
+		data = []byte(page)
+	default:
 		data = []byte(ev.Markdown())
 	}
 	if out == "" {
