@@ -104,7 +104,11 @@ func (e Evidence) TimelineSVG() string {
 		lineColour = "#c0392b"
 	}
 	w(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="2" stroke-dasharray="6 4"/>`+"\n", deadline, tlTop-12, deadline, axisY, lineColour)
-	w(`<text x="%.1f" y="%d" text-anchor="middle" fill="%s">RTO deadline %s</text>`+"\n", deadline, tlTop-16, lineColour, t0.Add(e.RTOTarget.D()).UTC().Format("15:04:05"))
+	anchor := "middle" // the label stays inside the picture near its right edge
+	if deadline > tlWidth-90 {
+		anchor = "end"
+	}
+	w(`<text x="%.1f" y="%d" text-anchor="%s" fill="%s">RTO deadline %s</text>`+"\n", deadline, tlTop-16, anchor, lineColour, t0.Add(e.RTOTarget.D()).UTC().Format("15:04:05"))
 	if !e.EndedAt.IsZero() {
 		end := x(e.EndedAt)
 		w(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#2c7a3f" stroke-width="2"/>`+"\n", end, tlTop-6, end, axisY)

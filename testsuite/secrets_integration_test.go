@@ -140,7 +140,7 @@ output "port" { value = tonumber(var.db_password) }
 	}
 	status, err := cli("status", id, "--output", "json")
 	require.NoError(t, err, status)
-	b := openBrowser(ctx, t, dev, "secrets")
+	b := openBrowser(ctx, t, "http://localhost:"+dev.uiPort, "secrets")
 	var pages []string
 	for _, tab := range []string{"history", "user-metadata", "pending-activities"} {
 		require.NoError(t, b.OpenWorkflow(id, tab))

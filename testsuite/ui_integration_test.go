@@ -81,7 +81,7 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	dev := startUIDrill(t)
-	b := openBrowser(ctx, t, dev, "browser")
+	b := openBrowser(ctx, t, "http://localhost:"+dev.uiPort, "browser")
 
 	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + dev.port, Logger: quiet{}})
 	require.NoError(t, err)
@@ -543,9 +543,10 @@ func startUIDrill(t *testing.T, env ...string) lifeboatDev {
 	return startLifeboatDev(t, cat, env...)
 }
 
-// openBrowser starts headless Chromium on dev's UI; its screenshots go to
-// testsuite/artifacts/NAME (or $LIFEBOAT_ARTIFACTS/NAME), emptied first.
-func openBrowser(ctx context.Context, t *testing.T, dev lifeboatDev, name string) *browser.Browser {
+// openBrowser starts headless Chromium on a Temporal UI (ui, its base URL);
+// its screenshots go to testsuite/artifacts/NAME (or
+// $LIFEBOAT_ARTIFACTS/NAME), emptied first.
+func openBrowser(ctx context.Context, t *testing.T, ui, name string) *browser.Browser {
 	t.Helper()
 	chromium, err := browser.EnsureChromium(ctx, os.Stderr)
 	require.NoError(t, err, "the browser test needs Chromium (CI=%v)", testsuite.InCI())
@@ -554,7 +555,7 @@ func openBrowser(ctx context.Context, t *testing.T, dev lifeboatDev, name string
 		artifacts = filepath.Join(d, name)
 	}
 	_ = os.RemoveAll(artifacts)
-	b, err := browser.Start(ctx, browser.Options{Chromium: chromium, UI: "http://localhost:" + dev.uiPort, Screenshots: artifacts})
+	b, err := browser.Start(ctx, browser.Options{Chromium: chromium, UI: ui, Screenshots: artifacts})
 	require.NoError(t, err)
 	t.Cleanup(func() { b.Close(); t.Logf("screenshots in %s", artifacts) })
 	return b
@@ -608,7 +609,7 @@ func TestTheUIDecryptsThroughTheCodecServer(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(stored), reason, "the server must hold ciphertext only")
 
-	b := openBrowser(ctx, t, dev, "browser-codec")
+	b := openBrowser(ctx, t, "http://localhost:"+dev.uiPort, "browser-codec")
 
 	require.NoError(t, b.OpenWorkflow(run.WorkflowID, "history"))
 	require.NoError(t, b.WaitText(reason, 30*time.Second), "the input, decrypted by the codec server")

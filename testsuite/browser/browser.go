@@ -258,6 +258,14 @@ const pageText = `(() => {
 	return t;
 })()`
 
+// Open navigates to url (a page that is not the UI's: a file:// evidence page).
+func (b *Browser) Open(url string) error { return chromedp.Do(b.ctx, chromedp.Navigate(url)) }
+
+// Eval evaluates a JavaScript expression on the page and returns its value as JSON.
+func (b *Browser) Eval(js string) (string, error) {
+	return chromedp.Run(b.ctx, chromedp.Evaluate[string]("JSON.stringify("+js+")"))
+}
+
 // Reload reloads the page (the UI polls, but a reload is immediate).
 func (b *Browser) Reload() error { return chromedp.Do(b.ctx, chromedp.Reload()) }
 
