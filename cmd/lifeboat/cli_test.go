@@ -306,3 +306,32 @@ func TestEveryHelpHasExamplesThatParse(t *testing.T) {
 		assert.Contains(t, out, "Examples:\n  lifeboat "+want, want)
 	}
 }
+
+// validate --mode drill shows what a drill start would refuse, for a
+// runbook without spec.drill too (plain validate says ok: a failover of it
+// is fine).
+func TestValidateInDrillModeShowsWhatADrillWouldRefuse(t *testing.T) {
+	book := t.TempDir() + "/edge.yaml"
+	require.NoError(t, os.WriteFile(book, []byte(`apiVersion: lifeboat/v1
+kind: Runbook
+metadata: {name: edge-only, version: 1}
+spec:
+  scope: application
+  objectives: {rto: 30m}
+  layers:
+    edge:
+      - id: dns
+        action: cloudflare.dnsSwitch
+        with: {zone: example.com, record: shop.example.com, to: dr.example.com}
+`), 0o644))
+	var err error
+	out := captureStdout(t, func() { err = execute("validate", book) })
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "ok    "+book)
+	out = captureStdout(t, func() { err = execute("validate", "--mode", "drill", book) })
+	var ex exitError
+	require.True(t, errors.As(err, &ex), "exit 1: %v", err)
+	assert.Contains(t, out, "spec.layers.edge[0]: a drill would be refused: cloudflare.dnsSwitch changes edge/DNS: in a drill, add dns to spec.drill.skip")
+	var ue usageError
+	assert.True(t, errors.As(execute("validate", "--mode", "tabletop", book), &ue), "an unknown mode is a usage error")
+}

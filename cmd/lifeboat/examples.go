@@ -12,7 +12,7 @@ import (
 var examples = map[string]string{
 	"dev":             "lifeboat dev                             # dev server, UI on http://localhost:8233, a worker with runbooks/examples\nlifeboat dev --catalog runbooks/mine      # your own runbooks",
 	"worker":          "lifeboat worker --config /etc/lifeboat/config.yaml",
-	"validate":        "lifeboat validate runbooks/examples\nlifeboat validate my-runbook.yaml -o json",
+	"validate":        "lifeboat validate runbooks/examples\nlifeboat validate --mode drill runbooks/examples   # also what a drill start would refuse\nlifeboat validate my-runbook.yaml -o json",
 	"plan":            "lifeboat plan case-management-region-failover\nlifeboat plan runbooks/examples/warm-standby-failover.yaml -o json",
 	"schema":          "lifeboat schema > schema/lifeboat-v1.json\n# then start a runbook with: # yaml-language-server: $schema=../../schema/lifeboat-v1.json",
 	"actions":         "lifeboat actions\nlifeboat actions --config config.yaml    # what this worker's config can run",

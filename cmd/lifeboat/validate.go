@@ -12,6 +12,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/worker"
 )
 
@@ -24,6 +25,8 @@ type fileReport struct {
 
 func cmdValidate(fs *pflag.FlagSet) runner {
 	output := outputFlag(fs, "text", "json")
+	mode := &choice{value: workflows.ModeFailover, choices: []string{workflows.ModeFailover, workflows.ModeDrill}}
+	fs.Var(mode, "mode", "failover, or drill: also what a drill start would refuse (spec.drill or not)")
 	return func(_ context.Context, paths []string) error {
 		schema := activities.Catalogue()
 		// Plans are checked against the runbooks validated with them.
@@ -53,6 +56,11 @@ func cmdValidate(fs *pflag.FlagSet) runner {
 				default:
 					name, line = rb.Metadata.Name, rb.LineOf("metadata.name")
 					rep.Problems = runbooks.Validate(rb, schema)
+					if mode.value == workflows.ModeDrill && rb.Spec.Drill == nil {
+						// Validate checks a drill's scope only for a runbook with
+						// spec.drill; a drill start checks it for every runbook.
+						rep.Problems = append(rep.Problems, drillRefusals(rb, schema)...)
+					}
 				}
 				rep.Runbook = name
 				for i := range rep.Problems {
@@ -92,6 +100,15 @@ func cmdValidate(fs *pflag.FlagSet) runner {
 		}
 		return nil
 	}
+}
+
+// drillRefusals are what a drill start of rb would refuse, each saying so.
+func drillRefusals(rb *runbooks.Runbook, schema runbooks.Schema) runbooks.Problems {
+	out := runbooks.ValidateDrill(rb, schema).Errors()
+	for i := range out {
+		out[i].Message = "a drill would be refused: " + out[i].Message
+	}
+	return out
 }
 
 func asProblems(err error, file string) runbooks.Problems {
