@@ -12,8 +12,8 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
-	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/worker"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 // fileReport is validate's JSON output for one file.
