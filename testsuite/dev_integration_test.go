@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,8 +175,9 @@ func runDev(t *testing.T, dir string, log io.Writer, env []string, args ...strin
 	require.NoError(t, err)
 	cmd.Stderr = io.MultiWriter(os.Stderr, log)
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
 	ready := make(chan struct{})
+	var exitErr error
+	exited := make(chan struct{}) // closed once its output is read to the end and it has exited
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -185,20 +187,42 @@ func runDev(t *testing.T, dir string, log io.Writer, env []string, args ...strin
 				close(ready)
 			}
 		}
+		exitErr = cmd.Wait()
+		close(exited)
 	}()
+	t.Cleanup(func() { cancel(); <-exited })
 	select {
 	case <-ready:
+	case <-exited:
+		t.Fatalf("lifeboat dev ended before its worker started (%v); its log:\n%s", exitErr, log)
 	case <-time.After(3 * time.Minute):
 		t.Fatal("lifeboat dev did not start its worker")
 	}
 }
 
+// freePort is a port nothing listens on, never one it returned before in
+// this process: the kernel may offer a just-closed port again, and two of a
+// test's servers (lifeboat dev's frontend and its metrics) once got the same.
 func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	given.Lock()
+	defer given.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !given.ports[port] {
+			given.ports[port] = true
+			return fmt.Sprint(port)
+		}
+	}
 }
+
+// given holds the ports freePort returned.
+var given = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 type quiet struct{}
 

@@ -4,7 +4,8 @@
 // dev configured for it, and drives example (a) as a drill, loses the
 // primary region, drives the failover into DR and, once the primary is
 // back, the failback home, then the recovery plan (d) as a drill; it
-// verifies the evidence and prints the readiness.
+// prints the readiness of example (a), a table of the runs, the evidence
+// verified, and the commands to try next.
 package main
 
 import (
@@ -139,14 +140,17 @@ func rigDemo(ctx context.Context, bin, lifeboat, state, svcURL, hookURL string, 
 	if err := demokit.Drive(ctx, bin, "drill", "region-ca-central-1-loss", "region-loss drill"); err != nil {
 		return err
 	}
-	fmt.Println("\nevidence files are in .lifeboat/evidence/")
-	demokit.Say("verifying the evidence as an auditor would: the worker's signature of every record, every signed decision, the chain")
-	if err := demokit.Show(ctx, bin, "evidence", "verify", filepath.Join(state, "evidence")); err != nil {
+	demokit.Say("readiness of the runbook the demo drilled and failed over: its latest drill and failover, the backup checked now against the real Velero")
+	if err := demokit.Show(ctx, bin, "readiness", "--runbook", "case-management-region-failover"); err != nil {
 		return err
 	}
-	demokit.Say("readiness: each runbook's latest drill, failover and backup, the backup checked now against the real Velero (velero.latestBackup)")
-	if err := demokit.Show(ctx, bin, "readiness"); err != nil {
+	ending, err := summary(ctx, bin, filepath.Join(state, "evidence"))
+	if err != nil {
 		return err
+	}
+	if exitAfter {
+		fmt.Printf("\ndemo done: %s.\n", ending)
+		return nil
 	}
 	if exitAfter {
 		return nil
@@ -164,7 +168,7 @@ Try the CLI on this rig from another shell (the config points it at the demo cat
   %[2]s readiness
   %[2]s invariant case-management-region-failover
 `, filepath.Join(".lifeboat", "demo-worker.yaml"), lifeboat)
-	demokit.Say("the Temporal UI is at http://localhost:8233 — press Ctrl-C to stop the demo")
+	fmt.Printf("\ndemo done: %s; the runs are in the Temporal UI at http://localhost:8233 (Ctrl-C stops the demo); try the commands above next.\n", ending)
 	<-ctx.Done()
 	return nil
 }
