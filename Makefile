@@ -98,7 +98,7 @@ demo: tools
 	@$(GO) run ./testsuite/demo/prebuild >/dev/null 2>&1 &
 	$(GO) run ./testsuite/demo --lifeboat $(BIN) --build $(VERSION)
 
-## bench: DESIGN §8 bars on the dev server, each printed as a ratio next to its bar.
+## bench: the speed and memory bars on the dev server, each printed as a ratio next to its bar (docs/benchmarks.md).
 bench:
 	$(GO) run ./testsuite/bench
 

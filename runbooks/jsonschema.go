@@ -240,10 +240,10 @@ var fieldDocs = map[string]string{
 	"Metadata.version":        "raise it on every change; evidence records the version that ran",
 	"Metadata.owner":          "the team that owns the runbook",
 	"Metadata.description":    "what is restored, in a sentence",
-	"Spec.scope":              "what is lost: pod, namespace, application, cluster, region, provider or journey",
-	"PlanSpec.scope":          "what is lost: pod, namespace, application, cluster, region, provider or journey",
+	"Spec.scope":              "what is lost",
+	"PlanSpec.scope":          "what is lost",
 	"Spec.disaster":           "the disaster this runbook answers, e.g. region-failure",
-	"Spec.strategy":           "the DR strategy: backup-restore, pilot-light, warm-standby or active-active",
+	"Spec.strategy":           "the DR strategy",
 	"Spec.capability":         "the business capability restored (the subject of the recovery invariant)",
 	"Spec.objectives":         "recovery objectives: rto (required), rpo, mtd",
 	"PlanSpec.objectives":     "recovery objectives of the whole plan",
@@ -263,6 +263,7 @@ var fieldDocs = map[string]string{
 	"Layers.storage":          "data and volumes before the workloads that use them",
 	"Layers.workloads":        "applications, on top of network, identity, secrets and storage",
 	"Layers.edge":             "last: traffic moves once the business journey is validated",
+	"Step.action":             "what the step does: one action of the catalogue (lifeboat actions, docs/actions.md)",
 	"Step.id":                 "the step's name, unique in the runbook: what approve, retry and needs refer to",
 	"Step.description":        "what the step is for, shown to the operator",
 	"Step.with":               "the action's arguments (lifeboat actions lists them)",
@@ -301,4 +302,73 @@ var fieldDocs = map[string]string{
 	"RecoveryPlan.spec":       "the plan's members and objectives",
 	"Step":                    "One step: an action of the catalogue with its arguments.",
 	"Member":                  "One runbook of the plan.",
+}
+
+// FieldReference is the Markdown reference of every field of the two
+// documents, one table per part, from the same types and docs as
+// JSONSchema (docs/runbooks.md holds it; a test keeps it current).
+func FieldReference() string {
+	var b strings.Builder
+	parts := []struct {
+		title string
+		t     reflect.Type
+	}{
+		{"Runbook", reflect.TypeOf(Runbook{})}, {"metadata", reflect.TypeOf(Metadata{})}, {"spec", reflect.TypeOf(Spec{})},
+		{"spec.objectives", reflect.TypeOf(Objectives{})}, {"spec.targets.NAME", reflect.TypeOf(Target{})}, {"spec.layers", reflect.TypeOf(Layers{})},
+		{"a step (spec.layers.LAYER[], spec.drill.teardown[], spec.failback.LAYER[])", reflect.TypeOf(Step{})},
+		{"step.retry", reflect.TypeOf(Retry{})}, {"step.approval (and a plan member's)", reflect.TypeOf(Approval{})},
+		{"spec.drill", reflect.TypeOf(Drill{})},
+		{"RecoveryPlan", reflect.TypeOf(RecoveryPlan{})}, {"RecoveryPlan spec", reflect.TypeOf(PlanSpec{})},
+		{"spec.members[]", reflect.TypeOf(Member{})}, {"RecoveryPlan spec.drill", reflect.TypeOf(PlanDrill{})},
+	}
+	for _, p := range parts {
+		fmt.Fprintf(&b, "\n### %s\n\n| Field | Type | Required | What it is |\n|---|---|---|---|\n", p.title)
+		for i := range p.t.NumField() {
+			f := p.t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if !f.IsExported() || name == "" || name == "-" {
+				continue
+			}
+			key := p.t.Name() + "." + name
+			doc := fieldDocs[key]
+			if over, ok := fieldOverrides[key]; ok && over["enum"] != nil {
+				doc += fmt.Sprintf(" (one of: %s)", strings.Join(over["enum"].([]string), ", "))
+			}
+			if c, ok := fieldOverrides[key]["const"].(string); ok && !strings.Contains(doc, c) {
+				doc += fmt.Sprintf(" (`%s`)", c)
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", name, typeName(f.Type), map[bool]string{true: "yes", false: ""}[requiredFields[key]], doc)
+		}
+	}
+	return b.String()
+}
+
+// typeName is how the reference names a field's type.
+func typeName(t reflect.Type) string {
+	if t == durationType {
+		return "duration"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return typeName(t.Elem())
+	case reflect.Slice:
+		return "list of " + typeName(t.Elem())
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.Interface {
+			return "mapping"
+		}
+		return "mapping of " + typeName(t.Elem())
+	case reflect.Struct:
+		if t == reflect.TypeOf(Step{}) {
+			return "step"
+		}
+		return "mapping"
+	case reflect.Interface:
+		return "any"
+	case reflect.Int:
+		return "integer"
+	case reflect.Bool:
+		return "true/false"
+	}
+	return t.Kind().String()
 }

@@ -136,3 +136,16 @@ spec:
 	assert.NoError(t, check(t, s, plan))
 	assert.Error(t, check(t, s, strings.Replace(plan, "optional: true", "optinal: true", 1)), "a plan's member fields are checked")
 }
+
+// docs/runbooks.md's field reference is today's.
+func TestTheFieldReferenceInTheDocsIsTodays(t *testing.T) {
+	b, err := os.ReadFile("../docs/runbooks.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(b), "<!-- field reference: generated -->")
+	require.True(t, ok, "docs/runbooks.md has no generated field reference")
+	got, _, ok := strings.Cut(after, "<!-- end of field reference -->")
+	require.True(t, ok)
+	if got != runbooks.FieldReference() {
+		t.Fatalf("docs/runbooks.md's field reference is out of date: put what go run ./cmd/lifeboat schema -o markdown prints between its markers")
+	}
+}

@@ -20,7 +20,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
-// Schedule policy choices for drills (documented in the README):
+// Schedule policy choices for drills (documented in docs/operating.md):
 //   - overlap: skip — a drill still running when the next one is due is not
 //     doubled up; the skipped slot is counted by Temporal.
 //   - catch-up window: one hour — after a server outage a drill that missed

@@ -28,18 +28,18 @@ import (
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 )
 
-// TestRunItForRealAsTheREADMESays follows the README's "Run it for real"
+// TestRunItForRealAsDocumented follows docs/running-for-real.md
 // section on the rig, with the binary taken out of the image (step 1): a
 // Temporal cluster over mTLS whose namespace `lifeboat setup` prepares
 // (step 2); a bucket made with Object Lock (step 4); two workers, each
 // with its own ssh-keygen key, started with deploy/kubernetes's own
 // config, where only what a site changes is changed (addresses, paths, the
 // bucket's endpoint), ready by /readyz (step 5); the allowed_signers lines
-// as the README writes them. Drills started at once from the CLI all end,
+// as the page writes them. Drills started at once from the CLI all end,
 // and `lifeboat evidence verify` with the same config (the bucket, and the
 // cluster's finished runs) verifies every record, signed by the two
 // workers' keys. Step 3 (the RBAC) is the end-to-end test's worker.
-func TestRunItForRealAsTheREADMESays(t *testing.T) {
+func TestRunItForRealAsDocumented(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -56,7 +56,7 @@ func TestRunItForRealAsTheREADMESays(t *testing.T) {
 	credentials := filepath.Join(dir, "aws-credentials")
 	require.NoError(t, o.CredentialsFile(credentials))
 
-	// The keys, as the README makes them: ssh-keygen -t ed25519.
+	// The keys, as docs/running-for-real.md makes them: ssh-keygen -t ed25519.
 	keygen := func(path, comment string) string {
 		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
 		out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path).CombinedOutput()
@@ -72,7 +72,7 @@ func TestRunItForRealAsTheREADMESays(t *testing.T) {
 	allowed := filepath.Join(dir, "allowed_signers")
 	require.NoError(t, os.WriteFile(allowed, []byte(strings.Join([]string{
 		`alice namespaces="lifeboat" ` + alice,
-		`lifeboat-worker namespaces="lifeboat-evidence" ` + pubA, // the README's lines, one per worker key
+		`lifeboat-worker namespaces="lifeboat-evidence" ` + pubA, // the page's lines, one per worker key
 		`lifeboat-worker namespaces="lifeboat-evidence" ` + pubB,
 	}, "\n")+"\n"), 0o644))
 

@@ -138,7 +138,7 @@ func (r *run) unmetNeed(s *step) *step {
 }
 
 // optionalMemberEnded is true for an optional plan member that has ended:
-// the members after it start whatever its outcome (README, Recovery plans).
+// the members after it start whatever its outcome (docs/runbooks.md, Recovery plans).
 func (r *run) optionalMemberEnded(s *step) bool {
 	return r.authority && s.spec.Action == runbooks.ActionPlanMember && s.spec.OnFailure == runbooks.OnFailureContinue && terminal(s.state)
 }

@@ -14,7 +14,7 @@ var examples = map[string]string{
 	"worker":          "lifeboat worker --config /etc/lifeboat/config.yaml",
 	"validate":        "lifeboat validate runbooks/examples\nlifeboat validate --mode drill runbooks/examples   # also what a drill start would refuse\nlifeboat validate my-runbook.yaml -o json",
 	"plan":            "lifeboat plan case-management-region-failover\nlifeboat plan runbooks/examples/warm-standby-failover.yaml -o json",
-	"schema":          "lifeboat schema > schema/lifeboat-v1.json\n# then start a runbook with: # yaml-language-server: $schema=../../schema/lifeboat-v1.json",
+	"schema":          "lifeboat schema > schema/lifeboat-v1.json\nlifeboat schema -o markdown    # the field reference of docs/runbooks.md\n# then start a runbook with: # yaml-language-server: $schema=../../schema/lifeboat-v1.json",
 	"actions":         "lifeboat actions\nlifeboat actions --config config.yaml    # what this worker's config can run",
 	"failover":        "lifeboat failover case-management-region-failover --reason \"ca-central-1 down since 03:10\" --follow\nlifeboat failover case-management-region-failover --reason \"test of the path\" --dry-run",
 	"drill":           "lifeboat drill case-management-region-failover --follow\nlifeboat drill schedule case-management-region-failover --cron \"0 3 1 * *\"",

@@ -161,7 +161,7 @@ func rootCommand() *cobra.Command {
 		Use:   "lifeboat",
 		Short: "lifeboat — disaster-recovery restore runbooks on Temporal",
 		Long: "lifeboat — disaster-recovery restore runbooks on Temporal.\n\n" +
-			"Common flags: --config FILE (or LIFEBOAT_CONFIG); LIFEBOAT_ADDRESS, LIFEBOAT_NAMESPACE, … override it (see README).\n" +
+			"Common flags: --config FILE (or LIFEBOAT_CONFIG); LIFEBOAT_ADDRESS, LIFEBOAT_NAMESPACE, … override it (see docs/running-for-real.md, Configuration).\n" +
 			"Shell completion (runbook names, open runs, waiting steps, approvers): source <(lifeboat completion bash)",
 		SilenceErrors: true,
 		SilenceUsage:  true,

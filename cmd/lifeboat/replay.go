@@ -61,7 +61,7 @@ func cmdReplay(fs *pflag.FlagSet) runner {
 			case errors.As(err, &ie):
 				failed++
 				fmt.Printf("FAIL  %s (%s): %v\n", name, describeRun(h, dc), ie)
-				fmt.Println("      today's workflow code cannot carry this run: a change to what the workflow schedules must go behind workflow.GetVersion (README: Changing the workflow)")
+				fmt.Println("      today's workflow code cannot carry this run: a change to what the workflow schedules must go behind workflow.GetVersion (docs/tests.md: Changing the workflow)")
 			default:
 				return err
 			}

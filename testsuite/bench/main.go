@@ -64,7 +64,7 @@ func runBench() int {
 	check(w.Start())
 	defer w.Stop()
 
-	fmt.Println("lifeboat bench — DESIGN §8 and issue 14 (ratio: lower is better; pass when ratio <= bar)")
+	fmt.Println("lifeboat bench — the speed and memory bars (ratio: lower is better; pass when ratio <= bar)")
 	if os.Getenv("BENCH_ONLY_CLUSTER") != "" {
 		check(testsuite.EnsureRig(ctx, os.Stdout))
 		b.cluster(ctx, *clusterDrills)

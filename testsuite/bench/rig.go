@@ -270,7 +270,7 @@ func (b *bench) orchestration(ctx context.Context, srv *testsuite.DevServer, sta
 // lifeboat's run (the time between its gaps, up to end), each sleeping that
 // stretch's length, one after the other on the same server, so it meets the
 // same number of boundaries at the same pace (a faster chain would also meet
-// the dev server's transfer-queue pacing, see the README). Its idle time is
+// the dev server's transfer-queue pacing, see docs/benchmarks.md). Its idle time is
 // measured the way lifeboat's is.
 func (b *bench) bareFloor(ctx context.Context, gaps []span, end time.Time) time.Duration {
 	sleeps := make([]time.Duration, len(gaps))
