@@ -39,16 +39,16 @@ func summary(ctx context.Context, bin, dir string) (string, error) {
 		rows = append(rows, row{ev, f})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].ev.StartedAt.Before(rows[j].ev.StartedAt) })
-	demokit.Say(fmt.Sprintf("the demo's %d runs", len(rows)))
+	demokit.Say(fmt.Sprintf("the demo's %d runs; their evidence is in .lifeboat/evidence/ (each record's JSON, its signature, its Markdown and its timeline picture)", len(rows)))
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tMODE\tOUTCOME\tRTO (actual / target)\tEVIDENCE")
+	fmt.Fprintln(tw, "RUN\tMODE\tOUTCOME\tRTO (actual / target)\tEVIDENCE (.lifeboat/evidence/)")
 	outcomes := map[string]int{}
 	for _, r := range rows {
 		rto := fmt.Sprintf("%s / %s", r.ev.RTOActual.Readable(), r.ev.RTOTarget)
 		if r.ev.RTOBreached {
 			rto += " BREACHED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ev.WorkflowID, r.ev.Mode, r.ev.Outcome, rto, filepath.Join(".lifeboat", "evidence", strings.TrimSuffix(filepath.Base(r.file), ".json")+".{json,md,svg}"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ev.WorkflowID, r.ev.Mode, r.ev.Outcome, rto, strings.TrimSuffix(filepath.Base(r.file), ".json")+".md")
 		outcomes[r.ev.Outcome]++
 	}
 	if err := tw.Flush(); err != nil {
