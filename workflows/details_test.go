@@ -60,11 +60,15 @@ func TestCurrentDetailsPutWhatToDoFirst(t *testing.T) {
 	assert.Contains(t, waitingAck, "RTO 1h: deadline **03:00:00 UTC**")
 	assert.NotContains(t, waitingAck, "remaining")
 
-	assert.True(t, strings.HasPrefix(refused, "**Waiting:** step shift needs 1 approval(s) from ic (have 0); may approve: alice, bob, dan: `lifeboat approve"), refused)
+	assert.True(t, strings.HasPrefix(refused, "**Waiting:** step shift needs 1 signed approval(s) from ic (have 0); may approve: alice, bob, dan: `lifeboat approve"), refused)
 	lines := strings.Split(refused, "\n\n")
-	require.GreaterOrEqual(t, len(lines), 2, refused)
-	assert.Regexp(t, `^\*\*Refused:\*\* an approve signal for step shift from mallory was refused at 02:03:00 UTC: mallory is not in the approver groups of step shift \(ic: alice, bob, dan\)\.$`, lines[1])
-	assert.NotContains(t, lines[1], "{", "a refusal is a sentence, not a Go struct")
+	require.GreaterOrEqual(t, len(lines), 3, refused)
+	assert.Contains(t, lines[0], "or signal `approve` with the JSON that `lifeboat sign approve default-test-workflow-id shift --as NAME` prints",
+		"where only a signed approval counts, the UI hint says what to paste, not a JSON that would be recorded unproven")
+	assert.Equal(t, "**test-book** v2 — failover — **awaiting-approval** — layer edge — RTO 1h: deadline **03:00:00 UTC**", lines[1],
+		"the state and the deadline share the second line: the pane shows about four")
+	assert.Regexp(t, `^\*\*Refused:\*\* an approve signal for step shift from mallory was refused at 02:03:00 UTC: mallory is not in the approver groups of step shift \(ic: alice, bob, dan\)\.$`, lines[2])
+	assert.NotContains(t, lines[2], "{", "a refusal is a sentence, not a Go struct")
 
 	assert.NotContains(t, moved, "Refused", "the refusal goes once the gate has moved on")
 	assert.True(t, strings.HasPrefix(finished, "**test-book** v2 — failover — **succeeded**"), finished)

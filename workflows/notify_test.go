@@ -51,7 +51,7 @@ func TestRunNotifiesApprovalPauseRTOMilestonesAndTheEnd(t *testing.T) {
 	}
 	assert.Contains(t, h.rec.notified[0], "net is paused (the DR VPC is not peered yet")
 	assert.Contains(t, h.rec.notified[1], "lifeboat approve default-test-workflow-id shift --as NAME")
-	assert.Contains(t, h.rec.notified[1], `signal approve {"step": "shift", "by": "NAME"}`)
+	assert.Contains(t, h.rec.notified[1], "signal approve with the JSON that lifeboat sign approve default-test-workflow-id shift --as NAME prints")
 	assert.Contains(t, h.rec.notified[2], "50% of the 1h RTO used")
 	assert.Contains(t, h.rec.notified[3], "80% of the 1h RTO used")
 	assert.Contains(t, h.rec.notified[5], "succeeded in 1h10m")

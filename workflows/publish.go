@@ -95,7 +95,11 @@ func (r *run) details(ctx workflow.Context, state string) string {
 	waiting := 0
 	wait := func(label string, p Pending) {
 		if waiting++; waiting <= detailLines {
-			line("**%s** %s: `%s`, or signal `%s`", label, strings.TrimSuffix(p.Message, ": "+p.Command), p.Command, p.Signal)
+			signal := "`" + p.Signal + "`"
+			if msg, rest, ok := strings.Cut(p.Signal, " with the JSON that "); ok {
+				signal = "`" + msg + "` with the JSON that `" + strings.TrimSuffix(rest, " prints") + "` prints"
+			}
+			line("**%s** %s: `%s`, or signal %s", label, strings.TrimSuffix(p.Message, ": "+p.Command), p.Command, signal)
 		}
 	}
 	// One pass over the steps: who waits for a person is listed now, what
@@ -126,9 +130,9 @@ func (r *run) details(ctx workflow.Context, state string) string {
 	if waiting > detailLines {
 		line("… and %d more waiting: `lifeboat status %s`", waiting-detailLines, r.workflowID)
 	}
-	if refused := r.currentRefusal(); refused != "" {
-		line("**Refused:** %s", refused)
-	}
+	// The run's state and its RTO deadline share one line, before the
+	// refusal: the pane shows about four lines, and the deadline must stay
+	// among them.
 	shown := state
 	if r.finished && r.cancelled {
 		shown = OutcomeCancelled
@@ -137,19 +141,21 @@ func (r *run) details(ctx workflow.Context, state string) string {
 	if r.layer != "" && !r.finished {
 		header += " — layer " + r.layer
 	}
-	line("%s", header)
 	rto := rb.Spec.Objectives.RTO
 	deadline := r.declaredAt.Add(rto.D())
 	switch {
 	case r.finished && r.breached:
-		line("RTO %s: **BREACHED** — finished after %s, deadline was %s", rto, runbooks.Duration(r.endedAt.Sub(r.declaredAt)).Readable(), deadline.UTC().Format("15:04:05 UTC"))
+		line("%s — RTO %s: **BREACHED** — finished after %s, deadline was %s", header, rto, runbooks.Duration(r.endedAt.Sub(r.declaredAt)).Readable(), deadline.UTC().Format("15:04:05 UTC"))
 	case r.finished:
-		line("RTO %s: finished in %s, %s before the deadline %s", rto, runbooks.Duration(r.endedAt.Sub(r.declaredAt)).Readable(),
+		line("%s — RTO %s: finished in %s, %s before the deadline %s", header, rto, runbooks.Duration(r.endedAt.Sub(r.declaredAt)).Readable(),
 			runbooks.Duration(deadline.Sub(r.endedAt)).Readable(), deadline.UTC().Format("15:04:05 UTC"))
 	case r.breached:
-		line("RTO %s: **BREACHED** — the deadline was %s", rto, deadline.UTC().Format("15:04:05 UTC"))
+		line("%s — RTO %s: **BREACHED** — the deadline was %s", header, rto, deadline.UTC().Format("15:04:05 UTC"))
 	default:
-		line("RTO %s: deadline **%s**", rto, deadline.UTC().Format("15:04:05 UTC"))
+		line("%s — RTO %s: deadline **%s**", header, rto, deadline.UTC().Format("15:04:05 UTC"))
+	}
+	if refused := r.currentRefusal(); refused != "" {
+		line("**Refused:** %s", refused)
 	}
 	for _, s := range running {
 		line("▶ %s/%s running (attempt %d)", s.layer, s.spec.ID, s.attempts+1)
@@ -238,9 +244,9 @@ func (r *run) pending(s *step) (Pending, bool) {
 			Command: fmt.Sprintf("lifeboat approve %s %s --as NAME", id, sid),
 			Signal:  fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgApprove, sid)}
 		kind := "approval(s)"
-		if r.signedDecisions && a.Separate {
+		if r.signedOnly(MsgApprove, s) {
 			kind = "signed approval(s)"
-			p.Signal = fmt.Sprintf("%s with the JSON of lifeboat sign approve %s %s --as NAME", MsgApprove, id, sid)
+			p.Signal = r.signedSignal(MsgApprove, sid)
 		}
 		what = fmt.Sprintf("step %s needs %d %s from %s (have %d)", sid, r.needed(s), kind, strings.Join(a.From, " or "), len(have))
 		if len(p.Approvers) > 0 {
@@ -249,6 +255,9 @@ func (r *run) pending(s *step) (Pending, bool) {
 	case StateAwaitingAck:
 		p = Pending{Kind: "acknowledgement", Command: fmt.Sprintf("lifeboat ack %s %s --as NAME", id, sid),
 			Signal: fmt.Sprintf(`%s {"step": %q, "by": "NAME"}`, MsgAck, sid)}
+		if r.signedOnly(MsgAck, s) {
+			p.Signal = r.signedSignal(MsgAck, sid)
+		}
 		what = fmt.Sprintf("step %s waits for an acknowledgement", sid)
 		if text, _ := s.spec.With["instructions"].(string); text != "" && s.hints.Human {
 			what += fmt.Sprintf(" (instructions: %s)", capTextAt(text, 200))
@@ -262,6 +271,24 @@ func (r *run) pending(s *step) (Pending, bool) {
 	}
 	p.Step, p.Since, p.Message = sid, s.waitingSince, what+": "+p.Command
 	return p, true
+}
+
+// signedOnly is true when only a signed msg about s counts (or is taken):
+// the policy row wants a signature and the worker has allowed signers, or,
+// for runs before the one authority, a gate demanding separation.
+func (r *run) signedOnly(msg string, s *step) bool {
+	if !r.authority {
+		return msg == MsgApprove && r.signedDecisions && s.spec.Approval != nil && s.spec.Approval.Separate
+	}
+	row := rule(msg, r.about(msg, s))
+	return row != nil && row.Signed && r.provenOnly()
+}
+
+// signedSignal is the hint for the Temporal UI's signal dialog where only a
+// signed message counts: what to paste, not a JSON that would be refused
+// or recorded as unproven.
+func (r *run) signedSignal(msg, step string) string {
+	return fmt.Sprintf("%s with the JSON that lifeboat sign %s %s %s --as NAME prints", msg, msg, r.workflowID, step)
 }
 
 // approversLeft are the people of the gate's groups who may still approve,
