@@ -3,6 +3,7 @@ package testsuite_test
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -80,4 +81,40 @@ func TestReplayCatchesAReorderedLayer(t *testing.T) {
 	assert.Contains(t, ie.Error(), "TMPRL1100")
 	t.Log(ie.Error())
 	assert.NotZero(t, ie.EventID)
+}
+
+// TestAWaitForAPersonIsATimerTheUIShows reads a recorded run (since
+// versionWaitMarker): while its gate waited, a timer named what it waits
+// for and the command — the line the Temporal UI's History tab draws — ran,
+// and was cancelled once bob approved; the RTO timer is named its deadline.
+func TestAWaitForAPersonIsATimerTheUIShows(t *testing.T) {
+	h, err := starter.LoadHistoryFile("histories/drill-approved-by-update-wait-marker.json")
+	require.NoError(t, err)
+	dc := converter.GetDefaultDataConverter()
+	started := map[string]string{}
+	var cancelled []string
+	for _, e := range h.Events {
+		if a := e.GetTimerStartedEventAttributes(); a != nil {
+			var summary string
+			if p := e.GetUserMetadata().GetSummary(); p != nil {
+				require.NoError(t, dc.FromPayload(p, &summary))
+			}
+			started[a.GetTimerId()] = summary
+		}
+		if a := e.GetTimerCanceledEventAttributes(); a != nil {
+			cancelled = append(cancelled, started[a.GetTimerId()])
+		}
+	}
+	var wait, rto string
+	for _, s := range started {
+		switch {
+		case strings.HasPrefix(s, "WAITING: "):
+			wait = s
+		case strings.HasPrefix(s, "RTO "):
+			rto = s
+		}
+	}
+	assert.Regexp(t, `^WAITING: announce waits for approval — lifeboat approve lifeboat-approve-by-update-drill-[0-9a-f]{6} announce --as NAME$`, wait)
+	assert.Contains(t, cancelled, wait, "the marker ends with the wait")
+	assert.Regexp(t, `^RTO 10m: deadline \d\d:\d\d:\d\d UTC$`, rto)
 }

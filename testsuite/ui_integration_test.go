@@ -119,6 +119,11 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		assert.NotContains(t, b.Text(), "remaining at", "not a remaining figure that goes stale while the page waits")
 		assert.Contains(t, b.Text(), "may approve: alice, bob", "who may approve")
 		b.Shot("awaiting-approval")
+		// The page the UI opens a run on: its timeline draws the wait, with the command.
+		require.NoError(t, b.OpenWorkflow(id, "history"))
+		require.NoError(t, b.WaitText("WAITING: shift-traffic waits for approval — lifeboat approve "+id+" shift-traffic --as NAME", 20*time.Second),
+			"the History tab shows what the run waits for")
+		b.Shot("history-shows-the-wait")
 	})
 
 	t.Run("a refused signal changes nothing and the run keeps waiting", func(t *testing.T) {

@@ -38,6 +38,7 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 	}
 	r.signedDecisions = workflow.GetVersion(root, versionSignedDecisions, workflow.DefaultVersion, 1) == 1
 	r.authority = workflow.GetVersion(root, versionOneAuthority, workflow.DefaultVersion, 1) == 1
+	r.markers = workflow.GetVersion(root, versionWaitMarker, workflow.DefaultVersion, 1) == 1
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
 	}
@@ -214,7 +215,11 @@ func (r *run) startRTOClock(ctx workflow.Context) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		wait := r.declaredAt.Add(rto).Sub(workflow.Now(ctx))
 		if wait > 0 {
-			if err := workflow.NewTimer(ctx, wait).Get(ctx, nil); err != nil {
+			var opts workflow.TimerOptions
+			if r.markers { // the UI's timeline names the bar
+				opts.Summary = fmt.Sprintf("RTO %s: deadline %s", r.rb().Spec.Objectives.RTO, r.declaredAt.Add(rto).UTC().Format("15:04:05 UTC"))
+			}
+			if err := workflow.NewTimerWithOptions(ctx, wait, opts).Get(ctx, nil); err != nil {
 				return // cancelled: the run ended first
 			}
 		}

@@ -115,6 +115,8 @@ type run struct {
 	signedDecisions bool
 	// authority is true for runs started since versionOneAuthority.
 	authority bool
+	// markers is true for runs started since versionWaitMarker.
+	markers bool
 	// requestProof proves the requester (a signed start); nil: unproven.
 	requestProof *runbooks.Proof
 	// usedSignatures are the signatures this run accepted: a replay is refused.

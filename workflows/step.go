@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -177,8 +178,17 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 	decided := func() bool {
 		return r.aborted || s.rejected || s.decision == MsgSkip || len(r.approvedBy(s)) >= r.needed(s)
 	}
+	endMarker := r.waitMarker(ctx, s)
+	defer endMarker() // idempotent: the wait's end calls it first
 	if a.Timeout > 0 {
-		ok, err := workflow.AwaitWithTimeout(ctx, a.Timeout.D(), decided)
+		var ok bool
+		var err error
+		if r.markers { // the UI's timeline names the bar
+			ok, err = workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: a.Timeout.D(), TimerOptions: workflow.TimerOptions{
+				Summary: fmt.Sprintf("approval of %s times out after %s (onTimeout: %s)", s.spec.ID, a.Timeout, cmp.Or(a.OnTimeout, runbooks.OnTimeoutAbort))}}, decided)
+		} else {
+			ok, err = workflow.AwaitWithTimeout(ctx, a.Timeout.D(), decided)
+		}
 		if err != nil && r.truthful {
 			ok = true // cancelled: only an abort cancels the run's context; handled below
 		}
@@ -206,6 +216,7 @@ func (r *run) approvalGate(ctx workflow.Context, s *step) bool {
 	} else {
 		_ = workflow.Await(ctx, decided)
 	}
+	endMarker()
 	s.approvalWait += workflow.Now(ctx).Sub(s.waitingSince)
 	switch {
 	case r.aborted:
@@ -252,7 +263,9 @@ func (r *run) acknowledgement(ctx workflow.Context, s *step) {
 	s.started = workflow.Now(ctx)
 	s.waitingSince = s.started
 	r.publish(ctx)
+	endMarker := r.waitMarker(ctx, s)
 	_ = workflow.Await(ctx, func() bool { return r.aborted || s.acked || s.decision == MsgSkip })
+	endMarker()
 	s.ended = workflow.Now(ctx)
 	switch {
 	case s.acked:
@@ -280,7 +293,9 @@ func (r *run) pause(ctx workflow.Context, s *step, state string) bool {
 	if p, ok := r.pending(s); ok {
 		r.notify(ctx, NotifyStepPaused, p.Message)
 	}
+	endMarker := r.waitMarker(ctx, s)
 	_ = workflow.Await(ctx, func() bool { return r.aborted || s.decision != "" })
+	endMarker()
 	switch {
 	case s.decision == MsgRetry:
 		s.decision = ""
