@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,13 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		require.NoError(t, b.WaitText("WAITING: shift-traffic waits for approval — lifeboat approve "+id+" shift-traffic --as NAME", 20*time.Second),
 			"the History tab shows what the run waits for")
 		b.Shot("history-shows-the-wait")
+		// The list of the runs a person must act on: lifeboat dev prints its link.
+		link := regexp.MustCompile(`runs waiting for a person \(approval, acknowledgement, a paused step\): (\S+)`).FindStringSubmatch(dev.log.String())
+		require.NotNil(t, link, "lifeboat dev prints the link to the runs waiting for a person:\n%s", dev.log.String())
+		require.NoError(t, b.Open(link[1]))
+		require.NoError(t, b.WaitText(id, 20*time.Second))
+		assert.NotContains(t, b.Text(), "ui-unknown-runbook", "a run that waits for nobody is not in that list")
+		b.Shot("list-of-runs-waiting-for-a-person")
 	})
 
 	t.Run("a refused signal changes nothing and the run keeps waiting", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/spf13/pflag"
 	"io"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -172,6 +173,16 @@ func uiLink(namespace, id string) string {
 		base = "http://localhost:8233"
 	}
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimSuffix(base, "/"), namespace, id)
+}
+
+// WaitingForAPerson is the visibility query of the runs a person must act
+// on: a gate, a manual task or a tabletop step, or a paused step.
+const WaitingForAPerson = `LifeboatState IN ("awaiting-approval", "awaiting-ack", "paused")`
+
+// waitingListLink is the Temporal UI's workflow list filtered to the runs
+// waiting for a person (ui: the UI's base URL).
+func waitingListLink(ui, namespace string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows?query=%s", strings.TrimSuffix(ui, "/"), namespace, url.QueryEscape(WaitingForAPerson))
 }
 
 func cmdStatus(fs *pflag.FlagSet) runner {

@@ -138,6 +138,9 @@ func cmdDev(fs *pflag.FlagSet) runner {
 		}
 		defer srv.Stop()
 		fmt.Printf("Temporal dev server on %s, UI on %s (log: %s)\n", srv.HostPort, srv.UIURL, logFile.Name())
+		if srv.UIURL != "" {
+			fmt.Printf("runs waiting for a person (approval, acknowledgement, a paused step): %s\n", waitingListLink(srv.UIURL, cfg.Temporal.Namespace))
+		}
 		return runWorker(ctx, cfg)
 	}
 }
