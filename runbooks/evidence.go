@@ -450,10 +450,11 @@ func stepDetail(s StepRecord, signers bool) string {
 }
 
 // decided is true when summary only repeats a decision the step shows
-// ("acknowledged" after "acknowledged by dan …").
+// ("acknowledged", or "acknowledged (tabletop: nothing executed)", after
+// "acknowledged by dan …").
 func decided(s StepRecord, summary string) bool {
 	for _, a := range s.Approvals {
-		if a.Decision == summary {
+		if strings.HasPrefix(summary, a.Decision) {
 			return true
 		}
 	}

@@ -82,7 +82,11 @@ func TestTheMarkdownSaysHowToVerifyAndShowsEachDecisionOnce(t *testing.T) {
 	assert.Contains(t, md, "restore at 60%", "other events stay")
 	assert.NotContains(t, e.Markdown(), ".svg)", "a terminal's Markdown links no picture")
 
-	tabletop := record("tabletop", time.Hour).Markdown()
+	tt := record("tabletop", time.Hour)
+	tt.Steps[0].Summary = "acknowledged (tabletop: nothing executed)"
+	tabletop := tt.Markdown()
+	assert.Equal(t, 1, strings.Count(tabletop, "acknowledged by dan"), "a tabletop's acknowledgement is shown once")
+	assert.NotContains(t, tabletop, "acknowledged (tabletop: nothing executed)", "the state says it; the summary does not repeat it")
 	assert.Contains(t, tabletop, "| velero.restore | acknowledged (nothing executed) |")
 	assert.NotContains(t, tabletop, "| succeeded |")
 }
