@@ -293,7 +293,7 @@ func (e Evidence) MarkdownBeside(stem string) string {
 		if s.Started != nil {
 			at = clock(s.Started.Sub(e.DeclaredAt))
 		}
-		w("| %s | %s/%s | %s | %s | %s | %.1f%% | %d | %s |\n", at, s.Layer, s.ID, s.Action, stepStateText(e.Mode, s.State), s.Duration.Readable(), s.RTOShare*100, s.Attempts, stepDetail(s, len(e.AllowedSigners) > 0))
+		w("| %s | %s/%s | %s | %s | %s | %.1f%% | %d | %s |\n", at, s.Layer, s.ID, s.Action, stepStateText(e.Mode, s.State), s.Duration.Readable(), s.RTOShare*100, s.Attempts, stepDetail(s))
 	}
 	section := func(title string, items []string) {
 		w("\n## %s\n\n", title)
@@ -394,10 +394,11 @@ func (e Evidence) MarkdownBeside(stem string) string {
 }
 
 // decisionShown is true for an event the timeline already shows: an
-// approval, rejection or acknowledgement recorded on its step.
+// approval, rejection or acknowledgement recorded on its step. One the run
+// recorded without counting it stays: the event says so, the timeline not.
 func (e Evidence) decisionShown(ev EventRecord) bool {
 	decision := map[string]string{"approve": "approved", "reject": "rejected", "ack": "acknowledged"}[ev.Kind]
-	if decision == "" {
+	if decision == "" || strings.Contains(ev.Text, "not counted") {
 		return false
 	}
 	for _, s := range e.Steps {
@@ -420,16 +421,10 @@ func dashed(s string) string {
 	return " — " + s
 }
 
-// stepDetail is a step's last column. Where the run had allowed signers,
-// an unproven decision was recorded but not counted, and says so.
-func stepDetail(s StepRecord, signers bool) string {
+func stepDetail(s StepRecord) string {
 	var parts []string
 	for _, a := range s.Approvals {
-		uncounted := ""
-		if signers && a.Proof == nil {
-			uncounted = ", recorded, not counted"
-		}
-		parts = append(parts, fmt.Sprintf("%s by %s at %s%s%s", a.Decision, Actor(a.By, a.Proof, a.Client), a.At.UTC().Format("15:04:05"), uncounted, paren(a.Comment)))
+		parts = append(parts, fmt.Sprintf("%s by %s at %s%s", a.Decision, Actor(a.By, a.Proof, a.Client), a.At.UTC().Format("15:04:05"), paren(a.Comment)))
 	}
 	if s.ApprovalWait > 0 {
 		parts = append(parts, "waited "+s.ApprovalWait.Readable())

@@ -29,8 +29,8 @@ func JSONSchema(s Schema) ([]byte, error) {
 	g := &schemaGen{defs: map[string]any{}}
 	g.typeSchema(reflect.TypeOf(Runbook{}))
 	g.typeSchema(reflect.TypeOf(RecoveryPlan{}))
-	g.defs["duration"] = map[string]any{"type": "string", "pattern": durationPattern,
-		"description": "a number with a unit: 30s, 15m, 4h, 30d"}
+	g.defs["duration"] = map[string]any{"anyOf": []any{map[string]any{"type": "string", "pattern": durationPattern}, map[string]any{"const": 0}},
+		"description": "a number with a unit: 30s, 15m, 4h, 30d (or 0)"}
 	g.defs["reference"] = map[string]any{"type": "string", "pattern": `^\s*\$\{\{\s*(failover\.)?steps\.[a-z0-9][-a-z0-9_.]*\.outputs\.[A-Za-z0-9_-]+\s*\}\}\s*$`,
 		"description": "an earlier step's output: ${{ steps.ID.outputs.NAME }}"}
 	g.actions(s)
@@ -186,13 +186,13 @@ func argSchema(t ArgType) map[string]any {
 	case ArgDuration:
 		return orRef(ref("duration"))
 	case ArgStrings:
-		return map[string]any{"type": "array", "items": map[string]any{"type": "string"}}
+		return orRef(map[string]any{"type": "array", "items": map[string]any{"type": "string"}})
 	case ArgStrMap:
-		return map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}
+		return orRef(map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}})
 	case ArgIntMap:
-		return map[string]any{"type": "object", "additionalProperties": orRef(map[string]any{"type": "integer"})}
+		return orRef(map[string]any{"type": "object", "additionalProperties": orRef(map[string]any{"type": "integer"})})
 	}
-	return map[string]any{"type": "object"}
+	return orRef(map[string]any{"type": "object"})
 }
 
 // requiredFields are the fields the validator refuses a document without.

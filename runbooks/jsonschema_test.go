@@ -86,6 +86,14 @@ func TestTheSchemaRefusesWhatAnEditorShouldFlag(t *testing.T) {
     skip: [a, b]
 `
 	require.NoError(t, check(t, s, good))
+	for _, valid := range []struct{ from, to string }{
+		{"vars: {region: ca-central-1}", `vars: "${{ steps.a.outputs.vars }}"`}, // a reference stands for any argument
+		{"rto: 60m, rpo: 15m", "rto: 60m, rpo: 0"},                             // a zero duration loads
+	} {
+		doc := strings.Replace(good, valid.from, valid.to, 1)
+		require.NotEqual(t, good, doc)
+		assert.NoError(t, check(t, s, doc), "the schema refuses what lifeboat loads: %s", valid.to)
+	}
 	require.Empty(t, validate(t, good).Errors(), "the good document is good for lifeboat validate too")
 	for _, c := range []struct{ name, from, to, want string }{
 		{"a typo in an action", "action: terraform.apply", "action: terraform.aply", "action"},

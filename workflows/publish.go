@@ -265,6 +265,9 @@ func (r *run) pending(s *step) (Pending, bool) {
 	case StatePaused:
 		p = Pending{Kind: "operator", Command: fmt.Sprintf("lifeboat retry|skip %s %s, or lifeboat abort %s", id, sid, id),
 			Signal: fmt.Sprintf(`%s|%s {"step": %q, "by": "NAME"}`, MsgRetry, MsgSkip, sid)}
+		if r.signedOnly(MsgSkip, s) {
+			p.Signal = fmt.Sprintf(`%s {"step": %q, "by": "NAME"}; or %s`, MsgRetry, sid, r.signedSignal(MsgSkip, sid))
+		}
 		what = fmt.Sprintf("step %s is paused (%s)", sid, s.err)
 	default:
 		return Pending{}, false

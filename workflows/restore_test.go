@@ -226,7 +226,11 @@ func TestRejectionPausesTheStepThenRetryReopensTheGate(t *testing.T) {
 		h.mustUpdate(workflows.MsgReject, signed(h, workflows.Reject{Step: "shift", By: "bob", Reason: "primary is back"}))
 	})
 	h.at(2*time.Minute, func() {
-		assert.Equal(t, workflows.StatePaused, h.status().State)
+		st := h.status()
+		assert.Equal(t, workflows.StatePaused, st.State)
+		require.Len(t, st.Pending, 1)
+		assert.Equal(t, `retry {"step": "shift", "by": "NAME"}; or skip with the JSON that lifeboat sign skip default-test-workflow-id shift --as NAME prints`, st.Pending[0].Signal,
+			"a rejected gate's skip counts only signed: the hint says what to paste")
 		h.refused(workflows.MsgApprove, signed(h, workflows.Approve{Step: "shift", By: "dan"}), "not awaiting approval")
 		h.mustUpdate(workflows.MsgRetry, workflows.Retry{Step: "shift", By: "bob"})
 	})

@@ -1,6 +1,7 @@
 package evidence_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hiddeco/sshsig"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
@@ -325,4 +327,42 @@ func TestAnotherEndingOfTheSameRunNeverOverwritesTheFirst(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, rep.Findings)
 	assert.Equal(t, 1, rep.Links, "the second ending chains after the first")
+}
+
+// A record sealed before seals listed the files beside it had an unsigned
+// Markdown file, rendered by the lifeboat of then: it verifies while its
+// Markdown is there, whatever this build would render, and a missing one is
+// found.
+func TestARecordSealedBeforeFileDigestsStillVerifies(t *testing.T) {
+	dir := t.TempDir()
+	worker := newKey(t)
+	sink := evidence.NewDirSink(dir).WithKey(worker)
+	at := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	// A checkpoint: no chain position vouches for its bytes, so it can be
+	// sealed again as an older worker would have.
+	ev := runbooks.Evidence{ID: "DR-old", WorkflowID: "lifeboat-old-drill-a", RunID: "run-a", Runbook: runbooks.RunbookRef{Name: "old", Version: 1},
+		Mode: "drill", Outcome: "in-progress", DeclaredAt: at, StartedAt: at}
+	res, err := sink.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
+	require.NoError(t, err)
+	file := res.Outputs["json"].(string)
+	// Rewrite it as an older worker sealed it: no file digests, signed again.
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(b, &rec))
+	delete(rec["seal"].(map[string]any), "files")
+	old, err := json.MarshalIndent(rec, "", "  ")
+	require.NoError(t, err)
+	old = append(old, '\n')
+	sig, err := sshsig.SignWithRand(bytes.NewReader(old), rand.Reader, worker, sshsig.HashSHA512, runbooks.EvidenceNamespace)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(file, old, 0o644))
+	require.NoError(t, os.WriteFile(file+".sig", sshsig.Armor(sig), 0o644))
+	md := strings.TrimSuffix(file, ".json") + ".md"
+	require.NoError(t, os.WriteFile(md, []byte("# Restore evidence DR-old\n\n(as an older lifeboat rendered it)\n"), 0o644))
+	require.NoError(t, os.Remove(strings.TrimSuffix(file, ".json")+".svg"))
+	keys := []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
+	assert.Empty(t, findings(t, []string{dir}, keys), "an older record verifies: its Markdown was never signed, and it had no picture")
+	require.NoError(t, os.Remove(md))
+	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"), "the Markdown file beside it ("+filepath.Base(md)+") is missing")
 }

@@ -249,7 +249,7 @@ func (a *Actions) CRDsEstablished(ctx context.Context, in runbooks.StepInput) (r
 // discovery document follows a moment later, and an apply in between would
 // not know the kind. The worker's kind mapping is refreshed on the way.
 func waitUntilDiscovered(ctx context.Context, c *Client, crds []*unstructured.Unstructured, bad *[]string) error {
-	for {
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		*bad = nil
 		if r, ok := c.Mapper.(meta.ResettableRESTMapper); ok {
 			r.Reset()
@@ -280,7 +280,7 @@ func waitUntilDiscovered(ctx context.Context, c *Client, crds []*unstructured.Un
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 }

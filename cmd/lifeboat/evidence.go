@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -138,8 +139,14 @@ func writeSealed(ctx context.Context, cf clientFlags, run, out string) (done boo
 			return false, err
 		}
 	}
+	// The files beside it are rendered as the worker rendered them, under
+	// the name it stored the record by (their digests are in its seal).
 	base := strings.TrimSuffix(out, ".json")
-	files := ev.Companions(filepath.Base(base))
+	stored := strings.TrimSuffix(path.Base(rec.Location), ".json")
+	if filepath.Base(base) != stored {
+		fmt.Fprintf(os.Stderr, "note: the worker stored this record as %s.json; its Markdown names that file and its picture %s.svg\n", stored, stored)
+	}
+	files := ev.Companions(stored)
 	for _, suffix := range slices.Sorted(maps.Keys(files)) {
 		if err := os.WriteFile(base+suffix, []byte(files[suffix]), 0o644); err != nil {
 			return false, err
