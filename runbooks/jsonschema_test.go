@@ -88,7 +88,7 @@ func TestTheSchemaRefusesWhatAnEditorShouldFlag(t *testing.T) {
 	require.NoError(t, check(t, s, good))
 	for _, valid := range []struct{ from, to string }{
 		{"vars: {region: ca-central-1}", `vars: "${{ steps.a.outputs.vars }}"`}, // a reference stands for any argument
-		{"rto: 60m, rpo: 15m", "rto: 60m, rpo: 0"},                             // a zero duration loads
+		{"rto: 60m, rpo: 15m", "rto: 60m, rpo: 0"},                              // a zero duration loads
 	} {
 		doc := strings.Replace(good, valid.from, valid.to, 1)
 		require.NotEqual(t, good, doc)
