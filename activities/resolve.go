@@ -13,6 +13,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/failure"
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // Resolver resolves a runbook for a run: from the catalog directories (read
@@ -27,7 +28,7 @@ type Resolver struct {
 	Notify *runbooks.NotifySettings
 	// Signers reads the allowed signers in force (the worker's
 	// allowed_signers file, read afresh for every run); nil: none.
-	Signers func() ([]runbooks.AllowedSigner, error)
+	Signers func() ([]proof.AllowedSigner, error)
 	// SignaturesRequired makes every run refuse unsigned operator actions.
 	SignaturesRequired bool
 	// Secrets says which environment variables runbooks may name; a runbook
@@ -161,7 +162,7 @@ func (r *Resolver) admit(ctx context.Context, rb *runbooks.Runbook, src []byte, 
 // that demands separation of duties on a worker that knows no keys: only
 // signed approvals pass such a gate, and none could be verified. Better at
 // the start than at the gate, mid-incident.
-func separationNeedsSigners(rb *runbooks.Runbook, mode string, signers []runbooks.AllowedSigner) error {
+func separationNeedsSigners(rb *runbooks.Runbook, mode string, signers []proof.AllowedSigner) error {
 	if len(signers) > 0 || mode == "tabletop" {
 		return nil
 	}

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // Evidence is the record one run leaves behind (DESIGN §4). The workflow
@@ -22,12 +24,12 @@ type Evidence struct {
 	Reason      string     `json:"reason,omitempty"`
 	RequestedBy string     `json:"requestedBy,omitempty"`
 	// RequestProof proves RequestedBy (a signed start); nil: unproven.
-	RequestProof *Proof `json:"requestProof,omitempty"`
+	RequestProof *proof.Proof `json:"requestProof,omitempty"`
 	// RequestClient is the Temporal client identity the start said it came from.
 	RequestClient string `json:"requestClient,omitempty"`
 	// AllowedSigners are the keys in force for this run (recorded when it
 	// resolved its runbook): every Proof in the record verifies against them.
-	AllowedSigners []AllowedSigner `json:"allowedSigners,omitempty"`
+	AllowedSigners []proof.AllowedSigner `json:"allowedSigners,omitempty"`
 	// Outcome is succeeded, failed, aborted, or "aborted (cancelled)" for a
 	// run cancelled through Temporal.
 	Outcome       string `json:"outcome"`
@@ -199,7 +201,7 @@ type ApprovalRecord struct {
 	Comment  string    `json:"comment,omitempty"`
 	At       time.Time `json:"at"`
 	// Proof is the approver's signature; nil: By is only what the client said.
-	Proof *Proof `json:"proof,omitempty"`
+	Proof *proof.Proof `json:"proof,omitempty"`
 	// Client is the sender's Temporal client identity, as it said.
 	Client string `json:"client,omitempty"`
 }
@@ -221,8 +223,8 @@ type EventRecord struct {
 	Text string    `json:"text"`
 	// Proof is the signature of the operator's message (start, abort, skip,
 	// retry); nil: By is only what the client said.
-	Proof  *Proof `json:"proof,omitempty"`
-	Client string `json:"client,omitempty"`
+	Proof  *proof.Proof `json:"proof,omitempty"`
+	Client string       `json:"client,omitempty"`
 }
 
 // Markdown renders the evidence for people and auditors.
@@ -242,7 +244,7 @@ func (e Evidence) MarkdownBeside(stem string) string {
 		w("| Validation level | %s%s |\n", e.Level, paren(e.LevelReason))
 	}
 	w("| Scope | %s — %s |\n", e.Scope, e.Runbook.Description)
-	w("| Requested by | %s%s |\n", Actor(e.RequestedBy, e.RequestProof, e.RequestClient), paren(e.Reason))
+	w("| Requested by | %s%s |\n", proof.Actor(e.RequestedBy, e.RequestProof, e.RequestClient), paren(e.Reason))
 	w("| Workflow | %s / %s |\n", e.WorkflowID, e.RunID)
 	if f := e.Failback; f != nil {
 		w("| Failback of | %s (evidence %s, runbook `%s`; `lifeboat evidence %s`) |\n", f.Of, OrDash(f.OfEvidence), OrDash(f.OfHash), f.Of)
@@ -333,7 +335,7 @@ func (e Evidence) MarkdownBeside(stem string) string {
 				lines = append(lines, fmt.Sprintf("%s %s: passed%s", c.ID, c.Name, dashed(c.Message)))
 			case c.Override != nil:
 				lines = append(lines, fmt.Sprintf("%s %s: FAILED — %s; **overridden** by %s: %s", c.ID, c.Name, c.Message,
-					Actor(c.Override.By, c.Override.Proof, c.Override.Client), c.Override.Text))
+					proof.Actor(c.Override.By, c.Override.Proof, c.Override.Client), c.Override.Text))
 			case c.Advisory:
 				lines = append(lines, fmt.Sprintf("%s %s: failed (advisory, the run went on) — %s", c.ID, c.Name, c.Message))
 			default:
@@ -375,7 +377,7 @@ func (e Evidence) MarkdownBeside(stem string) string {
 		}
 		line := fmt.Sprintf("%s [%s] %s", ev.At.UTC().Format("15:04:05"), ev.Kind, ev.Text)
 		if ev.By != "" {
-			line += " — " + Actor(ev.By, ev.Proof, ev.Client)
+			line += " — " + proof.Actor(ev.By, ev.Proof, ev.Client)
 		}
 		events = append(events, line)
 	}
@@ -424,7 +426,7 @@ func dashed(s string) string {
 func stepDetail(s StepRecord) string {
 	var parts []string
 	for _, a := range s.Approvals {
-		parts = append(parts, fmt.Sprintf("%s by %s at %s%s", a.Decision, Actor(a.By, a.Proof, a.Client), a.At.UTC().Format("15:04:05"), paren(a.Comment)))
+		parts = append(parts, fmt.Sprintf("%s by %s at %s%s", a.Decision, proof.Actor(a.By, a.Proof, a.Client), a.At.UTC().Format("15:04:05"), paren(a.Comment)))
 	}
 	if s.ApprovalWait > 0 {
 		parts = append(parts, "waited "+s.ApprovalWait.Readable())

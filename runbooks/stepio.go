@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // StepInput is what the workflow passes to every action activity.
@@ -135,7 +137,7 @@ type Resolved struct {
 	Notify *NotifySettings `json:"notify,omitempty"`
 	// Signers are the worker's allowed signers when the run resolved: the
 	// workflow verifies operators' signatures against them, deterministically.
-	Signers []AllowedSigner `json:"signers,omitempty"`
+	Signers []proof.AllowedSigner `json:"signers,omitempty"`
 	// SignaturesRequired refuses every unsigned operator action (start,
 	// approve, reject, ack, retry, skip, abort) instead of recording it as
 	// unproven.

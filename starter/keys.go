@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // ReadKey reads an unencrypted private key (OpenSSH or PEM); a
@@ -67,7 +68,7 @@ func WriteDemoKeys(keyDir, allowedSigners string, people []string) error {
 		if err != nil {
 			return err
 		}
-		namespace := runbooks.SignatureNamespace
+		namespace := proof.SignatureNamespace
 		if name == WorkerKeyName {
 			namespace = runbooks.EvidenceNamespace // the worker signs records, never decisions
 		}

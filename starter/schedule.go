@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -113,7 +113,7 @@ func (s *Starter) CreateSchedule(ctx context.Context, r ScheduleRequest) (string
 		return "", fmt.Errorf("signing the schedule's grant as %s: %w", req.RequestedBy, err)
 	} else if key != nil {
 		req.Grant = &workflows.ScheduleGrant{Workflows: runs, SignedAt: signingTime()}
-		if req.Grant.Signature, err = runbooks.SignDecision(workflows.GrantDecision(req), key); err != nil {
+		if req.Grant.Signature, err = proof.SignDecision(workflows.GrantDecision(req), key); err != nil {
 			return "", err
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -42,7 +42,7 @@ func SignStart(keys KeyFinder, workflowID string, req workflows.Request) (workfl
 	}
 	at := signingTime()
 	req.SignedAt = &at
-	req.Signature, err = runbooks.SignDecision(workflows.StartDecision(workflowID, req), key)
+	req.Signature, err = proof.SignDecision(workflows.StartDecision(workflowID, req), key)
 	return req, err
 }
 
@@ -50,7 +50,7 @@ func SignStart(keys KeyFinder, workflowID string, req workflows.Request) (workfl
 // looks up: a signature holds for one run only); a sender without a key
 // leaves it unsigned.
 func (s *Starter) SignMessage(ctx context.Context, workflowID string, m workflows.Signable) (workflows.Signable, error) {
-	proof := workflows.Signed{Client: Identity()}
+	signed := workflows.Signed{Client: Identity()}
 	key, err := keyFor(s.keys, m.Actor())
 	if err != nil {
 		return nil, err
@@ -61,16 +61,16 @@ func (s *Starter) SignMessage(ctx context.Context, workflowID string, m workflow
 			return nil, explain(workflowID, err)
 		}
 		at := signingTime()
-		proof.SignedAt = &at
+		signed.SignedAt = &at
 		// The first execution's run id: a Temporal reset keeps it (the
 		// run checks against it), and for a run never reset it is the run's.
 		info := desc.GetWorkflowExecutionInfo()
 		d := workflows.MessageDecision(workflowID, cmp.Or(info.GetFirstRunId(), info.GetExecution().GetRunId()), m, at)
-		if proof.Signature, err = runbooks.SignDecision(d, key); err != nil {
+		if signed.Signature, err = proof.SignDecision(d, key); err != nil {
 			return nil, err
 		}
 	}
-	return workflows.WithSigned(m, proof), nil
+	return workflows.WithSigned(m, signed), nil
 }
 
 func keyFor(keys KeyFinder, by string) (ssh.Signer, error) {

@@ -24,15 +24,16 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 )
 
-func workerKey(t *testing.T) (ssh.Signer, runbooks.AllowedSigner) {
+func workerKey(t *testing.T) (ssh.Signer, proof.AllowedSigner) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	s, err := ssh.NewSignerFromKey(priv)
 	require.NoError(t, err)
-	return s, runbooks.AllowedSigner{Principals: []string{runbooks.WorkerPrincipal}, Key: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))}
+	return s, proof.AllowedSigner{Principals: []string{runbooks.WorkerPrincipal}, Key: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))}
 }
 
 // TestEvidenceInALockedBucket: two workers, each with its own key and S3
@@ -74,7 +75,7 @@ func TestEvidenceInALockedBucket(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	keys := []runbooks.AllowedSigner{signerA, signerB}
+	keys := []proof.AllowedSigner{signerA, signerB}
 	rep, err := evidence.VerifyStore(ctx, store(), keys)
 	require.NoError(t, err)
 	assert.Empty(t, rep.Findings)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/starter"
 )
 
@@ -47,7 +48,7 @@ func (s SignaturesConfig) EvidenceKey() (ssh.Signer, error) {
 }
 
 // WorkerKeys are the allowed signers' worker keys: what evidence verify trusts.
-func (s SignaturesConfig) WorkerKeys() ([]runbooks.AllowedSigner, error) {
+func (s SignaturesConfig) WorkerKeys() ([]proof.AllowedSigner, error) {
 	if s.AllowedSigners == "" {
 		return nil, fmt.Errorf("no allowed signers to check the worker's signature against: give --signers FILE, or set signatures.allowedSigners (LIFEBOAT_ALLOWED_SIGNERS)")
 	}
@@ -57,20 +58,20 @@ func (s SignaturesConfig) WorkerKeys() ([]runbooks.AllowedSigner, error) {
 // Signers returns a reader of the allowed signers (read afresh for every
 // run, so a key added or revoked counts at once), or nil when none are
 // configured.
-func (s SignaturesConfig) Signers() func() ([]runbooks.AllowedSigner, error) {
+func (s SignaturesConfig) Signers() func() ([]proof.AllowedSigner, error) {
 	if s.AllowedSigners == "" {
 		return nil
 	}
-	return func() ([]runbooks.AllowedSigner, error) { return s.read(runbooks.SignatureNamespace) }
+	return func() ([]proof.AllowedSigner, error) { return s.read(proof.SignatureNamespace) }
 }
 
 // read parses the allowed_signers lines that allow namespace.
-func (s SignaturesConfig) read(namespace string) ([]runbooks.AllowedSigner, error) {
+func (s SignaturesConfig) read(namespace string) ([]proof.AllowedSigner, error) {
 	b, err := os.ReadFile(s.AllowedSigners)
 	if err != nil {
 		return nil, fmt.Errorf("signatures.allowedSigners: %w", err)
 	}
-	signers, err := runbooks.ParseAllowedSignersFor(string(b), namespace)
+	signers, err := proof.ParseAllowedSignersFor(string(b), namespace)
 	if err != nil {
 		return nil, fmt.Errorf("signatures.allowedSigners %s: %w", s.AllowedSigners, err)
 	}

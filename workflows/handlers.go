@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // registerHandlers installs the status query and, for every operator message,
@@ -47,15 +48,15 @@ func (r *run) registerHandlers(ctx workflow.Context) error {
 // verify the sender's signature first (prove), then the message's own
 // rules (check, which sees the proof: nil when unproven); only then does
 // apply change the run, and the signature is spent.
-func registerMessage[T Signable](ctx workflow.Context, r *run, name string, check func(T, *runbooks.Proof) error, apply func(workflow.Context, T, *runbooks.Proof) Reply) error {
-	validate := func(ctx workflow.Context, msg T) (*runbooks.Proof, error) {
+func registerMessage[T Signable](ctx workflow.Context, r *run, name string, check func(T, *proof.Proof) error, apply func(workflow.Context, T, *proof.Proof) Reply) error {
+	validate := func(ctx workflow.Context, msg T) (*proof.Proof, error) {
 		p, err := r.prove(ctx, msg)
 		if err != nil {
 			return nil, err
 		}
 		return p, check(msg, p)
 	}
-	accept := func(ctx workflow.Context, msg T, p *runbooks.Proof) Reply {
+	accept := func(ctx workflow.Context, msg T, p *proof.Proof) Reply {
 		r.refused, r.refusedStep = "", "" // the run moved on
 		r.spend(p)
 		reply := apply(ctx, msg, p)
@@ -99,7 +100,7 @@ func registerMessage[T Signable](ctx workflow.Context, r *run, name string, chec
 				r.forward(ctx, name, id, msg)
 				continue
 			}
-			var p *runbooks.Proof
+			var p *proof.Proof
 			if err == nil {
 				p, err = validate(ctx, msg)
 			}
@@ -212,14 +213,14 @@ func plural(n int) string {
 }
 
 // checkGate is the state an approve or reject needs, then the policy.
-func (r *run) checkGate(s *step, by, verb string, p *runbooks.Proof) (bool, error) {
+func (r *run) checkGate(s *step, by, verb string, p *proof.Proof) (bool, error) {
 	if s.state != StateAwaitingApproval {
 		return false, fmt.Errorf("step %s is not awaiting approval (%s)", s.spec.ID, r.stateInWords(s))
 	}
 	return r.authorize(verb, s, by, p)
 }
 
-func (r *run) checkApprove(m Approve, p *runbooks.Proof) error {
+func (r *run) checkApprove(m Approve, p *proof.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
@@ -236,7 +237,7 @@ func (r *run) checkApprove(m Approve, p *runbooks.Proof) error {
 	return nil
 }
 
-func (r *run) applyApprove(ctx workflow.Context, m Approve, p *runbooks.Proof) Reply {
+func (r *run) applyApprove(ctx workflow.Context, m Approve, p *proof.Proof) Reply {
 	s := r.steps[m.Step]
 	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "approved", Comment: capText(m.Comment), At: workflow.Now(ctx),
 		Proof: p, Client: m.Client})
@@ -255,7 +256,7 @@ func (r *run) applyApprove(ctx workflow.Context, m Approve, p *runbooks.Proof) R
 	return Reply{Step: s.spec.ID, State: s.state, Message: msg}
 }
 
-func (r *run) checkReject(m Reject, p *runbooks.Proof) error {
+func (r *run) checkReject(m Reject, p *proof.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
@@ -269,7 +270,7 @@ func (r *run) checkReject(m Reject, p *runbooks.Proof) error {
 	return nil
 }
 
-func (r *run) applyReject(ctx workflow.Context, m Reject, p *runbooks.Proof) Reply {
+func (r *run) applyReject(ctx workflow.Context, m Reject, p *proof.Proof) Reply {
 	s := r.steps[m.Step]
 	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "rejected", Comment: capText(m.Reason), At: workflow.Now(ctx),
 		Proof: p, Client: m.Client})
@@ -278,7 +279,7 @@ func (r *run) applyReject(ctx workflow.Context, m Reject, p *runbooks.Proof) Rep
 	return Reply{Step: s.spec.ID, State: StatePaused, Message: "rejected; the step is paused: retry reopens the gate, skip or abort end it"}
 }
 
-func (r *run) checkAck(m Ack, p *runbooks.Proof) error {
+func (r *run) checkAck(m Ack, p *proof.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
@@ -290,7 +291,7 @@ func (r *run) checkAck(m Ack, p *runbooks.Proof) error {
 	return err
 }
 
-func (r *run) applyAck(ctx workflow.Context, m Ack, p *runbooks.Proof) Reply {
+func (r *run) applyAck(ctx workflow.Context, m Ack, p *proof.Proof) Reply {
 	s := r.steps[m.Step]
 	s.acked = true
 	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "acknowledged", Comment: capText(m.Comment), At: workflow.Now(ctx),
@@ -299,7 +300,7 @@ func (r *run) applyAck(ctx workflow.Context, m Ack, p *runbooks.Proof) Reply {
 	return Reply{Step: s.spec.ID, State: StateSucceeded, Message: "acknowledged"}
 }
 
-func (r *run) checkRetry(m Retry, p *runbooks.Proof) error {
+func (r *run) checkRetry(m Retry, p *proof.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
@@ -311,14 +312,14 @@ func (r *run) checkRetry(m Retry, p *runbooks.Proof) error {
 	return err
 }
 
-func (r *run) applyRetry(ctx workflow.Context, m Retry, p *runbooks.Proof) Reply {
+func (r *run) applyRetry(ctx workflow.Context, m Retry, p *proof.Proof) Reply {
 	s := r.steps[m.Step]
 	s.decision = MsgRetry
 	r.actorEvent(ctx, "retry", s.spec.ID, signer(m.By, p, m.Signed), fmt.Sprintf("%s retried %s", orSomeone(m.By), s.spec.ID))
 	return Reply{Step: s.spec.ID, State: StateRunning, Message: "retrying"}
 }
 
-func (r *run) checkSkip(m Skip, p *runbooks.Proof) error {
+func (r *run) checkSkip(m Skip, p *proof.Proof) error {
 	s, err := r.lookup(m.Step)
 	if err != nil {
 		return err
@@ -342,7 +343,7 @@ func (r *run) checkSkip(m Skip, p *runbooks.Proof) error {
 	return err
 }
 
-func (r *run) applySkip(ctx workflow.Context, m Skip, p *runbooks.Proof) Reply {
+func (r *run) applySkip(ctx workflow.Context, m Skip, p *proof.Proof) Reply {
 	s := r.steps[m.Step]
 	who := signer(m.By, p, m.Signed)
 	if r.authority && r.about(MsgSkip, s) == AboutGate {
@@ -366,7 +367,7 @@ func (r *run) applySkip(ctx workflow.Context, m Skip, p *runbooks.Proof) Reply {
 	return Reply{Step: s.spec.ID, State: StateSkipped, Message: "skipped"}
 }
 
-func (r *run) checkAbort(m Abort, p *runbooks.Proof) error {
+func (r *run) checkAbort(m Abort, p *proof.Proof) error {
 	if err := r.checkReady(); err != nil {
 		return err
 	}
@@ -380,12 +381,12 @@ func (r *run) checkAbort(m Abort, p *runbooks.Proof) error {
 	return err
 }
 
-func (r *run) applyAbort(ctx workflow.Context, m Abort, p *runbooks.Proof) Reply {
+func (r *run) applyAbort(ctx workflow.Context, m Abort, p *proof.Proof) Reply {
 	r.abort(ctx, signer(m.By, p, m.Signed), capText(m.Reason))
 	return Reply{State: RunAborted, Message: "aborting: running steps are cancelled; drill teardown still runs"}
 }
 
-func (r *run) checkNote(m Note, p *runbooks.Proof) error {
+func (r *run) checkNote(m Note, p *proof.Proof) error {
 	if r.finished {
 		return fmt.Errorf("the run has finished (%s)", r.state)
 	}
@@ -399,7 +400,7 @@ func (r *run) checkNote(m Note, p *runbooks.Proof) error {
 	return err
 }
 
-func (r *run) applyNote(ctx workflow.Context, m Note, p *runbooks.Proof) Reply {
+func (r *run) applyNote(ctx workflow.Context, m Note, p *proof.Proof) Reply {
 	r.notes = append(r.notes, runbooks.NoteRecord{At: workflow.Now(ctx), By: m.By, Text: capText(m.Text)})
 	return Reply{State: r.state, Message: "noted"}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -317,7 +318,7 @@ func (h *harness) autoSign(arg any) any {
 		return arg
 	}
 	at := h.env.Now()
-	sig, err := runbooks.SignDecision(workflows.MessageDecision(testWorkflowID, testRunID, m, at), testKeys[m.Actor()])
+	sig, err := proof.SignDecision(workflows.MessageDecision(testWorkflowID, testRunID, m, at), testKeys[m.Actor()])
 	if err != nil {
 		h.t.Fatal(err)
 	}

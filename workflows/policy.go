@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // Principal is a group of people a Policy row lets send a message.
@@ -108,7 +109,7 @@ func (r *run) provenOnly() bool { return r.authority && len(r.resolved.Signers) 
 // (proven by p, nil: unproven) about step s (nil: the run). It returns
 // whether the message counts (false: recorded only), or why it is refused.
 // Runs older than versionOneAuthority keep the checks they ran with.
-func (r *run) authorize(msg string, s *step, by string, p *runbooks.Proof) (bool, error) {
+func (r *run) authorize(msg string, s *step, by string, p *proof.Proof) (bool, error) {
 	if !r.authority {
 		return true, r.legacyAuthorize(msg, s, by, p)
 	}
@@ -206,7 +207,7 @@ func what(s *step) string {
 // legacyAuthorize is what runs started before versionOneAuthority checked:
 // the gate's approvers and separation for approve and reject, an approver
 // for an override, nothing else.
-func (r *run) legacyAuthorize(msg string, s *step, by string, p *runbooks.Proof) error {
+func (r *run) legacyAuthorize(msg string, s *step, by string, p *proof.Proof) error {
 	switch msg {
 	case MsgApprove, MsgReject:
 		people := r.approvers(s)

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // PrecheckActivity runs one step's pre-flight checks (activities.Registry.Precheck).
@@ -46,8 +47,8 @@ type Override struct {
 	Signed
 }
 
-func (m Override) decision() runbooks.Decision {
-	return runbooks.Decision{Decision: MsgOverride, Step: m.Check, Comment: m.Reason}
+func (m Override) decision() proof.Decision {
+	return proof.Decision{Decision: MsgOverride, Step: m.Check, Comment: m.Reason}
 }
 
 // Actor is who the message says sent it.
@@ -208,7 +209,7 @@ func (r *run) checkPending(c *check) Pending {
 	return p
 }
 
-func (r *run) checkOverride(m Override, p *runbooks.Proof) error {
+func (r *run) checkOverride(m Override, p *proof.Proof) error {
 	if err := r.checkReady(); err != nil {
 		return err
 	}
@@ -231,7 +232,7 @@ func (r *run) checkOverride(m Override, p *runbooks.Proof) error {
 	return err
 }
 
-func (r *run) applyOverride(ctx workflow.Context, m Override, p *runbooks.Proof) Reply {
+func (r *run) applyOverride(ctx workflow.Context, m Override, p *proof.Proof) Reply {
 	c := r.findCheck(m.Check)
 	r.actorEvent(ctx, MsgOverride, m.Check, signer(m.By, p, m.Signed),
 		capText(fmt.Sprintf("check %s (%s) overridden: %s", m.Check, c.result.Name, m.Reason)))

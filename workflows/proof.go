@@ -9,11 +9,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // Signed is the proof an operator message (or a start Request) carries:
 // when it was signed, and the armored SSH signature of its
-// runbooks.Decision statement. `lifeboat sign` prints both, and the CLI
+// proof.Decision statement. `lifeboat sign` prints both, and the CLI
 // fills them for --as NAME when it has NAME's key. Client is the sender's
 // Temporal client identity as the sender says; it proves nothing and is
 // recorded beside an unproven name.
@@ -38,34 +39,34 @@ const versionSignedDecisions = "signed-decisions"
 // Reject, Ack, Retry, Skip, Abort (and Note, which is never signed).
 type Signable interface {
 	// decision is what the sender signs (without the run's ids and the time).
-	decision() runbooks.Decision
+	decision() proof.Decision
 	// Actor is who the message says sent it.
 	Actor() string
 	// Proof is the signature the message carries.
 	Proof() Signed
 }
 
-func (m Approve) decision() runbooks.Decision {
-	return runbooks.Decision{Decision: MsgApprove, Step: m.Step, Comment: m.Comment}
+func (m Approve) decision() proof.Decision {
+	return proof.Decision{Decision: MsgApprove, Step: m.Step, Comment: m.Comment}
 }
-func (m Reject) decision() runbooks.Decision {
-	return runbooks.Decision{Decision: MsgReject, Step: m.Step, Comment: m.Reason}
+func (m Reject) decision() proof.Decision {
+	return proof.Decision{Decision: MsgReject, Step: m.Step, Comment: m.Reason}
 }
-func (m Ack) decision() runbooks.Decision {
-	return runbooks.Decision{Decision: MsgAck, Step: m.Step, Comment: m.Comment}
+func (m Ack) decision() proof.Decision {
+	return proof.Decision{Decision: MsgAck, Step: m.Step, Comment: m.Comment}
 }
-func (m Retry) decision() runbooks.Decision {
-	return runbooks.Decision{Decision: MsgRetry, Step: m.Step}
+func (m Retry) decision() proof.Decision {
+	return proof.Decision{Decision: MsgRetry, Step: m.Step}
 }
-func (m Skip) decision() runbooks.Decision {
-	return runbooks.Decision{Decision: MsgSkip, Step: m.Step, Comment: m.Reason}
+func (m Skip) decision() proof.Decision {
+	return proof.Decision{Decision: MsgSkip, Step: m.Step, Comment: m.Reason}
 }
-func (m Abort) decision() runbooks.Decision {
-	return runbooks.Decision{Decision: MsgAbort, Comment: m.Reason}
+func (m Abort) decision() proof.Decision {
+	return proof.Decision{Decision: MsgAbort, Comment: m.Reason}
 }
 
 // Note is not a decision: notes are never signed, and never refused for it.
-func (m Note) decision() runbooks.Decision { return runbooks.Decision{} }
+func (m Note) decision() proof.Decision { return proof.Decision{} }
 
 // Actor is who a decision message says acted: the principal its
 // signature must prove.
@@ -90,7 +91,7 @@ func (m Note) Proof() Signed    { return Signed{} }
 // other field of the request that changes what the run does (StartTerms).
 // (The run id does not exist yet; the workflow id takes its place, and the
 // run refuses a signature that already started a run under that id.)
-func StartDecision(workflowID string, req Request) runbooks.Decision {
+func StartDecision(workflowID string, req Request) proof.Decision {
 	d := legacyStartDecision(workflowID, req)
 	d.Terms = StartTerms(req)
 	return d
@@ -98,8 +99,8 @@ func StartDecision(workflowID string, req Request) runbooks.Decision {
 
 // legacyStartDecision is what runs started before versionOneAuthority
 // verified: no terms.
-func legacyStartDecision(workflowID string, req Request) runbooks.Decision {
-	d := runbooks.Decision{WorkflowID: workflowID, Decision: fmt.Sprintf("start %s %s", req.Mode, req.RunbookName()), Comment: req.Reason}
+func legacyStartDecision(workflowID string, req Request) proof.Decision {
+	d := proof.Decision{WorkflowID: workflowID, Decision: fmt.Sprintf("start %s %s", req.Mode, req.RunbookName()), Comment: req.Reason}
 	if req.SignedAt != nil {
 		d.At = *req.SignedAt
 	}
@@ -159,7 +160,7 @@ func hashOrEmpty(text string) string {
 
 // startDecision is the start statement this run verifies: with its terms
 // since versionOneAuthority.
-func (r *run) startDecision(workflowID string, req Request) runbooks.Decision {
+func (r *run) startDecision(workflowID string, req Request) proof.Decision {
 	if r.authority {
 		return StartDecision(workflowID, req)
 	}
@@ -177,8 +178,8 @@ type ScheduleGrant struct {
 
 // GrantDecision is what a schedule's owner signs: "schedule MODE RUNBOOK"
 // for the runs named Workflows-…, with the schedule's reason.
-func GrantDecision(req Request) runbooks.Decision {
-	d := runbooks.Decision{Decision: fmt.Sprintf("schedule %s %s", req.Mode, req.RunbookName()), Comment: req.Reason}
+func GrantDecision(req Request) proof.Decision {
+	d := proof.Decision{Decision: fmt.Sprintf("schedule %s %s", req.Mode, req.RunbookName()), Comment: req.Reason}
 	if g := req.Grant; g != nil {
 		d.WorkflowID, d.At = g.Workflows, g.SignedAt
 	}
@@ -187,7 +188,7 @@ func GrantDecision(req Request) runbooks.Decision {
 
 // MessageDecision is the statement an operator signs for message m to the
 // run runID of workflowID, signed at at.
-func MessageDecision(workflowID, runID string, m Signable, at time.Time) runbooks.Decision {
+func MessageDecision(workflowID, runID string, m Signable, at time.Time) proof.Decision {
 	d := m.decision()
 	d.WorkflowID, d.RunID, d.At = workflowID, runID, at
 	return d
@@ -198,7 +199,7 @@ func MessageDecision(workflowID, runID string, m Signable, at time.Time) runbook
 // stale or replayed signature, one by another person or for another run,
 // step, decision or comment, and (when the worker requires signatures) an
 // unsigned decision. Runs older than versionSignedDecisions prove nothing.
-func (r *run) prove(ctx workflow.Context, m Signable) (*runbooks.Proof, error) {
+func (r *run) prove(ctx workflow.Context, m Signable) (*proof.Proof, error) {
 	d := m.decision()
 	if !r.signedDecisions || d.Decision == "" {
 		return nil, nil
@@ -206,7 +207,7 @@ func (r *run) prove(ctx workflow.Context, m Signable) (*runbooks.Proof, error) {
 	return r.verify(workflow.Now(ctx), MessageDecision(r.workflowID, r.runKey(ctx), m, timeOf(m.Proof().SignedAt)), m.Actor(), m.Proof())
 }
 
-func (r *run) verify(now time.Time, d runbooks.Decision, by string, p Signed) (*runbooks.Proof, error) {
+func (r *run) verify(now time.Time, d proof.Decision, by string, p Signed) (*proof.Proof, error) {
 	if p.Signature == "" || (len(r.resolved.Signers) == 0 && !r.resolved.SignaturesRequired) {
 		// Unsigned, or signed where the worker knows no keys (an engineer's
 		// ssh-agent signs by default): nothing is proven either way.
@@ -227,14 +228,14 @@ func (r *run) verify(now time.Time, d runbooks.Decision, by string, p Signed) (*
 	if r.usedSignatures[p.Signature] {
 		return nil, fmt.Errorf("replayed signature: this run has already accepted it; sign the new decision")
 	}
-	if err := runbooks.VerifyDecision(d, by, p.Signature, r.resolved.Signers); err != nil {
+	if err := proof.VerifyDecision(d, by, p.Signature, r.resolved.Signers); err != nil {
 		return nil, err
 	}
-	return &runbooks.Proof{Statement: string(d.Statement()), Signature: p.Signature}, nil
+	return &proof.Proof{Statement: string(d.Statement()), Signature: p.Signature}, nil
 }
 
 // spend marks an accepted signature as used, so it cannot be replayed.
-func (r *run) spend(p *runbooks.Proof) {
+func (r *run) spend(p *proof.Proof) {
 	if p == nil {
 		return
 	}
@@ -260,7 +261,7 @@ func (r *run) proveRequester(ctx workflow.Context) error {
 		if !strings.HasPrefix(r.workflowID, g.Workflows+"-") {
 			return fmt.Errorf("the schedule grant is for runs %s-…, not %s", g.Workflows, r.workflowID)
 		}
-		if err := runbooks.VerifyDecision(GrantDecision(r.req), r.req.RequestedBy, g.Signature, r.resolved.Signers); err != nil {
+		if err := proof.VerifyDecision(GrantDecision(r.req), r.req.RequestedBy, g.Signature, r.resolved.Signers); err != nil {
 			return fmt.Errorf("the schedule grant is refused: %w", err)
 		}
 		r.req.Client = fmt.Sprintf("schedule %s, granted by %s (signed %s)", g.Workflows, r.req.RequestedBy, g.SignedAt.UTC().Format(time.RFC3339))

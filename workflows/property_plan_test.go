@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -179,7 +180,7 @@ func runPlanSequence(t *testing.T, seed uint64, outcomes map[string]int) (ok boo
 			}
 			if key != "" && testKeys[key] != nil {
 				now := h.env.Now()
-				if sig, err := runbooks.SignDecision(workflows.MessageDecision(wf, run, m, now), testKeys[key]); err == nil {
+				if sig, err := proof.SignDecision(workflows.MessageDecision(wf, run, m, now), testKeys[key]); err == nil {
 					m = workflows.WithSigned(m, workflows.Signed{SignedAt: &now, Signature: sig})
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -252,7 +253,7 @@ func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 			}
 			if key != "" && testKeys[key] != nil && kind != "" && kind != workflows.MsgNote {
 				now := h.env.Now()
-				sig, err := runbooks.SignDecision(workflows.MessageDecision(testWorkflowID, testRunID, m, now), testKeys[key])
+				sig, err := proof.SignDecision(workflows.MessageDecision(testWorkflowID, testRunID, m, now), testKeys[key])
 				if err == nil {
 					m = workflows.WithSigned(m, workflows.Signed{SignedAt: &now, Signature: sig})
 					sentSigned = append(sentSigned, m)

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -37,10 +37,10 @@ var testKeys = func() map[string]ssh.Signer {
 }()
 
 // testSigners is the allowed_signers in force: everyone but mallory.
-func testSigners() ([]runbooks.AllowedSigner, error) {
-	var out []runbooks.AllowedSigner
+func testSigners() ([]proof.AllowedSigner, error) {
+	var out []proof.AllowedSigner
 	for _, name := range []string{"alice", "bob", "carol", "dan"} {
-		out = append(out, runbooks.AllowedSigner{Principals: []string{name},
+		out = append(out, proof.AllowedSigner{Principals: []string{name},
 			Key: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(testKeys[name].PublicKey())))})
 	}
 	return out, nil
@@ -55,7 +55,7 @@ func signed[T workflows.Signable](h *harness, m T) T {
 // what an attacker varies.
 func signedWith[T workflows.Signable](h *harness, m T, key, wf, run string, at time.Time) T {
 	h.t.Helper()
-	sig, err := runbooks.SignDecision(workflows.MessageDecision(wf, run, m, at), testKeys[key])
+	sig, err := proof.SignDecision(workflows.MessageDecision(wf, run, m, at), testKeys[key])
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func signedStart(h *harness, req workflows.Request) workflows.Request {
 	h.t.Helper()
 	at := h.env.Now()
 	req.SignedAt = &at
-	sig, err := runbooks.SignDecision(workflows.StartDecision(testWorkflowID, req), testKeys[req.RequestedBy])
+	sig, err := proof.SignDecision(workflows.StartDecision(testWorkflowID, req), testKeys[req.RequestedBy])
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -262,7 +263,7 @@ func TestEvidenceApprovalVerifiesWithSSHKeygen(t *testing.T) {
 	sig := filepath.Join(dir, "sig")
 	require.NoError(t, os.WriteFile(sig, []byte(a.Proof.Signature), 0o600))
 	verify := func(who, statement string) error {
-		cmd := exec.Command(keygen, "-Y", "verify", "-f", signers, "-I", who, "-n", runbooks.SignatureNamespace, "-s", sig)
+		cmd := exec.Command(keygen, "-Y", "verify", "-f", signers, "-I", who, "-n", proof.SignatureNamespace, "-s", sig)
 		cmd.Stdin = strings.NewReader(statement)
 		out, err := cmd.CombinedOutput()
 		t.Logf("ssh-keygen as %s: %s", who, out)
@@ -280,7 +281,7 @@ func TestAScheduledDrillRunsOnItsOwnersGrant(t *testing.T) {
 	grant := func(h *harness, mode, prefix, signer string) workflows.Request {
 		req := h.request(book("60m", twoLayers), mode, "alice")
 		req.Grant = &workflows.ScheduleGrant{Workflows: prefix, SignedAt: h.env.Now().Add(-90 * 24 * time.Hour)}
-		sig, err := runbooks.SignDecision(workflows.GrantDecision(req), testKeys[signer])
+		sig, err := proof.SignDecision(workflows.GrantDecision(req), testKeys[signer])
 		require.NoError(t, err)
 		req.Grant.Signature = sig
 		return req

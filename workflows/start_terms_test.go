@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -71,7 +71,7 @@ func TestAPlanStartOnARunNoPlanStartedIsRefused(t *testing.T) {
 			h.res.SignaturesRequired = true
 			req := h.request(book("60m", twoLayers), workflows.ModeDrill, "alice")
 			req.Grant = &workflows.ScheduleGrant{Workflows: "default-test-workflow", SignedAt: h.env.Now().Add(-24 * time.Hour)}
-			sig, err := runbooks.SignDecision(workflows.GrantDecision(req), testKeys["alice"])
+			sig, err := proof.SignDecision(workflows.GrantDecision(req), testKeys["alice"])
 			require.NoError(t, err)
 			req.Grant.Signature = sig
 			future := start.Add(3 * time.Hour)

@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // Step states, as shown in status, search attributes and evidence.
@@ -118,7 +119,7 @@ type run struct {
 	// markers is true for runs started since versionWaitMarker.
 	markers bool
 	// requestProof proves the requester (a signed start); nil: unproven.
-	requestProof *runbooks.Proof
+	requestProof *proof.Proof
 	// usedSignatures are the signatures this run accepted: a replay is refused.
 	usedSignatures map[string]bool
 
@@ -169,11 +170,11 @@ func (r *run) event(ctx workflow.Context, kind, stepID, by, text string) {
 // the Temporal client identity the sender gave.
 type actor struct {
 	by     string
-	proof  *runbooks.Proof
+	proof  *proof.Proof
 	client string
 }
 
-func signer(by string, p *runbooks.Proof, s Signed) actor {
+func signer(by string, p *proof.Proof, s Signed) actor {
 	return actor{by: by, proof: p, client: s.Client}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // faultyStore is a store whose reads and writes fail at random, as a
@@ -84,7 +85,7 @@ func TestTheChainSurvivesConcurrentStoresWithFaults(t *testing.T) {
 			records := 2 + gen.IntN(14)
 			p := gen.Float64() * 0.4
 			dir := t.TempDir()
-			var keys []runbooks.AllowedSigner
+			var keys []proof.AllowedSigner
 			var sinks []*evidence.Sink
 			var stores []*faultyStore
 			for w := range workers {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // hookStore runs hook once, before the first write that match picks, and
@@ -75,7 +76,7 @@ func mustStore(t *testing.T, s *evidence.Sink, e runbooks.Evidence) {
 	require.NoError(t, err)
 }
 
-func cleanChain(t *testing.T, dir string, keys []runbooks.AllowedSigner, records int) {
+func cleanChain(t *testing.T, dir string, keys []proof.AllowedSigner, records int) {
 	t.Helper()
 	rep, err := evidence.Verify([]string{dir}, keys)
 	require.NoError(t, err)
@@ -99,7 +100,7 @@ func TestAStoreWhoseOwnPositionAnswersExistsIsDone(t *testing.T) {
 	}}
 	mustStore(t, evidence.NewSink(h).WithKey(key), drillEvidence(0))
 	mustStore(t, evidence.NewDirSink(dir).WithKey(key), drillEvidence(1))
-	cleanChain(t, dir, []runbooks.AllowedSigner{workerSigner(key)}, 2)
+	cleanChain(t, dir, []proof.AllowedSigner{workerSigner(key)}, 2)
 }
 
 // A Create that landed answering "exists" (S3's 412 on the client's
@@ -136,7 +137,7 @@ func TestAStoreThatCannotReadThePositionItMetDoesNotSealItsRecordAgain(t *testin
 		require.ErrorIs(t, err, errInjected)
 		mustStore(t, evidence.NewSink(h).WithKey(key), drillEvidence(0)) // the activity's retry
 	}
-	cleanChain(t, dir, []runbooks.AllowedSigner{workerSigner(key)}, 2)
+	cleanChain(t, dir, []proof.AllowedSigner{workerSigner(key)}, 2)
 	assert.Error(t, err, "the attempt that could not tell fails, to be retried")
 }
 
@@ -149,7 +150,7 @@ func TestTwoAttemptsOfOneStoreLeaveOneRecordAtOnePosition(t *testing.T) {
 	h := &hookStore{Store: plain, match: func(op, _ string) bool { return op == "create" }}
 	h.hook = func() { mustStore(t, evidence.NewSink(plain).WithKey(key), drillEvidence(0)) }
 	mustStore(t, evidence.NewSink(h).WithKey(key), drillEvidence(0))
-	cleanChain(t, dir, []runbooks.AllowedSigner{workerSigner(key)}, 1)
+	cleanChain(t, dir, []proof.AllowedSigner{workerSigner(key)}, 1)
 }
 
 // An object written into a chain by hand: verify names it, and a store
@@ -175,6 +176,6 @@ func TestAnObjectWrittenIntoTheChainIsNamedAndStopsStoresWithAReason(t *testing.
 	assert.Less(t, time.Since(started), 5*time.Second, "failed at once, not at its deadline")
 }
 
-func workerSigner(key ssh.Signer) runbooks.AllowedSigner {
-	return runbooks.AllowedSigner{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(key)}
+func workerSigner(key ssh.Signer) proof.AllowedSigner {
+	return proof.AllowedSigner{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(key)}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 func newKey(t *testing.T) ssh.Signer {
@@ -38,32 +39,32 @@ func authorized(k ssh.Signer) string {
 
 // sealedDir stores three final records of one runbook (each with bob's
 // signed approval) and a checkpoint of a fourth run, signed by the worker.
-func sealedDir(t *testing.T) (dir string, files []string, workerKeys []runbooks.AllowedSigner) {
+func sealedDir(t *testing.T) (dir string, files []string, workerKeys []proof.AllowedSigner) {
 	dir = t.TempDir()
 	worker, bob := newKey(t), newKey(t)
 	sink := evidence.NewDirSink(dir).WithKey(worker)
-	signers := []runbooks.AllowedSigner{{Principals: []string{"bob"}, Key: authorized(bob)}}
+	signers := []proof.AllowedSigner{{Principals: []string{"bob"}, Key: authorized(bob)}}
 	at := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 	for i, outcome := range []string{"succeeded", "failed", "succeeded", "in-progress"} {
 		wf, run := "lifeboat-rb-drill-"+string(rune('a'+i)), "run-"+string(rune('a'+i))
-		d := runbooks.Decision{WorkflowID: wf, RunID: run, Step: "shift", Decision: "approve", Comment: "ok", At: at}
-		sig, err := runbooks.SignDecision(d, bob)
+		d := proof.Decision{WorkflowID: wf, RunID: run, Step: "shift", Decision: "approve", Comment: "ok", At: at}
+		sig, err := proof.SignDecision(d, bob)
 		require.NoError(t, err)
 		ev := runbooks.Evidence{ID: "DR-" + wf, WorkflowID: wf, RunID: run, Runbook: runbooks.RunbookRef{Name: "rb", Version: 1},
 			Mode: "drill", Outcome: outcome, DeclaredAt: at, StartedAt: at, EndedAt: at.Add(time.Hour), AllowedSigners: signers,
 			Steps: []runbooks.StepRecord{{ID: "shift", Layer: "edge", Action: "http.check", State: "succeeded",
 				Approvals: []runbooks.ApprovalRecord{{By: "bob", Decision: "approved", Comment: "ok", At: at,
-					Proof: &runbooks.Proof{Statement: string(d.Statement()), Signature: sig}}}}},
+					Proof: &proof.Proof{Statement: string(d.Statement()), Signature: sig}}}}},
 		}
 		res, err := sink.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
 		require.NoError(t, err)
 		files = append(files, res.Outputs["json"].(string))
 		at = at.Add(24 * time.Hour)
 	}
-	return dir, files, []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
+	return dir, files, []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
 }
 
-func findings(t *testing.T, paths []string, keys []runbooks.AllowedSigner) []string {
+func findings(t *testing.T, paths []string, keys []proof.AllowedSigner) []string {
 	rep, err := evidence.Verify(paths, keys)
 	require.NoError(t, err)
 	var out []string
@@ -83,7 +84,7 @@ func TestSealedEvidenceVerifies(t *testing.T) {
 	assert.Equal(t, 4, rep.Approvals)
 
 	// Another worker's key proves nothing.
-	other := []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(newKey(t))}}
+	other := []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(newKey(t))}}
 	assert.Contains(t, strings.Join(findings(t, []string{files[0]}, other), "\n"), "which is not a lifeboat-worker key")
 }
 
@@ -172,7 +173,7 @@ func TestTwoWorkersOnOneStoreNeverForkTheChain(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	both := []runbooks.AllowedSigner{
+	both := []proof.AllowedSigner{
 		{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(keyA)},
 		{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(keyB)}}
 	rep, err := evidence.Verify([]string{dir}, both)
@@ -274,20 +275,20 @@ func TestTheWorkerSignatureVerifiesWithSSHKeygen(t *testing.T) {
 // statement names the plan's run, and verifies only for the plan's members.
 func TestAPlanMembersRequestProofIsThePlansStart(t *testing.T) {
 	worker, alice := newKey(t), newKey(t)
-	signers := []runbooks.AllowedSigner{{Principals: []string{"alice"}, Key: authorized(alice)}}
+	signers := []proof.AllowedSigner{{Principals: []string{"alice"}, Key: authorized(alice)}}
 	at := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
-	d := runbooks.Decision{WorkflowID: "plan-run", Decision: "start drill region-loss", At: at}
-	sig, err := runbooks.SignDecision(d, alice)
+	d := proof.Decision{WorkflowID: "plan-run", Decision: "start drill region-loss", At: at}
+	sig, err := proof.SignDecision(d, alice)
 	require.NoError(t, err)
 	store := func(dir, wf string) string {
 		ev := runbooks.Evidence{ID: "DR-" + wf, WorkflowID: wf, RunID: "r", Runbook: runbooks.RunbookRef{Name: "member", Version: 1},
 			Mode: "drill", Outcome: "succeeded", DeclaredAt: at, StartedAt: at, EndedAt: at.Add(time.Minute), AllowedSigners: signers,
-			RequestedBy: "alice", RequestProof: &runbooks.Proof{Statement: string(d.Statement()), Signature: sig}, PlanRun: "plan-run"}
+			RequestedBy: "alice", RequestProof: &proof.Proof{Statement: string(d.Statement()), Signature: sig}, PlanRun: "plan-run"}
 		res, err := evidence.NewDirSink(dir).WithKey(worker).Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
 		require.NoError(t, err)
 		return res.Outputs["json"].(string)
 	}
-	keys := []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
+	keys := []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
 	assert.Empty(t, findings(t, []string{store(t.TempDir(), "plan-run.member")}, keys))
 	got := findings(t, []string{store(t.TempDir(), "someone-elses-run")}, keys)
 	require.Len(t, got, 1)
@@ -323,7 +324,7 @@ func TestAnotherEndingOfTheSameRunNeverOverwritesTheFirst(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{first, second}, runs, "both endings, the latest last")
 
-	rep, err := evidence.Verify([]string{dir}, []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}})
+	rep, err := evidence.Verify([]string{dir}, []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}})
 	require.NoError(t, err)
 	assert.Empty(t, rep.Findings)
 	assert.Equal(t, 1, rep.Links, "the second ending chains after the first")
@@ -361,7 +362,7 @@ func TestARecordSealedBeforeFileDigestsStillVerifies(t *testing.T) {
 	md := strings.TrimSuffix(file, ".json") + ".md"
 	require.NoError(t, os.WriteFile(md, []byte("# Restore evidence DR-old\n\n(as an older lifeboat rendered it)\n"), 0o644))
 	require.NoError(t, os.Remove(strings.TrimSuffix(file, ".json")+".svg"))
-	keys := []runbooks.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
+	keys := []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
 	assert.Empty(t, findings(t, []string{dir}, keys), "an older record verifies: its Markdown was never signed, and it had no picture")
 	require.NoError(t, os.Remove(md))
 	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"), "the Markdown file beside it ("+filepath.Base(md)+") is missing")

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // Finding is one thing wrong with a stored evidence record.
@@ -57,7 +58,7 @@ type Report struct {
 // the previous record of its runbook, and (for a directory) each
 // runbook's chain of signed positions and its head. An edit names the
 // record and the field.
-func Verify(paths []string, workerKeys []runbooks.AllowedSigner) (Report, error) {
+func Verify(paths []string, workerKeys []proof.AllowedSigner) (Report, error) {
 	ctx := context.Background()
 	r := newReport()
 	for _, p := range paths {
@@ -82,7 +83,7 @@ func Verify(paths []string, workerKeys []runbooks.AllowedSigner) (Report, error)
 
 // VerifyStore checks every record and chain in a store, as Verify does a
 // directory.
-func VerifyStore(ctx context.Context, st Store, workerKeys []runbooks.AllowedSigner) (Report, error) {
+func VerifyStore(ctx context.Context, st Store, workerKeys []proof.AllowedSigner) (Report, error) {
 	r := newReport()
 	if err := verifyAll(ctx, st, workerKeys, &r); err != nil {
 		return r, err
@@ -130,11 +131,11 @@ func newReport() Report { return Report{chained: map[string]string{}, finals: ma
 
 type verifier struct {
 	st   Store
-	keys []runbooks.AllowedSigner
+	keys []proof.AllowedSigner
 	r    *Report
 }
 
-func verifyAll(ctx context.Context, st Store, keys []runbooks.AllowedSigner, r *Report) error {
+func verifyAll(ctx context.Context, st Store, keys []proof.AllowedSigner, r *Report) error {
 	v := verifier{st: st, keys: keys, r: r}
 	all, err := st.List(ctx, "", "")
 	if err != nil {
@@ -214,7 +215,7 @@ func (v verifier) workerSigned(data []byte, armored []byte) string {
 	if err != nil {
 		return fmt.Sprintf("the signature does not parse: %v", err)
 	}
-	trusted := slices.ContainsFunc(v.keys, func(s runbooks.AllowedSigner) bool {
+	trusted := slices.ContainsFunc(v.keys, func(s proof.AllowedSigner) bool {
 		return s.Is(sig.PublicKey) && slices.Contains(s.Principals, runbooks.WorkerPrincipal)
 	})
 	if !trusted {
@@ -334,7 +335,7 @@ func (v verifier) chain(ctx context.Context, dir string, objects []string) {
 // decisions checks every signed decision the record holds against the
 // allowed signers it recorded, and that each statement is about this run.
 func (r *Report) decisions(file string, e runbooks.Evidence) {
-	check := func(field, by, step string, p *runbooks.Proof, wantRun bool) {
+	check := func(field, by, step string, p *proof.Proof, wantRun bool) {
 		if p == nil {
 			return
 		}
@@ -350,7 +351,7 @@ func (r *Report) decisions(file string, e runbooks.Evidence) {
 			r.add(file, field, "%s's signed statement is about another run or step", by)
 			return
 		}
-		if err := runbooks.VerifyStatement([]byte(p.Statement), by, p.Signature, e.AllowedSigners); err != nil {
+		if err := proof.VerifyStatement([]byte(p.Statement), by, p.Signature, e.AllowedSigners); err != nil {
 			r.add(file, field, "%s's signature does not verify: %v", by, err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/worker"
 )
@@ -313,7 +314,7 @@ func cmdEvidenceVerify(fset *pflag.FlagSet) runner {
 
 // verifyPaths verifies files, directories and s3:// URLs (with the
 // config's endpoint and credentials); stores are the whole stores checked.
-func verifyPaths(ctx context.Context, cfg worker.Config, paths []string, keys []runbooks.AllowedSigner) (evidence.Report, []evidence.Store, error) {
+func verifyPaths(ctx context.Context, cfg worker.Config, paths []string, keys []proof.AllowedSigner) (evidence.Report, []evidence.Store, error) {
 	var local []string
 	var stores []evidence.Store
 	rep := evidence.Report{}

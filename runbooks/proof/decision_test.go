@@ -1,4 +1,4 @@
-package runbooks_test
+package proof_test
 
 import (
 	"os"
@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
 // sshKey makes an ed25519 key with ssh-keygen, as an engineer does for git
@@ -36,12 +36,12 @@ func TestSignedDecisionsAreProvenWithOpenSSHTools(t *testing.T) {
 	_, alicePub := sshKey(t, dir, "alice")
 	malloryKey, _ := sshKey(t, dir, "mallory")
 	allowed := "# who may decide\nbob " + bobPub + "\nalice,alice@example.com namespaces=\"git,lifeboat\" " + alicePub + "\n"
-	signers, err := runbooks.ParseAllowedSigners(allowed)
+	signers, err := proof.ParseAllowedSigners(allowed)
 	require.NoError(t, err)
 	require.Len(t, signers, 2)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "allowed_signers"), []byte(allowed), 0o644))
 
-	d := runbooks.Decision{WorkflowID: "lifeboat-case-failover-abc123", RunID: "run-1", Step: "shift-traffic",
+	d := proof.Decision{WorkflowID: "lifeboat-case-failover-abc123", RunID: "run-1", Step: "shift-traffic",
 		Decision: "approve", Comment: "data verified\nstep: other", At: time.Date(2026, 11, 21, 3, 4, 5, 0, time.UTC)}
 
 	// Signed by OpenSSH (ssh-keygen -Y sign), proven by lifeboat.
@@ -51,14 +51,14 @@ func TestSignedDecisionsAreProvenWithOpenSSHTools(t *testing.T) {
 	require.NoError(t, err, string(out))
 	armored, err := os.ReadFile(msg + ".sig")
 	require.NoError(t, err)
-	require.NoError(t, runbooks.VerifyDecision(d, "bob", string(armored), signers))
+	require.NoError(t, proof.VerifyDecision(d, "bob", string(armored), signers))
 
 	// Signed by lifeboat, proven by OpenSSH with no lifeboat installed.
 	raw, err := os.ReadFile(bobKey)
 	require.NoError(t, err)
 	signer, err := ssh.ParsePrivateKey(raw)
 	require.NoError(t, err)
-	ours, err := runbooks.SignDecision(d, signer)
+	ours, err := proof.SignDecision(d, signer)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ours.sig"), []byte(ours), 0o644))
 	check := exec.Command("ssh-keygen", "-Y", "verify", "-f", filepath.Join(dir, "allowed_signers"), "-I", "bob", "-n", "lifeboat", "-s", filepath.Join(dir, "ours.sig"))
@@ -81,7 +81,7 @@ func TestSignedDecisionsAreProvenWithOpenSSHTools(t *testing.T) {
 	forgedSig, err := os.ReadFile(forgedMsg + ".sig")
 	require.NoError(t, err)
 	for name, c := range map[string]struct {
-		d         runbooks.Decision
+		d         proof.Decision
 		by, sig   string
 		wantInErr string
 	}{
@@ -93,17 +93,17 @@ func TestSignedDecisionsAreProvenWithOpenSSHTools(t *testing.T) {
 		"another time":            {stale, "bob", ours, "does not sign this decision"},
 		"a key nobody allowed":    {d, "bob", string(forgedSig), "not in the worker's allowed_signers"},
 	} {
-		err := runbooks.VerifyDecision(c.d, c.by, c.sig, signers)
-		if assert.ErrorIs(t, err, runbooks.ErrUnproven, name) {
+		err := proof.VerifyDecision(c.d, c.by, c.sig, signers)
+		if assert.ErrorIs(t, err, proof.ErrUnproven, name) {
 			assert.Contains(t, err.Error(), c.wantInErr, name)
 		}
 	}
 }
 
 func TestAllowedSignersOutsideTheLifeboatNamespaceAreLeftOut(t *testing.T) {
-	signers, err := runbooks.ParseAllowedSigners(`carol namespaces="git" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEa6Ctv5nQ8oP3lbvV5Nw2p9dvHz3u6bDbo3Pp4S8OvF carol`)
+	signers, err := proof.ParseAllowedSigners(`carol namespaces="git" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEa6Ctv5nQ8oP3lbvV5Nw2p9dvHz3u6bDbo3Pp4S8OvF carol`)
 	require.NoError(t, err)
 	assert.Empty(t, signers, "a key allowed for git signing only proves nothing here")
-	_, err = runbooks.ParseAllowedSigners("dan ssh-ed25519 not-base64")
+	_, err = proof.ParseAllowedSigners("dan ssh-ed25519 not-base64")
 	assert.ErrorContains(t, err, "allowed_signers line 1")
 }

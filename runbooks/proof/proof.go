@@ -1,4 +1,4 @@
-package runbooks
+package proof
 
 import "fmt"
 
