@@ -10,10 +10,12 @@ all: build
 ## VERSION is what `lifeboat version` prints.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-## -buildvcs=auto: stamp the commit (lifeboat version) even where GOFLAGS
-## says -buildvcs=false, as on this project's CI machine.
+## BUILDVCS stamps the commit (lifeboat version) even where GOFLAGS says
+## -buildvcs=false, as on this project's CI machine — when git can read the
+## checkout (otherwise asking for the stamp would fail the build).
+BUILDVCS := $(shell git rev-parse HEAD >/dev/null 2>&1 && echo -buildvcs=auto)
 build:
-	$(GO) build -buildvcs=auto -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lifeboat
+	$(GO) build $(BUILDVCS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/lifeboat
 
 ## image: the worker image as an OCI layout in bin/image (no Docker daemon
 ## needed); push it with `crane push bin/image REGISTRY/lifeboat:TAG`.

@@ -24,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 )
 
 // Binary is where the image holds lifeboat; its entrypoint.
@@ -54,7 +56,8 @@ func Build(ctx context.Context, o Options) (v1.Hash, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "lifeboat")
-	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-trimpath", "-ldflags", "-s -w -X main.version="+o.Version, "-o", bin, "./cmd/lifeboat")
+	args := append(append([]string{"build"}, gobuild.VCSFlags(o.Module)...), "-trimpath", "-ldflags", "-s -w -X main.version="+o.Version, "-o", bin, "./cmd/lifeboat")
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = o.Module
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -31,6 +31,8 @@ import (
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/worker"
 	"github.com/lifeboat-dr/lifeboat/workflows"
+
+	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 )
 
 // rig is one dev server, one catalog and one evidence directory for the package.
@@ -675,7 +677,8 @@ func buildLifeboat(t *testing.T) string {
 	t.Helper()
 	built.once.Do(func() {
 		built.bin = filepath.Join(binDir, "lifeboat")
-		out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", built.bin, "github.com/lifeboat-dr/lifeboat/cmd/lifeboat").CombinedOutput()
+		args := append(append([]string{"build"}, gobuild.VCSFlags("..")...), "-o", built.bin, "github.com/lifeboat-dr/lifeboat/cmd/lifeboat")
+		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
 			built.err = fmt.Errorf("%w\n%s", err, out)
 		}

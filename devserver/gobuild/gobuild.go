@@ -162,3 +162,17 @@ func Tail(b []byte, n int) string {
 	}
 	return string(b)
 }
+
+// VCSFlags are the go build flags that stamp the commit of the checkout at
+// dir into a binary (lifeboat version): -buildvcs=auto, which overrides a
+// GOFLAGS of -buildvcs=false, when git can read the checkout; none when it
+// cannot (no git, not a checkout, a repository git refuses as another
+// user's), where asking for the stamp would fail the build.
+func VCSFlags(dir string) []string {
+	cmd := exec.Command("git", "rev-parse", "HEAD")
+	cmd.Dir = dir
+	if cmd.Run() != nil {
+		return nil
+	}
+	return []string{"-buildvcs=auto"}
+}

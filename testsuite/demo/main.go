@@ -134,7 +134,8 @@ func buildLifeboat(ctx context.Context, bin, version string) error {
 		return nil
 	}
 	fmt.Println("building bin/lifeboat…")
-	out, err := exec.CommandContext(ctx, "go", "build", "-buildvcs=auto", "-ldflags", "-X main.version="+version, "-o", bin, "./cmd/lifeboat").CombinedOutput()
+	args := append(append([]string{"build"}, gobuild.VCSFlags(".")...), "-ldflags", "-X main.version="+version, "-o", bin, "./cmd/lifeboat")
+	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("building lifeboat: %w\n%s", err, out)
 	}
