@@ -11,7 +11,7 @@ import (
 
 // HTML renders the whole record as one page for a browser: the timeline
 // picture inline, then the Markdown (rendered with goldmark, GitHub's
-// tables; raw HTML in the record's texts is escaped, never run).
+// tables; raw HTML in the record's texts is left out, never run).
 func (e Evidence) HTML() (string, error) {
 	var body bytes.Buffer
 	md := goldmark.New(goldmark.WithExtensions(extension.Table))

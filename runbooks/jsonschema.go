@@ -94,13 +94,8 @@ func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
 func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	var required []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if !f.IsExported() || name == "" || name == "-" {
-			continue
-		}
-		key := t.Name() + "." + name
+	for _, f := range documentFields(t) {
+		name, key := f.name, f.key
 		p := g.typeSchema(f.Type)
 		if over, ok := fieldOverrides[key]; ok {
 			p = over
@@ -119,6 +114,26 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 	}
 	if doc := fieldDocs[t.Name()]; doc != "" {
 		out["description"] = doc
+	}
+	return out
+}
+
+// documentField is a field of a document type as a document spells it: its
+// yaml name, and the key of its doc and rules ("Step.action").
+type documentField struct {
+	reflect.StructField
+	name, key string
+}
+
+// documentFields are t's fields a document can set, in declaration order.
+func documentFields(t reflect.Type) []documentField {
+	var out []documentField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && name != "" && name != "-" {
+			out = append(out, documentField{f, name, t.Name() + "." + name})
+		}
 	}
 	return out
 }
@@ -323,13 +338,8 @@ func FieldReference() string {
 	}
 	for _, p := range parts {
 		fmt.Fprintf(&b, "\n### %s\n\n| Field | Type | Required | What it is |\n|---|---|---|---|\n", p.title)
-		for i := range p.t.NumField() {
-			f := p.t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if !f.IsExported() || name == "" || name == "-" {
-				continue
-			}
-			key := p.t.Name() + "." + name
+		for _, f := range documentFields(p.t) {
+			name, key := f.name, f.key
 			doc := fieldDocs[key]
 			if over, ok := fieldOverrides[key]; ok && over["enum"] != nil {
 				doc += fmt.Sprintf(" (one of: %s)", strings.Join(over["enum"].([]string), ", "))

@@ -96,8 +96,8 @@ func (r *run) details(ctx workflow.Context, state string) string {
 	wait := func(label string, p Pending) {
 		if waiting++; waiting <= detailLines {
 			signal := "`" + p.Signal + "`"
-			if msg, rest, ok := strings.Cut(p.Signal, " with the JSON that "); ok {
-				signal = "`" + msg + "` with the JSON that `" + strings.TrimSuffix(rest, " prints") + "` prints"
+			if msg, rest, ok := strings.Cut(p.Signal, signedVia); ok {
+				signal = "`" + msg + "`" + signedVia + "`" + strings.TrimSuffix(rest, signedTail) + "`" + signedTail
 			}
 			line("**%s** %s: `%s`, or signal %s", label, strings.TrimSuffix(p.Message, ": "+p.Command), p.Command, signal)
 		}
@@ -291,8 +291,12 @@ func (r *run) signedOnly(msg string, s *step) bool {
 // signed message counts: what to paste, not a JSON that would be refused
 // or recorded as unproven.
 func (r *run) signedSignal(msg, step string) string {
-	return fmt.Sprintf("%s with the JSON that lifeboat sign %s %s %s --as NAME prints", msg, msg, r.workflowID, step)
+	return fmt.Sprintf("%s%slifeboat sign %s %s %s --as NAME%s", msg, signedVia, msg, r.workflowID, step, signedTail)
 }
+
+// signedVia and signedTail frame the command in a signed signal hint; the
+// current details set that command as code.
+const signedVia, signedTail = " with the JSON that ", " prints"
 
 // approversLeft are the people of the gate's groups who may still approve,
 // in the runbook's order: not those who have, nor the requester of the run

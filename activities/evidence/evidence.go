@@ -52,27 +52,29 @@ func NewDirSink(dir string) *Sink {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
-// names are the JSON and Markdown names of one run's evidence:
-// WORKFLOWID.RUNID.json and .md, so a run started under a reused workflow
-// id overwrites nothing.
-func names(workflowID, runID string) (jsonName, mdName string) {
+// RecordName is the name of a run's evidence record in a store:
+// WORKFLOWID.RUNID.json, so a run started under a reused workflow id
+// overwrites nothing. The files kept beside it share its stem (beside).
+func RecordName(workflowID, runID string) string {
 	base := safeName(workflowID)
 	if runID != "" {
 		base += "." + safeName(runID)
 	}
-	return base + ".json", base + ".md"
+	return base + ".json"
 }
 
-// RecordName is the name of a run's evidence record in a store (the JSON;
-// the Markdown and anything kept beside it share its stem).
-func RecordName(workflowID, runID string) string {
-	j, _ := names(workflowID, runID)
-	return j
-}
+// beside is the name of the file with suffix (".md", ".svg", ".json.sig")
+// kept beside the record jsonName.
+func beside(jsonName, suffix string) string { return strings.TrimSuffix(jsonName, ".json") + suffix }
+
+// stem is a record's name without its directory and .json: what the files
+// beside it are named after.
+func stem(jsonName string) string { return path.Base(beside(jsonName, "")) }
 
 // Paths returns where one run's evidence is (file paths, or s3:// URLs).
 func (s *Sink) Paths(workflowID, runID string) (jsonPath, mdPath string) {
-	j, m := names(workflowID, runID)
+	j := RecordName(workflowID, runID)
+	m := beside(j, ".md")
 	if s.store == nil {
 		return j, m
 	}
@@ -185,7 +187,7 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 	if s.store == nil {
 		return runbooks.StepResult{}, errNoStore
 	}
-	jsonName, mdName, err := s.unsealedNames(ctx, e)
+	jsonName, err := s.unsealedName(ctx, e)
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
@@ -195,12 +197,12 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 		if err == nil {
 			err = s.write(ctx, jsonName, record, signature, files, false)
 		}
-		return s.stored(jsonName, mdName, nil, ""), err
+		return s.stored(jsonName, nil, ""), err
 	}
-	if out, done, err := s.alreadyChained(ctx, e, jsonName, mdName); done || err != nil {
+	if out, done, err := s.alreadyChained(ctx, e, jsonName); done || err != nil {
 		return out, err
 	}
-	return s.chainRecord(ctx, e, jsonName, mdName)
+	return s.chainRecord(ctx, e, jsonName)
 }
 
 // chainRecord seals a final record after its runbook's chain tip, writes
@@ -209,14 +211,14 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 // concurrent attempt of the same store took it), or the position this
 // attempt lost turns out to be its own (its Create landed, the answer did
 // not, and the client's retry met the condition), the store is done.
-func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, mdName string) (runbooks.StepResult, error) {
+func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName string) (runbooks.StepResult, error) {
 	for lost := 0; ; lost++ {
 		t, err := tip(ctx, s.store, e.Runbook.Name)
 		if err != nil {
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: reading the chain of runbook %s: %w", e.Runbook.Name, err)
 		}
 		if t.Seq > 0 && t.File == jsonName {
-			out, done, err := s.alreadyChained(ctx, e, jsonName, mdName)
+			out, done, err := s.alreadyChained(ctx, e, jsonName)
 			if done || err != nil {
 				return out, err
 			}
@@ -270,7 +272,7 @@ func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName, m
 		if err := advanceHead(ctx, s.store, p.Runbook, p.Seq, obj); err != nil {
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: the chain head of runbook %s: %w", p.Runbook, err)
 		}
-		return s.stored(jsonName, mdName, e.Seal, signature), nil
+		return s.stored(jsonName, e.Seal, signature), nil
 	}
 }
 
@@ -290,10 +292,6 @@ func (s *Sink) holds(ctx context.Context, p position) (bool, error) {
 	return err == nil && there.File == p.File && there.Hash == p.Hash, nil
 }
 
-// stem is a record's name without its directory and .json: what the files
-// beside it are named after.
-func stem(jsonName string) string { return strings.TrimSuffix(path.Base(jsonName), ".json") }
-
 // write puts a record, its signature and the files beside it (Companions).
 func (s *Sink) write(ctx context.Context, jsonName string, record []byte, signature string, files map[string]string, lock bool) error {
 	if err := s.store.Put(ctx, jsonName, record, lock); err != nil {
@@ -305,7 +303,7 @@ func (s *Sink) write(ctx context.Context, jsonName string, record []byte, signat
 		}
 	}
 	for _, suffix := range slices.Sorted(maps.Keys(files)) {
-		if err := s.store.Put(ctx, strings.TrimSuffix(jsonName, ".json")+suffix, []byte(files[suffix]), lock); err != nil {
+		if err := s.store.Put(ctx, beside(jsonName, suffix), []byte(files[suffix]), lock); err != nil {
 			return fmt.Errorf("evidence.store: %w", err)
 		}
 	}
@@ -315,10 +313,10 @@ func (s *Sink) write(ctx context.Context, jsonName string, record []byte, signat
 // stored is the activity's result. A final record's seal and signature go
 // to history too: evidence rebuilt from history is this very file, and
 // verifies.
-func (s *Sink) stored(jsonName, mdName string, seal *runbooks.Seal, signature string) runbooks.StepResult {
+func (s *Sink) stored(jsonName string, seal *runbooks.Seal, signature string) runbooks.StepResult {
 	out := runbooks.StepResult{Summary: "stored " + s.store.Location(jsonName),
-		Outputs: map[string]any{"json": s.store.Location(jsonName), "markdown": s.store.Location(mdName),
-			"timeline": s.store.Location(strings.TrimSuffix(jsonName, ".json") + ".svg")}}
+		Outputs: map[string]any{"json": s.store.Location(jsonName), "markdown": s.store.Location(beside(jsonName, ".md")),
+			"timeline": s.store.Location(beside(jsonName, ".svg"))}}
 	if seal != nil {
 		out.Outputs["seal"], out.Outputs["signature"] = seal, signature
 	}
@@ -331,7 +329,7 @@ func (s *Sink) stored(jsonName, mdName string, seal *runbooks.Seal, signature st
 // Once the record holds its position it is never sealed again: a failure
 // then is an error for the activity to retry, not a reason to re-seal
 // (that would change a record its position already vouches for).
-func (s *Sink) alreadyChained(ctx context.Context, e runbooks.Evidence, jsonName, mdName string) (runbooks.StepResult, bool, error) {
+func (s *Sink) alreadyChained(ctx context.Context, e runbooks.Evidence, jsonName string) (runbooks.StepResult, bool, error) {
 	b, err := s.store.Get(ctx, jsonName)
 	if err != nil {
 		return runbooks.StepResult{}, false, unlessMissing(err)
@@ -354,7 +352,7 @@ func (s *Sink) alreadyChained(ctx context.Context, e runbooks.Evidence, jsonName
 	if err := advanceHead(ctx, s.store, old.Runbook.Name, old.Seal.Position, obj); err != nil {
 		return runbooks.StepResult{}, false, fmt.Errorf("evidence.store: the chain head of runbook %s: %w", old.Runbook.Name, err)
 	}
-	return s.stored(jsonName, mdName, old.Seal, string(signature)), true, nil
+	return s.stored(jsonName, old.Seal, string(signature)), true, nil
 }
 
 // unlessMissing is a read's error unless it only says the object is not
@@ -366,25 +364,25 @@ func unlessMissing(err error) error {
 	return fmt.Errorf("evidence.store: %w", err)
 }
 
-// unsealedNames are the objects a store of e writes: its run's names,
-// unless they hold the final record of another ending of the same run (a
+// unsealedName is the record a store of e writes: its run's name,
+// unless it holds the final record of another ending of the same run (a
 // Temporal reset of a finished run keeps its first run id, so its evidence
 // id, and ends again). A final record is never overwritten by another
 // ending: the new one goes beside it (WORKFLOWID.RUNID-2.json, -3, …) and
 // chains after it like any later record. A retried store of the same
 // ending (the same end time) rewrites its own file.
-func (s *Sink) unsealedNames(ctx context.Context, e runbooks.Evidence) (jsonName, mdName string, err error) {
-	jsonName, mdName = names(e.WorkflowID, e.RunID)
+func (s *Sink) unsealedName(ctx context.Context, e runbooks.Evidence) (jsonName string, err error) {
+	jsonName = RecordName(e.WorkflowID, e.RunID)
 	for n := 2; ; n++ {
 		b, err := s.store.Get(ctx, jsonName)
 		if err != nil {
-			return jsonName, mdName, unlessMissing(err)
+			return jsonName, unlessMissing(err)
 		}
 		var old runbooks.Evidence
 		if json.Unmarshal(b, &old) != nil || old.Seal == nil || old.Seal.Checkpoint || old.EndedAt.Equal(e.EndedAt) {
-			return jsonName, mdName, nil
+			return jsonName, nil
 		}
-		jsonName, mdName = names(e.WorkflowID, fmt.Sprintf("%s-%d", e.RunID, n))
+		jsonName = RecordName(e.WorkflowID, fmt.Sprintf("%s-%d", e.RunID, n))
 	}
 }
 

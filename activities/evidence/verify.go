@@ -421,7 +421,7 @@ func (r *Report) CrossCheck(ctx context.Context, st Store, stored []StoredByRun)
 // unsigned Markdown file, rendered by the lifeboat of then: it must be
 // there, and nothing more can be said of it (this build renders otherwise).
 func (v verifier) companions(ctx context.Context, name string, e runbooks.Evidence) {
-	r, base := v.r, strings.TrimSuffix(name, ".json")
+	r := v.r
 	files := e.Seal.Files
 	if files == nil {
 		files = map[string]string{".md": ""}
@@ -432,13 +432,13 @@ func (v verifier) companions(ctx context.Context, name string, e runbooks.Eviden
 		if file == "" {
 			file = suffix + " file"
 		}
-		switch b, err := v.st.Get(ctx, base+suffix); {
+		switch b, err := v.st.Get(ctx, beside(name, suffix)); {
 		case errors.Is(err, fs.ErrNotExist):
-			r.add(name, "seal.files", "the %s beside it (%s) is missing (deleted?): lifeboat evidence %s -o json --from history --out %s writes the record and the files beside it again", file, path.Base(base+suffix), e.WorkflowID, path.Base(name))
+			r.add(name, "seal.files", "the %s beside it (%s) is missing (deleted?): lifeboat evidence %s -o json --from history --out %s writes the record and the files beside it again", file, path.Base(beside(name, suffix)), e.WorkflowID, path.Base(name))
 		case err != nil:
 			r.add(name, "seal.files", "%v", err)
 		case files[suffix] != "" && runbooks.HashOf(b) != files[suffix]:
-			r.add(name, "seal.files", "the %s beside it (%s) no longer says what the signed JSON says", file, path.Base(base+suffix))
+			r.add(name, "seal.files", "the %s beside it (%s) no longer says what the signed JSON says", file, path.Base(beside(name, suffix)))
 		}
 	}
 }
