@@ -206,7 +206,12 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 			RequestedBy: "alice", Reason: "abort drill", DeclaredAt: &declared})
 		require.NoError(t, err)
 		deadline := time.Now().Add(3 * time.Minute)
-		stopped := false
+		stopped, restarted := false, false
+		defer func() { // a failure below must not leave the later subtests without DR's Velero
+			if stopped && !restarted {
+				_ = stack.DR.Velero.Restart(ctx)
+			}
+		}()
 		for {
 			s, err := st.Status(ctx, run.WorkflowID)
 			require.NoError(t, err)
@@ -230,6 +235,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 		assert.Equal(t, workflows.StateSucceeded, stepOf(t, ev, "drop-drill-namespace").State)
 		assert.Contains(t, stepOf(t, ev, "restore-case-data").Error, "had not started (New): lifeboat deleted it, so nothing was restored")
 		require.NoError(t, stack.DR.Velero.Restart(ctx))
+		restarted = true
 		time.Sleep(3 * time.Second) // a Restore left behind would run now
 		kc, err := kubernetes.NewForConfig(stack.DR.Kube.RESTConfig())
 		require.NoError(t, err)

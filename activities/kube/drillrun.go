@@ -109,10 +109,11 @@ func bindDrillRole(ctx context.Context, c *Client, action, ns, label string) err
 	if c.DrillRole == "" {
 		return nil
 	}
-	switch ready, err := c.drillRoleReady(ctx, ns); {
+	role, err := c.drillRoleReady(ctx, ns)
+	switch {
 	case err != nil:
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: ClusterRole %s is not bound in drill namespace %s: %v. %s", action, c.DrillRole, ns, err, drillRoleFix(c)), "Forbidden", nil)
-	case !ready:
+	case role == nil:
 		return nil // no such ClusterRole: a worker that holds the drill's verbs otherwise (lifeboat dev's)
 	}
 	me, err := c.Self(ctx)
@@ -128,7 +129,7 @@ func bindDrillRole(ctx context.Context, c *Client, action, ns, label string) err
 	_, err = bindings.Create(ctx, want, metav1.CreateOptions{FieldManager: "lifeboat"})
 	switch {
 	case err == nil:
-		return nil
+		return awaitBinding(ctx, c, action, ns, role)
 	case apierrors.IsAlreadyExists(err):
 		got, err := bindings.Get(ctx, c.DrillRole, metav1.GetOptions{})
 		if err != nil {
@@ -138,7 +139,7 @@ func bindDrillRole(ctx context.Context, c *Client, action, ns, label string) err
 			return drillUnsafe(action, fmt.Sprintf("RoleBinding %s/%s exists and does not bind ClusterRole %s to the worker (%s %s): someone else made it. Delete it (or the drill namespace) and run again",
 				ns, c.DrillRole, c.DrillRole, me.Kind, me.Name))
 		}
-		return nil
+		return awaitBinding(ctx, c, action, ns, role) // an earlier attempt may have made it a moment ago
 	case apierrors.IsForbidden(err), apierrors.IsNotFound(err):
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"%s: the worker could not bind ClusterRole %s in drill namespace %s (%v). %s", action, c.DrillRole, ns, err, drillRoleFix(c)), "Forbidden", nil)
@@ -146,19 +147,55 @@ func bindDrillRole(ctx context.Context, c *Client, action, ns, label string) err
 	return classify(action, err)
 }
 
-// drillRoleReady reports whether the drill's ClusterRole exists in c's
-// cluster (false: nothing to bind) and, when it does, that the admission
-// policy keeping its bindings to drill namespaces is in force (an error
-// when not). Asked at each bind: a policy removed since is caught.
-func (c *Client) drillRoleReady(ctx context.Context, ns string) (bool, error) {
-	_, err := c.Typed.RbacV1().ClusterRoles().Get(ctx, c.DrillRole, metav1.GetOptions{})
+// drillRoleReady returns the drill's ClusterRole in c's cluster (nil:
+// there is none, nothing to bind) and, when there is one, checks that the
+// admission policy keeping its bindings to drill namespaces is in force (an
+// error when not). Asked at each bind: a policy removed since is caught.
+func (c *Client) drillRoleReady(ctx context.Context, ns string) (*rbacv1.ClusterRole, error) {
+	role, err := c.Typed.RbacV1().ClusterRoles().Get(ctx, c.DrillRole, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return false, nil
+		return nil, nil
 	case err != nil:
-		return false, fmt.Errorf("reading ClusterRole %s: %w", c.DrillRole, err)
+		return nil, fmt.Errorf("reading ClusterRole %s: %w", c.DrillRole, err)
 	}
-	return true, policyInForce(ctx, c, ns)
+	return role, policyInForce(ctx, c, ns)
+}
+
+// awaitBinding waits until the API server's authorizer applies the drill
+// role just bound in ns (its RBAC cache follows a new RoleBinding a moment
+// later; an apply in between was refused as Forbidden, seen on the rig):
+// one SelfSubjectAccessReview of the role's first rule until allowed. Not
+// applied within a minute, the activity retries.
+func awaitBinding(ctx context.Context, c *Client, action, ns string, role *rbacv1.ClusterRole) error {
+	var probe *Access
+	for _, r := range role.Rules {
+		if len(r.Verbs) > 0 && len(r.APIGroups) > 0 && len(r.Resources) > 0 && len(r.ResourceNames) == 0 {
+			probe = &Access{Verb: r.Verbs[0], Group: r.APIGroups[0], Resource: r.Resources[0], Namespace: ns}
+			break
+		}
+	}
+	if probe == nil {
+		return nil // a role granting nothing namespaced: nothing to wait for
+	}
+	wait, deadline := 50*time.Millisecond, time.Now().Add(time.Minute)
+	for {
+		allowed, _, err := c.review(ctx, *probe)
+		switch {
+		case err != nil:
+			return classify(action, err)
+		case allowed:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s: ClusterRole %s is bound in drill namespace %s, but after a minute the API server still refuses the worker %s %s there; the activity retries", action, c.DrillRole, ns, probe.Verb, probe.Resource)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // drillRoleFix says how to give the worker its drill role in c's cluster.
