@@ -87,6 +87,11 @@ func EvidenceFromHistory(h *historypb.History, dc converter.DataConverter) (runb
 			return stored, err
 		}
 		return ev, fmt.Errorf("run %s never started its steps, so it has no evidence: %s", id, f.GetMessage())
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: // refused at its start (workflows.RefusedStarts)
+		var why string
+		if d := last.GetWorkflowExecutionCanceledEventAttributes().GetDetails(); d != nil && dc.FromPayloads(d, &why) == nil && why != "" {
+			return ev, fmt.Errorf("run %s never started its steps, so it has no evidence: %s", id, why)
+		}
 	}
 	if stored, ok, err := lastStored(h, dc); ok || err != nil {
 		return stored, err

@@ -224,12 +224,16 @@ func isNotFound(err error) bool {
 
 // Wait blocks until the run ends and returns its evidence. A run that ended
 // as a failed workflow because its request asked for it
-// (Request.FailIfUnsuccessful) still returns its evidence, without error.
+// (Request.FailIfUnsuccessful) still returns its evidence, without error; a
+// run the worker refused at its start returns *StartFailedError.
 func (s *Starter) Wait(ctx context.Context, id string) (runbooks.Evidence, error) {
 	var ev runbooks.Evidence
 	err := s.c.GetWorkflow(ctx, id, "").Get(ctx, &ev)
 	if ok, derr := unsuccessfulEvidence(err, &ev); ok {
 		return ev, derr
+	}
+	if why, ok := refusal(err); ok {
+		return ev, &StartFailedError{WorkflowID: id, Reason: why}
 	}
 	return ev, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -15,8 +16,9 @@ import (
 
 // StartFailedError says a run ended without starting its runbook: an unknown
 // or invalid runbook, a drill that could touch production, an action the
-// worker cannot run (the workflow failed), or a run terminated or timed out
-// while it was resolving.
+// worker cannot run (the worker refused it: the run closed Canceled, or
+// Failed on older workers), or a run terminated or timed out while it was
+// resolving.
 type StartFailedError struct {
 	WorkflowID string
 	Reason     string
@@ -42,15 +44,33 @@ func (s *Starter) startFailure(ctx context.Context, id string) error {
 	var ae *temporal.ApplicationError
 	var te *temporal.TerminatedError
 	var to *temporal.TimeoutError
+	var ce *temporal.CanceledError
 	switch {
 	case errors.As(err, &ae):
 		reason = ae.Message()
+	case errors.As(err, &ce):
+		reason = "cancelled before it resolved its runbook"
+		if why, ok := refusal(err); ok {
+			reason = why
+		}
 	case errors.As(err, &te):
 		reason = "terminated before it resolved its runbook"
 	case errors.As(err, &to):
 		reason = "timed out before it resolved its runbook"
 	}
 	return &StartFailedError{WorkflowID: id, Reason: reason}
+}
+
+// refusal is the reason the worker refused a run at its start, when err is
+// that run's ending: a cancellation whose details say "refused: …"
+// (workflows.RefusedStarts).
+func refusal(err error) (string, bool) {
+	var ce *temporal.CanceledError
+	var why string
+	if !errors.As(err, &ce) || !ce.HasDetails() || ce.Details(&why) != nil {
+		return "", false
+	}
+	return strings.CutPrefix(why, "refused: ")
 }
 
 // AwaitStart waits (up to the context's deadline) until the run has resolved

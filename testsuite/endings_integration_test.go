@@ -17,6 +17,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -227,6 +230,23 @@ func TestCLIRunThatCannotStartSaysSo(t *testing.T) {
 	assert.Contains(t, out, `did you mean "approve-by-update"`)
 	id := between(out, "run ", " did not start")
 	require.NotEmpty(t, id, out)
+	r.record(t, id, "tabletop-refused-unknown-runbook")
+	// The refused run is no failed recovery in the UI's list: it closed
+	// Canceled, LifeboatState says refused (the list's filter finds it), and
+	// the run's page and the cancellation say why.
+	d, err := r.client.DescribeWorkflowExecution(context.Background(), id, "")
+	require.NoError(t, err)
+	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, d.GetWorkflowExecutionInfo().GetStatus())
+	v, err := r.client.QueryWorkflow(context.Background(), id, "", "__temporal_workflow_metadata")
+	require.NoError(t, err)
+	var md sdkpb.WorkflowMetadata
+	require.NoError(t, v.Get(&md))
+	assert.Contains(t, md.GetCurrentDetails(), "**Refused:** cannot start: no runbook named", "the run's page says why")
+	require.Eventually(t, func() bool {
+		res, err := r.client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("WorkflowId = %q AND %s", id, workflows.RefusedStarts)})
+		return err == nil && len(res.GetExecutions()) == 1
+	}, 30*time.Second, 200*time.Millisecond, "the list filter %s finds the refused run", workflows.RefusedStarts)
 
 	out, code = cli(nowhere, "status", id)
 	assert.Equal(t, 1, code, out)

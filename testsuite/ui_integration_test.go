@@ -98,13 +98,23 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		return strings.TrimSpace(string(out))
 	}
 
-	t.Run("an unknown runbook fails fast with the reason on the page", func(t *testing.T) {
+	t.Run("an unknown runbook is refused with the reason on the page, not listed as a failure", func(t *testing.T) {
 		require.NoError(t, b.StartWorkflow("ui-unknown-runbook", "lifeboat", workflows.RestoreWorkflowName,
 			`{"runbook": "ui-dril", "mode": "drill", "requestedBy": "alice"}`))
 		require.NoError(t, b.OpenWorkflow("ui-unknown-runbook", "history"))
-		require.NoError(t, b.WaitText("Failed", 30*time.Second))
-		require.NoError(t, b.WaitText(`no runbook named "ui-dril" in the catalog (did you mean "ui-drill"?)`, 10*time.Second))
-		b.Shot("unknown-runbook-failed")
+		require.NoError(t, b.WaitText("Canceled", 30*time.Second), "nothing ran: the run is not a failed recovery")
+		require.NoError(t, b.WaitText(`refused: cannot start: no runbook named \"ui-dril\" in the catalog (did you mean \"ui-drill\"?)`, 10*time.Second),
+			"the page the UI opens on shows why, as the run's result")
+		b.Shot("unknown-runbook-refused")
+		require.NoError(t, b.OpenWorkflow("ui-unknown-runbook", "user-metadata"))
+		require.NoError(t, b.WaitText("Refused: cannot start: no runbook named", 20*time.Second), "the current details: %s", b.Text())
+		assert.Contains(t, b.Text(), "Nothing ran.")
+		b.Shot("unknown-runbook-refused-details")
+		link := regexp.MustCompile(`runs refused at their start \(nothing ran; each says why\): (\S+)`).FindStringSubmatch(dev.log.String())
+		require.NotNil(t, link, "lifeboat dev prints the link to the refused starts:\n%s", dev.log.String())
+		require.NoError(t, b.Open(link[1]))
+		require.NoError(t, b.WaitText("ui-unknown-runbook", 20*time.Second), "the list of refused starts")
+		b.Shot("list-of-refused-starts")
 	})
 
 	const id = "ui-drill-from-the-form"
@@ -504,7 +514,7 @@ func TestOperatorInTheTemporalUI(t *testing.T) {
 		started(t, first)
 		refused(t, "the start's signature is refused")
 		require.NoError(t, b.OpenWorkflow(id, "history"))
-		require.NoError(t, b.WaitText("Failed", 30*time.Second))
+		require.NoError(t, b.WaitText("Canceled", 30*time.Second), "refused: nothing ran")
 		b.Shot("copied-start-refused")
 
 		second := runOf()

@@ -34,7 +34,7 @@ func TestATeardownRunsOnlyWhatItsDrillRecorded(t *testing.T) {
 		h.recordedDrill("a-failover", evil, workflows.ModeFailover)
 		h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{Mode: workflows.ModeTeardown, TeardownOf: "a-failover", RequestedBy: "alice"})
 		require.True(t, h.env.IsWorkflowCompleted())
-		err := h.env.GetWorkflowError()
+		err := h.workflowError()
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "run a-failover is a failover, not a drill")
 		assert.Equal(t, 0, h.rec.count("drop"))

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -214,9 +216,21 @@ func TestADrillThatCouldTouchProductionIsRefusedBeforeAnythingRuns(t *testing.T)
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
+			var states []string
+			h.env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Run(func(args mock.Arguments) {
+				if v, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(workflows.SAState); ok {
+					states = append(states, v)
+				}
+			})
 			err := h.runErr(yaml, workflows.ModeDrill)
 			require.Error(t, err)
 			assert.Regexp(t, "cannot start: .*(invalid|cannot run as a drill)", err.Error())
+			// Refused, not failed: the run closes Canceled (the list shows no
+			// failed recovery), says "refused" to the list and why on its page.
+			var canceled *temporal.CanceledError
+			assert.ErrorAs(t, err, &canceled)
+			assert.Equal(t, []string{workflows.RunRefused}, states)
+			assert.Regexp(t, `(?s)^\*\*Refused:\*\* cannot start: .*(invalid|cannot run as a drill).*\n\nNothing ran\.`, h.currentDetails())
 			h.rec.mu.Lock()
 			defer h.rec.mu.Unlock()
 			assert.Empty(t, h.rec.log, "nothing may run")

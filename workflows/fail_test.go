@@ -22,7 +22,7 @@ func TestFailIfUnsuccessfulFailsWithTheEvidence(t *testing.T) {
 	h.at(time.Minute, func() { h.mustUpdate(workflows.MsgAbort, workflows.Abort{By: "bob", Reason: "drill failed"}) })
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, failIfUnsuccessful(h.request(book("60m", pausing), workflows.ModeDrill, "schedule")))
 	require.True(t, h.env.IsWorkflowCompleted())
-	err := h.env.GetWorkflowError()
+	err := h.workflowError()
 	var ae *temporal.ApplicationError
 	require.True(t, errors.As(err, &ae), "want an application error, got %v", err)
 	assert.Equal(t, workflows.ErrUnsuccessful, ae.Type())
@@ -36,7 +36,7 @@ func TestFailIfUnsuccessfulFailsWithTheEvidence(t *testing.T) {
 func TestFailIfUnsuccessfulCompletesASuccessfulRun(t *testing.T) {
 	h := newHarness(t)
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, failIfUnsuccessful(h.request(book("60m", twoLayers), workflows.ModeDrill, "")))
-	require.NoError(t, h.env.GetWorkflowError())
+	require.NoError(t, h.workflowError())
 	var ev runbooks.Evidence
 	require.NoError(t, h.env.GetWorkflowResult(&ev))
 	assert.Equal(t, "succeeded", ev.Outcome)

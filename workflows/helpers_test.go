@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -218,7 +219,7 @@ func (h *harness) run(yaml, mode string) runbooks.Evidence {
 func (h *harness) result() runbooks.Evidence {
 	h.t.Helper()
 	require.True(h.t, h.env.IsWorkflowCompleted())
-	require.NoError(h.t, h.env.GetWorkflowError())
+	require.NoError(h.t, h.workflowError())
 	h.verifyUpdates()
 	var ev runbooks.Evidence
 	require.NoError(h.t, h.env.GetWorkflowResult(&ev))
@@ -229,7 +230,20 @@ func (h *harness) result() runbooks.Evidence {
 func (h *harness) runErr(yaml, mode string) error {
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, h.request(yaml, mode, "alice"))
 	require.True(h.t, h.env.IsWorkflowCompleted())
-	return h.env.GetWorkflowError()
+	return h.workflowError()
+}
+
+// workflowError is the run's error, a refused start's reason included: the
+// run closes Canceled, whose error text is only "canceled", with the reason
+// in its details.
+func (h *harness) workflowError() error {
+	err := h.env.GetWorkflowError()
+	var ce *temporal.CanceledError
+	var why string
+	if errors.As(err, &ce) && ce.HasDetails() && ce.Details(&why) == nil {
+		return fmt.Errorf("%w: %s", err, why)
+	}
+	return err
 }
 
 // request is a request for the inline runbook yaml, whose text the

@@ -19,7 +19,7 @@ func runInline(t *testing.T, catalogText, text, mode string) (*harness, error) {
 	req.InlineRunbook = text
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 	require.True(t, h.env.IsWorkflowCompleted())
-	return h, h.env.GetWorkflowError()
+	return h, h.workflowError()
 }
 
 // A failover runs reviewed catalog text only: an inline runbook that
@@ -65,7 +65,7 @@ func TestInlineTextCannotGrantApproversOrTargets(t *testing.T) {
 	req.InlineRunbook = changedSteps
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 	require.True(t, h.env.IsWorkflowCompleted())
-	err := h.env.GetWorkflowError()
+	err := h.workflowError()
 	if err != nil {
 		assert.NotContains(t, err.Error(), "cannot start", "the same approvers and targets, other steps: a tabletop of it starts")
 	}
@@ -99,12 +99,12 @@ func TestAnInlineDrillRunsOnlyTheTextItsPastRunRecorded(t *testing.T) {
 			h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 			require.True(t, h.env.IsWorkflowCompleted())
 			if c.want == "" {
-				require.NoError(t, h.env.GetWorkflowError())
+				require.NoError(t, h.workflowError())
 				assert.Equal(t, 1, h.rec.count("net-a"), "the text of then ran")
 				return
 			}
-			require.Error(t, h.env.GetWorkflowError())
-			assert.Contains(t, h.env.GetWorkflowError().Error(), c.want)
+			require.Error(t, h.workflowError())
+			assert.Contains(t, h.workflowError().Error(), c.want)
 			assert.Equal(t, 0, h.rec.count("net-a"), "nothing ran")
 		})
 	}
@@ -125,7 +125,7 @@ func TestATabletopIsNotReenactedAsADrill(t *testing.T) {
 	req.InlineRunbook, req.ReenactmentOf = unreviewed, "lifeboat-test-book-tabletop-abc123"
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 	require.True(t, h.env.IsWorkflowCompleted())
-	require.Error(t, h.env.GetWorkflowError())
-	assert.Contains(t, h.env.GetWorkflowError().Error(), "is a tabletop: only a failover or a drill is re-enacted")
+	require.Error(t, h.workflowError())
+	assert.Contains(t, h.workflowError().Error(), "is a tabletop: only a failover or a drill is re-enacted")
 	assert.Zero(t, h.rec.count("net-a"), "nothing ran")
 }

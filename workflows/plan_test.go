@@ -220,7 +220,7 @@ func TestAPlanWithAMemberThatWouldBeRefusedNeverStarts(t *testing.T) {
 	req := h.plan(workflows.ModeDrill, files)
 	h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, req)
 	require.True(t, h.env.IsWorkflowCompleted())
-	err := h.env.GetWorkflowError()
+	err := h.workflowError()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "recovery plan region-loss cannot run as a drill")
 	assert.Contains(t, err.Error(), "member cases:")
@@ -246,7 +246,7 @@ func TestAPlanStartProvesOnlyItsOwnMembers(t *testing.T) {
 	}
 	attacker.env.ExecuteWorkflow(workflows.RestoreWorkflowName, stolen)
 	require.True(t, attacker.env.IsWorkflowCompleted())
-	err := attacker.env.GetWorkflowError()
+	err := attacker.workflowError()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "carries the start of plan run some-plan, which is not this run's parent")
 	assert.Equal(t, 0, attacker.rec.count("idp-up"))
@@ -321,8 +321,8 @@ func TestAPlanReenactmentRunsTheTextsOfThen(t *testing.T) {
 			past(h)
 			h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, c.req(reenact))
 			require.True(t, h.env.IsWorkflowCompleted())
-			require.Error(t, h.env.GetWorkflowError())
-			assert.Contains(t, h.env.GetWorkflowError().Error(), c.want)
+			require.Error(t, h.workflowError())
+			assert.Contains(t, h.workflowError().Error(), c.want)
 			assert.Equal(t, 0, h.rec.count("idp-then")+h.rec.count("idp-up"), "nothing ran")
 		})
 	}

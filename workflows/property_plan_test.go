@@ -207,7 +207,7 @@ func runPlanSequence(t *testing.T, seed uint64, outcomes map[string]int) (ok boo
 		t.Errorf("the plan did not end")
 		return false
 	}
-	if err := h.env.GetWorkflowError(); err != nil {
+	if err := h.workflowError(); err != nil {
 		t.Errorf("the plan failed instead of ending with evidence: %v", err)
 		return false
 	}

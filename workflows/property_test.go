@@ -289,7 +289,7 @@ func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 		t.Errorf("the run did not end")
 		return false
 	}
-	err := h.env.GetWorkflowError()
+	err := h.workflowError()
 	if tampered != "" {
 		// (1) a signed start copied with one field changed starts nothing
 		if err == nil {

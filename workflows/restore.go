@@ -16,9 +16,11 @@ import (
 // RestoreWorkflow executes a runbook and returns its Evidence.
 //
 // The result is the evidence whatever the outcome (succeeded, failed or
-// aborted: see Evidence.Outcome and the LifeboatState search attribute); the
-// workflow itself fails only when the run cannot start (bad request, unknown
-// runbook, invalid runbook, or an action this build cannot run).
+// aborted: see Evidence.Outcome and the LifeboatState search attribute). A
+// run that cannot start (bad request, unknown or invalid runbook, an action
+// this build cannot run, a drill that could touch production, an unproven
+// or spent start) is refused: it closes Canceled with the reason, LifeboatState
+// "refused" (refuseStart; older runs closed Failed).
 //
 // A cancellation through Temporal is an abort (see watchCancellation): the
 // run lives on a context the cancellation does not reach, so its teardown,
@@ -43,21 +45,21 @@ func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, er
 		return nil, err
 	}
 	if err := req.Check(); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadRequest", nil)
+		return nil, refuseStart(ctx, temporal.NewNonRetryableApplicationError(err.Error(), "BadRequest", nil))
 	}
 	if r.truthful {
 		r.watchCancellation(root, ctx)
 	}
 	if err := r.resolve(ctx); err != nil {
-		return nil, err
+		return nil, refuseStart(ctx, err)
 	}
 	if r.signedDecisions {
 		if err := r.proveRequester(ctx); err != nil {
-			return nil, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "Unproven", nil)
+			return nil, refuseStart(ctx, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "Unproven", nil))
 		}
 	}
 	if err := r.checkStart(ctx); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "BadRequest", nil)
+		return nil, refuseStart(ctx, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "BadRequest", nil))
 	}
 	r.setup(ctx)
 	r.setupNotifications(ctx)

@@ -164,7 +164,7 @@ func TestForgedStartIsRefused(t *testing.T) {
 	req.Mode = workflows.ModeFailover // the signature was for a drill
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 	require.True(t, h.env.IsWorkflowCompleted())
-	err := h.env.GetWorkflowError()
+	err := h.workflowError()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the start's signature is refused")
 	assert.Equal(t, 0, h.rec.count("shift"))
@@ -177,8 +177,8 @@ func TestRequiredSignaturesRefuseEveryUnsignedAction(t *testing.T) {
 	h := newHarness(t)
 	h.res.SignaturesRequired = true
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, h.request(book("60m", oneApprover), workflows.ModeFailover, "alice"))
-	require.Error(t, h.env.GetWorkflowError())
-	assert.Contains(t, h.env.GetWorkflowError().Error(), "accepts only signed decisions")
+	require.Error(t, h.workflowError())
+	assert.Contains(t, h.workflowError().Error(), "accepts only signed decisions")
 
 	h = newHarness(t)
 	h.res.SignaturesRequired = true
@@ -306,8 +306,8 @@ func TestAScheduledDrillRunsOnItsOwnersGrant(t *testing.T) {
 			h := newHarness(t)
 			h.res.SignaturesRequired = true
 			h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, grant(h, c.mode, c.prefix, c.signer))
-			require.Error(t, h.env.GetWorkflowError())
-			assert.Contains(t, h.env.GetWorkflowError().Error(), c.want)
+			require.Error(t, h.workflowError())
+			assert.Contains(t, h.workflowError().Error(), c.want)
 			assert.Equal(t, 0, h.rec.count("net-a"))
 		})
 	}

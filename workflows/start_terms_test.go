@@ -36,7 +36,7 @@ func TestAStartCopiedWithOneFieldChangedIsRefused(t *testing.T) {
 			require.NoError(t, os.WriteFile(filepath.Join(h.res.Dirs[0], "edited.yaml"), []byte(req.InlineRunbook), 0o644))
 			h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 			require.True(t, h.env.IsWorkflowCompleted())
-			err := h.env.GetWorkflowError()
+			err := h.workflowError()
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "the start's signature is refused")
 			assert.Equal(t, 0, h.rec.count("shift"))
@@ -53,7 +53,7 @@ func TestASignedStartStartsOneRun(t *testing.T) {
 	req := signedStart(h, h.request(book("60m", oneApprover), workflows.ModeFailover, "alice"))
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 	require.True(t, h.env.IsWorkflowCompleted())
-	err := h.env.GetWorkflowError()
+	err := h.workflowError()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the start's signature is spent: it already started run the-first-run")
 }
@@ -85,7 +85,7 @@ func TestAPlanStartOnARunNoPlanStartedIsRefused(t *testing.T) {
 			req.PlanStart = &workflows.PlanStart{WorkflowID: "nobody"}
 			h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 			require.True(t, h.env.IsWorkflowCompleted())
-			err := h.env.GetWorkflowError()
+			err := h.workflowError()
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "this run was not started by plan run \"nobody\"")
 			assert.Zero(t, h.rec.count("shift")+h.rec.count("net-a"), "nothing ran")
@@ -110,7 +110,7 @@ func TestDeclaredAtMustBeInThePastWithinTheMTD(t *testing.T) {
 			req.DeclaredAt = &at
 			h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, req)
 			require.True(t, h.env.IsWorkflowCompleted())
-			err := h.env.GetWorkflowError()
+			err := h.workflowError()
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.want)
 			assert.Equal(t, 0, h.rec.count("shift"))

@@ -482,6 +482,9 @@ func causeMessage(err error) string {
 	if errors.As(err, &ce) {
 		var why string
 		if ce.HasDetails() && ce.Details(&why) == nil && why != "" {
+			if strings.HasPrefix(why, refusedPrefix) {
+				return why // a run refused at its start (refuseStart)
+			}
 			return "cancelled: " + why
 		}
 		return "cancelled"

@@ -179,10 +179,11 @@ func uiLink(namespace, id string) string {
 // on: a gate, a manual task or a tabletop step, or a paused step.
 const WaitingForAPerson = `LifeboatState IN ("awaiting-approval", "awaiting-ack", "paused")`
 
-// waitingListLink is the Temporal UI's workflow list filtered to the runs
-// waiting for a person (ui: the UI's base URL).
-func waitingListLink(ui, namespace string) string {
-	return fmt.Sprintf("%s/namespaces/%s/workflows?query=%s", strings.TrimSuffix(ui, "/"), namespace, url.QueryEscape(WaitingForAPerson))
+// listLink is the Temporal UI's workflow list (ui: the UI's base URL)
+// filtered by the visibility query: WaitingForAPerson, or
+// workflows.RefusedStarts.
+func listLink(ui, namespace, query string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows?query=%s", strings.TrimSuffix(ui, "/"), namespace, url.QueryEscape(query))
 }
 
 func cmdStatus(fs *pflag.FlagSet) runner {

@@ -15,6 +15,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/devserver"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/worker"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 func cmdWorker(fs *pflag.FlagSet) runner {
@@ -139,7 +140,8 @@ func cmdDev(fs *pflag.FlagSet) runner {
 		defer srv.Stop()
 		fmt.Printf("Temporal dev server on %s, UI on %s (log: %s)\n", srv.HostPort, srv.UIURL, logFile.Name())
 		if srv.UIURL != "" {
-			fmt.Printf("runs waiting for a person (approval, acknowledgement, a paused step): %s\n", waitingListLink(srv.UIURL, cfg.Temporal.Namespace))
+			fmt.Printf("runs waiting for a person (approval, acknowledgement, a paused step): %s\n", listLink(srv.UIURL, cfg.Temporal.Namespace, WaitingForAPerson))
+			fmt.Printf("runs refused at their start (nothing ran; each says why): %s\n", listLink(srv.UIURL, cfg.Temporal.Namespace, workflows.RefusedStarts))
 		}
 		return runWorker(ctx, cfg)
 	}
