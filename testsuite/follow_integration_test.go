@@ -41,7 +41,8 @@ func TestStatusFollowOnATerminal(t *testing.T) {
 	require.NoError(t, err)
 	defer tty.Close()
 	var screen syncBuffer
-	go func() { _, _ = io.Copy(&screen, tty) }()
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(&screen, tty); close(copied) }()
 
 	const clear = "\x1b[H\x1b[2J"
 	approve := "lifeboat approve " + run.WorkflowID + " announce --as NAME"
@@ -60,6 +61,10 @@ func TestStatusFollowOnATerminal(t *testing.T) {
 	_, err = r.starter.Approve(ctx, run.WorkflowID, workflows.Approve{Step: "announce", By: "bob"})
 	require.NoError(t, err)
 	require.NoError(t, cmd.Wait(), screen.String())
+	select { // what the terminal still holds after the exit (the copy ends at EIO)
+	case <-copied:
+	case <-time.After(10 * time.Second):
+	}
 	out := screen.String()
 	assert.Regexp(t, `announce\s+notify\.webhook\s+(running|succeeded)`, out, "redrawn as the step progresses")
 	assert.Contains(t, out, "| Outcome | **succeeded** |", "the evidence at the end")
