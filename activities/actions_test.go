@@ -29,6 +29,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/postgres"
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 func in(args map[string]any) runbooks.StepInput {
@@ -115,8 +116,8 @@ func TestEvidenceStoreWritesJSONAndMarkdown(t *testing.T) {
 	sink := evidence.NewDirSink(dir)
 	rpo := runbooks.Duration(8 * time.Minute)
 	ended := time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)
-	ev := runbooks.Evidence{ID: "DR-1", WorkflowID: "lifeboat-book-drill-abc123", RunID: "run-1", Outcome: "succeeded", RPOActual: &rpo, EndedAt: ended,
-		Steps: []runbooks.StepRecord{{ID: "restore", Layer: "storage", Action: "velero.restore", State: "succeeded"}}}
+	ev := record.Evidence{ID: "DR-1", WorkflowID: "lifeboat-book-drill-abc123", RunID: "run-1", Outcome: "succeeded", RPOActual: &rpo, EndedAt: ended,
+		Steps: []record.StepRecord{{ID: "restore", Layer: "storage", Action: "velero.restore", State: "succeeded"}}}
 	res, err := sink.Store(context.Background(), in(map[string]any{"evidence": ev}))
 	require.NoError(t, err)
 	assert.Contains(t, res.Summary, "lifeboat-book-drill-abc123.run-1.json")

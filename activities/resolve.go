@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go.temporal.io/sdk/activity"
 	"strings"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/activities/failure"
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/failback"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // Resolver resolves a runbook for a run: from the catalog directories (read
@@ -38,7 +40,7 @@ type Resolver struct {
 	// Records reads a past run's record from Temporal — the runbook text it
 	// resolved and its evidence — for a failback and a re-enactment (nil:
 	// this worker runs neither).
-	Records func(ctx context.Context, workflowID string) (runbooks.Resolved, runbooks.Evidence, error)
+	Records func(ctx context.Context, workflowID string) (runbooks.Resolved, record.Evidence, error)
 	// Drills reads a past run's resolved runbook and its mode from
 	// Temporal, for a teardown (nil: this worker runs no teardowns).
 	Drills func(ctx context.Context, workflowID string) (runbooks.Resolved, string, error)
@@ -306,7 +308,7 @@ func (r *Resolver) resolveFailback(ctx context.Context, in runbooks.ResolveInput
 	if err := res.Parse(); err != nil {
 		return runbooks.Resolved{}, refuse("FailoverUnreadable", fmt.Sprintf("failover %s: its recorded runbook does not parse: %v", in.FailbackOf, err))
 	}
-	plan, err := runbooks.Failback(res.Runbook, ev, r.Registry)
+	plan, err := failback.Build(res.Runbook, ev, r.Registry)
 	if err != nil {
 		return runbooks.Resolved{}, refuse("FailbackImpossible", err.Error())
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // notEstablished is how evidence starts an invariant its run did not prove.
@@ -16,9 +16,9 @@ const notEstablished = "Not established by this run: "
 // says what is needed to complete it. runs are newest first; current names
 // the catalog text (its Hash "" when unknown): only a drill of exactly that
 // text proves the invariant.
-func Invariant(name string, current runbooks.RunbookRef, runs []runbooks.Evidence) (sentence string, ok bool, missing []string) {
+func Invariant(name string, current record.RunbookRef, runs []record.Evidence) (sentence string, ok bool, missing []string) {
 	runs, older := byText(runs, current.Hash)
-	var lastDrill *runbooks.Evidence
+	var lastDrill *record.Evidence
 	for i, e := range runs {
 		if e.Mode != "drill" {
 			continue

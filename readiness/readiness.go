@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // DefaultCriticalRTO: a runbook whose RTO is at most this protects a critical
@@ -41,7 +42,7 @@ type Input struct {
 	File    string
 	Runbook *runbooks.Runbook // nil when the file does not parse
 	Errors  []string          // validation errors (lifeboat validate)
-	Runs    []runbooks.Evidence
+	Runs    []record.Evidence
 	Backup  *Backup // nil when the runbook names no backup schedule
 	// Hash is the catalog text's hash: only runs of exactly this text count
 	// ("" when unknown: every run counts).
@@ -106,11 +107,11 @@ type known struct {
 	now time.Time
 	// older are runs of earlier texts of the runbook: they prove nothing
 	// about today's text.
-	older []runbooks.Evidence
+	older []record.Evidence
 }
 
 // byText splits runs into those of the text with hash and the others.
-func byText(runs []runbooks.Evidence, hash string) (current, older []runbooks.Evidence) {
+func byText(runs []record.Evidence, hash string) (current, older []record.Evidence) {
 	for _, e := range runs {
 		if hash == "" || e.Runbook.Hash == hash {
 			current = append(current, e)
@@ -123,7 +124,7 @@ func byText(runs []runbooks.Evidence, hash string) (current, older []runbooks.Ev
 
 // olderDrill says "v2 drilled on DATE; v3 never" when only an earlier text
 // of the runbook has a successful drill ("" otherwise).
-func olderDrill(older []runbooks.Evidence, currentVersion int) string {
+func olderDrill(older []record.Evidence, currentVersion int) string {
 	for _, e := range older {
 		if e.Mode == "drill" && e.Outcome == "succeeded" {
 			return fmt.Sprintf("v%d drilled on %s; v%d never", e.Runbook.Version, e.EndedAt.UTC().Format("2006-01-02"), currentVersion)
@@ -135,7 +136,7 @@ func olderDrill(older []runbooks.Evidence, currentVersion int) string {
 func (k known) rb() *runbooks.Runbook { return k.in.Runbook }
 
 // lastSucceeded is the newest succeeded run of one of the modes.
-func (k known) lastSucceeded(modes ...string) *runbooks.Evidence {
+func (k known) lastSucceeded(modes ...string) *record.Evidence {
 	for i, e := range k.in.Runs {
 		if e.Outcome == "succeeded" && slices.Contains(modes, e.Mode) {
 			return &k.in.Runs[i]
@@ -171,7 +172,7 @@ func (k known) drillRow() Row {
 	if d := k.rb().Spec.Drill; d != nil && d.Every > 0 {
 		every, cadence = d.Every.D(), "every "+d.Every.String()
 	}
-	var last *runbooks.Evidence
+	var last *record.Evidence
 	tabletops := 0
 	for i, e := range k.in.Runs {
 		if e.Mode == "tabletop" {
@@ -199,8 +200,8 @@ func (k known) drillRow() Row {
 }
 
 // bestLevel is the highest validation level of a succeeded drill or failover.
-func (k known) bestLevel() (string, *runbooks.Evidence) {
-	best, by := "", (*runbooks.Evidence)(nil)
+func (k known) bestLevel() (string, *record.Evidence) {
+	best, by := "", (*record.Evidence)(nil)
 	for i, e := range k.in.Runs {
 		if e.Outcome == "succeeded" && e.Mode != "tabletop" && e.Level > best {
 			best, by = e.Level, &k.in.Runs[i]
@@ -266,7 +267,7 @@ func (k known) backupRow() Row {
 	return Row{AreaBackup, 2, fact + "; no restore of it tested yet"}
 }
 
-func (k known) lastWithRPO() *runbooks.Evidence {
+func (k known) lastWithRPO() *record.Evidence {
 	for i, e := range k.in.Runs {
 		if e.RPOActual != nil {
 			return &k.in.Runs[i]
@@ -362,7 +363,7 @@ func (k known) precheckRow() Row {
 		if len(e.Prechecks) == 0 {
 			continue
 		}
-		var failed []runbooks.PrecheckRecord
+		var failed []record.PrecheckRecord
 		for _, c := range e.Prechecks {
 			if !c.OK && !c.Advisory {
 				failed = append(failed, c)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -42,10 +43,10 @@ func parse(t *testing.T) *runbooks.Runbook {
 	return rb
 }
 
-func run(mode, outcome, level string, age time.Duration) runbooks.Evidence {
+func run(mode, outcome, level string, age time.Duration) record.Evidence {
 	rpo := runbooks.Duration(8 * time.Minute)
-	return runbooks.Evidence{WorkflowID: "lifeboat-case-api-" + mode, Mode: mode, Outcome: outcome, Level: level,
-		EndedAt: now.Add(-age), RPOActual: &rpo, Runbook: runbooks.RunbookRef{Hash: "sha256:a"},
+	return record.Evidence{WorkflowID: "lifeboat-case-api-" + mode, Mode: mode, Outcome: outcome, Level: level,
+		EndedAt: now.Add(-age), RPOActual: &rpo, Runbook: record.RunbookRef{Hash: "sha256:a"},
 		Invariant: "Given a total loss of the region, we can restore Case Intake API …"}
 }
 
@@ -70,9 +71,9 @@ func TestANeverDrilledCriticalRunbookIsCalledOut(t *testing.T) {
 func TestDrilledAndFailedOverScoresThree(t *testing.T) {
 	drill := run("drill", "succeeded", "L4", 3*24*time.Hour)
 	fo := run("failover", "succeeded", "L5", 10*24*time.Hour)
-	fo.Steps = []runbooks.StepRecord{{ID: "shift", Approvals: []runbooks.ApprovalRecord{{By: "bob", Decision: "approved", At: fo.EndedAt}}}}
-	drill.Prechecks = []runbooks.PrecheckRecord{{ID: "restore#1", CheckResult: runbooks.Pass("backup fresh", "")}}
-	s := Score(Input{Name: "case-api", Runbook: parse(t), Runs: []runbooks.Evidence{drill, fo},
+	fo.Steps = []record.StepRecord{{ID: "shift", Approvals: []record.ApprovalRecord{{By: "bob", Decision: "approved", At: fo.EndedAt}}}}
+	drill.Prechecks = []record.PrecheckRecord{{ID: "restore#1", CheckResult: runbooks.Pass("backup fresh", "")}}
+	s := Score(Input{Name: "case-api", Runbook: parse(t), Runs: []record.Evidence{drill, fo},
 		Backup: &Backup{Schedule: "hourly", Name: "hourly-2", Age: 8 * time.Minute}}, now, DefaultCriticalRTO)
 	for area, score := range scores(s) {
 		assert.Equal(t, 3, score, area)
@@ -83,16 +84,16 @@ func TestDrilledAndFailedOverScoresThree(t *testing.T) {
 
 func TestOverdueFailedAndTabletopDrills(t *testing.T) {
 	rb := parse(t)
-	overdue := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{run("drill", "succeeded", "L2", 45*24*time.Hour)}}, now, DefaultCriticalRTO)
+	overdue := Score(Input{Name: "x", Runbook: rb, Runs: []record.Evidence{run("drill", "succeeded", "L2", 45*24*time.Hour)}}, now, DefaultCriticalRTO)
 	assert.Equal(t, 2, scores(overdue)[AreaDrill])
 	assert.Equal(t, 2, scores(overdue)[AreaRestore])
 	assert.Equal(t, 0, scores(overdue)[AreaBackup], "no backup fact: the runbook's schedule was not checked")
-	failed := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{run("drill", "failed", "", 24*time.Hour)}}, now, DefaultCriticalRTO)
+	failed := Score(Input{Name: "x", Runbook: rb, Runs: []record.Evidence{run("drill", "failed", "", 24*time.Hour)}}, now, DefaultCriticalRTO)
 	assert.Equal(t, 1, scores(failed)[AreaDrill])
-	paper := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{run("tabletop", "succeeded", "", time.Hour)}}, now, DefaultCriticalRTO)
+	paper := Score(Input{Name: "x", Runbook: rb, Runs: []record.Evidence{run("tabletop", "succeeded", "", time.Hour)}}, now, DefaultCriticalRTO)
 	assert.Equal(t, 1, scores(paper)[AreaDrill])
 	assert.Equal(t, 2, scores(paper)[AreaRunbook], "a tabletop does not execute the runbook")
-	unchecked := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{run("drill", "succeeded", "L4", time.Hour)},
+	unchecked := Score(Input{Name: "x", Runbook: rb, Runs: []record.Evidence{run("drill", "succeeded", "L4", time.Hour)},
 		Backup: &Backup{Schedule: "hourly", Err: "no kube access"}}, now, DefaultCriticalRTO)
 	assert.Equal(t, 2, scores(unchecked)[AreaBackup])
 	assert.Contains(t, unchecked.Rows[4].Fact, "not checked now (no kube access)")
@@ -113,12 +114,12 @@ func TestInvariant(t *testing.T) {
 
 	bad := run("drill", "failed", "", time.Hour)
 	bad.Invariant = "Not established by this run: this run did not succeed (failed)."
-	_, ok, missing = Invariant("case-api", text("sha256:a"), []runbooks.Evidence{bad})
+	_, ok, missing = Invariant("case-api", text("sha256:a"), []record.Evidence{bad})
 	assert.False(t, ok)
 	assert.Contains(t, missing[0], "says: this run did not succeed (failed).")
 
 	good := run("drill", "succeeded", "L4", 2*time.Hour)
-	sentence, ok, missing := Invariant("case-api", text("sha256:a"), []runbooks.Evidence{bad, run("failover", "succeeded", "L5", time.Hour), good})
+	sentence, ok, missing := Invariant("case-api", text("sha256:a"), []record.Evidence{bad, run("failover", "succeeded", "L5", time.Hour), good})
 	assert.True(t, ok)
 	assert.Equal(t, good.Invariant, sentence)
 	assert.Empty(t, missing)
@@ -129,7 +130,7 @@ func TestInvariant(t *testing.T) {
 func TestOnlyADrillOfTheCurrentTextCounts(t *testing.T) {
 	old := run("drill", "succeeded", "L4", 3*24*time.Hour)
 	old.Runbook.Version, old.Runbook.Hash = 2, "sha256:old"
-	in := Input{Name: "case-api", Runbook: parse(t), Hash: "sha256:current", Runs: []runbooks.Evidence{old}}
+	in := Input{Name: "case-api", Runbook: parse(t), Hash: "sha256:current", Runs: []record.Evidence{old}}
 	sys := Score(in, now, DefaultCriticalRTO)
 	got := scores(sys)
 	assert.Equal(t, 1, got[AreaDrill], "%+v", sys.Rows)
@@ -141,7 +142,7 @@ func TestOnlyADrillOfTheCurrentTextCounts(t *testing.T) {
 	assert.Equal(t, 2, got[AreaRunbook], "an older text's run does not make this one 'executed'")
 	assert.Equal(t, 0, got[AreaRestore], "the current text's restore was never tested")
 
-	sentence, ok, missing := Invariant("case-api", text("sha256:current"), []runbooks.Evidence{old})
+	sentence, ok, missing := Invariant("case-api", text("sha256:current"), []record.Evidence{old})
 	assert.False(t, ok, "the invariant is not proven for today's text")
 	assert.Empty(t, sentence)
 	require.NotEmpty(t, missing)
@@ -149,15 +150,15 @@ func TestOnlyADrillOfTheCurrentTextCounts(t *testing.T) {
 
 	current := run("drill", "succeeded", "L4", 24*time.Hour)
 	current.Runbook.Version, current.Runbook.Hash = 3, "sha256:current"
-	in.Runs = []runbooks.Evidence{current, old}
+	in.Runs = []record.Evidence{current, old}
 	assert.Equal(t, 3, scores(Score(in, now, DefaultCriticalRTO))[AreaDrill])
 	_, ok, _ = Invariant("case-api", text("sha256:current"), in.Runs)
 	assert.True(t, ok)
 }
 
 // text is the catalog's current text of case-api (version 3).
-func text(hash string) runbooks.RunbookRef {
-	return runbooks.RunbookRef{Name: "case-api", Version: 3, Hash: hash}
+func text(hash string) record.RunbookRef {
+	return record.RunbookRef{Name: "case-api", Version: 3, Hash: hash}
 }
 
 // The newest run's pre-flight checks are a row: a failed one names the
@@ -165,16 +166,16 @@ func text(hash string) runbooks.RunbookRef {
 func TestTheLastPreflightChecksAreARow(t *testing.T) {
 	rb := parse(t)
 	checked := run("drill-precheck", "failed", "", time.Hour)
-	checked.Prechecks = []runbooks.PrecheckRecord{
+	checked.Prechecks = []record.PrecheckRecord{
 		{ID: "net#1", CheckResult: runbooks.Pass("terraform binary ready", "")},
 		{ID: "restore#2", CheckResult: runbooks.Fail("backup nightly exists", "Velero has no backup nightly", "name an existing backup")},
 		{ID: "health#1", CheckResult: runbooks.CheckResult{Name: "URL resolves", Advisory: true}},
 	}
-	s := Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{checked}}, now, DefaultCriticalRTO)
+	s := Score(Input{Name: "x", Runbook: rb, Runs: []record.Evidence{checked}}, now, DefaultCriticalRTO)
 	row := s.Rows[len(s.Rows)-1]
 	assert.Equal(t, Row{AreaPrecheck, 1, "1 of 3 failed in drill-precheck " + checked.WorkflowID + " (today): first restore#2 backup nightly exists — Velero has no backup nightly; fix: name an existing backup"}, row)
 	checked.Prechecks = checked.Prechecks[:1]
 	checked.EndedAt = now.Add(-10 * 24 * time.Hour)
-	s = Score(Input{Name: "x", Runbook: rb, Runs: []runbooks.Evidence{checked}}, now, DefaultCriticalRTO)
+	s = Score(Input{Name: "x", Runbook: rb, Runs: []record.Evidence{checked}}, now, DefaultCriticalRTO)
 	assert.Equal(t, 2, scores(s)[AreaPrecheck], "passed, but 10 days ago")
 }

@@ -40,14 +40,6 @@ func Fail(name, message, fix string) CheckResult {
 	return CheckResult{Name: name, Message: message, Fix: fix}
 }
 
-// PrecheckRecord is one check in the evidence, with its override if an
-// operator let the run go on despite it.
-type PrecheckRecord struct {
-	ID string `json:"id"`
-	CheckResult
-	Override *EventRecord `json:"override,omitempty"`
-}
-
 // PrecheckInput is what the lifeboat.precheck activity checks: one step,
 // with its arguments as it would run.
 type PrecheckInput struct {

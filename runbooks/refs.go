@@ -33,6 +33,9 @@ func (r Ref) String() string { return "steps." + r.Step + ".outputs." + r.Output
 var (
 	refPattern = regexp.MustCompile(`\$\{\{\s*steps\.([a-z0-9][-a-z0-9_.]*?)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}`)
 	refOpening = regexp.MustCompile(`\$\{\{`)
+	// failoverRef is a written failback's reference to what its failover
+	// recorded: ${{ failover.steps.ID.outputs.NAME }} (ResolveFailoverRefs).
+	failoverRef = regexp.MustCompile(`\$\{\{\s*failover\.steps\.([a-z0-9][-a-z0-9_.]*?)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}`)
 )
 
 // SensitiveOutput is the value an action reports in place of a secret
@@ -129,6 +132,12 @@ func ResolveRefs(args map[string]any, lookup func(Ref) (any, error)) (map[string
 	return substitute(args, refPattern, lookup)
 }
 
+// ResolveFailoverRefs is ResolveRefs for a written failback's references
+// to its failover's outputs (${{ failover.steps.ID.outputs.NAME }}).
+func ResolveFailoverRefs(args map[string]any, lookup func(Ref) (any, error)) (map[string]any, map[string]any, error) {
+	return substitute(args, failoverRef, lookup)
+}
+
 // substitute replaces every match of pattern (whose groups are a step id and
 // an output name) in args' strings, lists and maps: a string that is one
 // whole reference takes the value as it is, a reference in other text its
@@ -162,7 +171,7 @@ func substitute(args map[string]any, pattern *regexp.Regexp, lookup func(Ref) (a
 			}
 			return pattern.ReplaceAllStringFunc(t, func(text string) string {
 				if out, ok := get(pattern.FindStringSubmatch(text)); ok {
-					return asText(out)
+					return AsText(out)
 				}
 				return text
 			})
@@ -206,7 +215,9 @@ func cmpErr(first, err error) error {
 	return err
 }
 
-func asText(v any) string {
+// AsText is how a value reads in text: a reference inside a longer string,
+// an input the evidence lists.
+func AsText(v any) string {
 	switch t := v.(type) {
 	case string:
 		return t

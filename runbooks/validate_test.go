@@ -167,3 +167,20 @@ func TestExamplesAreValid(t *testing.T) {
 		assert.Empty(t, runbooks.Validate(rb, activities.Catalogue()).Errors(), f)
 	}
 }
+
+func TestValidateChecksSpecFailback(t *testing.T) {
+	ps := validate(t, header+`  layers:
+    edge:
+      - {id: dns, action: cloudflare.dnsSwitch, with: {zone: example.com, record: a.example.com, to: dr.example.com}}
+  failback:
+    edge:
+      - id: dns-home
+        action: cloudflare.dnsSwitch
+        with: {zone: example.com, record: a.example.com, to: "${{ failover.steps.dns.outputs.previus }}"}
+      - {id: dns-home, action: http.chek, with: {url: x}}
+`)
+	text := ps.Error()
+	assert.Contains(t, text, `spec.failback.edge[0].with: ${{ failover.steps.dns.outputs.previus }}: action cloudflare.dnsSwitch of step dns has no output "previus" (did you mean "previous"?)`)
+	assert.Contains(t, text, `spec.failback.edge[1].id: duplicate step id "dns-home"`)
+	assert.Contains(t, text, `spec.failback.edge[1].action: unknown action "http.chek"`)
+}

@@ -10,7 +10,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -22,10 +22,10 @@ const finishingWait = 30 * time.Second
 // (see EvidenceFromHistory). A run whose steps have all ended is waited for
 // (it is storing its evidence); a run still going is an error that says what
 // it waits for.
-func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, error) {
+func (s *Starter) Evidence(ctx context.Context, id string) (record.Evidence, error) {
 	d, err := s.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
-		return runbooks.Evidence{}, explain(id, err)
+		return record.Evidence{}, explain(id, err)
 	}
 	if d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		st, _ := s.Status(ctx, id)
@@ -34,7 +34,7 @@ func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, e
 			if len(st.Pending) > 0 {
 				waits = "; it waits for: " + st.Pending[0].Message
 			}
-			return runbooks.Evidence{}, fmt.Errorf("run %s is still running (state %s)%s. `lifeboat status %s` shows its progress", id, st.State, waits, id)
+			return record.Evidence{}, fmt.Errorf("run %s is still running (state %s)%s. `lifeboat status %s` shows its progress", id, st.State, waits, id)
 		}
 		wctx, cancel := context.WithTimeout(ctx, finishingWait)
 		defer cancel()
@@ -42,7 +42,7 @@ func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, e
 	}
 	h, err := s.History(ctx, id)
 	if err != nil {
-		return runbooks.Evidence{}, err
+		return record.Evidence{}, err
 	}
 	return EvidenceFromHistory(h, s.DataConverter())
 }
@@ -54,8 +54,8 @@ func (s *Starter) Evidence(ctx context.Context, id string) (runbooks.Evidence, e
 // evidence, the record it sent to evidence.store. When the worker sealed the
 // final record, it is that record, seal included (see SealedFromHistory):
 // the same JSON as the evidence file.
-func EvidenceFromHistory(h *historypb.History, dc converter.DataConverter) (runbooks.Evidence, error) {
-	var ev runbooks.Evidence
+func EvidenceFromHistory(h *historypb.History, dc converter.DataConverter) (record.Evidence, error) {
+	var ev record.Evidence
 	if len(h.GetEvents()) == 0 {
 		return ev, fmt.Errorf("the history is empty")
 	}
@@ -100,7 +100,7 @@ func EvidenceFromHistory(h *historypb.History, dc converter.DataConverter) (runb
 }
 
 // lastStored is the evidence of the last evidence.store activity scheduled in h.
-func lastStored(h *historypb.History, dc converter.DataConverter) (runbooks.Evidence, bool, error) {
+func lastStored(h *historypb.History, dc converter.DataConverter) (record.Evidence, bool, error) {
 	for i := len(h.Events) - 1; i >= 0; i-- {
 		a := h.Events[i].GetActivityTaskScheduledEventAttributes()
 		if a == nil || a.GetActivityType().GetName() != workflows.StoreActivity {
@@ -109,18 +109,18 @@ func lastStored(h *historypb.History, dc converter.DataConverter) (runbooks.Evid
 		ev, err := storeInput(a, dc)
 		return ev, true, err
 	}
-	return runbooks.Evidence{}, false, nil
+	return record.Evidence{}, false, nil
 }
 
 // storeInput is the evidence a scheduled evidence.store was sent.
-func storeInput(a *historypb.ActivityTaskScheduledEventAttributes, dc converter.DataConverter) (runbooks.Evidence, error) {
+func storeInput(a *historypb.ActivityTaskScheduledEventAttributes, dc converter.DataConverter) (record.Evidence, error) {
 	var in struct {
 		Args struct {
-			Evidence runbooks.Evidence `json:"evidence"`
+			Evidence record.Evidence `json:"evidence"`
 		} `json:"args"`
 	}
 	if err := dc.FromPayloads(a.GetInput(), &in); err != nil {
-		return runbooks.Evidence{}, fmt.Errorf("decoding the evidence sent to %s: %w", workflows.StoreActivity, err)
+		return record.Evidence{}, fmt.Errorf("decoding the evidence sent to %s: %w", workflows.StoreActivity, err)
 	}
 	return in.Args.Evidence, nil
 }

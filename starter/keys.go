@@ -12,8 +12,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // ReadKey reads an unencrypted private key (OpenSSH or PEM); a
@@ -70,7 +70,7 @@ func WriteDemoKeys(keyDir, allowedSigners string, people []string) error {
 		}
 		namespace := proof.SignatureNamespace
 		if name == WorkerKeyName {
-			namespace = runbooks.EvidenceNamespace // the worker signs records, never decisions
+			namespace = record.EvidenceNamespace // the worker signs records, never decisions
 		}
 		lines = append(lines, fmt.Sprintf(`%s namespaces="%s" %s`, name, namespace,
 			strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key.PublicKey())))))

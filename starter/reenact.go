@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -70,7 +71,7 @@ func (s *Starter) Recorded(ctx context.Context, id string) (runbooks.Resolved, s
 // Reenactment is a drill started from a past run's runbook text.
 type Reenactment struct {
 	Run  Run
-	Then runbooks.Evidence
+	Then record.Evidence
 }
 
 // Reenact starts a drill of the exact runbook text a past run used — pinned by
@@ -130,7 +131,7 @@ func (s *Starter) Failback(ctx context.Context, failoverID, by, reason string) (
 // memberTexts reads, from each member run of a plan run, the runbook text it
 // ran, checked against the hash the plan's evidence names for it. A member
 // that never started recorded none: the re-enactment reads today's.
-func (s *Starter) memberTexts(ctx context.Context, plan runbooks.Evidence) (map[string]string, error) {
+func (s *Starter) memberTexts(ctx context.Context, plan record.Evidence) (map[string]string, error) {
 	out := map[string]string{}
 	if plan.Plan == nil {
 		return out, nil

@@ -9,7 +9,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -22,13 +22,13 @@ type RunFilter struct {
 
 // PastRun is one finished run and its evidence, rebuilt from history.
 type PastRun struct {
-	WorkflowID string             `json:"workflowId"`
-	Runbook    string             `json:"runbook"`
-	Mode       string             `json:"mode"`
-	Started    time.Time          `json:"started"`
-	Closed     time.Time          `json:"closed"`
-	Evidence   *runbooks.Evidence `json:"evidence,omitempty"`
-	Problem    string             `json:"problem,omitempty"` // why there is no evidence
+	WorkflowID string           `json:"workflowId"`
+	Runbook    string           `json:"runbook"`
+	Mode       string           `json:"mode"`
+	Started    time.Time        `json:"started"`
+	Closed     time.Time        `json:"closed"`
+	Evidence   *record.Evidence `json:"evidence,omitempty"`
+	Problem    string           `json:"problem,omitempty"` // why there is no evidence
 }
 
 // runsQuery is the visibility query of lifeboat's runs (restore and plan
@@ -83,7 +83,7 @@ func (s *Starter) PastRuns(ctx context.Context, f RunFilter) ([]PastRun, error) 
 				Runbook: keyword(e.GetSearchAttributes(), workflows.SARunbook), Mode: keyword(e.GetSearchAttributes(), workflows.SAMode)}
 			h, err := s.History(ctx, id)
 			if err == nil {
-				var ev runbooks.Evidence
+				var ev record.Evidence
 				if ev, err = EvidenceFromHistory(h, s.DataConverter()); err == nil {
 					run.Evidence = &ev
 				}

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -63,7 +64,7 @@ func SealedFromHistory(h *historypb.History, dc converter.DataConverter) (rec Se
 	// Exactly as evidence.store writes it (round-tripped through JSON as
 	// the store's input is).
 	if b, err = json.Marshal(ev); err == nil {
-		ev = runbooks.Evidence{}
+		ev = record.Evidence{}
 		err = json.Unmarshal(b, &ev)
 	}
 	if err != nil {

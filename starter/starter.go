@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -226,8 +226,8 @@ func isNotFound(err error) bool {
 // as a failed workflow because its request asked for it
 // (Request.FailIfUnsuccessful) still returns its evidence, without error; a
 // run the worker refused at its start returns *StartFailedError.
-func (s *Starter) Wait(ctx context.Context, id string) (runbooks.Evidence, error) {
-	var ev runbooks.Evidence
+func (s *Starter) Wait(ctx context.Context, id string) (record.Evidence, error) {
+	var ev record.Evidence
 	err := s.c.GetWorkflow(ctx, id, "").Get(ctx, &ev)
 	if ok, derr := unsuccessfulEvidence(err, &ev); ok {
 		return ev, derr
@@ -239,7 +239,7 @@ func (s *Starter) Wait(ctx context.Context, id string) (runbooks.Evidence, error
 }
 
 // unsuccessfulEvidence decodes the evidence carried by an ErrUnsuccessful failure.
-func unsuccessfulEvidence(err error, ev *runbooks.Evidence) (bool, error) {
+func unsuccessfulEvidence(err error, ev *record.Evidence) (bool, error) {
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != workflows.ErrUnsuccessful || !ae.HasDetails() {
 		return false, nil

@@ -10,7 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -35,7 +35,7 @@ func (s *Starter) startFailure(ctx context.Context, id string) error {
 	if err != nil || d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return nil
 	}
-	var ev runbooks.Evidence
+	var ev record.Evidence
 	err = s.c.GetWorkflow(ctx, id, "").Get(ctx, &ev)
 	if ok, _ := unsuccessfulEvidence(err, &ev); err == nil || ok {
 		return nil

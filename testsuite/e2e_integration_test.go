@@ -39,6 +39,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/velero"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/worker"
@@ -503,7 +504,7 @@ func TestRegionFailoverEndToEnd(t *testing.T) {
 			backup, _, _ := unstructured.NestedString(r.Object, "spec", "backupName")
 			assert.NotEqual(t, "production-critical-hourly-19700101000000", backup, "restore %s was created", r.GetName())
 		}
-		var overridden *runbooks.PrecheckRecord
+		var overridden *record.PrecheckRecord
 		for i, c := range ev.Prechecks {
 			if c.ID == check {
 				overridden = &ev.Prechecks[i]
@@ -757,7 +758,7 @@ spec:
 // cliOutput is what the lifeboat binary printed.
 type cliOutput struct{ stdout, stderr string }
 
-func waitEvidence(t *testing.T, st *starter.Starter, id string) runbooks.Evidence {
+func waitEvidence(t *testing.T, st *starter.Starter, id string) record.Evidence {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

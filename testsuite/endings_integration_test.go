@@ -25,6 +25,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows"
 
 	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // timeline records when a local service saw what, to order side effects
@@ -189,7 +190,7 @@ func TestEndingsOnTheDevServer(t *testing.T) {
 	})
 }
 
-func hasEvent(events []runbooks.EventRecord, kind string) bool {
+func hasEvent(events []record.EventRecord, kind string) bool {
 	for _, e := range events {
 		if e.Kind == kind {
 			return true

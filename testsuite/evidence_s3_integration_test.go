@@ -25,6 +25,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 )
 
@@ -33,7 +34,7 @@ func workerKey(t *testing.T) (ssh.Signer, proof.AllowedSigner) {
 	require.NoError(t, err)
 	s, err := ssh.NewSignerFromKey(priv)
 	require.NoError(t, err)
-	return s, proof.AllowedSigner{Principals: []string{runbooks.WorkerPrincipal}, Key: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))}
+	return s, proof.AllowedSigner{Principals: []string{record.WorkerPrincipal}, Key: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))}
 }
 
 // TestEvidenceInALockedBucket: two workers, each with its own key and S3
@@ -64,8 +65,8 @@ func TestEvidenceInALockedBucket(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ev := runbooks.Evidence{ID: fmt.Sprintf("DR-%d", i), WorkflowID: fmt.Sprintf("lifeboat-rb-drill-%02d", i), RunID: "r",
-				Runbook: runbooks.RunbookRef{Name: "rb", Version: 1}, Mode: "drill", Outcome: "succeeded", StartedAt: at, EndedAt: at.Add(time.Duration(i) * time.Minute)}
+			ev := record.Evidence{ID: fmt.Sprintf("DR-%d", i), WorkflowID: fmt.Sprintf("lifeboat-rb-drill-%02d", i), RunID: "r",
+				Runbook: record.RunbookRef{Name: "rb", Version: 1}, Mode: "drill", Outcome: "succeeded", StartedAt: at, EndedAt: at.Add(time.Duration(i) * time.Minute)}
 			_, err := sinks[i%2].Store(ctx, runbooks.StepInput{Args: map[string]any{"evidence": ev}})
 			errs <- err
 		}()

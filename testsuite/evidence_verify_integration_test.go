@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -64,7 +64,7 @@ func TestStoredEvidenceVerifiesAsAnAuditorWould(t *testing.T) {
 
 	// The auditor's own tool: ssh-keygen, the record's allowed signers, an approval.
 	first := storedEvidence(t, dir, ids[0])
-	var ev runbooks.Evidence
+	var ev record.Evidence
 	b, err := os.ReadFile(first)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &ev))

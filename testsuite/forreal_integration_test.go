@@ -24,7 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 )
 
@@ -210,7 +210,7 @@ spec:
 		}
 		b, err := st.Get(ctx, n)
 		require.NoError(t, err)
-		var ev runbooks.Evidence
+		var ev record.Evidence
 		require.NoError(t, json.Unmarshal(b, &ev))
 		require.NotNil(t, ev.Seal, n)
 		assert.True(t, fingerprints[ev.Seal.Signer], "%s signed by %s, not a worker key", n, ev.Seal.Signer)

@@ -26,13 +26,13 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
-	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/worker"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 
 	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // rig is one dev server, one catalog and one evidence directory for the package.
@@ -242,7 +242,7 @@ func awaitingApproval(st workflows.Status) bool { return st.State == workflows.S
 // verifiesAndReplays checks what run id left: its evidence directory passes
 // lifeboat evidence verify (signatures and chain; the output is returned),
 // and its history, as the server holds it, replays to the same evidence.
-func (r *rig) verifiesAndReplays(t *testing.T, id string, ev runbooks.Evidence) string {
+func (r *rig) verifiesAndReplays(t *testing.T, id string, ev record.Evidence) string {
 	t.Helper()
 	cmd := exec.Command(buildLifeboat(t), "evidence", "verify", r.cfg.EvidenceDir)
 	cmd.Env = append(os.Environ(), "LIFEBOAT_ALLOWED_SIGNERS="+r.cfg.Signatures.AllowedSigners)
@@ -707,7 +707,7 @@ func between(s, a, b string) string {
 	return s
 }
 
-func stepOf(t *testing.T, ev runbooks.Evidence, id string) runbooks.StepRecord {
+func stepOf(t *testing.T, ev record.Evidence, id string) record.StepRecord {
 	t.Helper()
 	for _, s := range ev.Steps {
 		if s.ID == id {
@@ -715,5 +715,5 @@ func stepOf(t *testing.T, ev runbooks.Evidence, id string) runbooks.StepRecord {
 		}
 	}
 	t.Fatalf("no step %s", id)
-	return runbooks.StepRecord{}
+	return record.StepRecord{}
 }

@@ -8,8 +8,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/lifeboat-dr/lifeboat/activities/secrets"
-	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 )
 
@@ -52,7 +52,7 @@ func (s SignaturesConfig) WorkerKeys() ([]proof.AllowedSigner, error) {
 	if s.AllowedSigners == "" {
 		return nil, fmt.Errorf("no allowed signers to check the worker's signature against: give --signers FILE, or set signatures.allowedSigners (LIFEBOAT_ALLOWED_SIGNERS)")
 	}
-	return s.read(runbooks.EvidenceNamespace)
+	return s.read(record.EvidenceNamespace)
 }
 
 // Signers returns a reader of the allowed signers (read afresh for every

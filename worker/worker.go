@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -80,18 +81,18 @@ func New(c client.Client, cfg Config, reg *activities.Registry, opts sdkworker.O
 // records reads a past run's resolved runbook and evidence from its
 // history, with the worker's own client and data converter (a failback is
 // built from them; a re-enactment's text is checked against them).
-func records(c client.Client, cfg Config) func(context.Context, string) (runbooks.Resolved, runbooks.Evidence, error) {
+func records(c client.Client, cfg Config) func(context.Context, string) (runbooks.Resolved, record.Evidence, error) {
 	dc, _ := cfg.DataConverter()
 	st := starter.New(c, cfg.Temporal.TaskQueue).WithDataConverter(dc)
 	dc = st.DataConverter() // the default when the config sets none
-	return func(ctx context.Context, id string) (runbooks.Resolved, runbooks.Evidence, error) {
+	return func(ctx context.Context, id string) (runbooks.Resolved, record.Evidence, error) {
 		h, err := st.OwnHistory(ctx, id)
 		if err != nil {
-			return runbooks.Resolved{}, runbooks.Evidence{}, err
+			return runbooks.Resolved{}, record.Evidence{}, err
 		}
 		res, err := starter.ResolvedFromHistory(h, dc)
 		if err != nil {
-			return res, runbooks.Evidence{}, err
+			return res, record.Evidence{}, err
 		}
 		ev, err := starter.EvidenceFromHistory(h, dc)
 		return res, ev, err

@@ -5,7 +5,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // Bounds that keep a long incident's status, evidence and result well under
@@ -43,12 +43,12 @@ func capTextAt(s string, n int) string {
 // refusals are the refused signals of a run: a count and the last few.
 type refusals struct {
 	total  int
-	notes  []runbooks.NoteRecord
-	events []runbooks.EventRecord
+	notes  []record.NoteRecord
+	events []record.EventRecord
 }
 
 // add records one refused signal, dropping the oldest kept beyond KeptRefusals.
-func (f *refusals) add(note runbooks.NoteRecord, event runbooks.EventRecord) {
+func (f *refusals) add(note record.NoteRecord, event record.EventRecord) {
 	f.total++
 	f.notes = append(f.notes, note)
 	f.events = append(f.events, event)

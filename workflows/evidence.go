@@ -9,11 +9,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // evidence assembles the Evidence record from the run's state. It is called
 // at the end (and for evidence.store checkpoints); it reads, never changes, r.
-func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
+func (r *run) evidence(ctx workflow.Context) record.Evidence {
 	now := workflow.Now(ctx)
 	rb := r.rb()
 	info := workflow.GetInfo(ctx)
@@ -21,10 +22,10 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	if r.finished {
 		end = r.endedAt
 	}
-	e := runbooks.Evidence{
+	e := record.Evidence{
 		ID:         evidenceID(r.declaredAt, rb.Metadata.Name, info.WorkflowExecution.ID, r.runKey(ctx)),
 		WorkflowID: info.WorkflowExecution.ID, RunID: r.runKey(ctx),
-		Runbook: runbooks.RunbookRef{Name: rb.Metadata.Name, Version: rb.Metadata.Version, Hash: r.resolved.Hash,
+		Runbook: record.RunbookRef{Name: rb.Metadata.Name, Version: rb.Metadata.Version, Hash: r.resolved.Hash,
 			Owner: rb.Metadata.Owner, Description: rb.Metadata.Description},
 		Mode: r.req.ModeLabel(), Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy,
 		Reason: capText(r.req.Reason), RequestedBy: r.req.RequestedBy, RequestProof: r.requestProof, RequestClient: r.req.Client,
@@ -33,8 +34,8 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		DeclaredAt:     r.declaredAt, StartedAt: r.startedAt, EndedAt: end,
 		RPOTarget: rb.Spec.Objectives.RPO, RTOTarget: rb.Spec.Objectives.RTO,
 		RTOActual: runbooks.Duration(end.Sub(r.declaredAt)), RTOBreached: r.breached,
-		Notes:          byTime(r.notes, r.refusals.notes, func(n runbooks.NoteRecord) time.Time { return n.At }),
-		Events:         byTime(r.events, r.refusals.events, func(e runbooks.EventRecord) time.Time { return e.At }),
+		Notes:          byTime(r.notes, r.refusals.notes, func(n record.NoteRecord) time.Time { return n.At }),
+		Events:         byTime(r.events, r.refusals.events, func(e record.EventRecord) time.Time { return e.At }),
 		RefusedSignals: r.refusals.total,
 	}
 	if !r.finished {
@@ -67,7 +68,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 	}
 	rto := rb.Spec.Objectives.RTO.D()
 	for _, s := range r.order {
-		rec := runbooks.StepRecord{ID: s.spec.ID, Layer: s.layer, Action: s.spec.Action, State: s.state,
+		rec := record.StepRecord{ID: s.spec.ID, Layer: s.layer, Action: s.spec.Action, State: s.state,
 			Attempts: s.attempts, Error: s.err, Summary: s.summary, Outputs: s.outputs, Inputs: s.inputs,
 			Approvals: s.approvals, ApprovalWait: runbooks.Duration(s.approvalWait),
 			SkippedBy: s.skipper.by, SkipReason: s.skipReason}
@@ -86,7 +87,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 		if s.recovery != nil && s.spec.RPOSource && s.state == StateSucceeded {
 			rp := *s.recovery.RecoveryPoint
 			rpo := max(runbooks.Duration(r.declaredAt.Sub(rp)), 0)
-			e.RPOSources = append(e.RPOSources, runbooks.RPOSource{Step: s.spec.ID, Name: s.recovery.RecoveryPointName, RecoveryPoint: rp, RPO: rpo})
+			e.RPOSources = append(e.RPOSources, record.RPOSource{Step: s.spec.ID, Name: s.recovery.RecoveryPointName, RecoveryPoint: rp, RPO: rpo})
 			// The worst source is the run's RPO (runs before versionOneAuthority: the last).
 			if e.RPOActual == nil || !r.authority || rpo > *e.RPOActual {
 				e.RPOActual, e.RecoveryPoint, e.RecoveryPointName = &rpo, &rp, s.recovery.RecoveryPointName
@@ -114,7 +115,7 @@ func (r *run) evidence(ctx workflow.Context) runbooks.Evidence {
 
 // invariant fills the recovery-invariant sentence (seed 004 §4) when this run
 // proves it, and otherwise says what is missing.
-func (r *run) invariant(e runbooks.Evidence) string {
+func (r *run) invariant(e record.Evidence) string {
 	rb := r.rb()
 	capability := cmp.Or(rb.Spec.Capability, rb.Metadata.Description, rb.Metadata.Name)
 	var missing []string

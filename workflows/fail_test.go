@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -27,7 +27,7 @@ func TestFailIfUnsuccessfulFailsWithTheEvidence(t *testing.T) {
 	require.True(t, errors.As(err, &ae), "want an application error, got %v", err)
 	assert.Equal(t, workflows.ErrUnsuccessful, ae.Type())
 	assert.Contains(t, ae.Error(), "drill of test-book aborted: aborted by bob: drill failed")
-	var ev runbooks.Evidence
+	var ev record.Evidence
 	require.NoError(t, ae.Details(&ev))
 	assert.Equal(t, "aborted", ev.Outcome)
 	assert.Equal(t, workflows.StateFailed, stepOf(t, ev, "broken").State)
@@ -37,7 +37,7 @@ func TestFailIfUnsuccessfulCompletesASuccessfulRun(t *testing.T) {
 	h := newHarness(t)
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, failIfUnsuccessful(h.request(book("60m", twoLayers), workflows.ModeDrill, "")))
 	require.NoError(t, h.workflowError())
-	var ev runbooks.Evidence
+	var ev record.Evidence
 	require.NoError(t, h.env.GetWorkflowResult(&ev))
 	assert.Equal(t, "succeeded", ev.Outcome)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -32,15 +33,15 @@ const failbackBook = `  layers:
 func TestAFailbackUndoesTheFailoverEdgeFirst(t *testing.T) {
 	h := newHarness(t)
 	text := book("60m", failbackBook)
-	failover := runbooks.Evidence{ID: "DR-1", WorkflowID: "lifeboat-x-failover-1", Mode: "failover", Outcome: "succeeded",
-		Runbook: runbooks.RunbookRef{Name: "test-book", Hash: runbooks.HashOf([]byte(text))},
-		Steps: []runbooks.StepRecord{
+	failover := record.Evidence{ID: "DR-1", WorkflowID: "lifeboat-x-failover-1", Mode: "failover", Outcome: "succeeded",
+		Runbook: record.RunbookRef{Name: "test-book", Hash: runbooks.HashOf([]byte(text))},
+		Steps: []record.StepRecord{
 			{ID: "net", State: "succeeded", Summary: "applied infra"},
 			{ID: "scale", State: "succeeded", Outputs: map[string]any{"previousReplicas": map[string]any{"api": float64(1)}}},
 			{ID: "health", State: "succeeded"},
 			{ID: "dns", State: "succeeded", Outputs: map[string]any{"previous": map[string]any{"type": "CNAME", "content": "primary.example.com", "ttl": float64(300), "proxied": false}}},
 		}}
-	h.res.Records = func(_ context.Context, id string) (runbooks.Resolved, runbooks.Evidence, error) {
+	h.res.Records = func(_ context.Context, id string) (runbooks.Resolved, record.Evidence, error) {
 		require.Equal(t, "lifeboat-x-failover-1", id)
 		return runbooks.Resolved{Source: text}, failover, nil
 	}
@@ -84,9 +85,9 @@ func TestAWrittenFailbackRunsInRestoreOrder(t *testing.T) {
     edge:
       - {id: dns-home, action: cloudflare.dnsSwitch, with: {zone: example.com, record: case.example.com, to: primary.example.com}}
 `)
-	failover := runbooks.Evidence{ID: "DR-1", WorkflowID: "lifeboat-x-failover-1", Mode: "failover", Outcome: "succeeded",
-		Runbook: runbooks.RunbookRef{Name: "test-book", Hash: runbooks.HashOf([]byte(text))}}
-	h.res.Records = func(context.Context, string) (runbooks.Resolved, runbooks.Evidence, error) {
+	failover := record.Evidence{ID: "DR-1", WorkflowID: "lifeboat-x-failover-1", Mode: "failover", Outcome: "succeeded",
+		Runbook: record.RunbookRef{Name: "test-book", Hash: runbooks.HashOf([]byte(text))}}
+	h.res.Records = func(context.Context, string) (runbooks.Resolved, record.Evidence, error) {
 		return runbooks.Resolved{Source: text}, failover, nil
 	}
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, workflows.Request{Runbook: "test-book", Mode: workflows.ModeFailback,

@@ -9,8 +9,8 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // registerHandlers installs the status query and, for every operator message,
@@ -125,8 +125,8 @@ func (r *run) refuseSignal(ctx workflow.Context, name string, msg Signable, err 
 		b, _ = json.Marshal(sig)
 		shown = strings.ReplaceAll(shown, string(b), `"(signature)"`)
 	}
-	r.refusals.add(runbooks.NoteRecord{At: now, By: "lifeboat", Text: capText(fmt.Sprintf("refused %s signal %s: %v", name, shown, err))},
-		runbooks.EventRecord{At: now, Kind: "signal-refused", Step: msg.decision().Step, By: msg.Actor(), Client: msg.Proof().Client,
+	r.refusals.add(record.NoteRecord{At: now, By: "lifeboat", Text: capText(fmt.Sprintf("refused %s signal %s: %v", name, shown, err))},
+		record.EventRecord{At: now, Kind: "signal-refused", Step: msg.decision().Step, By: msg.Actor(), Client: msg.Proof().Client,
 			Text: capText(fmt.Sprintf("%s: %v", name, err))})
 	// The current details pane is short: who and what, as a sentence.
 	what := "a " + name + " signal"
@@ -239,7 +239,7 @@ func (r *run) checkApprove(m Approve, p *proof.Proof) error {
 
 func (r *run) applyApprove(ctx workflow.Context, m Approve, p *proof.Proof) Reply {
 	s := r.steps[m.Step]
-	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "approved", Comment: capText(m.Comment), At: workflow.Now(ctx),
+	s.approvals = append(s.approvals, record.ApprovalRecord{By: m.By, Decision: "approved", Comment: capText(m.Comment), At: workflow.Now(ctx),
 		Proof: p, Client: m.Client})
 	have, need := len(r.approvedBy(s)), r.needed(s)
 	if counts, _ := r.authorize(MsgApprove, s, m.By, p); !counts {
@@ -272,7 +272,7 @@ func (r *run) checkReject(m Reject, p *proof.Proof) error {
 
 func (r *run) applyReject(ctx workflow.Context, m Reject, p *proof.Proof) Reply {
 	s := r.steps[m.Step]
-	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "rejected", Comment: capText(m.Reason), At: workflow.Now(ctx),
+	s.approvals = append(s.approvals, record.ApprovalRecord{By: m.By, Decision: "rejected", Comment: capText(m.Reason), At: workflow.Now(ctx),
 		Proof: p, Client: m.Client})
 	s.rejected = true
 	r.actorEvent(ctx, "reject", s.spec.ID, signer(m.By, p, m.Signed), fmt.Sprintf("%s rejected %s: %s", m.By, s.spec.ID, capText(m.Reason)))
@@ -294,7 +294,7 @@ func (r *run) checkAck(m Ack, p *proof.Proof) error {
 func (r *run) applyAck(ctx workflow.Context, m Ack, p *proof.Proof) Reply {
 	s := r.steps[m.Step]
 	s.acked = true
-	s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: "acknowledged", Comment: capText(m.Comment), At: workflow.Now(ctx),
+	s.approvals = append(s.approvals, record.ApprovalRecord{By: m.By, Decision: "acknowledged", Comment: capText(m.Comment), At: workflow.Now(ctx),
 		Proof: p, Client: m.Client})
 	r.actorEvent(ctx, "ack", s.spec.ID, signer(m.By, p, m.Signed), fmt.Sprintf("%s acknowledged %s", m.By, s.spec.ID))
 	return Reply{Step: s.spec.ID, State: StateSucceeded, Message: "acknowledged"}
@@ -349,7 +349,7 @@ func (r *run) applySkip(ctx workflow.Context, m Skip, p *proof.Proof) Reply {
 	if r.authority && r.about(MsgSkip, s) == AboutGate {
 		// Skipping a gate is the gate's decision: a vote towards its quorum.
 		counts, _ := r.authorize(MsgSkip, s, m.By, p)
-		s.approvals = append(s.approvals, runbooks.ApprovalRecord{By: m.By, Decision: DecisionSkip, Comment: capText(m.Reason), At: workflow.Now(ctx),
+		s.approvals = append(s.approvals, record.ApprovalRecord{By: m.By, Decision: DecisionSkip, Comment: capText(m.Reason), At: workflow.Now(ctx),
 			Proof: p, Client: m.Client})
 		have, need := len(r.skippedBy(s)), r.needed(s)
 		if !counts {
@@ -401,7 +401,7 @@ func (r *run) checkNote(m Note, p *proof.Proof) error {
 }
 
 func (r *run) applyNote(ctx workflow.Context, m Note, p *proof.Proof) Reply {
-	r.notes = append(r.notes, runbooks.NoteRecord{At: workflow.Now(ctx), By: m.By, Text: capText(m.Text)})
+	r.notes = append(r.notes, record.NoteRecord{At: workflow.Now(ctx), By: m.By, Text: capText(m.Text)})
 	return Reply{State: r.state, Message: "noted"}
 }
 

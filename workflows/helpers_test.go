@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -209,19 +210,19 @@ func newHarness(t *testing.T, implemented ...string) *harness {
 }
 
 // run executes the workflow on an inline runbook and returns its evidence.
-func (h *harness) run(yaml, mode string) runbooks.Evidence {
+func (h *harness) run(yaml, mode string) record.Evidence {
 	h.t.Helper()
 	h.env.ExecuteWorkflow(workflows.RestoreWorkflowName, h.request(yaml, mode, "alice"))
 	return h.result()
 }
 
 // result is the evidence of the run just executed, after checking every update.
-func (h *harness) result() runbooks.Evidence {
+func (h *harness) result() record.Evidence {
 	h.t.Helper()
 	require.True(h.t, h.env.IsWorkflowCompleted())
 	require.NoError(h.t, h.workflowError())
 	h.verifyUpdates()
-	var ev runbooks.Evidence
+	var ev record.Evidence
 	require.NoError(h.t, h.env.GetWorkflowResult(&ev))
 	return ev
 }
@@ -304,7 +305,7 @@ func (h *harness) status() workflows.Status {
 	return st
 }
 
-func stepOf(t *testing.T, ev runbooks.Evidence, id string) runbooks.StepRecord {
+func stepOf(t *testing.T, ev record.Evidence, id string) record.StepRecord {
 	t.Helper()
 	for _, s := range ev.Steps {
 		if s.ID == id {
@@ -312,7 +313,7 @@ func stepOf(t *testing.T, ev runbooks.Evidence, id string) runbooks.StepRecord {
 		}
 	}
 	t.Fatalf("no step %s in evidence", id)
-	return runbooks.StepRecord{}
+	return record.StepRecord{}
 }
 
 // unsigned wraps a message the harness must send as it is: without it,
@@ -342,13 +343,13 @@ func (h *harness) autoSign(arg any) any {
 // recordedRun makes the resolver's record reader find run id: it resolved
 // text (a failover that succeeded).
 func (h *harness) recordedRun(id, text string) {
-	h.res.Records = func(_ context.Context, want string) (runbooks.Resolved, runbooks.Evidence, error) {
+	h.res.Records = func(_ context.Context, want string) (runbooks.Resolved, record.Evidence, error) {
 		if want != id {
-			return runbooks.Resolved{}, runbooks.Evidence{}, fmt.Errorf("workflow %s not found", want)
+			return runbooks.Resolved{}, record.Evidence{}, fmt.Errorf("workflow %s not found", want)
 		}
 		hash := runbooks.HashOf([]byte(text))
-		return runbooks.Resolved{Source: text, Hash: hash}, runbooks.Evidence{WorkflowID: id, Mode: workflows.ModeFailover, Outcome: "succeeded",
-			Runbook: runbooks.RunbookRef{Hash: hash}}, nil
+		return runbooks.Resolved{Source: text, Hash: hash}, record.Evidence{WorkflowID: id, Mode: workflows.ModeFailover, Outcome: "succeeded",
+			Runbook: record.RunbookRef{Hash: hash}}, nil
 	}
 }
 

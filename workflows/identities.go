@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // IdentitiesActivity reads, from the run's own history, the Temporal client
@@ -99,7 +99,7 @@ func (r *run) eachUnproven(f func(name, step, by string, set func(string))) {
 			}
 		}
 	}
-	label := func(e *runbooks.EventRecord, name string) {
+	label := func(e *record.EventRecord, name string) {
 		if e.Proof == nil && e.By != "" {
 			f(name, e.Step, e.By, func(id string) { e.Client = cmp.Or(id, e.Client) })
 		}

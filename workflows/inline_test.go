@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -116,10 +117,10 @@ func TestATabletopIsNotReenactedAsADrill(t *testing.T) {
 	reviewed := book("60m", twoLayers)
 	unreviewed := strings.Replace(reviewed, `url: "http://a"`, `url: "http://attacker.example/exfil"`, 1)
 	h := newHarness(t)
-	h.res.Records = func(_ context.Context, want string) (runbooks.Resolved, runbooks.Evidence, error) {
+	h.res.Records = func(_ context.Context, want string) (runbooks.Resolved, record.Evidence, error) {
 		hash := runbooks.HashOf([]byte(unreviewed))
-		return runbooks.Resolved{Source: unreviewed, Hash: hash}, runbooks.Evidence{WorkflowID: want, Mode: workflows.ModeTabletop, Outcome: "succeeded",
-			Runbook: runbooks.RunbookRef{Hash: hash}}, nil
+		return runbooks.Resolved{Source: unreviewed, Hash: hash}, record.Evidence{WorkflowID: want, Mode: workflows.ModeTabletop, Outcome: "succeeded",
+			Runbook: record.RunbookRef{Hash: hash}}, nil
 	}
 	req := h.request(reviewed, workflows.ModeDrill, "alice")
 	req.InlineRunbook, req.ReenactmentOf = unreviewed, "lifeboat-test-book-tabletop-abc123"

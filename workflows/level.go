@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // Validation levels of seed 004 §20, each reached only on top of the one below.
@@ -18,7 +18,7 @@ const (
 
 // validationLevel derives the level a run actually reached from the steps that
 // ran and passed — never from what the runbook declares — with the reason.
-func validationLevel(mode string, steps []runbooks.StepRecord) (string, string) {
+func validationLevel(mode string, steps []record.StepRecord) (string, string) {
 	if mode == ModeTabletop {
 		return "", "tabletop: nothing was executed, so no validation level is reached"
 	}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // RecoveryPlanWorkflowName is the registered name of RecoveryPlanWorkflow.
@@ -34,7 +35,7 @@ const SignalMemberProgress = "member-progress"
 // member's run, outcome and RTO. An abort or a cancellation of the plan
 // cancels the running members, which abort (their teardowns run) and leave
 // evidence. Started from the UI with {"plan": "…", "mode": "drill"}.
-func RecoveryPlanWorkflow(ctx workflow.Context, req Request) (*runbooks.Evidence, error) {
+func RecoveryPlanWorkflow(ctx workflow.Context, req Request) (*record.Evidence, error) {
 	if !req.isPlan() {
 		return nil, refuseStart(ctx, temporal.NewNonRetryableApplicationError(
 			`request: "plan" is missing: name a recovery plan of the worker's catalog, e.g. {"plan": "region-ca-central-1-loss", "mode": "drill"}`, "BadRequest", nil))
@@ -127,7 +128,7 @@ func (r *run) executeMember(ctx workflow.Context, s *step) error {
 	}
 	s.member = &MemberProgress{Runbook: member, WorkflowID: id, State: RunResolving}
 	r.publish(ctx)
-	var ev runbooks.Evidence
+	var ev record.Evidence
 	err := workflow.ExecuteChildWorkflow(cctx, RestoreWorkflowName, req).Get(ctx, &ev)
 	s.ended = workflow.Now(ctx)
 	s.attempts++
@@ -276,8 +277,8 @@ func (r *run) forward(ctx workflow.Context, name, id string, msg Signable) {
 }
 
 // planRecord lists each member's run and the critical path as it ran.
-func (r *run) planRecord(end time.Time) *runbooks.PlanRecord {
-	rec := &runbooks.PlanRecord{}
+func (r *run) planRecord(end time.Time) *record.PlanRecord {
+	rec := &record.PlanRecord{}
 	byName := map[string]runbooks.MemberRef{}
 	for _, m := range r.resolved.Members {
 		byName[m.Runbook] = m
@@ -288,7 +289,7 @@ func (r *run) planRecord(end time.Time) *runbooks.PlanRecord {
 			continue
 		}
 		members = append(members, s.spec)
-		m := runbooks.MemberRecord{Runbook: s.spec.ID, Optional: s.spec.OnFailure == runbooks.OnFailureContinue,
+		m := record.MemberRecord{Runbook: s.spec.ID, Optional: s.spec.OnFailure == runbooks.OnFailureContinue,
 			Outcome: s.state, RTOTarget: byName[s.spec.ID].RTO, Hash: byName[s.spec.ID].Hash}
 		if s.member != nil {
 			m.WorkflowID = s.member.WorkflowID
@@ -321,7 +322,7 @@ func (r *run) planRecord(end time.Time) *runbooks.PlanRecord {
 // planInvariant is the plan's recovery invariant: every member that is not
 // optional restored within the plan's RTO, each member's own evidence
 // proving its RPO.
-func (r *run) planInvariant(e runbooks.Evidence) string {
+func (r *run) planInvariant(e record.Evidence) string {
 	rb := r.rb()
 	var missing, restored []string
 	switch {

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -84,7 +84,7 @@ func TestPlanMembersRunTheirRTOFromThePlansDeclaration(t *testing.T) {
 	h.at(time.Minute, func() { h.mustUpdate(workflows.MsgApprove, workflows.Approve{Step: "cases", By: "bob"}) })
 	h.env.ExecuteWorkflow(workflows.RecoveryPlanWorkflowName, req)
 	ev := h.result()
-	byName := map[string]runbooks.MemberRecord{}
+	byName := map[string]record.MemberRecord{}
 	for _, m := range ev.Plan.Members {
 		byName[m.Runbook] = m
 	}

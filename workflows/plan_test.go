@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -99,7 +100,7 @@ func TestARecoveryPlanRunsItsMembersAsChildRunsInDependencyOrder(t *testing.T) {
 	assert.Less(t, h.rec.index("end:data-back"), h.rec.index("start:cases-up"))
 	assert.Less(t, h.rec.index("end:idp-up"), h.rec.index("start:cases-up"))
 	require.NotNil(t, ev.Plan)
-	byName := map[string]runbooks.MemberRecord{}
+	byName := map[string]record.MemberRecord{}
 	for _, m := range ev.Plan.Members {
 		byName[m.Runbook] = m
 	}
@@ -258,12 +259,12 @@ func TestAPlanStartProvesOnlyItsOwnMembers(t *testing.T) {
 func TestAPlanReenactmentRunsTheTextsOfThen(t *testing.T) {
 	then := member("identity", "      - {id: idp-then, action: http.check, with: {url: \"http://idp\"}}\n")
 	past := func(h *harness) {
-		h.res.Records = func(_ context.Context, id string) (runbooks.Resolved, runbooks.Evidence, error) {
+		h.res.Records = func(_ context.Context, id string) (runbooks.Resolved, record.Evidence, error) {
 			if id != "past-plan" {
-				return runbooks.Resolved{}, runbooks.Evidence{}, fmt.Errorf("workflow %s not found", id)
+				return runbooks.Resolved{}, record.Evidence{}, fmt.Errorf("workflow %s not found", id)
 			}
 			return runbooks.Resolved{Source: regionPlan, Hash: runbooks.HashOf([]byte(regionPlan))},
-				runbooks.Evidence{Mode: workflows.ModeDrill, Plan: &runbooks.PlanRecord{Members: []runbooks.MemberRecord{{Runbook: "identity", Hash: runbooks.HashOf([]byte(then))}}}}, nil
+				record.Evidence{Mode: workflows.ModeDrill, Plan: &record.PlanRecord{Members: []record.MemberRecord{{Runbook: "identity", Hash: runbooks.HashOf([]byte(then))}}}}, nil
 		}
 	}
 	reenact := workflows.Request{Mode: workflows.ModeDrill, RequestedBy: "alice", ReenactmentOf: "past-plan",

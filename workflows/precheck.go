@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // PrecheckActivity runs one step's pre-flight checks (activities.Registry.Precheck).
@@ -61,7 +62,7 @@ func (m Override) Proof() Signed { return m.Signed }
 type check struct {
 	id       string
 	result   runbooks.CheckResult
-	override *runbooks.EventRecord
+	override *record.EventRecord
 }
 
 func (c *check) blocking() bool { return !c.result.OK && !c.result.Advisory && c.override == nil }
@@ -268,10 +269,10 @@ func (r *run) isApprover(who string) bool {
 }
 
 // checkRecords are the evidence's pre-flight checks.
-func (r *run) checkRecords() []runbooks.PrecheckRecord {
-	out := make([]runbooks.PrecheckRecord, 0, len(r.checks))
+func (r *run) checkRecords() []record.PrecheckRecord {
+	out := make([]record.PrecheckRecord, 0, len(r.checks))
 	for _, c := range r.checks {
-		rec := runbooks.PrecheckRecord{ID: c.id, CheckResult: c.result}
+		rec := record.PrecheckRecord{ID: c.id, CheckResult: c.result}
 		if o := c.override; o != nil {
 			ov := *o
 			rec.Override = &ov

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -137,9 +138,9 @@ func runPlanSequence(t *testing.T, seed uint64, outcomes map[string]int) (ok boo
 			}
 		}
 	}
-	memberRuns := map[string]runbooks.Evidence{} // member run id → its evidence
+	memberRuns := map[string]record.Evidence{} // member run id → its evidence
 	h.env.SetOnChildWorkflowCompletedListener(func(info *workflow.Info, result converter.EncodedValue, err error) {
-		var ev runbooks.Evidence
+		var ev record.Evidence
 		if err == nil && result != nil && result.Get(&ev) == nil {
 			memberRuns[info.WorkflowExecution.ID] = ev
 		}
@@ -211,7 +212,7 @@ func runPlanSequence(t *testing.T, seed uint64, outcomes map[string]int) (ok boo
 		t.Errorf("the plan failed instead of ending with evidence: %v", err)
 		return false
 	}
-	var ev runbooks.Evidence
+	var ev record.Evidence
 	if err := h.env.GetWorkflowResult(&ev); err != nil {
 		t.Errorf("no evidence: %v", err)
 		return false
@@ -251,7 +252,7 @@ func runPlanSequence(t *testing.T, seed uint64, outcomes map[string]int) (ok boo
 //	   under separation (the plan's requester is the member's), no step ran
 //	   more often than its attempts and retries allow;
 //	P5 the plan and every member run stored their evidence exactly once.
-func checkPlanInvariants(h *harness, req workflows.Request, ev runbooks.Evidence, members []genMember, memberRuns map[string]runbooks.Evidence) []string {
+func checkPlanInvariants(h *harness, req workflows.Request, ev record.Evidence, members []genMember, memberRuns map[string]record.Evidence) []string {
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	if ev.Plan == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -324,7 +325,7 @@ func runSequence(t *testing.T, seed uint64, st *propertyStats) (ok bool) {
 		t.Errorf("the run failed instead of ending with evidence: %v", err)
 		return false
 	}
-	var ev runbooks.Evidence
+	var ev record.Evidence
 	if err := h.env.GetWorkflowResult(&ev); err != nil {
 		t.Errorf("no evidence: %v", err)
 		return false
@@ -385,8 +386,8 @@ func aim(h *harness, pick uint64, kind, step, by string) (string, string, string
 
 // stepsAndRetries are a run's step records by id and the operators'
 // retries of each step.
-func stepsAndRetries(ev runbooks.Evidence) (map[string]runbooks.StepRecord, map[string]int) {
-	state, retries := map[string]runbooks.StepRecord{}, map[string]int{}
+func stepsAndRetries(ev record.Evidence) (map[string]record.StepRecord, map[string]int) {
+	state, retries := map[string]record.StepRecord{}, map[string]int{}
 	for _, s := range ev.Steps {
 		state[s.ID] = s
 	}
@@ -454,7 +455,7 @@ func gatePeople(g *runbooks.Approval) []string {
 //     operators asked for (plus one);
 //  6. no signature's private half or planted secret reaches the evidence
 //     (the evidence holds statements and armored signatures only).
-func checkInvariants(h *harness, req workflows.Request, ev runbooks.Evidence, steps []genStep, signedStart bool, drill genDrill) []string {
+func checkInvariants(h *harness, req workflows.Request, ev record.Evidence, steps []genStep, signedStart bool, drill genDrill) []string {
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	state, retries := stepsAndRetries(ev)

@@ -16,7 +16,7 @@ const (
 	// that was terminated or whose worker was lost (lifeboat teardown RUN).
 	ModeTeardown = "teardown"
 	// ModeFailback undoes a failover (lifeboat failback RUN): the worker
-	// builds its runbook from the failover's record (runbooks.Failback) and
+	// builds its runbook from the failover's record (failback.Build) and
 	// runs its layers in reverse order, edge first.
 	ModeFailback = "failback"
 )

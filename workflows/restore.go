@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // RestoreWorkflow executes a runbook and returns its Evidence.
@@ -26,7 +27,7 @@ import (
 // run lives on a context the cancellation does not reach, so its teardown,
 // evidence and final notification still happen, and it closes Completed with
 // the evidence (outcome OutcomeCancelled).
-func RestoreWorkflow(root workflow.Context, req Request) (*runbooks.Evidence, error) {
+func RestoreWorkflow(root workflow.Context, req Request) (*record.Evidence, error) {
 	ctx := root
 	r := &run{req: req, steps: map[string]*step{}, state: RunResolving, startedAt: workflow.Now(ctx),
 		workflowID: workflow.GetInfo(ctx).WorkflowExecution.ID}
@@ -418,14 +419,14 @@ func (r *run) abort(ctx workflow.Context, by actor, reason string) {
 
 // store writes the evidence to the worker's sink; a sink failure is recorded
 // in the evidence itself, which is also the workflow's result.
-func (r *run) store(ctx workflow.Context, ev *runbooks.Evidence) {
+func (r *run) store(ctx workflow.Context, ev *record.Evidence) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
 	in := r.stepInput(ctx, "", map[string]any{"evidence": ev})
 	if err := workflow.ExecuteActivity(actx, StoreActivity, in).Get(ctx, nil); err != nil {
-		ev.Events = append(ev.Events, runbooks.EventRecord{At: workflow.Now(ctx), Kind: "evidence-sink-failed",
+		ev.Events = append(ev.Events, record.EventRecord{At: workflow.Now(ctx), Kind: "evidence-sink-failed",
 			Text: "evidence.store failed: " + causeMessage(err) + "; rebuild with lifeboat evidence " + ev.WorkflowID})
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -436,7 +437,7 @@ func TestDrillAppliesMappingsSkipsAndTearsDownAndMeasuresRPO(t *testing.T) {
 
 	// every evidence field
 	assert.True(t, strings.HasPrefix(ev.ID, "DR-2026-06-15-test-book-"), ev.ID)
-	assert.Equal(t, runbooks.RunbookRef{Name: "test-book", Version: 2, Hash: runbooks.HashOf([]byte(book("60m", drillBook))),
+	assert.Equal(t, record.RunbookRef{Name: "test-book", Version: 2, Hash: runbooks.HashOf([]byte(book("60m", drillBook))),
 		Owner: "sre", Description: "Case Intake API"}, ev.Runbook)
 	assert.Equal(t, "drill", ev.Mode)
 	assert.Equal(t, "L2", ev.Level, ev.LevelReason)
@@ -614,7 +615,7 @@ func TestTheRPOIsTheWorstOfItsSources(t *testing.T) {
 	assert.Equal(t, "hourly-20260615014800", ev.RecoveryPointName)
 	require.Len(t, ev.RPOSources, 2)
 	assert.Equal(t, "restore", ev.RPOSources[0].Step)
-	assert.Equal(t, runbooks.RPOSource{Step: "promote", Name: "replica case-db-standby", RecoveryPoint: replica, RPO: runbooks.Duration(3 * time.Second)}, ev.RPOSources[1])
+	assert.Equal(t, record.RPOSource{Step: "promote", Name: "replica case-db-standby", RecoveryPoint: replica, RPO: runbooks.Duration(3 * time.Second)}, ev.RPOSources[1])
 	assert.Contains(t, ev.Markdown(), "the worst of: restore 12m (hourly-20260615014800")
 	assert.Contains(t, ev.Markdown(), "; promote 3s (replica case-db-standby")
 }

@@ -14,8 +14,8 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -198,7 +198,7 @@ func TestRequiredSignaturesRefuseEveryUnsignedAction(t *testing.T) {
 	ev := h.result()
 	assert.Equal(t, workflows.RunAborted, ev.Outcome)
 	assert.Equal(t, "aborted by carol: stand down", ev.OutcomeReason)
-	var abort, skip *runbooks.EventRecord
+	var abort, skip *record.EventRecord
 	for i, e := range ev.Events {
 		switch e.Kind {
 		case "abort":
@@ -352,7 +352,7 @@ func TestUnprovenActionsCarryTheIdentityTemporalRecorded(t *testing.T) {
 	ev := h.run(book("60m", oneApprover), workflows.ModeFailover)
 	assert.Equal(t, "alice@example.com (web UI)", ev.RequestClient)
 	assert.Equal(t, "dan@example.com (web UI)", stepOf(t, ev, "other").Approvals[0].Client)
-	var refused *runbooks.EventRecord
+	var refused *record.EventRecord
 	for i, e := range ev.Events {
 		if e.Kind == "signal-refused" {
 			refused = &ev.Events[i]

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // Step states, as shown in status, search attributes and evidence.
@@ -64,9 +65,9 @@ type step struct {
 	outputs  map[string]any
 	recovery *runbooks.StepResult // the result when the step reports a recovery point
 
-	approvals    []runbooks.ApprovalRecord // every decision, across reopened gates
-	gateFrom     int                       // approvals[gateFrom:] belong to the open gate
-	waitingSince time.Time                 // when the current human wait began
+	approvals    []record.ApprovalRecord // every decision, across reopened gates
+	gateFrom     int                     // approvals[gateFrom:] belong to the open gate
+	waitingSince time.Time               // when the current human wait began
 	approvalWait time.Duration
 	gatePassed   bool
 	rejected     bool
@@ -123,8 +124,8 @@ type run struct {
 	// usedSignatures are the signatures this run accepted: a replay is refused.
 	usedSignatures map[string]bool
 
-	notes  []runbooks.NoteRecord
-	events []runbooks.EventRecord
+	notes  []record.NoteRecord
+	events []record.EventRecord
 	// refusals are the refused signals: counted, the last few kept.
 	refusals refusals
 	// refused is the last refused signal as a sentence, shown in the current
@@ -179,7 +180,7 @@ func signer(by string, p *proof.Proof, s Signed) actor {
 }
 
 func (r *run) actorEvent(ctx workflow.Context, kind, stepID string, a actor, text string) {
-	r.events = append(r.events, runbooks.EventRecord{At: workflow.Now(ctx), Kind: kind, Step: stepID, By: a.by, Text: text,
+	r.events = append(r.events, record.EventRecord{At: workflow.Now(ctx), Kind: kind, Step: stepID, By: a.by, Text: text,
 		Proof: a.proof, Client: a.client})
 }
 

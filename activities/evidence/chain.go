@@ -16,7 +16,7 @@ import (
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // The chain of a runbook's final records lives beside them:
@@ -108,7 +108,7 @@ func sign(p position, key ssh.Signer) ([]byte, error) {
 	}
 	obj := signedPosition{Statement: string(stmt)}
 	if key != nil {
-		sig, err := sshsig.SignWithRand(bytes.NewReader(stmt), rand.Reader, key, sshsig.HashSHA512, runbooks.EvidenceNamespace)
+		sig, err := sshsig.SignWithRand(bytes.NewReader(stmt), rand.Reader, key, sshsig.HashSHA512, record.EvidenceNamespace)
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // hookStore runs hook once, before the first write that match picks, and
@@ -64,13 +65,13 @@ func (h *hookStore) Create(ctx context.Context, name string, d []byte) error {
 	return err
 }
 
-func drillEvidence(i int) runbooks.Evidence {
+func drillEvidence(i int) record.Evidence {
 	at := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
-	return runbooks.Evidence{ID: fmt.Sprint("DR-", i), WorkflowID: fmt.Sprintf("lifeboat-rb-drill-%02d", i), RunID: "r",
-		Runbook: runbooks.RunbookRef{Name: "rb", Version: 1}, Mode: "drill", Outcome: "succeeded", StartedAt: at, EndedAt: at.Add(time.Duration(i) * time.Minute)}
+	return record.Evidence{ID: fmt.Sprint("DR-", i), WorkflowID: fmt.Sprintf("lifeboat-rb-drill-%02d", i), RunID: "r",
+		Runbook: record.RunbookRef{Name: "rb", Version: 1}, Mode: "drill", Outcome: "succeeded", StartedAt: at, EndedAt: at.Add(time.Duration(i) * time.Minute)}
 }
 
-func mustStore(t *testing.T, s *evidence.Sink, e runbooks.Evidence) {
+func mustStore(t *testing.T, s *evidence.Sink, e record.Evidence) {
 	t.Helper()
 	_, err := s.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": e}})
 	require.NoError(t, err)
@@ -177,5 +178,5 @@ func TestAnObjectWrittenIntoTheChainIsNamedAndStopsStoresWithAReason(t *testing.
 }
 
 func workerSigner(key ssh.Signer) proof.AllowedSigner {
-	return proof.AllowedSigner{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(key)}
+	return proof.AllowedSigner{Principals: []string{record.WorkerPrincipal}, Key: authorized(key)}
 }

@@ -22,12 +22,13 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // StoreInput is what the workflow sends to evidence.store.
 type StoreInput struct {
 	runbooks.StepInput
-	Evidence runbooks.Evidence `json:"evidence"`
+	Evidence record.Evidence `json:"evidence"`
 }
 
 // Sink writes evidence records into a Store: a directory (lifeboat dev,
@@ -180,7 +181,7 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 	if err != nil {
 		return runbooks.StepResult{}, err
 	}
-	var e runbooks.Evidence
+	var e record.Evidence
 	if err := json.Unmarshal(b, &e); err != nil {
 		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("evidence.store: "+err.Error(), "InvalidArgument", nil)
 	}
@@ -211,7 +212,7 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 // concurrent attempt of the same store took it), or the position this
 // attempt lost turns out to be its own (its Create landed, the answer did
 // not, and the client's retry met the condition), the store is done.
-func (s *Sink) chainRecord(ctx context.Context, e runbooks.Evidence, jsonName string) (runbooks.StepResult, error) {
+func (s *Sink) chainRecord(ctx context.Context, e record.Evidence, jsonName string) (runbooks.StepResult, error) {
 	for lost := 0; ; lost++ {
 		t, err := tip(ctx, s.store, e.Runbook.Name)
 		if err != nil {
@@ -313,7 +314,7 @@ func (s *Sink) write(ctx context.Context, jsonName string, record []byte, signat
 // stored is the activity's result. A final record's seal and signature go
 // to history too: evidence rebuilt from history is this very file, and
 // verifies.
-func (s *Sink) stored(jsonName string, seal *runbooks.Seal, signature string) runbooks.StepResult {
+func (s *Sink) stored(jsonName string, seal *record.Seal, signature string) runbooks.StepResult {
 	out := runbooks.StepResult{Summary: "stored " + s.store.Location(jsonName),
 		Outputs: map[string]any{"json": s.store.Location(jsonName), "markdown": s.store.Location(beside(jsonName, ".md")),
 			"timeline": s.store.Location(beside(jsonName, ".svg"))}}
@@ -329,12 +330,12 @@ func (s *Sink) stored(jsonName string, seal *runbooks.Seal, signature string) ru
 // Once the record holds its position it is never sealed again: a failure
 // then is an error for the activity to retry, not a reason to re-seal
 // (that would change a record its position already vouches for).
-func (s *Sink) alreadyChained(ctx context.Context, e runbooks.Evidence, jsonName string) (runbooks.StepResult, bool, error) {
+func (s *Sink) alreadyChained(ctx context.Context, e record.Evidence, jsonName string) (runbooks.StepResult, bool, error) {
 	b, err := s.store.Get(ctx, jsonName)
 	if err != nil {
 		return runbooks.StepResult{}, false, unlessMissing(err)
 	}
-	var old runbooks.Evidence
+	var old record.Evidence
 	if json.Unmarshal(b, &old) != nil || old.Seal == nil || old.Seal.Position == 0 || !old.EndedAt.Equal(e.EndedAt) {
 		return runbooks.StepResult{}, false, nil
 	}
@@ -371,14 +372,14 @@ func unlessMissing(err error) error {
 // ending: the new one goes beside it (WORKFLOWID.RUNID-2.json, -3, …) and
 // chains after it like any later record. A retried store of the same
 // ending (the same end time) rewrites its own file.
-func (s *Sink) unsealedName(ctx context.Context, e runbooks.Evidence) (jsonName string, err error) {
+func (s *Sink) unsealedName(ctx context.Context, e record.Evidence) (jsonName string, err error) {
 	jsonName = RecordName(e.WorkflowID, e.RunID)
 	for n := 2; ; n++ {
 		b, err := s.store.Get(ctx, jsonName)
 		if err != nil {
 			return jsonName, unlessMissing(err)
 		}
-		var old runbooks.Evidence
+		var old record.Evidence
 		if json.Unmarshal(b, &old) != nil || old.Seal == nil || old.Seal.Checkpoint || old.EndedAt.Equal(e.EndedAt) {
 			return jsonName, nil
 		}
@@ -388,7 +389,7 @@ func (s *Sink) unsealedName(ctx context.Context, e runbooks.Evidence) (jsonName 
 
 // Load reads the evidence of the latest run of a workflow id; runs is how
 // many runs of that id the sink holds, path where the record read is.
-func (s *Sink) Load(workflowID string) (e runbooks.Evidence, path string, runs int, err error) {
+func (s *Sink) Load(workflowID string) (e record.Evidence, path string, runs int, err error) {
 	ctx := context.Background()
 	all, err := s.runNames(ctx, workflowID)
 	if err != nil {

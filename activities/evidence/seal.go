@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // WithKey makes the sink sign every record it writes with the worker's key
@@ -23,17 +24,17 @@ func (s *Sink) WithKey(key ssh.Signer) *Sink {
 // seal fills e.Seal — chained to prev at position seq, or a checkpoint
 // when seq is 0, listing the digests of the files stored beside it — and returns the file's bytes and their signature (""
 // without a key).
-func (s *Sink) seal(e *runbooks.Evidence, prev link, seq int, files map[string]string) (record []byte, signature string, err error) {
+func (s *Sink) seal(e *record.Evidence, prev link, seq int, files map[string]string) (raw []byte, signature string, err error) {
 	e.Seal = nil
 	plain, err := json.Marshal(e)
 	if err != nil {
 		return nil, "", err
 	}
-	fields, err := runbooks.FieldDigests(plain)
+	fields, err := record.FieldDigests(plain)
 	if err != nil {
 		return nil, "", err
 	}
-	seal := &runbooks.Seal{Fields: fields, Checkpoint: seq == 0, Position: seq, Previous: prev.File, PreviousHash: prev.Hash,
+	seal := &record.Seal{Fields: fields, Checkpoint: seq == 0, Position: seq, Previous: prev.File, PreviousHash: prev.Hash,
 		Files: map[string]string{}}
 	for suffix, content := range files {
 		seal.Files[suffix] = runbooks.HashOf([]byte(content))
@@ -46,13 +47,13 @@ func (s *Sink) seal(e *runbooks.Evidence, prev link, seq int, files map[string]s
 	if err != nil {
 		return nil, "", err
 	}
-	record = append(pretty, '\n')
+	raw = append(pretty, '\n')
 	if s.key == nil {
-		return record, "", nil
+		return raw, "", nil
 	}
-	sig, err := sshsig.SignWithRand(bytes.NewReader(record), rand.Reader, s.key, sshsig.HashSHA512, runbooks.EvidenceNamespace)
+	sig, err := sshsig.SignWithRand(bytes.NewReader(raw), rand.Reader, s.key, sshsig.HashSHA512, record.EvidenceNamespace)
 	if err != nil {
 		return nil, "", err
 	}
-	return record, string(sshsig.Armor(sig)), nil
+	return raw, string(sshsig.Armor(sig)), nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 func newKey(t *testing.T) ssh.Signer {
@@ -50,10 +51,10 @@ func sealedDir(t *testing.T) (dir string, files []string, workerKeys []proof.All
 		d := proof.Decision{WorkflowID: wf, RunID: run, Step: "shift", Decision: "approve", Comment: "ok", At: at}
 		sig, err := proof.SignDecision(d, bob)
 		require.NoError(t, err)
-		ev := runbooks.Evidence{ID: "DR-" + wf, WorkflowID: wf, RunID: run, Runbook: runbooks.RunbookRef{Name: "rb", Version: 1},
+		ev := record.Evidence{ID: "DR-" + wf, WorkflowID: wf, RunID: run, Runbook: record.RunbookRef{Name: "rb", Version: 1},
 			Mode: "drill", Outcome: outcome, DeclaredAt: at, StartedAt: at, EndedAt: at.Add(time.Hour), AllowedSigners: signers,
-			Steps: []runbooks.StepRecord{{ID: "shift", Layer: "edge", Action: "http.check", State: "succeeded",
-				Approvals: []runbooks.ApprovalRecord{{By: "bob", Decision: "approved", Comment: "ok", At: at,
+			Steps: []record.StepRecord{{ID: "shift", Layer: "edge", Action: "http.check", State: "succeeded",
+				Approvals: []record.ApprovalRecord{{By: "bob", Decision: "approved", Comment: "ok", At: at,
 					Proof: &proof.Proof{Statement: string(d.Statement()), Signature: sig}}}}},
 		}
 		res, err := sink.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
@@ -61,7 +62,7 @@ func sealedDir(t *testing.T) (dir string, files []string, workerKeys []proof.All
 		files = append(files, res.Outputs["json"].(string))
 		at = at.Add(24 * time.Hour)
 	}
-	return dir, files, []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
+	return dir, files, []proof.AllowedSigner{{Principals: []string{record.WorkerPrincipal}, Key: authorized(worker)}}
 }
 
 func findings(t *testing.T, paths []string, keys []proof.AllowedSigner) []string {
@@ -84,7 +85,7 @@ func TestSealedEvidenceVerifies(t *testing.T) {
 	assert.Equal(t, 4, rep.Approvals)
 
 	// Another worker's key proves nothing.
-	other := []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(newKey(t))}}
+	other := []proof.AllowedSigner{{Principals: []string{record.WorkerPrincipal}, Key: authorized(newKey(t))}}
 	assert.Contains(t, strings.Join(findings(t, []string{files[0]}, other), "\n"), "which is not a lifeboat-worker key")
 }
 
@@ -140,7 +141,7 @@ func TestTheNewestRecordCannotQuietlyDisappear(t *testing.T) {
 	// A position forged with another key.
 	dir, _, keys = sealedDir(t)
 	forger := evidence.NewDirSink(dir).WithKey(newKey(t))
-	ev := runbooks.Evidence{ID: "DR-forged", WorkflowID: "lifeboat-rb-drill-z", RunID: "z", Runbook: runbooks.RunbookRef{Name: "rb", Version: 1},
+	ev := record.Evidence{ID: "DR-forged", WorkflowID: "lifeboat-rb-drill-z", RunID: "z", Runbook: record.RunbookRef{Name: "rb", Version: 1},
 		Mode: "drill", Outcome: "succeeded", EndedAt: time.Now()}
 	_, err = forger.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
 	require.NoError(t, err)
@@ -162,7 +163,7 @@ func TestTwoWorkersOnOneStoreNeverForkTheChain(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ev := runbooks.Evidence{ID: fmt.Sprintf("DR-%d", i), WorkflowID: fmt.Sprintf("lifeboat-rb-drill-%02d", i), RunID: "r", Runbook: runbooks.RunbookRef{Name: "rb", Version: 1},
+			ev := record.Evidence{ID: fmt.Sprintf("DR-%d", i), WorkflowID: fmt.Sprintf("lifeboat-rb-drill-%02d", i), RunID: "r", Runbook: record.RunbookRef{Name: "rb", Version: 1},
 				Mode: "drill", Outcome: "succeeded", StartedAt: at, EndedAt: at.Add(time.Duration(i) * time.Minute)}
 			_, err := sinks[i%2].Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
 			errs <- err
@@ -174,8 +175,8 @@ func TestTwoWorkersOnOneStoreNeverForkTheChain(t *testing.T) {
 		require.NoError(t, err)
 	}
 	both := []proof.AllowedSigner{
-		{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(keyA)},
-		{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(keyB)}}
+		{Principals: []string{record.WorkerPrincipal}, Key: authorized(keyA)},
+		{Principals: []string{record.WorkerPrincipal}, Key: authorized(keyB)}}
 	rep, err := evidence.Verify([]string{dir}, both)
 	require.NoError(t, err)
 	assert.Empty(t, rep.Findings)
@@ -187,7 +188,7 @@ func TestTwoWorkersOnOneStoreNeverForkTheChain(t *testing.T) {
 	for i := range 40 {
 		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("lifeboat-rb-drill-%02d.r.json", i)))
 		require.NoError(t, err)
-		var e runbooks.Evidence
+		var e record.Evidence
 		require.NoError(t, json.Unmarshal(b, &e))
 		other, dup := previous[e.Seal.Previous]
 		require.False(t, dup, "%s and run %d both follow %q: the chain forked", other, i, e.Seal.Previous)
@@ -256,12 +257,12 @@ func TestTheWorkerSignatureVerifiesWithSSHKeygen(t *testing.T) {
 	}
 	_, files, keys := sealedDir(t)
 	signers := filepath.Join(t.TempDir(), "allowed_signers")
-	require.NoError(t, os.WriteFile(signers, []byte(runbooks.WorkerPrincipal+` namespaces="lifeboat-evidence" `+keys[0].Key+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(signers, []byte(record.WorkerPrincipal+` namespaces="lifeboat-evidence" `+keys[0].Key+"\n"), 0o600))
 	verify := func(file string) error {
 		f, err := os.Open(file)
 		require.NoError(t, err)
 		defer f.Close()
-		cmd := exec.Command(keygen, "-Y", "verify", "-f", signers, "-I", runbooks.WorkerPrincipal, "-n", runbooks.EvidenceNamespace, "-s", files[0]+".sig")
+		cmd := exec.Command(keygen, "-Y", "verify", "-f", signers, "-I", record.WorkerPrincipal, "-n", record.EvidenceNamespace, "-s", files[0]+".sig")
 		cmd.Stdin = f
 		out, err := cmd.CombinedOutput()
 		t.Logf("ssh-keygen: %s", out)
@@ -281,14 +282,14 @@ func TestAPlanMembersRequestProofIsThePlansStart(t *testing.T) {
 	sig, err := proof.SignDecision(d, alice)
 	require.NoError(t, err)
 	store := func(dir, wf string) string {
-		ev := runbooks.Evidence{ID: "DR-" + wf, WorkflowID: wf, RunID: "r", Runbook: runbooks.RunbookRef{Name: "member", Version: 1},
+		ev := record.Evidence{ID: "DR-" + wf, WorkflowID: wf, RunID: "r", Runbook: record.RunbookRef{Name: "member", Version: 1},
 			Mode: "drill", Outcome: "succeeded", DeclaredAt: at, StartedAt: at, EndedAt: at.Add(time.Minute), AllowedSigners: signers,
 			RequestedBy: "alice", RequestProof: &proof.Proof{Statement: string(d.Statement()), Signature: sig}, PlanRun: "plan-run"}
 		res, err := evidence.NewDirSink(dir).WithKey(worker).Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
 		require.NoError(t, err)
 		return res.Outputs["json"].(string)
 	}
-	keys := []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
+	keys := []proof.AllowedSigner{{Principals: []string{record.WorkerPrincipal}, Key: authorized(worker)}}
 	assert.Empty(t, findings(t, []string{store(t.TempDir(), "plan-run.member")}, keys))
 	got := findings(t, []string{store(t.TempDir(), "someone-elses-run")}, keys)
 	require.Len(t, got, 1)
@@ -304,7 +305,7 @@ func TestAnotherEndingOfTheSameRunNeverOverwritesTheFirst(t *testing.T) {
 	sink := evidence.NewDirSink(dir).WithKey(worker)
 	at := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
 	store := func(outcome string, ended time.Time) string {
-		ev := runbooks.Evidence{ID: "DR-x", WorkflowID: "lifeboat-rb-failover-abc123", RunID: "first-run", Runbook: runbooks.RunbookRef{Name: "rb", Version: 1},
+		ev := record.Evidence{ID: "DR-x", WorkflowID: "lifeboat-rb-failover-abc123", RunID: "first-run", Runbook: record.RunbookRef{Name: "rb", Version: 1},
 			Mode: "failover", Outcome: outcome, DeclaredAt: at, StartedAt: at, EndedAt: ended}
 		res, err := sink.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
 		require.NoError(t, err)
@@ -324,7 +325,7 @@ func TestAnotherEndingOfTheSameRunNeverOverwritesTheFirst(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{first, second}, runs, "both endings, the latest last")
 
-	rep, err := evidence.Verify([]string{dir}, []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}})
+	rep, err := evidence.Verify([]string{dir}, []proof.AllowedSigner{{Principals: []string{record.WorkerPrincipal}, Key: authorized(worker)}})
 	require.NoError(t, err)
 	assert.Empty(t, rep.Findings)
 	assert.Equal(t, 1, rep.Links, "the second ending chains after the first")
@@ -341,7 +342,7 @@ func TestARecordSealedBeforeFileDigestsStillVerifies(t *testing.T) {
 	at := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 	// A checkpoint: no chain position vouches for its bytes, so it can be
 	// sealed again as an older worker would have.
-	ev := runbooks.Evidence{ID: "DR-old", WorkflowID: "lifeboat-old-drill-a", RunID: "run-a", Runbook: runbooks.RunbookRef{Name: "old", Version: 1},
+	ev := record.Evidence{ID: "DR-old", WorkflowID: "lifeboat-old-drill-a", RunID: "run-a", Runbook: record.RunbookRef{Name: "old", Version: 1},
 		Mode: "drill", Outcome: "in-progress", DeclaredAt: at, StartedAt: at}
 	res, err := sink.Store(context.Background(), runbooks.StepInput{Args: map[string]any{"evidence": ev}})
 	require.NoError(t, err)
@@ -355,14 +356,14 @@ func TestARecordSealedBeforeFileDigestsStillVerifies(t *testing.T) {
 	old, err := json.MarshalIndent(rec, "", "  ")
 	require.NoError(t, err)
 	old = append(old, '\n')
-	sig, err := sshsig.SignWithRand(bytes.NewReader(old), rand.Reader, worker, sshsig.HashSHA512, runbooks.EvidenceNamespace)
+	sig, err := sshsig.SignWithRand(bytes.NewReader(old), rand.Reader, worker, sshsig.HashSHA512, record.EvidenceNamespace)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(file, old, 0o644))
 	require.NoError(t, os.WriteFile(file+".sig", sshsig.Armor(sig), 0o644))
 	md := strings.TrimSuffix(file, ".json") + ".md"
 	require.NoError(t, os.WriteFile(md, []byte("# Restore evidence DR-old\n\n(as an older lifeboat rendered it)\n"), 0o644))
 	require.NoError(t, os.Remove(strings.TrimSuffix(file, ".json")+".svg"))
-	keys := []proof.AllowedSigner{{Principals: []string{runbooks.WorkerPrincipal}, Key: authorized(worker)}}
+	keys := []proof.AllowedSigner{{Principals: []string{record.WorkerPrincipal}, Key: authorized(worker)}}
 	assert.Empty(t, findings(t, []string{dir}, keys), "an older record verifies: its Markdown was never signed, and it had no picture")
 	require.NoError(t, os.Remove(md))
 	assert.Contains(t, strings.Join(findings(t, []string{dir}, keys), "\n"), "the Markdown file beside it ("+filepath.Base(md)+") is missing")

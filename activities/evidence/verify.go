@@ -19,6 +19,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // Finding is one thing wrong with a stored evidence record.
@@ -171,13 +172,13 @@ func (r *Report) add(file, field, format string, args ...any) {
 
 func (v verifier) record(ctx context.Context, name string) {
 	r := v.r
-	record, err := v.st.Get(ctx, name)
+	raw, err := v.st.Get(ctx, name)
 	if err != nil {
 		r.add(name, "", "%v", err)
 		return
 	}
-	var e runbooks.Evidence
-	if err := json.Unmarshal(record, &e); err != nil || e.WorkflowID == "" {
+	var e record.Evidence
+	if err := json.Unmarshal(raw, &e); err != nil || e.WorkflowID == "" {
 		if strings.HasSuffix(name, ".reenactment.json") {
 			return // a re-enactment's comparison, not a record
 		}
@@ -192,7 +193,7 @@ func (v verifier) record(ctx context.Context, name string) {
 	if e.Seal.Position > 0 {
 		r.finals[name] = e.Runbook.Name
 	}
-	v.signature(ctx, name, record, e)
+	v.signature(ctx, name, raw, e)
 	r.decisions(name, e)
 	v.companions(ctx, name, e)
 	if e.Seal.Previous != "" {
@@ -216,24 +217,24 @@ func (v verifier) workerSigned(data []byte, armored []byte) string {
 		return fmt.Sprintf("the signature does not parse: %v", err)
 	}
 	trusted := slices.ContainsFunc(v.keys, func(s proof.AllowedSigner) bool {
-		return s.Is(sig.PublicKey) && slices.Contains(s.Principals, runbooks.WorkerPrincipal)
+		return s.Is(sig.PublicKey) && slices.Contains(s.Principals, record.WorkerPrincipal)
 	})
 	if !trusted {
-		return fmt.Sprintf("signed by %s, which is not a %s key of the allowed signers given", ssh.FingerprintSHA256(sig.PublicKey), runbooks.WorkerPrincipal)
+		return fmt.Sprintf("signed by %s, which is not a %s key of the allowed signers given", ssh.FingerprintSHA256(sig.PublicKey), record.WorkerPrincipal)
 	}
-	if err := sshsig.Verify(bytes.NewReader(data), sig, sig.PublicKey, sig.HashAlgorithm, runbooks.EvidenceNamespace); err != nil {
+	if err := sshsig.Verify(bytes.NewReader(data), sig, sig.PublicKey, sig.HashAlgorithm, record.EvidenceNamespace); err != nil {
 		return "edited after the worker signed it"
 	}
 	return ""
 }
 
-func (v verifier) signature(ctx context.Context, name string, record []byte, e runbooks.Evidence) {
+func (v verifier) signature(ctx context.Context, name string, raw []byte, e record.Evidence) {
 	armored, err := v.st.Get(ctx, name+".sig")
 	if err != nil {
 		v.r.add(name, "signature", "no worker signature (%s.sig): the worker that wrote it had no key, or the signature was removed", path.Base(name))
 		return
 	}
-	problem := v.workerSigned(record, armored)
+	problem := v.workerSigned(raw, armored)
 	if problem == "" {
 		return
 	}
@@ -241,7 +242,7 @@ func (v verifier) signature(ctx context.Context, name string, record []byte, e r
 		v.r.add(name, "signature", "%s", problem)
 		return
 	}
-	edited := runbooks.EditedFields(e.Seal.Fields, record)
+	edited := record.EditedFields(e.Seal.Fields, raw)
 	if len(edited) == 0 {
 		v.r.add(name, "seal", "the file was edited after the worker signed it (in its seal or formatting)")
 	}
@@ -300,16 +301,16 @@ func (v verifier) chain(ctx context.Context, dir string, objects []string) {
 			r.add(name, "previous", "position %d of runbook %s follows %s, but position %d holds %s: the chain forked", seq, runbook, p.Previous, seq-1, prevFile)
 		}
 		prevFile = p.File
-		record, err := v.st.Get(ctx, p.File)
+		raw, err := v.st.Get(ctx, p.File)
 		switch {
 		case err != nil:
 			r.add(p.File, "", "the record at position %d of runbook %s is missing (deleted?)", seq, runbook)
 			continue
-		case runbooks.HashOf(record) != p.Hash:
+		case runbooks.HashOf(raw) != p.Hash:
 			r.add(p.File, "", "the record at position %d of runbook %s was changed after it was stored", seq, runbook)
 		}
-		var e runbooks.Evidence
-		if json.Unmarshal(record, &e) == nil && e.Seal != nil && e.Seal.Position == seq {
+		var e record.Evidence
+		if json.Unmarshal(raw, &e) == nil && e.Seal != nil && e.Seal.Position == seq {
 			if other, dup := r.chained[p.File]; dup {
 				r.add(p.File, "", "the record holds two positions (of runbooks %s and %s)", other, runbook)
 			}
@@ -334,7 +335,7 @@ func (v verifier) chain(ctx context.Context, dir string, objects []string) {
 
 // decisions checks every signed decision the record holds against the
 // allowed signers it recorded, and that each statement is about this run.
-func (r *Report) decisions(file string, e runbooks.Evidence) {
+func (r *Report) decisions(file string, e record.Evidence) {
 	check := func(field, by, step string, p *proof.Proof, wantRun bool) {
 		if p == nil {
 			return
@@ -420,7 +421,7 @@ func (r *Report) CrossCheck(ctx context.Context, st Store, stored []StoredByRun)
 // its signed seal lists. A record sealed before seals listed them had an
 // unsigned Markdown file, rendered by the lifeboat of then: it must be
 // there, and nothing more can be said of it (this build renders otherwise).
-func (v verifier) companions(ctx context.Context, name string, e runbooks.Evidence) {
+func (v verifier) companions(ctx context.Context, name string, e record.Evidence) {
 	r := v.r
 	files := e.Seal.Files
 	if files == nil {

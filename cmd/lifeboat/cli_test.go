@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -235,7 +236,7 @@ func TestEvidenceListKeepsOneRowPerRun(t *testing.T) {
 	long := "cannot start: runbook b cannot run on this worker:\n  cloudflare.dnsSwitch (spec.layers.edge[0], step shift): no Cloudflare token configured: set cloudflare.tokenEnv"
 	runs := []starter.PastRun{
 		{WorkflowID: "run-1", Runbook: "b", Mode: "failover", Problem: long},
-		{WorkflowID: "run-2", Evidence: &runbooks.Evidence{WorkflowID: "run-2", Runbook: runbooks.RunbookRef{Name: "b"}, Mode: "drill",
+		{WorkflowID: "run-2", Evidence: &record.Evidence{WorkflowID: "run-2", Runbook: record.RunbookRef{Name: "b"}, Mode: "drill",
 			Outcome: "failed", OutcomeReason: strings.Repeat("step restore failed: velero restore PartiallyFailed ", 5)}},
 	}
 	var b strings.Builder

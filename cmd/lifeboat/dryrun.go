@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -31,9 +32,9 @@ func dryRunCommand(ctx context.Context, cf clientFlags, req workflows.Request) e
 	}
 	if *cf.output == "json" {
 		return printJSON(struct {
-			WorkflowID string                    `json:"workflowId"`
-			Prechecks  []runbooks.PrecheckRecord `json:"prechecks"`
-			DryRun     *runbooks.DryRun          `json:"dryRun"`
+			WorkflowID string                  `json:"workflowId"`
+			Prechecks  []record.PrecheckRecord `json:"prechecks"`
+			DryRun     *runbooks.DryRun        `json:"dryRun"`
 		}{run.WorkflowID, ev.Prechecks, ev.DryRun})
 	}
 	printChecks(req.Runbook, req.Mode, run.WorkflowID, ev.Prechecks)

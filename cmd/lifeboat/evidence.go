@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"io/fs"
 	"maps"
@@ -16,11 +15,13 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/pflag"
 	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/worker"
 )
@@ -55,26 +56,26 @@ func cmdEvidence(fset *pflag.FlagSet) runner {
 }
 
 // loadEvidence finds the evidence of run (a workflow id or a history file).
-func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (runbooks.Evidence, string, error) {
+func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (record.Evidence, string, error) {
 	cfg, err := loadConfig(*cf.config)
 	if err != nil {
-		return runbooks.Evidence{}, "", err
+		return record.Evidence{}, "", err
 	}
 	if isHistoryFile(run) {
 		h, err := starter.LoadHistoryFile(run)
 		if err != nil {
-			return runbooks.Evidence{}, "", err
+			return record.Evidence{}, "", err
 		}
 		dc, err := cfg.DataConverter() // an encrypted history needs the keys
 		if err != nil {
-			return runbooks.Evidence{}, "", err
+			return record.Evidence{}, "", err
 		}
 		ev, err := starter.EvidenceFromHistory(h, dc)
 		return ev, "the history file " + run, err
 	}
 	store, err := cfg.EvidenceStore()
 	if err != nil && from == "sink" {
-		return runbooks.Evidence{}, "", err
+		return record.Evidence{}, "", err
 	}
 	if from != "history" && store != nil {
 		ev, p, runs, err := evidence.NewSink(store).Load(run)
@@ -91,7 +92,7 @@ func loadEvidence(ctx context.Context, cf clientFlags, run, from string) (runboo
 	}
 	st, c, err := dial(cfg)
 	if err != nil {
-		return runbooks.Evidence{}, "", err
+		return record.Evidence{}, "", err
 	}
 	defer c.Close()
 	ev, err := st.Evidence(ctx, run)
@@ -128,7 +129,7 @@ func writeSealed(ctx context.Context, cf clientFlags, run, out string) (done boo
 	if !ok || err != nil {
 		return false, err
 	}
-	var ev runbooks.Evidence
+	var ev record.Evidence
 	if err := json.Unmarshal(rec.JSON, &ev); err != nil {
 		return false, err
 	}
@@ -157,7 +158,7 @@ func writeSealed(ctx context.Context, cf clientFlags, run, out string) (done boo
 	return true, nil
 }
 
-func writeEvidence(ev runbooks.Evidence, format, out string) error {
+func writeEvidence(ev record.Evidence, format, out string) error {
 	var data []byte
 	switch format {
 	case "json":

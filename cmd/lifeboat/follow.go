@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -45,14 +45,14 @@ func newFollower(out io.Writer, s style) *follower {
 }
 
 // follow shows the run's statuses until it ends and returns its evidence.
-func (f *follower) follow(ctx context.Context, st *starter.Starter, id string) (runbooks.Evidence, error) {
+func (f *follower) follow(ctx context.Context, st *starter.Starter, id string) (record.Evidence, error) {
 	for {
 		s, err := st.Status(ctx, id)
 		if err != nil {
 			var refused *starter.RefusedError
 			var failed *starter.StartFailedError
 			if errors.As(err, &refused) || errors.As(err, &failed) {
-				return runbooks.Evidence{}, err
+				return record.Evidence{}, err
 			}
 			break // finished (or gone): fall through to the evidence
 		}
@@ -62,7 +62,7 @@ func (f *follower) follow(ctx context.Context, st *starter.Starter, id string) (
 		}
 		select {
 		case <-ctx.Done():
-			return runbooks.Evidence{}, ctx.Err()
+			return record.Evidence{}, ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}

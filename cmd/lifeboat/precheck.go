@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/spf13/pflag"
 	"os"
 
+	"github.com/spf13/pflag"
+
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -32,7 +34,7 @@ func cmdPrecheck(fs *pflag.FlagSet) runner {
 				names = append(names, m.Runbook)
 			}
 		}
-		var all []runbooks.Evidence
+		var all []record.Evidence
 		failed := false
 		for _, name := range names {
 			req := workflows.Request{Runbook: name, Mode: *mode, PrecheckOnly: true, RequestedBy: *as, Reason: "pre-flight checks (lifeboat precheck)"}
@@ -58,7 +60,7 @@ func cmdPrecheck(fs *pflag.FlagSet) runner {
 	}
 }
 
-func printChecks(name, mode, run string, checks []runbooks.PrecheckRecord) {
+func printChecks(name, mode, run string, checks []record.PrecheckRecord) {
 	fmt.Printf("%s (%s) — %d check(s), run %s\n", name, mode, len(checks), run)
 	for _, c := range checks {
 		mark := "ok  "

@@ -3,17 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/spf13/pflag"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/kube"
 	"github.com/lifeboat-dr/lifeboat/activities/velero"
 	"github.com/lifeboat-dr/lifeboat/readiness"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/worker"
 )
@@ -144,17 +146,17 @@ func cmdInvariant(fs *pflag.FlagSet) runner {
 			return err
 		}
 		defer c.Close()
-		var current runbooks.RunbookRef
+		var current record.RunbookRef
 		if cat, _ := runbooks.LoadCatalog(cfg.Catalog...); cat != nil {
 			if e, err := cat.Get(pos[0]); err == nil {
-				current = runbooks.RunbookRef{Name: pos[0], Version: e.Runbook.Metadata.Version, Hash: e.Hash}
+				current = record.RunbookRef{Name: pos[0], Version: e.Runbook.Metadata.Version, Hash: e.Hash}
 			}
 		}
 		runs, err := st.PastRuns(ctx, starter.RunFilter{Runbook: pos[0], Mode: "drill", Limit: 100})
 		if err != nil {
 			return err
 		}
-		var evs []runbooks.Evidence
+		var evs []record.Evidence
 		for _, r := range runs {
 			if r.Evidence != nil {
 				evs = append(evs, *r.Evidence)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/spf13/pflag"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 )
 
@@ -40,7 +41,7 @@ func cmdReenact(fs *pflag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		cmp := runbooks.Compare(re.Then, now, *threshold, *minDelta)
+		cmp := record.Compare(re.Then, now, *threshold, *minDelta)
 		md := cmp.Markdown()
 		if store, err := cfg.EvidenceStore(); err != nil || store == nil {
 			fmt.Fprintf(os.Stderr, "warning: the comparison was not stored: no evidence location (%v)\n", err)
@@ -62,7 +63,7 @@ func cmdReenact(fs *pflag.FlagSet) runner {
 }
 
 // storeComparison writes the comparison beside the re-enactment's evidence.
-func storeComparison(ctx context.Context, st evidence.Store, run starter.Run, cmp runbooks.Comparison, md string) error {
+func storeComparison(ctx context.Context, st evidence.Store, run starter.Run, cmp record.Comparison, md string) error {
 	stem := strings.TrimSuffix(evidence.RecordName(run.WorkflowID, run.RunID), ".json") + ".reenactment"
 	b, err := json.MarshalIndent(cmp, "", "  ")
 	if err != nil {

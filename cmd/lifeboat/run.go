@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"net/url"
 	"os"
@@ -13,8 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/worker"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -103,10 +105,10 @@ func startAndAwait(ctx context.Context, st *starter.Starter, req workflows.Reque
 }
 
 // runToEnd starts the run (see startAndAwait) and waits for its evidence.
-func runToEnd(ctx context.Context, st *starter.Starter, req workflows.Request) (starter.Run, runbooks.Evidence, error) {
+func runToEnd(ctx context.Context, st *starter.Starter, req workflows.Request) (starter.Run, record.Evidence, error) {
 	run, err := startAndAwait(ctx, st, req)
 	if err != nil {
-		return run, runbooks.Evidence{}, err
+		return run, record.Evidence{}, err
 	}
 	ev, err := st.Wait(ctx, run.WorkflowID)
 	return run, ev, err

@@ -17,6 +17,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/evidence"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/worker"
@@ -118,8 +119,8 @@ func (b *bench) evidenceAppends(ctx context.Context, dir string) {
 		k := i
 		i++
 		next.Unlock()
-		ev := runbooks.Evidence{ID: fmt.Sprint("DR-", k), WorkflowID: fmt.Sprintf("lifeboat-bench-drill-%03d", k), RunID: "r",
-			Runbook: runbooks.RunbookRef{Name: "bench", Version: 1}, Mode: "drill", Outcome: "succeeded", StartedAt: at, EndedAt: at.Add(time.Duration(k) * time.Second)}
+		ev := record.Evidence{ID: fmt.Sprint("DR-", k), WorkflowID: fmt.Sprintf("lifeboat-bench-drill-%03d", k), RunID: "r",
+			Runbook: record.RunbookRef{Name: "bench", Version: 1}, Mode: "drill", Outcome: "succeeded", StartedAt: at, EndedAt: at.Add(time.Duration(k) * time.Second)}
 		_, err := sinks[k%2].Store(ctx, runbooks.StepInput{Args: map[string]any{"evidence": ev}})
 		return err == nil
 	})

@@ -25,6 +25,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/starter"
 	"github.com/lifeboat-dr/lifeboat/testsuite"
 	"github.com/lifeboat-dr/lifeboat/worker"
@@ -215,7 +216,7 @@ func book(name string, n int, prefix string, chained bool, gate bool) string {
 	return s.String()
 }
 
-func (b *bench) runLifeboat(ctx context.Context, yaml, mode string) (runbooks.Evidence, time.Duration) {
+func (b *bench) runLifeboat(ctx context.Context, yaml, mode string) (record.Evidence, time.Duration) {
 	t0 := time.Now()
 	run, err := b.st.Start(ctx, b.request(yaml, mode))
 	check(err)

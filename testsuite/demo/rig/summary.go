@@ -10,7 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 	"github.com/lifeboat-dr/lifeboat/testsuite/demo/demokit"
 )
 
@@ -23,7 +23,7 @@ func summary(ctx context.Context, bin, dir string) (string, error) {
 		return "", err
 	}
 	type row struct {
-		ev   runbooks.Evidence
+		ev   record.Evidence
 		file string
 	}
 	var rows []row
@@ -32,7 +32,7 @@ func summary(ctx context.Context, bin, dir string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		var ev runbooks.Evidence
+		var ev record.Evidence
 		if json.Unmarshal(b, &ev) != nil || ev.WorkflowID == "" || ev.Seal == nil || ev.Seal.Checkpoint {
 			continue // a re-enactment's comparison, or a checkpoint the final record replaced
 		}

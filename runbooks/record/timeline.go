@@ -1,16 +1,18 @@
-package runbooks
+package record
 
 import (
 	"fmt"
 	"html"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
 // layerColours are the timeline's bar colours by layer, in restore order.
 var layerColours = map[string]string{
 	"network": "#4e79a7", "identity": "#59a14f", "secrets": "#b07aa1", "storage": "#f28e2b",
-	"workloads": "#76b7b2", "edge": "#edc948", MembersLayer: "#9c755f", TeardownLayer: "#bab0ac",
+	"workloads": "#76b7b2", "edge": "#edc948", runbooks.MembersLayer: "#9c755f", runbooks.TeardownLayer: "#bab0ac",
 }
 
 // Timeline geometry, in SVG user units.

@@ -1,10 +1,12 @@
-package runbooks
+package record
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
 // FieldDigests returns a sha256 of each top-level field of the evidence
@@ -59,7 +61,7 @@ func EditedFields(want map[string]string, record []byte) []string {
 func digest(raw json.RawMessage) string {
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
-		return HashOf(raw)
+		return runbooks.HashOf(raw)
 	}
-	return HashOf(b.Bytes())
+	return runbooks.HashOf(b.Bytes())
 }

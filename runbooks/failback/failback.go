@@ -1,13 +1,5 @@
-package runbooks
-
-import (
-	"fmt"
-	"regexp"
-	"slices"
-	"strings"
-)
-
-// A failback undoes a failover: traffic goes home, the DR side winds down.
+// Package failback builds the runbook that undoes a failover (Build): traffic
+// goes home, the DR side winds down.
 // Its runbook is built from the failover's own record (the runbook text it
 // ran and its evidence), never from today's catalog:
 //   - spec.failback, when the runbook has one: its layers, with every
@@ -24,10 +16,20 @@ import (
 // traffic moves home before the DR side winds down); a written one
 // (spec.failback) runs in restore order, data home before traffic. Each
 // undo step keeps the approval gate of the step it undoes.
+package failback
 
-// FailbackPlan is a failback runbook with what it leaves out and why.
-type FailbackPlan struct {
-	Runbook *Runbook
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
+)
+
+// Plan is a failback runbook with what it leaves out and why.
+type Plan struct {
+	Runbook *runbooks.Runbook
 	// NothingToUndo names the failover's steps that changed nothing (read-only
 	// checks), or did not run, with the reason.
 	NothingToUndo []string
@@ -38,32 +40,30 @@ type FailbackPlan struct {
 	Written bool
 }
 
-var failoverRef = regexp.MustCompile(`\$\{\{\s*failover\.steps\.([a-z0-9][-a-z0-9_.]*?)\.outputs\.([A-Za-z0-9_-]+)\s*\}\}`)
-
-// Failback builds the failback of a failover that ran rb and left ev.
-func Failback(rb *Runbook, ev Evidence, schema Schema) (FailbackPlan, error) {
+// Build builds the failback of a failover that ran rb and left ev.
+func Build(rb *runbooks.Runbook, ev record.Evidence, schema runbooks.Schema) (Plan, error) {
 	if ev.Mode != "failover" {
-		return FailbackPlan{}, fmt.Errorf("run %s is a %s: only a failover is failed back", ev.WorkflowID, ev.Mode)
+		return Plan{}, fmt.Errorf("run %s is a %s: only a failover is failed back", ev.WorkflowID, ev.Mode)
 	}
-	out := &Runbook{APIVersion: APIVersion, Kind: Kind, Metadata: rb.Metadata,
-		Spec: Spec{Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy, Capability: rb.Spec.Capability,
+	out := &runbooks.Runbook{APIVersion: runbooks.APIVersion, Kind: runbooks.Kind, Metadata: rb.Metadata,
+		Spec: runbooks.Spec{Scope: rb.Spec.Scope, Disaster: rb.Spec.Disaster, Strategy: rb.Spec.Strategy, Capability: rb.Spec.Capability,
 			Objectives: rb.Spec.Objectives, Approvers: rb.Spec.Approvers, Targets: rb.Spec.Targets}}
 	out.Metadata.Description = fmt.Sprintf("failback of %s (%s)", ev.WorkflowID, rb.Metadata.Name)
-	records := map[string]StepRecord{}
+	records := map[string]record.StepRecord{}
 	for _, s := range ev.Steps {
 		records[s.ID] = s
 	}
-	plan := FailbackPlan{Runbook: out}
+	plan := Plan{Runbook: out}
 	if rb.Spec.Failback != nil {
 		layers, err := withFailoverOutputs(*rb.Spec.Failback, records)
 		if err != nil {
-			return FailbackPlan{}, err
+			return Plan{}, err
 		}
 		out.Spec.Layers = layers
 		plan.Written = true
 		return plan, nil
 	}
-	byLayer := map[string][]Step{}
+	byLayer := map[string][]runbooks.Step{}
 	undoOf := map[string]string{} // failover step → its undo step
 	for _, ls := range rb.AllSteps() {
 		rec, ok := records[ls.Step.ID]
@@ -92,7 +92,7 @@ func Failback(rb *Runbook, ev Evidence, schema Schema) (FailbackPlan, error) {
 			}
 		}
 	}
-	out.Spec.Layers = Layers{Network: byLayer["network"], Identity: byLayer["identity"], Secrets: byLayer["secrets"],
+	out.Spec.Layers = runbooks.Layers{Network: byLayer["network"], Identity: byLayer["identity"], Secrets: byLayer["secrets"],
 		Storage: byLayer["storage"], Workloads: byLayer["workloads"], Edge: byLayer["edge"]}
 	if len(out.AllSteps()) == 0 {
 		return plan, fmt.Errorf("failover %s changed nothing lifeboat knows how to undo or can name: %s", ev.WorkflowID, strings.Join(plan.NothingToUndo, "; "))
@@ -100,12 +100,12 @@ func Failback(rb *Runbook, ev Evidence, schema Schema) (FailbackPlan, error) {
 	return plan, nil
 }
 
-func sameLayer(steps []Step, id string) bool {
-	return slices.ContainsFunc(steps, func(s Step) bool { return s.ID == id })
+func sameLayer(steps []runbooks.Step, id string) bool {
+	return slices.ContainsFunc(steps, func(s runbooks.Step) bool { return s.ID == id })
 }
 
 // reverse is the undo of one failover step, or nil and why there is none.
-func reverse(s Step, rec StepRecord, ran bool, schema Schema) (*Step, string) {
+func reverse(s runbooks.Step, rec record.StepRecord, ran bool, schema runbooks.Schema) (*runbooks.Step, string) {
 	spec, known := schema.Action(s.Action)
 	switch {
 	case !ran || rec.State == "not-run" || rec.State == "skipped" || rec.State == "blocked" || rec.State == "rejected":
@@ -114,13 +114,13 @@ func reverse(s Step, rec StepRecord, ran bool, schema Schema) (*Step, string) {
 			state = rec.State
 		}
 		return nil, "it did not run (" + state + ")"
-	case known && spec.Effect == EffectReadOnly:
+	case known && spec.Effect == runbooks.EffectReadOnly:
 		return nil, "it changes nothing"
 	}
-	undo := &Step{ID: "undo-" + s.ID, Description: fmt.Sprintf("undo %s (%s)", s.ID, s.Action), Approval: s.Approval,
+	undo := &runbooks.Step{ID: "undo-" + s.ID, Description: fmt.Sprintf("undo %s (%s)", s.ID, s.Action), Approval: s.Approval,
 		Timeout: s.Timeout, Retry: s.Retry}
 	if rec.State != "succeeded" {
-		return manualUndo(undo, s, rec, fmt.Sprintf("it ended %s (%s), so what it changed is not recorded", rec.State, OrDash(rec.Error))), ""
+		return manualUndo(undo, s, rec, fmt.Sprintf("it ended %s (%s), so what it changed is not recorded", rec.State, runbooks.OrDash(rec.Error))), ""
 	}
 	switch s.Action {
 	case "cloudflare.dnsSwitch":
@@ -159,7 +159,7 @@ func reverse(s Step, rec StepRecord, ran bool, schema Schema) (*Step, string) {
 }
 
 // manualUndo turns undo into a manual task that says what to undo.
-func manualUndo(undo *Step, s Step, rec StepRecord, why string) *Step {
+func manualUndo(undo *runbooks.Step, s runbooks.Step, rec record.StepRecord, why string) *runbooks.Step {
 	undo.Action, undo.Approval, undo.Retry, undo.Timeout = "manual.task", nil, nil, 0
 	hint := map[string]string{
 		"terraform.apply":      "destroy or scale down what it built, if the DR side should go",
@@ -191,8 +191,8 @@ func capitalize(s string) string {
 
 // withFailoverOutputs copies the failback layers with every failover
 // reference replaced by the failover's recorded output.
-func withFailoverOutputs(l Layers, records map[string]StepRecord) (Layers, error) {
-	lookup := func(ref Ref) (any, error) {
+func withFailoverOutputs(l runbooks.Layers, records map[string]record.StepRecord) (runbooks.Layers, error) {
+	lookup := func(ref runbooks.Ref) (any, error) {
 		rec, ok := records[ref.Step]
 		if !ok || rec.State != "succeeded" {
 			state := "is not in the failover's evidence"
@@ -208,17 +208,19 @@ func withFailoverOutputs(l Layers, records map[string]StepRecord) (Layers, error
 		return v, nil
 	}
 	var firstErr error
-	copySteps := func(steps []Step) []Step {
-		out := make([]Step, len(steps))
+	copySteps := func(steps []runbooks.Step) []runbooks.Step {
+		out := make([]runbooks.Step, len(steps))
 		for i, s := range steps {
-			with, _, err := substitute(s.With, failoverRef, lookup)
-			firstErr = cmpErr(firstErr, err)
+			with, _, err := runbooks.ResolveFailoverRefs(s.With, lookup)
+			if firstErr == nil {
+				firstErr = err
+			}
 			s.With = with
 			out[i] = s
 		}
 		return out
 	}
-	out := Layers{Network: copySteps(l.Network), Identity: copySteps(l.Identity), Secrets: copySteps(l.Secrets),
+	out := runbooks.Layers{Network: copySteps(l.Network), Identity: copySteps(l.Identity), Secrets: copySteps(l.Secrets),
 		Storage: copySteps(l.Storage), Workloads: copySteps(l.Workloads), Edge: copySteps(l.Edge)}
 	return out, firstErr
 }

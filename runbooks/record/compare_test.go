@@ -1,23 +1,25 @@
-package runbooks
+package record
 
 import (
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
 func TestCompareFlagsStepsSlowerBeyondTheThreshold(t *testing.T) {
 	at := time.Date(2026, 6, 15, 2, 0, 0, 0, time.UTC)
 	ran := func(id, layer string, d time.Duration) StepRecord {
-		return StepRecord{ID: id, Layer: layer, State: "succeeded", Started: &at, Duration: Duration(d)}
+		return StepRecord{ID: id, Layer: layer, State: "succeeded", Started: &at, Duration: runbooks.Duration(d)}
 	}
 	then := Evidence{WorkflowID: "then", Mode: "failover", Outcome: "succeeded", Runbook: RunbookRef{Hash: "sha256:a"},
-		RTOActual: Duration(40 * time.Minute), RTOTarget: Duration(time.Hour),
+		RTOActual: runbooks.Duration(40 * time.Minute), RTOTarget: runbooks.Duration(time.Hour),
 		Steps: []StepRecord{ran("restore", "storage", 10*time.Minute), ran("ready", "workloads", 2*time.Minute),
 			ran("tiny", "workloads", 10*time.Millisecond), ran("shift", "edge", time.Minute)}}
 	now := Evidence{WorkflowID: "now", Mode: "drill", Outcome: "succeeded", Runbook: RunbookRef{Hash: "sha256:a"},
-		RTOActual: Duration(55 * time.Minute), RTOTarget: Duration(time.Hour),
+		RTOActual: runbooks.Duration(55 * time.Minute), RTOTarget: runbooks.Duration(time.Hour),
 		Steps: []StepRecord{ran("restore", "storage", 25*time.Minute), ran("ready", "workloads", 2*time.Minute+10*time.Second),
 			ran("tiny", "workloads", 900*time.Millisecond), {ID: "shift", Layer: "edge", State: "skipped"},
 			ran("teardown-ns", "teardown", 30*time.Second)}}

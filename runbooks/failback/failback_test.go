@@ -1,4 +1,4 @@
-package runbooks_test
+package failback_test
 
 import (
 	"strings"
@@ -9,17 +9,19 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/runbooks"
+	"github.com/lifeboat-dr/lifeboat/runbooks/failback"
+	"github.com/lifeboat-dr/lifeboat/runbooks/record"
 )
 
 // exampleFailover is example (a) without its written failback (so the undo
 // is generated) and the evidence of a failover in which every step
 // succeeded, as the actions report their outputs.
-func exampleFailover(t *testing.T) (*runbooks.Runbook, runbooks.Evidence) {
+func exampleFailover(t *testing.T) (*runbooks.Runbook, record.Evidence) {
 	t.Helper()
-	rb, _, err := runbooks.LoadFile("examples/case-management-region-failover.yaml")
+	rb, _, err := runbooks.LoadFile("../examples/case-management-region-failover.yaml")
 	require.NoError(t, err)
 	rb.Spec.Failback = nil
-	ev := runbooks.Evidence{WorkflowID: "lifeboat-cm-failover-abc123", Mode: "failover"}
+	ev := record.Evidence{WorkflowID: "lifeboat-cm-failover-abc123", Mode: "failover"}
 	outputs := map[string]map[string]any{
 		"dr-network":        {"vpc_id": "vpc-ca-west-1", "lb_hostname": "dr-lb.ca-west-1.example.com"},
 		"scale-up":          {"previousReplicas": map[string]any{"case-api": float64(1)}},
@@ -27,7 +29,7 @@ func exampleFailover(t *testing.T) (*runbooks.Runbook, runbooks.Evidence) {
 		"shift-traffic":     {"previous": map[string]any{"type": "CNAME", "content": "primary-lb.ca-central-1.example.com", "ttl": float64(300), "proxied": false}},
 	}
 	for _, ls := range rb.AllSteps() {
-		ev.Steps = append(ev.Steps, runbooks.StepRecord{ID: ls.Step.ID, Layer: ls.Layer, Action: ls.Step.Action, State: "succeeded",
+		ev.Steps = append(ev.Steps, record.StepRecord{ID: ls.Step.ID, Layer: ls.Layer, Action: ls.Step.Action, State: "succeeded",
 			Summary: "did " + ls.Step.ID, Outputs: outputs[ls.Step.ID]})
 	}
 	return rb, ev
@@ -36,9 +38,9 @@ func exampleFailover(t *testing.T) (*runbooks.Runbook, runbooks.Evidence) {
 // Example (a)'s own failback is the plan, marked written (it runs in restore
 // order: the data home before the traffic).
 func TestExampleAFailsBackAsItsRunbookWrites(t *testing.T) {
-	rb, _, err := runbooks.LoadFile("examples/case-management-region-failover.yaml")
+	rb, _, err := runbooks.LoadFile("../examples/case-management-region-failover.yaml")
 	require.NoError(t, err)
-	plan, err := runbooks.Failback(rb, runbooks.Evidence{WorkflowID: "f", Mode: "failover"}, activities.Catalogue())
+	plan, err := failback.Build(rb, record.Evidence{WorkflowID: "f", Mode: "failover"}, activities.Catalogue())
 	require.NoError(t, err)
 	assert.True(t, plan.Written)
 	require.Empty(t, runbooks.Validate(plan.Runbook, activities.Catalogue()).Errors())
@@ -52,7 +54,7 @@ func TestExampleAFailsBackAsItsRunbookWrites(t *testing.T) {
 
 func TestTheGeneratedFailbackReversesWhatTheFailoverChanged(t *testing.T) {
 	rb, ev := exampleFailover(t)
-	plan, err := runbooks.Failback(rb, ev, activities.Catalogue())
+	plan, err := failback.Build(rb, ev, activities.Catalogue())
 	require.NoError(t, err)
 	fb := plan.Runbook
 	require.Empty(t, runbooks.Validate(fb, activities.Catalogue()).Errors(), "the failback is a valid runbook")
@@ -94,7 +96,7 @@ func TestAFailbackOfAStepThatFailedOrWasNotRecordedIsAManualTask(t *testing.T) {
 			ev.Steps[i].State = "skipped"
 		}
 	}
-	plan, err := runbooks.Failback(rb, ev, activities.Catalogue())
+	plan, err := failback.Build(rb, ev, activities.Catalogue())
 	require.NoError(t, err)
 	steps := map[string]runbooks.Step{}
 	for _, ls := range plan.Runbook.AllSteps() {
@@ -111,30 +113,13 @@ func TestAWrittenFailbackUsesTheFailoversOutputs(t *testing.T) {
 	rb, ev := exampleFailover(t)
 	rb.Spec.Failback = &runbooks.Layers{Edge: []runbooks.Step{{ID: "dns-home", Action: "cloudflare.dnsSwitch",
 		With: map[string]any{"zone": "example.com", "record": "case.example.com", "to": "${{ failover.steps.shift-traffic.outputs.previous }}"}}}}
-	_, err := runbooks.Failback(rb, ev, activities.Catalogue())
+	_, err := failback.Build(rb, ev, activities.Catalogue())
 	require.NoError(t, err)
 	rb.Spec.Failback.Edge[0].With["to"] = "${{ failover.steps.dr-network.outputs.nope }}"
-	_, err = runbooks.Failback(rb, ev, activities.Catalogue())
+	_, err = failback.Build(rb, ev, activities.Catalogue())
 	assert.ErrorContains(t, err, `${{ failover.steps.dr-network.outputs.nope }}: step dr-network recorded no output "nope"`)
 
 	ev.Mode = "drill"
-	_, err = runbooks.Failback(rb, ev, activities.Catalogue())
+	_, err = failback.Build(rb, ev, activities.Catalogue())
 	assert.ErrorContains(t, err, "is a drill: only a failover is failed back")
-}
-
-func TestValidateChecksSpecFailback(t *testing.T) {
-	ps := validate(t, header+`  layers:
-    edge:
-      - {id: dns, action: cloudflare.dnsSwitch, with: {zone: example.com, record: a.example.com, to: dr.example.com}}
-  failback:
-    edge:
-      - id: dns-home
-        action: cloudflare.dnsSwitch
-        with: {zone: example.com, record: a.example.com, to: "${{ failover.steps.dns.outputs.previus }}"}
-      - {id: dns-home, action: http.chek, with: {url: x}}
-`)
-	text := ps.Error()
-	assert.Contains(t, text, `spec.failback.edge[0].with: ${{ failover.steps.dns.outputs.previus }}: action cloudflare.dnsSwitch of step dns has no output "previus" (did you mean "previous"?)`)
-	assert.Contains(t, text, `spec.failback.edge[1].id: duplicate step id "dns-home"`)
-	assert.Contains(t, text, `spec.failback.edge[1].action: unknown action "http.chek"`)
 }

@@ -1,11 +1,14 @@
-package runbooks
+package record
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/runbooks/proof"
 )
 
@@ -42,22 +45,22 @@ type Evidence struct {
 	StartedAt   time.Time `json:"startedAt"`
 	EndedAt     time.Time `json:"endedAt"`
 
-	RPOTarget Duration `json:"rpoTarget"`
+	RPOTarget runbooks.Duration `json:"rpoTarget"`
 	// RPOActual, RecoveryPoint and RecoveryPointName are the worst of
 	// RPOSources: the data restored is no newer than its oldest part.
-	RPOActual         *Duration  `json:"rpoActual,omitempty"`
-	RecoveryPoint     *time.Time `json:"recoveryPoint,omitempty"`
-	RecoveryPointName string     `json:"recoveryPointName,omitempty"`
+	RPOActual         *runbooks.Duration `json:"rpoActual,omitempty"`
+	RecoveryPoint     *time.Time         `json:"recoveryPoint,omitempty"`
+	RecoveryPointName string             `json:"recoveryPointName,omitempty"`
 	// RPOSources are the recovery points the run's rpoSource steps
 	// measured (a backup's start, a replica's last replayed commit), one
 	// per step, in the runbook's order.
-	RPOSources  []RPOSource `json:"rpoSources,omitempty"`
-	RTOTarget   Duration    `json:"rtoTarget"`
-	RTOActual   Duration    `json:"rtoActual"`
-	RTOBreached bool        `json:"rtoBreached"`
+	RPOSources  []RPOSource       `json:"rpoSources,omitempty"`
+	RTOTarget   runbooks.Duration `json:"rtoTarget"`
+	RTOActual   runbooks.Duration `json:"rtoActual"`
+	RTOBreached bool              `json:"rtoBreached"`
 	// Teardown is how long a drill's teardown took after the recovery ended;
 	// it is not part of RTOActual.
-	Teardown *Duration `json:"teardown,omitempty"`
+	Teardown *runbooks.Duration `json:"teardown,omitempty"`
 
 	Steps        []StepRecord `json:"steps"`
 	FailedChecks []string     `json:"failedChecks,omitempty"`
@@ -76,11 +79,11 @@ type Evidence struct {
 	// RequestProof is the plan's signed start.
 	PlanRun string `json:"planRun,omitempty"`
 	// Failback links a failback to the failover it undid.
-	Failback *FailbackInfo `json:"failback,omitempty"`
+	Failback *runbooks.FailbackInfo `json:"failback,omitempty"`
 	// Prechecks are phase 0's pre-flight checks, with any override.
 	Prechecks []PrecheckRecord `json:"prechecks,omitempty"`
 	// DryRun is what a dry run found: nothing was changed.
-	DryRun *DryRun `json:"dryRun,omitempty"`
+	DryRun *runbooks.DryRun `json:"dryRun,omitempty"`
 	// Seal chains the stored record to the previous record of the same
 	// runbook and lists a digest per field; the worker's signature of the
 	// whole file is beside it (FILE.sig). Set by evidence.store.
@@ -133,8 +136,8 @@ type PlanRecord struct {
 	Members []MemberRecord `json:"members"`
 	// CriticalPath is the chain of members that took longest (gate waits
 	// included), as it ran; CriticalPathTook its length.
-	CriticalPath     []string `json:"criticalPath"`
-	CriticalPathTook Duration `json:"criticalPathTook"`
+	CriticalPath     []string          `json:"criticalPath"`
+	CriticalPathTook runbooks.Duration `json:"criticalPathTook"`
 }
 
 // MemberRecord is one member of a plan's run. Its own evidence (lifeboat
@@ -144,21 +147,21 @@ type MemberRecord struct {
 	Optional   bool   `json:"optional,omitempty"`
 	WorkflowID string `json:"workflowId,omitempty"`
 	// Hash is the runbook text the member ran (as its evidence names it).
-	Hash        string   `json:"hash,omitempty"`
-	Outcome     string   `json:"outcome"`
-	Level       string   `json:"level,omitempty"`
-	RTOTarget   Duration `json:"rtoTarget"`
-	RTOActual   Duration `json:"rtoActual,omitempty"`
-	RTOBreached bool     `json:"rtoBreached,omitempty"`
+	Hash        string            `json:"hash,omitempty"`
+	Outcome     string            `json:"outcome"`
+	Level       string            `json:"level,omitempty"`
+	RTOTarget   runbooks.Duration `json:"rtoTarget"`
+	RTOActual   runbooks.Duration `json:"rtoActual,omitempty"`
+	RTOBreached bool              `json:"rtoBreached,omitempty"`
 }
 
 // RPOSource is one recovery point a step measured, and the RPO it gives
 // against the declared disaster.
 type RPOSource struct {
-	Step          string    `json:"step"`
-	Name          string    `json:"name,omitempty"`
-	RecoveryPoint time.Time `json:"recoveryPoint"`
-	RPO           Duration  `json:"rpo"`
+	Step          string            `json:"step"`
+	Name          string            `json:"name,omitempty"`
+	RecoveryPoint time.Time         `json:"recoveryPoint"`
+	RPO           runbooks.Duration `json:"rpo"`
 }
 
 // RunbookRef names the exact runbook text that ran.
@@ -176,22 +179,22 @@ type StepRecord struct {
 	Layer  string `json:"layer"`
 	Action string `json:"action"`
 	// State is succeeded, failed, skipped, rejected, aborted, blocked or not-run.
-	State    string         `json:"state"`
-	Started  *time.Time     `json:"started,omitempty"`
-	Ended    *time.Time     `json:"ended,omitempty"`
-	Duration Duration       `json:"duration"`
-	RTOShare float64        `json:"rtoShare"`
-	Attempts int            `json:"attempts"`
-	Error    string         `json:"error,omitempty"`
-	Summary  string         `json:"summary,omitempty"`
-	Outputs  map[string]any `json:"outputs,omitempty"`
+	State    string            `json:"state"`
+	Started  *time.Time        `json:"started,omitempty"`
+	Ended    *time.Time        `json:"ended,omitempty"`
+	Duration runbooks.Duration `json:"duration"`
+	RTOShare float64           `json:"rtoShare"`
+	Attempts int               `json:"attempts"`
+	Error    string            `json:"error,omitempty"`
+	Summary  string            `json:"summary,omitempty"`
+	Outputs  map[string]any    `json:"outputs,omitempty"`
 	// Inputs are the earlier steps' outputs the arguments used, by reference
 	// (steps.ID.outputs.NAME → value).
-	Inputs       map[string]any   `json:"inputs,omitempty"`
-	Approvals    []ApprovalRecord `json:"approvals,omitempty"`
-	ApprovalWait Duration         `json:"approvalWait,omitempty"`
-	SkippedBy    string           `json:"skippedBy,omitempty"`
-	SkipReason   string           `json:"skipReason,omitempty"`
+	Inputs       map[string]any    `json:"inputs,omitempty"`
+	Approvals    []ApprovalRecord  `json:"approvals,omitempty"`
+	ApprovalWait runbooks.Duration `json:"approvalWait,omitempty"`
+	SkippedBy    string            `json:"skippedBy,omitempty"`
+	SkipReason   string            `json:"skipReason,omitempty"`
 }
 
 // ApprovalRecord is one decision at an approval gate or acknowledgement.
@@ -247,7 +250,7 @@ func (e Evidence) MarkdownBeside(stem string) string {
 	w("| Requested by | %s%s |\n", proof.Actor(e.RequestedBy, e.RequestProof, e.RequestClient), paren(e.Reason))
 	w("| Workflow | %s / %s |\n", e.WorkflowID, e.RunID)
 	if f := e.Failback; f != nil {
-		w("| Failback of | %s (evidence %s, runbook `%s`; `lifeboat evidence %s`) |\n", f.Of, OrDash(f.OfEvidence), OrDash(f.OfHash), f.Of)
+		w("| Failback of | %s (evidence %s, runbook `%s`; `lifeboat evidence %s`) |\n", f.Of, runbooks.OrDash(f.OfEvidence), runbooks.OrDash(f.OfHash), f.Of)
 		if len(f.Manual) > 0 {
 			w("| Undone by hand | %s (manual tasks: lifeboat cannot reverse them) |\n", strings.Join(f.Manual, ", "))
 		}
@@ -265,11 +268,11 @@ func (e Evidence) MarkdownBeside(stem string) string {
 		if e.RecoveryPoint != nil {
 			at = e.RecoveryPoint.UTC().Format(time.RFC3339)
 		}
-		rpo = fmt.Sprintf("%s (recovery point %s, %s)", e.RPOActual.Readable(), OrDash(e.RecoveryPointName), at)
+		rpo = fmt.Sprintf("%s (recovery point %s, %s)", e.RPOActual.Readable(), runbooks.OrDash(e.RecoveryPointName), at)
 		if len(e.RPOSources) > 1 {
 			var each []string
 			for _, src := range e.RPOSources {
-				each = append(each, fmt.Sprintf("%s %s (%s, %s)", src.Step, src.RPO.Readable(), OrDash(src.Name), src.RecoveryPoint.UTC().Format(time.RFC3339)))
+				each = append(each, fmt.Sprintf("%s %s (%s, %s)", src.Step, src.RPO.Readable(), runbooks.OrDash(src.Name), src.RecoveryPoint.UTC().Format(time.RFC3339)))
 			}
 			rpo += ", the worst of: " + strings.Join(each, "; ")
 		}
@@ -279,7 +282,7 @@ func (e Evidence) MarkdownBeside(stem string) string {
 	} else {
 		w("| RPO target | <= %s |\n| Actual RPO | %s |\n", e.RPOTarget, rpo)
 	}
-	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual.Readable(), YesNo(e.RTOBreached))
+	w("| RTO target | <= %s |\n| Actual RTO | %s (breached: %s) |\n", e.RTOTarget, e.RTOActual.Readable(), runbooks.YesNo(e.RTOBreached))
 	if e.Teardown != nil {
 		w("| Teardown | %s (after the recovery; not part of the RTO) |\n", e.Teardown.Readable())
 	}
@@ -315,13 +318,13 @@ func (e Evidence) MarkdownBeside(stem string) string {
 			}
 			evidence := "—"
 			if m.WorkflowID != "" {
-				evidence = fmt.Sprintf("`lifeboat evidence %s` (`%s`)", m.WorkflowID, OrDash(m.Hash))
+				evidence = fmt.Sprintf("`lifeboat evidence %s` (`%s`)", m.WorkflowID, runbooks.OrDash(m.Hash))
 			}
 			breached := ""
 			if m.RTOBreached {
 				breached = " **breached**"
 			}
-			w("| %s%s | %s | %s | %s / %s%s | %s |\n", m.Runbook, optional, m.Outcome, OrDash(m.Level), m.RTOActual.Readable(), m.RTOTarget, breached, evidence)
+			w("| %s%s | %s | %s | %s / %s%s | %s |\n", m.Runbook, optional, m.Outcome, runbooks.OrDash(m.Level), m.RTOActual.Readable(), m.RTOTarget, breached, evidence)
 		}
 		w("\nCritical path as it ran: %s (%s)\n", strings.Join(p.CriticalPath, " → "), p.CriticalPathTook.Readable())
 	}
@@ -339,7 +342,7 @@ func (e Evidence) MarkdownBeside(stem string) string {
 			case c.Advisory:
 				lines = append(lines, fmt.Sprintf("%s %s: failed (advisory, the run went on) — %s", c.ID, c.Name, c.Message))
 			default:
-				lines = append(lines, fmt.Sprintf("%s %s: FAILED — %s; fix: %s", c.ID, c.Name, c.Message, OrDash(c.Fix)))
+				lines = append(lines, fmt.Sprintf("%s %s: FAILED — %s; fix: %s", c.ID, c.Name, c.Message, runbooks.OrDash(c.Fix)))
 			}
 		}
 		w("\n## Pre-flight checks\n\n%d of %d passed.\n", passed, len(e.Prechecks))
@@ -350,7 +353,7 @@ func (e Evidence) MarkdownBeside(stem string) string {
 	if d := e.DryRun; d != nil {
 		w("\n## Dry run: what the run would change (nothing was changed)\n\n| Step | What | Now | Would be | Note |\n|---|---|---|---|---|\n")
 		for _, c := range d.Changes {
-			w("| %s | %s | %s | %s | %s |\n", c.Step, c.What, OrDash(c.Before), OrDash(c.After), OrDash(c.Note))
+			w("| %s | %s | %s | %s | %s |\n", c.Step, c.What, runbooks.OrDash(c.Before), runbooks.OrDash(c.After), runbooks.OrDash(c.Note))
 		}
 		if len(d.Unchanged) > 0 {
 			w("\nChanges nothing: %s.\n", strings.Join(d.Unchanged, ", "))
@@ -364,7 +367,7 @@ func (e Evidence) MarkdownBeside(stem string) string {
 	section("Skipped", e.Skipped)
 	var notes []string
 	for _, n := range e.Notes {
-		notes = append(notes, fmt.Sprintf("%s %s: %s", n.At.UTC().Format("15:04:05"), OrDash(n.By), n.Text))
+		notes = append(notes, fmt.Sprintf("%s %s: %s", n.At.UTC().Format("15:04:05"), runbooks.OrDash(n.By), n.Text))
 	}
 	if e.RefusedSignals > 0 {
 		notes = append(notes, fmt.Sprintf("%d refused signal(s) in all; the last ones are above", e.RefusedSignals))
@@ -432,10 +435,10 @@ func stepDetail(s StepRecord) string {
 		parts = append(parts, "waited "+s.ApprovalWait.Readable())
 	}
 	if s.SkipReason != "" {
-		parts = append(parts, fmt.Sprintf("skipped by %s: %s", OrDash(s.SkippedBy), s.SkipReason))
+		parts = append(parts, fmt.Sprintf("skipped by %s: %s", runbooks.OrDash(s.SkippedBy), s.SkipReason))
 	}
-	for _, k := range sortedKeys(s.Inputs) {
-		parts = append(parts, fmt.Sprintf("used %s = %s", k, asText(s.Inputs[k])))
+	for _, k := range slices.Sorted(maps.Keys(s.Inputs)) {
+		parts = append(parts, fmt.Sprintf("used %s = %s", k, runbooks.AsText(s.Inputs[k])))
 	}
 	if s.Summary != "" && !decided(s, s.Summary) {
 		parts = append(parts, s.Summary)
@@ -464,9 +467,9 @@ func (e *Evidence) Derive() {
 	for _, s := range e.Steps {
 		switch s.State {
 		case "failed", "rejected", "blocked":
-			e.FailedChecks = append(e.FailedChecks, fmt.Sprintf("%s/%s (%s): %s", s.Layer, s.ID, s.Action, OrDash(s.Error)))
+			e.FailedChecks = append(e.FailedChecks, fmt.Sprintf("%s/%s (%s): %s", s.Layer, s.ID, s.Action, runbooks.OrDash(s.Error)))
 		case "skipped":
-			e.Skipped = append(e.Skipped, fmt.Sprintf("%s/%s: %s (by %s)", s.Layer, s.ID, OrDash(s.SkipReason), OrDash(s.SkippedBy)))
+			e.Skipped = append(e.Skipped, fmt.Sprintf("%s/%s: %s (by %s)", s.Layer, s.ID, runbooks.OrDash(s.SkipReason), runbooks.OrDash(s.SkippedBy)))
 		}
 	}
 	sort.Strings(e.Skipped)
@@ -489,21 +492,4 @@ func paren(s string) string {
 		return ""
 	}
 	return " (" + s + ")"
-}
-
-// OrDash is s, or an em dash when s is empty: how evidence tables show a
-// missing value.
-func OrDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-// YesNo is "yes" or "no", as evidence tables show a flag.
-func YesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }

@@ -1,45 +1,47 @@
-package runbooks
+package record
 
 import (
 	"cmp"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/runbooks"
 )
 
 // Comparison sets a past run (then) beside a re-enactment of the same
 // runbook text (now): each step's duration, the RTO, and the steps that got
 // slower beyond the threshold.
 type Comparison struct {
-	Then      RunSide       `json:"then"`
-	Now       RunSide       `json:"now"`
-	SameText  bool          `json:"sameText"` // both ran the same runbook text (hash)
-	Threshold float64       `json:"threshold"`
-	MinDelta  Duration      `json:"minDelta"`
-	Steps     []StepCompare `json:"steps"`
-	Slower    []string      `json:"slower,omitempty"` // step ids slower beyond the threshold
+	Then      RunSide           `json:"then"`
+	Now       RunSide           `json:"now"`
+	SameText  bool              `json:"sameText"` // both ran the same runbook text (hash)
+	Threshold float64           `json:"threshold"`
+	MinDelta  runbooks.Duration `json:"minDelta"`
+	Steps     []StepCompare     `json:"steps"`
+	Slower    []string          `json:"slower,omitempty"` // step ids slower beyond the threshold
 }
 
 // RunSide is one run of a Comparison.
 type RunSide struct {
-	WorkflowID string   `json:"workflowId"`
-	Mode       string   `json:"mode"`
-	Outcome    string   `json:"outcome"`
-	Hash       string   `json:"hash"`
-	RTOActual  Duration `json:"rtoActual"`
-	RTOTarget  Duration `json:"rtoTarget"`
-	Breached   bool     `json:"rtoBreached"`
-	Level      string   `json:"level,omitempty"`
+	WorkflowID string            `json:"workflowId"`
+	Mode       string            `json:"mode"`
+	Outcome    string            `json:"outcome"`
+	Hash       string            `json:"hash"`
+	RTOActual  runbooks.Duration `json:"rtoActual"`
+	RTOTarget  runbooks.Duration `json:"rtoTarget"`
+	Breached   bool              `json:"rtoBreached"`
+	Level      string            `json:"level,omitempty"`
 }
 
 // StepCompare is one step then and now.
 type StepCompare struct {
-	ID        string   `json:"id"`
-	Layer     string   `json:"layer"`
-	ThenState string   `json:"thenState"`
-	NowState  string   `json:"nowState"`
-	Then      Duration `json:"then"`
-	Now       Duration `json:"now"`
+	ID        string            `json:"id"`
+	Layer     string            `json:"layer"`
+	ThenState string            `json:"thenState"`
+	NowState  string            `json:"nowState"`
+	Then      runbooks.Duration `json:"then"`
+	Now       runbooks.Duration `json:"now"`
 	// Ratio is now/then (0 when then is 0).
 	Ratio  float64 `json:"ratio"`
 	Slower bool    `json:"slower"`
@@ -54,7 +56,7 @@ func Compare(then, now Evidence, threshold float64, minDelta time.Duration) Comp
 			RTOActual: e.RTOActual, RTOTarget: e.RTOTarget, Breached: e.RTOBreached, Level: e.Level}
 	}
 	c := Comparison{Then: side(then), Now: side(now), SameText: then.Runbook.Hash == now.Runbook.Hash,
-		Threshold: threshold, MinDelta: Duration(minDelta)}
+		Threshold: threshold, MinDelta: runbooks.Duration(minDelta)}
 	nowSteps := map[string]StepRecord{}
 	for _, s := range now.Steps {
 		nowSteps[s.ID] = s
@@ -71,7 +73,7 @@ func Compare(then, now Evidence, threshold float64, minDelta time.Duration) Comp
 		ranBoth := inThen && inNow && t.Started != nil && n.Started != nil
 		if ranBoth && t.Duration > 0 {
 			sc.Ratio = float64(n.Duration) / float64(t.Duration)
-			sc.Slower = sc.Ratio > threshold && n.Duration-t.Duration >= Duration(minDelta)
+			sc.Slower = sc.Ratio > threshold && n.Duration-t.Duration >= runbooks.Duration(minDelta)
 		}
 		if sc.Slower {
 			c.Slower = append(c.Slower, sc.ID)
@@ -104,7 +106,7 @@ func (c Comparison) Markdown() string {
 	w("| | Then | Now |\n|---|---|---|\n")
 	w("| RTO (target %s) | %s%s | %s%s |\n", c.Then.RTOTarget, c.Then.RTOActual.Readable(), breachedMark(c.Then.Breached),
 		c.Now.RTOActual.Readable(), breachedMark(c.Now.Breached))
-	w("| Level | %s | %s |\n\n", OrDash(c.Then.Level), OrDash(c.Now.Level))
+	w("| Level | %s | %s |\n\n", runbooks.OrDash(c.Then.Level), runbooks.OrDash(c.Now.Level))
 	w("| Layer / step | Then | Now | Now/then | |\n|---|---|---|---|---|\n")
 	for _, s := range c.Steps {
 		ratio, mark := "—", ""
@@ -124,7 +126,7 @@ func (c Comparison) Markdown() string {
 	return b.String()
 }
 
-func sideText(state string, d Duration) string {
+func sideText(state string, d runbooks.Duration) string {
 	if state == "succeeded" {
 		return d.Readable()
 	}
