@@ -159,7 +159,7 @@ type FailbackInfo struct {
 	Written    bool   `json:"written,omitempty"`
 	OfEvidence string `json:"ofEvidence,omitempty"`
 	OfHash     string `json:"ofHash,omitempty"`
-	// NothingToUndo and Manual are FailbackPlan's.
+	// NothingToUndo and Manual are failback.Plan's.
 	NothingToUndo []string `json:"nothingToUndo,omitempty"`
 	Manual        []string `json:"manual,omitempty"`
 }

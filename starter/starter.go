@@ -195,9 +195,9 @@ func (s *Starter) signed(ctx context.Context, id string, arg any) (any, error) {
 }
 
 // Status queries a run's status.
-// A run that ended before it could start (the worker refused its runbook, or
-// it was terminated while resolving) returns state failed and a
-// *StartFailedError with the reason.
+// A run that ended before it could start returns a *StartFailedError with
+// the reason and state refused (the worker refused it) or failed (it was
+// terminated while resolving, or the worker could not answer).
 func (s *Starter) Status(ctx context.Context, id string) (workflows.Status, error) {
 	var st workflows.Status
 	v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
@@ -209,6 +209,9 @@ func (s *Starter) Status(ctx context.Context, id string) (workflows.Status, erro
 	}
 	if failed := s.startFailure(ctx, id); failed != nil {
 		st.WorkflowID, st.State, st.Finished = id, workflows.RunFailed, true
+		if sf := (*StartFailedError)(nil); errors.As(failed, &sf) && sf.Refused {
+			st.State = workflows.RunRefused
+		}
 		return st, failed
 	}
 	if _, derr := s.c.DescribeWorkflowExecution(ctx, id, ""); isNotFound(derr) {
@@ -233,7 +236,7 @@ func (s *Starter) Wait(ctx context.Context, id string) (record.Evidence, error) 
 		return ev, derr
 	}
 	if why, ok := refusal(err); ok {
-		return ev, &StartFailedError{WorkflowID: id, Reason: why}
+		return ev, &StartFailedError{WorkflowID: id, Reason: why, Refused: true}
 	}
 	return ev, err
 }

@@ -22,6 +22,10 @@ import (
 type StartFailedError struct {
 	WorkflowID string
 	Reason     string
+	// Refused is true when the worker refused the run (it closed Canceled,
+	// LifeboatState refused); false when the run failed or ended without an
+	// answer.
+	Refused bool
 }
 
 func (e *StartFailedError) Error() string {
@@ -40,7 +44,7 @@ func (s *Starter) startFailure(ctx context.Context, id string) error {
 	if ok, _ := unsuccessfulEvidence(err, &ev); err == nil || ok {
 		return nil
 	}
-	reason := err.Error()
+	reason, refused := err.Error(), false
 	var ae *temporal.ApplicationError
 	var te *temporal.TerminatedError
 	var to *temporal.TimeoutError
@@ -51,14 +55,14 @@ func (s *Starter) startFailure(ctx context.Context, id string) error {
 	case errors.As(err, &ce):
 		reason = "cancelled before it resolved its runbook"
 		if why, ok := refusal(err); ok {
-			reason = why
+			reason, refused = why, true
 		}
 	case errors.As(err, &te):
 		reason = "terminated before it resolved its runbook"
 	case errors.As(err, &to):
 		reason = "timed out before it resolved its runbook"
 	}
-	return &StartFailedError{WorkflowID: id, Reason: reason}
+	return &StartFailedError{WorkflowID: id, Reason: reason, Refused: refused}
 }
 
 // refusal is the reason the worker refused a run at its start, when err is
@@ -70,7 +74,7 @@ func refusal(err error) (string, bool) {
 	if !errors.As(err, &ce) || !ce.HasDetails() || ce.Details(&why) != nil {
 		return "", false
 	}
-	return strings.CutPrefix(why, "refused: ")
+	return strings.CutPrefix(why, workflows.RefusedPrefix)
 }
 
 // AwaitStart waits (up to the context's deadline) until the run has resolved

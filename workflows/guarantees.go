@@ -84,6 +84,7 @@ func (r *run) checkStart(ctx workflow.Context) error {
 	})
 	var others []string
 	if err := workflow.ExecuteActivity(actx, StartRunsActivity, r.workflowID, r.runKey(ctx)).Get(ctx, &others); err != nil {
+		r.unanswered = true // visibility did not answer: no refusal of the start
 		return fmt.Errorf("cannot check that this signed start was not used before: %s", causeMessage(err))
 	}
 	if len(others) > 0 {

@@ -37,8 +37,8 @@ const SignalMemberProgress = "member-progress"
 // evidence. Started from the UI with {"plan": "…", "mode": "drill"}.
 func RecoveryPlanWorkflow(ctx workflow.Context, req Request) (*record.Evidence, error) {
 	if !req.isPlan() {
-		return nil, refuseStart(ctx, temporal.NewNonRetryableApplicationError(
-			`request: "plan" is missing: name a recovery plan of the worker's catalog, e.g. {"plan": "region-ca-central-1-loss", "mode": "drill"}`, "BadRequest", nil))
+		return nil, refuseStart(ctx, req, temporal.NewNonRetryableApplicationError(
+			`request: "plan" is missing: name a recovery plan of the worker's catalog, e.g. {"plan": "region-ca-central-1-loss", "mode": "drill"}`, "BadRequest", nil), nil)
 	}
 	return RestoreWorkflow(ctx, req)
 }

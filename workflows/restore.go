@@ -46,21 +46,21 @@ func RestoreWorkflow(root workflow.Context, req Request) (*record.Evidence, erro
 		return nil, err
 	}
 	if err := req.Check(); err != nil {
-		return nil, refuseStart(ctx, temporal.NewNonRetryableApplicationError(err.Error(), "BadRequest", nil))
+		return nil, r.refuse(ctx, temporal.NewNonRetryableApplicationError(err.Error(), "BadRequest", nil))
 	}
 	if r.truthful {
 		r.watchCancellation(root, ctx)
 	}
 	if err := r.resolve(ctx); err != nil {
-		return nil, refuseStart(ctx, err)
+		return nil, r.refuse(ctx, err)
 	}
 	if r.signedDecisions {
 		if err := r.proveRequester(ctx); err != nil {
-			return nil, refuseStart(ctx, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "Unproven", nil))
+			return nil, r.refuse(ctx, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "Unproven", nil))
 		}
 	}
 	if err := r.checkStart(ctx); err != nil {
-		return nil, refuseStart(ctx, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "BadRequest", nil))
+		return nil, r.refuse(ctx, temporal.NewNonRetryableApplicationError("cannot start: "+err.Error(), "BadRequest", nil))
 	}
 	r.setup(ctx)
 	r.setupNotifications(ctx)
@@ -173,6 +173,7 @@ func (r *run) resolve(ctx workflow.Context) error {
 	in := runbooks.ResolveInput{Runbook: r.req.Runbook, Inline: r.req.InlineRunbook, Plan: r.req.Plan, Mode: r.req.Mode, FailbackOf: r.req.FailbackOf, TeardownOf: r.req.TeardownOf,
 		InlinePlan: r.req.InlinePlan, PinnedMembers: r.req.PinnedMembers, ReenactmentOf: r.req.ReenactmentOf}
 	if err := workflow.ExecuteActivity(actx, ResolveActivity, in).Get(ctx, &r.resolved); err != nil {
+		r.unanswered = !answered(err)
 		return temporal.NewNonRetryableApplicationError("cannot start: "+causeMessage(err), "RunbookRefused", nil)
 	}
 	if err := r.resolved.Parse(); err != nil {

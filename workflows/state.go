@@ -106,6 +106,10 @@ type run struct {
 	breached    bool
 	finished    bool
 	endedAt     time.Time
+	// unanswered is true when the start failed because the worker did not
+	// answer (an activity timed out or kept failing), not because it
+	// refused the request (see refuse).
+	unanswered bool
 	// cancelled is true when the abort came from a Temporal cancellation.
 	cancelled bool
 	// recoveredAt is when the last step of the main layers ended: the end of

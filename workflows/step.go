@@ -482,7 +482,7 @@ func causeMessage(err error) string {
 	if errors.As(err, &ce) {
 		var why string
 		if ce.HasDetails() && ce.Details(&why) == nil && why != "" {
-			if strings.HasPrefix(why, refusedPrefix) {
+			if strings.HasPrefix(why, RefusedPrefix) {
 				return why // a run refused at its start (refuseStart)
 			}
 			return "cancelled: " + why

@@ -194,9 +194,9 @@ func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepR
 	}
 	if e.Outcome == "in-progress" {
 		files := e.Companions(stem(jsonName))
-		record, signature, err := s.seal(&e, link{}, 0, files)
+		raw, signature, err := s.seal(&e, link{}, 0, files)
 		if err == nil {
-			err = s.write(ctx, jsonName, record, signature, files, false)
+			err = s.write(ctx, jsonName, raw, signature, files, false)
 		}
 		return s.stored(jsonName, nil, ""), err
 	}
@@ -226,7 +226,7 @@ func (s *Sink) chainRecord(ctx context.Context, e record.Evidence, jsonName stri
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: position %d of runbook %s names %s, but the record there is not the one it vouches for; nothing written (lifeboat evidence verify names it)", t.Seq, e.Runbook.Name, s.store.Location(jsonName))
 		}
 		files := e.Companions(stem(jsonName))
-		record, signature, err := s.seal(&e, link{t.File, t.Hash}, t.Seq+1, files)
+		raw, signature, err := s.seal(&e, link{t.File, t.Hash}, t.Seq+1, files)
 		if err != nil {
 			return runbooks.StepResult{}, err
 		}
@@ -234,10 +234,10 @@ func (s *Sink) chainRecord(ctx context.Context, e record.Evidence, jsonName stri
 			// Past its deadline an attempt writes nothing more: its retry may be running.
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
 		}
-		if err := s.write(ctx, jsonName, record, signature, files, true); err != nil {
+		if err := s.write(ctx, jsonName, raw, signature, files, true); err != nil {
 			return runbooks.StepResult{}, err
 		}
-		p := position{Runbook: e.Runbook.Name, Seq: t.Seq + 1, File: jsonName, Hash: runbooks.HashOf(record), Previous: t.File}
+		p := position{Runbook: e.Runbook.Name, Seq: t.Seq + 1, File: jsonName, Hash: runbooks.HashOf(raw), Previous: t.File}
 		obj, err := sign(p, s.key)
 		if err != nil {
 			return runbooks.StepResult{}, err
@@ -294,8 +294,8 @@ func (s *Sink) holds(ctx context.Context, p position) (bool, error) {
 }
 
 // write puts a record, its signature and the files beside it (Companions).
-func (s *Sink) write(ctx context.Context, jsonName string, record []byte, signature string, files map[string]string, lock bool) error {
-	if err := s.store.Put(ctx, jsonName, record, lock); err != nil {
+func (s *Sink) write(ctx context.Context, jsonName string, raw []byte, signature string, files map[string]string, lock bool) error {
+	if err := s.store.Put(ctx, jsonName, raw, lock); err != nil {
 		return fmt.Errorf("evidence.store: %w", err)
 	}
 	if signature != "" {

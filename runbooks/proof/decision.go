@@ -71,7 +71,7 @@ func ParseAllowedSigners(text string) ([]AllowedSigner, error) {
 }
 
 // ParseAllowedSignersFor reads the lines of an allowed_signers file that
-// allow namespace (EvidenceNamespace: the worker's key).
+// allow namespace (record.EvidenceNamespace: the worker's key).
 func ParseAllowedSignersFor(text, namespace string) ([]AllowedSigner, error) {
 	var out []AllowedSigner
 	sc := bufio.NewScanner(strings.NewReader(text))
