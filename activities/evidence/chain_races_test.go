@@ -180,3 +180,48 @@ func TestAnObjectWrittenIntoTheChainIsNamedAndStopsStoresWithAReason(t *testing.
 func workerSigner(key ssh.Signer) proof.AllowedSigner {
 	return proof.AllowedSigner{Principals: []string{record.WorkerPrincipal}, Key: authorized(key)}
 }
+
+// isRecordPut picks the write of a record itself (not its chain position).
+func isRecordPut(op, name string) bool {
+	return op == "put" && strings.HasSuffix(name, ".json") && !strings.HasPrefix(name, ".chain/")
+}
+
+// An attempt of a store that Temporal timed out is still writing (its
+// record sealed at position 1) when its retry runs on another worker, after
+// another run's record took position 1: the retry chains the record at
+// position 2. The stale write must not land over it — the record position 2
+// vouches for would read as edited.
+func TestAStoreAttemptPastItsDeadlineDoesNotOverwriteItsRetrysRecord(t *testing.T) {
+	dir, key := t.TempDir(), newKey(t)
+	plain := evidence.NewDirStore(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	h := &hookStore{Store: plain, match: isRecordPut}
+	h.hook = func() {
+		time.Sleep(time.Until(deadline) + 50*time.Millisecond) // the server timed the attempt out
+		mustStore(t, evidence.NewSink(plain).WithKey(key), drillEvidence(1))
+		mustStore(t, evidence.NewSink(plain).WithKey(key), drillEvidence(0)) // the retry
+	}
+	_, err := evidence.NewSink(h).WithKey(key).Store(ctx, runbooks.StepInput{Args: map[string]any{"evidence": drillEvidence(0)}})
+	require.Error(t, err, "the timed-out attempt fails")
+	cleanChain(t, dir, []proof.AllowedSigner{workerSigner(key)}, 2)
+}
+
+// A write still outstanding when the attempt's deadline nears may land
+// late: an attempt starts no write in the last quarter of its time (at most
+// 10 s), so nothing it wrote can land after its retry has begun.
+func TestAStoreAttemptWritesNothingInTheLastOfItsTime(t *testing.T) {
+	dir, key := t.TempDir(), newKey(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	h := &hookStore{Store: evidence.NewDirStore(dir), match: isRecordPut}
+	h.hook = func() { time.Sleep(time.Until(deadline.Add(-500 * time.Millisecond))) } // past the cut-off, before the deadline
+	_, err := evidence.NewSink(h).WithKey(key).Store(ctx, runbooks.StepInput{Args: map[string]any{"evidence": drillEvidence(0)}})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NoError(t, ctx.Err(), "the attempt's own deadline had not passed: the cut-off stopped it")
+	records, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	assert.Empty(t, records, "nothing written: the retry stores the record")
+}

@@ -166,6 +166,28 @@ func raceBackoff(ctx context.Context, lost int) error {
 	}
 }
 
+// maxWriteMargin is the most of an attempt's time writeCutoff keeps free.
+const maxWriteMargin = 10 * time.Second
+
+// writeCutoff ends an attempt's writes before its deadline: a quarter of
+// the time left (at most maxWriteMargin) before it, every store operation
+// the attempt started is cancelled and it starts no other. Temporal runs
+// the next attempt of the store only after this one's deadline (and the
+// retry's backoff), so two attempts of one store never write at once — an
+// older attempt still writing a record sealed at a stale position could
+// otherwise overwrite the record a newer attempt has chained — unless a
+// cancelled write lands more than the margin late, or the worker's clock is
+// that far off the server's: the margin bounds both. Without a deadline
+// (tests, lifeboat evidence rebuild) nothing changes.
+func writeCutoff(ctx context.Context, now time.Time) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := min(maxWriteMargin, deadline.Sub(now)/4)
+	return context.WithDeadline(ctx, deadline.Add(-margin))
+}
+
 // Store writes the evidence whole (a checkpoint replaces the run's earlier
 // checkpoint). A final record takes the next position of its runbook's
 // chain: sealed after the newest record, written (locked where the store
@@ -173,6 +195,8 @@ func raceBackoff(ctx context.Context, lost int) error {
 // claimed it first the record is sealed again after that one, after a
 // random wait (raceBackoff).
 func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	ctx, cancel := writeCutoff(ctx, time.Now())
+	defer cancel()
 	ev, ok := in.Args["evidence"]
 	if !ok {
 		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("evidence.store: no evidence passed by the workflow", "InvalidArgument", nil)
@@ -231,7 +255,7 @@ func (s *Sink) chainRecord(ctx context.Context, e record.Evidence, jsonName stri
 			return runbooks.StepResult{}, err
 		}
 		if err := ctx.Err(); err != nil {
-			// Past its deadline an attempt writes nothing more: its retry may be running.
+			// Past its cut-off an attempt writes nothing more (writeCutoff).
 			return runbooks.StepResult{}, fmt.Errorf("evidence.store: %w", err)
 		}
 		if err := s.write(ctx, jsonName, raw, signature, files, true); err != nil {

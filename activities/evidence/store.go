@@ -59,11 +59,17 @@ func (d *DirStore) Get(_ context.Context, name string) ([]byte, error) {
 	return os.ReadFile(d.path(name))
 }
 
-// Put writes a file atomically (temporary file, then rename).
-func (d *DirStore) Put(_ context.Context, name string, data []byte, _ bool) error {
+// Put writes a file atomically (temporary file, then rename). Once ctx is
+// done nothing is renamed into place: a store attempt past its cut-off
+// writes nothing (see writeCutoff).
+func (d *DirStore) Put(ctx context.Context, name string, data []byte, _ bool) error {
 	tmp, err := d.temp(name, data)
 	if err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("evidence store: %s not written: %w", name, err)
 	}
 	if err := os.Rename(tmp, d.path(name)); err != nil {
 		os.Remove(tmp)
@@ -73,13 +79,16 @@ func (d *DirStore) Put(_ context.Context, name string, data []byte, _ bool) erro
 }
 
 // Create links a complete temporary file to name, failing with ErrExists
-// if name exists.
-func (d *DirStore) Create(_ context.Context, name string, data []byte) error {
+// if name exists (and, as Put, doing nothing once ctx is done).
+func (d *DirStore) Create(ctx context.Context, name string, data []byte) error {
 	tmp, err := d.temp(name, data)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("evidence store: %s not created: %w", name, err)
+	}
 	if err := os.Link(tmp, d.path(name)); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s: %w", d.path(name), ErrExists)
