@@ -3,6 +3,7 @@ package starter
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/converter"
@@ -55,17 +56,50 @@ func (s *Starter) Recorded(ctx context.Context, id string) (runbooks.Resolved, s
 	if err != nil {
 		return runbooks.Resolved{}, "", err
 	}
-	res, err := ResolvedFromHistory(h, s.DataConverter())
+	return RecordedFromHistory(h, s.DataConverter())
+}
+
+// RecordedFromHistory is Recorded of a history: the runbook the run
+// resolved and its mode. A run refused at its start is no such record, even
+// when it had resolved its runbook before a later check refused it: nothing
+// ran, so nothing of it needs tearing down.
+func RecordedFromHistory(h *historypb.History, dc converter.DataConverter) (runbooks.Resolved, string, error) {
+	if why, ok := refusedAtStart(h, dc); ok {
+		return runbooks.Resolved{}, "", fmt.Errorf("it was refused at its start, so nothing ran: %s", why)
+	}
+	res, err := ResolvedFromHistory(h, dc)
 	if err != nil {
 		return res, "", err
 	}
 	var req workflows.Request
 	if first := h.GetEvents(); len(first) > 0 {
 		if a := first[0].GetWorkflowExecutionStartedEventAttributes(); a != nil {
-			_ = s.DataConverter().FromPayloads(a.GetInput(), &req)
+			_ = dc.FromPayloads(a.GetInput(), &req)
 		}
 	}
 	return res, req.Mode, nil
+}
+
+// refusedAtStart is the reason a run closed refused at its start: Canceled
+// with workflows.RefusedPrefix, or (a scheduled run, or a run of a worker
+// before the refused-start version) Failed saying "cannot start: …".
+func refusedAtStart(h *historypb.History, dc converter.DataConverter) (string, bool) {
+	events := h.GetEvents()
+	if len(events) == 0 {
+		return "", false
+	}
+	last := events[len(events)-1]
+	if a := last.GetWorkflowExecutionCanceledEventAttributes(); a != nil {
+		var why string
+		if a.GetDetails() != nil && dc.FromPayloads(a.GetDetails(), &why) == nil {
+			return strings.CutPrefix(why, workflows.RefusedPrefix)
+		}
+	}
+	if a := last.GetWorkflowExecutionFailedEventAttributes(); a != nil {
+		msg := a.GetFailure().GetMessage()
+		return msg, strings.HasPrefix(msg, "cannot start: ")
+	}
+	return "", false
 }
 
 // Reenactment is a drill started from a past run's runbook text.
