@@ -20,12 +20,14 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 
 	"github.com/lifeboat-dr/lifeboat/devserver/gobuild"
 	"github.com/lifeboat-dr/lifeboat/runbooks/record"
+	"github.com/lifeboat-dr/lifeboat/starter"
 )
 
 // timeline records when a local service saw what, to order side effects
@@ -267,6 +269,61 @@ func TestCLIRunThatCannotStartSaysSo(t *testing.T) {
 	out, code = cli(nowhere, "status", "lifeboat-never-started")
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "no such run: lifeboat-never-started", "an unknown id is said to be unknown, not 'not running'")
+}
+
+// TestEveryKindOfRefusedStartClosesCanceled starts, on the dev server, a
+// run refused at each place a start is checked — the request itself, a
+// plan request without its plan, and a check after the runbook resolved
+// (a declaredAt in the future) — and a scheduled-style one: each closes
+// Canceled with its reason, but the failIfUnsuccessful one, which fails
+// so its schedule pauses; all say refused to the list. Their histories are
+// the golden ones of these refusals (LIFEBOAT_RECORD_HISTORIES=1).
+func TestEveryKindOfRefusedStartClosesCanceled(t *testing.T) {
+	t.Parallel()
+	r := setup(t)
+	r.startWorker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	future := time.Now().Add(24 * time.Hour)
+	for _, c := range []struct {
+		name, workflowType string
+		req                workflows.Request
+		status             enumspb.WorkflowExecutionStatus
+		why                string
+	}{
+		{"drill-refused-bad-request", workflows.RestoreWorkflowName,
+			workflows.Request{Runbook: "approve-by-update", RequestedBy: "alice"},
+			enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, `"mode" is missing`},
+		{"plan-refused-without-plan", workflows.RecoveryPlanWorkflowName,
+			workflows.Request{Mode: workflows.ModeDrill, RequestedBy: "alice"},
+			enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, `"plan" is missing`},
+		{"drill-refused-declared-in-the-future", workflows.RestoreWorkflowName,
+			workflows.Request{Runbook: "approve-by-update", Mode: workflows.ModeDrill, RequestedBy: "alice", DeclaredAt: &future},
+			enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, "is in the future"},
+		{"scheduled-drill-refused-fails", workflows.RestoreWorkflowName,
+			workflows.Request{Runbook: "approve-by-updat", Mode: workflows.ModeDrill, RequestedBy: "alice", FailIfUnsuccessful: true},
+			enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, "no runbook named"},
+	} {
+		id := "lifeboat-" + c.name
+		_, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: r.cfg.Temporal.TaskQueue}, c.workflowType, c.req)
+		require.NoError(t, err, c.name)
+		_, err = r.starter.Wait(ctx, id)
+		var failed *starter.StartFailedError
+		if c.status == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
+			require.ErrorAs(t, err, &failed, c.name)
+			assert.True(t, failed.Refused, c.name)
+		}
+		assert.ErrorContains(t, err, c.why, c.name)
+		d, err := r.client.DescribeWorkflowExecution(ctx, id, "")
+		require.NoError(t, err)
+		assert.Equal(t, c.status, d.GetWorkflowExecutionInfo().GetStatus(), c.name)
+		require.Eventually(t, func() bool {
+			res, err := r.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+				Query: fmt.Sprintf("WorkflowId = %q AND %s", id, workflows.RefusedStarts)})
+			return err == nil && len(res.GetExecutions()) == 1
+		}, 30*time.Second, 200*time.Millisecond, "%s: the list of refused starts has it", c.name)
+		r.record(t, id, c.name)
+	}
 }
 
 // TestARunbookAtTheSizeLimitRunsOnTheDevServer: a 1 MiB inline runbook of
