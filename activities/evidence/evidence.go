@@ -171,14 +171,16 @@ const maxWriteMargin = 10 * time.Second
 
 // writeCutoff ends an attempt's writes before its deadline: a quarter of
 // the time left (at most maxWriteMargin) before it, every store operation
-// the attempt started is cancelled and it starts no other. Temporal runs
-// the next attempt of the store only after this one's deadline (and the
-// retry's backoff), so two attempts of one store never write at once — an
-// older attempt still writing a record sealed at a stale position could
-// otherwise overwrite the record a newer attempt has chained — unless a
-// cancelled write lands more than the margin late, or the worker's clock is
-// that far off the server's: the margin bounds both. Without a deadline
-// (tests, lifeboat evidence rebuild) nothing changes.
+// the attempt started is cancelled and it starts no other; an attempt cut
+// so returns only at its deadline (Store), so Temporal times it out and
+// starts the next attempt only after the deadline and the retry's backoff
+// — not at once, as it would for an attempt that returned its failure.
+// Two attempts of one store so never write at once — an older attempt
+// still writing a record sealed at a stale position could otherwise
+// overwrite the record a newer attempt has chained — unless a cancelled
+// write (an S3 PUT whose body was sent) lands more than the margin late:
+// the margin bounds it. Without a deadline (tests, lifeboat evidence
+// rebuild) nothing changes.
 func writeCutoff(ctx context.Context, now time.Time) (context.Context, context.CancelFunc) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -194,9 +196,18 @@ func writeCutoff(ctx context.Context, now time.Time) (context.Context, context.C
 // can), then the position claimed with Store.Create; if another worker
 // claimed it first the record is sealed again after that one, after a
 // random wait (raceBackoff).
-func (s *Sink) Store(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
-	ctx, cancel := writeCutoff(ctx, time.Now())
+func (s *Sink) Store(attempt context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
+	ctx, cancel := writeCutoff(attempt, time.Now())
 	defer cancel()
+	out, err := s.storeWithin(ctx, in)
+	if err != nil && ctx.Err() != nil && attempt.Err() == nil {
+		<-attempt.Done() // cut: the next attempt starts after this one's deadline (writeCutoff)
+	}
+	return out, err
+}
+
+// storeWithin is Store within the attempt's cut-off.
+func (s *Sink) storeWithin(ctx context.Context, in runbooks.StepInput) (runbooks.StepResult, error) {
 	ev, ok := in.Args["evidence"]
 	if !ok {
 		return runbooks.StepResult{}, temporal.NewNonRetryableApplicationError("evidence.store: no evidence passed by the workflow", "InvalidArgument", nil)
