@@ -89,7 +89,7 @@ func (r *Resolver) checkReenactment(ctx context.Context, member string, src []by
 	}
 	res, ev, err := r.Records(ctx, of)
 	if err != nil {
-		return refuse("ReenactmentRefused", fmt.Sprintf("run %s cannot be re-enacted: %v", of, err))
+		return refuseUnlessUnanswered("ReenactmentRefused", fmt.Sprintf("run %s cannot be re-enacted: %v", of, err), err)
 	}
 	// Only a run that executed reviewed text is re-enacted: a failover runs
 	// catalog text, a drill catalog text or a re-enactment of such a run.

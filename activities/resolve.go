@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"gopkg.in/yaml.v3"
@@ -214,6 +215,29 @@ func refuse(kind, msg string) error {
 	return temporal.NewNonRetryableApplicationError(msg, kind, nil)
 }
 
+// refuseUnlessUnanswered is refuse for a run whose past record was to be
+// read, unless the read got no answer (readErr: Temporal unavailable,
+// timed out, overloaded): then the error is retryable, so the activity
+// retries and a run that never gets an answer fails as an outage, never
+// closes as a refusal of its request.
+func refuseUnlessUnanswered(kind, msg string, readErr error) error {
+	if unanswered(readErr) {
+		return temporal.NewApplicationError(msg, kind+"Unanswered")
+	}
+	return refuse(kind, msg)
+}
+
+// unanswered tells whether err is Temporal not answering rather than an
+// answer about the run (no such run, not a lifeboat run, not a drill).
+func unanswered(err error) bool {
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	var exhausted *serviceerror.ResourceExhausted
+	var internal *serviceerror.Internal
+	return errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &exhausted) || errors.As(err, &internal) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // resolvePlan resolves a recovery plan: valid against the catalog, and every
 // member resolvable for the plan's mode (drill-safe in a drill, actions
 // implemented, signers where a gate needs them), so a plan that could not
@@ -279,7 +303,9 @@ func (r *Resolver) addSigners(out *runbooks.Resolved) error {
 	}
 	signers, err := r.Signers()
 	if err != nil {
-		return refuse("SignersUnreadable", "the worker's allowed signers cannot be read, so no decision could be proven: "+err.Error())
+		// The worker's own file, not the request: an outage to fix and
+		// retry (a run that never reads it fails), no refusal.
+		return temporal.NewApplicationError("the worker's allowed signers cannot be read, so no decision could be proven: "+err.Error(), "SignersUnreadable")
 	}
 	out.Signers = signers
 	return nil
@@ -297,7 +323,7 @@ func (r *Resolver) resolveFailback(ctx context.Context, in runbooks.ResolveInput
 	}
 	res, ev, err := r.Records(ctx, in.FailbackOf)
 	if err != nil {
-		return runbooks.Resolved{}, refuse("FailoverUnreadable", fmt.Sprintf("failover %s cannot be failed back: %v", in.FailbackOf, err))
+		return runbooks.Resolved{}, refuseUnlessUnanswered("FailoverUnreadable", fmt.Sprintf("failover %s cannot be failed back: %v", in.FailbackOf, err), err)
 	}
 	if in.Runbook != "" && ev.Runbook.Name != in.Runbook {
 		return runbooks.Resolved{}, refuse("BadRequest", fmt.Sprintf("run %s ran runbook %s, not %s", in.FailbackOf, ev.Runbook.Name, in.Runbook))

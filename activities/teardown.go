@@ -20,7 +20,7 @@ func (r *Resolver) resolveTeardown(ctx context.Context, in runbooks.ResolveInput
 	}
 	res, mode, err := r.Drills(ctx, in.TeardownOf)
 	if err != nil {
-		return runbooks.Resolved{}, refuse("TeardownRefused", fmt.Sprintf("drill %s cannot be torn down: %v", in.TeardownOf, err))
+		return runbooks.Resolved{}, refuseUnlessUnanswered("TeardownRefused", fmt.Sprintf("drill %s cannot be torn down: %v", in.TeardownOf, err), err)
 	}
 	if mode != "drill" {
 		return runbooks.Resolved{}, refuse("TeardownRefused", fmt.Sprintf("run %s is a %s, not a drill: only a drill has a teardown", in.TeardownOf, mode))
