@@ -27,15 +27,24 @@ func (s *Starter) OwnHistory(ctx context.Context, id string) (*historypb.History
 	if err != nil {
 		return nil, err
 	}
+	if err := s.own(id, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// own says why h, a history of run id, is not a lifeboat run of this
+// starter's task queue (nil when it is).
+func (s *Starter) own(id string, h *historypb.History) error {
 	var a *historypb.WorkflowExecutionStartedEventAttributes
 	if evs := h.GetEvents(); len(evs) > 0 {
 		a = evs[0].GetWorkflowExecutionStartedEventAttributes()
 	}
 	typ, queue := a.GetWorkflowType().GetName(), a.GetTaskQueue().GetName()
 	if a == nil || (typ != workflows.RestoreWorkflowName && typ != workflows.RecoveryPlanWorkflowName) || queue != s.taskQueue {
-		return nil, fmt.Errorf("run %s is a %q on task queue %q, not a lifeboat run of this worker's task queue %q: a worker builds only on its own runs", id, typ, queue, s.taskQueue)
+		return fmt.Errorf("run %s is a %q on task queue %q, not a lifeboat run of this worker's task queue %q: a worker builds only on its own runs", id, typ, queue, s.taskQueue)
 	}
-	return h, nil
+	return nil
 }
 
 // runHistory returns the full event history of one run ("": the latest).

@@ -3,9 +3,12 @@ package starter
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	historypb "go.temporal.io/api/history/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks"
@@ -51,12 +54,53 @@ func (s *Starter) Teardown(ctx context.Context, pastID, by string) (Run, error) 
 // Recorded is what a past run recorded in its history: the runbook it
 // resolved and the mode it was started in. The worker reads a drill's
 // teardown with it (activities.Resolver.Drills).
+//
+// The latest run of id may be a start refused under an id an earlier run
+// used (the UI's and the temporal CLI's starts allow a closed id again):
+// then the newest earlier run of the id that got past its start is the
+// record — the drill that ran, whose teardown is due.
 func (s *Starter) Recorded(ctx context.Context, id string) (runbooks.Resolved, string, error) {
 	h, err := s.OwnHistory(ctx, id)
 	if err != nil {
 		return runbooks.Resolved{}, "", err
 	}
-	return RecordedFromHistory(h, s.DataConverter())
+	res, mode, err := RecordedFromHistory(h, s.DataConverter())
+	if _, refused := refusedAtStart(h, s.DataConverter()); !refused {
+		return res, mode, err
+	}
+	if res, mode, ok := s.earlierRecorded(ctx, id, h); ok {
+		return res, mode, nil
+	}
+	return res, mode, err
+}
+
+// earlierRecorded is the record of the newest run of id before the one
+// latest holds that got past its start, if any.
+func (s *Starter) earlierRecorded(ctx context.Context, id string, latest *historypb.History) (runbooks.Resolved, string, bool) {
+	list, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = %q", id)})
+	if err != nil {
+		return runbooks.Resolved{}, "", false
+	}
+	runs := list.GetExecutions()
+	slices.SortFunc(runs, func(a, b *workflowpb.WorkflowExecutionInfo) int {
+		return b.GetStartTime().AsTime().Compare(a.GetStartTime().AsTime())
+	})
+	// A lifeboat run never continues as new: its original run id is its own.
+	skip := latest.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetOriginalExecutionRunId()
+	for _, run := range runs {
+		runID := run.GetExecution().GetRunId()
+		if runID == skip {
+			continue
+		}
+		h, err := s.runHistory(ctx, id, runID)
+		if err != nil || s.own(id, h) != nil {
+			continue
+		}
+		if res, mode, err := RecordedFromHistory(h, s.DataConverter()); err == nil {
+			return res, mode, true
+		}
+	}
+	return runbooks.Resolved{}, "", false
 }
 
 // RecordedFromHistory is Recorded of a history: the runbook the run

@@ -366,6 +366,15 @@ func TestTeardownOfATerminatedDrill(t *testing.T) {
 	require.NoError(t, r.client.TerminateWorkflow(ctx, run.WorkflowID, "", "worker host lost"))
 	time.Sleep(time.Second)
 	assert.Equal(t, before, r.webhooks.Load(), "a terminated drill cleans nothing up by itself")
+	// A start under the same id (the UI's and the temporal CLI's starts allow
+	// a closed id again) that the worker refuses after it resolved: the
+	// teardown still finds the drill that ran, not this run that ran nothing.
+	future := time.Now().Add(time.Hour)
+	_, err = r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: run.WorkflowID, TaskQueue: r.cfg.Temporal.TaskQueue}, workflows.RestoreWorkflowName,
+		workflows.Request{Runbook: "teardown-after-abort", Mode: workflows.ModeDrill, RequestedBy: "alice", DeclaredAt: &future})
+	require.NoError(t, err)
+	_, err = r.starter.Wait(ctx, run.WorkflowID)
+	require.ErrorContains(t, err, "is in the future")
 
 	bin := buildLifeboat(t)
 	cmd := exec.Command(bin, "teardown", run.WorkflowID, "--as", "bob", "--follow")
@@ -389,4 +398,16 @@ func TestTeardownOfATerminatedDrill(t *testing.T) {
 	out, err = fail.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "not a drill")
+
+	// A drill refused at its start, and nothing else under its id, ran nothing.
+	refused, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "lifeboat-refused-drill", TaskQueue: r.cfg.Temporal.TaskQueue}, workflows.RestoreWorkflowName,
+		workflows.Request{Runbook: "teardown-after-abort", Mode: workflows.ModeDrill, RequestedBy: "alice", DeclaredAt: &future})
+	require.NoError(t, err)
+	_, err = r.starter.Wait(ctx, refused.GetID())
+	require.Error(t, err)
+	fail = exec.Command(bin, "teardown", refused.GetID())
+	fail.Env = cmd.Env
+	out, err = fail.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "refused at its start, so nothing ran")
 }
