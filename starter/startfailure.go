@@ -8,6 +8,8 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/runbooks/record"
@@ -51,7 +53,9 @@ func (s *Starter) startFailure(ctx context.Context, id string) error {
 	var ce *temporal.CanceledError
 	switch {
 	case errors.As(err, &ae):
-		reason = ae.Message()
+		// A refused scheduled run fails (its schedule pauses) and says
+		// refused to the list.
+		reason, refused = ae.Message(), stateOf(d.GetWorkflowExecutionInfo()) == workflows.RunRefused
 	case errors.As(err, &ce):
 		reason = "cancelled before it resolved its runbook"
 		if why, ok := refusal(err); ok {
@@ -63,6 +67,15 @@ func (s *Starter) startFailure(ctx context.Context, id string) error {
 		reason = "timed out before it resolved its runbook"
 	}
 	return &StartFailedError{WorkflowID: id, Reason: reason, Refused: refused}
+}
+
+// stateOf is the run's LifeboatState search attribute ("" when unset).
+func stateOf(info *workflowpb.WorkflowExecutionInfo) string {
+	var state string
+	if p := info.GetSearchAttributes().GetIndexedFields()[workflows.SAState.GetName()]; p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &state)
+	}
+	return state
 }
 
 // refusal is the reason the worker refused a run at its start, when err is

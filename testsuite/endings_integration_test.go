@@ -322,6 +322,10 @@ func TestEveryKindOfRefusedStartClosesCanceled(t *testing.T) {
 				Query: fmt.Sprintf("WorkflowId = %q AND %s", id, workflows.RefusedStarts)})
 			return err == nil && len(res.GetExecutions()) == 1
 		}, 30*time.Second, 200*time.Millisecond, "%s: the list of refused starts has it", c.name)
+		st, err := r.starter.Status(ctx, id)
+		require.ErrorAs(t, err, &failed, c.name)
+		assert.True(t, failed.Refused, "%s: status says refused, as the list does", c.name)
+		assert.Equal(t, workflows.RunRefused, st.State, c.name)
 		r.record(t, id, c.name)
 	}
 }
