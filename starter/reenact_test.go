@@ -31,11 +31,14 @@ func TestARunRefusedAtItsStartHasNothingToTearDown(t *testing.T) {
 		events := append([]*historypb.HistoryEvent{}, ran.GetEvents()[:len(ran.GetEvents())-1]...)
 		return &historypb.History{Events: append(events, last)}
 	}
-	details, err := dc.ToPayloads(workflows.RefusedPrefix + "cannot start: declaredAt 2030-01-01T00:00:00Z is in the future")
-	require.NoError(t, err)
-	canceled := endAs(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-		Attributes: &historypb.HistoryEvent_WorkflowExecutionCanceledEventAttributes{
-			WorkflowExecutionCanceledEventAttributes: &historypb.WorkflowExecutionCanceledEventAttributes{Details: details}}})
+	canceledWith := func(why string) *historypb.History {
+		details, err := dc.ToPayloads(why)
+		require.NoError(t, err)
+		return endAs(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+			Attributes: &historypb.HistoryEvent_WorkflowExecutionCanceledEventAttributes{
+				WorkflowExecutionCanceledEventAttributes: &historypb.WorkflowExecutionCanceledEventAttributes{Details: details}}})
+	}
+	canceled := canceledWith(workflows.RefusedPrefix + "cannot start: declaredAt 2030-01-01T00:00:00Z is in the future")
 	_, _, err = starter.RecordedFromHistory(canceled, dc)
 	assert.ErrorContains(t, err, "refused at its start, so nothing ran: cannot start: declaredAt")
 
@@ -46,11 +49,7 @@ func TestARunRefusedAtItsStartHasNothingToTearDown(t *testing.T) {
 	_, _, err = starter.RecordedFromHistory(failed, dc)
 	assert.ErrorContains(t, err, "refused at its start", "a scheduled run's refusal, or one by a worker before the refused-start version")
 
-	other, err := dc.ToPayloads("operator went home")
-	require.NoError(t, err)
-	cancelled := endAs(&historypb.HistoryEvent{EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-		Attributes: &historypb.HistoryEvent_WorkflowExecutionCanceledEventAttributes{
-			WorkflowExecutionCanceledEventAttributes: &historypb.WorkflowExecutionCanceledEventAttributes{Details: other}}})
+	cancelled := canceledWith("operator went home")
 	_, mode, err = starter.RecordedFromHistory(cancelled, dc)
 	require.NoError(t, err, "a cancellation that is no refusal keeps its record")
 	assert.Equal(t, workflows.ModeDrill, mode)
