@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -89,13 +88,11 @@ func EvidenceFromHistory(h *historypb.History, dc converter.DataConverter) (reco
 		}
 		return ev, fmt.Errorf("run %s never started its steps, so it has no evidence: %s", id, f.GetMessage())
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: // refused at its start (workflows.RefusedStarts)
-		var why string
-		d := last.GetWorkflowExecutionCanceledEventAttributes().GetDetails()
-		if d != nil && dc.FromPayloads(d, &why) == nil && strings.HasPrefix(why, workflows.RefusedPrefix) {
+		if why, refused := refusedAtStart(h, dc); refused {
 			if stored, ok, err := lastStored(h, dc); ok || err != nil {
 				return stored, err
 			}
-			return ev, fmt.Errorf("run %s never started its steps, so it has no evidence: %s", id, strings.TrimPrefix(why, workflows.RefusedPrefix))
+			return ev, fmt.Errorf("run %s never started its steps, so it has no evidence: %s", id, why)
 		}
 	}
 	if stored, ok, err := lastStored(h, dc); ok || err != nil {

@@ -64,14 +64,12 @@ func (s *Starter) Recorded(ctx context.Context, id string) (runbooks.Resolved, s
 	if err != nil {
 		return runbooks.Resolved{}, "", err
 	}
-	res, mode, err := RecordedFromHistory(h, s.DataConverter())
-	if _, refused := refusedAtStart(h, s.DataConverter()); !refused {
-		return res, mode, err
+	if _, refused := refusedAtStart(h, s.DataConverter()); refused {
+		if res, mode, ok := s.earlierRecorded(ctx, id, h); ok {
+			return res, mode, nil
+		}
 	}
-	if res, mode, ok := s.earlierRecorded(ctx, id, h); ok {
-		return res, mode, nil
-	}
-	return res, mode, err
+	return RecordedFromHistory(h, s.DataConverter())
 }
 
 // earlierRecorded is the record of the newest run of id before the one

@@ -209,7 +209,7 @@ func (s *Starter) Status(ctx context.Context, id string) (workflows.Status, erro
 	}
 	if failed := s.startFailure(ctx, id); failed != nil {
 		st.WorkflowID, st.State, st.Finished = id, workflows.RunFailed, true
-		if sf := (*StartFailedError)(nil); errors.As(failed, &sf) && sf.Refused {
+		if failed.Refused {
 			st.State = workflows.RunRefused
 		}
 		return st, failed

@@ -36,7 +36,7 @@ func (e *StartFailedError) Error() string {
 
 // startFailure returns a *StartFailedError when the run has closed without
 // its evidence, nil while it runs or when it ended with evidence.
-func (s *Starter) startFailure(ctx context.Context, id string) error {
+func (s *Starter) startFailure(ctx context.Context, id string) *StartFailedError {
 	d, err := s.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil || d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return nil

@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -34,9 +33,9 @@ const RefusedStarts = `LifeboatState = "refused"`
 // RefusedPrefix begins the details of a refused run's cancellation.
 const RefusedPrefix = "refused: "
 
-// refusedDetailBytes bounds the reason in the current details, a pane of
+// refusedDetailChars bounds the reason in the current details, a pane of
 // about three lines (the whole reason is the run's result).
-const refusedDetailBytes = 240
+const refusedDetailChars = 240
 
 // refuseStart ends a run refused before any step ran: err (the refusal, an
 // application error saying what to fix) becomes a cancellation whose
@@ -53,11 +52,7 @@ func refuseStart(ctx workflow.Context, req Request, err error, done func()) erro
 	}
 	why := causeMessage(err)
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SAState.ValueSet(RunRefused))
-	shown := why
-	if len(shown) > refusedDetailBytes {
-		shown = strings.ToValidUTF8(shown[:refusedDetailBytes], "") + "… (the run's result has it all)"
-	}
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Refused:** %s\n\nNothing ran. Fix it and start again.", shown))
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Refused:** %s\n\nNothing ran. Fix it and start again.", capTextAt(why, refusedDetailChars)))
 	if req.FailIfUnsuccessful {
 		return err
 	}
